@@ -1,0 +1,1 @@
+"""Cython kernels (built by ``setup.py``). Private: import through :mod:`nfd.volume`."""

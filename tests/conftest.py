@@ -1,0 +1,31 @@
+"""Fixtures shared by every test package."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+#: ``../shared/data`` beside the checkout (CI always has it); overridable for
+#: a checkout that lives elsewhere.
+SHARED_DATA = Path(
+    os.environ.get("NFD_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")
+)
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The folder of real scanner and EEG files, or skip the test.
+
+    The files are not in the repository (their licences and size forbid it);
+    they live in ``../shared/data`` beside the checkout, or wherever the
+    environment variable ``NFD_SHARED_DATA`` points.
+    """
+    if not SHARED_DATA.is_dir():
+        pytest.skip(
+            f"real data folder {SHARED_DATA} is absent: these tests read real scanner "
+            "files from ../shared/data beside the checkout (set NFD_SHARED_DATA to "
+            "point elsewhere)"
+        )
+    return SHARED_DATA
