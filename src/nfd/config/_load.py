@@ -1,0 +1,266 @@
+"""Read a TOML file into :class:`~nfd.config.Config`, refusing anything unexpected.
+
+One validator walks the dataclass schema (:mod:`nfd.config._schema`), so every
+option is checked the same way and every error names the key path
+(``feedback.udp.port``) and what was expected.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import re
+import sys
+import types
+import typing
+from pathlib import Path
+from typing import Any, Literal, get_args, get_origin
+
+from nfd.config._schema import Config
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot be used; the message is one line for the operator.
+
+    Attributes
+    ----------
+    key : str or None
+        Dotted key path (``feedback.udp.port``), or None for file-level errors.
+    """
+
+    def __init__(self, message: str, key: str | None = None, file: Path | None = None) -> None:
+        where = f"{file}: " if file is not None else ""
+        what = f"{key}: " if key else ""
+        super().__init__(f"{where}{what}{message}")
+        self.reason = message
+        self.key = key
+        self.file = file
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate the TOML configuration file at ``path``.
+
+    Parameters
+    ----------
+    path : str or Path
+        The TOML file. Relative paths inside it resolve against its folder.
+
+    Returns
+    -------
+    Config
+        Frozen, typed configuration with absolute paths.
+
+    Raises
+    ------
+    ConfigError
+        The file is missing or not TOML, or a key is unknown, missing, of the
+        wrong type or out of range. The message names the key path.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (d / "nfd.toml").write_text('''
+    ... [run]
+    ... tr = 2.0
+    ... n_volumes = 100
+    ... [acquire]
+    ... watch_dir = "watch"
+    ... [feedback]
+    ... protocol = "protocol.json"
+    ... [roi]
+    ... left = "left.nii"
+    ... ''')
+    >>> cfg = load_config(d / "nfd.toml")
+    >>> cfg.feedback.udp.port, cfg.acquire.watch_dir == d / "watch"
+    (1234, True)
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError("config file not found", file=path) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config file ({exc})", file=path) from None
+    return parse_config(text, base_dir=path.resolve().parent, file=path)
+
+
+def parse_config(text: str, base_dir: Path, file: Path | None = None) -> Config:
+    """Validate TOML ``text``; relative paths resolve against ``base_dir``.
+
+    See :func:`load_config`.
+    """
+    try:
+        table = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"not valid TOML: {exc}", file=file) from None
+    try:
+        cfg = _build(Config, table, "", base_dir)
+        _check_semantics(cfg)
+    except ConfigError as exc:
+        raise ConfigError(exc.reason, key=exc.key, file=file) from None
+    return dataclasses.replace(cfg, source=base_dir)
+
+
+def _check_semantics(cfg: Config) -> None:
+    """Rules that involve more than one key."""
+    try:
+        groups = re.compile(cfg.acquire.pattern).groupindex
+    except re.error as exc:
+        raise ConfigError(f"expected a regular expression, got an invalid one ({exc})", "acquire.pattern") from None
+    if "volume" not in groups:
+        raise ConfigError(
+            "expected a regular expression with a named group (?P<volume>...) for the acquisition number",
+            "acquire.pattern",
+        )
+    if not cfg.roi:
+        raise ConfigError('expected at least one ROI mask: a table [roi] with name = "mask.nii"', "roi")
+    if cfg.feedback.min >= cfg.feedback.max:
+        raise ConfigError(
+            f"expected feedback.min < feedback.max, got {cfg.feedback.min} >= {cfg.feedback.max}", "feedback.min"
+        )
+    if cfg.run.skip_volumes >= cfg.run.n_volumes:
+        raise ConfigError(
+            f"expected fewer skipped volumes than run.n_volumes ({cfg.run.n_volumes})", "run.skip_volumes"
+        )
+
+
+def check_files(cfg: Config, *, watch_dir: bool = True) -> None:
+    """Check that the files and folders the configuration names exist.
+
+    Parameters
+    ----------
+    cfg : Config
+    watch_dir : bool
+        Also require ``acquire.watch_dir`` to be an existing folder (``nfd run``;
+        ``nfd replay`` reads its input elsewhere).
+
+    Raises
+    ------
+    ConfigError
+        Naming the key whose path does not exist.
+    """
+    if watch_dir and not cfg.acquire.watch_dir.is_dir():
+        raise ConfigError(f"expected an existing folder, {cfg.acquire.watch_dir} is not one", "acquire.watch_dir")
+    if not cfg.feedback.protocol.is_file():
+        raise ConfigError(f"expected an existing file, {cfg.feedback.protocol} is not one", "feedback.protocol")
+    for name, mask in cfg.roi.items():
+        if not mask.is_file():
+            raise ConfigError(f"expected an existing NIfTI file, {mask} is not one", f"roi.{name}")
+    if cfg.volume.reference != "first" and not Path(cfg.volume.reference).is_file():
+        raise ConfigError(
+            f"expected 'first' or an existing NIfTI file, {cfg.volume.reference} is not one", "volume.reference"
+        )
+
+
+# --------------------------------------------------------------------------- #
+# The schema walker
+
+
+def _join(prefix: str, key: str) -> str:
+    return f"{prefix}.{key}" if prefix else key
+
+
+def _build(cls: type, table: Any, prefix: str, base_dir: Path) -> Any:
+    if not isinstance(table, dict):
+        raise ConfigError(f"expected a table, got {_describe(table)}", prefix or None)
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("internal")}
+    unknown = [k for k in table if k not in fields]
+    if unknown:
+        key = unknown[0]
+        close = difflib.get_close_matches(key, fields, n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        raise ConfigError(f"unknown key{hint}; expected one of: {', '.join(fields)}", _join(prefix, key))
+    values: dict[str, Any] = {}
+    for name, f in fields.items():
+        key = _join(prefix, name)
+        if name not in table:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise ConfigError(f"missing; expected {_expected(hints[name], f.metadata)}", key)
+            continue
+        values[name] = _coerce(table[name], hints[name], f.metadata, key, base_dir)
+    return cls(**values)
+
+
+def _coerce(value: Any, tp: Any, meta: typing.Mapping[str, Any], key: str, base_dir: Path) -> Any:
+    origin = get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, key, base_dir)
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"expected a table of {_expected(tp, meta)}, got {_describe(value)}", key)
+        _, vt = get_args(tp)
+        return {k: _coerce(v, vt, {}, _join(key, k), base_dir) for k, v in value.items()}
+    if origin is Literal:
+        choices = get_args(tp)
+        if value not in choices:
+            raise ConfigError(f"expected one of {', '.join(map(repr, choices))}, got {value!r}", key)
+        return value
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in get_args(tp) if a is not type(None)]
+        return _coerce(value, args[0], meta, key, base_dir)
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"expected true or false, got {_describe(value)}", key)
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"expected {_expected(tp, meta)}, got {_describe(value)}", key)
+        _check_bounds(value, meta, key, tp)
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"expected {_expected(tp, meta)}, got {_describe(value)}", key)
+        _check_bounds(float(value), meta, key, tp)
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"expected a string, got {_describe(value)}", key)
+        if key == "volume.reference" and value != "first":
+            return str((base_dir / Path(value).expanduser()).resolve())
+        return value
+    if tp is Path:
+        if not isinstance(value, str) or not value:
+            raise ConfigError(f"expected a path (a non-empty string), got {_describe(value)}", key)
+        return (base_dir / Path(value).expanduser()).resolve()
+    raise TypeError(f"schema type {tp!r} at {key} has no validator")  # a bug in the schema, not the file
+
+
+def _check_bounds(value: float, meta: typing.Mapping[str, Any], key: str, tp: type) -> None:
+    lo, hi, lo_ex = meta.get("min"), meta.get("max"), meta.get("min_exclusive")
+    if (lo is not None and value < lo) or (hi is not None and value > hi) or (lo_ex is not None and value <= lo_ex):
+        raise ConfigError(f"expected {_expected(tp, meta)}, got {value!r}", key)
+
+
+def _expected(tp: Any, meta: typing.Mapping[str, Any]) -> str:
+    unit = f" ({meta['unit']})" if meta.get("unit") else ""
+    if dataclasses.is_dataclass(tp):
+        return "a table"
+    if get_origin(tp) is dict:
+        return "name = path entries"
+    if get_origin(tp) is Literal:
+        return "one of " + ", ".join(map(repr, get_args(tp)))
+    noun = {int: "an integer", float: "a number", bool: "true or false", str: "a string", Path: "a path"}.get(
+        tp, str(tp)
+    )
+    lo, hi, lo_ex = meta.get("min"), meta.get("max"), meta.get("min_exclusive")
+    if lo is not None and hi is not None:
+        noun += f" from {lo} to {hi}"
+    elif lo is not None:
+        noun += f" >= {lo}"
+    elif lo_ex is not None:
+        noun += f" > {lo_ex}"
+    return noun + unit
+
+
+def _describe(value: Any) -> str:
+    kind = {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "an array",
+            dict: "a table"}.get(type(value), type(value).__name__)
+    shown = repr(value)
+    return f"{kind} {shown}" if len(shown) <= 40 else kind

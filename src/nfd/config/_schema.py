@@ -1,0 +1,121 @@
+"""The configuration schema: typed, frozen dataclasses, one per TOML table.
+
+Each field's ``metadata`` carries what the validator and ``etc/nfd.toml``
+document: ``doc`` (one line), ``unit`` (when it has one), and bounds
+(``min``, ``max``, ``min_exclusive``).  Paths are resolved against the
+config file's folder by the loader; the dataclasses hold absolute paths.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+#: Siemens real-time export naming, ``001_SSSSSS_VVVVVV.dcm``.
+SIEMENS_RT_PATTERN = r"^\d{3}_(?P<series>\d{6})_(?P<volume>\d{6})\.dcm$"
+
+
+def _opt(default: Any, doc: str, unit: str | None = None, **bounds: float) -> Any:
+    return field(default=default, metadata={"doc": doc, "unit": unit, **bounds})
+
+
+def _req(doc: str, unit: str | None = None, **bounds: float) -> Any:
+    return field(metadata={"doc": doc, "unit": unit, **bounds})
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """``[run]``: the run as a whole."""
+
+    tr: float = _req("repetition time", "s", min_exclusive=0.0)
+    n_volumes: int = _req("volumes in the run, skipped ones included; the run ends after the last", "volumes", min=1)
+    output_dir: Path = _opt(Path("runs"), "folder in which each run gets its own folder")
+    prefix: str = _opt("run", "prefix of each run folder's name")
+    skip_volumes: int = _opt(0, "initial volumes read but not processed (T1 saturation)", "volumes", min=0)
+    save_raw: bool = _opt(False, "also write the raw volumes as a 4-D raw.nii.gz at the end")
+
+
+@dataclass(frozen=True)
+class AcquireConfig:
+    """``[acquire]``: the watch folder and how scan files are recognised."""
+
+    watch_dir: Path = _req("folder the scanner exports to")
+    pattern: str = _opt(
+        SIEMENS_RT_PATTERN,
+        "regular expression for scan file names, with a named group 'volume' (the acquisition number)",
+    )
+    first_number: int = _opt(1, "the number the scanner gives the first volume of a run", min=0)
+    index_from: Literal["name", "header"] = _opt("name", "take the acquisition number from the file name or the header")
+    poll: bool = _opt(False, "poll the folder instead of waiting for file events (SMB/NFS mounts)")
+    poll_interval: float = _opt(0.1, "polling interval", "s", min_exclusive=0.0)
+    complete_timeout: float = _opt(
+        10.0, "a file still incomplete this long after its last change is rejected", "s", min_exclusive=0.0
+    )
+    reorder_timeout: float = _opt(
+        2.0, "how long later volumes wait for a missing earlier one before it is declared missing", "s", min=0.0
+    )
+
+
+@dataclass(frozen=True)
+class VolumeConfig:
+    """``[volume]``: realignment, reslicing and smoothing."""
+
+    reference: str = _opt(
+        "first", "realignment reference: 'first' (the first processed volume) or a NIfTI file on the EPI grid"
+    )
+    smooth_fwhm: float = _opt(5.0, "Gaussian smoothing kernel, full width at half maximum", "mm", min=0.0)
+
+
+@dataclass(frozen=True)
+class UdpConfig:
+    """``[feedback.udp]``: feedback datagrams to a stimulus program."""
+
+    enabled: bool = _opt(True, "send feedback over UDP")
+    host: str = _opt("127.0.0.1", "receiver's host name or address")
+    port: int = _opt(1234, "receiver's UDP port", min=1, max=65535)
+    format: Literal["json", "float32", "opennft"] = _opt(
+        "json", "datagram format: json (one object per volume), float32 (pyOpenNFT), opennft (OpenNFT's receivers)"
+    )
+    send_condition: bool = _opt(True, "opennft format: also send the condition name (BAS for baseline)")
+
+
+@dataclass(frozen=True)
+class FeedbackConfig:
+    """``[feedback]``: what is computed from the ROI signals."""
+
+    protocol: Path = _req("block protocol: OpenNFT protocol JSON or BIDS events.tsv")
+    type: Literal["psc"] = _opt("psc", "feedback type: psc (percent signal change, continuous)")
+    baseline: str = _opt("BAS", "name of the baseline condition")
+    delay: int = _opt(
+        2, "volumes left out at the start of each baseline block (haemodynamic delay)", "volumes", min=0
+    )
+    combine: Literal["mean", "median", "max", "min"] = _opt("mean", "how the ROIs' values are combined")
+    gain: float = _opt(1.0, "feedback = clip(gain * combined PSC, min, max)")
+    min: float = _opt(-100.0, "lowest feedback value sent")
+    max: float = _opt(100.0, "highest feedback value sent")
+    udp: UdpConfig = field(default_factory=UdpConfig, metadata={"doc": "UDP output"})
+
+
+@dataclass(frozen=True)
+class LogConfig:
+    """``[log]``: structured logs on standard output."""
+
+    format: Literal["json", "console"] = _opt("json", "json lines (for journald) or console (for a person)")
+    level: Literal["debug", "info", "warning", "error"] = _opt("info", "least severe level written")
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole configuration, as read from one TOML file."""
+
+    run: RunConfig = field(metadata={"doc": "the run"})
+    acquire: AcquireConfig = field(metadata={"doc": "scan input"})
+    feedback: FeedbackConfig = field(metadata={"doc": "feedback"})
+    volume: VolumeConfig = field(default_factory=VolumeConfig, metadata={"doc": "volume processing"})
+    roi: dict[str, Path] = field(
+        default_factory=dict, metadata={"doc": "ROI masks: name = NIfTI file on the EPI grid"}
+    )
+    log: LogConfig = field(default_factory=LogConfig, metadata={"doc": "logging"})
+    #: The folder the config file was read from (relative paths resolve against it).
+    source: Path | None = field(default=None, metadata={"internal": True})
