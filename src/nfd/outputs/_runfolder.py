@@ -1,0 +1,470 @@
+"""The run folder: everything a run produced, written so that nothing is lost.
+
+Layout of ``<base_dir>/<prefix>-YYYYmmdd-HHMMSS[-N]/`` (``-N`` = ``-2``,
+``-3``, ... when a folder of that name exists already; no folder is ever
+reused):
+
+``config.toml``
+    The configuration text the run used, written at creation.
+``volumes.jsonl``
+    One JSON object per processed volume (JSON Lines, UTF-8, orjson), appended
+    and flushed as each volume is done (``os.write`` on an ``O_APPEND``
+    descriptor, so the file is valid after every append; a crash can at worst
+    leave a trailing partial line, which :meth:`RunFolder.read_volumes`
+    ignores).  NaN and infinities are written as ``null``, numpy scalars and
+    arrays as numbers and lists.  The keys the daemon writes:
+
+    ``index``
+        int, 0-based acquisition index (every file the scanner wrote,
+        skipped volumes included).  Required.
+    ``file``
+        str, the scan file's path.
+    ``condition``
+        str, the protocol's condition name for this volume.
+    ``t_complete``, ``t_sent``
+        float, seconds since the epoch: scan file seen complete; feedback sent.
+    ``durations_ms``
+        dict stage -> milliseconds (``read``, ``realign``, ``roi``,
+        ``feedback``, ``send`` ...).
+    ``motion``
+        6 floats: trans x, y, z (mm), rot x, y, z (rad), SPM convention
+        (``spm_matrix``), relative to the realignment reference.
+    ``fd``
+        float, framewise displacement (mm).
+    ``roi``
+        dict ROI name -> raw mean (scanner intensity units).
+    ``psc``
+        dict ROI name -> percent signal change (%).
+    ``feedback``
+        float, the value sent (the feedback configuration's units).
+    ``latency_ms``
+        float, milliseconds from the scan file seen complete to the send.
+
+Written by :meth:`RunFolder.finish`, from the records appended (each
+atomically: a temporary name, then a rename):
+
+``motion.tsv`` + ``motion.json``
+    ``index`` and fMRIPrep's ``trans_x trans_y trans_z rot_x rot_y rot_z
+    framewise_displacement``, one row per processed volume; the sidecar gives
+    units (mm, rad, mm) and the convention (SPM, relative to the reference).
+``timeseries.tsv`` + ``timeseries.json``
+    ``index``, ``condition``, ``roi_<name>`` (raw means) and ``feedback``.
+``summary.json``
+    The summary the daemon passes (orjson, indented by 2).
+``raw.nii.gz``
+    Optional: the raw volumes as a 4-D NIfTI-1 image [i, j, k, t] with the
+    run's affine and the TR (s) in ``pixdim[4]``, units mm and s.
+
+Missing values are ``n/a`` in the TSV files (BIDS).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import numbers
+import os
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Final
+
+import nibabel as nib
+import numpy as np
+import orjson
+import structlog
+from numpy.typing import ArrayLike
+
+from nfd.outputs._errors import RunFolderError
+from nfd.outputs._tables import (
+    format_tsv,
+    motion_sidecar,
+    motion_table,
+    timeseries_sidecar,
+    timeseries_table,
+)
+
+__all__ = ["RunFolder"]
+
+log = structlog.get_logger(__name__)
+
+_JSON_OPTIONS: Final[int] = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+_MAX_NAME_ATTEMPTS: Final[int] = 10_000
+
+
+def _json_default(obj: Any) -> Any:
+    """orjson fallback: arrays orjson cannot take directly, numpy scalars, paths, sets."""
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    if isinstance(obj, (set, frozenset)):
+        return sorted(obj, key=repr)
+    raise TypeError(f"cannot serialise {type(obj).__name__} as JSON")
+
+
+def _dumps(obj: Any, what: str, *, indent: bool = False, newline: bool = False) -> bytes:
+    option = _JSON_OPTIONS | (orjson.OPT_INDENT_2 if indent else 0) | (orjson.OPT_APPEND_NEWLINE if newline else 0)
+    try:
+        return orjson.dumps(obj, default=_json_default, option=option)
+    except orjson.JSONEncodeError as exc:
+        raise RunFolderError(f"{what} cannot be written as JSON: {exc}") from exc
+
+
+def _fsync_dir(path: Path) -> None:
+    """Make a rename or creation in ``path`` durable (best effort where directories cannot be opened)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise RunFolderError(f"cannot write {path}: {exc}") from exc
+
+
+class RunFolder:
+    """One run's output folder; its files and their formats are specified in :mod:`nfd.outputs._runfolder`.
+
+    Create it with :meth:`create`; append one record per processed volume
+    with :meth:`append_volume` and ``await`` :meth:`sync` before the next
+    volume starts; write the tables with :meth:`finish` at the end.  Not
+    thread-safe: use one instance from one thread (the daemon's loop; run
+    :meth:`finish` in a worker thread if it should not block the loop -- a
+    ``raw.nii.gz`` of a few hundred volumes takes seconds to compress).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from datetime import datetime
+    >>> base = tempfile.mkdtemp()
+    >>> run = RunFolder.create(base, prefix="run", config_text="[run]\\ntr = 2.0\\n",
+    ...                        started=datetime(2025, 11, 21, 10, 30, 0))
+    >>> run.path.name
+    'run-20251121-103000'
+    >>> run.append_volume({"index": 5, "condition": "BAS", "motion": [0.0] * 6, "fd": 0.0,
+    ...                    "roi": {"v1": 812.5}, "feedback": 0.0})
+    >>> run.finish({"volumes": 1})
+    >>> RunFolder.read_volumes(run.path)[0]["roi"]
+    {'v1': 812.5}
+    >>> sorted(p.name for p in run.path.iterdir())  # doctest: +NORMALIZE_WHITESPACE
+    ['config.toml', 'motion.json', 'motion.tsv', 'summary.json', 'timeseries.json',
+     'timeseries.tsv', 'volumes.jsonl']
+    """
+
+    CONFIG_FILE: Final[str] = "config.toml"
+    VOLUMES_FILE: Final[str] = "volumes.jsonl"
+    MOTION_FILE: Final[str] = "motion.tsv"
+    MOTION_SIDECAR: Final[str] = "motion.json"
+    TIMESERIES_FILE: Final[str] = "timeseries.tsv"
+    TIMESERIES_SIDECAR: Final[str] = "timeseries.json"
+    SUMMARY_FILE: Final[str] = "summary.json"
+    RAW_FILE: Final[str] = "raw.nii.gz"
+
+    def __init__(self, path: Path, volumes_fd: int) -> None:
+        """Wrap an existing folder whose ``volumes.jsonl`` is open as ``volumes_fd``; use :meth:`create`."""
+        self._path = path
+        self._fd: int | None = volumes_fd
+        self._size = os.fstat(volumes_fd).st_size
+        self._records: list[dict[str, Any]] = []
+
+    # -- creation --------------------------------------------------------------
+    @classmethod
+    def create(
+        cls,
+        base_dir: str | os.PathLike[str],
+        prefix: str = "run",
+        config_text: str = "",
+        started: datetime | None = None,
+    ) -> RunFolder:
+        """Create a new run folder ``<base_dir>/<prefix>-YYYYmmdd-HHMMSS[-N]`` and write ``config.toml``.
+
+        Parameters
+        ----------
+        base_dir : path
+            Folder holding the run folders; created (with parents) if absent.
+        prefix : str
+            The folder name's prefix (no path separator).
+        config_text : str
+            The configuration (TOML text) the run uses, written as ``config.toml``.
+        started : datetime, optional
+            The run's start; its own wall-clock fields name the folder
+            (default: now, local time).
+
+        Returns
+        -------
+        RunFolder
+            With an empty ``volumes.jsonl`` open for appending.
+
+        Raises
+        ------
+        RunFolderError
+            If the prefix is unusable or the folder cannot be created.
+        """
+        if not isinstance(prefix, str) or not prefix or prefix in {".", ".."} or any(
+            c in prefix for c in ("/", "\\", "\0", os.sep)
+        ):
+            raise RunFolderError(f"run folder prefix must be a plain file name (no path separator), got {prefix!r}")
+        if not isinstance(config_text, str):
+            raise RunFolderError(f"config_text must be the configuration's TOML text (str), got {type(config_text)}")
+        started = datetime.now() if started is None else started
+        base = Path(base_dir)
+        try:
+            base.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise RunFolderError(f"cannot create the runs folder {base}: {exc}") from exc
+        stem = f"{prefix}-{started:%Y%m%d-%H%M%S}"
+        for attempt in range(1, _MAX_NAME_ATTEMPTS + 1):
+            path = base / (stem if attempt == 1 else f"{stem}-{attempt}")
+            try:
+                path.mkdir()
+            except FileExistsError:
+                continue
+            except OSError as exc:
+                raise RunFolderError(f"cannot create the run folder {path}: {exc}") from exc
+            break
+        else:
+            raise RunFolderError(f"no free run folder name under {base} for {stem!r} after {_MAX_NAME_ATTEMPTS} tries")
+        _write_atomic(path / cls.CONFIG_FILE, config_text.encode("utf-8"))
+        volumes = path / cls.VOLUMES_FILE
+        try:
+            fd = os.open(volumes, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            raise RunFolderError(f"cannot create {volumes}: {exc}") from exc
+        _fsync_dir(path)
+        _fsync_dir(base)
+        return cls(path, fd)
+
+    # -- state -----------------------------------------------------------------
+    @property
+    def path(self) -> Path:
+        """The run folder."""
+        return self._path
+
+    @property
+    def records(self) -> list[dict[str, Any]]:
+        """The records appended so far, as written (JSON round trip: NaN is ``None``); a copy."""
+        return list(self._records)
+
+    @property
+    def is_open(self) -> bool:
+        """True while ``volumes.jsonl`` accepts appends (until :meth:`finish` or :meth:`close`)."""
+        return self._fd is not None
+
+    def __repr__(self) -> str:
+        return f"<RunFolder {self._path} volumes={len(self._records)} {'open' if self.is_open else 'closed'}>"
+
+    # -- per volume ------------------------------------------------------------
+    def append_volume(self, record: Mapping[str, Any]) -> None:
+        """Append one volume's record to ``volumes.jsonl`` as one JSON line, written through to the OS.
+
+        Parameters
+        ----------
+        record : mapping
+            The volume's record (keys in the module docstring); ``index``
+            (int >= 0) is required.  numpy scalars and arrays are accepted;
+            NaN becomes ``null``.
+
+        Raises
+        ------
+        RunFolderError
+            If the folder is finished or closed, the record has no valid
+            ``index`` or cannot be serialised, or the write fails (the file is
+            then truncated back, so it stays valid).
+        """
+        if self._fd is None:
+            raise RunFolderError(f"run folder {self._path} is finished or closed: no more volumes can be appended")
+        if not isinstance(record, Mapping):
+            raise RunFolderError(f"a volume record must be a mapping (dict), got {type(record).__name__}")
+        index = record.get("index")
+        if isinstance(index, bool) or not isinstance(index, numbers.Integral) or index < 0:
+            raise RunFolderError(f"a volume record needs 'index', a 0-based volume index (int >= 0), got {index!r}")
+        line = _dumps(record, f"volume record {index}", newline=True)
+        written = 0
+        try:
+            while written < len(line):
+                written += os.write(self._fd, line[written:])
+        except OSError as exc:
+            try:
+                os.ftruncate(self._fd, self._size)
+            except OSError:
+                log.error("volumes_truncate_failed", path=str(self._path / self.VOLUMES_FILE), size=self._size)
+            raise RunFolderError(f"cannot append volume {index} to {self._path / self.VOLUMES_FILE}: {exc}") from exc
+        self._size += written
+        self._records.append(orjson.loads(line))
+
+    async def sync(self) -> None:
+        """``os.fsync`` ``volumes.jsonl`` in a worker thread; a no-op once finished or closed.
+
+        Raises
+        ------
+        RunFolderError
+            If the file system reports an error.
+        """
+        if self._fd is None:
+            return
+        fd = os.dup(self._fd)  # our own descriptor: a concurrent close() cannot pull it away
+        try:
+            await asyncio.to_thread(os.fsync, fd)
+        except OSError as exc:
+            raise RunFolderError(f"cannot sync {self._path / self.VOLUMES_FILE}: {exc}") from exc
+        finally:
+            os.close(fd)
+
+    # -- the end ---------------------------------------------------------------
+    def finish(
+        self,
+        summary: Mapping[str, Any],
+        raw_volumes: ArrayLike | None = None,
+        affine: ArrayLike | None = None,
+        tr: float | None = None,
+        *,
+        feedback_units: str = "arbitrary units",
+    ) -> None:
+        """Close ``volumes.jsonl`` and write the tables, the summary and (optionally) the raw volumes.
+
+        Idempotent: a second call rewrites the same files from the same records.
+
+        Parameters
+        ----------
+        summary : mapping
+            Written as ``summary.json``.
+        raw_volumes : array_like, optional
+            4-D [i, j, k, t] raw volumes; written as ``raw.nii.gz`` when given.
+        affine : array_like, optional
+            4x4 voxel -> mm (RAS+) affine of ``raw_volumes``; required with it.
+        tr : float, optional
+            Repetition time in seconds, > 0; required with ``raw_volumes``.
+        feedback_units : str
+            Units of the feedback value, for ``timeseries.json``.
+
+        Raises
+        ------
+        RunFolderError
+            On a bad argument (naming it) or a failed write.
+        """
+        if not isinstance(summary, Mapping):
+            raise RunFolderError(f"summary must be a mapping (dict), got {type(summary).__name__}")
+        raw = self._check_raw(raw_volumes, affine, tr) if raw_volumes is not None else None
+        if self._fd is not None:
+            try:
+                os.fsync(self._fd)
+            except OSError as exc:
+                raise RunFolderError(f"cannot sync {self._path / self.VOLUMES_FILE}: {exc}") from exc
+            self.close()
+
+        columns, rows = motion_table(self._records)
+        _write_atomic(self._path / self.MOTION_FILE, format_tsv(columns, rows).encode("utf-8"))
+        _write_atomic(self._path / self.MOTION_SIDECAR, _dumps(motion_sidecar(), "motion.json", indent=True))
+        columns, rows = timeseries_table(self._records)
+        _write_atomic(self._path / self.TIMESERIES_FILE, format_tsv(columns, rows).encode("utf-8"))
+        _write_atomic(
+            self._path / self.TIMESERIES_SIDECAR,
+            _dumps(timeseries_sidecar(columns, feedback_units), "timeseries.json", indent=True),
+        )
+        _write_atomic(self._path / self.SUMMARY_FILE, _dumps(summary, "the run summary", indent=True))
+        if raw is not None:
+            self._write_raw(*raw)
+        _fsync_dir(self._path)
+
+    def close(self) -> None:
+        """Close ``volumes.jsonl`` without writing the tables (e.g. on abort); idempotent."""
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            os.close(fd)
+
+    def __enter__(self) -> RunFolder:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def _check_raw(
+        self, raw_volumes: ArrayLike, affine: ArrayLike | None, tr: float | None
+    ) -> tuple[np.ndarray, np.ndarray, float]:
+        data = np.asarray(raw_volumes)
+        if data.ndim != 4 or 0 in data.shape:
+            raise RunFolderError(f"raw_volumes must be a non-empty 4-D array [i, j, k, t], got shape {data.shape}")
+        if data.dtype == np.bool_:
+            data = data.astype(np.uint8)
+        if affine is None:
+            raise RunFolderError("affine (4x4 voxel -> mm) is required with raw_volumes")
+        aff = np.asarray(affine, dtype=np.float64)
+        if aff.shape != (4, 4) or not np.all(np.isfinite(aff)):
+            raise RunFolderError(f"affine must be a finite 4x4 voxel -> mm matrix, got shape {aff.shape}")
+        if tr is None or isinstance(tr, bool) or not isinstance(tr, numbers.Real) or not math.isfinite(tr) or tr <= 0:
+            raise RunFolderError(f"tr must be the repetition time in seconds (> 0) with raw_volumes, got {tr!r}")
+        return data, aff, float(tr)
+
+    def _write_raw(self, data: np.ndarray, affine: np.ndarray, tr: float) -> None:
+        final = self._path / self.RAW_FILE
+        tmp = self._path / f".raw.{os.getpid()}.tmp.nii.gz"  # nibabel picks gzip from the suffix
+        try:
+            img = nib.Nifti1Image(data, affine)
+            img.set_qform(affine, code=1)
+            img.set_sform(affine, code=1)
+            img.header.set_xyzt_units("mm", "sec")
+            img.header.set_zooms((*img.header.get_zooms()[:3], tr))
+            nib.save(img, tmp)
+            with open(tmp, "rb") as f:
+                os.fsync(f.fileno())
+            os.replace(tmp, final)
+        except (OSError, nib.filebasedimages.ImageFileError, nib.spatialimages.HeaderDataError) as exc:
+            tmp.unlink(missing_ok=True)
+            raise RunFolderError(f"cannot write {final}: {exc}") from exc
+
+    # -- reading ---------------------------------------------------------------
+    @staticmethod
+    def read_volumes(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+        """Read the records of a run folder's ``volumes.jsonl`` (``path``: the folder or the file).
+
+        A trailing partial line (a crash mid-write: bytes after the last line
+        break) is ignored, with a warning; blank lines are skipped.
+
+        Raises
+        ------
+        RunFolderError
+            If the file is missing or a complete line is not a JSON object.
+        """
+        file = Path(path)
+        if file.is_dir():
+            file = file / RunFolder.VOLUMES_FILE
+        try:
+            data = file.read_bytes()
+        except OSError as exc:
+            raise RunFolderError(f"cannot read volume records from {file}: {exc}") from exc
+        lines = data.split(b"\n")
+        partial = lines.pop()  # bytes after the last newline: empty unless a write was cut short
+        if partial.strip():
+            log.warning("volumes_partial_line_ignored", path=str(file), bytes=len(partial))
+        records: list[dict[str, Any]] = []
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = orjson.loads(line)
+            except orjson.JSONDecodeError as exc:
+                raise RunFolderError(f"{file}: line {number} is not valid JSON ({exc})") from exc
+            if not isinstance(record, dict):
+                raise RunFolderError(f"{file}: line {number} is not a JSON object")
+            records.append(record)
+        return records
