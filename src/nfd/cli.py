@@ -1,0 +1,128 @@
+"""The ``nfd`` command: run, replay, demo, check-config.
+
+Exit codes: 0 success (including a run stopped by SIGTERM), 1 an unexpected
+failure (logged with its traceback), 2 a configuration or usage error (one
+line on standard error, no traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import orjson
+import structlog
+
+from nfd._log import configure_logging
+from nfd._version import __version__
+from nfd.config import Config, ConfigError, check_files, config_to_dict, load_config
+
+EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="nfd", description="Real-time neurofeedback daemon for fMRI and EEG-fMRI."
+    )
+    p.add_argument("--version", action="version", version=f"nfd {__version__}")
+    p.add_argument("--log-format", choices=["json", "console"], help="override log.format of the config")
+    p.add_argument("--log-level", choices=["debug", "info", "warning", "error"], help="override log.level")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run the daemon on the configured watch folder")
+    run.add_argument("-c", "--config", required=True, type=Path, metavar="FILE", help="TOML configuration")
+
+    chk = sub.add_parser("check-config", help="validate a config file and print the resolved settings")
+    chk.add_argument("config", type=Path, metavar="FILE")
+
+    rep = sub.add_parser("replay", help="run the pipeline over a recorded run, as fast as possible")
+    rep.add_argument("-c", "--config", required=True, type=Path, metavar="FILE")
+    rep.add_argument("--input", required=True, type=Path, metavar="PATH",
+                     help="a folder of scan files or a 4-D NIfTI")
+    rep.add_argument("--out", required=True, type=Path, metavar="DIR", help="folder for the run folder")
+
+    demo = sub.add_parser("demo", help="run the daemon on a synthetic session it makes itself")
+    demo.add_argument("--volumes", type=int, default=80, help="volumes in the session (default 80)")
+    demo.add_argument("--tr", type=float, default=2.0, help="simulated repetition time in s (default 2.0)")
+    demo.add_argument("--speed", type=float, default=10.0,
+                      help="how many times faster than real time the volumes are written (default 10)")
+    demo.add_argument("--out", type=Path, default=Path("nfd-demo"),
+                      help="folder for the run folder (default ./nfd-demo)")
+    demo.add_argument("--seed", type=int, default=1, help="random seed of the synthetic session")
+    return p
+
+
+def _load(path: Path, *, watch_dir: bool) -> tuple[Config, str]:
+    cfg = load_config(path)
+    check_files(cfg, watch_dir=watch_dir)
+    return cfg, path.read_text(encoding="utf-8")
+
+
+def _logging(args: argparse.Namespace, cfg: Config | None) -> None:
+    fmt = args.log_format or (cfg.log.format if cfg else "json")
+    level = args.log_level or (cfg.log.level if cfg else "info")
+    configure_logging(fmt, level)
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    cfg, _ = _load(args.config, watch_dir=True)
+    from nfd.daemon.app import load_design
+
+    load_design(cfg)
+    sys.stdout.write(orjson.dumps(config_to_dict(cfg), option=orjson.OPT_INDENT_2).decode() + "\n")
+    print(f"nfd: {args.config}: configuration is valid", file=sys.stderr)
+    return EXIT_OK
+
+
+def _run(args: argparse.Namespace) -> int:
+    cfg, text = _load(args.config, watch_dir=True)
+    from nfd.daemon.app import run_daemon, watch_source
+
+    _logging(args, cfg)
+    asyncio.run(run_daemon(cfg, watch_source(cfg), config_text=text))
+    return EXIT_OK
+
+
+def _replay(args: argparse.Namespace) -> int:
+    cfg, text = _load(args.config, watch_dir=False)
+    from nfd.daemon.app import run_daemon
+    from nfd.daemon.replay import RecordingSource
+
+    _logging(args, cfg)
+    source = RecordingSource.open(args.input, cfg.acquire)
+    summary = asyncio.run(run_daemon(cfg, source, config_text=text, output_dir=args.out.resolve()))
+    print(f"nfd: replayed {summary.get('volumes_processed', 0)} volumes into {summary.get('run_folder')}",
+          file=sys.stderr)
+    return EXIT_OK
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from nfd.demo import run_demo
+
+    configure_logging(args.log_format or "console", args.log_level or "warning", stream=sys.stderr)
+    return asyncio.run(
+        run_demo(n_volumes=args.volumes, tr=args.tr, speed=args.speed, out=args.out, seed=args.seed)
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``nfd`` console script; returns the exit code."""
+    args = _parser().parse_args(argv)
+    command = {"run": _run, "check-config": _check_config, "replay": _replay, "demo": _demo}[args.command]
+    try:
+        return command(args)
+    except ConfigError as exc:
+        print(f"nfd: config error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except KeyboardInterrupt:
+        return EXIT_OK
+    except Exception:
+        structlog.get_logger("nfd.cli").exception("nfd_failed", command=args.command)
+        return EXIT_FAILURE
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,196 @@
+"""One volume's way from a complete scan file to feedback sent and a record on disk.
+
+Owns the per-run state that links the stages: the volume worker, the ROI
+masks, one PSC state per ROI, the previous motion estimate, the sinks and the
+run folder. Each stage is a call into its subpackage; this module only times
+them, passes their results on and writes the record. Called by
+:mod:`nfd.daemon.app`, one volume at a time.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import structlog
+
+from nfd.acquire import Scan
+from nfd.config import Config, ConfigError
+from nfd.feedback import ContinuousPSC, Design, combine, scale_feedback
+from nfd.outputs import FeedbackMessage, RunFolder, Sink
+from nfd.timeseries import RoiError, RoiSet, framewise_displacement
+from nfd.daemon.worker import VolumeWorker
+from nfd.volume import VolumeError
+
+log = structlog.get_logger(__name__)
+
+VolumeCallback = Callable[[dict[str, Any]], None]
+
+
+class Pipeline:
+    """Process scans one by one, in index order.
+
+    Parameters
+    ----------
+    cfg : Config
+        The run's configuration.
+    design : Design
+        The block protocol over all ``cfg.run.n_volumes`` volumes.
+    worker : VolumeWorker
+        A started volume worker.
+    sinks : sequence of Sink
+        Opened output sinks; each gets every feedback message.
+    run : RunFolder
+        Where each processed volume's record is appended.
+    on_volume : callable, optional
+        Called with each record after it is on disk (the demo prints them).
+    """
+
+    def __init__(
+        self,
+        cfg: Config,
+        *,
+        design: Design,
+        worker: VolumeWorker,
+        sinks: Sequence[Sink],
+        run: RunFolder,
+        on_volume: VolumeCallback | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.design = design
+        self.worker = worker
+        self.sinks = list(sinks)
+        self.run = run
+        self.on_volume = on_volume
+        self.rois: RoiSet | None = None
+        self._psc: dict[str, ContinuousPSC] = {
+            name: ContinuousPSC(design, delay=cfg.feedback.delay) for name in cfg.roi
+        }
+        self._prev_params: np.ndarray | None = None
+        self.raw: list[np.ndarray] = []
+        self.raw_affine: np.ndarray | None = None
+        self.latencies_ms: list[float] = []
+        self.processed = 0
+        self.skipped = 0
+        self.failed = 0
+        self.last_index = -1
+
+    async def set_reference(self, data: np.ndarray, affine: np.ndarray) -> None:
+        """Build the engine on the reference and load the ROI masks on its grid.
+
+        Raises
+        ------
+        ConfigError
+            A mask is not on the reference (EPI) grid.
+        """
+        try:
+            self.rois = RoiSet.from_files(dict(self.cfg.roi), shape=data.shape, affine=affine)
+        except RoiError as exc:
+            raise ConfigError(str(exc), key="roi") from None
+        await self.worker.set_reference(data, affine)
+
+    async def handle(self, scan: Scan) -> dict[str, Any] | None:
+        """Process one scan: returns its record, or None when it was skipped or refused."""
+        t_start = time.time()
+        index = scan.index
+        self.last_index = max(self.last_index, index)
+        if index < self.cfg.run.skip_volumes:
+            self.skipped += 1
+            log.info("volume_skipped", index=index, file=scan.path.name, reason="initial volume (run.skip_volumes)")
+            return None
+        if index >= self.cfg.run.n_volumes:
+            self.skipped += 1
+            log.warning(
+                "volume_beyond_run", index=index, file=scan.path.name,
+                reason=f"run.n_volumes is {self.cfg.run.n_volumes}",
+            )
+            return None
+        image = scan.image
+        if not self.worker.has_reference:
+            await self.set_reference(image.data, image.affine)
+        try:
+            out = await self.worker.process(image.data)
+        except VolumeError as exc:  # wrong grid, unusable volume
+            self.failed += 1
+            log.warning("volume_rejected", index=index, file=scan.path.name, reason=str(exc))
+            return None
+        t_volume = time.time()
+
+        assert self.rois is not None
+        means = self.rois.means(out.smoothed)
+        t_roi = time.time()
+
+        fd = 0.0 if self._prev_params is None else framewise_displacement(self._prev_params, out.params)
+        self._prev_params = out.params
+        condition = self.design.condition(index)
+        psc = {name: self._psc[name].update(index, float(m)) for name, m in zip(self.rois.names, means)}
+        combined = combine(list(psc.values()), self.cfg.feedback.combine)
+        fb = self.cfg.feedback
+        value = scale_feedback(combined, gain=fb.gain, lo=fb.min, hi=fb.max)
+        t_feedback = time.time()
+
+        t_sent = time.time()
+        latency_ms = (t_sent - scan.t_complete) * 1e3
+        msg = FeedbackMessage(
+            index=index, condition=condition, feedback=value, time=t_sent, latency_ms=latency_ms,
+            is_baseline=self.design.is_baseline(index),
+        )
+        for sink in self.sinks:
+            sink.send(msg)
+        t_done = time.time()
+
+        record: dict[str, Any] = {
+            "index": index,
+            "file": scan.path.name,
+            "condition": condition,
+            "t_complete": scan.t_complete,
+            "t_sent": t_sent,
+            "latency_ms": latency_ms,
+            "durations_ms": {
+                "queue": (t_start - scan.t_complete) * 1e3,
+                "volume": (t_volume - t_start) * 1e3,
+                "volume_worker": out.worker_ms,
+                "roi": (t_roi - t_volume) * 1e3,
+                "feedback": (t_feedback - t_roi) * 1e3,
+                "send": (t_done - t_feedback) * 1e3,
+            },
+            "motion": [float(p) for p in out.params],
+            "iterations": out.iterations,
+            "converged": out.converged,
+            "fd": fd,
+            "roi": {name: float(m) for name, m in zip(self.rois.names, means)},
+            "psc": psc,
+            "feedback": value,
+        }
+        self.run.append_volume(record)
+        await self.run.sync()
+        if self.cfg.run.save_raw:
+            self.raw.append(np.array(image.data, dtype=np.float32))
+            self.raw_affine = image.affine
+        self.processed += 1
+        self.latencies_ms.append(latency_ms)
+        log.info(
+            "volume_processed", index=index, condition=condition, feedback=round(value, 4),
+            latency_ms=round(latency_ms, 2), fd=round(fd, 4), iterations=out.iterations,
+            volume_ms=round(record["durations_ms"]["volume"], 2),
+        )
+        if not out.converged:
+            log.warning("realignment_not_converged", index=index, iterations=out.iterations)
+        if self.on_volume is not None:
+            self.on_volume(record)
+        return record
+
+    def summary(self) -> dict[str, Any]:
+        """Counts and latency figures for the run so far."""
+        lat = np.asarray(self.latencies_ms, dtype=float)
+        return {
+            "volumes_processed": self.processed,
+            "volumes_skipped": self.skipped,
+            "volumes_refused": self.failed,
+            "latency_ms_median": float(np.median(lat)) if lat.size else None,
+            "latency_ms_p95": float(np.percentile(lat, 95)) if lat.size else None,
+            "latency_ms_max": float(lat.max()) if lat.size else None,
+            "worker_restarts": self.worker.restarts,
+        }

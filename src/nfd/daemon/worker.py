@@ -1,0 +1,256 @@
+"""Volume work in a separate process; arrays cross through shared memory.
+
+Owns one :class:`concurrent.futures.ProcessPoolExecutor` with a single worker
+process (realignment is sequential: each volume starts from the previous
+volume's estimate) and one :class:`multiprocessing.shared_memory.SharedMemory`
+block holding four float32 arrays on the EPI grid::
+
+    [ reference | input | resliced | smoothed ]
+
+Per volume the event loop copies the scan into ``input`` (a memcpy), the worker
+runs :meth:`nfd.volume.MotionCorrector.process` writing straight into
+``resliced`` and ``smoothed``, and only the six motion parameters and a few
+numbers come back pickled. The views stay valid until the next call.
+
+A worker that dies (a crash in native code) is restarted with the same
+reference and the volume is tried once more; the loop itself never blocks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import time
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from multiprocessing import shared_memory
+from typing import Any
+
+import numpy as np
+import structlog
+
+from nfd.volume import VolumeError
+
+log = structlog.get_logger(__name__)
+
+_N_ARRAYS = 4  # reference, input, resliced, smoothed
+_REF, _IN, _RESL, _SMOOTH = range(_N_ARRAYS)
+
+
+@dataclass(frozen=True)
+class VolumeOutput:
+    """What the worker returns for one volume.
+
+    Attributes
+    ----------
+    params : ndarray, shape (6,)
+        Trans x, y, z (mm) and rot x, y, z (radians), SPM's convention,
+        relative to the reference.
+    iterations : int
+        Gauss-Newton iterations used.
+    converged : bool
+        Whether the estimate converged.
+    resliced, smoothed : ndarray
+        float32 views of shared memory on the reference grid; overwritten by
+        the next :meth:`VolumeWorker.process` call.
+    worker_ms : float
+        Time spent in the worker's ``process`` (ms).
+    roundtrip_ms : float
+        From the copy into shared memory to the result back in the loop (ms).
+    """
+
+    params: np.ndarray
+    iterations: int
+    converged: bool
+    resliced: np.ndarray
+    smoothed: np.ndarray
+    worker_ms: float
+    roundtrip_ms: float
+
+
+def _views(buf: memoryview, shape: tuple[int, ...]) -> list[np.ndarray]:
+    n = int(np.prod(shape))
+    flat = np.ndarray((_N_ARRAYS * n,), dtype=np.float32, buffer=buf)
+    return [flat[i * n : (i + 1) * n].reshape(shape) for i in range(_N_ARRAYS)]
+
+
+# --------------------------------------------------------------------------- #
+# Worker side (module-level functions: the pool pickles them by name)
+
+_STATE: dict[str, Any] = {}
+
+
+def _attach(name: str) -> shared_memory.SharedMemory:
+    # The worker is the daemon's child: under "spawn" and "forkserver" it
+    # shares the daemon's resource tracker, where the block is already
+    # registered (a set, so attaching adds nothing) and the daemon's unlink
+    # unregisters it once. Unregistering here would make that unlink fail.
+    return shared_memory.SharedMemory(name=name)
+
+
+def _worker_warmup() -> int:
+    """Import the engine (and its Cython kernels) before the first volume."""
+    import nfd.volume  # noqa: F401
+
+    return multiprocessing.current_process().pid or 0
+
+
+def _worker_init(shm_name: str, shape: tuple[int, ...], affine: np.ndarray, options: dict[str, Any]) -> None:
+    from nfd.volume import MotionCorrector
+
+    old = _STATE.pop("shm", None)
+    if old is not None:
+        _STATE.clear()
+        old.close()
+    shm = _attach(shm_name)
+    views = _views(shm.buf, shape)
+    _STATE.update(shm=shm, views=views, engine=MotionCorrector(views[_REF].copy(), affine, **options))
+
+
+def _worker_process() -> tuple[list[float], int, bool, float]:
+    views = _STATE["views"]
+    t0 = time.perf_counter()
+    res = _STATE["engine"].process(views[_IN], resliced_out=views[_RESL], smoothed_out=views[_SMOOTH])
+    ms = (time.perf_counter() - t0) * 1e3
+    return [float(p) for p in res.params], int(res.iterations), bool(res.converged), ms
+
+
+# --------------------------------------------------------------------------- #
+# Loop side
+
+
+class VolumeWorker:
+    """A process running the volume engine, fed through shared memory.
+
+    Parameters
+    ----------
+    smooth_fwhm : float
+        Smoothing kernel FWHM (mm), passed to :class:`nfd.volume.MotionCorrector`.
+    mp_context : str
+        multiprocessing start method; ``spawn`` (the default) is safe with a
+        running event loop and threads.
+
+    Examples
+    --------
+    >>> import asyncio, numpy as np
+    >>> async def main():
+    ...     async with VolumeWorker(smooth_fwhm=0.0) as w:
+    ...         ref = np.random.default_rng(0).random((16, 16, 8), dtype=np.float32)
+    ...         await w.set_reference(ref, np.diag([3.0, 3.0, 3.0, 1.0]))
+    ...         out = await w.process(ref)
+    ...         return out.params.shape
+    >>> asyncio.run(main())  # doctest: +SKIP
+    (6,)
+    """
+
+    def __init__(self, *, smooth_fwhm: float, mp_context: str = "spawn") -> None:
+        self._options: dict[str, Any] = {"smooth_fwhm": float(smooth_fwhm)}
+        self._ctx = multiprocessing.get_context(mp_context)
+        self._pool: ProcessPoolExecutor | None = None
+        self._shm: shared_memory.SharedMemory | None = None
+        self._views: list[np.ndarray] = []
+        self._affine: np.ndarray | None = None
+        self.shape: tuple[int, ...] | None = None
+        self.restarts = 0
+
+    async def __aenter__(self) -> VolumeWorker:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def _call(self, fn: Any, *args: Any) -> Any:
+        assert self._pool is not None, "VolumeWorker.start() first"
+        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+
+    async def start(self) -> None:
+        """Start the worker process and import the engine in it."""
+        self._pool = ProcessPoolExecutor(max_workers=1, mp_context=self._ctx)
+        pid = await self._call(_worker_warmup)
+        log.info("volume_worker_started", pid=pid)
+
+    @property
+    def has_reference(self) -> bool:
+        """Whether :meth:`set_reference` has been called."""
+        return self.shape is not None
+
+    async def set_reference(self, reference: np.ndarray, affine: np.ndarray) -> None:
+        """Build the engine on ``reference`` (3-D, on the EPI grid; affine voxel→mm)."""
+        shape = tuple(int(s) for s in reference.shape)
+        if len(shape) != 3:
+            raise VolumeError(f"expected a 3-D reference volume, got shape {shape}")
+        nbytes = _N_ARRAYS * int(np.prod(shape)) * 4
+        self._release_shm()
+        self._shm = shared_memory.SharedMemory(create=True, size=nbytes)
+        self._views = _views(self._shm.buf, shape)
+        np.copyto(self._views[_REF], reference, casting="unsafe")
+        self.shape = shape
+        self._affine = np.asarray(affine, dtype=np.float64)
+        await self._init_engine()
+
+    async def _init_engine(self) -> None:
+        assert self._shm is not None and self.shape is not None
+        t0 = time.perf_counter()
+        await self._call(_worker_init, self._shm.name, self.shape, self._affine, self._options)
+        log.info("reference_set", shape=list(self.shape), ms=round((time.perf_counter() - t0) * 1e3, 1))
+
+    async def _restart(self) -> None:
+        self.restarts += 1
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool = ProcessPoolExecutor(max_workers=1, mp_context=self._ctx)
+        await self._init_engine()
+
+    async def process(self, data: np.ndarray) -> VolumeOutput:
+        """Realign, reslice and smooth one volume.
+
+        Parameters
+        ----------
+        data : ndarray
+            3-D volume on the reference grid (any real dtype; copied as float32).
+
+        Raises
+        ------
+        nfd.volume.VolumeError
+            The volume is not on the reference grid, or the engine refused it.
+        """
+        if self.shape is None:
+            raise RuntimeError("VolumeWorker.set_reference() first")
+        if tuple(data.shape) != self.shape:
+            raise VolumeError(f"expected a volume of shape {self.shape} (the reference grid), got {tuple(data.shape)}")
+        t0 = time.perf_counter()
+        np.copyto(self._views[_IN], data, casting="unsafe")
+        try:
+            params, iters, converged, ms = await self._call(_worker_process)
+        except BrokenProcessPool:
+            log.error("volume_worker_crashed", restarts=self.restarts + 1)
+            await self._restart()
+            params, iters, converged, ms = await self._call(_worker_process)
+        return VolumeOutput(
+            params=np.asarray(params),
+            iterations=iters,
+            converged=converged,
+            resliced=self._views[_RESL],
+            smoothed=self._views[_SMOOTH],
+            worker_ms=ms,
+            roundtrip_ms=(time.perf_counter() - t0) * 1e3,
+        )
+
+    def _release_shm(self) -> None:
+        self._views = []
+        if self._shm is not None:
+            shm, self._shm = self._shm, None
+            shm.unlink()
+            try:
+                shm.close()
+            except BufferError:  # a caller still holds a view; the mapping goes with it
+                pass
+
+    async def close(self) -> None:
+        """Stop the worker and free the shared memory."""
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            await asyncio.get_running_loop().run_in_executor(None, pool.shutdown)
+        self._release_shm()
