@@ -1,0 +1,23 @@
+"""Synthetic fMRI sessions with known ground truth, and NIfTI writers for replay.
+
+This subpackage owns nfd's own generator of test data:
+
+- :func:`make_session` -> :class:`SyntheticSession`: a brain-like phantom
+  with block-design activation in two ROIs (HRF-convolved, known percent
+  signal change), slow drift, thermal noise and random-walk head motion
+  (known SPM-convention parameters), all deterministic from a seed;
+- :func:`write_nifti_volume`: one 3-D volume as NIfTI-1, written atomically
+  (temporary file, fsync, rename), as a scanner export would appear;
+  :meth:`SyntheticSession.write_nifti` and :func:`write_roi_masks` write a
+  whole session and its masks.
+
+Errors are :class:`SimulationError` (a :class:`ValueError`).
+"""
+
+from __future__ import annotations
+
+from nfd.simulate._errors import SimulationError
+from nfd.simulate._nifti import write_nifti_volume
+from nfd.simulate._session import SyntheticSession, make_session, write_roi_masks
+
+__all__ = ["SimulationError", "SyntheticSession", "make_session", "write_nifti_volume", "write_roi_masks"]
