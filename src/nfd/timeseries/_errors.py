@@ -1,0 +1,17 @@
+"""Exceptions raised by :mod:`nfd.timeseries`."""
+
+from __future__ import annotations
+
+__all__ = ["RoiError", "TimeseriesError"]
+
+
+class TimeseriesError(ValueError):
+    """Base class of every error raised by :mod:`nfd.timeseries`.
+
+    It subclasses :class:`ValueError` because every such error is bad input
+    (an argument or a file that is not what the function expects).
+    """
+
+
+class RoiError(TimeseriesError):
+    """A region-of-interest mask is unreadable, empty, or not on the EPI grid."""
