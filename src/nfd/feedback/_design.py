@@ -1,0 +1,325 @@
+"""The block design of a run: which condition every acquired volume belongs to."""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+from nfd.feedback._errors import DesignError, VolumeIndexError
+
+__all__ = ["Design"]
+
+
+def _as_count(name: str, value: object, minimum: int) -> int:
+    if isinstance(value, bool):
+        raise DesignError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    try:
+        number = operator.index(value)  # type: ignore[arg-type]
+    except TypeError:
+        raise DesignError(f"{name} must be an integer >= {minimum}, got {value!r}") from None
+    if number < minimum:
+        raise DesignError(f"{name} must be an integer >= {minimum}, got {number}")
+    return number
+
+
+class Design:
+    """Condition labels of every volume of a run, with baseline blocks marked.
+
+    Volume indices are 0-based acquisition indices over every volume the
+    scanner writes, the skipped initial volumes included (they are always
+    baseline). Consecutive volumes with the same label form a block.
+    Instances are immutable.
+
+    Parameters
+    ----------
+    labels : sequence of str
+        Condition name of each volume, ``len(labels)`` volumes.
+    baseline : str
+        Name of the baseline condition (``"BAS"``, OpenNFT's name).
+    conditions : sequence of str, optional
+        Non-baseline condition names, in the order to report them; every
+        non-baseline label must be among them (a declared condition may have
+        no volume). Default: the labels' order of first appearance.
+    skip_volumes : int
+        Number of initial volumes the pipeline discards (not yet at T1
+        steady state); they must be labelled baseline.
+
+    Raises
+    ------
+    DesignError
+        If the labels are empty or not strings, a skipped volume is not
+        baseline, or `conditions` misses a label or includes the baseline.
+
+    Examples
+    --------
+    >>> from nfd.feedback import Design
+    >>> d = Design.from_blocks(12, [("UP", 4, 7)], skip_volumes=2)
+    >>> d.labels.tolist()
+    ['BAS', 'BAS', 'BAS', 'BAS', 'UP', 'UP', 'UP', 'UP', 'BAS', 'BAS', 'BAS', 'BAS']
+    >>> d.blocks
+    [('BAS', 0, 3), ('UP', 4, 7), ('BAS', 8, 11)]
+    >>> d.condition(5), d.is_baseline(9), d.conditions
+    ('UP', True, ('UP',))
+    """
+
+    __slots__ = ("_labels", "_baseline", "_conditions", "_skip_volumes", "_blocks", "_block_of")
+
+    def __init__(
+        self,
+        labels: Sequence[str],
+        *,
+        baseline: str = "BAS",
+        conditions: Sequence[str] | None = None,
+        skip_volumes: int = 0,
+    ) -> None:
+        if not isinstance(baseline, str) or not baseline:
+            raise DesignError(f"baseline must be a non-empty condition name, got {baseline!r}")
+        label_list = list(labels)
+        if not label_list:
+            raise DesignError("a design needs at least one volume; got no labels")
+        for index, label in enumerate(label_list):
+            if not isinstance(label, str) or not label:
+                raise DesignError(f"label of volume {index} must be a non-empty string, got {label!r}")
+        skip = _as_count("skip_volumes", skip_volumes, 0)
+        if skip > len(label_list):
+            raise DesignError(f"skip_volumes={skip} exceeds the number of volumes {len(label_list)}")
+        for index in range(skip):
+            if label_list[index] != baseline:
+                raise DesignError(
+                    f"skipped volume {index} is labelled {label_list[index]!r}; skipped volumes must be "
+                    f"baseline {baseline!r}"
+                )
+        seen = list(dict.fromkeys(label for label in label_list if label != baseline))
+        if conditions is None:
+            names = tuple(seen)
+        else:
+            names = tuple(conditions)
+            for name in names:
+                if not isinstance(name, str) or not name:
+                    raise DesignError(f"condition names must be non-empty strings, got {name!r}")
+            if baseline in names:
+                raise DesignError(f"conditions {list(names)} must not include the baseline {baseline!r}")
+            if len(set(names)) != len(names):
+                raise DesignError(f"conditions {list(names)} name a condition twice")
+            missing = [label for label in seen if label not in names]
+            if missing:
+                raise DesignError(f"labels {missing} are not among the declared conditions {list(names)}")
+        self._labels = np.array(label_list, dtype=str)
+        self._labels.setflags(write=False)
+        self._baseline = baseline
+        self._conditions = names
+        self._skip_volumes = skip
+        blocks: list[tuple[str, int, int]] = []
+        block_of = np.empty(len(label_list), dtype=np.intp)
+        start = 0
+        for index in range(1, len(label_list) + 1):
+            if index == len(label_list) or label_list[index] != label_list[start]:
+                block_of[start:index] = len(blocks)
+                blocks.append((label_list[start], start, index - 1))
+                start = index
+        block_of.setflags(write=False)
+        self._blocks = tuple(blocks)
+        self._block_of = block_of
+
+    @classmethod
+    def from_blocks(
+        cls,
+        n_volumes: int,
+        blocks: Iterable[tuple[str, int, int]],
+        *,
+        baseline: str = "BAS",
+        skip_volumes: int = 0,
+    ) -> Design:
+        """A design from condition blocks; volumes in no block are baseline.
+
+        Parameters
+        ----------
+        n_volumes : int
+            Number of volumes of the run, skipped ones included.
+        blocks : iterable of (str, int, int)
+            ``(condition, first_index, last_index)``, 0-based acquisition
+            indices, both ends inclusive. Blocks of the same condition may
+            touch or overlap; blocks of different conditions may not overlap.
+        baseline : str
+            Name of the baseline condition.
+        skip_volumes : int
+            Number of initial volumes discarded; no block may cover them.
+
+        Returns
+        -------
+        Design
+
+        Raises
+        ------
+        DesignError
+            If a block is malformed, outside ``0 .. n_volumes - 1``, covers a
+            skipped volume, or overlaps a block of another condition.
+
+        Examples
+        --------
+        >>> from nfd.feedback import Design
+        >>> Design.from_blocks(6, [("UP", 2, 3)]).boxcar().tolist()
+        [0.0, 0.0, 1.0, 1.0, 0.0, 0.0]
+        """
+        n = _as_count("n_volumes", n_volumes, 1)
+        if not isinstance(baseline, str) or not baseline:
+            raise DesignError(f"baseline must be a non-empty condition name, got {baseline!r}")
+        skip = _as_count("skip_volumes", skip_volumes, 0)
+        assigned: list[str | None] = [None] * n
+        owner: list[int] = [-1] * n
+        order: list[str] = []
+        for number, block in enumerate(blocks):
+            try:
+                condition, first, last = block
+            except (TypeError, ValueError):
+                raise DesignError(
+                    f"block {number} must be (condition, first_index, last_index), got {block!r}"
+                ) from None
+            if not isinstance(condition, str) or not condition:
+                raise DesignError(f"block {number}: condition must be a non-empty string, got {condition!r}")
+            first_i = _as_count(f"block {number} ({condition}) first_index", first, 0)
+            last_i = _as_count(f"block {number} ({condition}) last_index", last, 0)
+            if not first_i <= last_i < n:
+                raise DesignError(
+                    f"block {number} ({condition}, {first_i}, {last_i}) must satisfy "
+                    f"0 <= first_index <= last_index <= {n - 1} (0-based, inclusive)"
+                )
+            if condition != baseline and first_i < skip:
+                raise DesignError(
+                    f"block {number} ({condition}, {first_i}, {last_i}) covers skipped volumes "
+                    f"0..{skip - 1}, which are always baseline"
+                )
+            for index in range(first_i, last_i + 1):
+                previous = assigned[index]
+                if previous is not None and previous != condition:
+                    raise DesignError(
+                        f"block {number} ({condition}, {first_i}, {last_i}) overlaps block "
+                        f"{owner[index]} ({previous}) at volume {index}"
+                    )
+                assigned[index] = condition
+                owner[index] = number
+            if condition != baseline and condition not in order:
+                order.append(condition)
+        labels = [baseline if label is None else label for label in assigned]
+        return cls(labels, baseline=baseline, conditions=order, skip_volumes=skip)
+
+    # -- description ---------------------------------------------------------
+
+    @property
+    def n_volumes(self) -> int:
+        """Number of volumes, skipped ones included."""
+        return int(self._labels.size)
+
+    @property
+    def baseline(self) -> str:
+        """Name of the baseline condition."""
+        return self._baseline
+
+    @property
+    def conditions(self) -> tuple[str, ...]:
+        """Non-baseline condition names."""
+        return self._conditions
+
+    @property
+    def skip_volumes(self) -> int:
+        """Number of initial volumes discarded (always baseline)."""
+        return self._skip_volumes
+
+    @property
+    def labels(self) -> np.ndarray:
+        """Condition of every volume, read-only str array of shape (n_volumes,)."""
+        return self._labels
+
+    @property
+    def blocks(self) -> list[tuple[str, int, int]]:
+        """Runs of equal labels as ``(condition, first, last)``, 0-based inclusive, in order."""
+        return list(self._blocks)
+
+    # -- queries -------------------------------------------------------------
+
+    def _check_index(self, index: int) -> int:
+        if isinstance(index, bool):
+            raise VolumeIndexError(f"volume index must be an integer, got {index!r}")
+        try:
+            i = operator.index(index)
+        except TypeError:
+            raise VolumeIndexError(f"volume index must be an integer, got {index!r}") from None
+        if not 0 <= i < self._labels.size:
+            raise VolumeIndexError(
+                f"volume index {i} is outside the design's volumes 0..{self._labels.size - 1} "
+                "(0-based acquisition indices, skipped volumes included)"
+            )
+        return i
+
+    def condition(self, index: int) -> str:
+        """Condition of volume `index` (0-based acquisition index).
+
+        Raises
+        ------
+        VolumeIndexError
+            If `index` is not an integer in ``0 .. n_volumes - 1``.
+        """
+        return str(self._labels[self._check_index(index)])
+
+    def is_baseline(self, index: int) -> bool:
+        """Whether volume `index` (0-based acquisition index) is baseline."""
+        return bool(self._labels[self._check_index(index)] == self._baseline)
+
+    def block_of(self, index: int) -> tuple[str, int, int]:
+        """The block ``(condition, first, last)`` holding volume `index` (0-based)."""
+        return self._blocks[self._block_of[self._check_index(index)]]
+
+    def block_number(self, index: int) -> int:
+        """Position in :attr:`blocks` of the block holding volume `index` (0-based)."""
+        return int(self._block_of[self._check_index(index)])
+
+    def boxcar(self, condition: str | None = None) -> np.ndarray:
+        """Indicator of a condition over the run.
+
+        Parameters
+        ----------
+        condition : str, optional
+            A condition name (the baseline's too); None for every
+            non-baseline condition.
+
+        Returns
+        -------
+        numpy.ndarray
+            float64, shape ``(n_volumes,)``: 1.0 for volumes of the
+            condition, 0.0 elsewhere.
+
+        Raises
+        ------
+        DesignError
+            If `condition` is not a condition of the design.
+        """
+        if condition is None:
+            return (self._labels != self._baseline).astype(np.float64)
+        if condition != self._baseline and condition not in self._conditions:
+            raise DesignError(
+                f"unknown condition {condition!r}; the design has {[self._baseline, *self._conditions]}"
+            )
+        return (self._labels == condition).astype(np.float64)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Design):
+            return NotImplemented
+        return (
+            self._baseline == other._baseline
+            and self._conditions == other._conditions
+            and self._skip_volumes == other._skip_volumes
+            and np.array_equal(self._labels, other._labels)
+        )
+
+    def __hash__(self) -> int:
+        return hash((self._baseline, self._conditions, self._skip_volumes, self._blocks))
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{c}:{a}-{b}" for c, a, b in self._blocks[:6])
+        more = ", ..." if len(self._blocks) > 6 else ""
+        return (
+            f"Design(n_volumes={self.n_volumes}, baseline={self._baseline!r}, "
+            f"conditions={self._conditions}, skip_volumes={self._skip_volumes}, blocks=[{shown}{more}])"
+        )

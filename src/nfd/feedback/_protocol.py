@@ -1,0 +1,320 @@
+"""Read a run's stimulation protocol (OpenNFT JSON or BIDS events.tsv) into a Design."""
+
+from __future__ import annotations
+
+import json
+import math
+import operator
+from collections.abc import Callable
+from os import PathLike
+from pathlib import Path
+
+import structlog
+
+from nfd.feedback._design import Design
+from nfd.feedback._errors import DesignError, ProtocolError
+
+__all__ = ["BASELINE_TRIAL_TYPES", "load_protocol"]
+
+log = structlog.get_logger(__name__)
+
+#: ``trial_type`` values (case-insensitive) that mark baseline rows of a BIDS events file.
+BASELINE_TRIAL_TYPES: frozenset[str] = frozenset({"bas", "baseline", "rest"})
+
+#: Tolerance (seconds) when comparing a volume's acquisition time with event
+#: boundaries, so that ``onset = k * tr`` written in decimal selects volume k.
+_TIME_TOLERANCE_S = 1e-6
+
+
+def _check_arguments(n_volumes: object, skip_volumes: object) -> tuple[int, int]:
+    values = []
+    for name, value, minimum in (("n_volumes", n_volumes, 1), ("skip_volumes", skip_volumes, 0)):
+        try:
+            if isinstance(value, bool):
+                raise TypeError
+            number = operator.index(value)  # type: ignore[arg-type]
+        except TypeError:
+            raise DesignError(f"{name} must be an integer >= {minimum}, got {value!r}") from None
+        if number < minimum:
+            raise DesignError(f"{name} must be an integer >= {minimum}, got {number}")
+        values.append(number)
+    n, skip = values
+    if skip >= n:
+        raise DesignError(f"skip_volumes={skip} must be smaller than n_volumes={n}")
+    return n, skip
+
+
+# -- OpenNFT JSON -------------------------------------------------------------
+
+
+def _volume_number(path: Path, where: str, value: object) -> int:
+    """A 1-based protocol volume number: an int, or a float with an integral value."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ProtocolError(f"{path}: {where} must be an integer volume number, got {value!r}")
+    if isinstance(value, float):
+        if not (math.isfinite(value) and value.is_integer()):
+            raise ProtocolError(f"{path}: {where} must be an integer volume number, got {value!r}")
+        value = int(value)
+    return value
+
+
+def _read_opennft_json(
+    path: Path, text: str, n_volumes: int, skip: int, baseline: str, tr: float | None
+) -> Design:
+    del tr  # volume numbers, not times: the TR is not needed
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ProtocolError(
+            f"{path}: not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}); "
+            "expected an OpenNFT protocol object"
+        ) from exc
+    if not isinstance(document, dict):
+        raise ProtocolError(f"{path}: expected a JSON object with key 'ConditionIndex', got {type(document).__name__}")
+    if "ConditionIndex" not in document:
+        raise ProtocolError(f"{path}: missing key 'ConditionIndex' (the list of conditions and their OnOffsets)")
+    entries = document["ConditionIndex"]
+    if isinstance(entries, dict):  # MATLAB's jsonencode writes a single struct as an object
+        entries = [entries]
+    if not isinstance(entries, list) or not entries:
+        raise ProtocolError(f"{path}: 'ConditionIndex' must be a non-empty list of conditions, got {entries!r}")
+    n_protocol = n_volumes - skip
+    labels: list[str | None] = [None] * n_volumes
+    declared: list[str] = []
+    for number, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            raise ProtocolError(f"{path}: ConditionIndex[{number}] must be an object, got {entry!r}")
+        for key in ("ConditionName", "OnOffsets"):
+            if key not in entry:
+                raise ProtocolError(f"{path}: ConditionIndex[{number}] is missing key {key!r}")
+        name = entry["ConditionName"]
+        if not isinstance(name, str) or not name.strip():
+            raise ProtocolError(
+                f"{path}: ConditionIndex[{number}].ConditionName must be a non-empty string, got {name!r}"
+            )
+        name = name.strip()
+        if name in declared:
+            raise ProtocolError(f"{path}: condition {name!r} appears twice in ConditionIndex")
+        declared.append(name)
+        onoffsets = entry["OnOffsets"]
+        if not isinstance(onoffsets, list):
+            raise ProtocolError(f"{path}: OnOffsets of {name!r} must be a list of [on, off] pairs, got {onoffsets!r}")
+        if len(onoffsets) == 2 and all(not isinstance(v, list) for v in onoffsets):
+            onoffsets = [onoffsets]  # MATLAB's jsonencode writes a single 1x2 block flat
+        if not onoffsets:
+            log.warning("protocol_condition_without_blocks", path=str(path), condition=name)
+        for block_number, pair in enumerate(onoffsets):
+            where = f"OnOffsets[{block_number}] of {name!r}"
+            if not isinstance(pair, list) or len(pair) != 2:
+                raise ProtocolError(f"{path}: {where} must be a pair [on, off], got {pair!r}")
+            on = _volume_number(path, f"{where} onset", pair[0])
+            off = _volume_number(path, f"{where} offset", pair[1])
+            if not 1 <= on <= off <= n_protocol:
+                raise ProtocolError(
+                    f"{path}: {where} is [{on}, {off}]; expected 1 <= on <= off <= {n_protocol} "
+                    f"(1-based volumes counted after the {skip} skipped, of {n_volumes} in the run)"
+                )
+            for index in range(skip + on - 1, skip + off):
+                previous = labels[index]
+                if previous is not None and previous != name:
+                    raise ProtocolError(
+                        f"{path}: {where} overlaps condition {previous!r} at protocol volume "
+                        f"{index - skip + 1}; a volume belongs to one condition"
+                    )
+                labels[index] = name
+    conditions = [name for name in declared if name != baseline]
+    return Design(
+        [baseline if label is None else label for label in labels],
+        baseline=baseline,
+        conditions=conditions,
+        skip_volumes=skip,
+    )
+
+
+# -- BIDS events.tsv ------------------------------------------------------------
+
+
+def _parse_seconds(path: Path, line: int, column: str, text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ProtocolError(f"{path}: line {line}: {column} must be a number of seconds, got {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise ProtocolError(f"{path}: line {line}: {column} must be a finite number of seconds >= 0, got {text!r}")
+    return value
+
+
+def _read_bids_events(
+    path: Path, text: str, n_volumes: int, skip: int, baseline: str, tr: float | None
+) -> Design:
+    if tr is None or isinstance(tr, bool) or not isinstance(tr, (int, float)) or not math.isfinite(tr) or tr <= 0:
+        raise DesignError(f"tr must be the repetition time in seconds (> 0) to read {path}, got {tr!r}")
+    lines = text.splitlines()
+    while lines and not lines[-1].strip():
+        lines.pop()
+    if not lines:
+        raise ProtocolError(f"{path}: empty file; expected a tab-separated header with onset, duration, trial_type")
+    header = [column.strip() for column in lines[0].split("\t")]
+    missing = [column for column in ("onset", "duration", "trial_type") if column not in header]
+    if missing:
+        hint = " (the file looks comma-separated; BIDS events files are tab-separated)" if "," in lines[0] else ""
+        raise ProtocolError(
+            f"{path}: header {header} is missing column(s) {missing}; expected tab-separated columns "
+            f"onset, duration, trial_type{hint}"
+        )
+    col_onset, col_duration, col_type = (header.index(c) for c in ("onset", "duration", "trial_type"))
+    run_end = n_volumes * tr
+    times = [index * tr for index in range(n_volumes)]
+    labels: list[str | None] = [None] * n_volumes
+    owner_line = [0] * n_volumes
+    declared: list[str] = []
+    for line_number, line in enumerate(lines[1:], start=2):
+        if not line.strip():
+            raise ProtocolError(f"{path}: line {line_number} is blank; expected one event per line")
+        fields = line.split("\t")
+        if len(fields) != len(header):
+            raise ProtocolError(
+                f"{path}: line {line_number} has {len(fields)} tab-separated fields, the header has {len(header)}"
+            )
+        onset = _parse_seconds(path, line_number, "onset", fields[col_onset].strip())
+        duration = _parse_seconds(path, line_number, "duration", fields[col_duration].strip())
+        trial_type = fields[col_type].strip()
+        if not trial_type or trial_type == "n/a":
+            raise ProtocolError(f"{path}: line {line_number}: trial_type is empty; expected a condition name")
+        if onset >= run_end - _TIME_TOLERANCE_S:
+            raise ProtocolError(
+                f"{path}: line {line_number}: onset {onset:g} s is beyond the run "
+                f"({n_volumes} volumes x TR {tr:g} s = {run_end:g} s)"
+            )
+        label = baseline if trial_type.lower() in BASELINE_TRIAL_TYPES or trial_type == baseline else trial_type
+        if label != baseline and label not in declared:
+            declared.append(label)
+        covered = [
+            index
+            for index, t in enumerate(times)
+            if onset - _TIME_TOLERANCE_S <= t < onset + duration - _TIME_TOLERANCE_S
+        ]
+        if not covered:
+            log.warning(
+                "protocol_event_covers_no_volume",
+                path=str(path), line=line_number, onset=onset, duration=duration, trial_type=trial_type,
+            )
+            continue
+        in_skipped = [index for index in covered if index < skip]
+        if in_skipped and label != baseline:
+            log.warning(
+                "protocol_event_in_skipped_volumes",
+                path=str(path), line=line_number, trial_type=trial_type, volumes=in_skipped,
+            )
+        for index in covered:
+            if index < skip:
+                continue
+            previous = labels[index]
+            if previous is not None and previous != label:
+                raise ProtocolError(
+                    f"{path}: line {line_number} ({trial_type}) overlaps line {owner_line[index]} "
+                    f"({previous}) at volume {index} (t = {times[index]:g} s); a volume belongs to one condition"
+                )
+            labels[index] = label
+            owner_line[index] = line_number
+    return Design(
+        [baseline if label is None else label for label in labels],
+        baseline=baseline,
+        conditions=declared,
+        skip_volumes=skip,
+    )
+
+
+#: Protocol readers by file extension (lower case).
+_READERS: dict[str, Callable[[Path, str, int, int, str, float | None], Design]] = {
+    ".json": _read_opennft_json,
+    ".tsv": _read_bids_events,
+}
+
+
+def load_protocol(
+    path: str | PathLike[str],
+    n_volumes: int,
+    skip_volumes: int = 0,
+    tr: float | None = None,
+    *,
+    baseline: str = "BAS",
+) -> Design:
+    """Read a stimulation protocol into a :class:`Design` over all acquired volumes.
+
+    The format follows the extension:
+
+    ``.json``
+        OpenNFT's protocol: ``ConditionIndex`` is a list of
+        ``{"ConditionName": str, "OnOffsets": [[on, off], ...]}`` with 1-based
+        volume numbers counted after the skipped volumes, both ends
+        inclusive; protocol volume ``v`` is acquisition index
+        ``skip_volumes + v - 1``. Volumes in no condition are baseline; a
+        condition named like the baseline is baseline. Other keys
+        (``ContrastActivation``, ...) are ignored.
+    ``.tsv``
+        A BIDS events file: tab-separated, with columns ``onset`` and
+        ``duration`` (seconds; onset 0 is the start of the first acquired
+        volume, skipped ones included) and ``trial_type``. Volume ``i``
+        belongs to an event when ``i * tr`` lies in
+        ``[onset, onset + duration)`` (within 1 µs). Rows whose trial_type is
+        ``BAS``, ``baseline`` or ``rest`` (any case) are baseline, as are
+        volumes no event covers. Events over skipped volumes leave them
+        baseline (logged as ``protocol_event_in_skipped_volumes``); events
+        covering no volume are ignored (``protocol_event_covers_no_volume``).
+
+    Parameters
+    ----------
+    path : path
+        The protocol file.
+    n_volumes : int
+        Number of volumes of the run, skipped ones included.
+    skip_volumes : int
+        Number of initial volumes discarded.
+    tr : float, optional
+        Repetition time, seconds; required for ``.tsv``.
+    baseline : str
+        Name given to baseline volumes.
+
+    Returns
+    -------
+    Design
+
+    Raises
+    ------
+    ProtocolError
+        If the file is missing, unreadable or malformed (bad JSON, missing
+        key or column, a non-numeric or negative time, a block outside the
+        run, an onset beyond the run, overlapping conditions); the message
+        names the file and what was expected.
+    DesignError
+        If `n_volumes`, `skip_volumes` or `tr` is invalid.
+
+    Examples
+    --------
+    >>> import json, tempfile, pathlib
+    >>> from nfd.feedback import load_protocol
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "protocol.json"
+    >>> _ = path.write_text(json.dumps(
+    ...     {"ConditionIndex": [{"ConditionName": "NFBREG", "OnOffsets": [[3, 4]]}]}))
+    >>> design = load_protocol(path, n_volumes=8, skip_volumes=2)
+    >>> design.labels.tolist()
+    ['BAS', 'BAS', 'BAS', 'BAS', 'NFBREG', 'NFBREG', 'BAS', 'BAS']
+    """
+    n, skip = _check_arguments(n_volumes, skip_volumes)
+    if not isinstance(baseline, str) or not baseline:
+        raise DesignError(f"baseline must be a non-empty condition name, got {baseline!r}")
+    file = Path(path)
+    reader = _READERS.get(file.suffix.lower())
+    if reader is None:
+        raise ProtocolError(
+            f"{file}: unsupported protocol extension {file.suffix!r}; expected .json (OpenNFT) "
+            "or .tsv (BIDS events)"
+        )
+    try:
+        text = file.read_text(encoding="utf-8-sig")
+    except FileNotFoundError as exc:
+        raise ProtocolError(f"{file}: protocol file not found") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ProtocolError(f"{file}: cannot read the protocol as UTF-8 text ({exc})") from exc
+    return reader(file, text, n, skip, baseline, tr)

@@ -1,0 +1,99 @@
+"""Design: labels, blocks and boxcars of a block design."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from nfd.feedback import Design, DesignError, VolumeIndexError
+
+
+def test_from_blocks_labels_blocks_and_queries() -> None:
+    d = Design.from_blocks(20, [("UP", 4, 7), ("DOWN", 12, 15)], skip_volumes=2)
+    assert d.n_volumes == 20
+    assert d.baseline == "BAS"
+    assert d.conditions == ("UP", "DOWN")
+    assert d.skip_volumes == 2
+    assert d.blocks == [("BAS", 0, 3), ("UP", 4, 7), ("BAS", 8, 11), ("DOWN", 12, 15), ("BAS", 16, 19)]
+    assert d.condition(4) == "UP" and d.condition(7) == "UP" and d.condition(8) == "BAS"
+    assert d.is_baseline(0) and not d.is_baseline(12)
+    assert d.block_of(13) == ("DOWN", 12, 15)
+    assert d.block_number(19) == 4
+    assert d.labels.shape == (20,)
+    assert d.labels.tolist().count("UP") == 4
+
+
+def test_boxcars() -> None:
+    d = Design.from_blocks(10, [("UP", 2, 3), ("DOWN", 6, 8)])
+    np.testing.assert_array_equal(d.boxcar(), [0, 0, 1, 1, 0, 0, 1, 1, 1, 0])
+    np.testing.assert_array_equal(d.boxcar("UP"), [0, 0, 1, 1, 0, 0, 0, 0, 0, 0])
+    np.testing.assert_array_equal(d.boxcar("BAS"), [1, 1, 0, 0, 1, 1, 0, 0, 0, 1])
+    assert d.boxcar().dtype == np.float64
+    with pytest.raises(DesignError, match="unknown condition 'LEFT'"):
+        d.boxcar("LEFT")
+
+
+def test_touching_blocks_of_one_condition_merge_and_baseline_blocks_are_allowed() -> None:
+    d = Design.from_blocks(8, [("UP", 1, 2), ("UP", 3, 4), ("BAS", 5, 7)])
+    assert d.blocks == [("BAS", 0, 0), ("UP", 1, 4), ("BAS", 5, 7)]
+
+
+def test_labels_are_read_only_and_designs_compare_by_value() -> None:
+    d = Design.from_blocks(6, [("UP", 2, 3)])
+    with pytest.raises(ValueError):
+        d.labels[0] = "UP"
+    assert d == Design(["BAS", "BAS", "UP", "UP", "BAS", "BAS"])
+    assert d != Design.from_blocks(6, [("UP", 2, 4)])
+    assert hash(d) == hash(Design(["BAS", "BAS", "UP", "UP", "BAS", "BAS"]))
+
+
+def test_declared_conditions_may_have_no_volume() -> None:
+    d = Design(["BAS", "UP"], conditions=["UP", "DOWN"])
+    assert d.conditions == ("UP", "DOWN")
+    assert d.boxcar("DOWN").sum() == 0.0
+
+
+@pytest.mark.parametrize(
+    ("blocks", "kwargs", "match"),
+    [
+        ([("UP", 4, 3)], {}, r"0 <= first_index <= last_index <= 9"),
+        ([("UP", 5, 10)], {}, r"0 <= first_index <= last_index <= 9"),
+        ([("UP", -1, 3)], {}, "first_index must be an integer >= 0"),
+        ([("UP", 1.5, 3)], {}, "first_index must be an integer"),
+        ([("UP", 2, 5), ("DOWN", 5, 6)], {}, r"block 1 \(DOWN, 5, 6\) overlaps block 0 \(UP\) at volume 5"),
+        ([("BAS", 2, 5), ("UP", 4, 6)], {}, r"overlaps block 0 \(BAS\) at volume 4"),
+        ([("UP", 1, 3)], {"skip_volumes": 2}, "covers skipped volumes 0..1"),
+        ([("UP", 1)], {}, "must be \\(condition, first_index, last_index\\)"),
+        ([("", 1, 2)], {}, "non-empty string"),
+    ],
+)
+def test_bad_blocks_are_refused(blocks: list, kwargs: dict, match: str) -> None:
+    with pytest.raises(DesignError, match=match):
+        Design.from_blocks(10, blocks, **kwargs)
+
+
+def test_bad_constructor_arguments_are_refused() -> None:
+    with pytest.raises(DesignError, match="at least one volume"):
+        Design([])
+    with pytest.raises(DesignError, match="n_volumes must be an integer >= 1"):
+        Design.from_blocks(0, [])
+    with pytest.raises(DesignError, match="skipped volume 0 is labelled 'UP'"):
+        Design(["UP", "BAS"], skip_volumes=1)
+    with pytest.raises(DesignError, match=r"labels \['UP'\] are not among"):
+        Design(["UP", "BAS"], conditions=["DOWN"])
+    with pytest.raises(DesignError, match="must not include the baseline"):
+        Design(["UP", "BAS"], conditions=["UP", "BAS"])
+
+
+@pytest.mark.parametrize("index", [-1, 10, 2.0, True, "3"])
+def test_indices_outside_the_design_are_refused(index: object) -> None:
+    d = Design.from_blocks(10, [("UP", 2, 3)])
+    with pytest.raises(VolumeIndexError):
+        d.condition(index)  # type: ignore[arg-type]
+    with pytest.raises(IndexError):
+        d.is_baseline(index)  # type: ignore[arg-type]
+
+
+def test_numpy_integer_indices_are_accepted() -> None:
+    d = Design.from_blocks(10, [("UP", 2, 3)])
+    assert d.condition(np.int64(2)) == "UP"

@@ -1,0 +1,244 @@
+"""load_protocol: OpenNFT JSON and BIDS events.tsv into one Design."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from nfd.feedback import Design, DesignError, ProtocolError, load_protocol
+
+# -- the real OpenNFT protocol --------------------------------------------------
+
+
+@pytest.mark.shared
+def test_real_opennft_protocol(shared_data: Path) -> None:
+    design = load_protocol(shared_data / "opennft_psc_run" / "protocol.json", n_volumes=155, skip_volumes=5, tr=1.97)
+    assert design.n_volumes == 155
+    assert design.conditions == ("NFBREG",)
+    assert design.baseline == "BAS"
+    # protocol volume 11 (1-based, after 5 skipped) is acquisition index 5 + 11 - 1 = 15
+    assert design.condition(14) == "BAS"
+    assert design.condition(15) == "NFBREG"
+    assert design.condition(24) == "NFBREG"
+    assert design.condition(25) == "BAS"
+    assert all(design.is_baseline(i) for i in range(5))
+    assert design.blocks[:3] == [("BAS", 0, 14), ("NFBREG", 15, 24), ("BAS", 25, 34)]
+    assert design.blocks[-2:] == [("NFBREG", 135, 144), ("BAS", 145, 154)]
+    assert design.boxcar().sum() == 70.0
+
+
+@pytest.mark.shared
+def test_bids_events_equivalent_to_the_real_protocol_give_the_same_design(shared_data: Path, tmp_path: Path) -> None:
+    tr = 1.97
+    on_offs = [(11, 20), (31, 40), (51, 60), (71, 80), (91, 100), (111, 120), (131, 140)]
+    rows = ["onset\tduration\ttrial_type"]
+    for on, off in on_offs:  # OpenNFT volume v is acquired at (5 + v - 1) * TR
+        rows.append(f"{(5 + on - 1) * tr:.2f}\t{(off - on + 1) * tr:.2f}\tNFBREG")
+    events = tmp_path / "events.tsv"
+    events.write_text("\n".join(rows) + "\n")
+    from_json = load_protocol(shared_data / "opennft_psc_run" / "protocol.json", 155, 5, tr)
+    assert load_protocol(events, 155, 5, tr) == from_json
+
+
+# -- OpenNFT JSON written here --------------------------------------------------
+
+
+def _write_json(path: Path, document: object) -> Path:
+    path.write_text(json.dumps(document))
+    return path
+
+
+def test_json_with_several_conditions(tmp_path: Path) -> None:
+    path = _write_json(
+        tmp_path / "p.json",
+        {
+            "ContrastActivation": "+1*UP",
+            "ConditionIndex": [
+                {"ConditionName": "BAS", "OnOffsets": [[1, 2], [5, 6]]},
+                {"ConditionName": "UP", "OnOffsets": [[3, 4]]},
+                {"ConditionName": "DOWN", "OnOffsets": [7.0, 8.0]},  # MATLAB writes one block flat
+            ],
+        },
+    )
+    design = load_protocol(path, n_volumes=10, skip_volumes=1)
+    assert design.labels.tolist() == ["BAS", "BAS", "BAS", "UP", "UP", "BAS", "BAS", "DOWN", "DOWN", "BAS"]
+    assert design.conditions == ("UP", "DOWN")
+    assert design.skip_volumes == 1
+
+
+def test_json_baseline_name_is_configurable(tmp_path: Path) -> None:
+    path = _write_json(tmp_path / "p.JSON", {"ConditionIndex": [{"ConditionName": "TASK", "OnOffsets": [[2, 2]]}]})
+    design = load_protocol(path, n_volumes=3, baseline="REST")
+    assert design.labels.tolist() == ["REST", "TASK", "REST"]
+
+
+@pytest.mark.parametrize(
+    ("document", "match"),
+    [
+        ([1, 2], "expected a JSON object"),
+        ({"Conditions": []}, "missing key 'ConditionIndex'"),
+        ({"ConditionIndex": []}, "non-empty list of conditions"),
+        ({"ConditionIndex": [{"OnOffsets": [[1, 2]]}]}, r"ConditionIndex\[0\] is missing key 'ConditionName'"),
+        ({"ConditionIndex": [{"ConditionName": "UP"}]}, r"missing key 'OnOffsets'"),
+        ({"ConditionIndex": [{"ConditionName": "UP", "OnOffsets": [["1", 2]]}]}, "onset must be an integer volume number, got '1'"),
+        ({"ConditionIndex": [{"ConditionName": "UP", "OnOffsets": [[1.5, 2]]}]}, "onset must be an integer volume number"),
+        ({"ConditionIndex": [{"ConditionName": "UP", "OnOffsets": [[1, 2, 3]]}]}, r"must be a pair \[on, off\]"),
+        ({"ConditionIndex": [{"ConditionName": "UP", "OnOffsets": [[0, 2]]}]}, r"is \[0, 2\]; expected 1 <= on <= off <= 8"),
+        ({"ConditionIndex": [{"ConditionName": "UP", "OnOffsets": [[5, 9]]}]}, r"expected 1 <= on <= off <= 8 \(1-based volumes counted after the 2 skipped"),
+        ({"ConditionIndex": [{"ConditionName": "UP", "OnOffsets": [[4, 3]]}]}, r"is \[4, 3\]"),
+        ({"ConditionIndex": [{"ConditionName": "", "OnOffsets": []}]}, "ConditionName must be a non-empty string"),
+        (
+            {"ConditionIndex": [{"ConditionName": "UP", "OnOffsets": [[1, 3]]}, {"ConditionName": "DOWN", "OnOffsets": [[3, 4]]}]},
+            "of 'DOWN' overlaps condition 'UP' at protocol volume 3",
+        ),
+        (
+            {"ConditionIndex": [{"ConditionName": "UP", "OnOffsets": [[1, 1]]}, {"ConditionName": "UP", "OnOffsets": [[3, 3]]}]},
+            "condition 'UP' appears twice",
+        ),
+    ],
+)
+def test_malformed_json_is_refused_with_the_file_named(tmp_path: Path, document: object, match: str) -> None:
+    path = _write_json(tmp_path / "bad_protocol.json", document)
+    with pytest.raises(ProtocolError, match=match) as info:
+        load_protocol(path, n_volumes=10, skip_volumes=2)
+    assert str(path) in str(info.value)
+
+
+def test_invalid_json_text_is_refused_with_the_position(tmp_path: Path) -> None:
+    path = tmp_path / "broken.json"
+    path.write_text('{"ConditionIndex": [\n  {"ConditionName": "UP",, }]}')
+    with pytest.raises(ProtocolError, match=r"broken\.json: not valid JSON .* line 2"):
+        load_protocol(path, n_volumes=10)
+
+
+# -- BIDS events.tsv --------------------------------------------------------------
+
+
+def _write_tsv(path: Path, *rows: str) -> Path:
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+def test_bids_events_onsets_in_seconds_from_the_first_acquired_volume(tmp_path: Path) -> None:
+    path = _write_tsv(
+        tmp_path / "events.tsv",
+        "onset\tduration\ttrial_type\tresponse_time",
+        "0\t8\trest\tn/a",
+        "8\t6\tUP\t1.2",
+        "14\t4\tBaseline\tn/a",
+        "18.0\t3.5\tDOWN\tn/a",  # covers t = 18, 20 (22 >= 21.5)
+    )
+    design = load_protocol(path, n_volumes=12, skip_volumes=1, tr=2.0)
+    assert design.labels.tolist() == [
+        "BAS", "BAS", "BAS", "BAS", "UP", "UP", "UP", "BAS", "BAS", "DOWN", "DOWN", "BAS",
+    ]
+    assert design.conditions == ("UP", "DOWN")
+
+
+def test_bids_event_boundaries_survive_decimal_rounding(tmp_path: Path) -> None:
+    # 10 * 1.97 is 19.700000000000003 in binary; onset 19.7 must still select volume 10
+    path = _write_tsv(tmp_path / "events.tsv", "onset\tduration\ttrial_type", "19.7\t19.7\tUP")
+    design = load_protocol(path, n_volumes=25, tr=1.97)
+    assert design.blocks == [("BAS", 0, 9), ("UP", 10, 19), ("BAS", 20, 24)]
+
+
+def test_bids_events_over_skipped_volumes_leave_them_baseline(tmp_path: Path) -> None:
+    path = _write_tsv(tmp_path / "events.tsv", "onset\tduration\ttrial_type", "0\t8\tUP")
+    design = load_protocol(path, n_volumes=6, skip_volumes=2, tr=2.0)
+    assert design.labels.tolist() == ["BAS", "BAS", "UP", "UP", "BAS", "BAS"]
+
+
+def test_bids_events_that_cover_no_volume_are_ignored(tmp_path: Path) -> None:
+    path = _write_tsv(tmp_path / "events.tsv", "onset\tduration\ttrial_type", "2.5\t1.0\tUP", "4\t0\tPRESS")
+    design = load_protocol(path, n_volumes=6, tr=2.0)
+    assert design.labels.tolist() == ["BAS"] * 6
+
+
+def test_bids_header_only_is_all_baseline(tmp_path: Path) -> None:
+    path = _write_tsv(tmp_path / "events.tsv", "onset\tduration\ttrial_type")
+    design = load_protocol(path, n_volumes=4, tr=2.0)
+    assert design.conditions == ()
+    assert design.boxcar().sum() == 0.0
+
+
+def test_bids_overlap_of_the_same_condition_is_fine(tmp_path: Path) -> None:
+    path = _write_tsv(tmp_path / "events.tsv", "onset\tduration\ttrial_type", "2\t4\tUP", "4\t4\tUP")
+    assert load_protocol(path, n_volumes=6, tr=2.0).blocks == [("BAS", 0, 0), ("UP", 1, 3), ("BAS", 4, 5)]
+
+
+@pytest.mark.parametrize(
+    ("rows", "match"),
+    [
+        (["onset,duration,trial_type", "0,2,UP"], r"missing column\(s\) \['onset', 'duration', 'trial_type'\].*comma-separated"),
+        (["onset\ttrial_type", "0\tUP"], r"missing column\(s\) \['duration'\]"),
+        (["onset\tduration\ttrial_type", "n/a\t2\tUP"], "line 2: onset must be a number of seconds, got 'n/a'"),
+        (["onset\tduration\ttrial_type", "0\t2\tUP", "4\t-2\tUP"], "line 3: duration must be a finite number of seconds >= 0"),
+        (["onset\tduration\ttrial_type", "-1\t2\tUP"], "line 2: onset must be a finite number of seconds >= 0"),
+        (["onset\tduration\ttrial_type", "0\tinf\tUP"], "duration must be a finite number"),
+        (["onset\tduration\ttrial_type", "20\t2\tUP"], r"line 2: onset 20 s is beyond the run \(10 volumes x TR 2 s = 20 s\)"),
+        (["onset\tduration\ttrial_type", "0\t2"], "line 2 has 2 tab-separated fields, the header has 3"),
+        (["onset\tduration\ttrial_type", "0\t2\t"], "line 2: trial_type is empty"),
+        (["onset\tduration\ttrial_type", "0\t2\tUP", "", "4\t2\tUP"], "line 3 is blank"),
+        (
+            ["onset\tduration\ttrial_type", "2\t6\tUP", "6\t4\tDOWN"],
+            r"line 3 \(DOWN\) overlaps line 2 \(UP\) at volume 3 \(t = 6 s\)",
+        ),
+        (["onset\tduration\ttrial_type", "2\t6\tUP", "6\t4\trest"], r"line 3 \(rest\) overlaps line 2 \(UP\)"),
+    ],
+)
+def test_malformed_bids_events_are_refused_with_the_file_named(tmp_path: Path, rows: list[str], match: str) -> None:
+    path = _write_tsv(tmp_path / "bad_events.tsv", *rows)
+    with pytest.raises(ProtocolError, match=match) as info:
+        load_protocol(path, n_volumes=10, tr=2.0)
+    assert str(path) in str(info.value)
+
+
+def test_empty_tsv_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "empty.tsv"
+    path.write_text("")
+    with pytest.raises(ProtocolError, match=r"empty\.tsv: empty file"):
+        load_protocol(path, n_volumes=10, tr=2.0)
+
+
+def test_tsv_needs_the_repetition_time(tmp_path: Path) -> None:
+    path = _write_tsv(tmp_path / "events.tsv", "onset\tduration\ttrial_type", "0\t2\tUP")
+    with pytest.raises(DesignError, match=r"tr must be the repetition time in seconds \(> 0\) to read .*events\.tsv"):
+        load_protocol(path, n_volumes=10)
+
+
+# -- files and arguments ----------------------------------------------------------
+
+
+def test_unsupported_missing_and_undecodable_files(tmp_path: Path) -> None:
+    csv = tmp_path / "paradigm.csv"
+    csv.write_text("session,condition,onset,duration\n")
+    with pytest.raises(ProtocolError, match=r"paradigm\.csv: unsupported protocol extension '\.csv'; expected \.json"):
+        load_protocol(csv, n_volumes=10)
+    with pytest.raises(ProtocolError, match=r"nowhere\.json: protocol file not found"):
+        load_protocol(tmp_path / "nowhere.json", n_volumes=10)
+    latin = tmp_path / "latin.tsv"
+    latin.write_bytes(b"onset\tduration\ttrial_type\n0\t2\tr\xe9gulation\n")
+    with pytest.raises(ProtocolError, match=r"latin\.tsv: cannot read the protocol as UTF-8"):
+        load_protocol(latin, n_volumes=10, tr=2.0)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"n_volumes": 0}, "n_volumes must be an integer >= 1"),
+        ({"n_volumes": 10, "skip_volumes": -1}, "skip_volumes must be an integer >= 0"),
+        ({"n_volumes": 10, "skip_volumes": 10}, "skip_volumes=10 must be smaller than n_volumes=10"),
+        ({"n_volumes": 10.0}, "n_volumes must be an integer"),
+    ],
+)
+def test_bad_arguments_are_refused(tmp_path: Path, kwargs: dict, match: str) -> None:
+    path = _write_json(tmp_path / "p.json", {"ConditionIndex": [{"ConditionName": "UP", "OnOffsets": [[1, 1]]}]})
+    with pytest.raises(DesignError, match=match):
+        load_protocol(path, **kwargs)
+
+
+def test_returns_a_design(tmp_path: Path) -> None:
+    path = _write_json(tmp_path / "p.json", {"ConditionIndex": [{"ConditionName": "UP", "OnOffsets": [[2, 3]]}]})
+    assert load_protocol(path, 5) == Design.from_blocks(5, [("UP", 1, 2)])
