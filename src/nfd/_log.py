@@ -19,6 +19,22 @@ import structlog
 LogFormat = Literal["json", "console"]
 LogLevel = Literal["debug", "info", "warning", "error"]
 
+#: The arguments of the last :func:`configure_logging` call (format, level,
+#: "stdout" or "stderr"), so that worker processes can log the same way.
+_settings: tuple[str, str, str] | None = None
+
+
+def logging_settings() -> tuple[str, str, str] | None:
+    """``(format, level, stream name)`` of this process's logging, or None if unconfigured."""
+    return _settings
+
+
+def configure_worker_logging(settings: tuple[str, str, str] | None) -> None:
+    """Initializer for worker processes: log as the parent does (see :func:`logging_settings`)."""
+    if settings is not None:
+        fmt, level, stream = settings
+        configure_logging(fmt, level, sys.stderr if stream == "stderr" else sys.stdout)  # type: ignore[arg-type]
+
 
 def _orjson_dumps(obj: object, default: object = None) -> bytes:
     return orjson.dumps(obj, default=default, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS)
@@ -38,7 +54,9 @@ def configure_logging(fmt: LogFormat = "json", level: LogLevel = "info", stream:
     stream : text stream, optional
         Where to write; standard output by default.
     """
+    global _settings
     out = stream if stream is not None else sys.stdout
+    _settings = (fmt, level, "stderr" if out is sys.stderr else "stdout")
     shared = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,

@@ -32,7 +32,7 @@ from nfd.config import Config, ConfigError
 from nfd.daemon.pipeline import Pipeline, VolumeCallback
 from nfd.daemon.sdnotify import SystemdNotifier
 from nfd.daemon.worker import VolumeWorker
-from nfd.feedback import Design, ProtocolError, load_protocol
+from nfd.feedback import Design, FeedbackError, load_protocol
 from nfd.outputs import OutputError, RunFolder, Sink, UdpSink
 
 log = structlog.get_logger(__name__)
@@ -75,7 +75,7 @@ def load_design(cfg: Config) -> Design:
         return load_protocol(
             cfg.feedback.protocol, n_volumes=cfg.run.n_volumes, skip_volumes=cfg.run.skip_volumes, tr=cfg.run.tr
         )
-    except ProtocolError as exc:
+    except FeedbackError as exc:  # a malformed protocol, or one that does not fit the run
         raise ConfigError(str(exc), key="feedback.protocol") from None
 
 

@@ -22,7 +22,7 @@ from nfd.feedback import ContinuousPSC, Design, combine, scale_feedback
 from nfd.outputs import FeedbackMessage, RunFolder, Sink
 from nfd.timeseries import RoiError, RoiSet, framewise_displacement
 from nfd.daemon.worker import VolumeWorker
-from nfd.volume import VolumeError
+from nfd.volume import VolumeError, conform_to_grid
 
 log = structlog.get_logger(__name__)
 
@@ -65,6 +65,8 @@ class Pipeline:
         self.run = run
         self.on_volume = on_volume
         self.rois: RoiSet | None = None
+        #: The EPI grid (shape, affine) every scan is conformed to: the reference's.
+        self.grid: tuple[tuple[int, ...], np.ndarray] | None = None
         self._psc: dict[str, ContinuousPSC] = {
             name: ContinuousPSC(design, delay=cfg.feedback.delay) for name in cfg.roi
         }
@@ -90,6 +92,7 @@ class Pipeline:
         except RoiError as exc:
             raise ConfigError(str(exc), key="roi") from None
         await self.worker.set_reference(data, affine)
+        self.grid = (tuple(data.shape), np.asarray(affine, dtype=np.float64))
 
     async def handle(self, scan: Scan) -> dict[str, Any] | None:
         """Process one scan: returns its record, or None when it was skipped or refused."""
@@ -110,8 +113,10 @@ class Pipeline:
         image = scan.image
         if not self.worker.has_reference:
             await self.set_reference(image.data, image.affine)
+        assert self.grid is not None
         try:
-            out = await self.worker.process(image.data)
+            data = conform_to_grid(image.data, image.affine, *self.grid, name=scan.path.name)
+            out = await self.worker.process(data)
         except VolumeError as exc:  # wrong grid, unusable volume
             self.failed += 1
             log.warning("volume_rejected", index=index, file=scan.path.name, reason=str(exc))

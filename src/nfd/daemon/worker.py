@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import structlog
 
+from nfd._log import configure_worker_logging, logging_settings
 from nfd.volume import VolumeError
 
 log = structlog.get_logger(__name__)
@@ -165,9 +166,15 @@ class VolumeWorker:
         assert self._pool is not None, "VolumeWorker.start() first"
         return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
 
+    def _new_pool(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            max_workers=1, mp_context=self._ctx, initializer=configure_worker_logging,
+            initargs=(logging_settings(),),
+        )
+
     async def start(self) -> None:
         """Start the worker process and import the engine in it."""
-        self._pool = ProcessPoolExecutor(max_workers=1, mp_context=self._ctx)
+        self._pool = self._new_pool()
         pid = await self._call(_worker_warmup)
         log.info("volume_worker_started", pid=pid)
 
@@ -200,7 +207,7 @@ class VolumeWorker:
         self.restarts += 1
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
-        self._pool = ProcessPoolExecutor(max_workers=1, mp_context=self._ctx)
+        self._pool = self._new_pool()
         await self._init_engine()
 
     async def process(self, data: np.ndarray) -> VolumeOutput:
