@@ -153,6 +153,8 @@ class VolumeWorker:
         self._views: list[np.ndarray] = []
         self._affine: np.ndarray | None = None
         self.shape: tuple[int, ...] | None = None
+        #: Process id of the worker; how many times it was restarted after dying.
+        self.pid = 0
         self.restarts = 0
 
     async def __aenter__(self) -> VolumeWorker:
@@ -175,8 +177,8 @@ class VolumeWorker:
     async def start(self) -> None:
         """Start the worker process and import the engine in it."""
         self._pool = self._new_pool()
-        pid = await self._call(_worker_warmup)
-        log.info("volume_worker_started", pid=pid)
+        self.pid = await self._call(_worker_warmup)
+        log.info("volume_worker_started", pid=self.pid)
 
     @property
     def has_reference(self) -> bool:
@@ -208,6 +210,7 @@ class VolumeWorker:
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
         self._pool = self._new_pool()
+        self.pid = await self._call(_worker_warmup)
         await self._init_engine()
 
     async def process(self, data: np.ndarray) -> VolumeOutput:

@@ -1,0 +1,121 @@
+"""``nfd replay`` over recorded runs: a real Siemens run checked against SPM, and a 4-D NIfTI."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import orjson
+import pytest
+import scipy.io
+
+from nfd.outputs import RunFolder
+from nfd.simulate import make_session, write_roi_masks
+
+
+def _replay(config: Path, source: Path, out: Path) -> Path:
+    proc = subprocess.run(
+        [sys.executable, "-m", "nfd", "replay", "-c", str(config), "--input", str(source), "--out", str(out)],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (folder,) = list(out.iterdir())
+    return folder
+
+
+def test_real_siemens_run_matches_spm_and_follows_the_protocol(shared_data: Path, tmp_path: Path) -> None:
+    run = shared_data / "opennft_psc_run"
+    config = tmp_path / "nfd.toml"
+    config.write_text(f"""
+[run]
+tr = 1.97
+n_volumes = 155
+skip_volumes = 5
+[acquire]
+watch_dir = "{tmp_path}"
+[volume]
+reference = "{run / 'fanon-0007-00006-000006-01.nii'}"
+[roi]
+left = "{run / 'rois' / 'lROI_1.nii'}"
+right = "{run / 'rois' / 'rROI_2.nii'}"
+[feedback]
+protocol = "{run / 'protocol.json'}"
+[feedback.udp]
+enabled = false
+[log]
+level = "warning"
+""")
+    folder = _replay(config, run / "dicom", tmp_path / "out")
+    records = RunFolder.read_volumes(folder / "volumes.jsonl")
+    index = np.array([r["index"] for r in records])
+    assert index.tolist() == list(range(5, 155))
+
+    # Motion against SPM's (MATLAB) estimates for the same volumes, both made
+    # relative to the first processed volume: issue 2's bar, 0.05 mm / 0.05 deg.
+    spm = scipy.io.loadmat(run / "mc_matlab_dcm.mat")["mc_series_matlab"][index]
+    ours = np.array([r["motion"] for r in records])
+    spm, ours = spm - spm[0], ours - ours[0]
+    assert np.abs(ours[:, :3] - spm[:, :3]).max() <= 0.05
+    assert np.degrees(np.abs(ours[:, 3:] - spm[:, 3:]).max()) <= 0.05
+
+    # Feedback is higher in the regulation blocks than in baseline.
+    feedback = np.array([r["feedback"] for r in records])
+    regulation = np.array([r["condition"] == "NFBREG" for r in records])
+    assert feedback[regulation].mean() > feedback[~regulation].mean() + 0.2
+    summary = orjson.loads((folder / "summary.json").read_bytes())
+    assert summary["volumes_processed"] == 150 and summary["volumes_skipped"] == 5
+
+
+def test_replay_of_a_4d_nifti(tmp_path: Path) -> None:
+    s = make_session(n_volumes=24, tr=2.0, shape=(32, 32, 16), seed=11, block_length=6, activation_pct=3.0,
+                     noise_pct=0.3)
+    bold = tmp_path / "bold.nii.gz"
+    nib.save(nib.Nifti1Image(np.moveaxis(s.volumes, 0, -1), s.affine), bold)
+    masks = write_roi_masks(tmp_path / "rois", s)
+    (tmp_path / "protocol.json").write_text(orjson.dumps({"ConditionIndex": [{
+        "ConditionName": "UP",
+        "OnOffsets": [[a + 1, b + 1] for c, a, b in s.design.blocks if c == "UP"],
+    }]}).decode())
+    config = tmp_path / "nfd.toml"
+    rois = "\n".join(f'{k} = "{v}"' for k, v in masks.items())
+    config.write_text(f"""
+[run]
+tr = 2.0
+n_volumes = 24
+save_raw = true
+[acquire]
+watch_dir = "unused"
+[roi]
+{rois}
+[feedback]
+protocol = "protocol.json"
+delay = 1
+[feedback.udp]
+enabled = false
+""")
+    folder = _replay(config, bold, tmp_path / "out")
+    records = RunFolder.read_volumes(folder / "volumes.jsonl")
+    assert [r["index"] for r in records] == list(range(24))
+    assert [r["condition"] for r in records] == list(s.design.labels)
+    feedback = np.array([r["feedback"] for r in records])
+    assert np.corrcoef(feedback, s.activation)[0, 1] > 0.6
+    raw = nib.load(folder / "raw.nii.gz")
+    assert raw.shape == (*s.shape, 24) and raw.header.get_zooms()[3] == pytest.approx(2.0)
+    np.testing.assert_allclose(np.asarray(raw.dataobj)[..., 7], s.volumes[7], rtol=1e-6)
+
+
+def test_replay_input_that_is_neither_folder_nor_nifti_exits_2(tmp_path: Path) -> None:
+    masks = write_roi_masks(tmp_path / "rois", make_session(n_volumes=4, shape=(16, 16, 16), seed=0))
+    (tmp_path / "p.json").write_text('{"ConditionIndex": [{"ConditionName": "UP", "OnOffsets": [[2, 3]]}]}')
+    config = tmp_path / "nfd.toml"
+    rois = "\n".join(f'{k} = "{v}"' for k, v in masks.items())
+    config.write_text(f'[run]\ntr = 2.0\nn_volumes = 4\n[acquire]\nwatch_dir = "w"\n[roi]\n{rois}\n'
+                      '[feedback]\nprotocol = "p.json"\n')
+    proc = subprocess.run([sys.executable, "-m", "nfd", "replay", "-c", str(config), "--input",
+                           str(tmp_path / "absent"), "--out", str(tmp_path / "out")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and "--input" in proc.stderr and "absent" in proc.stderr

@@ -1,0 +1,54 @@
+"""The volume worker: a real process, arrays through shared memory, restart after a crash."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nfd.daemon.worker import VolumeWorker
+from nfd.simulate import make_session
+from nfd.volume import MotionCorrector, VolumeError
+
+
+@pytest.fixture(scope="module")
+def session():
+    return make_session(n_volumes=4, tr=2.0, shape=(32, 32, 16), seed=2, max_motion_mm=0.5, max_motion_deg=0.5)
+
+
+def _segments() -> set[str]:
+    return {p.name for p in Path("/dev/shm").glob("psm_*")}
+
+
+async def test_worker_matches_the_engine_in_process(session) -> None:
+    before = _segments()
+    expected = MotionCorrector(session.volumes[0], session.affine, smooth_fwhm=5.0)
+    async with VolumeWorker(smooth_fwhm=5.0) as worker:
+        assert worker.pid != os.getpid()
+        await worker.set_reference(session.volumes[0], session.affine)
+        assert len(_segments() - before) == 1
+        for volume in session.volumes[1:]:
+            out = await worker.process(volume)
+            ref = expected.process(volume)
+            np.testing.assert_allclose(out.params, ref.params, atol=1e-9)
+            np.testing.assert_array_equal(out.smoothed, ref.smoothed)
+            np.testing.assert_array_equal(out.resliced, ref.resliced)
+        with pytest.raises(VolumeError, match=r"shape \(32, 32, 16\)"):
+            await worker.process(np.zeros((32, 32, 15), np.float32))
+        del out
+    assert _segments() == before  # the shared memory is gone
+
+
+async def test_worker_killed_mid_run_is_restarted(session) -> None:
+    async with VolumeWorker(smooth_fwhm=5.0) as worker:
+        await worker.set_reference(session.volumes[0], session.affine)
+        first = await worker.process(session.volumes[1])
+        params = first.params.copy()
+        old_pid = worker.pid
+        os.kill(old_pid, signal.SIGKILL)
+        again = await worker.process(session.volumes[1])
+        assert worker.restarts == 1 and worker.pid != old_pid
+        np.testing.assert_allclose(again.params, params, atol=1e-3)
