@@ -96,12 +96,14 @@ def daemon_factory() -> Iterator[list[subprocess.Popen[bytes]]]:
             p.wait()
 
 
-def _start(s: Setup, procs: list[subprocess.Popen[bytes]]) -> tuple[subprocess.Popen[bytes], Path]:
+def _start(
+    s: Setup, procs: list[subprocess.Popen[bytes]], env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[bytes], Path]:
     log_path = s.root / "daemon.log"
     out = open(log_path, "wb")  # noqa: SIM115 - closed when the process is reaped
     proc = subprocess.Popen(
         [sys.executable, "-m", "nfd", "run", "-c", str(s.config)], stdout=out, stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
     )
     procs.append(proc)
     deadline = time.monotonic() + 60
@@ -231,12 +233,22 @@ def _decode_float32(datagrams: list[bytes]) -> list[float]:
 def test_binary_formats_carry_every_volume(tmp_path: Path, daemon_factory: list, fmt: str) -> None:
     n = 8
     s = _setup(tmp_path, n=n, fmt=fmt, seed=5)
-    proc, log_path = _start(s, daemon_factory)
+    # systemd's side of sd_notify: a datagram socket named by NOTIFY_SOCKET.
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(str(tmp_path / "notify"))
+    notify.settimeout(0.05)
+    proc, log_path = _start(
+        s, daemon_factory, env={"NOTIFY_SOCKET": str(tmp_path / "notify"), "WATCHDOG_USEC": "400000"}
+    )
     for i in range(n):
         write_nifti_volume(s.watch / f"vol_{i + 1:04d}.nii", s.session.volumes[i], s.session.affine)
         time.sleep(TR_WRITE)
     datagrams = _receive_until_exit(s.sock, proc, timeout=60)
     assert proc.wait(10) == 0, log_path.read_text()
+    states = _receive(notify, time.monotonic() + 0.2)
+    assert states[0].startswith(b"READY=1\nSTATUS=waiting for volumes")
+    assert sum(m.startswith(b"WATCHDOG=1") for m in states) >= 2
+    assert any(b"STATUS=volume" in m for m in states) and states[-1] == b"STOPPING=1"
     records = RunFolder.read_volumes(_run_folder(s) / "volumes.jsonl")
     sent = [r["feedback"] for r in records]
     assert len(sent) == n
