@@ -1,0 +1,115 @@
+"""What every DICOM reader in :mod:`nfd.acquire` shares: header fields and nibabel's wrappers.
+
+nibabel's DICOM wrappers (:mod:`nibabel.nicom.dicomwrappers`) un-mosaic and
+stack frames and compute the voxel-to-patient affine; their affine maps
+0-based voxel indices, with the array in nibabel's order (first axis along
+the DICOM rows, i.e. down the column direction), to DICOM patient
+coordinates (LPS+). :data:`LPS_TO_RAS` turns that into NIfTI's RAS+.
+"""
+
+from __future__ import annotations
+
+import struct
+import warnings
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+
+from nfd.acquire._errors import NotAScanError
+
+with warnings.catch_warnings():
+    # nibabel announces its DICOM readers as experimental on first import.
+    warnings.filterwarnings("ignore", message="The DICOM readers are highly experimental")
+    from nibabel.nicom import csareader, dicomwrappers
+
+__all__ = [
+    "DICOM_DECODE_ERRORS",
+    "LPS_TO_RAS",
+    "csareader",
+    "dicomwrappers",
+    "header_index",
+    "nibabel_wrapper",
+    "series_identity",
+    "to_float32",
+]
+
+#: DICOM patient space (LPS+) to NIfTI world space (RAS+): negate x and y.
+LPS_TO_RAS: npt.NDArray[np.float64] = np.diag([-1.0, -1.0, 1.0, 1.0])
+
+#: What pydicom and nibabel raise on values they cannot decode (corrupt or
+#: unexpected headers); the readers turn them into :class:`NotAScanError`.
+DICOM_DECODE_ERRORS: tuple[type[BaseException], ...] = (
+    InvalidDicomError,
+    dicomwrappers.WrapperError,
+    csareader.CSAError,
+    ValueError,
+    TypeError,
+    KeyError,
+    IndexError,
+    AttributeError,
+    NotImplementedError,
+    OverflowError,
+    ZeroDivisionError,
+    struct.error,
+    np.linalg.LinAlgError,
+    AssertionError,  # nibabel's CSA reader asserts on a damaged CSA header
+)
+
+
+def nibabel_wrapper(ds: Dataset, name: str) -> Any:
+    """nibabel's wrapper for a dataset (``MosaicWrapper``, ``MultiframeWrapper``...).
+
+    Raises
+    ------
+    NotAScanError
+        When nibabel cannot interpret the header.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="The DICOM readers are highly experimental")
+            return dicomwrappers.wrapper_from_data(ds)
+    except DICOM_DECODE_ERRORS as err:
+        raise NotAScanError(name, f"nibabel cannot interpret the DICOM header: {err!r}") from err
+
+
+def header_index(ds: Dataset) -> int | None:
+    """The acquisition number in the header, 1-based as written.
+
+    InstanceNumber when present and an integer, else AcquisitionNumber, else
+    None.
+    """
+    for keyword in ("InstanceNumber", "AcquisitionNumber"):
+        value = ds.get(keyword)
+        if value is None or value == "":
+            continue
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            continue
+    return None
+
+
+def series_identity(ds: Dataset) -> str | None:
+    """SeriesInstanceUID, else SeriesNumber as a string, else None."""
+    uid = ds.get("SeriesInstanceUID")
+    if uid:
+        return str(uid)
+    number = ds.get("SeriesNumber")
+    if number is None or number == "":
+        return None
+    return str(number)
+
+
+def to_float32(data: npt.ArrayLike, name: str) -> npt.NDArray[np.float32]:
+    """Voxel values as a C-contiguous 3-D float32 array, or NotAScanError."""
+    array = np.asarray(data)
+    if array.ndim != 3:
+        raise NotAScanError(
+            name, f"pixel data of shape {array.shape}: expected one 3-D volume per file"
+        )
+    if array.dtype.kind not in "uif":
+        raise NotAScanError(name, f"pixel data of type {array.dtype}: expected real numbers")
+    return np.ascontiguousarray(array, dtype=np.float32)

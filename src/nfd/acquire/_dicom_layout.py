@@ -1,0 +1,302 @@
+"""Is a DICOM file whole? A walk over its data elements, without decoding them.
+
+pydicom reads a truncated file without complaint (a value cut short is
+returned short, an element header cut short ends the data set), so the
+completeness of a file still being written is decided here: every data
+element, sequence item and pixel-data fragment must lie inside the buffer,
+and every undefined-length sequence or item must reach its delimiter.
+
+References
+----------
+DICOM PS3.5 (Data Structures and Encoding), sections 7.1 (data elements),
+7.5 (nesting of data sets), A.4 (encapsulated pixel data); PS3.10 section 7.1
+(the 128-byte preamble, ``DICM`` prefix and file meta information).
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from dataclasses import dataclass
+
+from nfd.acquire._errors import IncompleteFileError, NotAScanError
+
+__all__ = ["DICOM_PREFIX_END", "DicomLayout", "check_dicom_layout"]
+
+#: Byte offset just after the ``DICM`` prefix (128-byte preamble + 4 bytes).
+DICOM_PREFIX_END = 132
+
+_LONG_VRS = frozenset(
+    {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
+)
+_ITEM = 0xFFFEE000
+_ITEM_END = 0xFFFEE00D
+_SEQUENCE_END = 0xFFFEE0DD
+_PIXEL_DATA = 0x7FE00010
+_TRANSFER_SYNTAX = 0x00020010
+_SOP_CLASS = 0x00020002
+_UNDEFINED = 0xFFFFFFFF
+_MAX_DEPTH = 32
+
+_IMPLICIT_LE = "1.2.840.10008.1.2"
+_EXPLICIT_BE = "1.2.840.10008.1.2.2"
+_DEFLATED = ("1.2.840.10008.1.2.1.99", "1.2.840.10008.1.2.8.1")
+#: Transfer syntaxes whose pixel data are stored natively (not encapsulated).
+NATIVE_TRANSFER_SYNTAXES = frozenset(
+    {_IMPLICIT_LE, "1.2.840.10008.1.2.1", _EXPLICIT_BE, *_DEFLATED}
+)
+
+
+@dataclass(frozen=True)
+class DicomLayout:
+    """What the walk learnt about a structurally complete DICOM file.
+
+    Attributes
+    ----------
+    transfer_syntax : str or None
+        The file meta TransferSyntaxUID (None when absent).
+    sop_class : str or None
+        The file meta MediaStorageSOPClassUID (None when absent).
+    pixel_data_length : int or None
+        Length in bytes of the top-level native PixelData value; None when
+        there is none or it is encapsulated.
+    has_pixel_data : bool
+        Whether the top-level data set has a PixelData element.
+    n_elements : int
+        Number of top-level data elements after the file meta information.
+    """
+
+    transfer_syntax: str | None
+    sop_class: str | None
+    pixel_data_length: int | None
+    has_pixel_data: bool
+    n_elements: int
+
+
+def check_dicom_layout(buf: bytes, name: str = "<bytes>") -> DicomLayout:
+    """Check that a DICOM Part-10 file holds every byte its elements announce.
+
+    Parameters
+    ----------
+    buf : bytes
+        The whole file content, starting with the 128-byte preamble.
+    name : str
+        The file name, for error messages.
+
+    Returns
+    -------
+    DicomLayout
+        The transfer syntax, SOP class and pixel-data length found.
+
+    Raises
+    ------
+    IncompleteFileError
+        When the file ends inside the preamble, the file meta information, a
+        data element, a sequence item or an undefined-length sequence: a
+        file still being written.
+    NotAScanError
+        When there is no ``DICM`` prefix at byte 128 or the element structure
+        is impossible (a corrupt file, not a short one).
+
+    Examples
+    --------
+    >>> check_dicom_layout(bytes(128) + b"DICM", "x.dcm")
+    Traceback (most recent call last):
+    ...
+    nfd.acquire.IncompleteFileError: x.dcm: ends inside the file meta information at byte 132
+    """
+    if len(buf) < DICOM_PREFIX_END:
+        raise IncompleteFileError(
+            name, f"only {len(buf)} bytes, shorter than the 128-byte DICOM preamble and 'DICM'"
+        )
+    if bytes(buf[128:132]) != b"DICM":
+        raise NotAScanError(name, "no 'DICM' prefix at byte 128: not a DICOM Part-10 file")
+
+    meta = _Walker(buf, name, little=True, implicit=False)
+    pos = DICOM_PREFIX_END
+    transfer_syntax: str | None = None
+    sop_class: str | None = None
+    while True:
+        if len(buf) - pos < 8:
+            raise IncompleteFileError(
+                name, f"ends inside the file meta information at byte {len(buf)}"
+            )
+        if meta.u16(pos) != 0x0002:
+            break
+        tag, _, length, value_pos = meta.element_header(pos)
+        if length == _UNDEFINED:
+            raise NotAScanError(name, f"file meta element {_tag_str(tag)} has an undefined length")
+        end = meta.value_end(tag, value_pos, length)
+        if tag == _TRANSFER_SYNTAX:
+            transfer_syntax = _uid(buf[value_pos:end])
+        elif tag == _SOP_CLASS:
+            sop_class = _uid(buf[value_pos:end])
+        pos = end
+
+    if transfer_syntax in _DEFLATED:
+        inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+        try:
+            body = inflater.decompress(bytes(buf[pos:]))
+        except zlib.error as err:
+            raise NotAScanError(name, f"deflated data set does not inflate: {err}") from err
+        if not inflater.eof:
+            raise IncompleteFileError(name, "the deflated data set ends before its end-of-stream")
+        walker = _Walker(body, name, little=True, implicit=False)
+        start = 0
+    else:
+        if transfer_syntax is None:
+            implicit = not _is_vr(bytes(buf[pos + 4 : pos + 6]))
+        else:
+            implicit = transfer_syntax == _IMPLICIT_LE
+        walker = _Walker(buf, name, little=transfer_syntax != _EXPLICIT_BE, implicit=implicit)
+        start = pos
+    walker.walk_dataset(start, depth=0, in_item=False)
+    return DicomLayout(
+        transfer_syntax=transfer_syntax,
+        sop_class=sop_class,
+        pixel_data_length=walker.pixel_data_length,
+        has_pixel_data=walker.has_pixel_data,
+        n_elements=walker.n_top_level,
+    )
+
+
+class _Walker:
+    """Bounds-checked walk over the data elements of one encoded data set."""
+
+    def __init__(self, buf: bytes, name: str, *, little: bool, implicit: bool) -> None:
+        self.buf = buf
+        self.end = len(buf)
+        self.name = name
+        self.implicit = implicit
+        order = "<" if little else ">"
+        self._u16 = struct.Struct(f"{order}H").unpack_from
+        self._u32 = struct.Struct(f"{order}L").unpack_from
+        self._tag = struct.Struct(f"{order}HH").unpack_from
+        self.pixel_data_length: int | None = None
+        self.has_pixel_data = False
+        self.n_top_level = 0
+
+    def u16(self, pos: int) -> int:
+        value: int = self._u16(self.buf, pos)[0]
+        return value
+
+    def _need(self, pos: int, n: int, what: str) -> None:
+        if self.end - pos < n:
+            raise IncompleteFileError(self.name, f"ends inside {what} at byte {self.end}")
+
+    def element_header(
+        self, pos: int, implicit: bool = False
+    ) -> tuple[int, bytes | None, int, int]:
+        """Tag, VR (None when implicit), value length and value offset of the element at ``pos``."""
+        self._need(pos, 8, "a data element header")
+        group, element = self._tag(self.buf, pos)
+        tag = group << 16 | element
+        if group == 0xFFFE or implicit:
+            return tag, None, self._u32(self.buf, pos + 4)[0], pos + 8
+        vr = bytes(self.buf[pos + 4 : pos + 6])
+        if vr in _LONG_VRS:
+            self._need(pos, 12, f"the header of element {_tag_str(tag)}")
+            return tag, vr, self._u32(self.buf, pos + 8)[0], pos + 12
+        if _is_vr(vr):
+            return tag, vr, self._u16(self.buf, pos + 6)[0], pos + 8
+        # Not a VR: some writers switch to implicit VR inside explicit data
+        # sets; read the element as implicit, as pydicom does.
+        return tag, None, self._u32(self.buf, pos + 4)[0], pos + 8
+
+    def value_end(self, tag: int, value_pos: int, length: int) -> int:
+        end = value_pos + length
+        if end > self.end:
+            raise IncompleteFileError(
+                self.name,
+                f"ends inside the value of element {_tag_str(tag)} at byte {self.end} "
+                f"({length} bytes announced from byte {value_pos})",
+            )
+        return end
+
+    def walk_dataset(
+        self, pos: int, *, depth: int, in_item: bool, implicit: bool | None = None
+    ) -> int:
+        """Walk a data set from ``pos``; return the offset after it (after its item delimiter)."""
+        if depth > _MAX_DEPTH:
+            raise NotAScanError(self.name, f"sequences nested deeper than {_MAX_DEPTH} levels")
+        implicit = self.implicit if implicit is None else implicit
+        while True:
+            if pos == self.end:
+                if in_item:
+                    raise IncompleteFileError(
+                        self.name, f"ends inside an undefined-length sequence item at byte {pos}"
+                    )
+                return pos
+            tag, vr, length, value_pos = self.element_header(pos, implicit)
+            if tag == _ITEM_END:
+                if in_item:
+                    return value_pos
+                raise NotAScanError(self.name, f"item delimiter outside any item at byte {pos}")
+            if tag in (_ITEM, _SEQUENCE_END):
+                raise NotAScanError(
+                    self.name, f"sequence tag {_tag_str(tag)} outside a sequence at byte {pos}"
+                )
+            if depth == 0:
+                self.n_top_level += 1
+            if length == _UNDEFINED:
+                if tag == _PIXEL_DATA or vr in (b"OB", b"OW"):
+                    pos = self.walk_fragments(value_pos)
+                elif vr is None or vr in (b"SQ", b"UN"):
+                    # An undefined-length UN holds an implicit VR little-endian sequence.
+                    nested_implicit = implicit or vr == b"UN"
+                    pos = self.walk_sequence(value_pos, depth=depth + 1, implicit=nested_implicit)
+                else:
+                    raise NotAScanError(
+                        self.name, f"element {_tag_str(tag)} of VR {vr!r} has an undefined length"
+                    )
+                if tag == _PIXEL_DATA and depth == 0:
+                    self.has_pixel_data = True
+            else:
+                pos = self.value_end(tag, value_pos, length)
+                if tag == _PIXEL_DATA and depth == 0:
+                    self.has_pixel_data = True
+                    self.pixel_data_length = length
+
+    def _item_header(self, pos: int) -> tuple[int, int, int]:
+        self._need(pos, 8, "a sequence item header")
+        group, element = self._tag(self.buf, pos)
+        return group << 16 | element, self._u32(self.buf, pos + 4)[0], pos + 8
+
+    def walk_sequence(self, pos: int, *, depth: int, implicit: bool) -> int:
+        """Walk the items of an undefined-length sequence; return the offset after its delimiter."""
+        while True:
+            tag, length, value_pos = self._item_header(pos)
+            if tag == _SEQUENCE_END:
+                return value_pos
+            if tag != _ITEM:
+                raise NotAScanError(
+                    self.name, f"expected a sequence item at byte {pos}, found tag {_tag_str(tag)}"
+                )
+            if length == _UNDEFINED:
+                pos = self.walk_dataset(value_pos, depth=depth, in_item=True, implicit=implicit)
+            else:
+                pos = self.value_end(tag, value_pos, length)
+
+    def walk_fragments(self, pos: int) -> int:
+        """Walk encapsulated pixel-data fragments; return the offset after the delimiter."""
+        while True:
+            tag, length, value_pos = self._item_header(pos)
+            if tag == _SEQUENCE_END:
+                return value_pos
+            if tag != _ITEM or length == _UNDEFINED:
+                raise NotAScanError(
+                    self.name, f"malformed encapsulated pixel data fragment at byte {pos}"
+                )
+            pos = self.value_end(tag, value_pos, length)
+
+
+def _is_vr(vr: bytes) -> bool:
+    return len(vr) == 2 and 0x41 <= vr[0] <= 0x5A and 0x41 <= vr[1] <= 0x5A
+
+
+def _uid(raw: bytes) -> str:
+    return bytes(raw).rstrip(b"\x00 ").decode("ascii", errors="replace")
+
+
+def _tag_str(tag: int) -> str:
+    return f"({tag >> 16:04X},{tag & 0xFFFF:04X})"

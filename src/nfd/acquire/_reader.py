@@ -1,0 +1,157 @@
+"""One scan file to one volume: recognise the format from the content, then read it.
+
+The format is recognised from the bytes, never from the extension alone:
+``DICM`` at byte 128 is DICOM Part 10; ``sizeof_hdr`` 348 or 540 at byte 0 is
+NIfTI-1 or NIfTI-2; the gzip magic ``1f 8b`` is decompressed and looked at
+again (``.nii.gz``, gzipped DICOM). A buffer too short to tell (an empty or
+just-created file, a zero-filled DICOM preamble) is incomplete, not foreign.
+"""
+
+from __future__ import annotations
+
+import zlib
+from pathlib import Path
+
+from nfd.acquire._dicom import read_dicom_bytes
+from nfd.acquire._dicom_layout import DICOM_PREFIX_END
+from nfd.acquire._errors import IncompleteFileError, NotAScanError
+from nfd.acquire._image import ScanImage
+from nfd.acquire._nifti import nifti_header_size, read_nifti_bytes
+
+__all__ = ["read_scan", "read_scan_bytes"]
+
+_GZIP_MAGIC = b"\x1f\x8b"
+# TIFF headers are the one common non-zero DICOM preamble (dual-format files).
+_TIFF_MAGICS = (b"II*\x00", b"MM\x00*")
+
+
+def read_scan(path: str | Path) -> ScanImage:
+    """Read the 3-D volume in one scan file.
+
+    Blocking (file I/O and decoding, a few ms for a 74x74x36 mosaic): call
+    it from a thread in an event loop.
+
+    Parameters
+    ----------
+    path : str or Path
+        A Siemens mosaic or enhanced MR DICOM file, or a NIfTI-1/2 file
+        (``.nii`` or ``.nii.gz``) holding one 3-D volume.
+
+    Returns
+    -------
+    ScanImage
+        float32 data [i, j, k] with scaling applied, the voxel-to-mm RAS+
+        affine, and the header's acquisition index, slice times (s) and series.
+
+    Raises
+    ------
+    IncompleteFileError
+        The file is a recognisable scan but shorter than its header implies
+        (it may still be being written).
+    NotAScanError
+        The file is not a scan volume (random bytes, text, a DICOM without
+        an image, a 4-D NIfTI...).
+    OSError
+        The file cannot be read (missing, permissions).
+
+    Examples
+    --------
+    >>> import tempfile, os, nibabel as nib, numpy as np
+    >>> folder = tempfile.mkdtemp()
+    >>> path = os.path.join(folder, "vol.nii.gz")
+    >>> nib.save(nib.Nifti1Image(np.ones((4, 5, 6), np.int16), np.diag([2.0, 2, 3, 1])), path)
+    >>> img = read_scan(path)
+    >>> img.data.shape, img.data.dtype.name, img.zooms
+    ((4, 5, 6), 'float32', (2.0, 2.0, 3.0))
+    """
+    path = Path(path)
+    return read_scan_bytes(path.read_bytes(), str(path))
+
+
+def read_scan_bytes(buf: bytes, name: str = "<bytes>") -> ScanImage:
+    """Read the 3-D volume in the content of a scan file.
+
+    Parameters
+    ----------
+    buf : bytes
+        The whole file content.
+    name : str
+        The file name, for error messages.
+
+    Returns
+    -------
+    ScanImage
+        See :func:`read_scan`.
+
+    Raises
+    ------
+    IncompleteFileError, NotAScanError
+        See :func:`read_scan`.
+
+    Examples
+    --------
+    >>> read_scan_bytes(b"", "empty.dcm")
+    Traceback (most recent call last):
+    ...
+    nfd.acquire.IncompleteFileError: empty.dcm: empty file
+    >>> read_scan_bytes(b"hello, world" * 20, "notes.txt")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    nfd.acquire.NotAScanError: notes.txt: neither DICOM ('DICM' at byte 128), ...
+    """
+    return _read(buf, name, decompressed=False)
+
+
+def _read(buf: bytes, name: str, *, decompressed: bool) -> ScanImage:
+    size = len(buf)
+    if size == 0:
+        raise IncompleteFileError(name, "gzip stream is empty" if decompressed else "empty file")
+    if size >= DICOM_PREFIX_END and bytes(buf[128:DICOM_PREFIX_END]) == b"DICM":
+        return read_dicom_bytes(buf, name)
+    if nifti_header_size(buf) is not None:
+        return read_nifti_bytes(buf, name)
+    if not decompressed and bytes(buf[:2]) == _GZIP_MAGIC[:size]:
+        return _read(_gunzip(buf, name), name, decompressed=True)
+    if size < DICOM_PREFIX_END and _could_start_dicom(buf):
+        raise IncompleteFileError(
+            name, f"only {size} bytes, inside what can be a DICOM preamble (128 bytes + 'DICM')"
+        )
+    raise NotAScanError(
+        name, "neither DICOM ('DICM' at byte 128), NIfTI (sizeof_hdr 348 or 540) nor gzip"
+    )
+
+
+def _could_start_dicom(prefix: bytes) -> bool:
+    """Whether a buffer shorter than 132 bytes can be the start of a DICOM file.
+
+    The preamble must be all zeros (the usual) or start like a TIFF header,
+    and what follows byte 128 must be the start of ``DICM``.
+    """
+    preamble, after = bytes(prefix[:128]), bytes(prefix[128:])
+    if not b"DICM".startswith(after):
+        return False
+    head = preamble[:4]
+    if any(magic.startswith(head) or head.startswith(magic) for magic in _TIFF_MAGICS):
+        return True
+    return not any(preamble)
+
+
+def _gunzip(buf: bytes, name: str) -> bytes:
+    """Decompress every gzip member; a stream cut short is an incomplete file."""
+    parts = []
+    rest = bytes(buf)
+    while True:
+        inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+        try:
+            parts.append(inflater.decompress(rest))
+        except zlib.error as err:
+            raise NotAScanError(name, f"gzip data do not decompress: {err}") from err
+        if not inflater.eof:
+            raise IncompleteFileError(
+                name, "the gzip stream ends early (file still being written?)"
+            )
+        rest = inflater.unused_data
+        if not rest or not any(rest):
+            return b"".join(parts)
+        if not rest.startswith(_GZIP_MAGIC[: len(rest)]):
+            raise NotAScanError(name, f"{len(rest)} bytes of garbage after the gzip stream")
