@@ -19,17 +19,13 @@ def session():
     return make_session(n_volumes=4, tr=2.0, shape=(32, 32, 16), seed=2, max_motion_mm=0.5, max_motion_deg=0.5)
 
 
-def _segments() -> set[str]:
-    return {p.name for p in Path("/dev/shm").glob("psm_*")}
-
-
 async def test_worker_matches_the_engine_in_process(session) -> None:
-    before = _segments()
     expected = MotionCorrector(session.volumes[0], session.affine, smooth_fwhm=5.0)
     async with VolumeWorker(smooth_fwhm=5.0) as worker:
         assert worker.pid != os.getpid()
         await worker.set_reference(session.volumes[0], session.affine)
-        assert len(_segments() - before) == 1
+        segment = Path("/dev/shm") / worker._shm.name.lstrip("/")
+        assert segment.is_file()
         for volume in session.volumes[1:]:
             out = await worker.process(volume)
             ref = expected.process(volume)
@@ -39,7 +35,7 @@ async def test_worker_matches_the_engine_in_process(session) -> None:
         with pytest.raises(VolumeError, match=r"shape \(32, 32, 16\)"):
             await worker.process(np.zeros((32, 32, 15), np.float32))
         del out
-    assert _segments() == before  # the shared memory is gone
+    assert not segment.exists()  # the shared memory is gone
 
 
 async def test_worker_killed_mid_run_is_restarted(session) -> None:
