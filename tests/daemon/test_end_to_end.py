@@ -196,8 +196,11 @@ def test_run_with_chunked_duplicate_truncated_and_foreign_files(tmp_path: Path, 
     assert set(messages[0]) == {"index", "condition", "feedback", "time", "latency_ms"}
 
     folder = _run_folder(s)
-    records = RunFolder.read_volumes(folder / "volumes.jsonl")
+    everything = RunFolder.read_volumes(folder / "volumes.jsonl")
+    assert [r["index"] for r in everything] == list(range(n))  # every index has its line
+    records = [r for r in everything if r["status"] == "processed"]
     assert [r["index"] for r in records] == good
+    assert [r["index"] for r in everything if r["status"] == "missing"] == [truncated, foreign]
     assert [r["feedback"] for r in records] == pytest.approx([m["feedback"] for m in messages])
     for r in records:
         assert len(r["motion"]) == 6 and r["fd"] >= 0 and set(r["roi"]) == set(s.session.rois)
@@ -215,13 +218,13 @@ def test_run_with_chunked_duplicate_truncated_and_foreign_files(tmp_path: Path, 
     assert np.corrcoef(feedback, truth)[0, 1] > 0.6
 
     # End-of-run files.
-    motion = np.loadtxt(folder / "motion.tsv", skiprows=1, ndmin=2)
-    assert motion.shape == (len(good), 8)
+    motion = np.genfromtxt(folder / "motion.tsv", skip_header=1, missing_values="n/a", ndmin=2)
+    assert motion.shape == (n, 8) and np.isnan(motion[[truncated, foreign], 1:]).all()
     header = (folder / "motion.tsv").read_text().splitlines()[0].split("\t")
     assert header[1:] == ["trans_x", "trans_y", "trans_z", "rot_x", "rot_y", "rot_z", "framewise_displacement"]
     assert (folder / "timeseries.tsv").is_file() and (folder / "config.toml").is_file()
     summary = orjson.loads((folder / "summary.json").read_bytes())
-    assert summary["volumes_processed"] == len(good)
+    assert summary["volumes_processed"] == len(good) and summary["missing_indices"] == [truncated, foreign]
 
 
 def _decode_float32(datagrams: list[bytes]) -> list[float]:

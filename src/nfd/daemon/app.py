@@ -250,6 +250,5 @@ def _summarise(pipeline: Pipeline, source: ScanSource, run: RunFolder, t0: float
         "run_folder": str(run.path),
         "duration_s": time.time() - t0,
         **pipeline.summary(),
-        "missing_indices": list(getattr(source, "missing", [])),
         "source": stats,
     }

@@ -77,6 +77,7 @@ class Pipeline:
         self.processed = 0
         self.skipped = 0
         self.failed = 0
+        self.missing: list[int] = []
         self.last_index = -1
 
     async def set_reference(self, data: np.ndarray, affine: np.ndarray) -> None:
@@ -98,6 +99,7 @@ class Pipeline:
         """Process one scan: returns its record, or None when it was skipped or refused."""
         t_start = time.time()
         index = scan.index
+        await self._record_gap(index)
         self.last_index = max(self.last_index, index)
         if index < self.cfg.run.skip_volumes:
             self.skipped += 1
@@ -120,6 +122,8 @@ class Pipeline:
         except VolumeError as exc:  # wrong grid, unusable volume
             self.failed += 1
             log.warning("volume_rejected", index=index, file=scan.path.name, reason=str(exc))
+            await self._append({"index": index, "status": "refused", "file": scan.path.name,
+                                "condition": self.design.condition(index), "reason": str(exc)})
             return None
         t_volume = time.time()
 
@@ -148,6 +152,7 @@ class Pipeline:
 
         record: dict[str, Any] = {
             "index": index,
+            "status": "processed",
             "file": scan.path.name,
             "condition": condition,
             "t_complete": scan.t_complete,
@@ -169,8 +174,7 @@ class Pipeline:
             "psc": psc,
             "feedback": value,
         }
-        self.run.append_volume(record)
-        await self.run.sync()
+        await self._append(record)
         if self.cfg.run.save_raw:
             self.raw.append(np.array(image.data, dtype=np.float32))
             self.raw_affine = image.affine
@@ -187,6 +191,18 @@ class Pipeline:
             self.on_volume(record)
         return record
 
+    async def _append(self, record: dict[str, Any]) -> None:
+        """Append a record to volumes.jsonl and have it on disk before going on."""
+        self.run.append_volume(record)
+        await self.run.sync()
+
+    async def _record_gap(self, index: int) -> None:
+        """Record the indices between the last volume seen and ``index`` as missing."""
+        first = max(self.last_index + 1, self.cfg.run.skip_volumes)
+        for missing in range(first, min(index, self.cfg.run.n_volumes)):
+            self.missing.append(missing)
+            await self._append({"index": missing, "status": "missing", "condition": self.design.condition(missing)})
+
     def summary(self) -> dict[str, Any]:
         """Counts and latency figures for the run so far."""
         lat = np.asarray(self.latencies_ms, dtype=float)
@@ -194,6 +210,8 @@ class Pipeline:
             "volumes_processed": self.processed,
             "volumes_skipped": self.skipped,
             "volumes_refused": self.failed,
+            "volumes_missing": len(self.missing),
+            "missing_indices": list(self.missing),
             "latency_ms_median": float(np.median(lat)) if lat.size else None,
             "latency_ms_p95": float(np.percentile(lat, 95)) if lat.size else None,
             "latency_ms_max": float(lat.max()) if lat.size else None,
