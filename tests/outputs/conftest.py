@@ -1,0 +1,17 @@
+"""Fixtures of the outputs tests: records of a real run, for the web server's tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from nfd.outputs.web import RunInfo
+from tests.outputs._records import opennft_run
+
+
+@pytest.fixture(scope="session")
+def opennft_records(shared_data: Path) -> tuple[RunInfo, list[dict[str, Any]]]:
+    """The real OpenNFT run as the daemon's per-volume records (150 processed volumes)."""
+    return opennft_run(shared_data)
