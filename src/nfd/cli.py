@@ -43,6 +43,7 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--input", required=True, type=Path, metavar="PATH",
                      help="a folder of scan files or a 4-D NIfTI")
     rep.add_argument("--out", required=True, type=Path, metavar="DIR", help="folder for the run folder")
+    rep.add_argument("--web", action="store_true", help="serve the live page during the replay ([web] settings)")
 
     demo = sub.add_parser("demo", help="run the daemon on a synthetic session it makes itself")
     demo.add_argument("--volumes", type=int, default=80, help="volumes in the session (default 80)")
@@ -79,10 +80,15 @@ def _check_config(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     cfg, text = _load(args.config, watch_dir=True)
-    from nfd.daemon.app import run_daemon, watch_source
+    from nfd.daemon.app import Daemon, watch_source
 
     _logging(args, cfg)
-    asyncio.run(run_daemon(cfg, watch_source(cfg), config_text=text))
+
+    async def serve() -> None:
+        async with Daemon(cfg, config_text=text) as daemon:
+            await daemon.run(watch_source(cfg))
+
+    asyncio.run(serve())
     return EXIT_OK
 
 
@@ -93,7 +99,9 @@ def _replay(args: argparse.Namespace) -> int:
 
     _logging(args, cfg)
     source = RecordingSource.open(args.input, cfg.acquire)
-    summary = asyncio.run(run_daemon(cfg, source, config_text=text, output_dir=args.out.resolve()))
+    summary = asyncio.run(
+        run_daemon(cfg, source, config_text=text, output_dir=args.out.resolve(), web=args.web)
+    )
     print(f"nfd: replayed {summary.get('volumes_processed', 0)} volumes into {summary.get('run_folder')}",
           file=sys.stderr)
     return EXIT_OK

@@ -135,7 +135,7 @@ async def run_demo(*, n_volumes: int = 80, tr: float = 2.0, speed: float = 10.0,
         writer = asyncio.create_task(_write_volumes(session, watch, interval))
         try:
             summary = await run_daemon(cfg, watch_source(cfg), config_text=(root / "nfd.toml").read_text(),
-                                       on_volume=records.append)
+                                       on_volume=records.append, web=False)
         finally:
             writer.cancel()
             await asyncio.sleep(0.2)  # the last datagram

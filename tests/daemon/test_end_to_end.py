@@ -79,6 +79,8 @@ max = 20.0
 [feedback.udp]
 port = {sock.getsockname()[1]}
 format = "{fmt}"
+[web]
+port = 0
 [log]
 format = "json"
 level = "info"
@@ -249,7 +251,7 @@ def test_binary_formats_carry_every_volume(tmp_path: Path, daemon_factory: list,
     datagrams = _receive_until_exit(s.sock, proc, timeout=60)
     assert proc.wait(10) == 0, log_path.read_text()
     states = _receive(notify, time.monotonic() + 0.2)
-    assert states[0].startswith(b"READY=1\nSTATUS=waiting for volumes")
+    assert any(m.startswith(b"READY=1\nSTATUS=waiting for volumes") for m in states)
     assert sum(m.startswith(b"WATCHDOG=1") for m in states) >= 2
     assert any(b"STATUS=volume" in m for m in states) and states[-1] == b"STOPPING=1"
     records = RunFolder.read_volumes(_run_folder(s) / "volumes.jsonl")

@@ -124,6 +124,11 @@ def _check_semantics(cfg: Config) -> None:
         raise ConfigError(
             f"expected feedback.min < feedback.max, got {cfg.feedback.min} >= {cfg.feedback.max}", "feedback.min"
         )
+    if cfg.web.enabled and cfg.web.host not in ("127.0.0.1", "localhost", "::1") and not cfg.web.token_file:
+        raise ConfigError(
+            f"expected a token_file when binding {cfg.web.host!r}: only loopback may go without a token",
+            "web.token_file",
+        )
     if cfg.run.skip_volumes >= cfg.run.n_volumes:
         raise ConfigError(
             f"expected fewer skipped volumes than run.n_volumes ({cfg.run.n_volumes})", "run.skip_volumes"
@@ -152,6 +157,8 @@ def check_files(cfg: Config, *, watch_dir: bool = True) -> None:
     for name, mask in cfg.roi.items():
         if not mask.is_file():
             raise ConfigError(f"expected an existing NIfTI file, {mask} is not one", f"roi.{name}")
+    if cfg.web.enabled and cfg.web.token_file and not Path(cfg.web.token_file).is_file():
+        raise ConfigError(f"expected an existing file, {cfg.web.token_file} is not one", "web.token_file")
     if cfg.volume.reference != "first" and not Path(cfg.volume.reference).is_file():
         raise ConfigError(
             f"expected 'first' or an existing NIfTI file, {cfg.volume.reference} is not one", "volume.reference"
@@ -197,6 +204,11 @@ def _coerce(value: Any, tp: Any, meta: typing.Mapping[str, Any], key: str, base_
             raise ConfigError(f"expected a table of {_expected(tp, meta)}, got {_describe(value)}", key)
         _, vt = get_args(tp)
         return {k: _coerce(v, vt, {}, _join(key, k), base_dir) for k, v in value.items()}
+    if origin is list:
+        (item,) = get_args(tp)
+        if not isinstance(value, list):
+            raise ConfigError(f"expected an array of {_expected(item, {})}s, got {_describe(value)}", key)
+        return [_coerce(v, item, {}, f"{key}[{i}]", base_dir) for i, v in enumerate(value)]
     if origin is Literal:
         choices = get_args(tp)
         if value not in choices:
@@ -222,7 +234,7 @@ def _coerce(value: Any, tp: Any, meta: typing.Mapping[str, Any], key: str, base_
     if tp is str:
         if not isinstance(value, str):
             raise ConfigError(f"expected a string, got {_describe(value)}", key)
-        if key == "volume.reference" and value != "first":
+        if (key == "volume.reference" and value != "first") or (key == "web.token_file" and value):
             return str((base_dir / Path(value).expanduser()).resolve())
         return value
     if tp is Path:
@@ -244,6 +256,8 @@ def _expected(tp: Any, meta: typing.Mapping[str, Any]) -> str:
         return "a table"
     if get_origin(tp) is dict:
         return "name = path entries"
+    if get_origin(tp) is list:
+        return "an array"
     if get_origin(tp) is Literal:
         return "one of " + ", ".join(map(repr, get_args(tp)))
     noun = {int: "an integer", float: "a number", bool: "true or false", str: "a string", Path: "a path"}.get(

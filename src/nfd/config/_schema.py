@@ -81,6 +81,24 @@ class UdpConfig:
 
 
 @dataclass(frozen=True)
+class SerialConfig:
+    """``[feedback.serial]``: feedback to a device on a serial port."""
+
+    enabled: bool = _opt(False, "send feedback to a serial port")
+    port: str = _opt("/dev/ttyUSB0", "serial device; /dev/serial/by-id/... is found again after replugging")
+    baud: int = _opt(115200, "baud rate", "bit/s", min=1)
+    format: str = _opt(
+        "ascii",
+        "ascii (value and newline), binary (little-endian float32) or a template such as '{index},{feedback:.2f}\\n'",
+    )
+    queue_size: int = _opt(64, "messages held while the device is slow or gone (oldest dropped)", "messages", min=1)
+    write_timeout: float = _opt(0.5, "a write is abandoned after this long", "s", min_exclusive=0.0)
+    retry_initial: float = _opt(0.5, "first reopen attempt after the port is lost", "s", min_exclusive=0.0)
+    retry_max: float = _opt(8.0, "ceiling of the doubling reopen back-off", "s", min_exclusive=0.0)
+    must_exist: bool = _opt(True, "refuse to start when the port is absent (false: wait for it)")
+
+
+@dataclass(frozen=True)
 class FeedbackConfig:
     """``[feedback]``: what is computed from the ROI signals."""
 
@@ -94,7 +112,26 @@ class FeedbackConfig:
     gain: float = _opt(1.0, "feedback = clip(gain * combined PSC, min, max)")
     min: float = _opt(-100.0, "lowest feedback value sent")
     max: float = _opt(100.0, "highest feedback value sent")
+    external_sources: list[str] = _opt(
+        (), "names of additional feedback sources whose values programs may POST to /api/v1/feedback/sources/NAME"
+    )
     udp: UdpConfig = field(default_factory=UdpConfig, metadata={"doc": "UDP output"})
+    serial: SerialConfig = field(default_factory=SerialConfig, metadata={"doc": "serial output"})
+
+
+@dataclass(frozen=True)
+class WebConfig:
+    """``[web]``: the live page, WebSocket and REST API."""
+
+    enabled: bool = _opt(True, "serve the live page, /ws and /api/v1 while nfd run runs")
+    host: str = _opt("127.0.0.1", "address to bind; any other than loopback requires token_file")
+    port: int = _opt(8080, "TCP port (0: any free port)", min=0, max=65535)
+    token_file: str = _opt(
+        "", "file holding the bearer token (16+ URL-safe characters); empty: no token (loopback only)"
+    )
+    client_queue: int = _opt(256, "messages a WebSocket client may lag before it is dropped", "messages", min=1)
+    max_body: int = _opt(16384, "largest request body accepted", "bytes", min=64)
+    heartbeat: float = _opt(20.0, "WebSocket ping interval", "s", min_exclusive=0.0)
 
 
 @dataclass(frozen=True)
@@ -116,6 +153,7 @@ class Config:
     roi: dict[str, Path] = field(
         default_factory=dict, metadata={"doc": "ROI masks: name = NIfTI file on the EPI grid"}
     )
+    web: WebConfig = field(default_factory=WebConfig, metadata={"doc": "operator's window"})
     log: LogConfig = field(default_factory=LogConfig, metadata={"doc": "logging"})
     #: The folder the config file was read from (relative paths resolve against it).
     source: Path | None = field(default=None, metadata={"internal": True})

@@ -1,10 +1,11 @@
 """The daemon: one asyncio loop from a scan source to feedback and a run folder.
 
-Owns the run's lifetime: builds every part from the configuration (protocol,
-ROI masks, sinks, volume worker, run folder), feeds the scans a source yields
-to the :class:`~nfd.daemon.pipeline.Pipeline` one at a time, answers SIGTERM
-and SIGINT (finish the volume in flight, flush, return), keeps systemd
-informed, and writes the end-of-run files whatever happened.
+Owns the daemon's and each run's lifetime (:class:`Daemon`): builds every part
+from the configuration (protocol, ROI masks, sinks, volume worker, run folder,
+operator's window), feeds the scans a source yields to the
+:class:`~nfd.daemon.pipeline.Pipeline` one at a time, answers SIGTERM and
+SIGINT (finish the volume in flight, flush, return), keeps systemd informed,
+and writes the end-of-run files whatever happened.
 
 A *source* is any async context manager that is also an async iterator of
 :class:`nfd.acquire.Scan` in index order: the watch folder
@@ -33,7 +34,8 @@ from nfd.daemon.pipeline import Pipeline, VolumeCallback
 from nfd.daemon.sdnotify import SystemdNotifier
 from nfd.daemon.worker import VolumeWorker
 from nfd.feedback import Design, FeedbackError, load_protocol
-from nfd.outputs import OutputError, RunFolder, Sink, UdpSink
+from nfd.outputs import OutputError, RunFolder, SerialSink, Sink, UdpSink
+from nfd.outputs.web import ControlRefused, LiveState, RunInfo, TokenFileError, UnknownTarget, WebConfigError, WebServer
 
 log = structlog.get_logger(__name__)
 
@@ -79,14 +81,6 @@ def load_design(cfg: Config) -> Design:
         raise ConfigError(str(exc), key="feedback.protocol") from None
 
 
-def _build_sinks(cfg: Config) -> list[Sink]:
-    sinks: list[Sink] = []
-    udp = cfg.feedback.udp
-    if udp.enabled:
-        sinks.append(UdpSink(host=udp.host, port=udp.port, fmt=udp.format, send_condition=udp.send_condition))
-    return sinks
-
-
 async def _next_or_stop(it: AsyncIterator[Scan], stop: asyncio.Event) -> Scan | None:
     """The next scan, or None when the source ends or ``stop`` is set first."""
     nxt = asyncio.ensure_future(anext(it))
@@ -106,16 +100,269 @@ async def _next_or_stop(it: AsyncIterator[Scan], stop: asyncio.Event) -> Scan | 
         return None
 
 
-async def _watchdog(notifier: SystemdNotifier, pipeline: Pipeline) -> None:
+async def _watchdog(notifier: SystemdNotifier, daemon: Daemon) -> None:
     interval = notifier.watchdog_interval or 5.0
     while True:
         # Sent from the loop itself: a blocked loop misses its watchdog.
-        notifier.notify(
-            WATCHDOG=1,
-            STATUS=f"volume {pipeline.last_index + 1}/{pipeline.cfg.run.n_volumes}, "
-            f"{pipeline.processed} processed",
+        p = daemon.pipeline
+        status = (
+            f"volume {p.last_index + 1}/{p.cfg.run.n_volumes}, {p.processed} processed" if p is not None else "idle"
         )
+        notifier.notify(WATCHDOG=1, STATUS=status)
         await asyncio.sleep(interval)
+
+
+class Daemon:
+    """The long-lived daemon: what outlives a run, and the runs themselves.
+
+    Owns the volume worker (one process, started once), the operator's window
+    (:class:`~nfd.outputs.web.LiveState` and :class:`~nfd.outputs.web.WebServer`,
+    when ``[web]`` is enabled), SIGTERM/SIGINT handling and systemd
+    notifications. Each :meth:`run` builds its own sinks, run folder and
+    :class:`~nfd.daemon.pipeline.Pipeline`. Implements
+    :class:`nfd.outputs.web.Controller` for the web API's ``POST`` routes.
+
+    Parameters
+    ----------
+    cfg : Config
+        Validated configuration (see :func:`nfd.config.load_config`).
+    config_text : str
+        The configuration file's text, saved in each run folder.
+    handle_signals : bool
+        Install SIGTERM and SIGINT handlers: finish the volume in flight, flush, end.
+    output_dir : Path, optional
+        Overrides ``cfg.run.output_dir`` (``nfd replay --out``).
+    on_volume : callable, optional
+        Called with each processed volume's record once it is on disk.
+    web : bool, optional
+        Serve the operator's window; ``cfg.web.enabled`` when None.
+
+    Examples
+    --------
+    ``nfd run`` is, in essence::
+
+        async with Daemon(cfg, config_text=text) as daemon:
+            await daemon.run(watch_source(cfg))
+    """
+
+    def __init__(
+        self,
+        cfg: Config,
+        *,
+        config_text: str = "",
+        handle_signals: bool = True,
+        output_dir: Path | None = None,
+        on_volume: VolumeCallback | None = None,
+        web: bool | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.config_text = config_text
+        self.output_dir = output_dir or cfg.run.output_dir
+        self.on_volume = on_volume
+        self.handle_signals = handle_signals
+        self.worker = VolumeWorker(smooth_fwhm=cfg.volume.smooth_fwhm)
+        self.notifier = SystemdNotifier()
+        serve = cfg.web.enabled if web is None else web
+        self.live: LiveState | None = LiveState(queue_size=cfg.web.client_queue) if serve else None
+        self.server: WebServer | None = None
+        #: Set by SIGTERM/SIGINT: the daemon ends after the volume in flight.
+        self.shutdown = asyncio.Event()
+        #: The run in progress, if any.
+        self.pipeline: Pipeline | None = None
+        self._stop_run: asyncio.Event | None = None
+        #: Latest value of each additional feedback source: name -> (value, time s since the epoch).
+        self.external: dict[str, tuple[float, float]] = {}
+        self._signals: list[int] = []
+        self._watchdog: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> Daemon:
+        loop = asyncio.get_running_loop()
+        try:
+            if self.handle_signals:
+                for sig in (signal.SIGTERM, signal.SIGINT):
+                    loop.add_signal_handler(sig, self._request_shutdown)
+                    self._signals.append(sig)
+            await self.worker.start()
+            if self.live is not None:
+                w = self.cfg.web
+                try:
+                    self.server = WebServer(
+                        self.live, self, host=w.host, port=w.port, token_file=w.token_file or None,
+                        max_body=w.max_body, heartbeat=w.heartbeat,
+                    )
+                    await self.server.start()
+                except (WebConfigError, TokenFileError) as exc:
+                    self.server = None
+                    raise ConfigError(str(exc), key="web") from None
+                log.info("web_started", url=self.server.url)
+            self._watchdog = asyncio.create_task(_watchdog(self.notifier, self))
+        except BaseException:
+            await self._close()
+            raise
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._close()
+
+    async def _close(self) -> None:
+        self.notifier.notify(STOPPING=1)
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+        if self.server is not None:
+            await self.server.stop()
+            self.server = None
+        await self.worker.close()
+        loop = asyncio.get_running_loop()
+        for sig in self._signals:
+            loop.remove_signal_handler(sig)
+        self._signals.clear()
+        self.notifier.close()
+
+    def _request_shutdown(self) -> None:
+        log.info("shutdown_requested", run_in_progress=self.pipeline is not None)
+        self.shutdown.set()
+        if self._stop_run is not None:
+            self._stop_run.set()
+
+    def _sinks(self) -> list[Sink]:
+        cfg = self.cfg.feedback
+        sinks: list[Sink] = []
+        if cfg.udp.enabled:
+            sinks.append(UdpSink(host=cfg.udp.host, port=cfg.udp.port, fmt=cfg.udp.format,
+                                 send_condition=cfg.udp.send_condition))
+        if cfg.serial.enabled:
+            ser = cfg.serial
+            try:
+                sinks.append(SerialSink(
+                    ser.port, baud=ser.baud, fmt=ser.format, queue_size=ser.queue_size,
+                    write_timeout=ser.write_timeout, retry_initial=ser.retry_initial, retry_max=ser.retry_max,
+                    must_exist=ser.must_exist,
+                ))
+            except OutputError as exc:
+                raise ConfigError(str(exc), key="feedback.serial") from None
+        return sinks
+
+    async def run(self, source: ScanSource) -> dict[str, Any]:
+        """One neurofeedback run from ``source``: until its last volume, its end, or a stop.
+
+        Returns
+        -------
+        dict
+            The run summary (also written to ``summary.json`` in the run folder).
+
+        Raises
+        ------
+        ConfigError
+            A problem with the configuration found at start or at the first
+            volume (malformed protocol, ROI masks off the EPI grid, an output
+            that cannot be opened...).
+        """
+        cfg = self.cfg
+        design = load_design(cfg)
+        t0 = time.time()
+        stop = self._stop_run = asyncio.Event()
+        if self.shutdown.is_set():
+            stop.set()
+        opened: list[Sink] = []
+        run: RunFolder | None = None
+        pipeline: Pipeline | None = None
+        try:
+            for sink in self._sinks():
+                try:
+                    await sink.open()
+                except OutputError as exc:
+                    key = "feedback.serial.port" if isinstance(sink, SerialSink) else "feedback.udp.host"
+                    raise ConfigError(str(exc), key=key) from None
+                opened.append(sink)
+            run = RunFolder.create(
+                self.output_dir, prefix=cfg.run.prefix, config_text=self.config_text, started=datetime.now()
+            )
+            pipeline = self.pipeline = Pipeline(
+                cfg, design=design, worker=self.worker, sinks=opened, run=run, on_volume=self.on_volume,
+                live=self.live,
+            )
+            if cfg.volume.reference != "first":
+                template = await asyncio.to_thread(_read_template, Path(cfg.volume.reference))
+                await pipeline.set_reference(template.data, template.affine)
+            if self.live is not None:
+                fb = cfg.feedback
+                self.live.run_started(RunInfo(
+                    run_id=run.path.name, n_volumes=cfg.run.n_volumes, tr=cfg.run.tr, blocks=design.blocks,
+                    baseline=design.baseline, rois=list(cfg.roi), skip_volumes=cfg.run.skip_volumes,
+                    feedback_range=(fb.min, fb.max), folder=str(run.path),
+                ))
+            async with source:
+                log.info("run_started", run_folder=str(run.path), n_volumes=cfg.run.n_volumes, version=__version__)
+                self.notifier.notify(READY=1, STATUS=f"waiting for volumes; run folder {run.path}")
+                it = aiter(source)
+                while not stop.is_set():
+                    scan = await _next_or_stop(it, stop)
+                    if scan is None:
+                        break
+                    try:
+                        await pipeline.handle(scan)
+                    except ConfigError:
+                        raise
+                    except Exception:  # one volume's bug never ends the run
+                        pipeline.failed += 1
+                        log.exception("volume_failed", index=scan.index, file=scan.path.name)
+                    if scan.index >= cfg.run.n_volumes - 1:
+                        break
+                reason = "stopped" if stop.is_set() else "complete"
+                log.info("run_ending", reason=reason, last_index=pipeline.last_index)
+        finally:
+            summary: dict[str, Any] = {}
+            try:
+                if pipeline is not None and run is not None:
+                    summary = _summarise(pipeline, source, run, t0)
+                    raw = np.stack(pipeline.raw, axis=-1) if pipeline.raw else None
+                    await asyncio.to_thread(
+                        run.finish, summary, raw, pipeline.raw_affine, cfg.run.tr, feedback_units=_units(cfg)
+                    )
+                    log.info("run_finished", **summary)
+                    if self.live is not None:
+                        self.live.run_ended(summary)
+            finally:
+                self.pipeline = None
+                self._stop_run = None
+                for sink in opened:
+                    await sink.close()
+        return summary
+
+    # -- nfd.outputs.web.Controller: the POST routes ------------------------------------------
+
+    def start_run(self) -> dict[str, Any]:
+        """Runs start when ``nfd run`` starts; refused (409) with the reason."""
+        if self.pipeline is not None:
+            raise ControlRefused(f"run {self.pipeline.run.path.name} is in progress")
+        raise ControlRefused("nfd run holds one run per process: start the service again for the next run")
+
+    def stop_run(self) -> dict[str, Any]:
+        """End the run in progress after the volume in flight."""
+        if self.pipeline is None or self._stop_run is None:
+            raise ControlRefused("no run is in progress")
+        log.info("run_stop_requested", run=self.pipeline.run.path.name, by="api")
+        self._stop_run.set()
+        return {"run_id": self.pipeline.run.path.name}
+
+    def mark_event(self, name: str, t: float) -> dict[str, Any]:
+        """Record an operator's event in the run folder's ``events.jsonl``."""
+        if self.pipeline is None:
+            raise ControlRefused("no run is in progress: events belong to a run")
+        event = {"name": name, "time": t, "after_index": self.pipeline.last_index}
+        self.pipeline.run.append_event(event)
+        log.info("event_marked", **event)
+        return {"run_id": self.pipeline.run.path.name}
+
+    def push_value(self, source: str, value: float, t: float) -> dict[str, Any]:
+        """Keep the latest value of a configured additional feedback source."""
+        if source not in self.cfg.feedback.external_sources:
+            raise UnknownTarget(
+                f"no feedback source {source!r}: configured ones are "
+                f"{list(self.cfg.feedback.external_sources) or 'none (feedback.external_sources)'}"
+            )
+        self.external[source] = (float(value), float(t))
+        return {"source": source}
 
 
 async def run_daemon(
@@ -123,113 +370,23 @@ async def run_daemon(
     source: ScanSource,
     *,
     config_text: str = "",
-    stop: asyncio.Event | None = None,
     on_volume: VolumeCallback | None = None,
     handle_signals: bool = True,
     output_dir: Path | None = None,
+    web: bool | None = None,
 ) -> dict[str, Any]:
-    """Run one neurofeedback run from ``source`` until it ends, is stopped, or is complete.
+    """Run one neurofeedback run from ``source`` in a :class:`Daemon` of its own.
 
-    Parameters
-    ----------
-    cfg : Config
-        Validated configuration (see :func:`nfd.config.load_config`).
-    source : ScanSource
-        Where scans come from (watch folder or recording).
-    config_text : str
-        The configuration file's text, saved in the run folder.
-    stop : asyncio.Event, optional
-        Set it to end the run after the volume in flight.
-    on_volume : callable, optional
-        Called with each volume's record once it is on disk.
-    handle_signals : bool
-        Install SIGTERM and SIGINT handlers that set ``stop``.
-    output_dir : Path, optional
-        Overrides ``cfg.run.output_dir`` (``nfd replay --out``).
-
-    Returns
-    -------
-    dict
-        The run summary (also written to ``summary.json`` in the run folder).
+    Parameters are those of :class:`Daemon`; returns the run summary.
 
     Raises
     ------
     ConfigError
-        A problem with the configuration found at start or at the first volume
-        (malformed protocol, ROI masks off the EPI grid, unresolvable host...).
+        See :meth:`Daemon.run`.
     """
-    loop = asyncio.get_running_loop()
-    stop = stop if stop is not None else asyncio.Event()
-    notifier = SystemdNotifier()
-    design = load_design(cfg)
-    sinks = _build_sinks(cfg)
-    t0 = time.time()
-    opened: list[Sink] = []
-    worker = VolumeWorker(smooth_fwhm=cfg.volume.smooth_fwhm)
-    run: RunFolder | None = None
-    pipeline: Pipeline | None = None
-    watchdog: asyncio.Task[None] | None = None
-    installed: list[int] = []
-    try:
-        for sink in sinks:
-            try:
-                await sink.open()
-            except OutputError as exc:
-                raise ConfigError(str(exc), key="feedback.udp.host") from None
-            opened.append(sink)
-        await worker.start()
-        run = RunFolder.create(
-            output_dir or cfg.run.output_dir, prefix=cfg.run.prefix, config_text=config_text, started=datetime.now()
-        )
-        pipeline = Pipeline(cfg, design=design, worker=worker, sinks=opened, run=run, on_volume=on_volume)
-        if cfg.volume.reference != "first":
-            template = await asyncio.to_thread(_read_template, Path(cfg.volume.reference))
-            await pipeline.set_reference(template.data, template.affine)
-        if handle_signals:
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.add_signal_handler(sig, stop.set)
-                installed.append(sig)
-        async with source:
-            log.info("run_started", run_folder=str(run.path), n_volumes=cfg.run.n_volumes, version=__version__)
-            notifier.notify(READY=1, STATUS=f"waiting for volumes; run folder {run.path}")
-            watchdog = asyncio.create_task(_watchdog(notifier, pipeline))
-            it = aiter(source)
-            while not stop.is_set():
-                scan = await _next_or_stop(it, stop)
-                if scan is None:
-                    break
-                try:
-                    await pipeline.handle(scan)
-                except ConfigError:
-                    raise
-                except Exception:  # one volume's bug never ends the run
-                    pipeline.failed += 1
-                    log.exception("volume_failed", index=scan.index, file=scan.path.name)
-                if scan.index >= cfg.run.n_volumes - 1:
-                    break
-            reason = "stopped" if stop.is_set() else "complete"
-            log.info("run_ending", reason=reason, last_index=pipeline.last_index)
-    finally:
-        notifier.notify(STOPPING=1)
-        for sig in installed:
-            loop.remove_signal_handler(sig)
-        if watchdog is not None:
-            watchdog.cancel()
-        summary: dict[str, Any] = {}
-        try:
-            if pipeline is not None and run is not None:
-                summary = _summarise(pipeline, source, run, t0)
-                raw = np.stack(pipeline.raw, axis=-1) if pipeline.raw else None
-                await asyncio.to_thread(
-                    run.finish, summary, raw, pipeline.raw_affine, cfg.run.tr, feedback_units=_units(cfg)
-                )
-                log.info("run_finished", **summary)
-        finally:
-            for sink in opened:
-                await sink.close()
-            await worker.close()
-            notifier.close()
-    return summary
+    async with Daemon(cfg, config_text=config_text, handle_signals=handle_signals, output_dir=output_dir,
+                      on_volume=on_volume, web=web) as daemon:
+        return await daemon.run(source)
 
 
 def _units(cfg: Config) -> str:

@@ -20,6 +20,7 @@ from nfd.acquire import Scan
 from nfd.config import Config, ConfigError
 from nfd.feedback import ContinuousPSC, Design, combine, scale_feedback
 from nfd.outputs import FeedbackMessage, RunFolder, Sink
+from nfd.outputs.web import LiveState
 from nfd.timeseries import RoiError, RoiSet, framewise_displacement
 from nfd.daemon.worker import VolumeWorker
 from nfd.volume import VolumeError, conform_to_grid
@@ -46,6 +47,8 @@ class Pipeline:
         Where each processed volume's record is appended.
     on_volume : callable, optional
         Called with each record after it is on disk (the demo prints them).
+    live : LiveState, optional
+        The operator's window: told of each processed volume and each gap.
     """
 
     def __init__(
@@ -57,6 +60,7 @@ class Pipeline:
         sinks: Sequence[Sink],
         run: RunFolder,
         on_volume: VolumeCallback | None = None,
+        live: LiveState | None = None,
     ) -> None:
         self.cfg = cfg
         self.design = design
@@ -64,6 +68,7 @@ class Pipeline:
         self.sinks = list(sinks)
         self.run = run
         self.on_volume = on_volume
+        self.live = live
         self.rois: RoiSet | None = None
         #: The EPI grid (shape, affine) every scan is conformed to: the reference's.
         self.grid: tuple[tuple[int, ...], np.ndarray] | None = None
@@ -124,6 +129,8 @@ class Pipeline:
             log.warning("volume_rejected", index=index, file=scan.path.name, reason=str(exc))
             await self._append({"index": index, "status": "refused", "file": scan.path.name,
                                 "condition": self.design.condition(index), "reason": str(exc)})
+            if self.live is not None:
+                self.live.warning("volume_refused", f"{scan.path.name}: {exc}", index=index)
             return None
         t_volume = time.time()
 
@@ -187,6 +194,8 @@ class Pipeline:
         )
         if not out.converged:
             log.warning("realignment_not_converged", index=index, iterations=out.iterations)
+        if self.live is not None:
+            self.live.volume(record)
         if self.on_volume is not None:
             self.on_volume(record)
         return record
@@ -202,6 +211,8 @@ class Pipeline:
         for missing in range(first, min(index, self.cfg.run.n_volumes)):
             self.missing.append(missing)
             await self._append({"index": missing, "status": "missing", "condition": self.design.condition(missing)})
+            if self.live is not None:
+                self.live.warning("volume_missing", f"volume {missing} never arrived complete", index=missing)
 
     def summary(self) -> dict[str, Any]:
         """Counts and latency figures for the run so far."""

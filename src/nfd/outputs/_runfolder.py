@@ -176,6 +176,7 @@ class RunFolder:
     TIMESERIES_FILE: Final[str] = "timeseries.tsv"
     TIMESERIES_SIDECAR: Final[str] = "timeseries.json"
     SUMMARY_FILE: Final[str] = "summary.json"
+    EVENTS_FILE: Final[str] = "events.jsonl"
     RAW_FILE: Final[str] = "raw.nii.gz"
 
     def __init__(self, path: Path, volumes_fd: int) -> None:
@@ -309,6 +310,26 @@ class RunFolder:
             raise RunFolderError(f"cannot append volume {index} to {self._path / self.VOLUMES_FILE}: {exc}") from exc
         self._size += written
         self._records.append(orjson.loads(line))
+
+    def append_event(self, event: Mapping[str, Any]) -> None:
+        """Append one marked event (``name``, ``time`` in s since the epoch, ...) to ``events.jsonl``.
+
+        Events are rare (an operator's marks), so the file is opened per event;
+        each line is written whole to the OS before this returns.
+
+        Raises
+        ------
+        RunFolderError
+            If the folder is finished or closed, or the event cannot be serialised or written.
+        """
+        if self._fd is None:
+            raise RunFolderError(f"run folder {self._path} is finished or closed: no more events can be appended")
+        line = _dumps(event, "event", newline=True)
+        try:
+            with open(self._path / self.EVENTS_FILE, "ab") as f:
+                f.write(line)
+        except OSError as exc:
+            raise RunFolderError(f"cannot append an event to {self._path / self.EVENTS_FILE}: {exc}") from exc
 
     async def sync(self) -> None:
         """``os.fsync`` ``volumes.jsonl`` in a worker thread; a no-op once finished or closed.

@@ -1,0 +1,141 @@
+"""``nfd run`` with its operator's window and a serial device: real WebSocket, REST and pty.
+
+The daemon runs as a subprocess; the test is its WebSocket client, REST
+client and serial device (the master side of a pseudo-terminal pair).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import aiohttp
+import orjson
+import pytest
+
+from nfd.outputs import RunFolder
+from nfd.simulate import make_session, write_nifti_volume, write_roi_masks
+
+
+def _config(tmp: Path, n: int, tty: str) -> tuple[Path, object]:
+    s = make_session(n_volumes=n, tr=2.0, shape=(32, 32, 16), seed=4, block_length=4, activation_pct=3.0)
+    masks = write_roi_masks(tmp / "rois", s)
+    (tmp / "watch").mkdir()
+    (tmp / "protocol.json").write_text(orjson.dumps({"ConditionIndex": [{
+        "ConditionName": "UP", "OnOffsets": [[a + 1, b + 1] for c, a, b in s.design.blocks if c == "UP"]}]}).decode())
+    rois = "\n".join(f'{k} = "{v}"' for k, v in masks.items())
+    cfg = tmp / "nfd.toml"
+    cfg.write_text(f"""
+[run]
+tr = 2.0
+n_volumes = {n}
+output_dir = "runs"
+[acquire]
+watch_dir = "watch"
+pattern = '^vol_(?P<volume>\\d{{4}})\\.nii$'
+[roi]
+{rois}
+[feedback]
+protocol = "protocol.json"
+delay = 1
+external_sources = ["button"]
+[feedback.udp]
+enabled = false
+[feedback.serial]
+enabled = true
+port = "{tty}"
+baud = 9600
+format = "{{index}},{{condition}},{{feedback:.3f}}\\n"
+[web]
+port = 0
+[log]
+format = "json"
+""")
+    return cfg, s
+
+
+async def _wait_for(log: Path, pattern: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> re.Match[str]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        m = re.search(pattern, log.read_text())
+        if m:
+            return m
+        assert proc.poll() is None, log.read_text()
+        await asyncio.sleep(0.05)
+    pytest.fail(f"{pattern!r} never appeared in the daemon's log:\n{log.read_text()}")
+
+
+def _read_serial(master: int, until: float) -> bytes:
+    os.set_blocking(master, False)
+    out = b""
+    while time.monotonic() < until:
+        try:
+            out += os.read(master, 4096)
+        except BlockingIOError:
+            time.sleep(0.02)
+    return out
+
+
+async def test_websocket_rest_and_serial_during_a_real_run(tmp_path: Path) -> None:
+    n, stop_after = 20, 10
+    master, slave = os.openpty()
+    tty = os.ttyname(slave)
+    cfg, s = _config(tmp_path, n, tty)
+    log = tmp_path / "daemon.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "nfd", "run", "-c", str(cfg)], stdout=out,
+                                stderr=subprocess.STDOUT)
+    try:
+        url = (await _wait_for(log, r'"url":"(http://[^"]+)"', proc)).group(1).rstrip("/")
+        await _wait_for(log, r'"run_started"', proc)
+        async with aiohttp.ClientSession() as http:
+            status = await (await http.get(f"{url}/api/v1/status")).json()
+            from nfd import __version__
+
+            assert status["version"] == __version__ and status["volumes_processed"] == 0
+            async with http.ws_connect(f"{url}/ws") as ws:
+                hello = await ws.receive_json(timeout=10)
+                assert hello["type"] == "hello"
+                volumes: list[dict] = []
+                for i in range(stop_after):
+                    await asyncio.to_thread(
+                        write_nifti_volume, tmp_path / "watch" / f"vol_{i + 1:04d}.nii", s.volumes[i], s.affine
+                    )
+                    while len(volumes) <= i:
+                        msg = await ws.receive_json(timeout=20)
+                        if msg["type"] == "volume":
+                            volumes.append(msg)
+                assert [v["index"] for v in volumes] == list(range(stop_after))
+                # an operator's event, a value of an additional source, an unknown source
+                r = await http.post(f"{url}/api/v1/events", json={"name": "subject_moved"})
+                assert r.status == 201, await r.text()
+                r = await http.post(f"{url}/api/v1/feedback/sources/button", json={"value": 1.0})
+                assert r.status in (200, 202), await r.text()
+                r = await http.post(f"{url}/api/v1/feedback/sources/nothing", json={"value": 1.0})
+                assert r.status == 404 and "button" in await r.text()
+                r = await http.post(f"{url}/api/v1/runs/start")
+                assert r.status == 409 and "in progress" in await r.text()
+                r = await http.post(f"{url}/api/v1/runs/stop")
+                assert r.status == 202, await r.text()  # accepted: the run ends after the volume in flight
+                while (msg := await ws.receive_json(timeout=20))["type"] != "run_end":
+                    pass
+                assert msg["summary"]["volumes_processed"] == stop_after
+        assert await asyncio.to_thread(proc.wait, 30) == 0
+        serial = _read_serial(master, time.monotonic() + 0.5).decode()
+        lines = serial.strip().splitlines()
+        folder = next((tmp_path / "runs").iterdir())
+        records = [r for r in RunFolder.read_volumes(folder) if r["status"] == "processed"]
+        assert lines == [f"{r['index']},{r['condition']},{r['feedback']:.3f}" for r in records]
+        events = [orjson.loads(x) for x in (folder / "events.jsonl").read_bytes().splitlines()]
+        assert [e["name"] for e in events] == ["subject_moved"]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
+        os.close(slave)
