@@ -97,3 +97,66 @@ def test_indices_outside_the_design_are_refused(index: object) -> None:
 def test_numpy_integer_indices_are_accepted() -> None:
     d = Design.from_blocks(10, [("UP", 2, 3)])
     assert d.condition(np.int64(2)) == "UP"
+
+
+# -- task regressors, contrasts, timed events --------------------------------------
+
+
+def test_task_regressors_of_labels_are_boxcars_convolved_at_the_tr() -> None:
+    from nfd.timeseries import spm_hrf
+
+    d = Design.from_blocks(50, [("A", 10, 19), ("B", 30, 34), ("A", 40, 44)], skip_volumes=2)
+    x = d.task_regressors(2.0)
+    assert x.shape == (50, 2)
+    for column, condition in enumerate(("A", "B")):
+        expected = np.convolve(d.boxcar(condition), spm_hrf(2.0))[:50]
+        np.testing.assert_allclose(x[:, column], expected, atol=1e-15)
+    assert x[:11].max() == 0.0
+
+
+def test_task_regressors_of_events_use_their_times() -> None:
+    from nfd.feedback import Event
+    from nfd.timeseries import hrf_regressor
+
+    labels = ["BAS"] * 30
+    labels[5] = "A"
+    events = [Event("A", 10.5, 0.0, 2.0), Event("A", 31.0, 4.0, 1.0), Event("B", 40.0, 0.0, 1.0)]
+    d = Design(labels, conditions=["A", "B"], events=events)
+    assert d.events == tuple(events)
+    x = d.task_regressors(2.0)
+    np.testing.assert_allclose(x[:, 0], hrf_regressor([10.5, 31.0], [0.0, 4.0], [2.0, 1.0], 30, 2.0), atol=1e-15)
+    np.testing.assert_allclose(x[:, 1], hrf_regressor([40.0], [0.0], None, 30, 2.0), atol=1e-15)
+    # equality compares what each volume is, not the event times
+    assert d == Design(labels, conditions=["A", "B"])
+    assert "events=3" in repr(d)
+
+
+@pytest.mark.parametrize(
+    ("events", "match"),
+    [
+        ([("C", 1.0, 0.0, 1.0)], "names condition 'C'"),
+        ([("A", 1.0, -2.0, 1.0)], "duration >= 0"),
+        ([("A", float("nan"), 0.0, 1.0)], "finite"),
+        ([("A", 1.0)], "must be \\(condition"),
+    ],
+)
+def test_bad_events_are_refused(events: list, match: str) -> None:
+    with pytest.raises(DesignError, match=match):
+        Design(["BAS", "A"], events=events)
+
+
+def test_contrast_vector() -> None:
+    d = Design.from_blocks(20, [("A", 2, 5), ("B", 8, 11)])
+    assert d.contrast_vector().tolist() == [1.0, 1.0]
+    assert d.contrast_vector({"B": 1, "A": -1}).tolist() == [-1.0, 1.0]
+    with pytest.raises(DesignError, match="names condition 'C'"):
+        d.contrast_vector({"C": 1.0})
+    with pytest.raises(DesignError, match="all zeros"):
+        d.contrast_vector({"A": 0.0})
+    with pytest.raises(DesignError, match="must be finite"):
+        d.contrast_vector({"A": float("inf")})
+
+
+def test_task_regressors_reject_a_bad_tr() -> None:
+    with pytest.raises(DesignError, match="task_regressors"):
+        Design.from_blocks(10, [("A", 2, 5)]).task_regressors(0.0)

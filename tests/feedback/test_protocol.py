@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from nfd.feedback import Design, DesignError, ProtocolError, load_protocol
@@ -212,10 +213,10 @@ def test_tsv_needs_the_repetition_time(tmp_path: Path) -> None:
 
 
 def test_unsupported_missing_and_undecodable_files(tmp_path: Path) -> None:
-    csv = tmp_path / "paradigm.csv"
-    csv.write_text("session,condition,onset,duration\n")
-    with pytest.raises(ProtocolError, match=r"paradigm\.csv: unsupported protocol extension '\.csv'; expected \.json"):
-        load_protocol(csv, n_volumes=10)
+    sheet = tmp_path / "paradigm.xlsx"
+    sheet.write_text("session,condition,onset,duration\n")
+    with pytest.raises(ProtocolError, match=r"paradigm\.xlsx: unsupported protocol extension '\.xlsx'; expected \.json"):
+        load_protocol(sheet, n_volumes=10)
     with pytest.raises(ProtocolError, match=r"nowhere\.json: protocol file not found"):
         load_protocol(tmp_path / "nowhere.json", n_volumes=10)
     latin = tmp_path / "latin.tsv"
@@ -242,3 +243,89 @@ def test_bad_arguments_are_refused(tmp_path: Path, kwargs: dict, match: str) -> 
 def test_returns_a_design(tmp_path: Path) -> None:
     path = _write_json(tmp_path / "p.json", {"ConditionIndex": [{"ConditionName": "UP", "OnOffsets": [[2, 3]]}]})
     assert load_protocol(path, 5) == Design.from_blocks(5, [("UP", 1, 2)])
+
+
+# -- PyHRF paradigm CSV -------------------------------------------------------------
+
+
+@pytest.mark.shared
+def test_real_pyhrf_localizer_paradigm(shared_data: Path) -> None:
+    path = shared_data / "pyhrf_localizer" / "paradigm_loc.csv"
+    design = load_protocol(path, n_volumes=125, tr=2.4)
+    assert len(design.conditions) == 10
+    assert set(design.conditions) == {
+        "calculaudio", "calculvideo", "clicDaudio", "clicDvideo", "clicGaudio", "clicGvideo",
+        "damier_H", "damier_V", "phraseaudio", "phrasevideo",
+    }
+    assert design.events is not None and len(design.events) == 80
+    # impulses label the volume they fall in: 35.4 s is in volume 14 ([33.6, 36.0) s)
+    assert design.condition(14) == "calculaudio"
+    assert design.condition(0) == "calculvideo" and design.condition(1) == "calculvideo"  # 0.0 s and 2.4 s
+    assert design.condition(2) == "BAS"
+    assert (design.labels != "BAS").sum() == 80  # no two events share a volume
+    x = design.task_regressors(2.4)
+    assert x.shape == (125, 10) and np.all(x.max(axis=0) > 0.1)
+    grouped = load_protocol(shared_data / "pyhrf_localizer" / "paradigm_loc_av.csv", n_volumes=125, tr=2.4)
+    assert set(grouped.conditions) == {"audio", "video"}
+
+
+def test_pyhrf_csv_formats_sessions_and_amplitudes(tmp_path: Path) -> None:
+    path = tmp_path / "paradigm.csv"
+    path.write_text(
+        "session,condition,onset,duration,amplitude\n"
+        '0,"left",4.0,0.0,2.5\n'
+        "0,right,10.0,6.0,1\n"
+        "1,left,2.0,0.0,1\n"
+    )
+    with pytest.raises(ProtocolError, match=r"sessions \[0, 1\]; pass session="):
+        load_protocol(path, 10, tr=2.0)
+    design = load_protocol(path, 10, tr=2.0, session=0)
+    assert design.conditions == ("left", "right")
+    assert design.labels.tolist() == ["BAS", "BAS", "left", "BAS", "BAS", "right", "right", "right", "BAS", "BAS"]
+    assert design.events is not None
+    assert [tuple(e) for e in design.events] == [("left", 4.0, 0.0, 2.5), ("right", 10.0, 6.0, 1.0)]
+    other = load_protocol(path, 10, tr=2.0, session=1)
+    assert other.conditions == ("left",) and other.condition(1) == "left"
+    spaces = tmp_path / "spaces.csv"
+    spaces.write_text('0 "left" 4.0 0.0\n0 "rest" 0.0 4.0\n')
+    d = load_protocol(spaces, 10, tr=2.0)
+    assert d.conditions == ("left",) and d.events is not None and d.events[0].amplitude == 1.0
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("0,a,1.0\n", "has 3 fields"),
+        ("x,a,1.0,0.0\n", "session must be an integer"),
+        ("0,a,abc,0.0\n", "onset must be a number"),
+        ("0,a,1.0,-1\n", "duration must be a finite number"),
+        ("0,a,1.0,0.0,big\n", "amplitude must be a number"),
+        ("0,a,100.0,0.0\n", "beyond the run"),
+        ("0,a,2.0,0.0\n0,b,2.5,0.0\n", "overlaps line 1"),
+        ("0,rest,2.0,0.0\n", "no non-baseline event"),
+        ("\n", "no events"),
+    ],
+)
+def test_bad_pyhrf_csv_is_refused(tmp_path: Path, text: str, match: str) -> None:
+    path = tmp_path / "p.csv"
+    path.write_text(text)
+    with pytest.raises(ProtocolError, match=match):
+        load_protocol(path, 10, tr=2.0)
+
+
+def test_pyhrf_csv_needs_the_tr_and_a_session_that_exists(tmp_path: Path) -> None:
+    path = tmp_path / "p.csv"
+    path.write_text("0,a,1.0,0.0\n")
+    with pytest.raises(DesignError, match="tr must be the repetition time"):
+        load_protocol(path, 10)
+    with pytest.raises(ProtocolError, match="no event of session 3"):
+        load_protocol(path, 10, tr=2.0, session=3)
+    with pytest.raises(DesignError, match="session must be an integer"):
+        load_protocol(path, 10, tr=2.0, session="0")  # type: ignore[arg-type]
+
+
+def test_bids_designs_keep_their_event_times(tmp_path: Path) -> None:
+    events = tmp_path / "events.tsv"
+    events.write_text("onset\tduration\ttrial_type\n3.0\t5.0\tUP\n9.0\t2.0\trest\n")
+    design = load_protocol(events, 10, tr=2.0)
+    assert design.events is not None and [tuple(e) for e in design.events] == [("UP", 3.0, 5.0, 1.0)]

@@ -60,3 +60,16 @@ def test_bad_series_and_radius_are_refused() -> None:
         framewise_displacement_series(np.zeros((5, 3)))
     with pytest.raises(TimeseriesError, match="radius"):
         framewise_displacement(np.zeros(6), np.zeros(6), radius=0.0)
+
+
+def test_micro_displacement_is_the_change_of_the_translation_length() -> None:
+    from nfd.timeseries import micro_displacement
+
+    assert micro_displacement(np.zeros(6), [0.3, 0.4, 0.0, 0.1, 0.1, 0.1]) == pytest.approx(0.5)
+    # moving along a sphere around the origin changes no length: no micro-displacement, but FD
+    a, b = [3.0, 4.0, 0.0, 0, 0, 0], [0.0, 5.0, 0.0, 0, 0, 0]
+    assert micro_displacement(a, b) == pytest.approx(0.0)
+    assert framewise_displacement(a, b) == pytest.approx(4.0)
+    assert micro_displacement(b, [0.0, 4.0, 0.0, 0, 0, 0]) == pytest.approx(1.0)
+    with pytest.raises(TimeseriesError, match="6 numbers"):
+        micro_displacement([0.0] * 5, np.zeros(6))

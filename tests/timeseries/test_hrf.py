@@ -72,3 +72,50 @@ def test_oversampling_does_not_move_the_samples() -> None:
 def test_bad_arguments_are_refused(kwargs: dict, match: str) -> None:
     with pytest.raises(TimeseriesError, match=match):
         spm_hrf(**kwargs)
+
+
+# -- events convolved with the HRF -------------------------------------------------
+
+
+def test_regressor_of_a_block_on_volume_boundaries() -> None:
+    from nfd.timeseries import hrf_regressor
+
+    tr, n = 2.0, 60
+    x = hrf_regressor([20.0], [30.0], None, n, tr)
+    # the continuous convolution of a 30 s box with the HRF, sampled at the volume starts
+    dt = tr / 16
+    t = np.arange(n * 16) * dt
+    h = stats.gamma.pdf(t, 6.0) - stats.gamma.pdf(t, 16.0) / 6.0
+    h = h[: int(32 / dt) + 1] / h[: int(32 / dt) + 1].sum()
+    u = ((t >= 20.0) & (t < 50.0)).astype(float)
+    expected = np.convolve(u, h)[: n * 16][::16]
+    np.testing.assert_allclose(x, expected, atol=1e-12)
+    assert x[:11].max() == 0.0 and 1.0 < x.max() < 1.2  # nothing before the onset; the overshoot of a long block
+
+
+def test_impulses_have_unit_area_and_amplitudes_scale() -> None:
+    from nfd.timeseries import hrf_regressor
+
+    x = hrf_regressor([10.0], [0.0], None, 40, 1.0, oversampling=16)
+    assert x.sum() * 1.0 == pytest.approx(1.0, abs=0.01)  # area of the response = area of the impulse (1 s)
+    assert int(np.argmax(x)) == 15  # peak 5 s after the onset
+    y = hrf_regressor([10.0, 10.0], [0.0, 0.0], [2.0, -0.5], 40, 1.0)
+    np.testing.assert_allclose(y, 1.5 * x, atol=1e-12)
+    assert not hrf_regressor([100.0], [0.0], None, 40, 1.0).any()  # after the run
+
+
+@pytest.mark.parametrize(
+    ("args", "match"),
+    [
+        (([0.0], [-1.0], None, 10, 2.0), "durations must be >= 0"),
+        (([0.0], [1.0, 2.0], None, 10, 2.0), "durations has 2 entries"),
+        (([0.0], [1.0], None, 0, 2.0), "n_volumes"),
+        (([0.0], [1.0], None, 10, 0.0), "tr must be"),
+        (([float("nan")], [1.0], None, 10, 2.0), "finite"),
+    ],
+)
+def test_regressor_rejects_bad_events(args: tuple, match: str) -> None:
+    from nfd.timeseries import hrf_regressor
+
+    with pytest.raises(TimeseriesError, match=match):
+        hrf_regressor(*args)

@@ -1,42 +1,93 @@
-"""From ROI signals to feedback values: the run's design and percent signal change.
+"""From ROI signals to feedback values: the run's design and every feedback type.
 
 This subpackage owns:
 
 - :class:`Design`: the condition of every acquired volume (0-based
   acquisition indices, skipped volumes included and always baseline), its
-  blocks and boxcars; :func:`load_protocol` reads OpenNFT protocol JSON or
-  BIDS ``events.tsv`` into one;
-- :class:`ContinuousPSC`: OpenNFT's continuous percent signal change against
-  the preceding baseline block, and the pure :func:`percent_signal_change`;
-- :func:`scale_feedback`: gain and clipping to the display range, a separate
-  step so that other measures (filtered signals, correlations, decoders)
-  can feed it; :func:`combine`: several ROIs' measures into one.
+  blocks, boxcars, timed :class:`Event` s and HRF-convolved task regressors;
+  :func:`load_protocol` reads OpenNFT protocol JSON, BIDS ``events.tsv`` or
+  a PyHRF paradigm CSV into one;
+- the feedback types, one per run, behind :class:`FeedbackComputer`
+  (``update(index, steps, voxels) -> float | None``, ``summary()``), built
+  by :func:`make_feedback`: activity (:class:`ContinuousActivity`,
+  :class:`IntermittentActivity` with a :class:`ShapingRule`), connectivity
+  (:class:`SlidingCorrelation`, :class:`IntermittentCorrelation`), the
+  two-point proxy (:class:`TwoPointProxy`, with the pure
+  :func:`proxy_direction`, :func:`proxy_events` and
+  :func:`composite_measure`), multivariate decoding
+  (:class:`DecoderFeedback`, :func:`load_decoder` refusing a model whose
+  sha256 differs) and an external source (:class:`ExternalFeedback`);
+  :func:`feedback_options` lists each kind's options;
+- :class:`ContinuousPSC` and the pure :func:`percent_signal_change`
+  (OpenNFT's continuous PSC on one signal);
+- :func:`scale_feedback`: gain and clipping to the display range;
+  :func:`combine`: several ROIs' measures into one; :func:`pearson`.
 
 Errors are :class:`FeedbackError` (a :class:`ValueError`):
 :class:`ProtocolError` for protocol files, :class:`DesignError` for bad
-arguments, :class:`VolumeIndexError` for an index outside the run.
+arguments, :class:`VolumeIndexError` for an index outside the run,
+:class:`DecoderError` for decoder model files.
 """
 
 from __future__ import annotations
 
+from nfd.feedback._activity import ContinuousActivity, IntermittentActivity, ShapingRule
 from nfd.feedback._combine import COMBINE_OPERATIONS, combine
-from nfd.feedback._design import Design
+from nfd.feedback._computer import CHAIN_SIGNALS, FeedbackComputer
+from nfd.feedback._connectivity import IntermittentCorrelation, SlidingCorrelation, pearson
+from nfd.feedback._decoder import (
+    DECODER_INPUTS,
+    DECODER_OUTPUTS,
+    DecoderError,
+    DecoderFeedback,
+    file_sha256,
+    load_decoder,
+)
+from nfd.feedback._design import Design, Event
 from nfd.feedback._errors import DesignError, FeedbackError, ProtocolError, VolumeIndexError
-from nfd.feedback._protocol import BASELINE_TRIAL_TYPES, load_protocol
+from nfd.feedback._external import ExternalFeedback
+from nfd.feedback._factory import FEEDBACK_KINDS, feedback_options, make_feedback
+from nfd.feedback._protocol import BASELINE_TRIAL_TYPES, PYHRF_COLUMNS, load_protocol
+from nfd.feedback._proxy import ProxyRule, TwoPointProxy, composite_measure, proxy_direction, proxy_events
 from nfd.feedback._psc import ContinuousPSC, percent_signal_change
 from nfd.feedback._scaling import scale_feedback
 
 __all__ = [
     "BASELINE_TRIAL_TYPES",
+    "CHAIN_SIGNALS",
     "COMBINE_OPERATIONS",
+    "DECODER_INPUTS",
+    "DECODER_OUTPUTS",
+    "FEEDBACK_KINDS",
+    "PYHRF_COLUMNS",
+    "ContinuousActivity",
     "ContinuousPSC",
+    "DecoderError",
+    "DecoderFeedback",
     "Design",
     "DesignError",
+    "Event",
+    "ExternalFeedback",
+    "FeedbackComputer",
     "FeedbackError",
+    "IntermittentActivity",
+    "IntermittentCorrelation",
     "ProtocolError",
+    "ProxyRule",
+    "ShapingRule",
+    "SlidingCorrelation",
+    "TwoPointProxy",
     "VolumeIndexError",
     "combine",
+    "composite_measure",
+    "feedback_options",
+    "file_sha256",
+    "load_decoder",
     "load_protocol",
+    "make_feedback",
+    "pearson",
     "percent_signal_change",
+    "proxy_direction",
+    "proxy_events",
     "scale_feedback",
 ]

@@ -2,14 +2,39 @@
 
 from __future__ import annotations
 
+import math
 import operator
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import NamedTuple
 
 import numpy as np
 
 from nfd.feedback._errors import DesignError, VolumeIndexError
+from nfd.timeseries import SPM_HRF_PARAMETERS, TimeseriesError, hrf_regressor, spm_hrf
 
-__all__ = ["Design"]
+__all__ = ["Design", "Event"]
+
+
+class Event(NamedTuple):
+    """One timed event of a condition, as protocol files with times give them.
+
+    Attributes
+    ----------
+    condition : str
+        Non-baseline condition name.
+    onset : float
+        Seconds from the start of acquisition index 0 (skipped volumes
+        included).
+    duration : float
+        Seconds, >= 0 (0: an impulse).
+    amplitude : float
+        Height (unitless; 1 for a plain event, else a parametric value).
+    """
+
+    condition: str
+    onset: float
+    duration: float
+    amplitude: float = 1.0
 
 
 def _as_count(name: str, value: object, minimum: int) -> int:
@@ -45,12 +70,19 @@ class Design:
     skip_volumes : int
         Number of initial volumes the pipeline discards (not yet at T1
         steady state); they must be labelled baseline.
+    events : iterable of Event, optional
+        The exact timing of the non-baseline conditions (seconds), when the
+        protocol gives times (BIDS events, PyHRF paradigms); used by
+        :meth:`task_regressors` instead of the labels. It does not take part
+        in equality (which compares what each volume is).
 
     Raises
     ------
     DesignError
         If the labels are empty or not strings, a skipped volume is not
-        baseline, or `conditions` misses a label or includes the baseline.
+        baseline, `conditions` misses a label or includes the baseline, or
+        an event names an unknown condition or has a non-finite time, a
+        negative duration or a non-finite amplitude.
 
     Examples
     --------
@@ -64,7 +96,7 @@ class Design:
     ('UP', True, ('UP',))
     """
 
-    __slots__ = ("_labels", "_baseline", "_conditions", "_skip_volumes", "_blocks", "_block_of")
+    __slots__ = ("_labels", "_baseline", "_conditions", "_skip_volumes", "_blocks", "_block_of", "_events")
 
     def __init__(
         self,
@@ -73,6 +105,7 @@ class Design:
         baseline: str = "BAS",
         conditions: Sequence[str] | None = None,
         skip_volumes: int = 0,
+        events: Iterable[Event] | None = None,
     ) -> None:
         if not isinstance(baseline, str) or not baseline:
             raise DesignError(f"baseline must be a non-empty condition name, got {baseline!r}")
@@ -122,6 +155,32 @@ class Design:
         block_of.setflags(write=False)
         self._blocks = tuple(blocks)
         self._block_of = block_of
+        self._events = None if events is None else self._check_events(events)
+
+    def _check_events(self, events: Iterable[Event]) -> tuple[Event, ...]:
+        checked: list[Event] = []
+        for number, event in enumerate(events):
+            try:
+                condition, onset, duration, amplitude = event
+            except (TypeError, ValueError):
+                raise DesignError(
+                    f"event {number} must be (condition, onset s, duration s, amplitude), got {event!r}"
+                ) from None
+            if condition not in self._conditions:
+                raise DesignError(
+                    f"event {number} names condition {condition!r}; expected one of {list(self._conditions)}"
+                )
+            try:
+                values = [float(onset), float(duration), float(amplitude)]
+            except (TypeError, ValueError):
+                raise DesignError(f"event {number} ({condition}): onset, duration and amplitude must be numbers") from None
+            if not all(math.isfinite(v) for v in values) or values[1] < 0:
+                raise DesignError(
+                    f"event {number} ({condition}): expected finite onset (s), duration >= 0 (s) and amplitude, "
+                    f"got {values}"
+                )
+            checked.append(Event(condition, *values))
+        return tuple(checked)
 
     @classmethod
     def from_blocks(
@@ -237,6 +296,11 @@ class Design:
         """Runs of equal labels as ``(condition, first, last)``, 0-based inclusive, in order."""
         return list(self._blocks)
 
+    @property
+    def events(self) -> tuple[Event, ...] | None:
+        """The timed events (seconds), or None when the design has only per-volume labels."""
+        return self._events
+
     # -- queries -------------------------------------------------------------
 
     def _check_index(self, index: int) -> int:
@@ -303,6 +367,112 @@ class Design:
             )
         return (self._labels == condition).astype(np.float64)
 
+    def task_regressors(
+        self,
+        tr: float,
+        *,
+        p: Sequence[float] = SPM_HRF_PARAMETERS,
+        oversampling: int = 16,
+    ) -> np.ndarray:
+        """Each non-baseline condition convolved with SPM's canonical HRF.
+
+        With :attr:`events`, each condition's events are convolved on SPM's
+        microtime grid and sampled at the start of every volume
+        (:func:`nfd.timeseries.hrf_regressor`); without, the condition's
+        boxcar (1 on its volumes) is convolved at the TR,
+        ``np.convolve(boxcar, spm_hrf(tr))[:n_volumes]`` (Friston et al.,
+        1998, NeuroImage 7:30). Either way a sustained condition converges
+        to 1.
+
+        Parameters
+        ----------
+        tr : float
+            Repetition time, seconds, > 0.
+        p : sequence of 7 floats
+            HRF parameters (see :func:`nfd.timeseries.spm_hrf`); SPM's
+            ``(6, 16, 1, 1, 6, 0, 32)`` by default.
+        oversampling : int
+            Microtime bins per TR (events only).
+
+        Returns
+        -------
+        numpy.ndarray
+            float64, shape ``(n_volumes, len(conditions))``, rows indexed by
+            0-based acquisition index, columns in the order of
+            :attr:`conditions`.
+
+        Raises
+        ------
+        DesignError
+            If `tr`, `p` or `oversampling` is invalid.
+
+        Examples
+        --------
+        >>> from nfd.feedback import Design
+        >>> X = Design.from_blocks(40, [("UP", 10, 39)]).task_regressors(2.0)
+        >>> X.shape, round(float(X[9, 0]), 3), round(float(X[30, 0]), 3)
+        ((40, 1), 0.0, 1.0)
+        """
+        n = self.n_volumes
+        out = np.zeros((n, len(self._conditions)), dtype=np.float64)
+        try:
+            if self._events is None:
+                kernel = spm_hrf(tr, p)
+                for column, condition in enumerate(self._conditions):
+                    out[:, column] = np.convolve(self.boxcar(condition), kernel)[:n]
+            else:
+                for column, condition in enumerate(self._conditions):
+                    mine = [e for e in self._events if e.condition == condition]
+                    if mine:
+                        out[:, column] = hrf_regressor(
+                            [e.onset for e in mine], [e.duration for e in mine], [e.amplitude for e in mine],
+                            n, tr, p=p, oversampling=oversampling,
+                        )
+        except TimeseriesError as exc:
+            raise DesignError(f"task_regressors: {exc}") from None
+        return out
+
+    def contrast_vector(self, weights: Mapping[str, float] | None = None) -> np.ndarray:
+        """A contrast over the columns of :meth:`task_regressors`.
+
+        Parameters
+        ----------
+        weights : mapping of str to float, optional
+            Condition name -> weight (e.g. ``{"NFBREG": 1}``, OpenNFT's
+            ``ContrastActivation = "+1*NFBREG"``); conditions not named weigh
+            0. None: every condition weighs 1 (all conditions vs baseline).
+
+        Returns
+        -------
+        numpy.ndarray
+            float64, shape ``(len(conditions),)``.
+
+        Raises
+        ------
+        DesignError
+            If a name is not a condition of the design or a weight is not
+            finite, or every weight is 0.
+        """
+        if weights is None:
+            vector = np.ones(len(self._conditions), dtype=np.float64)
+        else:
+            vector = np.zeros(len(self._conditions), dtype=np.float64)
+            for name, weight in weights.items():
+                if name not in self._conditions:
+                    raise DesignError(
+                        f"contrast names condition {name!r}; the design's conditions are {list(self._conditions)}"
+                    )
+                try:
+                    value = float(weight)
+                except (TypeError, ValueError):
+                    raise DesignError(f"contrast weight of {name!r} must be a number, got {weight!r}") from None
+                if not math.isfinite(value):
+                    raise DesignError(f"contrast weight of {name!r} must be finite, got {weight!r}")
+                vector[self._conditions.index(name)] = value
+        if not vector.any():
+            raise DesignError(f"contrast {weights!r} is all zeros over the conditions {list(self._conditions)}")
+        return vector
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Design):
             return NotImplemented
@@ -319,7 +489,8 @@ class Design:
     def __repr__(self) -> str:
         shown = ", ".join(f"{c}:{a}-{b}" for c, a, b in self._blocks[:6])
         more = ", ..." if len(self._blocks) > 6 else ""
+        timed = "" if self._events is None else f", events={len(self._events)}"
         return (
             f"Design(n_volumes={self.n_volumes}, baseline={self._baseline!r}, "
-            f"conditions={self._conditions}, skip_volumes={self._skip_volumes}, blocks=[{shown}{more}])"
+            f"conditions={self._conditions}, skip_volumes={self._skip_volumes}, blocks=[{shown}{more}]{timed})"
         )

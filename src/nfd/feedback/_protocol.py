@@ -11,10 +11,10 @@ from pathlib import Path
 
 import structlog
 
-from nfd.feedback._design import Design
+from nfd.feedback._design import Design, Event
 from nfd.feedback._errors import DesignError, ProtocolError
 
-__all__ = ["BASELINE_TRIAL_TYPES", "load_protocol"]
+__all__ = ["BASELINE_TRIAL_TYPES", "PYHRF_COLUMNS", "load_protocol"]
 
 log = structlog.get_logger(__name__)
 
@@ -59,9 +59,9 @@ def _volume_number(path: Path, where: str, value: object) -> int:
 
 
 def _read_opennft_json(
-    path: Path, text: str, n_volumes: int, skip: int, baseline: str, tr: float | None
+    path: Path, text: str, n_volumes: int, skip: int, baseline: str, tr: float | None, session: int | None
 ) -> Design:
-    del tr  # volume numbers, not times: the TR is not needed
+    del tr, session  # volume numbers, not times: the TR is not needed; one run per file
     try:
         document = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -145,8 +145,9 @@ def _parse_seconds(path: Path, line: int, column: str, text: str) -> float:
 
 
 def _read_bids_events(
-    path: Path, text: str, n_volumes: int, skip: int, baseline: str, tr: float | None
+    path: Path, text: str, n_volumes: int, skip: int, baseline: str, tr: float | None, session: int | None
 ) -> Design:
+    del session  # a BIDS events file belongs to one run
     if tr is None or isinstance(tr, bool) or not isinstance(tr, (int, float)) or not math.isfinite(tr) or tr <= 0:
         raise DesignError(f"tr must be the repetition time in seconds (> 0) to read {path}, got {tr!r}")
     lines = text.splitlines()
@@ -168,6 +169,7 @@ def _read_bids_events(
     labels: list[str | None] = [None] * n_volumes
     owner_line = [0] * n_volumes
     declared: list[str] = []
+    events: list[Event] = []
     for line_number, line in enumerate(lines[1:], start=2):
         if not line.strip():
             raise ProtocolError(f"{path}: line {line_number} is blank; expected one event per line")
@@ -189,6 +191,8 @@ def _read_bids_events(
         label = baseline if trial_type.lower() in BASELINE_TRIAL_TYPES or trial_type == baseline else trial_type
         if label != baseline and label not in declared:
             declared.append(label)
+        if label != baseline:
+            events.append(Event(label, onset, duration, 1.0))
         covered = [
             index
             for index, t in enumerate(times)
@@ -222,13 +226,141 @@ def _read_bids_events(
         baseline=baseline,
         conditions=declared,
         skip_volumes=skip,
+        events=events,
+    )
+
+
+# -- PyHRF paradigm CSV -----------------------------------------------------------
+
+#: Columns of a PyHRF paradigm file, in order; the amplitude may be absent.
+PYHRF_COLUMNS: tuple[str, ...] = ("session", "condition", "onset", "duration", "amplitude")
+
+
+def _split_paradigm_line(line: str) -> list[str]:
+    """Fields of a PyHRF paradigm line: comma-separated, else whitespace-separated; quotes removed."""
+    fields = line.split(",") if "," in line else line.split()
+    return [field.strip().strip('"').strip("'").strip() for field in fields]
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _read_pyhrf_csv(
+    path: Path, text: str, n_volumes: int, skip: int, baseline: str, tr: float | None, session: int | None
+) -> Design:
+    if tr is None or isinstance(tr, bool) or not isinstance(tr, (int, float)) or not math.isfinite(tr) or tr <= 0:
+        raise DesignError(f"tr must be the repetition time in seconds (> 0) to read {path}, got {tr!r}")
+    rows: list[tuple[int, int, str, float, float, float]] = []  # line, session, condition, onset, dur, amp
+    for line_number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        fields = _split_paradigm_line(line)
+        if line_number == 1 and len(fields) >= 3 and not _is_number(fields[0]) and not _is_number(fields[2]):
+            continue  # a header row: session,condition,onset,duration[,amplitude]
+        if len(fields) not in (4, 5):
+            raise ProtocolError(
+                f"{path}: line {line_number} has {len(fields)} fields; expected "
+                f"{', '.join(PYHRF_COLUMNS)} (PyHRF paradigm; the amplitude may be omitted)"
+            )
+        session_text, condition = fields[0], fields[1]
+        try:
+            session_value = float(session_text)
+        except ValueError:
+            raise ProtocolError(
+                f"{path}: line {line_number}: session must be an integer, got {session_text!r}"
+            ) from None
+        if not (math.isfinite(session_value) and session_value.is_integer()):
+            raise ProtocolError(f"{path}: line {line_number}: session must be an integer, got {session_text!r}")
+        if not condition:
+            raise ProtocolError(f"{path}: line {line_number}: condition is empty; expected a condition name")
+        onset = _parse_seconds(path, line_number, "onset", fields[2])
+        duration = _parse_seconds(path, line_number, "duration", fields[3])
+        amplitude = 1.0
+        if len(fields) == 5:
+            try:
+                amplitude = float(fields[4])
+            except ValueError:
+                raise ProtocolError(
+                    f"{path}: line {line_number}: amplitude must be a number, got {fields[4]!r}"
+                ) from None
+            if not math.isfinite(amplitude):
+                raise ProtocolError(f"{path}: line {line_number}: amplitude must be finite, got {fields[4]!r}")
+        rows.append((line_number, int(session_value), condition, onset, duration, amplitude))
+    if not rows:
+        raise ProtocolError(f"{path}: no events; expected lines of {', '.join(PYHRF_COLUMNS)}")
+    sessions = sorted({row[1] for row in rows})
+    if session is None:
+        if len(sessions) > 1:
+            raise ProtocolError(
+                f"{path}: the paradigm has sessions {sessions}; pass session= to choose the run's one"
+            )
+        chosen = sessions[0]
+    else:
+        if session not in sessions:
+            raise ProtocolError(f"{path}: no event of session {session}; the paradigm has sessions {sessions}")
+        chosen = session
+    run_end = n_volumes * tr
+    labels: list[str | None] = [None] * n_volumes
+    owner_line = [0] * n_volumes
+    declared: list[str] = []
+    events: list[Event] = []
+    for line_number, row_session, condition, onset, duration, amplitude in rows:
+        if row_session != chosen:
+            continue
+        if onset >= run_end - _TIME_TOLERANCE_S:
+            raise ProtocolError(
+                f"{path}: line {line_number}: onset {onset:g} s is beyond the run "
+                f"({n_volumes} volumes x TR {tr:g} s = {run_end:g} s)"
+            )
+        label = baseline if condition.lower() in BASELINE_TRIAL_TYPES or condition == baseline else condition
+        if label == baseline:
+            continue
+        if label not in declared:
+            declared.append(label)
+        events.append(Event(label, onset, duration, amplitude))
+        if duration > 0:  # as BIDS: the volumes acquired during the event
+            covered = [
+                index for index in range(n_volumes)
+                if onset - _TIME_TOLERANCE_S <= index * tr < onset + duration - _TIME_TOLERANCE_S
+            ]
+        else:  # an impulse: the volume during which it happens
+            covered = [min(n_volumes - 1, int(math.floor((onset + _TIME_TOLERANCE_S) / tr)))]
+        for index in covered:
+            if index < skip:
+                log.warning(
+                    "protocol_event_in_skipped_volumes",
+                    path=str(path), line=line_number, trial_type=condition, volumes=[index],
+                )
+                continue
+            previous = labels[index]
+            if previous is not None and previous != label:
+                raise ProtocolError(
+                    f"{path}: line {line_number} ({condition}) overlaps line {owner_line[index]} "
+                    f"({previous}) at volume {index} (t = {index * tr:g} s); a volume belongs to one condition"
+                )
+            labels[index] = label
+            owner_line[index] = line_number
+    if not declared:
+        raise ProtocolError(f"{path}: session {chosen} has no non-baseline event")
+    return Design(
+        [baseline if label is None else label for label in labels],
+        baseline=baseline,
+        conditions=declared,
+        skip_volumes=skip,
+        events=events,
     )
 
 
 #: Protocol readers by file extension (lower case).
-_READERS: dict[str, Callable[[Path, str, int, int, str, float | None], Design]] = {
+_READERS: dict[str, Callable[[Path, str, int, int, str, float | None, int | None], Design]] = {
     ".json": _read_opennft_json,
     ".tsv": _read_bids_events,
+    ".csv": _read_pyhrf_csv,
 }
 
 
@@ -239,6 +371,7 @@ def load_protocol(
     tr: float | None = None,
     *,
     baseline: str = "BAS",
+    session: int | None = None,
 ) -> Design:
     """Read a stimulation protocol into a :class:`Design` over all acquired volumes.
 
@@ -261,7 +394,20 @@ def load_protocol(
         ``BAS``, ``baseline`` or ``rest`` (any case) are baseline, as are
         volumes no event covers. Events over skipped volumes leave them
         baseline (logged as ``protocol_event_in_skipped_volumes``); events
-        covering no volume are ignored (``protocol_event_covers_no_volume``).
+        covering no volume leave the labels alone
+        (``protocol_event_covers_no_volume``). The events' times are kept in
+        :attr:`Design.events` for the task regressors.
+    ``.csv``
+        A PyHRF paradigm: one event per line, fields ``session condition
+        onset duration [amplitude]`` (onset and duration in seconds from the
+        start of the first acquired volume; amplitude 1 when absent),
+        comma- or whitespace-separated, names optionally in double quotes,
+        an optional header line. Only the events of `session` are read.
+        Volume ``i`` is labelled with an event of duration ``d > 0`` as in
+        BIDS, and with an event of duration 0 (an impulse) when its onset
+        lies in ``[i * tr, (i + 1) * tr)``. Conditions named like the
+        baseline are baseline. The times and amplitudes are kept in
+        :attr:`Design.events`.
 
     Parameters
     ----------
@@ -272,9 +418,12 @@ def load_protocol(
     skip_volumes : int
         Number of initial volumes discarded.
     tr : float, optional
-        Repetition time, seconds; required for ``.tsv``.
+        Repetition time, seconds; required for ``.tsv`` and ``.csv``.
     baseline : str
         Name given to baseline volumes.
+    session : int, optional
+        The session (PyHRF's first column) to read from a ``.csv`` paradigm;
+        may be omitted when the file holds one session. Ignored otherwise.
 
     Returns
     -------
@@ -285,8 +434,9 @@ def load_protocol(
     ProtocolError
         If the file is missing, unreadable or malformed (bad JSON, missing
         key or column, a non-numeric or negative time, a block outside the
-        run, an onset beyond the run, overlapping conditions); the message
-        names the file and what was expected.
+        run, an onset beyond the run, overlapping conditions, several
+        sessions and none chosen); the message names the file and what was
+        expected.
     DesignError
         If `n_volumes`, `skip_volumes` or `tr` is invalid.
 
@@ -308,13 +458,15 @@ def load_protocol(
     reader = _READERS.get(file.suffix.lower())
     if reader is None:
         raise ProtocolError(
-            f"{file}: unsupported protocol extension {file.suffix!r}; expected .json (OpenNFT) "
-            "or .tsv (BIDS events)"
+            f"{file}: unsupported protocol extension {file.suffix!r}; expected .json (OpenNFT), "
+            ".tsv (BIDS events) or .csv (PyHRF paradigm)"
         )
+    if session is not None and (isinstance(session, bool) or not isinstance(session, int)):
+        raise DesignError(f"session must be an integer (PyHRF's session column), got {session!r}")
     try:
         text = file.read_text(encoding="utf-8-sig")
     except FileNotFoundError as exc:
         raise ProtocolError(f"{file}: protocol file not found") from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise ProtocolError(f"{file}: cannot read the protocol as UTF-8 text ({exc})") from exc
-    return reader(file, text, n, skip, baseline, tr)
+    return reader(file, text, n, skip, baseline, tr, session)

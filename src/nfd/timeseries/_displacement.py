@@ -9,7 +9,7 @@ from numpy.typing import ArrayLike
 
 from nfd.timeseries._errors import TimeseriesError
 
-__all__ = ["framewise_displacement", "framewise_displacement_series"]
+__all__ = ["framewise_displacement", "framewise_displacement_series", "micro_displacement"]
 
 
 def _check_radius(radius: float) -> float:
@@ -113,3 +113,39 @@ def framewise_displacement_series(params: ArrayLike, radius: float = 50.0) -> np
         delta = np.abs(np.diff(arr, axis=0))
         fd[1:] = delta[:, :3].sum(axis=1) + r * delta[:, 3:].sum(axis=1)
     return fd
+
+
+def micro_displacement(prev_params: ArrayLike, params: ArrayLike) -> float:
+    """Micro-displacement between two volumes, OpenNFT's real-time QA measure.
+
+    The change of the length of the translation vector:
+    ``| ||(x, y, z)_t|| - ||(x, y, z)_{t-1}|| |`` in mm (OpenNFT's
+    ``rtqa`` "MD", Koush et al., 2017, NeuroImage 156:489). It ignores
+    rotations and is smaller than :func:`framewise_displacement`; it picks
+    out small, sudden jerks.
+
+    Parameters
+    ----------
+    prev_params, params : array_like, shape (6,)
+        Motion parameters of the previous and the current volume, SPM
+        convention (x, y, z mm; rotations radians).
+
+    Returns
+    -------
+    float
+        mm.
+
+    Raises
+    ------
+    TimeseriesError
+        If a parameter vector does not have 6 entries.
+
+    Examples
+    --------
+    >>> from nfd.timeseries import micro_displacement
+    >>> micro_displacement([0, 0, 0, 0, 0, 0], [0.3, 0.4, 0.0, 0.01, 0, 0])
+    0.5
+    """
+    prev = _as_params("prev_params", prev_params)
+    cur = _as_params("params", params)
+    return float(abs(math.sqrt(float(cur[:3] @ cur[:3])) - math.sqrt(float(prev[:3] @ prev[:3]))))

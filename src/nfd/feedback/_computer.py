@@ -1,0 +1,182 @@
+"""The interface every feedback type implements, and what they share."""
+
+from __future__ import annotations
+
+import abc
+import math
+import operator
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from nfd.feedback._design import Design
+from nfd.feedback._errors import DesignError, FeedbackError
+from nfd.timeseries import ChainStep
+
+__all__ = ["CHAIN_SIGNALS", "FeedbackComputer"]
+
+#: ChainStep fields a feedback type may read (see :class:`nfd.timeseries.ChainStep`).
+CHAIN_SIGNALS: tuple[str, ...] = ("raw", "glm", "ar1", "kalman", "scaled")
+
+
+def check_signal(signal: object, allowed: Sequence[str] = CHAIN_SIGNALS) -> str:
+    """`signal` if it names a chain series in `allowed`, else :class:`FeedbackError`."""
+    if not isinstance(signal, str) or signal not in allowed:
+        raise FeedbackError(f"signal must be one of {list(allowed)} (a SignalChain series), got {signal!r}")
+    return signal
+
+
+def check_count(name: str, value: object, minimum: int) -> int:
+    """`value` as an int >= `minimum`, else :class:`FeedbackError` naming `name`."""
+    if isinstance(value, bool):
+        raise FeedbackError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    try:
+        number = operator.index(value)  # type: ignore[arg-type]
+    except TypeError:
+        raise FeedbackError(f"{name} must be an integer >= {minimum}, got {value!r}") from None
+    if number < minimum:
+        raise FeedbackError(f"{name} must be an integer >= {minimum}, got {number}")
+    return number
+
+
+def check_number(name: str, value: object, minimum: float | None = None) -> float:
+    """`value` as a finite float (>= `minimum` when given), else :class:`FeedbackError`."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise FeedbackError(f"{name} must be a finite number, got {value!r}")
+    number = float(value)
+    if not math.isfinite(number) or (minimum is not None and number < minimum):
+        bound = "" if minimum is None else f" >= {minimum:g}"
+        raise FeedbackError(f"{name} must be a finite number{bound}, got {value!r}")
+    return number
+
+
+class FeedbackComputer(abc.ABC):
+    """One run's feedback measure, computed volume by volume from the ROI signal chains.
+
+    A feedback type is built once per run (:func:`nfd.feedback.make_feedback`)
+    and fed every processed volume, in index order, with that volume's
+    :class:`nfd.timeseries.ChainStep` of every ROI (and the ROI voxels when
+    :attr:`needs_voxels`). It returns the measure (to be scaled and clipped
+    by :func:`nfd.feedback.scale_feedback`) or None when there is no
+    feedback at this volume (e.g. between the ends of regulation blocks).
+    Everything is causal: a value uses data up to the current volume only.
+
+    Only :meth:`update` (and an external source's ``push``) changes state;
+    an instance is used from one thread.
+
+    Parameters
+    ----------
+    design : Design
+        The run's design.
+    rois : sequence of str
+        Names of the ROIs whose steps :meth:`update` receives (at least
+        :attr:`min_rois`).
+    """
+
+    #: The name :func:`make_feedback` knows the type by.
+    kind: str = ""
+    #: Whether :meth:`update` needs the ROI voxels (else ``voxels`` may be None).
+    needs_voxels: bool = False
+    #: Fewest ROIs the type works with.
+    min_rois: int = 1
+
+    def __init__(self, design: Design, rois: Sequence[str]) -> None:
+        if not isinstance(design, Design):
+            raise DesignError(f"design must be an nfd.feedback.Design, got {type(design).__name__}")
+        if isinstance(rois, str):
+            rois = [rois]
+        names = list(rois)
+        if any(not isinstance(n, str) or not n for n in names) or len(set(names)) != len(names):
+            raise FeedbackError(f"rois must be distinct non-empty ROI names, got {rois!r}")
+        if len(names) < self.min_rois:
+            raise FeedbackError(f"{self.kind} feedback needs at least {self.min_rois} ROIs, got {names}")
+        self._design = design
+        self._rois = tuple(names)
+        self._detail: dict[str, Any] = {}
+        self._volumes = 0
+        self._given = 0
+
+    @property
+    def design(self) -> Design:
+        """The run's design."""
+        return self._design
+
+    @property
+    def rois(self) -> tuple[str, ...]:
+        """The ROI names this computer reads."""
+        return self._rois
+
+    @property
+    def detail(self) -> dict[str, Any]:
+        """Extra figures of the latest :meth:`update` (per-ROI values, reward...), for the volume's record."""
+        return dict(self._detail)
+
+    def _check_index(self, index: int) -> int:
+        self._design.block_number(index)  # VolumeIndexError outside the design
+        return operator.index(index)
+
+    def _signal_values(self, steps: Mapping[str, ChainStep], signal: str) -> dict[str, float]:
+        """The `signal` field of every ROI's step; NaN for a missing value."""
+        out: dict[str, float] = {}
+        for name in self._rois:
+            try:
+                step = steps[name]
+            except KeyError:
+                raise FeedbackError(
+                    f"no chain step for ROI {name!r}; {self.kind} feedback reads {list(self._rois)}"
+                ) from None
+            value = float(getattr(step, signal))
+            out[name] = value if math.isfinite(value) else math.nan
+        return out
+
+    def update(
+        self,
+        index: int,
+        steps: Mapping[str, ChainStep],
+        voxels: Mapping[str, np.ndarray] | None = None,
+    ) -> float | None:
+        """The feedback measure at volume `index`.
+
+        Parameters
+        ----------
+        index : int
+            0-based acquisition index; volumes come in increasing order.
+        steps : mapping of str to ChainStep
+            This volume's chain step of every ROI in :attr:`rois`.
+        voxels : mapping of str to numpy.ndarray, optional
+            ROI name -> the ROI's voxel values of this volume (e.g.
+            :meth:`nfd.timeseries.RoiSet.voxels`), when :attr:`needs_voxels`.
+
+        Returns
+        -------
+        float or None
+            The measure (its unit depends on the type), or None for no
+            feedback at this volume.
+
+        Raises
+        ------
+        FeedbackError
+            If a step or the voxels of an ROI are missing, or the index is
+            outside the design (:class:`VolumeIndexError`).
+        """
+        i = self._check_index(index)
+        self._detail = {}
+        value = self._update(i, steps, voxels)
+        self._volumes += 1
+        if value is not None:
+            self._given += 1
+        return value
+
+    @abc.abstractmethod
+    def _update(
+        self, index: int, steps: Mapping[str, ChainStep], voxels: Mapping[str, np.ndarray] | None
+    ) -> float | None:
+        """Type-specific part of :meth:`update`."""
+
+    def summary(self) -> dict[str, Any]:
+        """Run-level figures: the kind, volumes seen, volumes with feedback, and type-specific ones."""
+        return {"kind": self.kind, "rois": list(self._rois), "volumes": self._volumes, "feedback_volumes": self._given}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(kind={self.kind!r}, rois={list(self._rois)}, volumes={self._volumes})"
