@@ -120,6 +120,21 @@ def _check_semantics(cfg: Config) -> None:
         )
     if not cfg.roi:
         raise ConfigError('expected at least one ROI mask: a table [roi] with name = "mask.nii"', "roi")
+    fb = cfg.feedback
+    unknown_rois = [r for r in (*fb.proxy.targets, fb.proxy.control, *(x for p in fb.correlation.pairs for x in p))
+                    if r and r not in cfg.roi]
+    if unknown_rois:
+        raise ConfigError(f"expected ROI names from [roi] ({', '.join(cfg.roi)}), got {unknown_rois[0]!r}",
+                          "feedback.proxy" if unknown_rois[0] in (*fb.proxy.targets, fb.proxy.control)
+                          else "feedback.correlation.pairs")
+    if fb.type == "proxy" and not (2 <= len(fb.proxy.targets) <= 4 and fb.proxy.control):
+        raise ConfigError("expected 2 to 4 target ROIs and a control ROI for the two-point proxy",
+                          "feedback.proxy.targets")
+    if fb.type == "decoder" and not (fb.decoder.model and fb.decoder.sha256):
+        raise ConfigError("expected a model file and its sha256 for the decoder", "feedback.decoder.model")
+    if fb.type == "external" and fb.external.source not in fb.external_sources:
+        raise ConfigError(f"expected one of feedback.external_sources {list(fb.external_sources)}, "
+                          f"got {fb.external.source!r}", "feedback.external.source")
     if cfg.feedback.min >= cfg.feedback.max:
         raise ConfigError(
             f"expected feedback.min < feedback.max, got {cfg.feedback.min} >= {cfg.feedback.max}", "feedback.min"
@@ -159,6 +174,9 @@ def check_files(cfg: Config, *, watch_dir: bool = True) -> None:
             raise ConfigError(f"expected an existing NIfTI file, {mask} is not one", f"roi.{name}")
     if cfg.web.enabled and cfg.web.token_file and not Path(cfg.web.token_file).is_file():
         raise ConfigError(f"expected an existing file, {cfg.web.token_file} is not one", "web.token_file")
+    if cfg.feedback.type == "decoder" and not Path(cfg.feedback.decoder.model).is_file():
+        raise ConfigError(f"expected an existing file, {cfg.feedback.decoder.model} is not one",
+                          "feedback.decoder.model")
     if cfg.volume.reference != "first" and not Path(cfg.volume.reference).is_file():
         raise ConfigError(
             f"expected 'first' or an existing NIfTI file, {cfg.volume.reference} is not one", "volume.reference"
@@ -234,7 +252,9 @@ def _coerce(value: Any, tp: Any, meta: typing.Mapping[str, Any], key: str, base_
     if tp is str:
         if not isinstance(value, str):
             raise ConfigError(f"expected a string, got {_describe(value)}", key)
-        if (key == "volume.reference" and value != "first") or (key == "web.token_file" and value):
+        if (key == "volume.reference" and value != "first") or (
+            key in ("web.token_file", "feedback.decoder.model") and value
+        ):
             return str((base_dir / Path(value).expanduser()).resolve())
         return value
     if tp is Path:

@@ -98,12 +98,74 @@ class SerialConfig:
     must_exist: bool = _opt(True, "refuse to start when the port is absent (false: wait for it)")
 
 
+FeedbackKind = Literal[
+    "psc", "psc_intermittent", "correlation", "correlation_intermittent", "proxy", "decoder", "external"
+]
+SignalStage = Literal["", "raw", "glm", "ar1", "kalman", "scaled"]
+
+
+@dataclass(frozen=True)
+class ShapingConfig:
+    """``[feedback.shaping]``: shaping reward for intermittent PSC."""
+
+    enabled: bool = _opt(False, "psc_intermittent: reward blocks that beat the recent ones (shaping)")
+    first_threshold: float = _opt(0.5, "PSC a first block must reach for a reward", "%")
+    margin: float = _opt(0.1, "how far a block must beat the median of the previous ones", "%")
+    history: int = _opt(3, "previous regulation blocks compared with", "blocks", min=1)
+
+
+@dataclass(frozen=True)
+class CorrelationConfig:
+    """``[feedback.correlation]``: connectivity by correlation."""
+
+    window: int = _opt(20, "correlation: sliding window", "volumes", min=3)
+    pairs: list[list[str]] = _opt((), "ROI pairs correlated, e.g. [[\"left\", \"right\"]] (empty: every pair)")
+
+
+@dataclass(frozen=True)
+class ProxyConfig:
+    """``[feedback.proxy]``: the two-point connectivity proxy (Ramot & Gonzalez-Castillo 2019)."""
+
+    targets: list[str] = _opt((), "target ROIs (2 to 4) whose changes must agree in sign")
+    control: str = _opt("", "control ROI whose change must have the opposite sign")
+    min_agree: int = _opt(0, "targets that must agree (0: all)", min=0)
+    consecutive: int = _opt(1, "consecutive time points an event needs", "volumes", min=1)
+    min_change_sd: float = _opt(0.0, "smallest change counted, in standard deviations of the changes", min=0.0)
+
+
+@dataclass(frozen=True)
+class DecoderConfig:
+    """``[feedback.decoder]``: a scikit-learn model saved with joblib."""
+
+    model: str = _opt("", "joblib file of the estimator (or pipeline with its scaler)")
+    sha256: str = _opt("", "the model file's SHA-256: a file with another hash is never loaded (joblib runs code)")
+    input: Literal["means", "voxels"] = _opt("means", "what the model is fed each volume: ROI means or ROI voxels")
+    output: str = _opt("auto", "auto, decision_function, predict_proba or predict")
+    positive_class: str = _opt("", "class whose probability or decision value is the feedback (empty: the last)")
+
+
+@dataclass(frozen=True)
+class ExternalConfig:
+    """``[feedback.external]``: feedback from a value pushed from outside."""
+
+    source: str = _opt("", "the external source feeding it (one of feedback.external_sources)")
+    max_age_s: float = _opt(0.0, "older values are not used (0: no limit)", "s", min=0.0)
+
+
 @dataclass(frozen=True)
 class FeedbackConfig:
     """``[feedback]``: what is computed from the ROI signals."""
 
-    protocol: Path = _req("block protocol: OpenNFT protocol JSON or BIDS events.tsv")
-    type: Literal["psc"] = _opt("psc", "feedback type: psc (percent signal change, continuous)")
+    protocol: Path = _req("block protocol: OpenNFT protocol JSON, BIDS events.tsv or PyHRF paradigm CSV")
+    type: FeedbackKind = _opt(
+        "psc",
+        "psc (every volume), psc_intermittent (end of each block), correlation, correlation_intermittent, "
+        "proxy (two-point connectivity proxy), decoder (scikit-learn), external (pushed values)",
+    )
+    signal: SignalStage = _opt(
+        "", "stage of the ROI signal chain the feedback is computed from (empty: the type's default)"
+    )
+    session: int = _opt(0, "PyHRF paradigm: the session to read (0: the file's only session)", min=0)
     baseline: str = _opt("BAS", "name of the baseline condition")
     delay: int = _opt(
         2, "volumes left out at the start of each baseline block (haemodynamic delay)", "volumes", min=0
@@ -115,8 +177,56 @@ class FeedbackConfig:
     external_sources: list[str] = _opt(
         (), "names of additional feedback sources whose values programs may POST to /api/v1/feedback/sources/NAME"
     )
+    shaping: ShapingConfig = field(default_factory=ShapingConfig, metadata={"doc": "shaping"})
+    correlation: CorrelationConfig = field(default_factory=CorrelationConfig, metadata={"doc": "correlation"})
+    proxy: ProxyConfig = field(default_factory=ProxyConfig, metadata={"doc": "two-point proxy"})
+    decoder: DecoderConfig = field(default_factory=DecoderConfig, metadata={"doc": "decoder"})
+    external: ExternalConfig = field(default_factory=ExternalConfig, metadata={"doc": "external source"})
     udp: UdpConfig = field(default_factory=UdpConfig, metadata={"doc": "UDP output"})
     serial: SerialConfig = field(default_factory=SerialConfig, metadata={"doc": "serial output"})
+
+
+@dataclass(frozen=True)
+class SignalConfig:
+    """``[signal]``: the per-ROI signal chain (cumulative GLM, AR(1), Kalman, scaling)."""
+
+    high_pass_s: float = _opt(128.0, "DCT high-pass cut-off period (0: none)", "s", min=0.0)
+    stage_volumes: int = _opt(0, "volumes per GLM stage (0: OpenNFT's, task regressors + 8)", "volumes", min=0)
+    motion_regressors: bool = _opt(True, "the six z-scored motion parameters as nuisance regressors")
+    ar1: float = _opt(0.2, "AR(1) coefficient a: y'(t) = y(t) - a y'(t-1)", min=0.0, max=0.99)
+    kalman_q: float = _opt(0.25, "Kalman process noise Q, in units of the series' variance", min_exclusive=0.0)
+    kalman_r: float = _opt(1.0, "Kalman measurement noise R, in units of the series' variance", min_exclusive=0.0)
+    kalman_threshold: float = _opt(0.9, "spike threshold, in standard deviations", min_exclusive=0.0)
+    scaling_warmup: int = _opt(20, "volumes scaled by min and max before the 5 % medians", "volumes", min=1)
+    scaling_fraction: float = _opt(0.05, "top and bottom fraction whose medians give the range", min_exclusive=0.0,
+                                   max=0.5)
+    scaling_floor: float = _opt(0.005, "smallest scaling range, as a fraction of the mean", min=0.0)
+    scaling_window: int = _opt(0, "scale over the last N volumes only (0: the whole run)", "volumes", min=0)
+
+
+@dataclass(frozen=True)
+class QualityConfig:
+    """``[quality]``: real-time quality thresholds (crossings are logged and counted)."""
+
+    fd_mm: float = _opt(0.5, "framewise displacement threshold (Power et al. 2012; 0: off)", "mm", min=0.0)
+    md_mm: float = _opt(0.2, "micro-displacement threshold (0: off)", "mm", min=0.0)
+    dvars_percent: float = _opt(5.0, "DVARS threshold, percent of the mean signal (0: off)", "%", min=0.0)
+    tsnr_min: float = _opt(0.0, "lowest acceptable ROI tSNR (0: off)", min=0.0)
+    tsnr_warmup: int = _opt(10, "volumes before the tSNR threshold is checked", "volumes", min=0)
+    voxelwise: bool = _opt(True, "keep per-voxel tSNR (written as tsnr.nii.gz at the end)")
+
+
+@dataclass(frozen=True)
+class IglmConfig:
+    """``[iglm]``: the whole-brain incremental GLM (Bagarinao et al. 2003), run after feedback is sent."""
+
+    enabled: bool = _opt(True, "t-map of the task contrast, updated every volume, written as tmap.nii.gz")
+    contrast: dict[str, float] = field(
+        default_factory=dict,
+        metadata={"doc": "condition = weight, e.g. {NFBREG = 1} (empty: every condition against baseline)"},
+    )
+    high_pass_s: float = _opt(128.0, "DCT high-pass cut-off period (0: none)", "s", min=0.0)
+    motion: bool = _opt(True, "the motion parameters as nuisance regressors")
 
 
 @dataclass(frozen=True)
@@ -153,6 +263,9 @@ class Config:
     roi: dict[str, Path] = field(
         default_factory=dict, metadata={"doc": "ROI masks: name = NIfTI file on the EPI grid"}
     )
+    signal: SignalConfig = field(default_factory=SignalConfig, metadata={"doc": "ROI signal chain"})
+    quality: QualityConfig = field(default_factory=QualityConfig, metadata={"doc": "quality thresholds"})
+    iglm: IglmConfig = field(default_factory=IglmConfig, metadata={"doc": "whole-brain GLM"})
     web: WebConfig = field(default_factory=WebConfig, metadata={"doc": "operator's window"})
     log: LogConfig = field(default_factory=LogConfig, metadata={"doc": "logging"})
     #: The folder the config file was read from (relative paths resolve against it).

@@ -32,8 +32,9 @@ from nfd.acquire import FileNaming, Scan, ScanFileError, ScanWatcher, read_scan
 from nfd.config import Config, ConfigError
 from nfd.daemon.pipeline import Pipeline, VolumeCallback
 from nfd.daemon.sdnotify import SystemdNotifier
+from nfd.daemon.stages import build_feedback
 from nfd.daemon.worker import VolumeWorker
-from nfd.feedback import Design, FeedbackError, load_protocol
+from nfd.feedback import Design, ExternalFeedback, FeedbackError, load_protocol
 from nfd.outputs import OutputError, RunFolder, SerialSink, Sink, UdpSink
 from nfd.outputs.web import ControlRefused, LiveState, RunInfo, TokenFileError, UnknownTarget, WebConfigError, WebServer
 
@@ -75,7 +76,8 @@ def load_design(cfg: Config) -> Design:
     """
     try:
         return load_protocol(
-            cfg.feedback.protocol, n_volumes=cfg.run.n_volumes, skip_volumes=cfg.run.skip_volumes, tr=cfg.run.tr
+            cfg.feedback.protocol, n_volumes=cfg.run.n_volumes, skip_volumes=cfg.run.skip_volumes, tr=cfg.run.tr,
+            baseline=cfg.feedback.baseline, session=cfg.feedback.session or None,
         )
     except FeedbackError as exc:  # a malformed protocol, or one that does not fit the run
         raise ConfigError(str(exc), key="feedback.protocol") from None
@@ -194,7 +196,6 @@ class Daemon:
                 except (WebConfigError, TokenFileError) as exc:
                     self.server = None
                     raise ConfigError(str(exc), key="web") from None
-                log.info("web_started", url=self.server.url)
             self._watchdog = asyncio.create_task(_watchdog(self.notifier, self))
         except BaseException:
             await self._close()
@@ -277,9 +278,10 @@ class Daemon:
             run = RunFolder.create(
                 self.output_dir, prefix=cfg.run.prefix, config_text=self.config_text, started=datetime.now()
             )
+            feedback = await asyncio.to_thread(build_feedback, cfg, design)  # a decoder loads its model
             pipeline = self.pipeline = Pipeline(
-                cfg, design=design, worker=self.worker, sinks=opened, run=run, on_volume=self.on_volume,
-                live=self.live,
+                cfg, design=design, worker=self.worker, sinks=opened, run=run, feedback=feedback,
+                on_volume=self.on_volume, live=self.live,
             )
             if cfg.volume.reference != "first":
                 template = await asyncio.to_thread(_read_template, Path(cfg.volume.reference))
@@ -314,7 +316,12 @@ class Daemon:
             summary: dict[str, Any] = {}
             try:
                 if pipeline is not None and run is not None:
+                    maps = pipeline.maps()
+                    if pipeline.grid is not None:
+                        for name, data in maps.items():
+                            await asyncio.to_thread(run.write_map, name, data, pipeline.grid[1])
                     summary = _summarise(pipeline, source, run, t0)
+                    summary["map_peaks_in_rois"] = pipeline.map_peaks(maps)
                     raw = np.stack(pipeline.raw, axis=-1) if pipeline.raw else None
                     await asyncio.to_thread(
                         run.finish, summary, raw, pipeline.raw_affine, cfg.run.tr, feedback_units=_units(cfg)
@@ -362,6 +369,9 @@ class Daemon:
                 f"{list(self.cfg.feedback.external_sources) or 'none (feedback.external_sources)'}"
             )
         self.external[source] = (float(value), float(t))
+        p = self.pipeline
+        if p is not None and source == self.cfg.feedback.external.source and isinstance(p.feedback, ExternalFeedback):
+            p.feedback.push(float(value))
         return {"source": source}
 
 

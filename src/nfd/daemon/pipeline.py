@@ -9,6 +9,7 @@ them, passes their results on and writes the record. Called by
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -18,10 +19,11 @@ import structlog
 
 from nfd.acquire import Scan
 from nfd.config import Config, ConfigError
-from nfd.feedback import ContinuousPSC, Design, combine, scale_feedback
+from nfd.daemon.stages import WholeBrainGLM, build_chains, build_quality
+from nfd.feedback import Design, FeedbackComputer, scale_feedback
 from nfd.outputs import FeedbackMessage, RunFolder, Sink
 from nfd.outputs.web import LiveState
-from nfd.timeseries import RoiError, RoiSet, framewise_displacement
+from nfd.timeseries import RoiError, RoiSet
 from nfd.daemon.worker import VolumeWorker
 from nfd.volume import VolumeError, conform_to_grid
 
@@ -45,6 +47,8 @@ class Pipeline:
         Opened output sinks; each gets every feedback message.
     run : RunFolder
         Where each processed volume's record is appended.
+    feedback : FeedbackComputer
+        The run's feedback computer (:func:`nfd.daemon.stages.build_feedback`).
     on_volume : callable, optional
         Called with each record after it is on disk (the demo prints them).
     live : LiveState, optional
@@ -59,6 +63,7 @@ class Pipeline:
         worker: VolumeWorker,
         sinks: Sequence[Sink],
         run: RunFolder,
+        feedback: FeedbackComputer,
         on_volume: VolumeCallback | None = None,
         live: LiveState | None = None,
     ) -> None:
@@ -72,10 +77,14 @@ class Pipeline:
         self.rois: RoiSet | None = None
         #: The EPI grid (shape, affine) every scan is conformed to: the reference's.
         self.grid: tuple[tuple[int, ...], np.ndarray] | None = None
-        self._psc: dict[str, ContinuousPSC] = {
-            name: ContinuousPSC(design, delay=cfg.feedback.delay) for name in cfg.roi
-        }
-        self._prev_params: np.ndarray | None = None
+        self.chains = build_chains(cfg, design)
+        self.quality = build_quality(cfg, design)
+        self.feedback = feedback
+        self.iglm: WholeBrainGLM | None = None
+        if cfg.iglm.enabled and (design.conditions or cfg.iglm.contrast):
+            self.iglm = WholeBrainGLM(cfg, design)
+        elif cfg.iglm.enabled:
+            log.warning("iglm_skipped", reason="the protocol has no task condition to contrast with baseline")
         self.raw: list[np.ndarray] = []
         self.raw_affine: np.ndarray | None = None
         self.latencies_ms: list[float] = []
@@ -118,7 +127,7 @@ class Pipeline:
             )
             return None
         image = scan.image
-        if not self.worker.has_reference:
+        if self.grid is None:
             await self.set_reference(image.data, image.affine)
         assert self.grid is not None
         try:
@@ -136,35 +145,48 @@ class Pipeline:
 
         assert self.rois is not None
         means = self.rois.means(out.smoothed)
+        steps = {name: self.chains[name].update(index, float(m), out.params)
+                 for name, m in zip(self.rois.names, means)}
         t_roi = time.time()
 
-        fd = 0.0 if self._prev_params is None else framewise_displacement(self._prev_params, out.params)
-        self._prev_params = out.params
-        condition = self.design.condition(index)
-        psc = {name: self._psc[name].update(index, float(m)) for name, m in zip(self.rois.names, means)}
-        combined = combine(list(psc.values()), self.cfg.feedback.combine)
+        voxels = ({name: self.rois.voxels(out.smoothed, name) for name in self.rois.names}
+                  if self.feedback.needs_voxels else None)
+        measure = self.feedback.update(index, steps, voxels)
         fb = self.cfg.feedback
-        value = scale_feedback(combined, gain=fb.gain, lo=fb.min, hi=fb.max)
+        value = None if measure is None else scale_feedback(measure, gain=fb.gain, lo=fb.min, hi=fb.max)
+        condition = self.design.condition(index)
         t_feedback = time.time()
 
         t_sent = time.time()
         latency_ms = (t_sent - scan.t_complete) * 1e3
-        msg = FeedbackMessage(
-            index=index, condition=condition, feedback=value, time=t_sent, latency_ms=latency_ms,
-            is_baseline=self.design.is_baseline(index),
-        )
-        for sink in self.sinks:
-            sink.send(msg)
+        if value is not None:  # intermittent feedback: only at the end of a block
+            msg = FeedbackMessage(
+                index=index, condition=condition, feedback=value, time=t_sent, latency_ms=latency_ms,
+                is_baseline=self.design.is_baseline(index),
+            )
+            for sink in self.sinks:
+                sink.send(msg)
         t_done = time.time()
 
+        # After the send: quality figures and the whole-brain GLM, off the loop.
+        quality = await asyncio.to_thread(self._after_send, index, out.params, out.smoothed, steps)
+        t_after = time.time()
+        for crossing in quality.get("crossings", []):
+            log.warning("quality_threshold_crossed", index=index, threshold=crossing,
+                        fd=quality.get("fd"), dvars_percent=quality.get("dvars_percent"))
+            if self.live is not None:
+                self.live.warning("quality_threshold_crossed", f"volume {index}: {crossing}", index=index,
+                                  threshold=crossing)
+
+        detail = self.feedback.detail
         record: dict[str, Any] = {
             "index": index,
             "status": "processed",
             "file": scan.path.name,
             "condition": condition,
             "t_complete": scan.t_complete,
-            "t_sent": t_sent,
-            "latency_ms": latency_ms,
+            "t_sent": t_sent if value is not None else None,
+            "latency_ms": latency_ms if value is not None else None,
             "durations_ms": {
                 "queue": (t_start - scan.t_complete) * 1e3,
                 "volume": (t_volume - t_start) * 1e3,
@@ -172,24 +194,33 @@ class Pipeline:
                 "roi": (t_roi - t_volume) * 1e3,
                 "feedback": (t_feedback - t_roi) * 1e3,
                 "send": (t_done - t_feedback) * 1e3,
+                "after_send": (t_after - t_done) * 1e3,
             },
             "motion": [float(p) for p in out.params],
             "iterations": out.iterations,
             "converged": out.converged,
-            "fd": fd,
+            "fd": quality.get("fd"),
+            "dvars": quality.get("dvars"),
             "roi": {name: float(m) for name, m in zip(self.rois.names, means)},
-            "psc": psc,
+            "chain": {name: step.as_record() for name, step in steps.items()},
+            "quality": {k: v for k, v in quality.items() if k not in ("index", "fd", "dvars")},
+            "feedback_measure": measure,
+            "feedback_detail": detail,
             "feedback": value,
         }
+        if "roi" in detail:  # per-ROI percent signal change of the activity kinds
+            record["psc"] = detail["roi"]
         await self._append(record)
         if self.cfg.run.save_raw:
             self.raw.append(np.array(image.data, dtype=np.float32))
             self.raw_affine = image.affine
         self.processed += 1
-        self.latencies_ms.append(latency_ms)
+        if value is not None:
+            self.latencies_ms.append(latency_ms)
         log.info(
-            "volume_processed", index=index, condition=condition, feedback=round(value, 4),
-            latency_ms=round(latency_ms, 2), fd=round(fd, 4), iterations=out.iterations,
+            "volume_processed", index=index, condition=condition,
+            feedback=None if value is None else round(value, 4),
+            latency_ms=round(latency_ms, 2), fd=round(quality.get("fd") or 0.0, 4), iterations=out.iterations,
             volume_ms=round(record["durations_ms"]["volume"], 2),
         )
         if not out.converged:
@@ -199,6 +230,37 @@ class Pipeline:
         if self.on_volume is not None:
             self.on_volume(record)
         return record
+
+    def _after_send(
+        self, index: int, params: np.ndarray, smoothed: np.ndarray, steps: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Quality figures and the whole-brain GLM step (blocking; runs in a thread)."""
+        quality = self.quality.update(index, params, smoothed, steps)
+        if self.iglm is not None and self.quality.mask is not None:
+            self.iglm.update(index, smoothed, params, self.quality.mask)
+        return quality
+
+    def maps(self) -> dict[str, np.ndarray]:
+        """End-of-run maps on the EPI grid: ``tmap`` (iGLM contrast t) and ``tsnr``, where available."""
+        out: dict[str, np.ndarray] = {}
+        if self.iglm is not None and (t := self.iglm.t_map()) is not None:
+            out["tmap"] = t
+        if (tsnr := self.quality.tsnr_map()) is not None:
+            out["tsnr"] = np.asarray(tsnr, dtype=np.float32)
+        return out
+
+    def map_peaks(self, maps: dict[str, np.ndarray]) -> dict[str, dict[str, float | None]]:
+        """Peak of each map inside each ROI, for the run summary."""
+        if self.rois is None:
+            return {}
+        peaks: dict[str, dict[str, float | None]] = {}
+        for name, m in maps.items():
+            peaks[name] = {}
+            for roi in self.rois.names:
+                values = self.rois.voxels(m, roi)
+                finite = values[np.isfinite(values)]
+                peaks[name][roi] = float(finite.max()) if finite.size else None
+        return peaks
 
     async def _append(self, record: dict[str, Any]) -> None:
         """Append a record to volumes.jsonl and have it on disk before going on."""
@@ -227,4 +289,6 @@ class Pipeline:
             "latency_ms_p95": float(np.percentile(lat, 95)) if lat.size else None,
             "latency_ms_max": float(lat.max()) if lat.size else None,
             "worker_restarts": self.worker.restarts,
+            "quality": self.quality.summary(),
+            "feedback": self.feedback.summary(),
         }

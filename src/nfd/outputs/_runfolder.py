@@ -437,14 +437,44 @@ class RunFolder:
         return data, aff, float(tr)
 
     def _write_raw(self, data: np.ndarray, affine: np.ndarray, tr: float) -> None:
-        final = self._path / self.RAW_FILE
-        tmp = self._path / f".raw.{os.getpid()}.tmp.nii.gz"  # nibabel picks gzip from the suffix
+        self._write_nifti(self.RAW_FILE, data, affine, tr)
+
+    def write_map(self, name: str, data: np.ndarray, affine: np.ndarray) -> Path:
+        """Write a 3-D map on the EPI grid as ``<name>.nii.gz`` (atomically); returns its path.
+
+        Parameters
+        ----------
+        name : str
+            File stem, e.g. ``tmap`` or ``tsnr`` (letters, digits, ``_`` and ``-``).
+        data : ndarray, 3-D
+            The map (NaN where undefined).
+        affine : ndarray, (4, 4)
+            Voxel -> mm affine of the EPI grid.
+
+        Raises
+        ------
+        RunFolderError
+            For a bad name or shape, or when the file cannot be written.
+        """
+        if not name or not all(c.isalnum() or c in "_-" for c in name):
+            raise RunFolderError(f"a map name must be letters, digits, _ and -, got {name!r}")
+        data = np.asarray(data)
+        if data.ndim != 3:
+            raise RunFolderError(f"map {name!r} must be 3-D, got shape {data.shape}")
+        filename = f"{name}.nii.gz"
+        self._write_nifti(filename, data, np.asarray(affine, dtype=np.float64), None)
+        return self._path / filename
+
+    def _write_nifti(self, filename: str, data: np.ndarray, affine: np.ndarray, tr: float | None) -> None:
+        final = self._path / filename
+        tmp = self._path / f".{filename.split('.')[0]}.{os.getpid()}.tmp.nii.gz"  # nibabel picks gzip from the suffix
         try:
             img = nib.Nifti1Image(data, affine)
             img.set_qform(affine, code=1)
             img.set_sform(affine, code=1)
             img.header.set_xyzt_units("mm", "sec")
-            img.header.set_zooms((*img.header.get_zooms()[:3], tr))
+            if tr is not None:
+                img.header.set_zooms((*img.header.get_zooms()[:3], tr))
             nib.save(img, tmp)
             with open(tmp, "rb") as f:
                 os.fsync(f.fileno())

@@ -181,21 +181,41 @@ def timeseries_table(records: Sequence[Mapping[str, Any]]) -> Table:
     (['index', 'condition', 'roi_v1', 'feedback'], [[5, 'BAS', 812.5, 0.0]])
     """
     names = _roi_names(records)
-    columns = ["index", "condition", *(f"roi_{name}" for name in names), "feedback"]
+    with_chain = any(isinstance(r.get("chain"), Mapping) for r in records)
+    stages = CHAIN_STAGES if with_chain else ()
+    columns = [
+        "index", "condition", *(f"roi_{name}" for name in names),
+        *(f"{name}_{stage}" for name in names for stage in stages), "feedback",
+    ]
     rows: list[list[Any]] = []
     for record in records:
         index = record.get("index")
         roi = record.get("roi") or {}
+        chain = record.get("chain") or {}
         condition = record.get("condition")
         rows.append(
             [
                 index,
                 None if condition is None else str(condition),
                 *(_number(roi.get(name), f"ROI {name!r}", index) for name in names),
+                *(_number((chain.get(name) or {}).get(stage), f"ROI {name!r} {stage}", index)
+                  for name in names for stage in stages),
                 _number(record.get("feedback"), "'feedback'", index),
             ]
         )
     return columns, rows
+
+
+#: The signal chain's stages written per ROI when records carry ``chain``
+#: (:meth:`nfd.timeseries.ChainStep.as_record`), and what they are.
+CHAIN_STAGES: tuple[str, ...] = ("glm", "ar1", "kalman", "scaled", "spike")
+_CHAIN_DOCS: dict[str, tuple[str, str]] = {
+    "glm": ("cumulative GLM residual with the task kept (nuisance fit removed)", "scanner intensity units"),
+    "ar1": ("after AR(1) filtering", "scanner intensity units"),
+    "kalman": ("after modified Kalman despiking (Koush et al. 2012)", "scanner intensity units"),
+    "scaled": ("dynamically scaled to [0, 1]", "fraction"),
+    "spike": ("Kalman step flagged a spike: +1 up, -1 down, 0 none", "sign"),
+}
 
 
 def timeseries_sidecar(columns: Sequence[str], feedback_units: str) -> dict[str, Any]:
@@ -215,6 +235,11 @@ def timeseries_sidecar(columns: Sequence[str], feedback_units: str) -> dict[str,
                 "Description": "the scaled, clipped feedback value sent for this volume",
                 "Units": feedback_units,
             }
+        elif any(column.endswith(f"_{stage}") for stage in CHAIN_STAGES) and not column.startswith("roi_"):
+            roi, stage = column.rsplit("_", 1)
+            what, units = _CHAIN_DOCS[stage]
+            sidecar[column] = {"LongName": f"ROI {roi} {stage}", "Description": f"ROI {roi}'s mean {what}",
+                               "Units": units}
         elif column.startswith("roi_"):
             sidecar[column] = {
                 "LongName": f"ROI {column[4:]} raw mean",
