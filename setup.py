@@ -4,6 +4,7 @@ Every ``*.pyx`` file there becomes the extension ``nfd._cext.<stem>``; all
 other metadata lives in ``pyproject.toml``.
 """
 
+import platform
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,10 @@ from Cython.Build import cythonize
 from setuptools import Extension, setup
 
 CEXT = Path("src/nfd/_cext")
+#: Kernels written with x86-64 intrinsics (AVX2/FMA, chosen at run time when the
+#: CPU has them); elsewhere nfd uses the portable kernels.
+X86_ONLY = {"avx2"}
+X86 = platform.machine().lower() in ("x86_64", "amd64")
 
 extensions = [
     Extension(
@@ -21,6 +26,7 @@ extensions = [
         extra_compile_args=["-O3"],
     )
     for pyx in sorted(CEXT.glob("*.pyx"))
+    if X86 or pyx.stem not in X86_ONLY
 ]
 
 setup(

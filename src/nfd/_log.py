@@ -30,7 +30,14 @@ def logging_settings() -> tuple[str, str, str] | None:
 
 
 def configure_worker_logging(settings: tuple[str, str, str] | None) -> None:
-    """Initializer for worker processes: log as the parent does (see :func:`logging_settings`)."""
+    """Initializer for worker processes: log as the parent does (see :func:`logging_settings`).
+
+    Also pins BLAS to one thread: the worker's kernels are single-threaded
+    and idle BLAS threads only spin against the daemon on a 2-core console.
+    """
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1)
     if settings is not None:
         fmt, level, stream = settings
         configure_logging(fmt, level, sys.stderr if stream == "stderr" else sys.stdout)  # type: ignore[arg-type]

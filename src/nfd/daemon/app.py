@@ -26,6 +26,7 @@ from typing import Any, Protocol
 
 import numpy as np
 import structlog
+from threadpoolctl import threadpool_limits
 
 from nfd._version import __version__
 from nfd.acquire import FileNaming, Scan, ScanFileError, ScanWatcher, read_scan
@@ -179,6 +180,8 @@ class Daemon:
 
     async def __aenter__(self) -> Daemon:
         loop = asyncio.get_running_loop()
+        # Small matrix work per volume: BLAS threads only add contention with the worker.
+        self._blas = threadpool_limits(limits=1)
         try:
             if self.handle_signals:
                 for sig in (signal.SIGTERM, signal.SIGINT):
@@ -218,6 +221,7 @@ class Daemon:
             loop.remove_signal_handler(sig)
         self._signals.clear()
         self.notifier.close()
+        self._blas.restore_original_limits()
 
     def _request_shutdown(self) -> None:
         log.info("shutdown_requested", run_in_progress=self.pipeline is not None)
