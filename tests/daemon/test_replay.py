@@ -119,3 +119,40 @@ def test_replay_input_that_is_neither_folder_nor_nifti_exits_2(tmp_path: Path) -
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "--input" in proc.stderr and "absent" in proc.stderr
+
+
+def test_pyhrf_localizer_with_its_paradigm_csv(shared_data: Path, tmp_path: Path) -> None:
+    """A real event-related localizer (4-D NIfTI, PyHRF paradigm): the auditory contrast lights up its parcels."""
+    data = shared_data / "pyhrf_localizer"
+    parcels = nib.load(data / "subj0_parcellation.nii.gz")
+    labels = np.asarray(parcels.dataobj)
+    for label in (1, 2):
+        nib.save(nib.Nifti1Image((labels == label).astype(np.uint8), parcels.affine), tmp_path / f"p{label}.nii")
+    audio = ["calculaudio", "clicDaudio", "clicGaudio", "phraseaudio"]
+    config = tmp_path / "nfd.toml"
+    config.write_text(f"""
+[run]
+tr = 2.4                      # the header's 1.0 is wrong
+n_volumes = 125
+[acquire]
+watch_dir = "unused"
+[roi]
+parcel1 = "p1.nii"
+parcel2 = "p2.nii"
+[feedback]
+protocol = "{data / 'paradigm_loc.csv'}"
+[feedback.udp]
+enabled = false
+[iglm]
+contrast = {{ {", ".join(f"{c} = 1" for c in audio)} }}
+[log]
+level = "warning"
+""")
+    folder = _replay(config, data / "subj0_bold_session0.nii.gz", tmp_path / "out")
+    records = [r for r in RunFolder.read_volumes(folder) if r["status"] == "processed"]
+    assert len(records) == 125
+    summary = orjson.loads((folder / "summary.json").read_bytes())
+    peaks = summary["map_peaks_in_rois"]["tmap"]
+    assert peaks["parcel1"] > 3.0 and peaks["parcel2"] > 3.0, peaks
+    tmap = nib.load(folder / "tmap.nii.gz")
+    assert tmap.shape == labels.shape and np.allclose(tmap.affine, parcels.affine)

@@ -140,7 +140,10 @@ class DecoderConfig:
     model: str = _opt("", "joblib file of the estimator (or pipeline with its scaler)")
     sha256: str = _opt("", "the model file's SHA-256: a file with another hash is never loaded (joblib runs code)")
     input: Literal["means", "voxels"] = _opt("means", "what the model is fed each volume: ROI means or ROI voxels")
-    output: str = _opt("auto", "auto, decision_function, predict_proba or predict")
+    output: Literal["auto", "decision", "probability", "prediction"] = _opt(
+        "auto", "which output is the measure: decision value, class probability or prediction (auto: the first "
+        "the model has)"
+    )
     positive_class: str = _opt("", "class whose probability or decision value is the feedback (empty: the last)")
 
 
