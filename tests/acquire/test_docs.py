@@ -26,8 +26,12 @@ def test_examples(name: str) -> None:
 
 def test_public_api() -> None:
     assert set(nfd.acquire.__all__) == {
-        "FileNaming", "IncompleteFileError", "NotAScanError", "Scan", "ScanFileError",
-        "ScanImage", "ScanWatcher", "read_scan", "read_scan_bytes",
+        "FileNaming", "IncompleteFileError", "NotAScanError", "RecordedVolume", "RecordingError",
+        "Scan", "ScanFileError", "ScanImage", "ScanWatcher", "SeriesId", "SimulationReport",
+        "SliceImage", "assemble_volume", "plan_recording", "read_scan", "read_scan_bytes",
+        "read_slice", "read_slice_bytes", "simulate_scanner", "simulate_scanner_main",
     }
-    assert issubclass(nfd.acquire.IncompleteFileError, nfd.acquire.ScanFileError)
-    assert issubclass(nfd.acquire.NotAScanError, nfd.acquire.ScanFileError)
+    for name in nfd.acquire.__all__:
+        assert getattr(nfd.acquire, name).__doc__, name
+    for error in ("IncompleteFileError", "NotAScanError", "RecordingError"):
+        assert issubclass(getattr(nfd.acquire, error), nfd.acquire.ScanFileError)

@@ -7,30 +7,48 @@ Readers (pure, blocking; call them from a thread in an event loop)
     :func:`read_scan`, :func:`read_scan_bytes` -> :class:`ScanImage`.
     Formats: Siemens mosaic DICOM, enhanced multi-frame MR DICOM (Siemens
     XA), NIfTI-1/2 (``.nii``, ``.nii.gz``), recognised from the content.
+    Single-slice-per-file DICOM series (GE, Philips classic): :func:`read_slice`
+    -> :class:`SliceImage`, and :func:`assemble_volume` stacks the slices of
+    one volume.
 Errors
     :class:`ScanFileError`, with :class:`IncompleteFileError` (may still be
-    growing) and :class:`NotAScanError` (never a volume).
+    growing), :class:`NotAScanError` (never a volume) and
+    :class:`RecordingError` (a recorded series that cannot be used).
 Watch folder (asyncio)
     :class:`ScanWatcher` yields :class:`Scan` objects in acquisition order,
-    each index once, taking a file only when its content is complete;
+    each index once, taking a file only when its content is complete and a
+    single-slice volume once all its slices are there; files of another
+    series are ignored or end the run (:class:`SeriesId`);
     :class:`FileNaming` gives volume numbers from file names.
+Recordings and the scanner simulator
+    :func:`plan_recording` -> :class:`RecordedVolume` (a recorded series,
+    volume by volume, for replays); :func:`simulate_scanner` writes one into a
+    watch folder at the TR as scanners do (``nfd simulate-scanner``,
+    :func:`simulate_scanner_main`).
 
 Modules (private): ``_reader`` (format recognition), ``_nifti``,
 ``_dicom`` (completeness, decoding, choice of a vendor reader) with
-``_dicom_layout``, ``_dicom_header``, ``_siemens_mosaic`` and ``_enhanced``
-(one module per vendor format: a new format is a new module registered in
-``_dicom.VENDOR_READERS``), ``_naming``, ``_sequencer`` (order, duplicates,
-gaps; pure) and ``_watcher`` (files and events).
+``_dicom_layout``, ``_dicom_header``, ``_siemens_mosaic``, ``_enhanced`` and
+``_slices`` (one module per vendor format: a new volume format is a new
+module registered in ``_dicom.VENDOR_READERS``), ``_naming``, ``_series``,
+``_sequencer`` (order, duplicates, gaps; pure), ``_assembler`` (slices to
+volumes; pure), ``_watcher`` (files and events), ``_recording`` and
+``_simulator``.
 
 Conventions: arrays are indexed [i, j, k] in NIfTI voxel order; affines map
 0-based voxel indices to mm in RAS+; :attr:`Scan.index` is the 0-based
 acquisition index (the scanner's number minus ``first_number``).
 """
 
-from nfd.acquire._errors import IncompleteFileError, NotAScanError, ScanFileError
+from nfd.acquire._errors import IncompleteFileError, NotAScanError, RecordingError, ScanFileError
 from nfd.acquire._image import ScanImage
 from nfd.acquire._naming import FileNaming
-from nfd.acquire._reader import read_scan, read_scan_bytes
+from nfd.acquire._reader import read_scan, read_scan_bytes, read_slice, read_slice_bytes
+from nfd.acquire._recording import RecordedVolume, plan_recording
+from nfd.acquire._series import SeriesId
+from nfd.acquire._simulator import SimulationReport, simulate_scanner
+from nfd.acquire._simulator import main as simulate_scanner_main
+from nfd.acquire._slices import SliceImage, assemble_volume
 from nfd.acquire._watcher import Scan, ScanWatcher
 
 # The public names are documented (and pickled) as nfd.acquire.<name>.
@@ -38,12 +56,22 @@ for _public in (
     FileNaming,
     IncompleteFileError,
     NotAScanError,
+    RecordedVolume,
+    RecordingError,
     Scan,
     ScanFileError,
     ScanImage,
     ScanWatcher,
+    SeriesId,
+    SimulationReport,
+    SliceImage,
+    assemble_volume,
+    plan_recording,
     read_scan,
     read_scan_bytes,
+    read_slice,
+    read_slice_bytes,
+    simulate_scanner,
 ):
     _public.__module__ = __name__
 del _public
@@ -52,10 +80,21 @@ __all__ = [
     "FileNaming",
     "IncompleteFileError",
     "NotAScanError",
+    "RecordedVolume",
+    "RecordingError",
     "Scan",
     "ScanFileError",
     "ScanImage",
     "ScanWatcher",
+    "SeriesId",
+    "SimulationReport",
+    "SliceImage",
+    "assemble_volume",
+    "plan_recording",
     "read_scan",
     "read_scan_bytes",
+    "read_slice",
+    "read_slice_bytes",
+    "simulate_scanner",
+    "simulate_scanner_main",
 ]

@@ -12,7 +12,10 @@ The steps, in order:
 3. the first vendor reader of :data:`VENDOR_READERS` that accepts nibabel's
    wrapper of the data set makes the volume. A new vendor format is a new
    module with ``accepts(wrapper)`` and ``read(wrapper, ds, name)``, added
-   to that tuple.
+   to that tuple;
+4. a single 2-D slice (GE, Philips classic, Siemens non-mosaic) is a
+   :class:`~nfd.acquire._slices.SliceImage` when the caller takes slices
+   (:func:`read_dicom_part_bytes`), and not a scan otherwise.
 """
 
 from __future__ import annotations
@@ -24,13 +27,14 @@ from typing import Any
 import pydicom
 from pydicom.dataset import Dataset
 
-from nfd.acquire import _enhanced, _siemens_mosaic
+from nfd.acquire import _enhanced, _siemens_mosaic, _slices
 from nfd.acquire._dicom_header import DICOM_DECODE_ERRORS, nibabel_wrapper
 from nfd.acquire._dicom_layout import NATIVE_TRANSFER_SYNTAXES, DicomLayout, check_dicom_layout
 from nfd.acquire._errors import IncompleteFileError, NotAScanError
 from nfd.acquire._image import ScanImage
+from nfd.acquire._slices import SliceImage, SliceOptions
 
-__all__ = ["VENDOR_READERS", "read_dicom_bytes"]
+__all__ = ["VENDOR_READERS", "read_dicom_bytes", "read_dicom_part_bytes"]
 
 #: ``(name, accepts(wrapper) -> bool, read(wrapper, ds, name) -> ScanImage)``,
 #: tried in order.
@@ -85,6 +89,37 @@ def read_dicom_bytes(buf: bytes, name: str = "<bytes>") -> ScanImage:
     ...
     nfd.acquire.IncompleteFileError: x.dcm: ends inside the file meta information at byte 136
     """
+    part = read_dicom_part_bytes(buf, name, None)
+    assert isinstance(part, ScanImage)
+    return part
+
+
+def read_dicom_part_bytes(
+    buf: bytes, name: str, slices: SliceOptions | None
+) -> ScanImage | SliceImage:
+    """Read a volume, or one slice of a single-slice series, from a DICOM file's bytes.
+
+    Parameters
+    ----------
+    buf : bytes
+        The whole file content.
+    name : str
+        The file name, for error messages.
+    slices : SliceOptions or None
+        How single slices are grouped into volumes; None when a single
+        slice is not wanted (it is then not a scan).
+
+    Returns
+    -------
+    ScanImage or SliceImage
+        A volume (mosaic, enhanced multi-frame), or a slice when ``slices``
+        is given.
+
+    Raises
+    ------
+    IncompleteFileError, NotAScanError
+        See :func:`read_dicom_bytes`.
+    """
     layout = check_dicom_layout(buf, name)
     try:
         ds = pydicom.dcmread(io.BytesIO(buf))
@@ -93,15 +128,24 @@ def read_dicom_bytes(buf: bytes, name: str = "<bytes>") -> ScanImage:
         for _, accepts, read in VENDOR_READERS:
             if accepts(wrapper):
                 return read(wrapper, ds, name)
+        single = _slices.accepts(wrapper)
+        if single and slices is not None:
+            return _slices.read_slice_dataset(wrapper, ds, name, slices)
         description = _describe(ds)
     except DICOM_DECODE_ERRORS as err:
         # pydicom decodes values lazily: a damaged header fails wherever a
         # value is first used.
         raise NotAScanError(name, f"damaged DICOM header: {err!r}") from err
+    if single:
+        raise NotAScanError(
+            name,
+            f"DICOM image of {description} is not a volume but one slice of a single-slice "
+            "series (read it with read_slice; the watch folder assembles the volumes)",
+        )
     raise NotAScanError(
         name,
         f"DICOM image of {description} is not a volume: expected a Siemens mosaic or an "
-        "enhanced multi-frame MR image (single-slice series are read slice by slice)",
+        "enhanced multi-frame MR image",
     )
 
 

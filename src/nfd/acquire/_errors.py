@@ -3,14 +3,16 @@
 Every failure to turn a file into a volume is a :class:`ScanFileError`; the
 watch folder tells the two kinds apart because they call for different
 actions: an :class:`IncompleteFileError` may still be growing (wait for it),
-a :class:`NotAScanError` never becomes a volume (reject it).
+a :class:`NotAScanError` never becomes a volume (reject it). A
+:class:`RecordingError` is about a whole recorded series (a folder or a 4-D
+NIfTI to replay or to simulate a scanner from), not one file.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["ScanFileError", "IncompleteFileError", "NotAScanError"]
+__all__ = ["ScanFileError", "IncompleteFileError", "NotAScanError", "RecordingError"]
 
 
 class ScanFileError(Exception):
@@ -53,4 +55,11 @@ class NotAScanError(ScanFileError):
 
     Random bytes, a text file, a DICOM without an image, a 4-D NIfTI, a
     single 2-D slice...
+    """
+
+
+class RecordingError(ScanFileError):
+    """A recorded series cannot be used: no such folder or file, no volumes in it.
+
+    ``path`` is the folder or 4-D NIfTI; ``reason`` says what was expected.
     """

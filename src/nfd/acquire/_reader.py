@@ -12,13 +12,14 @@ from __future__ import annotations
 import zlib
 from pathlib import Path
 
-from nfd.acquire._dicom import read_dicom_bytes
+from nfd.acquire._dicom import read_dicom_part_bytes
 from nfd.acquire._dicom_layout import DICOM_PREFIX_END
 from nfd.acquire._errors import IncompleteFileError, NotAScanError
 from nfd.acquire._image import ScanImage
 from nfd.acquire._nifti import nifti_header_size, read_nifti_bytes
+from nfd.acquire._slices import SliceImage, SliceOptions, VolumeFrom
 
-__all__ = ["read_scan", "read_scan_bytes"]
+__all__ = ["read_part_bytes", "read_scan", "read_scan_bytes", "read_slice", "read_slice_bytes"]
 
 _GZIP_MAGIC = b"\x1f\x8b"
 # TIFF headers are the one common non-zero DICOM preamble (dual-format files).
@@ -99,19 +100,97 @@ def read_scan_bytes(buf: bytes, name: str = "<bytes>") -> ScanImage:
     ...
     nfd.acquire.NotAScanError: notes.txt: neither DICOM ('DICM' at byte 128), ...
     """
-    return _read(buf, name, decompressed=False)
+    image = _read(buf, name, decompressed=False, slices=None)
+    assert isinstance(image, ScanImage)
+    return image
 
 
-def _read(buf: bytes, name: str, *, decompressed: bool) -> ScanImage:
+def read_slice(
+    path: str | Path, *, slices_per_volume: int | None = None, volume_from: VolumeFrom = "auto"
+) -> SliceImage:
+    """Read the slice in one file of a single-slice-per-file DICOM series (GE, Philips).
+
+    Blocking: call it from a thread in an event loop.
+
+    Parameters
+    ----------
+    path : str or Path
+        One DICOM file holding one 2-D slice.
+    slices_per_volume : int, optional
+        Slices per volume; by default from the header (GE
+        LocationsInAcquisition, Philips NumberOfSlicesMR, ImagesInAcquisition).
+    volume_from : {"auto", "temporal_position", "acquisition_number", "instance_number"}
+        Which header field gives the slice's volume (see
+        :func:`nfd.acquire.assemble_volume`'s module documentation).
+
+    Returns
+    -------
+    SliceImage
+        The pixels (float32, scaled), the slice's affine, its position along
+        the normal (mm), its volume number and the volume's slice count.
+
+    Raises
+    ------
+    IncompleteFileError
+        The file is shorter than its elements announce.
+    NotAScanError
+        The file is not one slice of a series (a volume, random bytes, no
+        slice count...).
+    OSError
+        The file cannot be read.
+    """
+    path = Path(path)
+    return read_slice_bytes(
+        path.read_bytes(), str(path), slices_per_volume=slices_per_volume, volume_from=volume_from
+    )
+
+
+def read_slice_bytes(
+    buf: bytes,
+    name: str = "<bytes>",
+    *,
+    slices_per_volume: int | None = None,
+    volume_from: VolumeFrom = "auto",
+) -> SliceImage:
+    """Read the slice in the content of a single-slice DICOM file (see :func:`read_slice`).
+
+    Examples
+    --------
+    >>> read_slice_bytes(b"", "empty.dcm")
+    Traceback (most recent call last):
+    ...
+    nfd.acquire.IncompleteFileError: empty.dcm: empty file
+    """
+    options = SliceOptions(slices_per_volume=slices_per_volume, volume_from=volume_from)
+    part = _read(buf, name, decompressed=False, slices=options)
+    if not isinstance(part, SliceImage):
+        raise NotAScanError(
+            name, f"a whole volume ({part.format}), not one slice of a single-slice series"
+        )
+    return part
+
+
+def read_part_bytes(buf: bytes, name: str, slices: SliceOptions) -> ScanImage | SliceImage:
+    """A volume, or one slice of a single-slice series, from a file's content.
+
+    What the watch folder reads every file with; see :func:`read_scan_bytes`
+    and :func:`read_slice_bytes` for the errors.
+    """
+    return _read(buf, name, decompressed=False, slices=slices)
+
+
+def _read(
+    buf: bytes, name: str, *, decompressed: bool, slices: SliceOptions | None
+) -> ScanImage | SliceImage:
     size = len(buf)
     if size == 0:
         raise IncompleteFileError(name, "gzip stream is empty" if decompressed else "empty file")
     if size >= DICOM_PREFIX_END and bytes(buf[128:DICOM_PREFIX_END]) == b"DICM":
-        return read_dicom_bytes(buf, name)
+        return read_dicom_part_bytes(buf, name, slices)
     if nifti_header_size(buf) is not None:
         return read_nifti_bytes(buf, name)
     if not decompressed and bytes(buf[:2]) == _GZIP_MAGIC[:size]:
-        return _read(_gunzip(buf, name), name, decompressed=True)
+        return _read(_gunzip(buf, name), name, decompressed=True, slices=slices)
     if size < DICOM_PREFIX_END and _could_start_dicom(buf):
         raise IncompleteFileError(
             name, f"only {size} bytes, inside what can be a DICOM preamble (128 bytes + 'DICM')"

@@ -199,6 +199,32 @@ class Sequencer(Generic[T]):
             self._next += 1
         return released
 
+    def finish(self) -> list[Release[T]]:
+        """Release everything held now, in index order, declaring the gaps between missing.
+
+        For the end of a series: no earlier volume will come any more.
+
+        Examples
+        --------
+        >>> seq = Sequencer(reorder_timeout=60.0)
+        >>> seq.start(0)
+        >>> seq.offer(2, b"c", "vol2", "C", now=0.0).verdict.name
+        'ACCEPTED'
+        >>> [(r.index, r.item) for r in seq.finish()]
+        [(0, None), (1, None), (2, 'C')]
+        """
+        released: list[Release[T]] = []
+        if self._next is None:
+            self.start()
+        assert self._next is not None
+        while self._pending:
+            held = self._pending.pop(self._next, None)
+            if held is None:
+                self.missing.append(self._next)
+            released.append(Release(self._next, None if held is None else held[0]))
+            self._next += 1
+        return released
+
     def deadline(self) -> float | None:
         """Monotonic time at which :meth:`release` will declare the next index missing.
 

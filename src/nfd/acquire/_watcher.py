@@ -12,6 +12,16 @@ for SMB/NFS mounts) and decides about each file from its content:
 * a file still incomplete ``complete_timeout`` seconds after its last change
   is rejected (``file_incomplete``); a file that is not a scan is rejected
   (``file_rejected``); both are counted and the run goes on;
+* a file holding one slice of a single-slice series (GE, Philips classic)
+  goes to the slice assembler (:mod:`nfd.acquire._assembler`), which hands
+  over a volume once all its slices have arrived; a volume still lacking
+  slices ``complete_timeout`` seconds after its last one is given up
+  (``volume_incomplete``), and one whose slices do not stack into a volume
+  is refused (``slices_rejected``);
+* files of another series than the run's (the series part of the name, or
+  the header's series) are ignored (``series_ignored``, once per series) or
+  end the iteration so that the caller can start a new run
+  (``series_changed``), as ``on_new_series`` says;
 * duplicates (the same index again, or the same bytes under another name)
   are skipped (``duplicate_skipped``); volumes are released in increasing
   index order, an index that is still absent ``reorder_timeout`` seconds
@@ -19,8 +29,8 @@ for SMB/NFS mounts) and decides about each file from its content:
   and a volume arriving after its index was passed is dropped
   (``volume_late``).
 
-Everything blocking (listing, stat, reading, hashing, decoding) runs in
-threads; the event loop only does bookkeeping.
+Everything blocking (listing, stat, reading, hashing, decoding, stacking
+slices) runs in threads; the event loop only does bookkeeping.
 """
 
 from __future__ import annotations
@@ -41,11 +51,14 @@ from typing import Literal
 import structlog
 from watchfiles import Change, awatch
 
+from nfd.acquire._assembler import PartialVolume, SliceAssembler, SliceVerdict
 from nfd.acquire._errors import IncompleteFileError, NotAScanError
 from nfd.acquire._image import ScanImage
 from nfd.acquire._naming import FileNaming
-from nfd.acquire._reader import read_scan_bytes
-from nfd.acquire._sequencer import Sequencer, Verdict
+from nfd.acquire._reader import read_part_bytes
+from nfd.acquire._sequencer import Release, Sequencer, Verdict
+from nfd.acquire._series import SeriesId
+from nfd.acquire._slices import SliceImage, SliceOptions, VolumeFrom, assemble_volume
 
 __all__ = ["Scan", "ScanWatcher"]
 
@@ -66,7 +79,7 @@ RECHECK_DELAYS: tuple[float, ...] = (0.002,) * 25 + (0.005, 0.01, 0.02, 0.05, 0.
 _DEBOUNCE_MS = 10
 _STEP_MS = 2
 
-_STAT_KEYS = ("taken", "rejected", "duplicates", "incomplete", "missing", "late")
+_STAT_KEYS = ("taken", "rejected", "duplicates", "incomplete", "missing", "late", "other_series")
 
 
 @dataclass(frozen=True, eq=False)
@@ -80,12 +93,13 @@ class Scan:
         or the header) minus ``first_number``.
     path : Path
         The file it was read from (with ``index_from="header"``, possibly a
-        temporary name the scanner renamed since).
+        temporary name the scanner renamed since); for a volume of several
+        slice files, the file that completed it.
     image : ScanImage
         The volume.
     t_complete : float
-        ``time.time()`` (seconds since the epoch) when the file was read
-        complete.
+        ``time.time()`` (seconds since the epoch) when the file (the last
+        slice file) was read complete.
     """
 
     index: int
@@ -104,6 +118,8 @@ class _State(enum.Enum):
 class _File:
     path: Path
     number: int | None  # the scanner's number from the name (index_from="name")
+    series_name: str | None = None  # the series part of the name
+    mtime_ns: int = 0  # when listed at start
     state: _State = _State.WAITING
     dirty: bool = True  # changed since it was last read
     signature: tuple[int, int] | None = None  # (size, mtime_ns) at the last read
@@ -119,7 +135,7 @@ class _Reading:
     """The outcome of reading one file in a thread."""
 
     signature: tuple[int, int] | None
-    image: ScanImage | None = None
+    image: ScanImage | SliceImage | None = None
     identity: tuple[int, int, int, int] | None = None  # (st_dev, st_ino, size, mtime_ns)
     digest: bytes = b""
     error: IncompleteFileError | NotAScanError | OSError | None = None
@@ -128,7 +144,9 @@ class _Reading:
     t_complete: float = 0.0
 
 
-def _read_file(path: Path, unless: tuple[int, int] | None = None) -> _Reading:
+def _read_file(
+    path: Path, slices: SliceOptions, unless: tuple[int, int] | None = None
+) -> _Reading:
     """Stat, read, hash and decode one file (blocking; run in a thread).
 
     When ``unless`` is given and the file's (size, mtime_ns) still equals
@@ -146,7 +164,7 @@ def _read_file(path: Path, unless: tuple[int, int] | None = None) -> _Reading:
         return _Reading(signature=None, error=err)
     signature = (len(buf), st.st_mtime_ns)
     try:
-        image = read_scan_bytes(buf, str(path))
+        image = read_part_bytes(buf, str(path), slices)
     except (IncompleteFileError, NotAScanError) as err:
         return _Reading(signature=signature, error=err)
     t_complete = time.time()
@@ -205,15 +223,41 @@ class ScanWatcher:
     reorder_timeout : float
         Seconds a ready volume waits for a missing earlier index before that
         index is declared missing.
+    slices_per_volume : int or None
+        Single-slice series: slices per volume (None: from the header, GE
+        LocationsInAcquisition, Philips NumberOfSlicesMR, ImagesInAcquisition).
+    volume_from : {"auto", "temporal_position", "acquisition_number", "instance_number"}
+        Single-slice series: the header field that gives a slice's volume
+        number (TemporalPositionIdentifier, AcquisitionNumber, or
+        InstanceNumber with the slice count; "auto" picks by vendor). The
+        volume of a slice always comes from its header, whatever
+        ``index_from`` (with ``"name"`` the slice files' names must still
+        match the pattern).
+    on_new_series : {"ignore", "new_run"}
+        What a file of another series than the run's does: it is ignored,
+        or it ends the iteration (after the volumes held are released) and
+        :attr:`new_series` tells which series it was, so that the caller
+        starts a new run with a new watcher (``series=watcher.new_series``).
+    series : SeriesId or None
+        The run's series. None: the series of the newest file present at
+        start, else of the first volume taken. Files of older series present
+        at start are ignored in both modes.
 
     Attributes
     ----------
     stats : dict of str to int
         Counts: ``taken`` (yielded), ``rejected`` (not a scan, or numbered
-        below ``first_number``), ``duplicates``, ``incomplete`` (rejected
-        after ``complete_timeout``), ``missing``, ``late``.
+        below ``first_number``), ``duplicates`` (files), ``incomplete``
+        (files rejected after ``complete_timeout``, and volumes given up
+        with slices missing), ``missing``, ``late``, ``other_series``
+        (files of another series ignored).
     missing : list of int
         Indices declared missing, in order.
+    series : SeriesId or None
+        The run's series, once known.
+    new_series : SeriesId or None
+        With ``on_new_series="new_run"``, the series whose first file ended
+        the iteration; None otherwise.
 
     Examples
     --------
@@ -245,9 +289,18 @@ class ScanWatcher:
         poll_interval: float = 0.1,
         complete_timeout: float = 10.0,
         reorder_timeout: float = 2.0,
+        slices_per_volume: int | None = None,
+        volume_from: VolumeFrom = "auto",
+        on_new_series: Literal["ignore", "new_run"] = "ignore",
+        series: SeriesId | None = None,
     ) -> None:
         if index_from not in ("name", "header"):
             raise ValueError(f"index_from must be 'name' or 'header', got {index_from!r}")
+        if on_new_series not in ("ignore", "new_run"):
+            raise ValueError(f"on_new_series must be 'ignore' or 'new_run', got {on_new_series!r}")
+        if series is not None and not isinstance(series, SeriesId):
+            raise ValueError(f"series must be a SeriesId or None, got {series!r}")
+        self.slice_options = SliceOptions(slices_per_volume, volume_from)
         if not isinstance(first_number, int) or isinstance(first_number, bool):
             raise ValueError(f"first_number must be an integer, got {first_number!r}")
         for arg, value in (
@@ -269,8 +322,17 @@ class ScanWatcher:
         self.poll_interval = float(poll_interval)
         self.complete_timeout = float(complete_timeout)
         self.reorder_timeout = float(reorder_timeout)
+        self.on_new_series = on_new_series
+        self.series: SeriesId | None = series if series is not None and series.known else None
+        self.new_series: SeriesId | None = None
         self.stats: dict[str, int] = dict.fromkeys(_STAT_KEYS, 0)
         self._sequencer: Sequencer[Scan] = Sequencer(self.reorder_timeout)
+        self._assembler: SliceAssembler[SliceImage] = SliceAssembler(self.complete_timeout)
+        self._ignored_series: set[SeriesId] = set()
+        self._late_logged: set[int] = set()
+        self._initial_indices: list[int] = []
+        self._saw_slices = False
+        self._ended = False
         self._files: dict[Path, _File] = {}
         self._waiting: dict[Path, _File] = {}  # the files in state WAITING
         self._ignored: set[Path] = set()
@@ -332,7 +394,7 @@ class ScanWatcher:
         except BaseException:
             await self.aclose()
             raise
-        initial = [self._register(path) for path, _ in self._initial_order(listing)]
+        initial = [self._register(path, mtime) for path, mtime in self._initial_order(listing)]
         self._task = asyncio.create_task(
             self._run([f for f in initial if f is not None]),
             name=f"nfd-watch-folder:{self.folder}",
@@ -407,19 +469,17 @@ class ScanWatcher:
             self._events.put_nowait(err)
 
     async def _run(self, initial_files: list[_File]) -> None:
-        for entry in initial_files:
-            self._drain_events()
-            if self._waiting.get(entry.path) is entry:
-                await self._read(entry)
+        await self._take_initial(initial_files)
         self._sequencer.start(self._initial_index(initial_files))
         log.debug(
             "watch_started",
             folder=str(self.folder),
             files_at_start=len(initial_files),
             first_index=self._sequencer.next_index,
+            series=None if self.series is None else str(self.series),
         )
         self._flush()
-        while True:
+        while not self._ended:
             await self._wait_for_events()
             now = time.monotonic()
             due = [
@@ -432,7 +492,43 @@ class ScanWatcher:
                 self._drain_events()
                 if self._waiting.get(entry.path) is entry:
                     await self._read(entry)
+                if self._ended:
+                    return
             self._flush()
+
+    async def _take_initial(self, initial_files: list[_File]) -> None:
+        """Read the files present at start, settle the run's series, then offer them in order."""
+        readings: list[tuple[_File, _Reading]] = []
+        for entry in initial_files:
+            self._drain_events()
+            if self._waiting.get(entry.path) is entry:
+                reading = await self._fetch(entry)
+                if reading is not None:
+                    readings.append((entry, reading))
+        if self.series is None:
+            self.series = self._newest_series(initial_files, readings)
+        for entry, reading in readings:
+            if self._files.get(entry.path) is entry:
+                await self._handle(entry, reading, time.monotonic())
+                if self._ended:
+                    return
+
+    def _newest_series(
+        self, initial_files: list[_File], readings: list[tuple[_File, _Reading]]
+    ) -> SeriesId | None:
+        """The series of the most recently modified file present at start that has one."""
+        read = {entry.path: reading for entry, reading in readings}
+        best: tuple[int, SeriesId] | None = None
+        for entry in initial_files:
+            reading = read.get(entry.path)
+            uid = reading.image.series if reading is not None and reading.image is not None else None
+            series = SeriesId(entry.series_name, uid)
+            if not series.known:
+                continue
+            mtime = reading.signature[1] if reading is not None and reading.signature else entry.mtime_ns
+            if best is None or mtime > best[0]:
+                best = (mtime, series)
+        return None if best is None else best[1]
 
     def _initial_order(self, listing: list[tuple[Path, int]]) -> list[tuple[Path, int]]:
         """Files present at start, in the order to take them."""
@@ -449,22 +545,35 @@ class ScanWatcher:
         return sorted(listing, key=key)
 
     def _initial_index(self, initial: list[_File]) -> int | None:
-        """First index to expect: the smallest index present at start (0 when empty)."""
-        if self.index_from == "header":
-            return None  # the smallest index the sequencer holds
-        indices = [f.number - self.first_number for f in initial if f.number is not None]
-        indices = [i for i in indices if i >= 0]
-        return min(indices) if indices else 0
+        """First index to expect: the smallest index present at start.
+
+        The indices of the volumes and slices of the run's series read at
+        start, and with ``index_from="name"`` the numbers in the names of
+        files still being written (unless the series is one of slices, whose
+        names do not number volumes); 0 when there is none (None with
+        ``index_from="header"``: the smallest index the sequencer holds).
+        """
+        indices = [i for i in self._initial_indices if i >= 0]
+        if self.index_from == "name" and not self._saw_slices:
+            pending = [
+                f.number - self.first_number
+                for f in initial
+                if f.number is not None and f.state is _State.WAITING
+            ]
+            indices += [i for i in pending if i >= 0]
+        if indices:
+            return min(indices)
+        return None if self.index_from == "header" else 0
 
     def _order_key(self, entry: _File) -> tuple[int, str]:
         return (entry.number if entry.number is not None else -1, entry.path.name)
 
     async def _wait_for_events(self) -> None:
-        """Wait for file events, or until the next re-check or reorder deadline."""
+        """Wait for file events, or until the next re-check, reorder or slice deadline."""
         deadlines = [f.recheck_at for f in self._waiting.values() if f.recheck_at is not None]
-        reorder = self._sequencer.deadline()
-        if reorder is not None:
-            deadlines.append(reorder)
+        for deadline in (self._sequencer.deadline(), self._assembler.deadline()):
+            if deadline is not None:
+                deadlines.append(deadline)
         if any(f.dirty for f in self._waiting.values()):
             deadlines.append(0.0)
         delay = max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
@@ -499,7 +608,7 @@ class ScanWatcher:
                 entry.dirty = True
                 self._set_state(entry, _State.WAITING)
 
-    def _register(self, path: Path) -> _File | None:
+    def _register(self, path: Path, mtime_ns: int = 0) -> _File | None:
         """Start following a file (None when its name is not a volume's)."""
         number = self.naming.volume_number(path.name)
         if number is None and self.index_from == "name":
@@ -508,7 +617,9 @@ class ScanWatcher:
                 reason = f"name does not match {self.naming.pattern!r}"
                 log.debug("file_ignored", file=str(path), reason=reason)
             return None
-        entry = _File(path=path, number=number)
+        entry = _File(
+            path=path, number=number, series_name=self.naming.series(path.name), mtime_ns=mtime_ns
+        )
         self._files[path] = entry
         self._waiting[path] = entry
         return entry
@@ -527,24 +638,35 @@ class ScanWatcher:
 
     async def _read(self, entry: _File) -> None:
         """Read a file (or, on a scheduled check without event, stat it) and act on it."""
+        reading = await self._fetch(entry)
+        if reading is not None:
+            await self._handle(entry, reading, time.monotonic())
+
+    async def _fetch(self, entry: _File) -> _Reading | None:
+        """Read a file in a thread; None when it is gone, not a file, or of an ignored series."""
+        if self._ignore_by_name(entry):
+            return None
         unless = None if entry.dirty else entry.signature
         entry.dirty = False
-        reading = await asyncio.to_thread(_read_file, entry.path, unless)
-        now = time.monotonic()
+        reading = await asyncio.to_thread(_read_file, entry.path, self.slice_options, unless)
         if self._files.get(entry.path) is not entry:
-            return  # removed while it was being read
+            return None  # removed while it was being read
         if reading.not_a_file:
             log.debug("file_ignored", file=str(entry.path), reason="not a regular file")
             self._forget(entry)
-            return
+            return None
         if isinstance(reading.error, FileNotFoundError):
             log.debug("file_removed", file=str(entry.path))
             self._forget(entry)
-            return
+            return None
         if reading.signature != entry.signature:
             entry.signature = reading.signature
-            entry.changed_at = now
+            entry.changed_at = time.monotonic()
             entry.recheck_step = 0
+        return reading
+
+    async def _handle(self, entry: _File, reading: _Reading, now: float) -> None:
+        """Act on what reading a file gave."""
         if reading.unchanged:
             self._still_incomplete(entry, now)
         elif isinstance(reading.error, NotAScanError):
@@ -556,7 +678,7 @@ class ScanWatcher:
             entry.reason = f"unreadable: {reading.error!r}"
             self._still_incomplete(entry, now)
         elif reading.image is not None:
-            self._offer(entry, reading, now)
+            await self._offer(entry, reading, now)
 
     def _still_incomplete(self, entry: _File, now: float) -> None:
         """Schedule the next check, or reject the file after ``complete_timeout``."""
@@ -582,8 +704,69 @@ class ScanWatcher:
             self.stats[count] += 1
             log.warning(event, file=str(entry.path), reason=reason)
 
-    def _offer(self, entry: _File, reading: _Reading, now: float) -> None:
-        """Give a complete volume to the sequencer, and log what it says."""
+    # -- series -------------------------------------------------------------
+
+    def _ignore_by_name(self, entry: _File) -> bool:
+        """Skip, without reading it, a file whose name is of another series (ignore mode)."""
+        if self.on_new_series != "ignore" or self.series is None or entry.series_name is None:
+            return False
+        series = SeriesId(entry.series_name, None)
+        if not self.series.differs(series):
+            return False
+        self._ignore_series(entry, series)
+        return True
+
+    def _ignore_series(self, entry: _File, series: SeriesId) -> None:
+        self._set_state(entry, _State.DONE)
+        self.stats["other_series"] += 1
+        if series not in self._ignored_series:
+            self._ignored_series.add(series)
+            log.warning(
+                "series_ignored",
+                file=str(entry.path),
+                series=str(series),
+                run_series=str(self.series),
+            )
+        else:
+            log.debug("file_ignored", file=str(entry.path), reason=f"{series}, not the run's")
+
+    def _check_series(self, entry: _File, reading: _Reading) -> bool:
+        """Whether the file is of the run's series (learning the series from the first one).
+
+        A file of another series is ignored, or, with ``on_new_series="new_run"``
+        and once the run is under way, ends the run's series.
+        """
+        assert reading.image is not None
+        series = SeriesId(entry.series_name, reading.image.series)
+        if self.series is None or not self.series.known:
+            self.series = series if series.known else None
+            return True
+        if not self.series.differs(series):
+            self.series = self.series.merged(series)
+            return True
+        if self.on_new_series == "new_run" and self._sequencer.started:
+            self._end_series(entry, series)
+        else:
+            self._ignore_series(entry, series)
+        return False
+
+    def _end_series(self, entry: _File, series: SeriesId) -> None:
+        """A new series began: release what is held, give up partial volumes, end the iteration."""
+        self._set_state(entry, _State.DONE)
+        self.new_series = series
+        log.info(
+            "series_changed", file=str(entry.path), series=str(self.series), new_series=str(series)
+        )
+        self._hand_over(self._sequencer.finish())
+        for volume in self._assembler.drop_all():
+            self._give_up(volume, "a new series began")
+        self._ended = True
+        self._out.put_nowait(_End())
+
+    # -- volumes and slices -------------------------------------------------
+
+    async def _offer(self, entry: _File, reading: _Reading, now: float) -> None:
+        """Give a complete volume to the sequencer, or a slice to the assembler."""
         image = reading.image
         assert image is not None and reading.identity is not None
         renamed_from = self._taken_identities.get(reading.identity)
@@ -592,6 +775,11 @@ class ScanWatcher:
             # (a temporary name is also a volume's with index_from="header").
             log.debug("file_renamed", file=str(entry.path), renamed_from=str(renamed_from))
             self._set_state(entry, _State.DONE)
+            return
+        if not self._check_series(entry, reading):
+            return
+        if isinstance(image, SliceImage):
+            await self._offer_slice(entry, reading, image, now)
             return
         if self.index_from == "name":
             assert entry.number is not None
@@ -604,10 +792,25 @@ class ScanWatcher:
             return
         index = number - self.first_number
         scan = Scan(index=index, path=entry.path, image=image, t_complete=reading.t_complete)
-        offer = self._sequencer.offer(index, reading.digest, str(entry.path), scan, now)
+        self._offer_volume(entry, scan, reading.digest, reading.identity, now)
+
+    def _offer_volume(
+        self,
+        entry: _File,
+        scan: Scan,
+        digest: bytes,
+        identity: tuple[int, int, int, int] | None,
+        now: float,
+    ) -> None:
+        """Give a complete volume to the sequencer, and log what it says."""
+        index = scan.index
+        offer = self._sequencer.offer(index, digest, str(entry.path), scan, now)
         self._set_state(entry, _State.DONE)
         if offer.verdict is Verdict.ACCEPTED:
-            self._taken_identities[reading.identity] = entry.path
+            if identity is not None:
+                self._taken_identities[identity] = entry.path
+            if not self._sequencer.started:
+                self._initial_indices.append(index)
             log.debug("file_complete", file=str(entry.path), index=index)
         elif offer.verdict is Verdict.DUPLICATE:
             self.stats["duplicates"] += 1
@@ -621,12 +824,94 @@ class ScanWatcher:
             self.stats["late"] += 1
             log.warning("volume_late", file=str(entry.path), index=index)
         else:
+            number = index + self.first_number
             reason = f"volume number {number} is below first_number {self.first_number}"
             self._reject(entry, "file_rejected", reason, "rejected", state=_State.DONE)
 
+    async def _offer_slice(
+        self, entry: _File, reading: _Reading, image: SliceImage, now: float
+    ) -> None:
+        """Give a slice to the assembler; stack and offer its volume once it is whole."""
+        assert reading.identity is not None
+        self._saw_slices = True
+        index = image.volume_number - self.first_number
+        if index < 0:
+            reason = (
+                f"slice of volume {image.volume_number}, below first_number {self.first_number}"
+            )
+            self._reject(entry, "file_rejected", reason, "rejected", state=_State.DONE)
+            return
+        original = self._assembler.duplicate_of(index, image.position, reading.digest)
+        if original is not None:
+            self._set_state(entry, _State.DONE)
+            self.stats["duplicates"] += 1
+            log.warning("duplicate_skipped", file=str(entry.path), duplicate_of=original, index=index)
+            return
+        next_index = self._sequencer.next_index
+        if self._sequencer.started and next_index is not None and index < next_index:
+            self._set_state(entry, _State.DONE)
+            if index not in self._late_logged:
+                self._late_logged.add(index)
+                self.stats["late"] += 1
+                log.warning("volume_late", file=str(entry.path), index=index)
+            else:
+                log.debug("slice_late", file=str(entry.path), index=index)
+            return
+        offer = self._assembler.offer(
+            index,
+            image.position,
+            image.slices_per_volume,
+            reading.digest,
+            str(entry.path),
+            image,
+            now,
+        )
+        self._set_state(entry, _State.DONE)
+        assert offer.verdict is not SliceVerdict.DUPLICATE  # ruled out above
+        self._taken_identities[reading.identity] = entry.path
+        if not self._sequencer.started:
+            self._initial_indices.append(index)
+        log.debug("slice_complete", file=str(entry.path), index=index)
+        if offer.volume is None:
+            return
+        volume = offer.volume
+        try:
+            stacked = await asyncio.to_thread(assemble_volume, volume.items, str(entry.path))
+        except NotAScanError as err:
+            self.stats["rejected"] += 1
+            log.warning("slices_rejected", file=str(entry.path), index=index, reason=err.reason)
+            return
+        if self._ended:
+            return
+        scan = Scan(index=index, path=entry.path, image=stacked, t_complete=reading.t_complete)
+        digest = hashlib.sha256(b"".join(sorted(volume.digests))).digest()
+        self._offer_volume(entry, scan, digest, None, time.monotonic())
+
+    def _give_up(self, volume: PartialVolume[SliceImage], reason: str) -> None:
+        self.stats["incomplete"] += 1
+        log.warning(
+            "volume_incomplete",
+            index=volume.index,
+            slices=len(volume.slices),
+            expected=volume.expected,
+            last_file=volume.last_key,
+            reason=reason,
+        )
+
     def _flush(self) -> None:
-        """Hand over what the sequencer releases now."""
-        for release in self._sequencer.release(time.monotonic()):
+        """Hand over what the sequencer releases now; give up volumes lacking slices."""
+        now = time.monotonic()
+        for volume in self._assembler.expire(now):
+            waited = round(now - volume.updated_at, 3)
+            self._give_up(volume, f"no new slice for {waited} s")
+        self._hand_over(self._sequencer.release(now))
+        next_index = self._sequencer.next_index
+        if next_index is not None:
+            for volume in self._assembler.drop_before(next_index):
+                self._give_up(volume, "its index was passed")
+
+    def _hand_over(self, releases: list[Release[Scan]]) -> None:
+        for release in releases:
             if release.item is None:
                 self.stats["missing"] += 1
                 log.warning("volume_missing", index=release.index, waited_s=self.reorder_timeout)

@@ -1,0 +1,338 @@
+"""A recorded series, volume by volume: for replays, the scanner simulator and benchmarks.
+
+A recording is a folder of scan files as a scanner wrote them (Siemens
+mosaics, enhanced multi-frame DICOMs, 3-D NIfTIs: one file per volume;
+GE or Philips classic DICOM: one file per slice), or one 4-D NIfTI.
+:func:`plan_recording` works out, from the names and headers only, which
+files make which volume and in what order; each :class:`RecordedVolume`
+then reads its volume (:meth:`RecordedVolume.read`) or gives the bytes of
+its files as a scanner would write them (:meth:`RecordedVolume.file_bytes`).
+
+Order and index of the volumes, as in the watch folder:
+
+* files whose names match the naming pattern: by the number in the name
+  (``index = number - first_number``); other files are left out;
+* else DICOM volumes by the header's InstanceNumber (``index = number -
+  first_number``), and slices by their volume number (see
+  :mod:`nfd.acquire._slices`);
+* else (NIfTI volumes with unmatched names) in natural name order, the index
+  being the position.
+
+A file whose index is already taken (a byte copy, as the rt-cloud sample's
+``001_000013_000000.dcm``, numbered below ``first_number``, has a negative
+index) is left out.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import nibabel as nib
+import numpy as np
+import pydicom
+
+from nfd.acquire import _slices
+from nfd.acquire._dicom_header import DICOM_DECODE_ERRORS, nibabel_wrapper
+from nfd.acquire._errors import NotAScanError, RecordingError
+from nfd.acquire._image import ScanImage
+from nfd.acquire._naming import FileNaming
+from nfd.acquire._reader import read_scan, read_slice
+from nfd.acquire._slices import SliceOptions, VolumeFrom, assemble_volume
+
+__all__ = ["RecordedVolume", "plan_recording"]
+
+Kind = Literal["volume", "slices", "nifti4d"]
+
+
+@dataclass(frozen=True)
+class RecordedVolume:
+    """One volume of a recording.
+
+    Attributes
+    ----------
+    index : int
+        0-based acquisition index.
+    files : tuple of Path
+        The files that hold it, in the order a scanner writes them (slice
+        files by InstanceNumber); the 4-D NIfTI for ``kind="nifti4d"``.
+    kind : {"volume", "slices", "nifti4d"}
+        One file per volume, one file per slice, or a time point of a 4-D
+        NIfTI.
+    slices_per_volume : int or None
+        Slices per volume of a ``"slices"`` volume (None: from the header).
+    volume_from : str
+        Header field grouping its slices (see :func:`nfd.acquire.read_slice`).
+    """
+
+    index: int
+    files: tuple[Path, ...]
+    kind: Kind = "volume"
+    slices_per_volume: int | None = None
+    volume_from: VolumeFrom = "auto"
+    _nifti: nib.Nifti1Image | None = field(default=None, repr=False, compare=False)
+
+    def read(self) -> ScanImage:
+        """The volume (blocking: file I/O and decoding).
+
+        Raises
+        ------
+        ScanFileError
+            A file of the volume cannot be read, or its slices do not make
+            a volume.
+        """
+        if self.kind == "volume":
+            return read_scan(self.files[0])
+        if self.kind == "slices":
+            parts = [
+                read_slice(path, slices_per_volume=self.slices_per_volume, volume_from=self.volume_from)
+                for path in self.files
+            ]
+            expected = parts[0].slices_per_volume
+            if len(parts) != expected:
+                raise NotAScanError(
+                    self.files[-1],
+                    f"volume {self.index} has {len(parts)} slice files, its header says {expected}",
+                )
+            return assemble_volume(parts, str(self.files[-1]))
+        assert self._nifti is not None
+        data = np.asarray(self._nifti.dataobj[..., self.index], dtype=np.float32)
+        return ScanImage(
+            data=data, affine=np.asarray(self._nifti.affine, dtype=np.float64), format="nifti1"
+        )
+
+    def file_bytes(self, name_pattern: str | None = None, first_number: int = 1) -> list[tuple[str, bytes]]:
+        """The files of the volume as a scanner writes them: ``(file name, content)``.
+
+        Parameters
+        ----------
+        name_pattern : str, optional
+            A :meth:`str.format` template for the names, with the fields
+            ``volume`` (the scanner's number, ``index + first_number``),
+            ``index``, ``slice`` (1-based file number within the volume) and
+            ``name`` (the recorded name). Default: the recorded names, and
+            ``vol_{volume:04d}.nii`` for a 4-D NIfTI's time points (written
+            as 3-D NIfTI-1 files).
+        first_number : int
+            The scanner's number of index 0.
+
+        Raises
+        ------
+        RecordingError
+            When the template has an unknown field or is malformed.
+        """
+        if self.kind == "nifti4d":
+            assert self._nifti is not None
+            volume = np.asanyarray(self._nifti.dataobj[..., self.index])
+            if volume.dtype.kind == "f":
+                volume = volume.astype(np.float32)
+            image = nib.Nifti1Image(volume, self._nifti.affine)
+            image.header.set_xyzt_units(*self._nifti.header.get_xyzt_units())
+            contents = [image.to_bytes()]
+            names = [self.files[0].name]
+            pattern = name_pattern or "vol_{volume:04d}.nii"
+        else:
+            contents = [path.read_bytes() for path in self.files]
+            names = [path.name for path in self.files]
+            pattern = name_pattern or "{name}"
+        out = []
+        for number, (name, content) in enumerate(zip(names, contents), start=1):
+            try:
+                out_name = pattern.format(
+                    volume=self.index + first_number, index=self.index, slice=number, name=name
+                )
+            except (KeyError, IndexError, ValueError) as err:
+                raise RecordingError(
+                    self.files[0],
+                    f"file-name template {pattern!r} does not format ({err!r}): expected fields "
+                    "among {volume}, {index}, {slice}, {name}",
+                ) from err
+            out.append((out_name, content))
+        return out
+
+
+def plan_recording(
+    source: str | Path,
+    *,
+    naming: FileNaming | None = None,
+    first_number: int = 1,
+    slices_per_volume: int | None = None,
+    volume_from: VolumeFrom = "auto",
+) -> list[RecordedVolume]:
+    """The volumes of a recorded series, in acquisition order, from names and headers only.
+
+    Blocking (lists the folder, reads the headers): call it from a thread
+    in an event loop.
+
+    Parameters
+    ----------
+    source : str or Path
+        A folder of scan files, or a 4-D NIfTI file.
+    naming : FileNaming, optional
+        The file-name pattern giving the volume number (the watch folder's);
+        when no file matches it (or it is None), the headers or the natural
+        name order give the order (see the module documentation).
+    first_number : int
+        The scanner's number of index 0.
+    slices_per_volume : int, optional
+        Single-slice series: slices per volume (default from the header).
+    volume_from : {"auto", "temporal_position", "acquisition_number", "instance_number"}
+        Single-slice series: the header field grouping slices into volumes.
+
+    Returns
+    -------
+    list of RecordedVolume
+        By increasing index (gaps possible).
+
+    Raises
+    ------
+    RecordingError
+        ``source`` does not exist, is neither a folder nor a 3-D/4-D NIfTI,
+        or holds no volume.
+    ValueError
+        ``slices_per_volume`` or ``volume_from`` is invalid.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, nibabel as nib, numpy as np
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "run.nii"
+    >>> nib.save(nib.Nifti1Image(np.zeros((4, 4, 3, 5), np.int16), np.eye(4)), path)
+    >>> volumes = plan_recording(path)
+    >>> [v.index for v in volumes], volumes[0].read().shape
+    ([0, 1, 2, 3, 4], (4, 4, 3))
+    >>> [name for name, _ in volumes[2].file_bytes()]
+    ['vol_0003.nii']
+    """
+    source = Path(source)
+    options = SliceOptions(slices_per_volume=slices_per_volume, volume_from=volume_from)
+    if source.is_dir():
+        return _plan_folder(source, naming, first_number, options)
+    if source.is_file():
+        return _plan_nifti(source)
+    raise RecordingError(source, "no such folder or file: expected a folder of scan files or a 4-D NIfTI")
+
+
+def _natural_key(name: str) -> list[object]:
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+
+
+def _plan_nifti(path: Path) -> list[RecordedVolume]:
+    try:
+        image = nib.load(path)
+    except Exception as err:  # noqa: BLE001 - nibabel raises many types for unreadable files
+        raise RecordingError(path, f"not a readable NIfTI ({err!r}): expected a 4-D NIfTI") from err
+    if not isinstance(image, nib.Nifti1Image | nib.Nifti2Image) or len(image.shape) not in (3, 4):
+        raise RecordingError(path, f"image of shape {image.shape}: expected a 4-D NIfTI")
+    if len(image.shape) == 3:
+        image = image.__class__(np.asanyarray(image.dataobj)[..., None], image.affine, image.header)
+    elif path.name.endswith(".gz"):
+        # Slicing a gzipped file's proxy decompresses it from the start each
+        # time: read it once.
+        image = image.__class__(np.asanyarray(image.dataobj), image.affine, image.header)
+    return [
+        RecordedVolume(index=t, files=(path,), kind="nifti4d", _nifti=image)
+        for t in range(image.shape[3])
+    ]
+
+
+@dataclass
+class _Header:
+    path: Path
+    kind: Literal["volume", "slices"]
+    number: int | None  # header volume number (1-based)
+    order: int | None  # InstanceNumber, for the order of slice files
+
+
+def _read_header(path: Path, options: SliceOptions) -> _Header | None:
+    """What a file is, from its header only (None: not a DICOM image nor a NIfTI)."""
+    with open(path, "rb") as handle:
+        head = handle.read(132)
+    if len(head) < 132 or head[128:132] != b"DICM":
+        nifti = len(head) >= 4 and int.from_bytes(head[:4], "little") in (348, 540)
+        if nifti or head[:2] == b"\x1f\x8b":  # .nii, .nii.gz
+            return _Header(path, "volume", None, None) if _is_3d_nifti(path) else None
+        return None
+    try:
+        ds = pydicom.dcmread(path, stop_before_pixels=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            wrapper = nibabel_wrapper(ds, str(path))
+        order = _int_or_none(ds.get("InstanceNumber"))
+        if not _slices.accepts(wrapper):
+            return _Header(path, "volume", order, order)
+        n = options.slices_per_volume or _slices.slice_count(ds)
+        if n is None:
+            raise RecordingError(
+                path, "single-slice DICOM without a slice count in the header: set slices_per_volume"
+            )
+        number = _slices.header_volume_number(ds, n, options.volume_from, str(path))
+    except (NotAScanError, *DICOM_DECODE_ERRORS):
+        return None
+    return _Header(path, "slices", number, order)
+
+
+def _is_3d_nifti(path: Path) -> bool:
+    """Whether a file is a NIfTI of one 3-D volume (a 4-D reference beside the files is not)."""
+    try:
+        shape = nib.load(path).shape
+    except Exception:  # noqa: BLE001 - nibabel raises many types for unreadable files
+        return False
+    return len(shape) == 3 or (len(shape) == 4 and shape[3] == 1)
+
+
+def _int_or_none(value: object) -> int | None:
+    try:
+        return int(str(value))
+    except (TypeError, ValueError):
+        return None
+
+
+def _plan_folder(
+    folder: Path, naming: FileNaming | None, first_number: int, options: SliceOptions
+) -> list[RecordedVolume]:
+    files = sorted(
+        (p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")),
+        key=lambda p: _natural_key(p.name),
+    )
+    if naming is not None:
+        matched = [p for p in files if naming.volume_number(p.name) is not None]
+        if matched:
+            files = matched
+    headers = [h for h in (_read_header(p, options) for p in files) if h is not None]
+    if not headers:
+        raise RecordingError(folder, "no scan files in the folder: expected DICOM or NIfTI volumes")
+    volumes: dict[int, RecordedVolume] = {}
+    slice_files: dict[int, list[_Header]] = {}
+    volume_headers = [h for h in headers if h.kind == "volume"]
+    by_name = naming is not None and all(
+        naming.volume_number(h.path.name) is not None for h in volume_headers
+    )
+    by_header = all(h.number is not None for h in volume_headers)
+    for position, header in enumerate(volume_headers):
+        if by_name:
+            assert naming is not None
+            number = naming.volume_number(header.path.name)
+            assert number is not None
+            index = number - first_number
+        elif by_header:
+            assert header.number is not None
+            index = header.number - first_number
+        else:
+            index = position
+        if index >= 0 and index not in volumes:
+            volumes[index] = RecordedVolume(index, (header.path,), "volume")
+    for header in headers:
+        if header.kind == "slices":
+            assert header.number is not None
+            slice_files.setdefault(header.number - first_number, []).append(header)
+    for index, group in slice_files.items():
+        if index < 0 or index in volumes:
+            continue
+        group.sort(key=lambda h: (h.order if h.order is not None else 0, _natural_key(h.path.name)))
+        volumes[index] = RecordedVolume(
+            index, tuple(h.path for h in group), "slices", options.slices_per_volume, options.volume_from
+        )
+    return [volumes[i] for i in sorted(volumes)]
