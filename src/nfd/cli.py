@@ -45,6 +45,10 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--out", required=True, type=Path, metavar="DIR", help="folder for the run folder")
     rep.add_argument("--web", action="store_true", help="serve the live page during the replay ([web] settings)")
 
+    sim = sub.add_parser("simulate-scanner", add_help=False,
+                         help="write a recorded series into a watch folder at the TR, as a scanner does")
+    sim.add_argument("args", nargs=argparse.REMAINDER)
+
     demo = sub.add_parser("demo", help="run the daemon on a synthetic session it makes itself")
     demo.add_argument("--volumes", type=int, default=80, help="volumes in the session (default 80)")
     demo.add_argument("--tr", type=float, default=2.0, help="simulated repetition time in s (default 2.0)")
@@ -80,13 +84,13 @@ def _check_config(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     cfg, text = _load(args.config, watch_dir=True)
-    from nfd.daemon.app import Daemon, watch_source
+    from nfd.daemon.app import Daemon
 
     _logging(args, cfg)
 
     async def serve() -> None:
         async with Daemon(cfg, config_text=text) as daemon:
-            await daemon.run(watch_source(cfg))
+            await daemon.serve()
 
     asyncio.run(serve())
     return EXIT_OK
@@ -116,10 +120,21 @@ def _demo(args: argparse.Namespace) -> int:
     )
 
 
+def _simulate_scanner(args: argparse.Namespace) -> int:
+    from nfd.acquire import simulate_scanner_main
+
+    configure_logging(args.log_format or "console", args.log_level or "info", stream=sys.stderr)
+    return simulate_scanner_main(args.args)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``nfd`` console script; returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["simulate-scanner"]:  # its own parser, options and --help
+        return _simulate_scanner(argparse.Namespace(log_format=None, log_level=None, args=argv[1:]))
     args = _parser().parse_args(argv)
-    command = {"run": _run, "check-config": _check_config, "replay": _replay, "demo": _demo}[args.command]
+    command = {"run": _run, "check-config": _check_config, "replay": _replay, "demo": _demo,
+               "simulate-scanner": _simulate_scanner}[args.command]
     try:
         return command(args)
     except ConfigError as exc:

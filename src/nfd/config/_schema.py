@@ -55,6 +55,15 @@ class AcquireConfig:
     reorder_timeout: float = _opt(
         2.0, "how long later volumes wait for a missing earlier one before it is declared missing", "s", min=0.0
     )
+    slices_per_volume: int = _opt(
+        0, "single-slice series (GE, Philips): slices per volume (0: from the header)", "slices", min=0
+    )
+    volume_from: Literal["auto", "temporal_position", "acquisition_number", "instance_number"] = _opt(
+        "auto", "single-slice series: the header field that says which volume a slice belongs to"
+    )
+    on_new_series: Literal["ignore", "new_run"] = _opt(
+        "ignore", "a file of another series is ignored, or ends this run and starts the next on that series"
+    )
 
 
 @dataclass(frozen=True)

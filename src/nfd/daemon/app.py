@@ -29,7 +29,7 @@ import structlog
 from threadpoolctl import threadpool_limits
 
 from nfd._version import __version__
-from nfd.acquire import FileNaming, Scan, ScanFileError, ScanWatcher, read_scan
+from nfd.acquire import FileNaming, Scan, ScanFileError, ScanWatcher, SeriesId, read_scan
 from nfd.config import Config, ConfigError
 from nfd.daemon.pipeline import Pipeline, VolumeCallback
 from nfd.daemon.sdnotify import SystemdNotifier
@@ -52,8 +52,8 @@ class ScanSource(Protocol):
     def __aiter__(self) -> AsyncIterator[Scan]: ...
 
 
-def watch_source(cfg: Config) -> ScanWatcher:
-    """The watch folder of ``cfg.acquire`` as a scan source."""
+def watch_source(cfg: Config, series: SeriesId | None = None) -> ScanWatcher:
+    """The watch folder of ``cfg.acquire`` as a scan source, for ``series`` (None: the newest at start)."""
     a = cfg.acquire
     return ScanWatcher(
         a.watch_dir,
@@ -64,6 +64,10 @@ def watch_source(cfg: Config) -> ScanWatcher:
         poll_interval=a.poll_interval,
         complete_timeout=a.complete_timeout,
         reorder_timeout=a.reorder_timeout,
+        slices_per_volume=a.slices_per_volume or None,
+        volume_from=a.volume_from,
+        on_new_series=a.on_new_series,
+        series=series,
     )
 
 
@@ -314,7 +318,8 @@ class Daemon:
                         log.exception("volume_failed", index=scan.index, file=scan.path.name)
                     if scan.index >= cfg.run.n_volumes - 1:
                         break
-                reason = "stopped" if stop.is_set() else "complete"
+                new_series = getattr(source, "new_series", None)
+                reason = "stopped" if stop.is_set() else "new_series" if new_series is not None else "complete"
                 log.info("run_ending", reason=reason, last_index=pipeline.last_index)
         finally:
             summary: dict[str, Any] = {}
@@ -340,13 +345,48 @@ class Daemon:
                     await sink.close()
         return summary
 
+    async def serve(self) -> list[dict[str, Any]]:
+        """``nfd run``: runs on the watch folder until SIGTERM, or after one run.
+
+        With ``acquire.on_new_series = "new_run"``, a file of another series
+        ends the run in progress and starts the next on that series; after a
+        run that ends by itself, the daemon waits for the next series.
+        Otherwise it holds one run.
+        """
+        summaries: list[dict[str, Any]] = []
+        series: SeriesId | None = None
+        while not self.shutdown.is_set():
+            watcher = watch_source(self.cfg, series)
+            summaries.append(await self.run(watcher))
+            if self.cfg.acquire.on_new_series != "new_run" or self.shutdown.is_set():
+                break
+            series = watcher.new_series or await self._wait_for_new_series(watcher.series)
+            if series is None:
+                break
+            log.info("new_series", series=str(series))
+        return summaries
+
+    async def _wait_for_new_series(self, current: SeriesId | None) -> SeriesId | None:
+        """Wait, between runs, for a file of a series other than ``current``; None on shutdown."""
+        self.notifier.notify(STATUS="run finished; waiting for a new series")
+        log.info("waiting_for_new_series", after=str(current))
+        watcher = watch_source(self.cfg, current)
+        async with watcher:  # the current series' files pass by unprocessed
+            it = aiter(watcher)
+            while await _next_or_stop(it, self.shutdown) is not None:
+                pass
+        return None if self.shutdown.is_set() else watcher.new_series
+
     # -- nfd.outputs.web.Controller: the POST routes ------------------------------------------
 
     def start_run(self) -> dict[str, Any]:
         """Runs start when ``nfd run`` starts; refused (409) with the reason."""
         if self.pipeline is not None:
             raise ControlRefused(f"run {self.pipeline.run.path.name} is in progress")
-        raise ControlRefused("nfd run holds one run per process: start the service again for the next run")
+        raise ControlRefused(
+            "runs start with their first volume: with acquire.on_new_series = \"new_run\" the next series starts "
+            "the next run; otherwise nfd run holds one run per process"
+        )
 
     def stop_run(self) -> dict[str, Any]:
         """End the run in progress after the volume in flight."""

@@ -1,0 +1,78 @@
+"""``acquire.on_new_series = "new_run"``: a new series ends the run and starts the next one."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import orjson
+
+from nfd.outputs import RunFolder
+from nfd.simulate import make_session, write_nifti_volume, write_roi_masks
+
+
+def _wait(log: Path, text: str, proc: subprocess.Popen[bytes], count: int = 1, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while log.read_text().count(text) < count:
+        assert proc.poll() is None, log.read_text()
+        assert time.monotonic() < deadline, f"{text!r} x{count} never logged:\n{log.read_text()}"
+        time.sleep(0.05)
+
+
+def test_new_series_starts_the_next_run(tmp_path: Path) -> None:
+    n = 6
+    s = make_session(n_volumes=n, tr=2.0, shape=(24, 24, 16), seed=9, block_length=3)
+    masks = write_roi_masks(tmp_path / "rois", s)
+    watch = tmp_path / "watch"
+    watch.mkdir()
+    (tmp_path / "p.json").write_text('{"ConditionIndex": [{"ConditionName": "UP", "OnOffsets": [[4, 6]]}]}')
+    rois = "\n".join(f'{k} = "{v}"' for k, v in masks.items())
+    config = tmp_path / "nfd.toml"
+    config.write_text(f"""
+[run]
+tr = 2.0
+n_volumes = {n}
+output_dir = "runs"
+[acquire]
+watch_dir = "watch"
+pattern = '^(?P<series>\\d{{3}})_(?P<volume>\\d{{4}})\\.nii$'
+on_new_series = "new_run"
+[roi]
+{rois}
+[feedback]
+protocol = "p.json"
+[feedback.udp]
+enabled = false
+[web]
+enabled = false
+[iglm]
+enabled = false
+""")
+    log = tmp_path / "daemon.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "nfd", "run", "-c", str(config)], stdout=out,
+                                stderr=subprocess.STDOUT)
+    try:
+        _wait(log, '"run_started"', proc)
+        for i in range(4):  # series 7: four of six volumes, then the scanner starts series 8
+            write_nifti_volume(watch / f"007_{i + 1:04d}.nii", s.volumes[i], s.affine)
+        _wait(log, '"volume_processed"', proc, count=4)
+        for i in range(n):
+            write_nifti_volume(watch / f"008_{i + 1:04d}.nii", s.volumes[i], s.affine)
+        _wait(log, '"waiting_for_new_series"', proc)  # series 8 ran to its end; the daemon waits
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0, log.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    events = [orjson.loads(line) for line in log.read_bytes().splitlines()]
+    endings = [e["reason"] for e in events if e["event"] == "run_ending"]
+    assert endings == ["new_series", "complete"]
+    first, second = sorted((tmp_path / "runs").iterdir())
+    one = [r["index"] for r in RunFolder.read_volumes(first) if r["status"] == "processed"]
+    two = [r for r in RunFolder.read_volumes(second) if r["status"] == "processed"]
+    assert one == [0, 1, 2, 3]
+    assert [r["index"] for r in two] == list(range(n)) and all(r["file"].startswith("008_") for r in two)
