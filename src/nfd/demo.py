@@ -4,9 +4,10 @@ Generates a session with known truth (:func:`nfd.simulate.make_session`: a
 brain-like phantom, two ROIs, a block design convolved with SPM's canonical
 HRF, thermal noise, drift and small head motion), writes it as a config, ROI
 masks and a BIDS ``events.tsv`` into a temporary session folder, then runs
-the daemon on a temporary watch folder while a writer task puts one NIfTI
-volume there per (accelerated) TR, each written atomically as a scanner's
-export would be. Feedback is received on a real UDP socket in the ``json``
+the daemon on a temporary watch folder while the scanner simulator
+(:func:`nfd.acquire.simulate_scanner`) puts one NIfTI volume there per
+(accelerated) TR, each written in chunks with pauses as a scanner's export
+can be. Feedback is received on a real UDP socket in the ``json``
 format; one line is printed per volume and a summary at the end: volumes
 processed, latency from file complete to feedback sent (median, p95), the
 correlation between feedback and the true activation, and the error of the
@@ -23,12 +24,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+import nibabel as nib
 import numpy as np
 import orjson
 
 from nfd.config import load_config
 from nfd.daemon.app import run_daemon, watch_source
-from nfd.simulate import SyntheticSession, make_session, write_nifti_volume, write_roi_masks
+from nfd.acquire import simulate_scanner
+from nfd.simulate import SyntheticSession, make_session, write_roi_masks
 
 _CONFIG = """\
 # Written by `nfd demo`: the daemon's configuration for a synthetic session.
@@ -79,12 +82,13 @@ def _write_events(session: SyntheticSession, path: Path, tr: float) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
-async def _write_volumes(session: SyntheticSession, watch: Path, interval: float) -> None:
-    """Write one volume per ``interval`` seconds, as a scanner's export would."""
-    t0 = time.monotonic()
-    for i, volume in enumerate(session.volumes):
-        await asyncio.sleep(max(0.0, t0 + i * interval - time.monotonic()))
-        await asyncio.to_thread(write_nifti_volume, watch / f"vol_{i + 1:04d}.nii", volume, session.affine)
+async def _write_volumes(session: SyntheticSession, root: Path, watch: Path, interval: float) -> None:
+    """Write the session into the watch folder as a scanner would: one volume per TR, each in chunks."""
+    bold = root / "session_bold.nii"
+    await asyncio.to_thread(
+        nib.save, nib.Nifti1Image(np.moveaxis(session.volumes, 0, -1), session.affine), bold
+    )
+    await simulate_scanner(bold, watch, interval, mode="chunks", chunks=3)
 
 
 async def _receive(sock: socket.socket, n: int, messages: list[dict[str, Any]], done: asyncio.Event) -> None:
@@ -126,13 +130,13 @@ async def run_demo(*, n_volumes: int = 80, tr: float = 2.0, speed: float = 10.0,
             reorder=max(2.0, 4 * interval),
         ))
         cfg = load_config(root / "nfd.toml")
-        print(f"nfd demo: writing one volume every {interval:.2f} s into {watch}; feedback over UDP "
+        print(f"nfd demo: writing one volume every {interval:.2f} s, in chunks, into {watch}; feedback over UDP "
               f"to 127.0.0.1:{sock.getsockname()[1]}", flush=True)
         messages: list[dict[str, Any]] = []
         records: list[dict[str, Any]] = []
         done = asyncio.Event()
         receiver = asyncio.create_task(_receive(sock, n_volumes, messages, done))
-        writer = asyncio.create_task(_write_volumes(session, watch, interval))
+        writer = asyncio.create_task(_write_volumes(session, root, watch, interval))
         try:
             summary = await run_daemon(cfg, watch_source(cfg), config_text=(root / "nfd.toml").read_text(),
                                        on_volume=records.append, web=False)
