@@ -80,7 +80,7 @@ max = 20.0
 port = {sock.getsockname()[1]}
 format = "{fmt}"
 [web]
-port = 0
+enabled = false
 [log]
 format = "json"
 level = "info"

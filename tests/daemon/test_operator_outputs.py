@@ -37,7 +37,7 @@ n_volumes = {n}
 output_dir = "runs"
 [acquire]
 watch_dir = "watch"
-pattern = '^vol_(?P<volume>\\d{{4}})\\.nii$'
+pattern = '^(?P<series>vol2?)_(?P<volume>\\d{{4}})\\.nii$'
 [roi]
 {rois}
 [feedback]
@@ -125,11 +125,24 @@ async def test_websocket_rest_and_serial_during_a_real_run(tmp_path: Path) -> No
                 while (msg := await ws.receive_json(timeout=20))["type"] != "run_end":
                     pass
                 assert msg["summary"]["volumes_processed"] == stop_after
+                # Between runs: the operator arms the next run, which starts with the next series.
+                await _wait_for(log, r'"waiting_for_start_request"', proc)
+                r = await http.post(f"{url}/api/v1/runs/start")
+                assert r.status == 202, await r.text()
+                await _wait_for(log, r'"waiting_for_new_series"', proc)
+                await asyncio.to_thread(
+                    write_nifti_volume, tmp_path / "watch" / "vol2_0001.nii", s.volumes[0], s.affine
+                )
+                while (msg := await ws.receive_json(timeout=20))["type"] != "volume":
+                    pass
+                assert msg["index"] == 0  # the first volume of the second run
+        proc.terminate()
         assert await asyncio.to_thread(proc.wait, 30) == 0
         serial = _read_serial(master, time.monotonic() + 0.5).decode()
         lines = serial.strip().splitlines()
-        folder = next((tmp_path / "runs").iterdir())
-        records = [r for r in RunFolder.read_volumes(folder) if r["status"] == "processed"]
+        folder, second = sorted((tmp_path / "runs").iterdir())
+        records = [r for f in (folder, second) for r in RunFolder.read_volumes(f) if r["status"] == "processed"]
+        assert [r["index"] for r in records] == [*range(stop_after), 0]
         assert lines == [f"{r['index']},{r['condition']},{r['feedback']:.3f}" for r in records]
         events = [orjson.loads(x) for x in (folder / "events.jsonl").read_bytes().splitlines()]
         assert [e["name"] for e in events] == ["subject_moved"]

@@ -52,7 +52,7 @@ class ScanSource(Protocol):
     def __aiter__(self) -> AsyncIterator[Scan]: ...
 
 
-def watch_source(cfg: Config, series: SeriesId | None = None) -> ScanWatcher:
+def watch_source(cfg: Config, series: SeriesId | None = None, on_new_series: str | None = None) -> ScanWatcher:
     """The watch folder of ``cfg.acquire`` as a scan source, for ``series`` (None: the newest at start)."""
     a = cfg.acquire
     return ScanWatcher(
@@ -66,7 +66,7 @@ def watch_source(cfg: Config, series: SeriesId | None = None) -> ScanWatcher:
         reorder_timeout=a.reorder_timeout,
         slices_per_volume=a.slices_per_volume or None,
         volume_from=a.volume_from,
-        on_new_series=a.on_new_series,
+        on_new_series=on_new_series or a.on_new_series,
         series=series,
     )
 
@@ -105,6 +105,16 @@ async def _next_or_stop(it: AsyncIterator[Scan], stop: asyncio.Event) -> Scan | 
         return nxt.result()
     except StopAsyncIteration:
         return None
+
+
+async def _first_of(*events: asyncio.Event) -> None:
+    """Return when any of ``events`` is set."""
+    waits = [asyncio.ensure_future(e.wait()) for e in events]
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waits:
+            w.cancel()
 
 
 async def _watchdog(notifier: SystemdNotifier, daemon: Daemon) -> None:
@@ -181,6 +191,9 @@ class Daemon:
         self.external: dict[str, tuple[float, float]] = {}
         self._signals: list[int] = []
         self._watchdog: asyncio.Task[None] | None = None
+        self._start_requested = asyncio.Event()
+        self._armable = False  # waiting for POST /runs/start
+        self._armed = False  # waiting for the next series
 
     async def __aenter__(self) -> Daemon:
         loop = asyncio.get_running_loop()
@@ -346,47 +359,81 @@ class Daemon:
         return summary
 
     async def serve(self) -> list[dict[str, Any]]:
-        """``nfd run``: runs on the watch folder until SIGTERM, or after one run.
+        """``nfd run``: runs on the watch folder until SIGTERM.
 
         With ``acquire.on_new_series = "new_run"``, a file of another series
         ends the run in progress and starts the next on that series; after a
-        run that ends by itself, the daemon waits for the next series.
-        Otherwise it holds one run.
+        run that ends by itself, the daemon waits for the next series. With
+        ``"ignore"``, the daemon holds one run and then, when it serves the
+        web API, waits for ``POST /api/v1/runs/start`` to arm the next run
+        (which starts with the next series); without the web API it ends.
         """
         summaries: list[dict[str, Any]] = []
         series: SeriesId | None = None
+        auto = self.cfg.acquire.on_new_series == "new_run"
         while not self.shutdown.is_set():
             watcher = watch_source(self.cfg, series)
-            summaries.append(await self.run(watcher))
-            if self.cfg.acquire.on_new_series != "new_run" or self.shutdown.is_set():
+            try:
+                summaries.append(await self.run(watcher))
+            except ConfigError as exc:
+                if series is None:  # the first run: the configuration itself is wrong
+                    raise
+                # a later series that does not fit (e.g. an anatomical scan in the same folder)
+                log.error("run_refused", series=str(series), reason=str(exc))
+                summaries.append({})
+            if self.shutdown.is_set() or not (auto or self.server is not None):
                 break
-            series = watcher.new_series or await self._wait_for_new_series(watcher.series)
+            series = watcher.new_series if auto else None
             if series is None:
-                break
+                if not auto:  # the operator arms the next run (POST /api/v1/runs/start)
+                    if not await self._wait_for_start():
+                        break
+                series = await self._wait_for_new_series(watcher.series)
+                if series is None:
+                    break
             log.info("new_series", series=str(series))
         return summaries
+
+    async def _wait_for_start(self) -> bool:
+        """Wait between runs for ``POST /api/v1/runs/start``; False on shutdown."""
+        self._start_requested.clear()
+        self._armable = True
+        self.notifier.notify(STATUS="run finished; waiting for POST /api/v1/runs/start")
+        log.info("waiting_for_start_request")
+        try:
+            await _first_of(self._start_requested, self.shutdown)
+        finally:
+            self._armable = False
+        return not self.shutdown.is_set()
 
     async def _wait_for_new_series(self, current: SeriesId | None) -> SeriesId | None:
         """Wait, between runs, for a file of a series other than ``current``; None on shutdown."""
         self.notifier.notify(STATUS="run finished; waiting for a new series")
         log.info("waiting_for_new_series", after=str(current))
-        watcher = watch_source(self.cfg, current)
+        self._armed = True
+        watcher = watch_source(self.cfg, current, on_new_series="new_run")
         async with watcher:  # the current series' files pass by unprocessed
             it = aiter(watcher)
-            while await _next_or_stop(it, self.shutdown) is not None:
-                pass
+            try:
+                while await _next_or_stop(it, self.shutdown) is not None:
+                    pass
+            finally:
+                self._armed = False
         return None if self.shutdown.is_set() else watcher.new_series
 
     # -- nfd.outputs.web.Controller: the POST routes ------------------------------------------
 
     def start_run(self) -> dict[str, Any]:
-        """Runs start when ``nfd run`` starts; refused (409) with the reason."""
+        """Arm the next run between runs: it starts with the first volume of the next series."""
         if self.pipeline is not None:
             raise ControlRefused(f"run {self.pipeline.run.path.name} is in progress")
-        raise ControlRefused(
-            "runs start with their first volume: with acquire.on_new_series = \"new_run\" the next series starts "
-            "the next run; otherwise nfd run holds one run per process"
-        )
+        if self._armed:
+            return {"state": "armed", "detail": "the next series starts the next run"}
+        if not self._armable:
+            raise ControlRefused("the daemon is starting or stopping: no run can be armed now")
+        self._start_requested.set()
+        log.info("run_armed", by="api")
+        return {"state": "armed", "detail": "the next series starts the next run"}
 
     def stop_run(self) -> dict[str, Any]:
         """End the run in progress after the volume in flight."""
