@@ -1,0 +1,122 @@
+"""EEG in the same loop: LSL acquisition, the Stockwell transform, and fMRI prediction from EEG.
+
+This subpackage owns:
+
+- acquisition: :class:`EegInlet` (an LSL stream pulled by a thread into a
+  preallocated :class:`RingBuffer`, time stamps dejittered and put on
+  ``time.time()``'s clock, lost streams looked for again, gaps and dropped
+  samples counted), :class:`MarkerInlet` (a marker stream, recorded), and
+  the streaming :class:`Preprocessor` (anti-alias and decimation, notch,
+  band-pass, with carried filter state);
+- the Stockwell transform: :func:`stockwell_transform` (the definition,
+  frequency axis in Hz) and :class:`BandPower` (band-averaged power of
+  mirrored windows at a fixed rate, evaluated exactly but only where
+  needed, with a Cython folding kernel);
+- the EEG fingerprint (Meir-Hasson et al. 2014): :class:`FeatureSpec`
+  (log band power per channel, band and delay), model files
+  (:class:`EegModel`, :func:`load_model`, pinned by SHA-256),
+  :class:`EegPredictor` (``predict(buffer, t) -> Prediction | None``),
+  training (:func:`fit_model`; ``nfd eeg fit`` is :func:`fit_main`);
+- the run folder's ``eeg_predictions.tsv`` and ``eeg_markers.tsv``
+  (:class:`PredictionWriter`, :class:`MarkerWriter`) and
+  :class:`EegSession`, which runs all of it as one task of the daemon;
+- recordings: :func:`read_recording` (BrainVision, EDF/BDF, EEGLAB, FIF via
+  MNE; XDF via pyxdf; optional ``eeg`` extra) and :class:`EegPlayer`
+  (``nfd simulate-eeg`` is :func:`player_main`).
+
+Errors derive from :class:`EegError`.
+"""
+
+from __future__ import annotations
+
+from nfd.eeg._bandpower import BandPower, band_rows
+from nfd.eeg._clock import Dejitter, WallClock
+from nfd.eeg._errors import (
+    EegConfigError,
+    EegDependencyError,
+    EegError,
+    FitError,
+    ModelError,
+    ModelFormatError,
+    ModelHashError,
+    ModelMismatchError,
+    RecordingError,
+    StreamNotFoundError,
+)
+from nfd.eeg._features import DEFAULT_BANDS, FeatureSpec, feature_matrix, window_end_indices
+from nfd.eeg._fit import (
+    FitResult,
+    fit_main,
+    fit_model,
+    read_target,
+    volume_times_from_onsets,
+    volume_times_from_triggers,
+)
+from nfd.eeg._inlet import EegInlet
+from nfd.eeg._lsl import StreamDescription, stream_query
+from nfd.eeg._markers import Marker, MarkerInlet
+from nfd.eeg._model import EegModel, StreamSpec, file_sha256, load_model
+from nfd.eeg._player import EegPlayer, player_main
+from nfd.eeg._predictor import EegPredictor, Prediction, PredictionStatus
+from nfd.eeg._preprocess import PreprocessSpec, Preprocessor, preprocess_recording
+from nfd.eeg._recording import RecordedMarker, Recording, read_recording
+from nfd.eeg._ring import BufferView, RingBuffer, Window
+from nfd.eeg._session import EegSession
+from nfd.eeg._stockwell import StockwellTransform, stockwell_frequencies, stockwell_transform
+from nfd.eeg._tables import MarkerWriter, PredictionWriter
+
+__all__ = [
+    "DEFAULT_BANDS",
+    "BandPower",
+    "BufferView",
+    "Dejitter",
+    "EegConfigError",
+    "EegDependencyError",
+    "EegError",
+    "EegInlet",
+    "EegModel",
+    "EegPlayer",
+    "EegPredictor",
+    "EegSession",
+    "FeatureSpec",
+    "FitError",
+    "FitResult",
+    "Marker",
+    "MarkerInlet",
+    "MarkerWriter",
+    "ModelError",
+    "ModelFormatError",
+    "ModelHashError",
+    "ModelMismatchError",
+    "Prediction",
+    "PredictionStatus",
+    "PredictionWriter",
+    "PreprocessSpec",
+    "Preprocessor",
+    "RecordedMarker",
+    "Recording",
+    "RecordingError",
+    "RingBuffer",
+    "StockwellTransform",
+    "StreamDescription",
+    "StreamNotFoundError",
+    "StreamSpec",
+    "WallClock",
+    "Window",
+    "band_rows",
+    "feature_matrix",
+    "file_sha256",
+    "fit_main",
+    "fit_model",
+    "load_model",
+    "player_main",
+    "preprocess_recording",
+    "read_recording",
+    "read_target",
+    "stockwell_frequencies",
+    "stockwell_transform",
+    "stream_query",
+    "volume_times_from_onsets",
+    "volume_times_from_triggers",
+    "window_end_indices",
+]
