@@ -49,6 +49,11 @@ def _parser() -> argparse.ArgumentParser:
                          help="write a recorded series into a watch folder at the TR, as a scanner does")
     sim.add_argument("args", nargs=argparse.REMAINDER)
 
+    eeg = sub.add_parser("eeg", add_help=False, help="EEG tools: 'nfd eeg fit' trains an EEG-fingerprint model")
+    eeg.add_argument("args", nargs=argparse.REMAINDER)
+    sub.add_parser("simulate-eeg", add_help=False, help="play an EEG recording as an LSL stream in real time") \
+        .add_argument("args", nargs=argparse.REMAINDER)
+
     demo = sub.add_parser("demo", help="run the daemon on a synthetic session it makes itself")
     demo.add_argument("--volumes", type=int, default=80, help="volumes in the session (default 80)")
     demo.add_argument("--tr", type=float, default=2.0, help="simulated repetition time in s (default 2.0)")
@@ -127,14 +132,24 @@ def _simulate_scanner(args: argparse.Namespace) -> int:
     return simulate_scanner_main(args.args)
 
 
+def _eeg_usage(args: argparse.Namespace) -> int:
+    print("nfd: expected 'nfd eeg fit ...' (see 'nfd eeg fit --help')", file=sys.stderr)
+    return EXIT_CONFIG
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``nfd`` console script; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["simulate-scanner"]:  # its own parser, options and --help
         return _simulate_scanner(argparse.Namespace(log_format=None, log_level=None, args=argv[1:]))
+    if argv[:2] == ["eeg", "fit"] or argv[:1] == ["simulate-eeg"]:  # the EEG tools parse their own options
+        from nfd.eeg import fit_main, player_main
+
+        configure_logging("console", "info", stream=sys.stderr)
+        return fit_main(argv[2:]) if argv[0] == "eeg" else player_main(argv[1:])
     args = _parser().parse_args(argv)
     command = {"run": _run, "check-config": _check_config, "replay": _replay, "demo": _demo,
-               "simulate-scanner": _simulate_scanner}[args.command]
+               "simulate-scanner": _simulate_scanner, "eeg": _eeg_usage, "simulate-eeg": _eeg_usage}[args.command]
     try:
         return command(args)
     except ConfigError as exc:

@@ -132,9 +132,15 @@ def _check_semantics(cfg: Config) -> None:
                           "feedback.proxy.targets")
     if fb.type == "decoder" and not (fb.decoder.model and fb.decoder.sha256):
         raise ConfigError("expected a model file and its sha256 for the decoder", "feedback.decoder.model")
-    if fb.type == "external" and fb.external.source not in fb.external_sources:
-        raise ConfigError(f"expected one of feedback.external_sources {list(fb.external_sources)}, "
-                          f"got {fb.external.source!r}", "feedback.external.source")
+    eeg_source = fb.external.source == "eeg" and cfg.eeg.enabled
+    if fb.type == "external" and fb.external.source not in fb.external_sources and not eeg_source:
+        raise ConfigError(f"expected one of feedback.external_sources {list(fb.external_sources)}, or eeg with "
+                          f"[eeg] enabled, got {fb.external.source!r}", "feedback.external.source")
+    if cfg.eeg.enabled:
+        if not (cfg.eeg.model and cfg.eeg.model_sha256):
+            raise ConfigError("expected a model file and its sha256 when EEG is enabled", "eeg.model")
+        if not (cfg.eeg.name or cfg.eeg.type or cfg.eeg.source_id):
+            raise ConfigError("expected a stream name, type or source_id to find the EEG stream", "eeg.name")
     if cfg.feedback.min >= cfg.feedback.max:
         raise ConfigError(
             f"expected feedback.min < feedback.max, got {cfg.feedback.min} >= {cfg.feedback.max}", "feedback.min"
@@ -177,6 +183,8 @@ def check_files(cfg: Config, *, watch_dir: bool = True) -> None:
     if cfg.feedback.type == "decoder" and not Path(cfg.feedback.decoder.model).is_file():
         raise ConfigError(f"expected an existing file, {cfg.feedback.decoder.model} is not one",
                           "feedback.decoder.model")
+    if cfg.eeg.enabled and not Path(cfg.eeg.model).is_file():
+        raise ConfigError(f"expected an existing file, {cfg.eeg.model} is not one", "eeg.model")
     if cfg.volume.reference != "first" and not Path(cfg.volume.reference).is_file():
         raise ConfigError(
             f"expected 'first' or an existing NIfTI file, {cfg.volume.reference} is not one", "volume.reference"
@@ -253,7 +261,7 @@ def _coerce(value: Any, tp: Any, meta: typing.Mapping[str, Any], key: str, base_
         if not isinstance(value, str):
             raise ConfigError(f"expected a string, got {_describe(value)}", key)
         if (key == "volume.reference" and value != "first") or (
-            key in ("web.token_file", "feedback.decoder.model") and value
+            key in ("web.token_file", "feedback.decoder.model", "eeg.model") and value
         ):
             return str((base_dir / Path(value).expanduser()).resolve())
         return value

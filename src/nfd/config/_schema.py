@@ -160,7 +160,7 @@ class DecoderConfig:
 class ExternalConfig:
     """``[feedback.external]``: feedback from a value pushed from outside."""
 
-    source: str = _opt("", "the external source feeding it (one of feedback.external_sources)")
+    source: str = _opt("", "the external source feeding it: one of feedback.external_sources, or eeg (the EEG prediction)")
     max_age_s: float = _opt(0.0, "older values are not used (0: no limit)", "s", min=0.0)
 
 
@@ -242,6 +242,37 @@ class IglmConfig:
 
 
 @dataclass(frozen=True)
+class EegMarkersConfig:
+    """``[eeg.markers]``: an LSL marker stream recorded beside the EEG."""
+
+    enabled: bool = _opt(True, "record a marker stream (scanner triggers, task events) into eeg_markers.tsv")
+    name: str = _opt("", "LSL stream name")
+    type: str = _opt("Markers", "LSL stream type")
+    source_id: str = _opt("", "LSL source id")
+
+
+@dataclass(frozen=True)
+class EegConfig:
+    """``[eeg]``: EEG over LSL and the fMRI signal predicted from it (the EEG fingerprint)."""
+
+    enabled: bool = _opt(False, "read an EEG stream and predict the modelled fMRI signal")
+    name: str = _opt("", "LSL stream name (at least one of name, type, source_id)")
+    type: str = _opt("EEG", "LSL stream type")
+    source_id: str = _opt("", "LSL source id, the most specific")
+    model: str = _opt("", "model file written by nfd eeg fit (channels, rate, window, bands and delays are in it)")
+    model_sha256: str = _opt("", "the model file's SHA-256: a file with another hash is never loaded")
+    interval: float = _opt(0.5, "seconds between periodic predictions (0: on every chunk)", "s", min=0.0)
+    timeout: float = _opt(1.0, "seconds per attempt to find the stream", "s", min_exclusive=0.0)
+    retry_max: float = _opt(5.0, "longest back-off between attempts to find a lost stream", "s", min_exclusive=0.0)
+    buffer: float = _opt(60.0, "preprocessed EEG kept in memory (at least the model's window + 1 s)", "s",
+                         min_exclusive=0.0)
+    stale_after: float = _opt(1.0, "newest sample older than this: EEG is missing", "s", min_exclusive=0.0)
+    max_gap: float = _opt(0.1, "a window may overrun its length by this before it counts as spanning a gap", "s",
+                          min=0.0)
+    markers: EegMarkersConfig = field(default_factory=EegMarkersConfig, metadata={"doc": "marker stream"})
+
+
+@dataclass(frozen=True)
 class WebConfig:
     """``[web]``: the live page, WebSocket and REST API."""
 
@@ -278,6 +309,7 @@ class Config:
     signal: SignalConfig = field(default_factory=SignalConfig, metadata={"doc": "ROI signal chain"})
     quality: QualityConfig = field(default_factory=QualityConfig, metadata={"doc": "quality thresholds"})
     iglm: IglmConfig = field(default_factory=IglmConfig, metadata={"doc": "whole-brain GLM"})
+    eeg: EegConfig = field(default_factory=EegConfig, metadata={"doc": "EEG"})
     web: WebConfig = field(default_factory=WebConfig, metadata={"doc": "operator's window"})
     log: LogConfig = field(default_factory=LogConfig, metadata={"doc": "logging"})
     #: The folder the config file was read from (relative paths resolve against it).

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import sys
 import time
 from collections.abc import AsyncIterator
 from datetime import datetime
@@ -35,6 +36,7 @@ from nfd.daemon.pipeline import Pipeline, VolumeCallback
 from nfd.daemon.sdnotify import SystemdNotifier
 from nfd.daemon.stages import build_feedback
 from nfd.daemon.worker import VolumeWorker
+from nfd.eeg import EegError, EegModel, EegSession, ModelHashError, load_model
 from nfd.feedback import Design, ExternalFeedback, FeedbackError, load_protocol
 from nfd.outputs import OutputError, RunFolder, SerialSink, Sink, UdpSink
 from nfd.outputs.web import ControlRefused, LiveState, RunInfo, TokenFileError, UnknownTarget, WebConfigError, WebServer
@@ -117,6 +119,38 @@ async def _first_of(*events: asyncio.Event) -> None:
             w.cancel()
 
 
+def _load_eeg_model(cfg: Config) -> EegModel:
+    try:
+        return load_model(cfg.eeg.model, cfg.eeg.model_sha256)
+    except ModelHashError as exc:
+        raise ConfigError(str(exc), key="eeg.model_sha256") from None
+    except EegError as exc:
+        raise ConfigError(str(exc), key="eeg.model") from None
+
+
+def _log_eeg_end(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        exc = task.exception()
+        log.error("eeg_stopped", reason=str(exc), error=type(exc).__name__)
+
+
+_EEG_STATES = {"waiting": "waiting", "filling": "filling", "ok": "streaming", "gap": "lost", "stale": "lost"}
+
+
+async def _relay_eeg(eeg: EegSession, live: LiveState, interval: float) -> None:
+    """Show the EEG stream's state and its periodic predictions on the operator's window."""
+    last = None
+    while True:
+        await asyncio.sleep(interval)
+        state = _EEG_STATES.get(eeg.status, "waiting")
+        p = eeg.latest
+        if p is not None and p is not last and state == "streaming":
+            live.eeg_prediction({**p.as_dict(), "time": p.t})
+            last = p
+        elif state != "streaming":
+            live.eeg_status(state)
+
+
 async def _watchdog(notifier: SystemdNotifier, daemon: Daemon) -> None:
     interval = notifier.watchdog_interval or 5.0
     while True:
@@ -191,6 +225,7 @@ class Daemon:
         self.external: dict[str, tuple[float, float]] = {}
         self._signals: list[int] = []
         self._watchdog: asyncio.Task[None] | None = None
+        self.eeg_model: EegModel | None = None
         self._start_requested = asyncio.Event()
         self._armable = False  # waiting for POST /runs/start
         self._armed = False  # waiting for the next series
@@ -199,12 +234,16 @@ class Daemon:
         loop = asyncio.get_running_loop()
         # Small matrix work per volume: BLAS threads only add contention with the worker.
         self._blas = threadpool_limits(limits=1)
+        # EEG predictions run in a Python thread: hand the GIL back to the loop within 1 ms.
+        sys.setswitchinterval(0.001)
         try:
             if self.handle_signals:
                 for sig in (signal.SIGTERM, signal.SIGINT):
                     loop.add_signal_handler(sig, self._request_shutdown)
                     self._signals.append(sig)
             await self.worker.start()
+            if self.cfg.eeg.enabled:
+                self.eeg_model = await asyncio.to_thread(_load_eeg_model, self.cfg)
             if self.live is not None:
                 w = self.cfg.web
                 try:
@@ -288,6 +327,8 @@ class Daemon:
         opened: list[Sink] = []
         run: RunFolder | None = None
         pipeline: Pipeline | None = None
+        eeg: EegSession | None = None
+        eeg_tasks: list[asyncio.Task[None]] = []
         try:
             for sink in self._sinks():
                 try:
@@ -300,9 +341,16 @@ class Daemon:
                 self.output_dir, prefix=cfg.run.prefix, config_text=self.config_text, started=datetime.now()
             )
             feedback = await asyncio.to_thread(build_feedback, cfg, design)  # a decoder loads its model
+            if self.eeg_model is not None:
+                eeg = self._eeg_session(run.path)
+                eeg_tasks.append(asyncio.create_task(eeg.run()))
+                eeg_tasks[-1].add_done_callback(_log_eeg_end)
+                if self.live is not None:
+                    self.live.eeg_status("waiting")
+                    eeg_tasks.append(asyncio.create_task(_relay_eeg(eeg, self.live, cfg.eeg.interval or 0.25)))
             pipeline = self.pipeline = Pipeline(
                 cfg, design=design, worker=self.worker, sinks=opened, run=run, feedback=feedback,
-                on_volume=self.on_volume, live=self.live,
+                on_volume=self.on_volume, live=self.live, eeg=eeg,
             )
             if cfg.volume.reference != "first":
                 template = await asyncio.to_thread(_read_template, Path(cfg.volume.reference))
@@ -335,6 +383,11 @@ class Daemon:
                 reason = "stopped" if stop.is_set() else "new_series" if new_series is not None else "complete"
                 log.info("run_ending", reason=reason, last_index=pipeline.last_index)
         finally:
+            for task in eeg_tasks:
+                task.cancel()
+            for task in eeg_tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
             summary: dict[str, Any] = {}
             try:
                 if pipeline is not None and run is not None:
@@ -344,6 +397,8 @@ class Daemon:
                             await asyncio.to_thread(run.write_map, name, data, pipeline.grid[1])
                     summary = _summarise(pipeline, source, run, t0)
                     summary["map_peaks_in_rois"] = pipeline.map_peaks(maps)
+                    if eeg is not None:
+                        summary["eeg"] = eeg.summary()
                     raw = np.stack(pipeline.raw, axis=-1) if pipeline.raw else None
                     await asyncio.to_thread(
                         run.finish, summary, raw, pipeline.raw_affine, cfg.run.tr, feedback_units=_units(cfg)
@@ -357,6 +412,17 @@ class Daemon:
                 for sink in opened:
                     await sink.close()
         return summary
+
+    def _eeg_session(self, folder: Path) -> EegSession:
+        e = self.cfg.eeg
+        assert self.eeg_model is not None
+        m = e.markers
+        return EegSession(
+            self.eeg_model, name=e.name or None, type=e.type or None, source_id=e.source_id or None,
+            interval=e.interval, run_folder=folder, markers=m.enabled, marker_name=m.name or None,
+            marker_type=m.type or None, marker_source_id=m.source_id or None, timeout=e.timeout,
+            retry_max=e.retry_max, buffer_seconds=e.buffer, stale_after=e.stale_after, max_gap=e.max_gap,
+        )
 
     async def serve(self) -> list[dict[str, Any]]:
         """``nfd run``: runs on the watch folder until SIGTERM.

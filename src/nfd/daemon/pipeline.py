@@ -20,6 +20,7 @@ import structlog
 from nfd.acquire import Scan
 from nfd.config import Config, ConfigError
 from nfd.daemon.stages import WholeBrainGLM, build_chains, build_quality
+from nfd.eeg import EegError, EegSession, Prediction
 from nfd.feedback import Design, FeedbackComputer, scale_feedback
 from nfd.outputs import FeedbackMessage, RunFolder, Sink
 from nfd.outputs.web import LiveState
@@ -53,6 +54,9 @@ class Pipeline:
         Called with each record after it is on disk (the demo prints them).
     live : LiveState, optional
         The operator's window: told of each processed volume and each gap.
+    eeg : EegSession, optional
+        The EEG side: a prediction of the modelled fMRI signal at every volume
+        (before the feedback when it is the feedback's source, else after the send).
     """
 
     def __init__(
@@ -66,6 +70,7 @@ class Pipeline:
         feedback: FeedbackComputer,
         on_volume: VolumeCallback | None = None,
         live: LiveState | None = None,
+        eeg: EegSession | None = None,
     ) -> None:
         self.cfg = cfg
         self.design = design
@@ -74,6 +79,9 @@ class Pipeline:
         self.run = run
         self.on_volume = on_volume
         self.live = live
+        self.eeg = eeg
+        fb = cfg.feedback
+        self._eeg_feeds_back = eeg is not None and fb.type == "external" and fb.external.source == "eeg"
         self.rois: RoiSet | None = None
         #: The EPI grid (shape, affine) every scan is conformed to: the reference's.
         self.grid: tuple[tuple[int, ...], np.ndarray] | None = None
@@ -149,6 +157,11 @@ class Pipeline:
                  for name, m in zip(self.rois.names, means)}
         t_roi = time.time()
 
+        eeg_prediction = None
+        if self._eeg_feeds_back:
+            eeg_prediction = await self._predict_eeg(index, scan.t_complete)
+            if eeg_prediction is not None:
+                self.feedback.push(eeg_prediction.value, index=index)  # type: ignore[attr-defined]
         voxels = ({name: self.rois.voxels(out.smoothed, name) for name in self.rois.names}
                   if self.feedback.needs_voxels else None)
         measure = self.feedback.update(index, steps, voxels)
@@ -168,8 +181,10 @@ class Pipeline:
                 sink.send(msg)
         t_done = time.time()
 
-        # After the send: quality figures and the whole-brain GLM, off the loop.
+        # After the send: quality figures and the whole-brain GLM, off the loop; the EEG prediction.
         quality = await asyncio.to_thread(self._after_send, index, out.params, out.smoothed, steps)
+        if self.eeg is not None and not self._eeg_feeds_back:
+            eeg_prediction = await self._predict_eeg(index, scan.t_complete)
         t_after = time.time()
         for crossing in quality.get("crossings", []):
             log.warning("quality_threshold_crossed", index=index, threshold=crossing,
@@ -204,6 +219,7 @@ class Pipeline:
             "roi": {name: float(m) for name, m in zip(self.rois.names, means)},
             "chain": {name: step.as_record() for name, step in steps.items()},
             "quality": {k: v for k, v in quality.items() if k not in ("index", "fd", "dvars")},
+            "eeg_prediction": None if eeg_prediction is None else eeg_prediction.value,
             "feedback_measure": measure,
             "feedback_detail": detail,
             "feedback": value,
@@ -239,6 +255,22 @@ class Pipeline:
         if self.iglm is not None and self.quality.mask is not None:
             self.iglm.update(index, smoothed, params, self.quality.mask)
         return quality
+
+    async def _predict_eeg(self, index: int, t_complete: float) -> Prediction | None:
+        """The EEG prediction for volume ``index``, its window ending when the volume's acquisition began.
+
+        nfd eeg fit ends its training windows at each volume's trigger; the
+        volume's file is complete about one TR after that.
+        """
+        assert self.eeg is not None
+        try:
+            p = await self.eeg.predict_volume(index, t=t_complete - self.cfg.run.tr)
+        except EegError as exc:
+            log.warning("eeg_prediction_failed", index=index, reason=str(exc))
+            return None
+        if p is not None and self.live is not None:
+            self.live.eeg_prediction({**p.as_dict(), "time": p.t})
+        return p
 
     def maps(self) -> dict[str, np.ndarray]:
         """End-of-run maps on the EPI grid: ``tmap`` (iGLM contrast t) and ``tsnr``, where available."""
