@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from threadpoolctl import threadpool_limits
 
 #: ``../shared/data`` beside the checkout (CI always has it); overridable for
 #: a checkout that lives elsewhere.
@@ -29,3 +31,12 @@ def shared_data() -> Path:
             "point elsewhere)"
         )
     return SHARED_DATA
+
+
+@pytest.fixture(autouse=True)
+def _one_blas_thread() -> Iterator[None]:
+    """BLAS on one thread: OpenBLAS's worker threads spin while they wait, and on a
+    loaded 2-core machine a small matrix product then takes hundreds of times
+    longer than on one thread (the daemon pins it the same way)."""
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield

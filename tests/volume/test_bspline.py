@@ -102,3 +102,52 @@ def test_margins_mirror_the_interior(samples: np.ndarray) -> None:
 def test_mirror_index() -> None:
     assert [mirror_index(i, 4) for i in range(-5, 10)] == [1, 2, 3, 2, 1, 0, 1, 2, 3, 2, 1, 0, 1, 2, 3]
     assert mirror_index(-3, 1) == 0
+
+
+def kernels_slack(coef: CoefficientVolume) -> int:
+    """Floats of zero slack after the last axis' margin."""
+    return coef.padded.shape[2] - coef.shape[2] - 2 * MARGIN
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 2), (5, 6, 7), (9, 4, 12)])
+def test_margins_follow_mirror_index_on_every_axis(shape: tuple[int, int, int]) -> None:
+    rng = np.random.default_rng(3)
+    coef = CoefficientVolume(shape, 1)
+    coef.padded[:, :, : coef.padded.shape[2] - kernels_slack(coef)] = 99.0  # stale margins
+    interior = rng.normal(size=shape).astype(np.float32)
+    coef.interior[...] = interior
+    coef.fill_margins()
+    idx = [np.array([mirror_index(a, n) for a in range(-MARGIN, n + MARGIN)]) for n in shape]
+    expected = interior[np.ix_(*idx)]
+    m = MARGIN
+    np.testing.assert_array_equal(coef.padded[:, :, : shape[2] + 2 * m], expected)
+    assert np.all(coef.padded[:, :, shape[2] + 2 * m :] == 0)
+
+
+@pytest.mark.parametrize("degree", [2, 3, 4])
+def test_prefilter_ignores_what_the_margins_held(samples: np.ndarray, degree: int) -> None:
+    clean = CoefficientVolume(samples.shape, degree)
+    clean.load_samples(samples)
+    stale = CoefficientVolume(samples.shape, degree)
+    body = stale.padded[:, :, : stale.padded.shape[2] - kernels_slack(stale)]
+    body[...] = np.random.default_rng(1).normal(size=body.shape) * 1e3
+    stale.load_samples(samples)
+    np.testing.assert_array_equal(stale.padded, clean.padded)
+
+
+def test_load_rows_copies_pads_and_flags_non_finite_values() -> None:
+    rng = np.random.default_rng(2)
+    src = rng.normal(size=(4, 5, 6)).astype(np.float32)
+    dst = np.full((6, 7, 12), 7.0, dtype=np.float32)[1:5, 1:6, :]  # strided view, unit last stride
+    assert kernels.load_rows(src, dst, 3)
+    np.testing.assert_array_equal(dst[:, :, 3:9], src)
+    assert np.all(dst[:, :, :3] == 0) and np.all(dst[:, :, 9:] == 0)
+    for bad in (np.nan, np.inf, -np.inf):
+        flawed = src.copy()
+        flawed[2, 3, 4] = bad
+        assert not kernels.load_rows(flawed, dst, 3)
+    huge = src.copy()
+    huge[0, 0, 0] = np.finfo(np.float32).max
+    assert kernels.load_rows(huge, dst, 3)
+    with pytest.raises(ValueError, match="2 pad"):
+        kernels.load_rows(src, dst, 2)

@@ -90,3 +90,42 @@ def test_gauss_newton_moments(volume: np.ndarray, degree: int) -> None:
     avx2.gauss_newton_moments(coef.padded, MARGIN, coef.extent, degree, points, jac, target, mapping, b)
     assert a[realign.N_OUT] > 0 and a[realign.N_IN] == b[realign.N_IN]
     np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-9)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        [0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+        [0.7, -1.3, 0.4, 0.0, 0.0, 0.0],  # translation: taps shared along each row
+        [0.7, -1.3, 0.4, 0.004, -0.002, 0.003],  # small rotation
+        [1.5, -1.0, 1.2, 0.026, -0.026, 0.026],  # 1.5 degrees: rows whose taps shift by a voxel
+        [2.0, 1.0, -1.0, 0.2, -0.15, 0.25],  # beyond the row sampler's range: per-point sampling
+    ],
+    ids=["identity", "shift", "small-rotation", "rotation", "large-rotation"],
+)
+@pytest.mark.parametrize("shape", [SHAPE, (9, 8, 6)], ids=["rows-of-23", "rows-shorter-than-8"])
+def test_reslice_degree_4_by_rows(params: list[float], shape: tuple[int, int, int]) -> None:
+    v = render(shape, centred_affine(shape, (4.0, 4.0, 4.5)))
+    affine = centred_affine(shape, (4.0, 4.0, 4.5))
+    coef = CoefficientVolume(shape, 4)
+    coef.load_samples(v)
+    mapping = voxel_map(affine, spm_matrix(params))
+    a, b = np.empty(shape, np.float32), np.empty(shape, np.float32)
+    reslice.reslice(coef.padded, MARGIN, coef.extent, 4, mapping, a, 0.05)
+    avx2.reslice(coef.padded, MARGIN, coef.extent, 4, mapping, b, 0.05)
+    assert np.array_equal(a == 0, b == 0)
+    assert np.mean(a != 0) > 0.3
+    np.testing.assert_allclose(b, a, rtol=0, atol=2e-6 * np.abs(a).max())
+
+
+def test_convolve_last_into_a_strided_output(volume: np.ndarray) -> None:
+    src = np.ascontiguousarray(volume, dtype=np.float32)
+    kernel = np.array([0.1, 0.2, 0.4, 0.2, 0.1])
+    a = np.empty_like(src)
+    big = np.zeros((SHAPE[0] + 2, SHAPE[1] + 3, SHAPE[2] + 5), np.float32)
+    b = big[1:-1, 2:-1, 1:-4]
+    smooth.convolve_last(src, a, kernel, True)
+    avx2.convolve_last(src, b, kernel, True)
+    np.testing.assert_allclose(b, a, rtol=1e-6, atol=1e-6 * np.abs(a).max())
+    b[...] = 0.0
+    assert not big.any()  # nothing written outside the view
