@@ -13,14 +13,19 @@ lanes, the 5 x 5 rows of 5 coefficients along the contiguous axis are each
 read as one 8-float vector and combined with the weights of the first two
 axes by fused multiply-adds, and the result is dotted with the third
 axis' weights (the 3 extra lanes get weight 0; the coefficient arrays
-carry slack at the end of their last axis for those reads).
+carry slack at the end of their last axis for those reads). Reslicing
+under a near-identity transform instead takes 8 consecutive voxels of an
+output row as the 8 lanes (their taps along the contiguous axis are one
+voxel apart), so that every load and fused multiply-add is full width.
+Slabs are transposed for the last-axis prefilter and convolution as 8 x 8
+tiles in registers.
 """
 
-from libc.math cimport ceil, floor
+from libc.math cimport ceil, fabs, floor
 from libc.stdlib cimport malloc, free
 
 from nfd._cext.bspline cimport sample
-from nfd._cext.lines cimport edge_scales, prefilter_block, prefilter_last, transpose_into
+from nfd._cext.lines cimport edge_scales, prefilter_block, prefilter_last
 
 cdef extern from *:
     """
@@ -69,9 +74,34 @@ cdef extern from *:
     __m128 _mm256_cvtpd_ps(__m256d) nogil
     __m128i _mm256_cvttpd_epi32(__m256d) nogil
     void _mm_storeu_si128(__m128i*, __m128i) nogil
+    ctypedef struct __m256i:
+        pass
+    __m256i _mm256_loadu_si256(const __m256i*) nogil
+    __m256i _mm256_set1_epi32(int) nogil
+    __m256i _mm256_cmpeq_epi32(__m256i, __m256i) nogil
+    __m256 _mm256_castsi256_ps(__m256i) nogil
+    __m256 _mm256_blendv_ps(__m256, __m256, __m256) nogil
+    __m256 _mm256_cmp_ps(__m256, __m256, int) nogil
+    __m256d _mm256_cmp_pd(__m256d, __m256d, int) nogil
+    __m256d _mm256_mul_pd(__m256d, __m256d) nogil
+    int _mm256_movemask_ps(__m256) nogil
+    int _mm256_movemask_pd(__m256d) nogil
+    __m256 _mm256_or_ps(__m256, __m256) nogil
+    int _CMP_EQ_OQ
+    int _CMP_GE_OQ
+    int _CMP_LE_OQ
+    __m256d _mm256_setzero_pd() nogil
+    __m256d _mm256_and_pd(__m256d, __m256d) nogil
+    __m256 _mm256_unpacklo_ps(__m256, __m256) nogil
+    __m256 _mm256_unpackhi_ps(__m256, __m256) nogil
+    __m256 _mm256_shuffle_ps(__m256, __m256, int) nogil
+    __m256 _mm256_permute2f128_ps(__m256, __m256, int) nogil
 
 #: Floats read past the last coefficient of a row by the 8-wide loads.
 SLACK = 3
+
+cdef enum:
+    ROW_GROUPS = 8  # groups of 8 voxels whose weights reslice prepares before summing
 
 
 cdef inline float _hsum(__m256 v) noexcept nogil:
@@ -150,15 +180,13 @@ cdef inline float sample4(const float* c, Py_ssize_t s0, Py_ssize_t s1,
     return _hsum(_mm256_mul_ps(_mm256_add_ps(t0, t1), w2))
 
 
-cdef inline void _taps8(const double* x, float* w, int* centre) noexcept nogil:
-    """Degree-4 weights of 8 coordinates at once (lanes = points).
+cdef inline void _taps8v(__m256d xa, __m256d xb, float* w, int* centre) noexcept nogil:
+    """Degree-4 weights of 8 coordinates at once (lanes = points; ``xa`` points 0-3, ``xb`` 4-7).
 
     ``w[8 * t + p]`` is tap ``t``'s weight for point ``p``; ``centre[p]`` is
     ``round(x[p])`` (the taps are centre - 2 .. centre + 2).
     """
     cdef __m256d half = _mm256_set1_pd(0.5)
-    cdef __m256d xa = _mm256_loadu_pd(x)
-    cdef __m256d xb = _mm256_loadu_pd(x + 4)
     cdef __m256d fa = _mm256_floor_pd(_mm256_add_pd(xa, half))
     cdef __m256d fb = _mm256_floor_pd(_mm256_add_pd(xb, half))
     _mm_storeu_si128(<__m128i*>centre, _mm256_cvttpd_epi32(fa))
@@ -173,10 +201,23 @@ cdef inline void _taps8(const double* x, float* w, int* centre) noexcept nogil:
         _mm256_storeu_ps(w + 8 * t, _mm256_fmadd_ps(v, u, _mm256_set1_ps(_HORNER[4][t])))
 
 
+cdef inline void _taps8(const double* x, float* w, int* centre) noexcept nogil:
+    """:func:`_taps8v` for the 8 coordinates ``x[0..7]``."""
+    _taps8v(_mm256_loadu_pd(x), _mm256_loadu_pd(x + 4), w, centre)
+
+
 cdef inline void sample4_batch(const float* c, Py_ssize_t s0, Py_ssize_t s1,
                                const double* x0, const double* x1, const double* x2,
                                float* out) noexcept nogil:
     """:func:`sample4` at 8 points (coordinates ``x0[p], x1[p], x2[p]``), weights computed 8 at a time."""
+    sample4_batchv(c, s0, s1, _mm256_loadu_pd(x0), _mm256_loadu_pd(x0 + 4), _mm256_loadu_pd(x1),
+                   _mm256_loadu_pd(x1 + 4), _mm256_loadu_pd(x2), _mm256_loadu_pd(x2 + 4), out)
+
+
+cdef inline void sample4_batchv(const float* c, Py_ssize_t s0, Py_ssize_t s1,
+                                __m256d x0a, __m256d x0b, __m256d x1a, __m256d x1b,
+                                __m256d x2a, __m256d x2b, float* out) noexcept nogil:
+    """:func:`sample4_batch` with the coordinates in registers (``a``: points 0-3, ``b``: 4-7)."""
     cdef float w0[40]
     cdef float w1[40]
     cdef float w2[40]
@@ -186,9 +227,9 @@ cdef inline void sample4_batch(const float* c, Py_ssize_t s0, Py_ssize_t s1,
     cdef const float* q
     cdef __m256 t0, t1, r0, r1, v0, v1, v2, v3, v4
     cdef int p, a
-    _taps8(x0, w0, i0)
-    _taps8(x1, w1, i1)
-    _taps8(x2, w2, i2)
+    _taps8v(x0a, x0b, w0, i0)
+    _taps8v(x1a, x1b, w1, i1)
+    _taps8v(x2a, x2b, w2, i2)
     for p in range(8):
         q = c + (i0[p] - 2) * s0 + (i1[p] - 2) * s1 + (i2[p] - 2)
         t0 = _mm256_setzero_ps()
@@ -211,6 +252,134 @@ cdef inline void sample4_batch(const float* c, Py_ssize_t s0, Py_ssize_t s1,
             q = q + s0
         out[p] = _hsum(_mm256_mul_ps(_mm256_add_ps(t0, t1),
                                      _mm256_setr_ps(w2[p], w2[8 + p], w2[16 + p], w2[24 + p], w2[32 + p], 0.0, 0.0, 0.0)))
+
+
+cdef inline __m256 _tap(__m256 u, int t) noexcept nogil:
+    """Weight of degree-4 tap ``t`` (0 to 4) at fractional offsets ``u`` (as :func:`_taps8`)."""
+    cdef __m256 v = _mm256_fmadd_ps(_mm256_set1_ps(_HORNER[0][t]), u, _mm256_set1_ps(_HORNER[1][t]))
+    v = _mm256_fmadd_ps(v, u, _mm256_set1_ps(_HORNER[2][t]))
+    v = _mm256_fmadd_ps(v, u, _mm256_set1_ps(_HORNER[3][t]))
+    return _mm256_fmadd_ps(v, u, _mm256_set1_ps(_HORNER[4][t]))
+
+
+cdef inline bint _axis_taps(double b, double m, double k, __m256d lanes_lo, __m256d lanes_hi,
+                            __m256* w, int* n_taps, double* first) noexcept nogil:
+    """Per-lane weights of one of the first two axes for the points ``b + m (k + p)``, p = 0..7.
+
+    The points' centres (``round``) may differ by at most one voxel; every
+    lane then reads the taps ``first - 2 .. first - 3 + n_taps`` (5 or 6),
+    a lane whose centre is ``first + 1`` with its weights shifted up one tap
+    and a zero first tap. Returns False when the centres span more.
+    """
+    cdef __m256d half = _mm256_set1_pd(0.5)
+    cdef __m256d xa = _mm256_add_pd(_mm256_set1_pd(b), _mm256_mul_pd(_mm256_set1_pd(m), lanes_lo))
+    cdef __m256d xb = _mm256_add_pd(_mm256_set1_pd(b), _mm256_mul_pd(_mm256_set1_pd(m), lanes_hi))
+    cdef __m256d fa = _mm256_floor_pd(_mm256_add_pd(xa, half))
+    cdef __m256d fb = _mm256_floor_pd(_mm256_add_pd(xb, half))
+    cdef double e0 = floor(b + m * k + 0.5), e7 = floor(b + m * (k + 7.0) + 0.5)
+    cdef double lo = e0 if e0 < e7 else e7
+    cdef __m256d vlo = _mm256_set1_pd(lo)
+    cdef __m256 d = _mm256_set_m128(_mm256_cvtpd_ps(_mm256_sub_pd(fb, vlo)), _mm256_cvtpd_ps(_mm256_sub_pd(fa, vlo)))
+    cdef __m256 zero = _mm256_setzero_ps()
+    cdef __m256 one_ = _mm256_cmp_ps(d, _mm256_set1_ps(1.0), _CMP_EQ_OQ)
+    cdef __m256 u = _mm256_set_m128(_mm256_cvtpd_ps(_mm256_sub_pd(xb, fb)), _mm256_cvtpd_ps(_mm256_sub_pd(xa, fa)))
+    cdef int mask_one = _mm256_movemask_ps(one_)
+    cdef int t
+    if _mm256_movemask_ps(_mm256_or_ps(_mm256_cmp_ps(d, zero, _CMP_EQ_OQ), one_)) != 0xFF:
+        return False
+    first[0] = lo
+    if mask_one == 0:
+        n_taps[0] = 5
+        for t in range(5):
+            w[t] = _tap(u, t)
+        return True
+    n_taps[0] = 6
+    w[5] = zero
+    for t in range(5):
+        w[t + 1] = _mm256_blendv_ps(w[t + 1], _tap(u, t), one_)
+        w[t] = _mm256_blendv_ps(_tap(u, t), zero, one_) if t == 0 else _mm256_blendv_ps(_tap(u, t), w[t], one_)
+    return True
+
+
+cdef struct RowGroup:
+    # weights of 8 consecutive output voxels of a row, as :func:`row_weights` prepares them
+    __m256 v0[6]        # first axis, per tap (5 or 6 taps)
+    __m256 v1[6]        # second axis
+    __m256 v2[5]        # last axis
+    int n0, n1          # tap counts
+    Py_ssize_t offset   # coefficient offset of the first taps of lane 0
+    bint ok             # False: the group lacks the structure, sample it point by point
+
+
+cdef inline void row_weights(double b0, double b1, double b2, double m02, double m12, double m22,
+                             Py_ssize_t s0, Py_ssize_t s1, Py_ssize_t k, RowGroup* g) noexcept nogil:
+    """Weights of the 8 points ``(b0, b1, b2) + (m02, m12, m22) (k + p)``, p = 0..7, for :func:`row_sum`.
+
+    For a row of the output grid under a near-identity transform, the 8
+    points' taps along the last axis are those of the first point shifted
+    by p, and along the first two axes they differ by at most one voxel
+    (:func:`_axis_taps`). ``g.ok`` is False when the points lack that
+    structure. The weights are those of :func:`_taps8`.
+    """
+    cdef __m256d lanes_lo = _mm256_setr_pd(<double>k, <double>(k + 1), <double>(k + 2), <double>(k + 3))
+    cdef __m256d lanes_hi = _mm256_setr_pd(<double>(k + 4), <double>(k + 5), <double>(k + 6), <double>(k + 7))
+    cdef __m256d half = _mm256_set1_pd(0.5)
+    cdef __m256d xa, xb, fa, fb, e
+    cdef __m256 u
+    cdef double first0, first1, f2
+    g.ok = False
+    # last axis: centres must be round(x2 of point 0) + p
+    xa = _mm256_add_pd(_mm256_set1_pd(b2), _mm256_mul_pd(_mm256_set1_pd(m22), lanes_lo))
+    xb = _mm256_add_pd(_mm256_set1_pd(b2), _mm256_mul_pd(_mm256_set1_pd(m22), lanes_hi))
+    fa = _mm256_floor_pd(_mm256_add_pd(xa, half))
+    fb = _mm256_floor_pd(_mm256_add_pd(xb, half))
+    f2 = floor(b2 + m22 * <double>k + 0.5)
+    e = _mm256_set1_pd(f2 - <double>k)
+    if (_mm256_movemask_pd(_mm256_cmp_pd(fa, _mm256_add_pd(e, lanes_lo), _CMP_EQ_OQ)) != 0xF
+            or _mm256_movemask_pd(_mm256_cmp_pd(fb, _mm256_add_pd(e, lanes_hi), _CMP_EQ_OQ)) != 0xF):
+        return
+    if not _axis_taps(b0, m02, <double>k, lanes_lo, lanes_hi, g.v0, &g.n0, &first0):
+        return
+    if not _axis_taps(b1, m12, <double>k, lanes_lo, lanes_hi, g.v1, &g.n1, &first1):
+        return
+    u = _mm256_set_m128(_mm256_cvtpd_ps(_mm256_sub_pd(xb, fb)), _mm256_cvtpd_ps(_mm256_sub_pd(xa, fa)))
+    g.v2[0] = _tap(u, 0)
+    g.v2[1] = _tap(u, 1)
+    g.v2[2] = _tap(u, 2)
+    g.v2[3] = _tap(u, 3)
+    g.v2[4] = _tap(u, 4)
+    g.offset = (<Py_ssize_t>first0 - 2) * s0 + (<Py_ssize_t>first1 - 2) * s1 + (<Py_ssize_t>f2 - 2)
+    g.ok = True
+
+
+cdef inline void row_sum(const float* c, Py_ssize_t s0, Py_ssize_t s1, const RowGroup* g,
+                         float* out) noexcept nogil:
+    """Degree-4 spline at a group's 8 points (``g.ok`` must be True), lanes = points.
+
+    Each of the 5 x 5 (up to 6 x 6) coefficient rows is read as five
+    8-float vectors (one per tap of the last axis, lane p at offset p) and
+    every product is a full-width fused multiply-add with per-lane weights.
+    """
+    cdef __m256 u0 = g.v2[0], u1 = g.v2[1], u2 = g.v2[2], u3 = g.v2[3], u4 = g.v2[4]
+    cdef __m256 r, t, acc
+    cdef int a, b
+    cdef const float* q
+    cdef const float* qa = c + g.offset
+    acc = _mm256_setzero_ps()
+    for a in range(g.n0):
+        t = _mm256_setzero_ps()
+        q = qa
+        for b in range(g.n1):
+            r = _mm256_mul_ps(u0, _mm256_loadu_ps(q))
+            r = _mm256_fmadd_ps(u1, _mm256_loadu_ps(q + 1), r)
+            r = _mm256_fmadd_ps(u2, _mm256_loadu_ps(q + 2), r)
+            r = _mm256_fmadd_ps(u3, _mm256_loadu_ps(q + 3), r)
+            r = _mm256_fmadd_ps(u4, _mm256_loadu_ps(q + 4), r)
+            t = _mm256_fmadd_ps(g.v1[b], r, t)
+            q = q + s1
+        acc = _mm256_fmadd_ps(g.v0[a], t, acc)
+        qa = qa + s0
+    _mm256_storeu_ps(out, acc)
 
 
 # ---------------------------------------------------------------- line kernels
@@ -245,15 +414,67 @@ def prefilter_lines(real_t[:, :, :] a, int degree):
         free(s)
 
 
+cdef inline void _transpose8(const float* src, Py_ssize_t ss, float* dst, Py_ssize_t ds) noexcept nogil:
+    """``dst[c * ds + r] = src[r * ss + c]`` for an 8 x 8 block, in registers."""
+    cdef __m256 r0 = _mm256_loadu_ps(src)
+    cdef __m256 r1 = _mm256_loadu_ps(src + ss)
+    cdef __m256 r2 = _mm256_loadu_ps(src + 2 * ss)
+    cdef __m256 r3 = _mm256_loadu_ps(src + 3 * ss)
+    cdef __m256 r4 = _mm256_loadu_ps(src + 4 * ss)
+    cdef __m256 r5 = _mm256_loadu_ps(src + 5 * ss)
+    cdef __m256 r6 = _mm256_loadu_ps(src + 6 * ss)
+    cdef __m256 r7 = _mm256_loadu_ps(src + 7 * ss)
+    cdef __m256 t0 = _mm256_unpacklo_ps(r0, r1)
+    cdef __m256 t1 = _mm256_unpackhi_ps(r0, r1)
+    cdef __m256 t2 = _mm256_unpacklo_ps(r2, r3)
+    cdef __m256 t3 = _mm256_unpackhi_ps(r2, r3)
+    cdef __m256 t4 = _mm256_unpacklo_ps(r4, r5)
+    cdef __m256 t5 = _mm256_unpackhi_ps(r4, r5)
+    cdef __m256 t6 = _mm256_unpacklo_ps(r6, r7)
+    cdef __m256 t7 = _mm256_unpackhi_ps(r6, r7)
+    r0 = _mm256_shuffle_ps(t0, t2, 0x44)
+    r1 = _mm256_shuffle_ps(t0, t2, 0xEE)
+    r2 = _mm256_shuffle_ps(t1, t3, 0x44)
+    r3 = _mm256_shuffle_ps(t1, t3, 0xEE)
+    r4 = _mm256_shuffle_ps(t4, t6, 0x44)
+    r5 = _mm256_shuffle_ps(t4, t6, 0xEE)
+    r6 = _mm256_shuffle_ps(t5, t7, 0x44)
+    r7 = _mm256_shuffle_ps(t5, t7, 0xEE)
+    _mm256_storeu_ps(dst, _mm256_permute2f128_ps(r0, r4, 0x20))
+    _mm256_storeu_ps(dst + ds, _mm256_permute2f128_ps(r1, r5, 0x20))
+    _mm256_storeu_ps(dst + 2 * ds, _mm256_permute2f128_ps(r2, r6, 0x20))
+    _mm256_storeu_ps(dst + 3 * ds, _mm256_permute2f128_ps(r3, r7, 0x20))
+    _mm256_storeu_ps(dst + 4 * ds, _mm256_permute2f128_ps(r0, r4, 0x31))
+    _mm256_storeu_ps(dst + 5 * ds, _mm256_permute2f128_ps(r1, r5, 0x31))
+    _mm256_storeu_ps(dst + 6 * ds, _mm256_permute2f128_ps(r2, r6, 0x31))
+    _mm256_storeu_ps(dst + 7 * ds, _mm256_permute2f128_ps(r3, r7, 0x31))
+
+
+cdef inline void _transpose(const float* src, Py_ssize_t rows, Py_ssize_t cols, Py_ssize_t ss,
+                            float* dst, Py_ssize_t ds) noexcept nogil:
+    """``dst[c * ds + r] = src[r * ss + c]`` for a rows x cols block (8 x 8 tiles in registers)."""
+    cdef Py_ssize_t r, c, i, r8 = rows - rows % 8, c8 = cols - cols % 8
+    for r in range(0, r8, 8):
+        for c in range(0, c8, 8):
+            _transpose8(src + r * ss + c, ss, dst + c * ds + r, ds)
+        for c in range(c8, cols):
+            for i in range(r, r + 8):
+                dst[c * ds + i] = src[i * ss + c]
+    for r in range(r8, rows):
+        for c in range(cols):
+            dst[c * ds + r] = src[r * ss + c]
+
+
 def prefilter_last_axis(real_t[:, :, :] a, int degree):
     """B-spline coefficients along the last axis (which must have unit stride), in place.
 
     Each slab ``a[i]`` is transposed so that the recursion runs with
-    contiguous lanes.
+    contiguous lanes (float32: 8 x 8 tiles transposed in registers).
     """
     cdef Py_ssize_t item = sizeof(real_t)
-    cdef Py_ssize_t n0 = a.shape[0], n1 = a.shape[1], n2 = a.shape[2]
+    cdef Py_ssize_t n0 = a.shape[0], n1 = a.shape[1], n2 = a.shape[2], s0, s1, i
     cdef real_t* buf
+    cdef real_t* slab
     if n0 == 0 or n1 == 0 or n2 < 2:
         return
     if a.strides[2] != item:
@@ -261,10 +482,18 @@ def prefilter_last_axis(real_t[:, :, :] a, int degree):
     buf = <real_t*>malloc((n1 * n2 + n1) * sizeof(real_t))
     if buf == NULL:
         raise MemoryError("prefilter_last_axis: cannot allocate a slab buffer")
+    s0 = a.strides[0] // item
+    s1 = a.strides[1] // item
     try:
         with nogil:
-            prefilter_last(&a[0, 0, 0], n0, n1, n2, a.strides[0] // item, a.strides[1] // item, degree,
-                           buf, buf + n1 * n2)
+            if real_t is float:
+                for i in range(n0):
+                    slab = &a[0, 0, 0] + i * s0
+                    _transpose(slab, n1, n2, s1, buf, n1)
+                    prefilter_block(buf, 1, n2, n1, 0, n1, 1, degree, buf + n1 * n2)
+                    _transpose(buf, n2, n1, n1, slab, s1)
+            else:
+                prefilter_last(&a[0, 0, 0], n0, n1, n2, s0, s1, degree, buf, buf + n1 * n2)
     finally:
         free(buf)
 
@@ -343,17 +572,18 @@ def convolve_lines(const float[:, :, ::1] src, float[:, :, ::1] dst,
 
 def convolve_last(const float[:, :, ::1] src, float[:, :, :] dst,
                   const double[::1] kernel, bint normalize):
-    """As ``smooth.convolve_last``."""
-    cdef Py_ssize_t n0 = src.shape[0], n1 = src.shape[1], n = src.shape[2], klen = kernel.shape[0], a, b, i
+    """As ``smooth.convolve_last``, with the slabs transposed as 8 x 8 tiles in registers."""
+    cdef Py_ssize_t n0 = src.shape[0], n1 = src.shape[1], n = src.shape[2], klen = kernel.shape[0], a
+    cdef Py_ssize_t ds
     cdef float* kbuf
     cdef float* slab
-    cdef float* out
     if dst.shape[0] != n0 or dst.shape[1] != n1 or dst.shape[2] != n:
         raise ValueError("dst must have the shape of src")
     if n > 1 and dst.strides[2] != sizeof(float):
         raise ValueError(f"dst must have unit stride along its last axis, got {dst.strides[2]} bytes")
     if n0 == 0 or n1 == 0 or n == 0:
         return
+    ds = dst.strides[1] // sizeof(float)
     kbuf = _kernel_and_scales(kernel, n, normalize)
     slab = <float*>malloc(2 * n1 * n * sizeof(float))
     if slab == NULL:
@@ -362,12 +592,9 @@ def convolve_last(const float[:, :, ::1] src, float[:, :, :] dst,
     try:
         with nogil:
             for a in range(n0):
-                transpose_into(&src[a, 0, 0], n1, n, n, slab)
+                _transpose(&src[a, 0, 0], n1, n, n, slab, n1)
                 convolve_block(slab, slab + n1 * n, 1, n, n1, kbuf, klen, kbuf + klen)
-                for b in range(n1):
-                    out = &dst[a, b, 0]
-                    for i in range(n):
-                        out[i] = slab[n1 * n + i * n1 + b]
+                _transpose(slab + n1 * n, n, n1, n1, &dst[a, 0, 0], ds)
     finally:
         free(slab)
         free(kbuf)
@@ -386,6 +613,21 @@ cdef enum:
     M_ATB_OUT = 13
     M_ATA_OUT = 19
     M_COUNT = 55
+
+
+cdef inline __m256d _affine_row(const __m256d* m, __m256d x0, __m256d x1, __m256d x2) noexcept nogil:
+    """``m0 x0 + m1 x1 + m2 x2 + m3`` per lane, in the scalar code's order (no fused steps)."""
+    return _mm256_add_pd(_mm256_add_pd(_mm256_add_pd(_mm256_mul_pd(m[0], x0), _mm256_mul_pd(m[1], x1)),
+                                       _mm256_mul_pd(m[2], x2)), m[3])
+
+
+cdef inline int _inside(__m256d y0, __m256d y1, __m256d y2, __m256d h0, __m256d h1, __m256d h2) noexcept nogil:
+    """Bit p set when point p (of 4) lies in ``[0, h]`` along every axis."""
+    cdef __m256d z = _mm256_setzero_pd()
+    cdef __m256d ok = _mm256_and_pd(_mm256_cmp_pd(y0, z, _CMP_GE_OQ), _mm256_cmp_pd(y0, h0, _CMP_LE_OQ))
+    ok = _mm256_and_pd(ok, _mm256_and_pd(_mm256_cmp_pd(y1, z, _CMP_GE_OQ), _mm256_cmp_pd(y1, h1, _CMP_LE_OQ)))
+    ok = _mm256_and_pd(ok, _mm256_and_pd(_mm256_cmp_pd(y2, z, _CMP_GE_OQ), _mm256_cmp_pd(y2, h2, _CMP_LE_OQ)))
+    return _mm256_movemask_pd(ok)
 
 
 def gauss_newton_moments(const float[:, :, ::1] coef, Py_ssize_t margin, const Py_ssize_t[::1] extent,
@@ -417,12 +659,58 @@ def gauss_newton_moments(const float[:, :, ::1] coef, Py_ssize_t margin, const P
     cdef float fv[8]
     cdef bint inside[8]
     cdef bint all_inside
+    cdef const double* pt
+    cdef __m256d x0a, x1a, x2a, x0b, x1b, x2b, y0a, y0b, y1a, y1b, y2a, y2b
+    cdef __m256d t0[4]
+    cdef __m256d t1[4]
+    cdef __m256d t2[4]
+    cdef __m256d h0 = _mm256_set1_pd(hi0), h1 = _mm256_set1_pd(hi1), h2 = _mm256_set1_pd(hi2)
+    cdef int mask
+    for p in range(4):
+        t0[p] = _mm256_set1_pd(transform[0, p])
+        t1[p] = _mm256_set1_pd(transform[1, p])
+        t2[p] = _mm256_set1_pd(transform[2, p])
     with nogil:
         for p in range(M_COUNT):
             moments[p] = 0.0
         j0 = 0
         while j0 < n:
             q = n - j0 if n - j0 < 8 else 8
+            if q == 8 and degree == 4:
+                pt = &points[j0, 0]
+                x0a = _mm256_setr_pd(pt[0], pt[3], pt[6], pt[9])
+                x1a = _mm256_setr_pd(pt[1], pt[4], pt[7], pt[10])
+                x2a = _mm256_setr_pd(pt[2], pt[5], pt[8], pt[11])
+                x0b = _mm256_setr_pd(pt[12], pt[15], pt[18], pt[21])
+                x1b = _mm256_setr_pd(pt[13], pt[16], pt[19], pt[22])
+                x2b = _mm256_setr_pd(pt[14], pt[17], pt[20], pt[23])
+                y0a = _affine_row(t0, x0a, x1a, x2a)
+                y0b = _affine_row(t0, x0b, x1b, x2b)
+                y1a = _affine_row(t1, x0a, x1a, x2a)
+                y1b = _affine_row(t1, x0b, x1b, x2b)
+                y2a = _affine_row(t2, x0a, x1a, x2a)
+                y2b = _affine_row(t2, x0b, x1b, x2b)
+                mask = (_inside(y0a, y1a, y2a, h0, h1, h2)
+                        | (_inside(y0b, y1b, y2b, h0, h1, h2) << 4))
+                if mask == 0xFF:
+                    sample4_batchv(c0, s0, s1, y0a, y0b, y1a, y1b, y2a, y2b, fv)
+                    for p in range(8):
+                        j = j0 + p
+                        bj = target[j]
+                        aj = &jacobian[j, 0]
+                        f = fv[p]
+                        sf = sf + f
+                        sff = sff + f * f
+                        sbf = sbf + bj * f
+                        atf0 = atf0 + aj[0] * f
+                        atf1 = atf1 + aj[1] * f
+                        atf2 = atf2 + aj[2] * f
+                        atf3 = atf3 + aj[3] * f
+                        atf4 = atf4 + aj[4] * f
+                        atf5 = atf5 + aj[5] * f
+                    n_in = n_in + 8.0
+                    j0 = j0 + 8
+                    continue
             all_inside = q == 8
             for p in range(q):
                 x0 = points[j0 + p, 0]
@@ -502,7 +790,12 @@ def reslice(const float[:, :, ::1] coef, Py_ssize_t margin, const Py_ssize_t[::1
     """As ``reslice.reslice``; ``out`` needs unit stride along its last axis.
 
     For each output row the range of k mapping inside the moving volume is
-    solved for once, instead of testing every voxel.
+    solved for once, instead of testing every voxel. For degree 4 under a
+    near-identity transform the row is sampled 8 voxels at a time by
+    :func:`row_weights` and :func:`row_sum` (the last 8 of a row overlapping
+    the previous ones);
+    groups that do not fit its pattern, and larger rotations, go through
+    :func:`sample4_batch`.
     """
     cdef Py_ssize_t n0 = extent[0], n1 = extent[1], n2 = extent[2]
     cdef double lo = -tolerance
@@ -516,11 +809,17 @@ def reslice(const float[:, :, ::1] coef, Py_ssize_t margin, const Py_ssize_t[::1
     cdef double ya[8]
     cdef double yb[8]
     cdef double yc[8]
+    cdef RowGroup groups[ROW_GROUPS]
+    cdef Py_ssize_t starts[ROW_GROUPS]
+    cdef Py_ssize_t kk, q
+    cdef int ng
     cdef float* o
     cdef double y0, y1, y2, b0, b1, b2
     cdef double m00 = transform[0, 0], m01 = transform[0, 1], m02 = transform[0, 2], m03 = transform[0, 3]
     cdef double m10 = transform[1, 0], m11 = transform[1, 1], m12 = transform[1, 2], m13 = transform[1, 3]
     cdef double m20 = transform[2, 0], m21 = transform[2, 1], m22 = transform[2, 2], m23 = transform[2, 3]
+    # near-identity transforms (any realistic head motion): 8 voxels of a row at a time (row_weights)
+    cdef bint by_rows = fabs(m02) < 0.125 and fabs(m12) < 0.125 and fabs(m22 - 1.0) < 0.125
     if m > 1 and out.strides[2] != sizeof(float):
         raise ValueError(f"out must have unit stride along its last axis, got {out.strides[2]} bytes")
     with nogil:
@@ -567,17 +866,44 @@ def reslice(const float[:, :, ::1] coef, Py_ssize_t margin, const Py_ssize_t[::1
                 for k in range(0, k_lo if k_lo < m else m):
                     o[k] = 0.0
                 if degree == 4:
-                    k = k_lo
-                    while k + 8 <= k_hi + 1:
-                        for p in range(8):
-                            ya[p] = b0 + m02 * (k + p)
-                            yb[p] = b1 + m12 * (k + p)
-                            yc[p] = b2 + m22 * (k + p)
-                        sample4_batch(c0, s0, s1, ya, yb, yc, o + k)
-                        k = k + 8
-                    while k <= k_hi:
-                        o[k] = sample4(c0, s0, s1, b0 + m02 * k, b1 + m12 * k, b2 + m22 * k)
-                        k = k + 1
+                    if not by_rows:
+                        k = k_lo
+                        while k + 8 <= k_hi + 1:
+                            for p in range(8):
+                                ya[p] = b0 + m02 * (k + p)
+                                yb[p] = b1 + m12 * (k + p)
+                                yc[p] = b2 + m22 * (k + p)
+                            sample4_batch(c0, s0, s1, ya, yb, yc, o + k)
+                            k = k + 8
+                        while k <= k_hi:
+                            o[k] = sample4(c0, s0, s1, b0 + m02 * k, b1 + m12 * k, b2 + m22 * k)
+                            k = k + 1
+                    elif k_hi + 1 - k_lo < 8:
+                        for k in range(k_lo, k_hi + 1):
+                            o[k] = sample4(c0, s0, s1, b0 + m02 * k, b1 + m12 * k, b2 + m22 * k)
+                    else:
+                        # groups of 8 voxels (the last 8 of the row overlapping the previous group);
+                        # the weights of up to ROW_GROUPS groups first, then their sums
+                        k = k_lo
+                        while k <= k_hi:
+                            ng = 0
+                            while ng < ROW_GROUPS and k <= k_hi:
+                                if k + 8 > k_hi + 1:
+                                    k = k_hi - 7
+                                starts[ng] = k
+                                row_weights(b0, b1, b2, m02, m12, m22, s0, s1, k, &groups[ng])
+                                ng = ng + 1
+                                k = k + 8
+                            for p in range(ng):
+                                kk = starts[p]
+                                if groups[p].ok:
+                                    row_sum(c0, s0, s1, &groups[p], o + kk)
+                                else:
+                                    for q in range(8):
+                                        ya[q] = b0 + m02 * (kk + q)
+                                        yb[q] = b1 + m12 * (kk + q)
+                                        yc[q] = b2 + m22 * (kk + q)
+                                    sample4_batch(c0, s0, s1, ya, yb, yc, o + kk)
                 else:
                     for k in range(k_lo, k_hi + 1):
                         o[k] = <float>sample(c0, s0, s1, degree, b0 + m02 * k, b1 + m12 * k, b2 + m22 * k)

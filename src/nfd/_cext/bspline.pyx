@@ -10,6 +10,8 @@ with mirror-symmetric boundaries (whole-sample symmetry, as SPM's
 """
 
 from libc.stdlib cimport malloc, free
+from libc.string cimport memcpy
+from libc.stdint cimport uint32_t
 
 from nfd._cext.lines cimport prefilter_block, prefilter_last
 
@@ -150,3 +152,89 @@ def basis_values(int degree, const double[::1] x, double[::1] out):
     cdef Py_ssize_t j
     for j in range(x.shape[0]):
         out[j] = basis(degree, x[j])
+
+
+cdef inline Py_ssize_t _mirror(Py_ssize_t i, Py_ssize_t n) noexcept nogil:
+    """``i`` reflected into ``[0, n)`` with whole-sample symmetry (``n >= 2``)."""
+    cdef Py_ssize_t period = 2 * (n - 1)
+    if i < 0:
+        i = -i
+    if i < n:
+        return i
+    i = i % period
+    return i if i < n else period - i
+
+
+def fill_margins(float[:, :, ::1] padded, Py_ssize_t margin, const Py_ssize_t[::1] extent):
+    """Mirror the interior of ``padded`` into its ``margin``-voxel margins, in place.
+
+    ``padded`` has shape at least ``extent + 2 margin`` along every axis
+    (slack past that at the end of the last axis is copied with whole
+    rows along axes 0 and 1, as numpy slicing would); the interior
+    starts at ``(margin, margin, margin)``. Axis 0 is mirrored last, so
+    corners and edges come out as with three successive mirrorings.
+    """
+    cdef Py_ssize_t n0 = extent[0], n1 = extent[1], n2 = extent[2], m = margin
+    cdef Py_ssize_t i, j, a, src, dst
+    cdef Py_ssize_t w1 = padded.shape[1], w2 = padded.shape[2]
+    if n0 < 2 or n1 < 2 or n2 < 2:
+        raise ValueError(f"every extent must be at least 2, got {tuple(extent)}")
+    if padded.shape[0] < n0 + 2 * m or w1 < n1 + 2 * m or w2 < n2 + 2 * m:
+        raise ValueError("padded is too small for extent and margin")
+    with nogil:
+        # axis 2, within the interior of axes 0 and 1
+        for i in range(m, m + n0):
+            for j in range(m, m + n1):
+                for a in range(1, m + 1):
+                    padded[i, j, m - a] = padded[i, j, m + _mirror(-a, n2)]
+                    padded[i, j, m + n2 - 1 + a] = padded[i, j, m + _mirror(n2 - 1 + a, n2)]
+        # axis 1: whole rows (margins of axis 2 included)
+        for i in range(m, m + n0):
+            for a in range(1, m + 1):
+                dst = m - a
+                src = m + _mirror(-a, n1)
+                memcpy(&padded[i, dst, 0], &padded[i, src, 0], w2 * sizeof(float))
+                dst = m + n1 - 1 + a
+                src = m + _mirror(n1 - 1 + a, n1)
+                memcpy(&padded[i, dst, 0], &padded[i, src, 0], w2 * sizeof(float))
+        # axis 0: whole planes
+        for a in range(1, m + 1):
+            dst = m - a
+            src = m + _mirror(-a, n0)
+            for j in range(w1):
+                memcpy(&padded[dst, j, 0], &padded[src, j, 0], w2 * sizeof(float))
+            dst = m + n0 - 1 + a
+            src = m + _mirror(n0 - 1 + a, n0)
+            for j in range(w1):
+                memcpy(&padded[dst, j, 0], &padded[src, j, 0], w2 * sizeof(float))
+
+
+def load_rows(const float[:, :, ::1] src, float[:, :, :] dst, Py_ssize_t pad):
+    """Copy ``src`` into ``dst[:, :, pad:-pad]`` and zero the ``pad`` voxels at either end of each row.
+
+    ``dst`` (shape ``src.shape`` plus ``2 pad`` along the last axis) needs a
+    unit-stride last axis. Returns whether every value of ``src`` is
+    finite (checked in the same pass).
+    """
+    cdef Py_ssize_t n0 = src.shape[0], n1 = src.shape[1], n2 = src.shape[2], i, j, k
+    cdef float* row
+    cdef const float* s
+    cdef const uint32_t* bits
+    cdef uint32_t bad = 0
+    if dst.shape[0] != n0 or dst.shape[1] != n1 or dst.shape[2] != n2 + 2 * pad:
+        raise ValueError("dst must have src's shape plus 2 pad along its last axis")
+    if dst.strides[2] != sizeof(float):
+        raise ValueError(f"dst must have unit stride along its last axis, got {dst.strides[2]} bytes")
+    with nogil:
+        for i in range(n0):
+            for j in range(n1):
+                row = &dst[i, j, 0]
+                s = &src[i, j, 0]
+                for k in range(pad):
+                    row[k] = 0.0
+                    row[pad + n2 + k] = 0.0
+                memcpy(row + pad, s, n2 * sizeof(float))
+                bits = <const uint32_t*>s
+                for k in range(n2):  # exponent all ones: NaN or infinite
+                    bad = bad | ((bits[k] & 0x7F800000u) == 0x7F800000u)
+    return bad == 0

@@ -92,11 +92,6 @@ class CoefficientVolume:
         n0, n1, n2 = self.shape
         self.padded = np.zeros((n0 + 2 * m, n1 + 2 * m, n2 + 2 * m + _kernels.SLACK), dtype=np.float32)
         self.interior = self.padded[m : m + n0, m : m + n1, m : m + n2]
-        self._mirror = [
-            [(m - a, m + mirror_index(-a, n)) for a in range(1, m + 1)]
-            + [(m + n - 1 + a, m + mirror_index(n - 1 + a, n)) for a in range(1, m + 1)]
-            for n in self.shape
-        ]
 
     def load_samples(self, samples: npt.ArrayLike) -> None:
         """Compute the coefficients of ``samples`` (a real array of ``shape``), in place."""
@@ -104,17 +99,27 @@ class CoefficientVolume:
         self.prefilter()
 
     def prefilter(self) -> None:
-        """Turn the samples written into :attr:`interior` into coefficients and mirror the margins."""
-        prefilter(self.interior, self.degree)
+        """Turn the samples written into :attr:`interior` into coefficients and mirror the margins.
+
+        Along the first two axes the filter runs over whole rows of
+        :attr:`padded` (margins and slack of the other axes included, as
+        contiguous lanes); lanes are independent, the slack stays zero and
+        the margins are rewritten by :meth:`fill_margins`, so the interior
+        is the same as filtering it alone.
+        """
+        d = self.degree
+        if d >= 2:
+            m = MARGIN
+            n0, n1, _ = self.shape
+            planes = self.padded[m : m + n0]  # C-contiguous
+            _kernels.prefilter_lines(planes.reshape(1, n0, -1), d)
+            _kernels.prefilter_lines(planes[:, m : m + n1, :], d)
+            _kernels.prefilter_last_axis(self.interior, d)
         self.fill_margins()
 
     def fill_margins(self) -> None:
-        """Mirror :attr:`interior` into the margins (after writing it directly)."""
-        p = self.padded
-        for axis, pairs in enumerate(self._mirror):
-            lead = (slice(None),) * axis
-            for dst, src in pairs:
-                p[lead + (dst,)] = p[lead + (src,)]
+        """Mirror :attr:`interior` into the margins (after writing it directly), as :func:`mirror_index`."""
+        _bspline.fill_margins(self.padded, MARGIN, self.extent)
 
     def sample(self, points: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         """Spline values at ``points`` ((N, 3) 0-based voxel coordinates within the volume)."""

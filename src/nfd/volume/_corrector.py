@@ -11,6 +11,7 @@ import numpy as np
 import numpy.typing as npt
 import structlog
 
+from nfd._cext import bspline as _bspline_kernels
 from nfd._cext import realign as _realign_kernels
 from nfd.volume._bspline import CoefficientVolume, prefilter
 from nfd.volume._errors import GridMismatchError, InvalidOptionError, InvalidVolumeError
@@ -386,11 +387,16 @@ class MotionCorrector:
         B-spline coefficients. Returns whether non-finite values were zeroed.
         """
         samples = self._reslice_coef.interior
-        if self._pad:
-            samples[:, :, : self._pad] = 0.0
-            samples[:, :, -self._pad :] = 0.0
-        np.copyto(self._volume_slab, volume, casting="unsafe")
-        had_non_finite = np.issubdtype(volume.dtype, np.floating) and zero_non_finite(samples)
+        if volume.dtype == np.float32 and volume.flags.c_contiguous:
+            # one pass: copy, zero the padding slices, test for NaN / infinity
+            all_finite = _bspline_kernels.load_rows(volume, samples, self._pad)
+            had_non_finite = not all_finite and zero_non_finite(samples)
+        else:
+            if self._pad:
+                samples[:, :, : self._pad] = 0.0
+                samples[:, :, -self._pad :] = 0.0
+            np.copyto(self._volume_slab, volume, casting="unsafe")
+            had_non_finite = np.issubdtype(volume.dtype, np.floating) and zero_non_finite(samples)
         smoother = self._realign_smoother
         if self._reslice_degree != self._options.degree:
             np.copyto(smoother.work, samples)
