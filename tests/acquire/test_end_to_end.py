@@ -146,6 +146,8 @@ reference = "{reference}"
 protocol = "{protocol}"
 [feedback.udp]
 enabled = false
+[web]
+enabled = false               # without the web API, nfd run ends after its run
 [log]
 format = "json"
 level = "info"
