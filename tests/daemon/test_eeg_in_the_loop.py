@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import csv
-import time
 import uuid
 from pathlib import Path
 

@@ -168,9 +168,7 @@ class Pipeline:
         fb = self.cfg.feedback
         value = None if measure is None else scale_feedback(measure, gain=fb.gain, lo=fb.min, hi=fb.max)
         condition = self.design.condition(index)
-        t_feedback = time.time()
-
-        t_sent = time.time()
+        t_feedback = t_sent = time.time()
         latency_ms = (t_sent - scan.t_complete) * 1e3
         if value is not None:  # intermittent feedback: only at the end of a block
             msg = FeedbackMessage(

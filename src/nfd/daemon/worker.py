@@ -180,11 +180,6 @@ class VolumeWorker:
         self.pid = await self._call(_worker_warmup)
         log.info("volume_worker_started", pid=self.pid)
 
-    @property
-    def has_reference(self) -> bool:
-        """Whether :meth:`set_reference` has been called."""
-        return self.shape is not None
-
     async def set_reference(self, reference: np.ndarray, affine: np.ndarray) -> None:
         """Build the engine on ``reference`` (3-D, on the EPI grid; affine voxel→mm)."""
         shape = tuple(int(s) for s in reference.shape)
