@@ -7,7 +7,7 @@ reused):
 ``config.toml``
     The configuration text the run used, written at creation.
 ``volumes.jsonl``
-    One JSON object per processed volume (JSON Lines, UTF-8, orjson), appended
+    One JSON object per volume (JSON Lines, UTF-8, orjson), appended
     and flushed as each volume is done (``os.write`` on an ``O_APPEND``
     descriptor, so the file is valid after every append; a crash can at worst
     leave a trailing partial line, which :meth:`RunFolder.read_volumes`
@@ -17,40 +17,62 @@ reused):
     ``index``
         int, 0-based acquisition index (every file the scanner wrote,
         skipped volumes included).  Required.
+    ``status``
+        ``processed``; ``missing`` (the index never arrived complete, recorded
+        when a later one arrives) or ``refused`` (with ``reason``): those two
+        carry only ``index``, ``condition`` and (refused) ``file``.
     ``file``
-        str, the scan file's path.
+        str, the scan file's name.
     ``condition``
         str, the protocol's condition name for this volume.
     ``t_complete``, ``t_sent``
-        float, seconds since the epoch: scan file seen complete; feedback sent.
+        float, seconds since the epoch: scan file seen complete; feedback sent
+        (``t_sent`` null when nothing was sent, as between intermittent values).
+    ``latency_ms``
+        float, milliseconds from the scan file seen complete to the send, or null.
     ``durations_ms``
-        dict stage -> milliseconds (``read``, ``realign``, ``roi``,
-        ``feedback``, ``send`` ...).
-    ``motion``
+        dict stage -> milliseconds (``queue``, ``volume``, ``volume_worker``,
+        ``roi``, ``feedback``, ``send``, ``after_send``).
+    ``motion``, ``iterations``, ``converged``
         6 floats: trans x, y, z (mm), rot x, y, z (rad), SPM convention
-        (``spm_matrix``), relative to the realignment reference.
-    ``fd``
-        float, framewise displacement (mm).
+        (``spm_matrix``), relative to the realignment reference; the
+        realignment's Gauss-Newton iterations and whether it converged.
+    ``fd``, ``dvars``
+        framewise displacement (mm); DVARS (scanner units).
     ``roi``
         dict ROI name -> raw mean (scanner intensity units).
+    ``chain``
+        dict ROI name -> the signal chain's stages (``glm``, ``ar1``,
+        ``kalman``, ``scaled``, ``spike``, ...).
+    ``quality``
+        dict of the other quality figures (tSNR, CNR, spikes, ``crossings``).
+    ``eeg_prediction``
+        float or null, the EEG-predicted value at this volume.
+    ``feedback_measure``, ``feedback_detail``
+        the measure before scaling, and the feedback kind's details.
     ``psc``
-        dict ROI name -> percent signal change (%).
+        dict ROI name -> percent signal change (%), for the activity kinds.
     ``feedback``
-        float, the value sent (the feedback configuration's units).
-    ``latency_ms``
-        float, milliseconds from the scan file seen complete to the send.
+        float, the value sent (the feedback configuration's units), or null.
+``events.jsonl``
+    Events marked by the operator (:meth:`RunFolder.append_event`):
+    ``name``, ``time`` (s since the epoch), ``after_index``.
 
 Written by :meth:`RunFolder.finish`, from the records appended (each
 atomically: a temporary name, then a rename):
 
 ``motion.tsv`` + ``motion.json``
     ``index`` and fMRIPrep's ``trans_x trans_y trans_z rot_x rot_y rot_z
-    framewise_displacement``, one row per processed volume; the sidecar gives
-    units (mm, rad, mm) and the convention (SPM, relative to the reference).
+    framewise_displacement``, one row per record (``n/a`` for missing and
+    refused volumes); the sidecar gives units (mm, rad, mm) and the
+    convention (SPM, relative to the reference).
 ``timeseries.tsv`` + ``timeseries.json``
-    ``index``, ``condition``, ``roi_<name>`` (raw means) and ``feedback``.
+    ``index``, ``condition``, ``roi_<name>`` (raw means), each chain stage
+    ``<name>_<stage>`` when the records carry ``chain``, and ``feedback``.
 ``summary.json``
     The summary the daemon passes (orjson, indented by 2).
+``<name>.nii.gz`` (:meth:`RunFolder.write_map`)
+    3-D maps on the EPI grid, e.g. ``tmap`` and ``tsnr``.
 ``raw.nii.gz``
     Optional: the raw volumes as a 4-D NIfTI-1 image [i, j, k, t] with the
     run's affine and the TR (s) in ``pixdim[4]``, units mm and s.
