@@ -62,6 +62,20 @@ def test_minimal_config_gets_documented_defaults() -> None:
         (('left = "left.nii"', "left = 3"), "roi.left", "a path"),
         (("[run]", "[run]\nskip_volumes = 40"), "run.skip_volumes", "fewer skipped volumes"),
         (("[run]", "[runn]\nx = 1\n[run]"), "runn", "unknown key"),
+        (('left = "left.nii"', 'left = "left.nii"\n[web]\nhost = "0.0.0.0"'), "web.token_file",
+         "only loopback may go without a token"),
+        (('left = "left.nii"', 'left = "left.nii"\n[eeg]\nenabled = true'), "eeg.model",
+         "model file and its sha256"),
+        (('left = "left.nii"', 'left = "left.nii"\n[eeg]\nenabled = true\nmodel = "m"\nmodel_sha256 = "x"'
+          '\ntype = ""'), "eeg.name", "stream name, type or source_id"),
+        (("[feedback]", '[feedback]\ntype = "proxy"'), "feedback.proxy.targets", "2 to 4 target ROIs"),
+        (('protocol = "protocol.json"', 'protocol = "protocol.json"\n[feedback.proxy]\ntargets = ["left", "nowhere"]'), "feedback.proxy",
+         "got 'nowhere'"),
+        (("[feedback]", '[feedback]\ntype = "decoder"'), "feedback.decoder.model", "model file and its sha256"),
+        (('protocol = "protocol.json"', 'protocol = "protocol.json"\ntype = "external"\n[feedback.external]\nsource = "button"'),
+         "feedback.external.source", "got 'button'"),
+        (('protocol = "protocol.json"', 'protocol = "protocol.json"\n[feedback.correlation]\npairs = [["left", 3]]'),
+         "feedback.correlation.pairs[0][1]", "expected a string"),
     ],
 )
 def test_bad_value_names_key_and_expectation(edit: tuple[str, str], key: str, words: str) -> None:

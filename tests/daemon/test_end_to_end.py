@@ -306,3 +306,14 @@ def test_roi_mask_off_the_epi_grid_stops_with_exit_2(tmp_path: Path, daemon_fact
     assert proc.wait(60) == 2
     text = log_path.read_text()
     assert "Traceback" not in text and "wrong_grid.nii" in text
+
+
+def test_absent_serial_port_stops_the_start_with_exit_2(tmp_path: Path) -> None:
+    s = _setup(tmp_path, n=6, fmt="json")
+    s.config.write_text(s.config.read_text() + '[feedback.serial]\nenabled = true\nport = "/dev/nfd-no-such-port"\n')
+    proc = subprocess.run([sys.executable, "-m", "nfd", "run", "-c", str(s.config)], capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 2
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("nfd: config error")]
+    assert len(errors) == 1 and "feedback.serial" in errors[0] and "/dev/nfd-no-such-port" in errors[0]
+    assert "Traceback" not in proc.stdout + proc.stderr

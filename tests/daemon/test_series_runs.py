@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import orjson
 
 from nfd.outputs import RunFolder
@@ -63,6 +64,12 @@ enabled = false
         for i in range(n):
             write_nifti_volume(watch / f"008_{i + 1:04d}.nii", s.volumes[i], s.affine)
         _wait(log, '"waiting_for_new_series"', proc)  # series 8 ran to its end; the daemon waits
+        # series 9 is an anatomical scan on another grid: refused, and the daemon waits for the next
+        anatomy = np.ones((20, 20, 10), np.float32)
+        write_nifti_volume(watch / "009_0001.nii", anatomy, np.diag([1.0, 1.0, 1.0, 1.0]))
+        _wait(log, '"run_refused"', proc)
+        _wait(log, '"waiting_for_new_series"', proc, count=2)
+        assert proc.poll() is None
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0, log.read_text()
     finally:
@@ -71,7 +78,9 @@ enabled = false
     events = [orjson.loads(line) for line in log.read_bytes().splitlines()]
     endings = [e["reason"] for e in events if e["event"] == "run_ending"]
     assert endings == ["new_series", "complete"]
-    first, second = sorted((tmp_path / "runs").iterdir())
+    refused = [e for e in events if e["event"] == "run_refused"]
+    assert len(refused) == 1 and "roi" in refused[0]["reason"]
+    first, second, _refused_run = sorted((tmp_path / "runs").iterdir())
     one = [r["index"] for r in RunFolder.read_volumes(first) if r["status"] == "processed"]
     two = [r for r in RunFolder.read_volumes(second) if r["status"] == "processed"]
     assert one == [0, 1, 2, 3]
