@@ -9,8 +9,12 @@ The data's path through the package::
 
 ``daemon`` wires them into one asyncio loop; ``config`` reads the TOML file;
 ``simulate`` makes synthetic sessions with known ground truth.
+
+Every error nfd raises on purpose derives from :class:`NfdError` (see
+:mod:`nfd._errors` for the hierarchy).
 """
 
+from nfd._errors import NfdError
 from nfd._version import __version__
 
-__all__ = ["__version__"]
+__all__ = ["NfdError", "__version__"]

@@ -10,12 +10,14 @@ NIfTI to replay or to simulate a scanner from), not one file.
 
 from __future__ import annotations
 
+from nfd._errors import NfdError
+
 from pathlib import Path
 
 __all__ = ["ScanFileError", "IncompleteFileError", "NotAScanError", "RecordingError"]
 
 
-class ScanFileError(Exception):
+class ScanFileError(NfdError):
     """A file could not be read as one 3-D scan volume.
 
     Parameters

@@ -16,30 +16,13 @@ import typing
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
+from nfd._errors import ConfigError
 from nfd.config._schema import Config
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
-
-
-class ConfigError(ValueError):
-    """A configuration that cannot be used; the message is one line for the operator.
-
-    Attributes
-    ----------
-    key : str or None
-        Dotted key path (``feedback.udp.port``), or None for file-level errors.
-    """
-
-    def __init__(self, message: str, key: str | None = None, file: Path | None = None) -> None:
-        where = f"{file}: " if file is not None else ""
-        what = f"{key}: " if key else ""
-        super().__init__(f"{where}{what}{message}")
-        self.reason = message
-        self.key = key
-        self.file = file
 
 
 def load_config(path: str | Path) -> Config:

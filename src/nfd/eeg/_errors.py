@@ -8,6 +8,8 @@ counts it and retries (see :class:`nfd.eeg.EegInlet`).
 
 from __future__ import annotations
 
+from nfd._errors import NfdError
+
 __all__ = [
     "EegConfigError",
     "EegDependencyError",
@@ -22,7 +24,7 @@ __all__ = [
 ]
 
 
-class EegError(Exception):
+class EegError(NfdError):
     """Base class of every error raised by :mod:`nfd.eeg`."""
 
 

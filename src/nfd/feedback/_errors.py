@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from nfd._errors import NfdError
+
 __all__ = ["DesignError", "FeedbackError", "ProtocolError", "VolumeIndexError"]
 
 
-class FeedbackError(ValueError):
+class FeedbackError(NfdError, ValueError):
     """Base class of every error raised by :mod:`nfd.feedback`.
 
     It subclasses :class:`ValueError`: every such error is bad input (an

@@ -8,10 +8,12 @@ exception: sinks log it once and count it (see :class:`nfd.outputs.UdpSink`).
 
 from __future__ import annotations
 
+from nfd._errors import NfdError
+
 __all__ = ["OutputError", "SinkConfigError", "SinkOpenError", "MessageError", "RunFolderError"]
 
 
-class OutputError(Exception):
+class OutputError(NfdError):
     """Base class of every error raised by :mod:`nfd.outputs`."""
 
 

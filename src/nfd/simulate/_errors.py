@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from nfd._errors import NfdError
+
 __all__ = ["SimulationError"]
 
 
-class SimulationError(ValueError):
+class SimulationError(NfdError, ValueError):
     """Arguments that cannot describe a synthetic session, or a file that cannot be written."""

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from nfd._errors import NfdError
+
 __all__ = ["RoiError", "TimeseriesError"]
 
 
-class TimeseriesError(ValueError):
+class TimeseriesError(NfdError, ValueError):
     """Base class of every error raised by :mod:`nfd.timeseries`.
 
     It subclasses :class:`ValueError` because every such error is bad input

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from nfd._errors import NfdError
+
 __all__ = [
     "VolumeError",
     "GridMismatchError",
@@ -12,7 +14,7 @@ __all__ = [
 ]
 
 
-class VolumeError(Exception):
+class VolumeError(NfdError):
     """Base class of every error raised by :mod:`nfd.volume`."""
 
 
