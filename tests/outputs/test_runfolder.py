@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import resource
@@ -16,15 +17,16 @@ import numpy as np
 import orjson
 import pytest
 
-from nfd.outputs import OutputError, RunFolder, RunFolderError
+from nfd.outputs import OutputError, RunFolder, RunFolderError, VolumeRecord, VolumeStatus
 
 STARTED = datetime(2025, 11, 21, 10, 30, 5)
 CONFIG = '[run]\ntr = 2.0\n\n[feedback]\nprotocol = "protocol.json"\n'
 
 
-def _record(index: int, **overrides: Any) -> dict[str, Any]:
+def _record(index: int, **overrides: Any) -> VolumeRecord:
     record: dict[str, Any] = {
         "index": index,
+        "status": VolumeStatus.PROCESSED,
         "file": f"/watch/001_000007_{index + 1:06d}.dcm",
         "condition": "BAS" if index < 8 else "NFBREG",
         "t_complete": 1763712000.0 + 2.0 * index,
@@ -38,7 +40,7 @@ def _record(index: int, **overrides: Any) -> dict[str, Any]:
         "latency_ms": 300.0 + index,
     }
     record.update(overrides)
-    return record
+    return VolumeRecord(**record)
 
 
 @pytest.fixture
@@ -96,10 +98,10 @@ async def test_file_is_valid_after_each_append(run: RunFolder) -> None:
 
 def test_numpy_values_and_nan_are_serialised(run: RunFolder) -> None:
     record = _record(3)
-    record["index"] = np.int64(3)
     run.append_volume(
-        dict(
+        dataclasses.replace(
             record,
+            index=np.int64(3),
             motion=np.array([0.5, 0, 0, 0, 0, np.nan], dtype=np.float32),
             fd=np.float64(np.nan),
             roi={"v1": np.float32(812.5)},
@@ -127,10 +129,10 @@ def test_partial_trailing_line_is_ignored(run: RunFolder) -> None:
 
 def test_corrupt_complete_line_is_an_error_naming_file_and_line(tmp_path: Path) -> None:
     path = tmp_path / "volumes.jsonl"
-    path.write_bytes(b'{"index": 0}\nnot json\n{"index": 2}\n')
+    path.write_bytes(b'{"index": 0, "status": "missing"}\nnot json\n{"index": 2, "status": "missing"}\n')
     with pytest.raises(RunFolderError, match=r"volumes\.jsonl: line 2"):
         RunFolder.read_volumes(path)
-    path.write_bytes(b'{"index": 0}\n[1, 2]\n')
+    path.write_bytes(b'{"index": 0, "status": "missing"}\n[1, 2]\n')
     with pytest.raises(RunFolderError, match="line 2 is not a JSON object"):
         RunFolder.read_volumes(path)
 
@@ -140,18 +142,51 @@ def test_read_volumes_of_missing_file_is_an_error(tmp_path: Path) -> None:
         RunFolder.read_volumes(tmp_path / "nothing-here")
 
 
-@pytest.mark.parametrize("record", [{"file": "x"}, {"index": -1}, {"index": 2.0}, [("index", 1)]])
-def test_record_without_valid_index_is_rejected(run: RunFolder, record: Any) -> None:
-    with pytest.raises(RunFolderError, match="index|mapping"):
+@pytest.mark.parametrize("record", [{"file": "x"}, {"index": 1}, [("index", 1)]])
+def test_record_that_is_not_a_volume_record_is_rejected(run: RunFolder, record: Any) -> None:
+    with pytest.raises(RunFolderError, match="VolumeRecord"):
         run.append_volume(record)
     assert (run.path / "volumes.jsonl").read_bytes() == b""
+
+
+@pytest.mark.parametrize("fields", [{"index": -1}, {"index": 2.0}, {"index": True}, {"status": "lost"}])
+def test_record_without_valid_index_or_status_is_rejected(fields: dict[str, Any]) -> None:
+    with pytest.raises(RunFolderError, match="index|status"):
+        VolumeRecord(**{"index": 1, "status": "processed", **fields})
+
+
+def test_line_without_status_is_an_error_naming_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "volumes.jsonl"
+    path.write_bytes(b'{"index": 0, "status": "missing"}\n{"index": 1}\n')
+    with pytest.raises(RunFolderError, match=r"volumes.jsonl: line 2: .*status"):
+        RunFolder.read_volumes(path)
+
+
+@pytest.mark.parametrize("status", list(VolumeStatus))
+def test_every_status_round_trips_with_its_keys(run: RunFolder, status: VolumeStatus) -> None:
+    record = dataclasses.replace(_record(4), status=status, reason="why")
+    run.append_volume(record)
+    (back,) = RunFolder.read_volumes(run.path)
+    assert back == record and back.status is status
+    expected = {
+        VolumeStatus.PROCESSED: 20, VolumeStatus.MISSING: 3, VolumeStatus.REFUSED: 5, VolumeStatus.FAILED: 5,
+    }[status]
+    assert len(orjson.loads((run.path / "volumes.jsonl").read_bytes())) == expected
+
+
+def test_unknown_keys_are_kept(tmp_path: Path) -> None:
+    path = tmp_path / "volumes.jsonl"
+    path.write_bytes(b'{"index": 0, "status": "missing", "condition": "BAS", "from_the_future": [1, 2]}\n')
+    (back,) = RunFolder.read_volumes(path)
+    assert back.extra == {"from_the_future": [1, 2]}
+    assert orjson.loads(back.to_json()) == orjson.loads(path.read_bytes())
 
 
 def test_unserialisable_record_leaves_file_unchanged(run: RunFolder) -> None:
     run.append_volume(_record(0))
     before = (run.path / "volumes.jsonl").read_bytes()
     with pytest.raises(RunFolderError, match="volume record 1"):
-        run.append_volume(_record(1, extra=object()))
+        run.append_volume(_record(1, extra={"x": object()}))
     assert (run.path / "volumes.jsonl").read_bytes() == before
     assert len(run.records) == 1
 

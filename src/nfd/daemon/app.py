@@ -374,9 +374,9 @@ class Daemon:
                         await pipeline.handle(scan)
                     except ConfigError:
                         raise
-                    except Exception:  # one volume's bug never ends the run
-                        pipeline.failed += 1
+                    except Exception as exc:  # noqa: BLE001  one volume's bug never ends the run
                         log.exception("volume_failed", index=scan.index, file=scan.path.name)
+                        await pipeline.record_failure(scan, exc)
                     if scan.index >= cfg.run.n_volumes - 1:
                         break
                 new_series = getattr(source, "new_series", None)

@@ -22,7 +22,7 @@ from nfd.config import Config, ConfigError
 from nfd.daemon.stages import WholeBrainGLM, build_chains, build_quality
 from nfd.eeg import EegError, EegSession, Prediction
 from nfd.feedback import Design, FeedbackComputer, scale_feedback
-from nfd.outputs import FeedbackMessage, RunFolder, Sink
+from nfd.outputs import FeedbackMessage, RunFolder, Sink, VolumeRecord, VolumeStatus
 from nfd.outputs.web import LiveState
 from nfd.timeseries import RoiError, RoiSet
 from nfd.daemon.worker import VolumeWorker
@@ -30,7 +30,7 @@ from nfd.volume import VolumeError, conform_to_grid
 
 log = structlog.get_logger(__name__)
 
-VolumeCallback = Callable[[dict[str, Any]], None]
+VolumeCallback = Callable[[VolumeRecord], None]
 
 
 class Pipeline:
@@ -117,7 +117,7 @@ class Pipeline:
         await self.worker.set_reference(data, affine)
         self.grid = (tuple(data.shape), np.asarray(affine, dtype=np.float64))
 
-    async def handle(self, scan: Scan) -> dict[str, Any] | None:
+    async def handle(self, scan: Scan) -> VolumeRecord | None:
         """Process one scan: returns its record, or None when it was skipped or refused."""
         t_start = time.time()
         index = scan.index
@@ -144,8 +144,8 @@ class Pipeline:
         except VolumeError as exc:  # wrong grid, unusable volume
             self.failed += 1
             log.warning("volume_rejected", index=index, file=scan.path.name, reason=str(exc))
-            await self._append({"index": index, "status": "refused", "file": scan.path.name,
-                                "condition": self.design.condition(index), "reason": str(exc)})
+            await self._append(VolumeRecord(index=index, status=VolumeStatus.REFUSED, file=scan.path.name,
+                                            condition=self.design.condition(index), reason=str(exc)))
             if self.live is not None:
                 self.live.warning("volume_refused", f"{scan.path.name}: {exc}", index=index)
             return None
@@ -192,7 +192,7 @@ class Pipeline:
                                   threshold=crossing)
 
         detail = self.feedback.detail
-        record: dict[str, Any] = {
+        fields: dict[str, Any] = {
             "index": index,
             "status": "processed",
             "file": scan.path.name,
@@ -223,7 +223,8 @@ class Pipeline:
             "feedback": value,
         }
         if "roi" in detail:  # per-ROI percent signal change of the activity kinds
-            record["psc"] = detail["roi"]
+            fields["psc"] = detail["roi"]
+        record = VolumeRecord(**fields)
         await self._append(record)
         if self.cfg.run.save_raw:
             self.raw.append(np.array(image.data, dtype=np.float32))
@@ -235,7 +236,7 @@ class Pipeline:
             "volume_processed", index=index, condition=condition,
             feedback=None if value is None else round(value, 4),
             latency_ms=round(latency_ms, 2), fd=round(quality.get("fd") or 0.0, 4), iterations=out.iterations,
-            volume_ms=round(record["durations_ms"]["volume"], 2),
+            volume_ms=round(record.durations_ms["volume"], 2),
         )
         if not out.converged:
             log.warning("realignment_not_converged", index=index, iterations=out.iterations)
@@ -292,7 +293,17 @@ class Pipeline:
                 peaks[name][roi] = float(finite.max()) if finite.size else None
         return peaks
 
-    async def _append(self, record: dict[str, Any]) -> None:
+    async def record_failure(self, scan: Scan, exc: BaseException) -> None:
+        """Record a volume whose processing raised an unexpected error (the run goes on)."""
+        self.failed += 1
+        self.last_index = max(self.last_index, scan.index)
+        if self.cfg.run.skip_volumes <= scan.index < self.cfg.run.n_volumes:
+            await self._append(VolumeRecord(
+                index=scan.index, status=VolumeStatus.FAILED, file=scan.path.name,
+                condition=self.design.condition(scan.index), reason=f"{type(exc).__name__}: {exc}",
+            ))
+
+    async def _append(self, record: VolumeRecord) -> None:
         """Append a record to volumes.jsonl and have it on disk before going on."""
         self.run.append_volume(record)
         await self.run.sync()
@@ -302,7 +313,8 @@ class Pipeline:
         first = max(self.last_index + 1, self.cfg.run.skip_volumes)
         for missing in range(first, min(index, self.cfg.run.n_volumes)):
             self.missing.append(missing)
-            await self._append({"index": missing, "status": "missing", "condition": self.design.condition(missing)})
+            await self._append(VolumeRecord(index=missing, status=VolumeStatus.MISSING,
+                                            condition=self.design.condition(missing)))
             if self.live is not None:
                 self.live.warning("volume_missing", f"volume {missing} never arrived complete", index=missing)
 

@@ -56,9 +56,7 @@ class VolumeOutput:
         float32 views of shared memory on the reference grid; overwritten by
         the next :meth:`VolumeWorker.process` call.
     worker_ms : float
-        Time spent in the worker's ``process`` (ms).
-    roundtrip_ms : float
-        From the copy into shared memory to the result back in the loop (ms).
+        Time spent in the engine's ``process`` (ms).
     """
 
     params: np.ndarray
@@ -67,7 +65,6 @@ class VolumeOutput:
     resliced: np.ndarray
     smoothed: np.ndarray
     worker_ms: float
-    roundtrip_ms: float
 
 
 def _views(buf: memoryview, shape: tuple[int, ...]) -> list[np.ndarray]:
@@ -225,7 +222,6 @@ class VolumeWorker:
             raise RuntimeError("VolumeWorker.set_reference() first")
         if tuple(data.shape) != self.shape:
             raise VolumeError(f"expected a volume of shape {self.shape} (the reference grid), got {tuple(data.shape)}")
-        t0 = time.perf_counter()
         np.copyto(self._views[_IN], data, casting="unsafe")
         try:
             params, iters, converged, ms = await self._call(_worker_process)
@@ -240,7 +236,6 @@ class VolumeWorker:
             resliced=self._views[_RESL],
             smoothed=self._views[_SMOOTH],
             worker_ms=ms,
-            roundtrip_ms=(time.perf_counter() - t0) * 1e3,
         )
 
     def _release_shm(self) -> None:

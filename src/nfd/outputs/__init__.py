@@ -12,6 +12,9 @@
   a serial port (``ascii``, ``binary`` or a template, framed by
   :mod:`nfd.outputs._serial_format`) from a writer thread that survives
   the port vanishing;
+* :class:`VolumeRecord` and :class:`VolumeStatus` -- one acquisition
+  index's typed record (a line of ``volumes.jsonl``), specified in
+  :mod:`nfd.outputs._record`;
 * :class:`RunFolder` -- the per-run folder (``config.toml``,
   ``volumes.jsonl`` appended per volume, then ``motion.tsv``,
   ``timeseries.tsv`` with JSON sidecars, ``summary.json`` and optionally
@@ -30,6 +33,7 @@ from __future__ import annotations
 
 from nfd.outputs._errors import MessageError, OutputError, RunFolderError, SinkConfigError, SinkOpenError
 from nfd.outputs._message import BASELINE_CONDITION, FeedbackMessage
+from nfd.outputs._record import VolumeRecord, VolumeStatus
 from nfd.outputs._runfolder import RunFolder
 from nfd.outputs._serial import SerialSink
 from nfd.outputs._serial_format import SERIAL_FIELDS
@@ -50,6 +54,8 @@ __all__ = [
     "SinkConfigError",
     "SinkOpenError",
     "UdpSink",
+    "VolumeRecord",
+    "VolumeStatus",
     "WIRE_FORMATS",
     "WireFormat",
     "encode",

@@ -7,53 +7,16 @@ reused):
 ``config.toml``
     The configuration text the run used, written at creation.
 ``volumes.jsonl``
-    One JSON object per volume (JSON Lines, UTF-8, orjson), appended
-    and flushed as each volume is done (``os.write`` on an ``O_APPEND``
-    descriptor, so the file is valid after every append; a crash can at worst
-    leave a trailing partial line, which :meth:`RunFolder.read_volumes`
-    ignores).  NaN and infinities are written as ``null``, numpy scalars and
-    arrays as numbers and lists.  The keys the daemon writes:
-
-    ``index``
-        int, 0-based acquisition index (every file the scanner wrote,
-        skipped volumes included).  Required.
-    ``status``
-        ``processed``; ``missing`` (the index never arrived complete, recorded
-        when a later one arrives) or ``refused`` (with ``reason``): those two
-        carry only ``index``, ``condition`` and (refused) ``file``.
-    ``file``
-        str, the scan file's name.
-    ``condition``
-        str, the protocol's condition name for this volume.
-    ``t_complete``, ``t_sent``
-        float, seconds since the epoch: scan file seen complete; feedback sent
-        (``t_sent`` null when nothing was sent, as between intermittent values).
-    ``latency_ms``
-        float, milliseconds from the scan file seen complete to the send, or null.
-    ``durations_ms``
-        dict stage -> milliseconds (``queue``, ``volume``, ``volume_worker``,
-        ``roi``, ``feedback``, ``send``, ``after_send``).
-    ``motion``, ``iterations``, ``converged``
-        6 floats: trans x, y, z (mm), rot x, y, z (rad), SPM convention
-        (``spm_matrix``), relative to the realignment reference; the
-        realignment's Gauss-Newton iterations and whether it converged.
-    ``fd``, ``dvars``
-        framewise displacement (mm); DVARS (scanner units).
-    ``roi``
-        dict ROI name -> raw mean (scanner intensity units).
-    ``chain``
-        dict ROI name -> the signal chain's stages (``glm``, ``ar1``,
-        ``kalman``, ``scaled``, ``spike``, ...).
-    ``quality``
-        dict of the other quality figures (tSNR, CNR, spikes, ``crossings``).
-    ``eeg_prediction``
-        float or null, the EEG-predicted value at this volume.
-    ``feedback_measure``, ``feedback_detail``
-        the measure before scaling, and the feedback kind's details.
-    ``psc``
-        dict ROI name -> percent signal change (%), for the activity kinds.
-    ``feedback``
-        float, the value sent (the feedback configuration's units), or null.
+    One JSON object per acquisition index (JSON Lines, UTF-8, orjson),
+    appended and flushed as each volume is done (``os.write`` on an
+    ``O_APPEND`` descriptor, so the file is valid after every append; a crash
+    can at worst leave a trailing partial line, which
+    :meth:`RunFolder.read_volumes` ignores).  Each line is a
+    :class:`~nfd.outputs.VolumeRecord`; its fields, with units, and which of
+    them each status (``processed``, ``missing``, ``refused``, ``failed``)
+    carries are specified once, in :mod:`nfd.outputs._record`.  NaN and
+    infinities are written as ``null``, numpy scalars and arrays as numbers
+    and lists.
 ``events.jsonl``
     Events marked by the operator (:meth:`RunFolder.append_event`):
     ``name``, ``time`` (s since the epoch), ``after_index``.
@@ -99,6 +62,7 @@ import structlog
 from numpy.typing import ArrayLike
 
 from nfd.outputs._errors import RunFolderError
+from nfd.outputs._record import VolumeRecord
 from nfd.outputs._tables import (
     format_tsv,
     motion_sidecar,
@@ -128,7 +92,7 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"cannot serialise {type(obj).__name__} as JSON")
 
 
-def _dumps(obj: Any, what: str, *, indent: bool = False, newline: bool = False) -> bytes:
+def dumps_json(obj: Any, what: str, *, indent: bool = False, newline: bool = False) -> bytes:
     option = _JSON_OPTIONS | (orjson.OPT_INDENT_2 if indent else 0) | (orjson.OPT_APPEND_NEWLINE if newline else 0)
     try:
         return orjson.dumps(obj, default=_json_default, option=option)
@@ -181,8 +145,9 @@ class RunFolder:
     ...                        started=datetime(2025, 11, 21, 10, 30, 0))
     >>> run.path.name
     'run-20251121-103000'
-    >>> run.append_volume({"index": 5, "condition": "BAS", "motion": [0.0] * 6, "fd": 0.0,
-    ...                    "roi": {"v1": 812.5}, "feedback": 0.0})
+    >>> from nfd.outputs import VolumeRecord, VolumeStatus
+    >>> run.append_volume(VolumeRecord(index=5, status=VolumeStatus.PROCESSED, condition="BAS",
+    ...                                motion=[0.0] * 6, fd=0.0, roi={"v1": 812.5}, feedback=0.0))
     >>> run.finish({"volumes": 1})
     >>> RunFolder.read_volumes(run.path)[0]["roi"]
     {'v1': 812.5}
@@ -206,7 +171,7 @@ class RunFolder:
         self._path = path
         self._fd: int | None = volumes_fd
         self._size = os.fstat(volumes_fd).st_size
-        self._records: list[dict[str, Any]] = []
+        self._records: list[VolumeRecord] = []
 
     # -- creation --------------------------------------------------------------
     @classmethod
@@ -282,8 +247,8 @@ class RunFolder:
         return self._path
 
     @property
-    def records(self) -> list[dict[str, Any]]:
-        """The records appended so far, as written (JSON round trip: NaN is ``None``); a copy."""
+    def records(self) -> list[VolumeRecord]:
+        """The records appended so far, as read back (JSON round trip: NaN is ``None``); a copy."""
         return list(self._records)
 
     @property
@@ -295,31 +260,27 @@ class RunFolder:
         return f"<RunFolder {self._path} volumes={len(self._records)} {'open' if self.is_open else 'closed'}>"
 
     # -- per volume ------------------------------------------------------------
-    def append_volume(self, record: Mapping[str, Any]) -> None:
+    def append_volume(self, record: VolumeRecord) -> None:
         """Append one volume's record to ``volumes.jsonl`` as one JSON line, written through to the OS.
 
         Parameters
         ----------
-        record : mapping
-            The volume's record (keys in the module docstring); ``index``
-            (int >= 0) is required.  numpy scalars and arrays are accepted;
-            NaN becomes ``null``.
+        record : VolumeRecord
+            The volume's record (:mod:`nfd.outputs._record`); numpy scalars and
+            arrays in its fields are written as numbers and lists, NaN as ``null``.
 
         Raises
         ------
         RunFolderError
-            If the folder is finished or closed, the record has no valid
-            ``index`` or cannot be serialised, or the write fails (the file is
-            then truncated back, so it stays valid).
+            If the folder is finished or closed, the record is not a
+            :class:`VolumeRecord` or cannot be serialised, or the write fails
+            (the file is then truncated back, so it stays valid).
         """
         if self._fd is None:
             raise RunFolderError(f"run folder {self._path} is finished or closed: no more volumes can be appended")
-        if not isinstance(record, Mapping):
-            raise RunFolderError(f"a volume record must be a mapping (dict), got {type(record).__name__}")
-        index = record.get("index")
-        if isinstance(index, bool) or not isinstance(index, numbers.Integral) or index < 0:
-            raise RunFolderError(f"a volume record needs 'index', a 0-based volume index (int >= 0), got {index!r}")
-        line = _dumps(record, f"volume record {index}", newline=True)
+        if not isinstance(record, VolumeRecord):
+            raise RunFolderError(f"a volume record must be a VolumeRecord, got {type(record).__name__}")
+        line = record.to_json()
         written = 0
         try:
             while written < len(line):
@@ -329,9 +290,11 @@ class RunFolder:
                 os.ftruncate(self._fd, self._size)
             except OSError:
                 log.error("volumes_truncate_failed", path=str(self._path / self.VOLUMES_FILE), size=self._size)
-            raise RunFolderError(f"cannot append volume {index} to {self._path / self.VOLUMES_FILE}: {exc}") from exc
+            raise RunFolderError(
+                f"cannot append volume {record.index} to {self._path / self.VOLUMES_FILE}: {exc}"
+            ) from exc
         self._size += written
-        self._records.append(orjson.loads(line))
+        self._records.append(VolumeRecord.from_dict(orjson.loads(line)))
 
     def append_event(self, event: Mapping[str, Any]) -> None:
         """Append one marked event (``name``, ``time`` in s since the epoch, ...) to ``events.jsonl``.
@@ -346,7 +309,7 @@ class RunFolder:
         """
         if self._fd is None:
             raise RunFolderError(f"run folder {self._path} is finished or closed: no more events can be appended")
-        line = _dumps(event, "event", newline=True)
+        line = dumps_json(event, "event", newline=True)
         try:
             with open(self._path / self.EVENTS_FILE, "ab") as f:
                 f.write(line)
@@ -415,14 +378,14 @@ class RunFolder:
 
         columns, rows = motion_table(self._records)
         _write_atomic(self._path / self.MOTION_FILE, format_tsv(columns, rows).encode("utf-8"))
-        _write_atomic(self._path / self.MOTION_SIDECAR, _dumps(motion_sidecar(), "motion.json", indent=True))
+        _write_atomic(self._path / self.MOTION_SIDECAR, dumps_json(motion_sidecar(), "motion.json", indent=True))
         columns, rows = timeseries_table(self._records)
         _write_atomic(self._path / self.TIMESERIES_FILE, format_tsv(columns, rows).encode("utf-8"))
         _write_atomic(
             self._path / self.TIMESERIES_SIDECAR,
-            _dumps(timeseries_sidecar(columns, feedback_units), "timeseries.json", indent=True),
+            dumps_json(timeseries_sidecar(columns, feedback_units), "timeseries.json", indent=True),
         )
-        _write_atomic(self._path / self.SUMMARY_FILE, _dumps(summary, "the run summary", indent=True))
+        _write_atomic(self._path / self.SUMMARY_FILE, dumps_json(summary, "the run summary", indent=True))
         if raw is not None:
             self._write_raw(*raw)
         _fsync_dir(self._path)
@@ -507,7 +470,7 @@ class RunFolder:
 
     # -- reading ---------------------------------------------------------------
     @staticmethod
-    def read_volumes(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    def read_volumes(path: str | os.PathLike[str]) -> list[VolumeRecord]:
         """Read the records of a run folder's ``volumes.jsonl`` (``path``: the folder or the file).
 
         A trailing partial line (a crash mid-write: bytes after the last line
@@ -529,7 +492,7 @@ class RunFolder:
         partial = lines.pop()  # bytes after the last newline: empty unless a write was cut short
         if partial.strip():
             log.warning("volumes_partial_line_ignored", path=str(file), bytes=len(partial))
-        records: list[dict[str, Any]] = []
+        records: list[VolumeRecord] = []
         for number, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
@@ -539,5 +502,8 @@ class RunFolder:
                 raise RunFolderError(f"{file}: line {number} is not valid JSON ({exc})") from exc
             if not isinstance(record, dict):
                 raise RunFolderError(f"{file}: line {number} is not a JSON object")
-            records.append(record)
+            try:
+                records.append(VolumeRecord.from_dict(record))
+            except RunFolderError as exc:
+                raise RunFolderError(f"{file}: line {number}: {exc}") from None
         return records
