@@ -2,11 +2,6 @@
 
 This subpackage owns:
 
-- :class:`Design`: the condition of every acquired volume (0-based
-  acquisition indices, skipped volumes included and always baseline), its
-  blocks, boxcars, timed :class:`Event` s and HRF-convolved task regressors;
-  :func:`load_protocol` reads OpenNFT protocol JSON, BIDS ``events.tsv`` or
-  a PyHRF paradigm CSV into one;
 - the feedback types, one per run, behind :class:`FeedbackComputer`
   (``update(index, steps, voxels) -> float | None``, ``summary()``), built
   by :func:`make_feedback`: activity (:class:`ContinuousActivity`,
@@ -23,14 +18,30 @@ This subpackage owns:
 - :func:`scale_feedback`: gain and clipping to the display range;
   :func:`combine`: several ROIs' measures into one; :func:`pearson`.
 
-Errors are :class:`FeedbackError` (a :class:`ValueError`):
-:class:`ProtocolError` for protocol files, :class:`DesignError` for bad
-arguments, :class:`VolumeIndexError` for an index outside the run,
-:class:`DecoderError` for decoder model files.
+Every kind reads the run's :class:`nfd.design.Design` (the design, its
+protocol files and their errors moved to :mod:`nfd.design`; ``Design``,
+``Event``, ``load_protocol``, ``DesignError``, ``ProtocolError``,
+``VolumeIndexError``, ``BASELINE_TRIAL_TYPES`` and ``PYHRF_COLUMNS`` are
+re-exported here for the callers that still import them from
+:mod:`nfd.feedback`). Errors are :class:`FeedbackError` (a
+:class:`ValueError`), :class:`DecoderError` for decoder model files; a
+volume index outside the run raises :class:`nfd.design.VolumeIndexError`
+and a bad design argument :class:`nfd.design.DesignError`.
 """
 
 from __future__ import annotations
 
+# The design and its protocol files moved to nfd.design; re-exported here until every caller imports them from there.
+from nfd.design import (
+    BASELINE_TRIAL_TYPES,
+    PYHRF_COLUMNS,
+    Design,
+    DesignError,
+    Event,
+    ProtocolError,
+    VolumeIndexError,
+    load_protocol,
+)
 from nfd.feedback._activity import ContinuousActivity, IntermittentActivity, ShapingRule
 from nfd.feedback._combine import COMBINE_OPERATIONS, combine
 from nfd.feedback._computer import CHAIN_SIGNALS, FeedbackComputer
@@ -43,11 +54,9 @@ from nfd.feedback._decoder import (
     file_sha256,
     load_decoder,
 )
-from nfd.feedback._design import Design, Event
-from nfd.feedback._errors import DesignError, FeedbackError, ProtocolError, VolumeIndexError
+from nfd.feedback._errors import FeedbackError
 from nfd.feedback._external import ExternalFeedback
 from nfd.feedback._factory import FEEDBACK_KINDS, feedback_options, make_feedback
-from nfd.feedback._protocol import BASELINE_TRIAL_TYPES, PYHRF_COLUMNS, load_protocol
 from nfd.feedback._proxy import ProxyRule, TwoPointProxy, composite_measure, proxy_direction, proxy_events
 from nfd.feedback._psc import ContinuousPSC, percent_signal_change
 from nfd.feedback._scaling import scale_feedback

@@ -9,10 +9,10 @@ from typing import Any
 
 import numpy as np
 
+from nfd.design import Design
 from nfd.feedback._blocks import BlockEnds, BlockValues
 from nfd.feedback._combine import combine as combine_values
 from nfd.feedback._computer import CHAIN_SIGNALS, FeedbackComputer, check_count, check_number, check_signal
-from nfd.feedback._design import Design
 from nfd.feedback._errors import FeedbackError
 from nfd.feedback._psc import ContinuousPSC, _psc_from_mean
 from nfd.timeseries import ChainStep

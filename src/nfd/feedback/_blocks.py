@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from nfd.feedback._design import Design
+from nfd.design import Design
 
 __all__ = ["BlockEnds", "BlockValues"]
 

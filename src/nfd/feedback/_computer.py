@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from nfd.feedback._design import Design
-from nfd.feedback._errors import DesignError, FeedbackError
+from nfd.design import Design, DesignError
+from nfd.feedback._errors import FeedbackError
 from nfd.timeseries import ChainStep
 
 __all__ = ["CHAIN_SIGNALS", "FeedbackComputer"]

@@ -10,10 +10,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
+from nfd.design import Design
 from nfd.feedback._blocks import BlockEnds, BlockValues
 from nfd.feedback._combine import combine as combine_values
 from nfd.feedback._computer import FeedbackComputer, check_count, check_signal
-from nfd.feedback._design import Design
 from nfd.feedback._errors import FeedbackError
 from nfd.timeseries import ChainStep
 

@@ -15,8 +15,8 @@ import joblib
 import numpy as np
 import structlog
 
+from nfd.design import Design
 from nfd.feedback._computer import FeedbackComputer, check_signal
-from nfd.feedback._design import Design
 from nfd.feedback._errors import FeedbackError
 from nfd.timeseries import ChainStep
 

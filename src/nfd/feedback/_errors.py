@@ -1,27 +1,21 @@
-"""Exceptions raised by :mod:`nfd.feedback`."""
+"""Exceptions raised by :mod:`nfd.feedback`.
+
+The design's errors (:class:`~nfd.design.DesignError`,
+:class:`~nfd.design.ProtocolError`, :class:`~nfd.design.VolumeIndexError`)
+belong to :mod:`nfd.design`; :mod:`nfd.feedback` re-exports them for the
+callers that import them from here.
+"""
 
 from __future__ import annotations
 
 from nfd._errors import NfdError
 
-__all__ = ["DesignError", "FeedbackError", "ProtocolError", "VolumeIndexError"]
+__all__ = ["FeedbackError"]
 
 
 class FeedbackError(NfdError, ValueError):
     """Base class of every error raised by :mod:`nfd.feedback`.
 
     It subclasses :class:`ValueError`: every such error is bad input (an
-    argument, a volume index or a protocol file that is not as expected).
+    argument or an input value that is not as expected).
     """
-
-
-class DesignError(FeedbackError):
-    """Arguments that do not describe a valid block design."""
-
-
-class ProtocolError(FeedbackError):
-    """A protocol file is unreadable or malformed; the message names the file."""
-
-
-class VolumeIndexError(FeedbackError, IndexError):
-    """A volume index outside the design (0-based acquisition indices)."""

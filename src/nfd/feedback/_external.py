@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from nfd.design import Design
 from nfd.feedback._computer import FeedbackComputer, check_number
-from nfd.feedback._design import Design
 from nfd.feedback._errors import FeedbackError
 from nfd.timeseries import ChainStep
 

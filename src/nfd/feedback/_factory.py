@@ -6,11 +6,11 @@ import inspect
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from nfd.design import Design
 from nfd.feedback._activity import ContinuousActivity, IntermittentActivity, ShapingRule
 from nfd.feedback._computer import FeedbackComputer
 from nfd.feedback._connectivity import IntermittentCorrelation, SlidingCorrelation
 from nfd.feedback._decoder import DecoderFeedback
-from nfd.feedback._design import Design
 from nfd.feedback._errors import FeedbackError
 from nfd.feedback._external import ExternalFeedback
 from nfd.feedback._proxy import TwoPointProxy

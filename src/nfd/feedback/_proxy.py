@@ -11,9 +11,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
+from nfd.design import Design
 from nfd.feedback._computer import FeedbackComputer, check_count, check_number, check_signal
 from nfd.feedback._connectivity import pearson
-from nfd.feedback._design import Design
 from nfd.feedback._errors import FeedbackError
 from nfd.timeseries import ChainStep, RunningMoments
 

@@ -8,8 +8,7 @@ import operator
 import numpy as np
 from numpy.typing import ArrayLike
 
-from nfd.feedback._design import Design
-from nfd.feedback._errors import DesignError
+from nfd.design import Design, DesignError
 
 __all__ = ["ContinuousPSC", "percent_signal_change"]
 
@@ -112,7 +111,7 @@ class ContinuousPSC:
     2.0
     """
 
-    __slots__ = ("_design", "_delay", "_values", "_first_eligible", "_baseline_blocks", "_previous_baseline")
+    __slots__ = ("_baseline_blocks", "_delay", "_design", "_first_eligible", "_previous_baseline", "_values")
 
     def __init__(self, design: Design, delay: int = 2) -> None:
         if not isinstance(design, Design):

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import numpy as np
 
-from nfd.feedback import Design
+from nfd.design import Design, spm_hrf
 from nfd.simulate._errors import SimulationError
 from nfd.simulate._motion import move_volume, random_walk_motion, spline_coefficients
 from nfd.simulate._nifti import write_nifti_volume
 from nfd.simulate._phantom import centred_affine, make_phantom
-from nfd.timeseries import RoiSet, spm_hrf
+from nfd.timeseries import RoiSet
 
 __all__ = ["SyntheticSession", "make_session", "write_roi_masks"]
 

@@ -1,134 +1,39 @@
-"""SPM's canonical haemodynamic response function (double gamma)."""
+"""SPM's canonical HRF as :mod:`nfd.timeseries` has exported it, raising :class:`TimeseriesError`.
+
+The HRF belongs to the run design (:mod:`nfd.design` convolves its
+conditions with it); these two functions keep ``nfd.timeseries.spm_hrf``
+and ``nfd.timeseries.hrf_regressor`` working as before, their bad
+arguments raising :class:`TimeseriesError` with the same messages. New
+code imports them from :mod:`nfd.design`.
+"""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy.special import gammaln
 
+from nfd import design as _design
+from nfd.design import SPM_HRF_PARAMETERS, DesignError
 from nfd.timeseries._errors import TimeseriesError
 
 __all__ = ["SPM_HRF_PARAMETERS", "hrf_regressor", "spm_hrf"]
 
-#: SPM's default parameters, in seconds except the ratio ``p[4]``: delay of the
-#: response (6), delay of the undershoot (16), dispersion of the response (1),
-#: dispersion of the undershoot (1), ratio response/undershoot (6), onset (0),
-#: length of the kernel (32).
-SPM_HRF_PARAMETERS: tuple[float, float, float, float, float, float, float] = (
-    6.0, 16.0, 1.0, 1.0, 6.0, 0.0, 32.0,
-)
 
-
-def _gamma_pdf(x: np.ndarray, shape: float, rate: float) -> np.ndarray:
-    """Gamma density ``rate**shape x**(shape-1) exp(-rate x) / Gamma(shape)``.
-
-    The parametrisation of SPM's ``spm_Gpdf(x, h, l)``; zero for ``x <= 0``.
-    """
-    out = np.zeros_like(x, dtype=np.float64)
-    positive = x > 0
-    xp = x[positive]
-    out[positive] = np.exp(
-        shape * math.log(rate) + (shape - 1.0) * np.log(xp) - rate * xp - gammaln(shape)
-    )
-    return out
-
-
-def spm_hrf(
-    tr: float,
-    p: Sequence[float] = SPM_HRF_PARAMETERS,
-    oversampling: int = 16,
-) -> np.ndarray:
-    """SPM's canonical haemodynamic response function, sampled every `tr` seconds.
-
-    A difference of two gamma densities (the response and its undershoot),
-    built on SPM's microtime grid of ``tr / oversampling`` seconds, sampled at
-    ``0, tr, 2 tr, ...`` up to the kernel length, and divided by its sum, as
-    SPM12's ``spm_hrf.m`` (Friston et al., 1998, NeuroImage 7:30; Friston,
-    Ashburner et al., *Statistical Parametric Mapping*, 2007) does.
-
-    Parameters
-    ----------
-    tr : float
-        Sampling interval (repetition time), seconds, > 0.
-    p : sequence of 7 floats
-        SPM's parameters: delay of the response (s), delay of the undershoot
-        (s), dispersion of the response (s), dispersion of the undershoot (s),
-        ratio of response to undershoot (unitless), onset (s), length of the
-        kernel (s). Default ``(6, 16, 1, 1, 6, 0, 32)``.
-    oversampling : int
-        SPM's microtime resolution ``T`` (bins per `tr`), >= 1. The samples
-        returned lie on the microtime grid, so it does not change them; it is
-        kept for parity with ``spm_hrf(RT, p, T)``.
-
-    Returns
-    -------
-    numpy.ndarray
-        float64, shape ``(floor(p[6] / tr) + 1,)``: the response at
-        ``0, tr, 2 tr, ...`` seconds after the onset of a neural impulse,
-        normalised to sum 1 (so a sustained unit input converges to 1).
-
-    Raises
-    ------
-    TimeseriesError
-        If `tr` is not a positive finite number, `p` does not hold 7 finite
-        numbers with positive dispersions, ratio and length, or
-        `oversampling` is not a positive integer.
+def spm_hrf(tr: float, p: Sequence[float] = SPM_HRF_PARAMETERS, oversampling: int = 16) -> np.ndarray:
+    """:func:`nfd.design.spm_hrf`, raising :class:`TimeseriesError` for bad arguments.
 
     Examples
     --------
     >>> from nfd.timeseries import spm_hrf
-    >>> h = spm_hrf(1.0)
-    >>> h.shape, int(h.argmax()), round(float(h.sum()), 12)
-    ((33,), 5, 1.0)
-    >>> [round(float(v), 4) for v in spm_hrf(2.0)[:4]]
-    [0.0, 0.0866, 0.3749, 0.3849]
+    >>> spm_hrf(1.0).shape
+    (33,)
     """
-    if not (isinstance(tr, (int, float, np.floating, np.integer)) and math.isfinite(tr) and tr > 0):
-        raise TimeseriesError(f"spm_hrf: tr must be a positive number of seconds, got {tr!r}")
-    if isinstance(oversampling, bool) or not isinstance(oversampling, (int, np.integer)) or oversampling < 1:
-        raise TimeseriesError(
-            f"spm_hrf: oversampling must be a positive integer (microtime bins per TR), got {oversampling!r}"
-        )
-    params = np.asarray(p, dtype=np.float64)
-    if params.shape != (7,) or not np.all(np.isfinite(params)):
-        raise TimeseriesError(
-            f"spm_hrf: p must hold 7 finite numbers (delays, dispersions, ratio, onset, length), got {p!r}"
-        )
-    delay1, delay2, disp1, disp2, ratio, onset, length = (float(v) for v in params)
-    if min(disp1, disp2, ratio, length) <= 0 or delay1 <= 0 or delay2 <= 0:
-        raise TimeseriesError(
-            f"spm_hrf: delays, dispersions, ratio and kernel length in p must be > 0, got {p!r}"
-        )
-    fmri_t = int(oversampling)
-    dt = float(tr) / fmri_t
-    # SPM: u = [0:ceil(p7/dt)] - p6/dt, in microtime bins
-    u = np.arange(0, math.ceil(length / dt) + 1, dtype=np.float64) - onset / dt
-    hrf = _gamma_pdf(u, delay1 / disp1, dt / disp1) - _gamma_pdf(u, delay2 / disp2, dt / disp2) / ratio
-    # SPM: hrf([0:floor(p7/RT)]*T + 1), 1-based
-    picks = np.arange(0, math.floor(length / tr) + 1) * fmri_t
-    hrf = hrf[picks[picks < hrf.size]]
-    total = hrf.sum()
-    if total == 0 or not math.isfinite(total):
-        raise TimeseriesError(
-            f"spm_hrf: the response sampled at tr={tr} s with p={tuple(params)} sums to {total}; "
-            "expected a kernel with a nonzero sum (is the onset beyond the kernel length?)"
-        )
-    return hrf / total
-
-
-def _as_event_array(name: str, values: ArrayLike, size: int | None) -> np.ndarray:
     try:
-        arr = np.asarray(values, dtype=np.float64).ravel()
-    except (TypeError, ValueError) as exc:
-        raise TimeseriesError(f"hrf_regressor: {name} must be numbers, got {values!r}") from exc
-    if size is not None and arr.size != size:
-        raise TimeseriesError(f"hrf_regressor: {name} has {arr.size} entries but onsets has {size}")
-    if not np.all(np.isfinite(arr)):
-        raise TimeseriesError(f"hrf_regressor: {name} must be finite numbers, got {arr.tolist()}")
-    return arr
+        return _design.spm_hrf(tr, p, oversampling)
+    except DesignError as exc:
+        raise TimeseriesError(str(exc)) from None
 
 
 def hrf_regressor(
@@ -141,81 +46,8 @@ def hrf_regressor(
     p: Sequence[float] = SPM_HRF_PARAMETERS,
     oversampling: int = 16,
 ) -> np.ndarray:
-    """Events convolved with SPM's canonical HRF, sampled at every volume.
-
-    The stimulus function ``u(t)`` is built on SPM's microtime grid of
-    ``dt = tr / oversampling`` seconds: an event of duration ``d > 0``
-    adds its amplitude to every bin whose start lies in
-    ``[onset, onset + d)``; an event of duration 0 is an impulse of weight
-    ``amplitude * 1 s`` (height ``amplitude / dt`` in one bin). ``u`` is
-    convolved with :func:`spm_hrf` sampled every ``dt`` (sum 1, so a
-    sustained amplitude of 1 converges to 1) and sampled at ``i * tr``, the
-    start of volume ``i`` (SPM's ``fmri_t0 = 0``; Friston et al., 1998,
-    NeuroImage 7:30; Henson, in *Statistical Parametric Mapping*, 2007).
-
-    Parameters
-    ----------
-    onsets : array_like
-        Event onsets, seconds from the start of volume 0 (the first volume
-        acquired, skipped ones included); may be negative or beyond the run.
-    durations : array_like
-        Event durations, seconds, >= 0 (0 for an impulse); one per onset.
-    amplitudes : array_like or None
-        Event heights (unitless, e.g. a parametric modulation); None for 1.
-    n_volumes : int
-        Number of volumes to sample, >= 1.
-    tr : float
-        Repetition time, seconds, > 0.
-    p : sequence of 7 floats
-        HRF parameters (see :func:`spm_hrf`).
-    oversampling : int
-        Microtime bins per TR, >= 1.
-
-    Returns
-    -------
-    numpy.ndarray
-        float64, shape ``(n_volumes,)``.
-
-    Raises
-    ------
-    TimeseriesError
-        If the arrays differ in length, hold non-finite values or negative
-        durations, or `n_volumes`, `tr`, `p` or `oversampling` is invalid.
-
-    Examples
-    --------
-    >>> from nfd.timeseries import hrf_regressor
-    >>> x = hrf_regressor([0.0], [400.0], None, n_volumes=100, tr=2.0)
-    >>> round(float(x[0]), 6), round(float(x[50]), 6)  # a sustained block converges to 1
-    (0.0, 1.0)
-    """
-    on = _as_event_array("onsets", onsets, None)
-    dur = _as_event_array("durations", durations, on.size)
-    amp = np.ones_like(on) if amplitudes is None else _as_event_array("amplitudes", amplitudes, on.size)
-    if np.any(dur < 0):
-        raise TimeseriesError(f"hrf_regressor: durations must be >= 0 seconds, got {dur.tolist()}")
-    if isinstance(n_volumes, bool) or not isinstance(n_volumes, (int, np.integer)) or n_volumes < 1:
-        raise TimeseriesError(f"hrf_regressor: n_volumes must be an integer >= 1, got {n_volumes!r}")
-    if isinstance(oversampling, bool) or not isinstance(oversampling, (int, np.integer)) or oversampling < 1:
-        raise TimeseriesError(f"hrf_regressor: oversampling must be a positive integer, got {oversampling!r}")
-    if not (isinstance(tr, (int, float, np.floating, np.integer)) and math.isfinite(tr) and tr > 0):
-        raise TimeseriesError(f"hrf_regressor: tr must be a positive number of seconds, got {tr!r}")
-    t_bins = int(oversampling)
-    dt = float(tr) / t_bins
-    n_bins = int(n_volumes) * t_bins
-    u = np.zeros(n_bins, dtype=np.float64)
-    # a bin j covers [j dt, (j + 1) dt); tolerance so that onsets written in decimal hit their bin
-    eps = 1e-6
-    for onset, duration, amplitude in zip(on, dur, amp):
-        if duration > 0:
-            first = max(0, math.ceil(onset / dt - eps))
-            stop = min(n_bins, math.ceil((onset + duration) / dt - eps))
-            if first < stop:
-                u[first:stop] += amplitude
-        else:
-            j = math.floor(onset / dt + eps)
-            if 0 <= j < n_bins:
-                u[j] += amplitude / dt
-    kernel = spm_hrf(dt, p, oversampling=1)
-    x = np.convolve(u, kernel)[:n_bins]
-    return np.ascontiguousarray(x[::t_bins])
+    """:func:`nfd.design.hrf_regressor`, raising :class:`TimeseriesError` for bad arguments."""
+    try:
+        return _design.hrf_regressor(onsets, durations, amplitudes, n_volumes, tr, p=p, oversampling=oversampling)
+    except DesignError as exc:
+        raise TimeseriesError(str(exc)) from None

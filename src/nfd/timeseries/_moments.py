@@ -35,7 +35,7 @@ class RunningMoments:
     (4.0, 4.0, 2.0)
     """
 
-    __slots__ = ("_n", "_mean", "_m2", "_shape")
+    __slots__ = ("_m2", "_mean", "_n", "_shape")
 
     def __init__(self, shape: tuple[int, ...] = ()) -> None:
         self._shape = tuple(int(s) for s in shape)

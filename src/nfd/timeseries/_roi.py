@@ -59,7 +59,7 @@ class RoiSet:
     (('left', 'right'), [1.0, 31.0])
     """
 
-    __slots__ = ("_names", "_shape", "_affine", "_masks", "_c_index", "_f_index", "_ijk")
+    __slots__ = ("_affine", "_c_index", "_f_index", "_ijk", "_masks", "_names", "_shape")
 
     def __init__(self, masks: Mapping[str, ArrayLike], *, affine: ArrayLike | None = None) -> None:
         if not isinstance(masks, Mapping) or len(masks) == 0:

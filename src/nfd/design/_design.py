@@ -9,8 +9,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from nfd.feedback._errors import DesignError, VolumeIndexError
-from nfd.timeseries import SPM_HRF_PARAMETERS, TimeseriesError, hrf_regressor, spm_hrf
+from nfd.design._errors import DesignError, VolumeIndexError
+from nfd.design._hrf import SPM_HRF_PARAMETERS, hrf_regressor, spm_hrf
 
 __all__ = ["Design", "Event"]
 
@@ -86,7 +86,7 @@ class Design:
 
     Examples
     --------
-    >>> from nfd.feedback import Design
+    >>> from nfd.design import Design
     >>> d = Design.from_blocks(12, [("UP", 4, 7)], skip_volumes=2)
     >>> d.labels.tolist()
     ['BAS', 'BAS', 'BAS', 'BAS', 'UP', 'UP', 'UP', 'UP', 'BAS', 'BAS', 'BAS', 'BAS']
@@ -96,7 +96,7 @@ class Design:
     ('UP', True, ('UP',))
     """
 
-    __slots__ = ("_labels", "_baseline", "_conditions", "_skip_volumes", "_blocks", "_block_of", "_events")
+    __slots__ = ("_baseline", "_block_of", "_blocks", "_conditions", "_events", "_labels", "_skip_volumes")
 
     def __init__(
         self,
@@ -218,7 +218,7 @@ class Design:
 
         Examples
         --------
-        >>> from nfd.feedback import Design
+        >>> from nfd.design import Design
         >>> Design.from_blocks(6, [("UP", 2, 3)]).boxcar().tolist()
         [0.0, 0.0, 1.0, 1.0, 0.0, 0.0]
         """
@@ -408,7 +408,7 @@ class Design:
 
         Examples
         --------
-        >>> from nfd.feedback import Design
+        >>> from nfd.design import Design
         >>> X = Design.from_blocks(40, [("UP", 10, 39)]).task_regressors(2.0)
         >>> X.shape, round(float(X[9, 0]), 3), round(float(X[30, 0]), 3)
         ((40, 1), 0.0, 1.0)
@@ -428,7 +428,7 @@ class Design:
                             [e.onset for e in mine], [e.duration for e in mine], [e.amplitude for e in mine],
                             n, tr, p=p, oversampling=oversampling,
                         )
-        except TimeseriesError as exc:
+        except DesignError as exc:  # the HRF refused tr, p or oversampling
             raise DesignError(f"task_regressors: {exc}") from None
         return out
 

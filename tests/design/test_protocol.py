@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nfd.feedback import Design, DesignError, ProtocolError, load_protocol
+from nfd.design import Design, DesignError, ProtocolError, load_protocol
 
 # -- the real OpenNFT protocol --------------------------------------------------
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nfd.feedback import Design, DesignError, VolumeIndexError
+from nfd.design import Design, DesignError, VolumeIndexError
 
 
 def test_from_blocks_labels_blocks_and_queries() -> None:
@@ -103,7 +103,7 @@ def test_numpy_integer_indices_are_accepted() -> None:
 
 
 def test_task_regressors_of_labels_are_boxcars_convolved_at_the_tr() -> None:
-    from nfd.timeseries import spm_hrf
+    from nfd.design import spm_hrf
 
     d = Design.from_blocks(50, [("A", 10, 19), ("B", 30, 34), ("A", 40, 44)], skip_volumes=2)
     x = d.task_regressors(2.0)
@@ -115,8 +115,7 @@ def test_task_regressors_of_labels_are_boxcars_convolved_at_the_tr() -> None:
 
 
 def test_task_regressors_of_events_use_their_times() -> None:
-    from nfd.feedback import Event
-    from nfd.timeseries import hrf_regressor
+    from nfd.design import Event, hrf_regressor
 
     labels = ["BAS"] * 30
     labels[5] = "A"

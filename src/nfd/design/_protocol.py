@@ -11,8 +11,8 @@ from pathlib import Path
 
 import structlog
 
-from nfd.feedback._design import Design, Event
-from nfd.feedback._errors import DesignError, ProtocolError
+from nfd.design._design import Design, Event
+from nfd.design._errors import DesignError, ProtocolError
 
 __all__ = ["BASELINE_TRIAL_TYPES", "PYHRF_COLUMNS", "load_protocol"]
 
@@ -443,7 +443,7 @@ def load_protocol(
     Examples
     --------
     >>> import json, tempfile, pathlib
-    >>> from nfd.feedback import load_protocol
+    >>> from nfd.design import load_protocol
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "protocol.json"
     >>> _ = path.write_text(json.dumps(
     ...     {"ConditionIndex": [{"ConditionName": "NFBREG", "OnOffsets": [[3, 4]]}]}))

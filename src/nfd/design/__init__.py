@@ -1,0 +1,46 @@
+"""The run design: which condition every acquired volume belongs to, and the files that say so.
+
+This subpackage owns:
+
+- :class:`Design`: the condition of every acquired volume (0-based
+  acquisition indices, skipped volumes included and always baseline), its
+  blocks, boxcars, timed :class:`Event` s (seconds), HRF-convolved task
+  regressors and contrast vectors;
+- :func:`load_protocol`: an OpenNFT protocol JSON, a BIDS ``events.tsv`` or
+  a PyHRF paradigm CSV read into a :class:`Design`
+  (:data:`BASELINE_TRIAL_TYPES`, :data:`PYHRF_COLUMNS`);
+- :func:`spm_hrf` and :func:`hrf_regressor`: SPM's canonical double-gamma
+  haemodynamic response (:data:`SPM_HRF_PARAMETERS`, seconds) and timed
+  events convolved with it, the model of the BOLD response to the design.
+
+It is a leaf: it imports nothing from nfd but the error root and the
+argument validators. Errors are :class:`DesignError` (a
+:class:`ValueError`): :class:`ProtocolError` for protocol files,
+:class:`VolumeIndexError` (also an :class:`IndexError`) for a volume index
+outside the run.
+
+>>> from nfd.design import Design
+>>> Design.from_blocks(6, [("UP", 2, 3)]).labels.tolist()
+['BAS', 'BAS', 'UP', 'UP', 'BAS', 'BAS']
+"""
+
+from __future__ import annotations
+
+from nfd.design._design import Design, Event
+from nfd.design._errors import DesignError, ProtocolError, VolumeIndexError
+from nfd.design._hrf import SPM_HRF_PARAMETERS, hrf_regressor, spm_hrf
+from nfd.design._protocol import BASELINE_TRIAL_TYPES, PYHRF_COLUMNS, load_protocol
+
+__all__ = [
+    "BASELINE_TRIAL_TYPES",
+    "PYHRF_COLUMNS",
+    "SPM_HRF_PARAMETERS",
+    "Design",
+    "DesignError",
+    "Event",
+    "ProtocolError",
+    "VolumeIndexError",
+    "hrf_regressor",
+    "load_protocol",
+    "spm_hrf",
+]
