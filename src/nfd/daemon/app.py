@@ -32,6 +32,7 @@ from threadpoolctl import threadpool_limits
 from nfd._version import __version__
 from nfd.acquire import FileNaming, Scan, ScanFileError, ScanWatcher, SeriesId, read_scan
 from nfd.config import Config, ConfigError
+from nfd.daemon._volume_step import VolumeStep
 from nfd.daemon.pipeline import Pipeline, VolumeCallback
 from nfd.daemon.sdnotify import SystemdNotifier
 from nfd.daemon.stages import build_feedback
@@ -187,6 +188,10 @@ class Daemon:
         Called with each processed volume's record once it is on disk.
     web : bool, optional
         Serve the operator's window; ``cfg.web.enabled`` when None.
+    volume_step : VolumeStep, optional
+        Where volumes are realigned, resliced and smoothed; by default a
+        worker process (:class:`~nfd.daemon.VolumeWorker`). An
+        :class:`~nfd.daemon.InProcessVolumeStep` runs the same engine in this process.
 
     Examples
     --------
@@ -205,13 +210,14 @@ class Daemon:
         output_dir: Path | None = None,
         on_volume: VolumeCallback | None = None,
         web: bool | None = None,
+        volume_step: VolumeStep | None = None,
     ) -> None:
         self.cfg = cfg
         self.config_text = config_text
         self.output_dir = output_dir or cfg.run.output_dir
         self.on_volume = on_volume
         self.handle_signals = handle_signals
-        self.worker = VolumeWorker(smooth_fwhm=cfg.volume.smooth_fwhm)
+        self.worker: VolumeStep = volume_step or VolumeWorker(smooth_fwhm=cfg.volume.smooth_fwhm)
         self.notifier = SystemdNotifier()
         serve = cfg.web.enabled if web is None else web
         self.live: LiveState | None = LiveState(queue_size=cfg.web.client_queue) if serve else None
@@ -541,6 +547,7 @@ async def run_daemon(
     handle_signals: bool = True,
     output_dir: Path | None = None,
     web: bool | None = None,
+    volume_step: VolumeStep | None = None,
 ) -> dict[str, Any]:
     """Run one neurofeedback run from ``source`` in a :class:`Daemon` of its own.
 
@@ -552,7 +559,7 @@ async def run_daemon(
         See :meth:`Daemon.run`.
     """
     async with Daemon(cfg, config_text=config_text, handle_signals=handle_signals, output_dir=output_dir,
-                      on_volume=on_volume, web=web) as daemon:
+                      on_volume=on_volume, web=web, volume_step=volume_step) as daemon:
         return await daemon.run(source)
 
 

@@ -25,7 +25,7 @@ from nfd.feedback import Design, FeedbackComputer, scale_feedback
 from nfd.outputs import FeedbackMessage, RunFolder, Sink, VolumeRecord, VolumeStatus
 from nfd.outputs.web import LiveState
 from nfd.timeseries import RoiError, RoiSet
-from nfd.daemon.worker import VolumeWorker
+from nfd.daemon._volume_step import VolumeStep
 from nfd.volume import VolumeError, conform_to_grid
 
 log = structlog.get_logger(__name__)
@@ -42,8 +42,9 @@ class Pipeline:
         The run's configuration.
     design : Design
         The block protocol over all ``cfg.run.n_volumes`` volumes.
-    worker : VolumeWorker
-        A started volume worker.
+    worker : VolumeStep
+        A started volume step: the worker process (:class:`~nfd.daemon.VolumeWorker`, the daemon)
+        or this process (:class:`~nfd.daemon.InProcessVolumeStep`, replays, tests, offline tools).
     sinks : sequence of Sink
         Opened output sinks; each gets every feedback message.
     run : RunFolder
@@ -64,7 +65,7 @@ class Pipeline:
         cfg: Config,
         *,
         design: Design,
-        worker: VolumeWorker,
+        worker: VolumeStep,
         sinks: Sequence[Sink],
         run: RunFolder,
         feedback: FeedbackComputer,

@@ -1,0 +1,54 @@
+"""The pipeline without a daemon's worker process: the in-process volume step gives the worker's records."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nfd.config import parse_config
+from nfd.daemon import InProcessVolumeStep, run_daemon
+from nfd.daemon.replay import RecordingSource
+from nfd.outputs import VolumeRecord, VolumeStatus
+
+pytestmark = [pytest.mark.shared, pytest.mark.slow]
+
+
+def _config(run: Path, watch: Path) -> str:
+    return f"""
+[run]
+tr = 1.97
+n_volumes = 155
+skip_volumes = 5
+[acquire]
+watch_dir = "{watch}"
+[volume]
+reference = "{run / 'fanon-0007-00006-000006-01.nii'}"
+[roi]
+left = "{run / 'rois' / 'lROI_1.nii'}"
+right = "{run / 'rois' / 'rROI_2.nii'}"
+[feedback]
+protocol = "{run / 'protocol.json'}"
+[feedback.udp]
+enabled = false
+"""
+
+
+async def test_in_process_step_gives_the_worker_processs_records(shared_data: Path, tmp_path: Path) -> None:
+    run = shared_data / "opennft_psc_run"
+    cfg = parse_config(_config(run, tmp_path), base_dir=tmp_path)
+    results: dict[str, list[VolumeRecord]] = {}
+    for name, step in (("worker", None), ("in_process", InProcessVolumeStep(smooth_fwhm=cfg.volume.smooth_fwhm))):
+        source = RecordingSource.open(run / "dicom", cfg.acquire)
+        records: list[VolumeRecord] = []
+        summary = await run_daemon(cfg, source, handle_signals=False, output_dir=tmp_path / name, web=False,
+                                   on_volume=records.append, volume_step=step)
+        assert summary["volumes_processed"] == 150
+        results[name] = records
+    worker, local = results["worker"], results["in_process"]
+    assert [r.index for r in local] == [r.index for r in worker] == list(range(5, 155))
+    assert all(r.status is VolumeStatus.PROCESSED for r in local)
+    np.testing.assert_array_equal([r.motion for r in local], [r.motion for r in worker])
+    assert [r.roi for r in local] == [r.roi for r in worker]
+    assert [r.feedback for r in local] == [r.feedback for r in worker]
