@@ -13,6 +13,7 @@ from that base::
     ├── VolumeError            nfd.volume     grids, affines, volume options
     ├── TimeseriesError        nfd.timeseries signal-chain options, ROI masks (ValueError)
     ├── DesignError            nfd.design     a run design or protocol file (ValueError)
+    │   └── ProtocolError, VolumeIndexError
     ├── FeedbackError          nfd.feedback   feedback options and inputs (ValueError)
     ├── OutputError            nfd.outputs    sinks, run folder, web (WebError)
     ├── EegError               nfd.eeg        LSL streams, EEG models, training

@@ -38,7 +38,8 @@ from nfd.daemon.sdnotify import SystemdNotifier
 from nfd.daemon.stages import build_feedback
 from nfd.daemon.worker import VolumeWorker
 from nfd.eeg import EegError, EegModel, EegSession, ModelHashError, load_model
-from nfd.feedback import Design, ExternalFeedback, FeedbackError, load_protocol
+from nfd.design import Design, DesignError, load_protocol
+from nfd.feedback import ExternalFeedback
 from nfd.outputs import OutputError, RunFolder, SerialSink, Sink, UdpSink
 from nfd.outputs.web import ControlRefused, LiveState, RunInfo, TokenFileError, UnknownTarget, WebConfigError, WebServer
 
@@ -87,7 +88,7 @@ def load_design(cfg: Config) -> Design:
             cfg.feedback.protocol, n_volumes=cfg.run.n_volumes, skip_volumes=cfg.run.skip_volumes, tr=cfg.run.tr,
             baseline=cfg.feedback.baseline, session=cfg.feedback.session or None,
         )
-    except FeedbackError as exc:  # a malformed protocol, or one that does not fit the run
+    except DesignError as exc:  # a malformed protocol, or one that does not fit the run
         raise ConfigError(str(exc), key="feedback.protocol") from None
 
 

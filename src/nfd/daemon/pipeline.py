@@ -21,7 +21,8 @@ from nfd.acquire import Scan
 from nfd.config import Config, ConfigError
 from nfd.daemon.stages import WholeBrainGLM, build_chains, build_quality
 from nfd.eeg import EegError, EegSession, Prediction
-from nfd.feedback import Design, FeedbackComputer, scale_feedback
+from nfd.design import Design
+from nfd.feedback import FeedbackComputer, scale_feedback
 from nfd.outputs import FeedbackMessage, RunFolder, Sink, VolumeRecord, VolumeStatus
 from nfd.outputs.web import LiveState
 from nfd.timeseries import RoiError, RoiSet

@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 
 from nfd.config import Config, ConfigError
-from nfd.feedback import Design, FeedbackComputer, FeedbackError, make_feedback
+from nfd.design import Design, DesignError
+from nfd.feedback import FeedbackComputer, FeedbackError, make_feedback
 from nfd.timeseries import (
     ChainOptions,
     IncrementalGLM,
@@ -76,7 +77,7 @@ def build_feedback(cfg: Config, design: Design) -> FeedbackComputer:
     """The feedback computer of ``feedback.type`` (a decoder loads its model: call it from a thread)."""
     try:
         return make_feedback(cfg.feedback.type, design, list(cfg.roi), **feedback_options(cfg))
-    except FeedbackError as exc:
+    except (FeedbackError, DesignError) as exc:
         raise ConfigError(str(exc), key=f"feedback.{cfg.feedback.type}"
                           if cfg.feedback.type in ("proxy", "decoder", "correlation", "external")
                           else "feedback") from None
@@ -112,7 +113,7 @@ class WholeBrainGLM:
                 high_pass_s=g.high_pass_s or None, motion=g.motion,
             )
             self.contrast = self.design.contrast(design.contrast_vector(dict(g.contrast) or None))
-        except (TimeseriesError, FeedbackError) as exc:
+        except (TimeseriesError, DesignError) as exc:
             raise ConfigError(str(exc), key="iglm") from None
         self.mask: np.ndarray | None = None
         self.glm: IncrementalGLM | None = None
