@@ -28,17 +28,28 @@ def _parser() -> argparse.ArgumentParser:
         prog="nfd", description="Real-time neurofeedback daemon for fMRI and EEG-fMRI."
     )
     p.add_argument("--version", action="version", version=f"nfd {__version__}")
-    p.add_argument("--log-format", choices=["json", "console"], help="override log.format of the config")
-    p.add_argument("--log-level", choices=["debug", "info", "warning", "error"], help="override log.level")
+    _log_options(p, argparse.SUPPRESS)
+    p.set_defaults(log_format=None, log_level=None)
+    # The log options are accepted after the command too (nfd run -c F --log-format console).
+    common = argparse.ArgumentParser(add_help=False)
+    _log_options(common, argparse.SUPPRESS)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = sub.add_parser("run", help="run the daemon on the configured watch folder")
+    run = sub.add_parser(
+        "run", parents=[common], help="run the daemon on the configured watch folder",
+        description="Run the neurofeedback daemon: wait for scans in acquire.watch_dir, send feedback, write a "
+                    "run folder per run, until SIGTERM. Exit 2 on a configuration error.",
+    )
     run.add_argument("-c", "--config", required=True, type=Path, metavar="FILE", help="TOML configuration")
 
-    chk = sub.add_parser("check-config", help="validate a config file and print the resolved settings")
-    chk.add_argument("config", type=Path, metavar="FILE")
+    chk = sub.add_parser(
+        "check-config", parents=[common], help="validate a config file and print the resolved settings",
+        description="Validate a configuration as 'nfd run' would (keys, values, files, the protocol) and print the "
+                    "resolved settings as JSON. Exit 0 when valid, 2 with one line naming the key otherwise.",
+    )
+    chk.add_argument("config", type=Path, metavar="FILE", help="TOML configuration")
 
-    rep = sub.add_parser("replay", help="run the pipeline over a recorded run, as fast as possible")
+    rep = sub.add_parser("replay", parents=[common], help="run the pipeline over a recorded run, as fast as possible")
     rep.add_argument("-c", "--config", required=True, type=Path, metavar="FILE")
     rep.add_argument("--input", required=True, type=Path, metavar="PATH",
                      help="a folder of scan files or a 4-D NIfTI")
@@ -54,7 +65,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("simulate-eeg", add_help=False, help="play an EEG recording as an LSL stream in real time") \
         .add_argument("args", nargs=argparse.REMAINDER)
 
-    demo = sub.add_parser("demo", help="run the daemon on a synthetic session it makes itself")
+    demo = sub.add_parser("demo", parents=[common], help="run the daemon on a synthetic session it makes itself")
     demo.add_argument("--volumes", type=int, default=80, help="volumes in the session (default 80)")
     demo.add_argument("--tr", type=float, default=2.0, help="simulated repetition time in s (default 2.0)")
     demo.add_argument("--speed", type=float, default=10.0,
@@ -63,6 +74,20 @@ def _parser() -> argparse.ArgumentParser:
                       help="folder for the run folder (default ./nfd-demo)")
     demo.add_argument("--seed", type=int, default=1, help="random seed of the synthetic session")
     return p
+
+
+def _log_options(parser: argparse.ArgumentParser, default: object) -> None:
+    parser.add_argument("--log-format", choices=["json", "console"], default=default,
+                        help="override log.format of the config")
+    parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"], default=default,
+                        help="override log.level")
+
+
+_EEG_USAGE = """usage: nfd eeg fit [options]
+
+EEG tools:
+  fit    train an EEG-fingerprint model from EEG recorded with fMRI ('nfd eeg fit --help')
+"""
 
 
 def _load(path: Path, *, watch_dir: bool) -> tuple[Config, str]:
@@ -142,6 +167,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["simulate-scanner"]:  # its own parser, options and --help
         return _simulate_scanner(argparse.Namespace(log_format=None, log_level=None, args=argv[1:]))
+    if argv[:1] == ["eeg"] and argv[1:2] != ["fit"]:
+        help_asked = bool(set(argv[1:2]) & {"-h", "--help"})
+        (sys.stdout if help_asked else sys.stderr).write(_EEG_USAGE)
+        return EXIT_OK if help_asked else EXIT_CONFIG
     if argv[:2] == ["eeg", "fit"] or argv[:1] == ["simulate-eeg"]:  # the EEG tools parse their own options
         from nfd.eeg import fit_main, player_main
 
