@@ -19,14 +19,15 @@ import structlog
 
 from nfd.acquire import Scan
 from nfd.config import Config, ConfigError
+from nfd.daemon._volume_step import VolumeStep
 from nfd.daemon.stages import WholeBrainGLM, build_chains, build_quality
-from nfd.eeg import EegError, EegSession, Prediction
+from nfd.daemon.worker import VolumeOutput
 from nfd.design import Design
+from nfd.eeg import EegError, EegSession, Prediction
 from nfd.feedback import FeedbackComputer, scale_feedback
 from nfd.outputs import FeedbackMessage, RunFolder, Sink, VolumeRecord, VolumeStatus
 from nfd.outputs.web import LiveState
 from nfd.timeseries import RoiError, RoiSet
-from nfd.daemon._volume_step import VolumeStep
 from nfd.volume import VolumeError, conform_to_grid
 
 log = structlog.get_logger(__name__)
@@ -120,72 +121,105 @@ class Pipeline:
         self.grid = (tuple(data.shape), np.asarray(affine, dtype=np.float64))
 
     async def handle(self, scan: Scan) -> VolumeRecord | None:
-        """Process one scan: returns its record, or None when it was skipped or refused."""
-        t_start = time.time()
+        """Process one scan: returns its record, or None when it was skipped or refused.
+
+        The road, one private step each: record the gap before it, admit it
+        (skipped and beyond-the-run volumes stop here), the volume step, ROI
+        means through the signal chains, the feedback computed and sent, then
+        (after the send) quality and the whole-brain GLM, and the record on disk.
+        """
+        marks = {"start": time.time()}
         index = scan.index
         await self._record_gap(index)
         self.last_index = max(self.last_index, index)
+        if not self._admit(scan):
+            return None
+        out = await self._volume(scan)
+        if out is None:
+            return None
+        marks["volume"] = time.time()
+        assert self.rois is not None
+        means = self.rois.means(out.smoothed)
+        steps = {name: self.chains[name].update(index, float(m), out.params)
+                 for name, m in zip(self.rois.names, means, strict=True)}
+        marks["roi"] = time.time()
+        eeg_prediction = await self._eeg_for_feedback(index, scan.t_complete)
+        measure, value = self._feed_back(index, steps, out, scan.t_complete, marks)
+        quality = await asyncio.to_thread(self._after_send, index, out.params, out.smoothed, steps)
+        if self.eeg is not None and not self._eeg_feeds_back:
+            eeg_prediction = await self._predict_eeg(index, scan.t_complete)
+        marks["after_send"] = time.time()
+        self._warn_crossings(index, quality)
+        record = self._record(scan, out, means, steps, quality, eeg_prediction, measure, value, marks)
+        await self._append(record)
+        self._account(scan, record, out, (marks["sent"] - scan.t_complete) * 1e3)
+        return record
+
+    def _admit(self, scan: Scan) -> bool:
+        """False (logged, counted as skipped) for an initial volume or one beyond the run."""
+        index = scan.index
         if index < self.cfg.run.skip_volumes:
             self.skipped += 1
             log.info("volume_skipped", index=index, file=scan.path.name, reason="initial volume (run.skip_volumes)")
-            return None
+            return False
         if index >= self.cfg.run.n_volumes:
             self.skipped += 1
             log.warning(
                 "volume_beyond_run", index=index, file=scan.path.name,
                 reason=f"run.n_volumes is {self.cfg.run.n_volumes}",
             )
-            return None
+            return False
+        return True
+
+    async def _volume(self, scan: Scan) -> VolumeOutput | None:
+        """The volume step on the scan conformed to the EPI grid; None (recorded as refused) when unusable."""
         image = scan.image
         if self.grid is None:
             await self.set_reference(image.data, image.affine)
         assert self.grid is not None
         try:
             data = conform_to_grid(image.data, image.affine, *self.grid, name=scan.path.name)
-            out = await self.worker.process(data)
+            return await self.worker.process(data)
         except VolumeError as exc:  # wrong grid, unusable volume
             self.failed += 1
-            log.warning("volume_rejected", index=index, file=scan.path.name, reason=str(exc))
-            await self._append(VolumeRecord(index=index, status=VolumeStatus.REFUSED, file=scan.path.name,
-                                            condition=self.design.condition(index), reason=str(exc)))
+            log.warning("volume_rejected", index=scan.index, file=scan.path.name, reason=str(exc))
+            await self._append(VolumeRecord(index=scan.index, status=VolumeStatus.REFUSED, file=scan.path.name,
+                                            condition=self.design.condition(scan.index), reason=str(exc)))
             if self.live is not None:
-                self.live.warning("volume_refused", f"{scan.path.name}: {exc}", index=index)
+                self.live.warning("volume_refused", f"{scan.path.name}: {exc}", index=scan.index)
             return None
-        t_volume = time.time()
 
+    async def _eeg_for_feedback(self, index: int, t_complete: float) -> Prediction | None:
+        """When the EEG is the feedback's source: its prediction, pushed to the feedback before it is computed."""
+        if not self._eeg_feeds_back:
+            return None
+        prediction = await self._predict_eeg(index, t_complete)
+        if prediction is not None:
+            self.feedback.push(prediction.value, index=index)  # type: ignore[attr-defined]
+        return prediction
+
+    def _feed_back(
+        self, index: int, steps: dict[str, Any], out: VolumeOutput, t_complete: float, marks: dict[str, float]
+    ) -> tuple[float | None, float | None]:
+        """The feedback measure and the scaled value, sent to every sink when there is one (marks the times)."""
         assert self.rois is not None
-        means = self.rois.means(out.smoothed)
-        steps = {name: self.chains[name].update(index, float(m), out.params)
-                 for name, m in zip(self.rois.names, means)}
-        t_roi = time.time()
-
-        eeg_prediction = None
-        if self._eeg_feeds_back:
-            eeg_prediction = await self._predict_eeg(index, scan.t_complete)
-            if eeg_prediction is not None:
-                self.feedback.push(eeg_prediction.value, index=index)  # type: ignore[attr-defined]
         voxels = ({name: self.rois.voxels(out.smoothed, name) for name in self.rois.names}
                   if self.feedback.needs_voxels else None)
         measure = self.feedback.update(index, steps, voxels)
         fb = self.cfg.feedback
         value = None if measure is None else scale_feedback(measure, gain=fb.gain, lo=fb.min, hi=fb.max)
-        condition = self.design.condition(index)
-        t_feedback = t_sent = time.time()
-        latency_ms = (t_sent - scan.t_complete) * 1e3
+        marks["feedback"] = marks["sent"] = time.time()
         if value is not None:  # intermittent feedback: only at the end of a block
             msg = FeedbackMessage(
-                index=index, condition=condition, feedback=value, time=t_sent, latency_ms=latency_ms,
-                is_baseline=self.design.is_baseline(index),
+                index=index, condition=self.design.condition(index), feedback=value, time=marks["sent"],
+                latency_ms=(marks["sent"] - t_complete) * 1e3, is_baseline=self.design.is_baseline(index),
             )
             for sink in self.sinks:
                 sink.send(msg)
-        t_done = time.time()
+        marks["done"] = time.time()
+        return measure, value
 
-        # After the send: quality figures and the whole-brain GLM, off the loop; the EEG prediction.
-        quality = await asyncio.to_thread(self._after_send, index, out.params, out.smoothed, steps)
-        if self.eeg is not None and not self._eeg_feeds_back:
-            eeg_prediction = await self._predict_eeg(index, scan.t_complete)
-        t_after = time.time()
+    def _warn_crossings(self, index: int, quality: dict[str, Any]) -> None:
         for crossing in quality.get("crossings", []):
             log.warning("quality_threshold_crossed", index=index, threshold=crossing,
                         fd=quality.get("fd"), dvars_percent=quality.get("dvars_percent"))
@@ -193,60 +227,59 @@ class Pipeline:
                 self.live.warning("quality_threshold_crossed", f"volume {index}: {crossing}", index=index,
                                   threshold=crossing)
 
+    def _record(
+        self, scan: Scan, out: VolumeOutput, means: Any, steps: dict[str, Any], quality: dict[str, Any],
+        eeg_prediction: Prediction | None, measure: float | None, value: float | None, marks: dict[str, float],
+    ) -> VolumeRecord:
+        """The processed volume's record."""
+        assert self.rois is not None
         detail = self.feedback.detail
-        fields: dict[str, Any] = {
-            "index": index,
-            "status": "processed",
-            "file": scan.path.name,
-            "condition": condition,
-            "t_complete": scan.t_complete,
-            "t_sent": t_sent if value is not None else None,
-            "latency_ms": latency_ms if value is not None else None,
-            "durations_ms": {
-                "queue": (t_start - scan.t_complete) * 1e3,
-                "volume": (t_volume - t_start) * 1e3,
+        sent = value is not None
+        return VolumeRecord(
+            index=scan.index, status=VolumeStatus.PROCESSED, file=scan.path.name,
+            condition=self.design.condition(scan.index), t_complete=scan.t_complete,
+            t_sent=marks["sent"] if sent else None,
+            latency_ms=(marks["sent"] - scan.t_complete) * 1e3 if sent else None,
+            durations_ms={
+                "queue": (marks["start"] - scan.t_complete) * 1e3,
+                "volume": (marks["volume"] - marks["start"]) * 1e3,
                 "volume_worker": out.worker_ms,
-                "roi": (t_roi - t_volume) * 1e3,
-                "feedback": (t_feedback - t_roi) * 1e3,
-                "send": (t_done - t_feedback) * 1e3,
-                "after_send": (t_after - t_done) * 1e3,
+                "roi": (marks["roi"] - marks["volume"]) * 1e3,
+                "feedback": (marks["feedback"] - marks["roi"]) * 1e3,
+                "send": (marks["done"] - marks["feedback"]) * 1e3,
+                "after_send": (marks["after_send"] - marks["done"]) * 1e3,
             },
-            "motion": [float(p) for p in out.params],
-            "iterations": out.iterations,
-            "converged": out.converged,
-            "fd": quality.get("fd"),
-            "dvars": quality.get("dvars"),
-            "roi": {name: float(m) for name, m in zip(self.rois.names, means)},
-            "chain": {name: step.as_record() for name, step in steps.items()},
-            "quality": {k: v for k, v in quality.items() if k not in ("index", "fd", "dvars")},
-            "eeg_prediction": None if eeg_prediction is None else eeg_prediction.value,
-            "feedback_measure": measure,
-            "feedback_detail": detail,
-            "feedback": value,
-        }
-        if "roi" in detail:  # per-ROI percent signal change of the activity kinds
-            fields["psc"] = detail["roi"]
-        record = VolumeRecord(**fields)
-        await self._append(record)
+            motion=[float(p) for p in out.params], iterations=out.iterations, converged=out.converged,
+            fd=quality.get("fd"), dvars=quality.get("dvars"),
+            roi={name: float(m) for name, m in zip(self.rois.names, means, strict=True)},
+            chain={name: step.as_record() for name, step in steps.items()},
+            quality={k: v for k, v in quality.items() if k not in ("index", "fd", "dvars")},
+            eeg_prediction=None if eeg_prediction is None else eeg_prediction.value,
+            feedback_measure=measure, feedback_detail=detail, feedback=value,
+            psc=detail.get("roi"),  # per-ROI percent signal change of the activity kinds
+        )
+
+    def _account(self, scan: Scan, record: VolumeRecord, out: VolumeOutput, latency_ms: float) -> None:
+        """Keep the raw volume if asked, count, log, and tell the operator's window and the callback."""
         if self.cfg.run.save_raw:
-            self.raw.append(np.array(image.data, dtype=np.float32))
-            self.raw_affine = image.affine
+            self.raw.append(np.array(scan.image.data, dtype=np.float32))
+            self.raw_affine = scan.image.affine
         self.processed += 1
-        if value is not None:
-            self.latencies_ms.append(latency_ms)
+        if record.latency_ms is not None:
+            self.latencies_ms.append(record.latency_ms)
         log.info(
-            "volume_processed", index=index, condition=condition,
-            feedback=None if value is None else round(value, 4),
-            latency_ms=round(latency_ms, 2), fd=round(quality.get("fd") or 0.0, 4), iterations=out.iterations,
+            "volume_processed", index=record.index, condition=record.condition,
+            feedback=None if record.feedback is None else round(record.feedback, 4),
+            latency_ms=round(latency_ms, 2),
+            fd=round(record.fd or 0.0, 4), iterations=out.iterations,
             volume_ms=round(record.durations_ms["volume"], 2),
         )
         if not out.converged:
-            log.warning("realignment_not_converged", index=index, iterations=out.iterations)
+            log.warning("realignment_not_converged", index=record.index, iterations=out.iterations)
         if self.live is not None:
             self.live.volume(record)
         if self.on_volume is not None:
             self.on_volume(record)
-        return record
 
     def _after_send(
         self, index: int, params: np.ndarray, smoothed: np.ndarray, steps: dict[str, Any]

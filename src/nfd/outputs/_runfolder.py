@@ -46,6 +46,7 @@ Missing values are ``n/a`` in the TSV files (BIDS).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import numbers
 import os
@@ -61,6 +62,8 @@ import orjson
 import structlog
 from numpy.typing import ArrayLike
 
+from nfd._files import fsync_directory, write_atomic
+from nfd._json import dumps as json_dumps
 from nfd.outputs._errors import RunFolderError
 from nfd.outputs._record import VolumeRecord
 from nfd.outputs._tables import (
@@ -75,54 +78,28 @@ __all__ = ["RunFolder"]
 
 log = structlog.get_logger(__name__)
 
-_JSON_OPTIONS: Final[int] = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 _MAX_NAME_ATTEMPTS: Final[int] = 10_000
 
 
-def _json_default(obj: Any) -> Any:
-    """orjson fallback: arrays orjson cannot take directly, numpy scalars, paths, sets."""
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, os.PathLike):
-        return os.fspath(obj)
-    if isinstance(obj, (set, frozenset)):
-        return sorted(obj, key=repr)
-    raise TypeError(f"cannot serialise {type(obj).__name__} as JSON")
-
-
 def dumps_json(obj: Any, what: str, *, indent: bool = False, newline: bool = False) -> bytes:
-    option = _JSON_OPTIONS | (orjson.OPT_INDENT_2 if indent else 0) | (orjson.OPT_APPEND_NEWLINE if newline else 0)
+    """``obj`` as JSON (:func:`nfd._json.dumps`); :class:`RunFolderError` naming ``what`` when it cannot be."""
     try:
-        return orjson.dumps(obj, default=_json_default, option=option)
+        return json_dumps(obj, indent=indent, newline=newline)
     except orjson.JSONEncodeError as exc:
         raise RunFolderError(f"{what} cannot be written as JSON: {exc}") from exc
 
 
 def _fsync_dir(path: Path) -> None:
     """Make a rename or creation in ``path`` durable (best effort where directories cannot be opened)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    with contextlib.suppress(OSError):
+        fsync_directory(path)
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        write_atomic(path, data, sync_directory=False)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise RunFolderError(f"cannot write {path}: {exc}") from exc
 
 
