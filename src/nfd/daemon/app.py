@@ -37,8 +37,8 @@ from nfd.daemon.pipeline import Pipeline, VolumeCallback
 from nfd.daemon.sdnotify import SystemdNotifier
 from nfd.daemon.stages import build_feedback
 from nfd.daemon.worker import VolumeWorker
-from nfd.eeg import EegError, EegModel, EegSession, ModelHashError, load_model
 from nfd.design import Design, DesignError, load_protocol
+from nfd.eeg import EegError, EegModel, EegSession, ModelHashError, load_model
 from nfd.feedback import ExternalFeedback
 from nfd.outputs import OutputError, RunFolder, SerialSink, Sink, UdpSink
 from nfd.outputs.web import ControlRefused, LiveState, RunInfo, TokenFileError, UnknownTarget, WebConfigError, WebServer
@@ -151,6 +151,15 @@ async def _relay_eeg(eeg: EegSession, live: LiveState, interval: float) -> None:
             last = p
         elif state != "streaming":
             live.eeg_status(state)
+
+
+async def _cancel_all(tasks: list[asyncio.Task[None]]) -> None:
+    """Cancel ``tasks`` and wait for them, whatever they end with."""
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
 
 
 async def _watchdog(notifier: SystemdNotifier, daemon: Daemon) -> None:
@@ -337,6 +346,33 @@ class Daemon:
         eeg: EegSession | None = None
         eeg_tasks: list[asyncio.Task[None]] = []
         try:
+            opened = await self._open_sinks()
+            run = RunFolder.create(
+                self.output_dir, prefix=cfg.run.prefix, config_text=self.config_text, started=datetime.now()
+            )
+            feedback = await asyncio.to_thread(build_feedback, cfg, design)  # a decoder loads its model
+            eeg, eeg_tasks = self._start_eeg(run.path)
+            pipeline = self.pipeline = Pipeline(
+                cfg, design=design, worker=self.worker, sinks=opened, run=run, feedback=feedback,
+                on_volume=self.on_volume, live=self.live, eeg=eeg,
+            )
+            await self._prepare(pipeline, design, run)
+            await self._drive(source, pipeline, run, stop)
+        finally:
+            await _cancel_all(eeg_tasks)
+            try:
+                summary = await self._finish(pipeline, source, run, eeg, t0)
+            finally:
+                self.pipeline = None
+                self._stop_run = None
+                for sink in opened:
+                    await sink.close()
+        return summary
+
+    async def _open_sinks(self) -> list[Sink]:
+        """Open every configured sink; a sink that cannot open is a config error naming its key."""
+        opened: list[Sink] = []
+        try:
             for sink in self._sinks():
                 try:
                     await sink.open()
@@ -344,80 +380,86 @@ class Daemon:
                     key = "feedback.serial.port" if isinstance(sink, SerialSink) else "feedback.udp.host"
                     raise ConfigError(str(exc), key=key) from None
                 opened.append(sink)
-            run = RunFolder.create(
-                self.output_dir, prefix=cfg.run.prefix, config_text=self.config_text, started=datetime.now()
-            )
-            feedback = await asyncio.to_thread(build_feedback, cfg, design)  # a decoder loads its model
-            if self.eeg_model is not None:
-                eeg = self._eeg_session(run.path)
-                eeg_tasks.append(asyncio.create_task(eeg.run()))
-                eeg_tasks[-1].add_done_callback(_log_eeg_end)
-                if self.live is not None:
-                    self.live.eeg_status("waiting")
-                    eeg_tasks.append(asyncio.create_task(_relay_eeg(eeg, self.live, cfg.eeg.interval or 0.25)))
-            pipeline = self.pipeline = Pipeline(
-                cfg, design=design, worker=self.worker, sinks=opened, run=run, feedback=feedback,
-                on_volume=self.on_volume, live=self.live, eeg=eeg,
-            )
-            if cfg.volume.reference != "first":
-                template = await asyncio.to_thread(_read_template, Path(cfg.volume.reference))
-                await pipeline.set_reference(template.data, template.affine)
-            if self.live is not None:
-                fb = cfg.feedback
-                self.live.run_started(RunInfo(
-                    run_id=run.path.name, n_volumes=cfg.run.n_volumes, tr=cfg.run.tr, blocks=design.blocks,
-                    baseline=design.baseline, rois=list(cfg.roi), skip_volumes=cfg.run.skip_volumes,
-                    feedback_range=(fb.min, fb.max), folder=str(run.path),
-                ))
-            async with source:
-                log.info("run_started", run_folder=str(run.path), n_volumes=cfg.run.n_volumes, version=__version__)
-                self.notifier.notify(READY=1, STATUS=f"waiting for volumes; run folder {run.path}")
-                it = aiter(source)
-                while not stop.is_set():
-                    scan = await _next_or_stop(it, stop)
-                    if scan is None:
-                        break
-                    try:
-                        await pipeline.handle(scan)
-                    except ConfigError:
-                        raise
-                    except Exception as exc:  # noqa: BLE001  one volume's bug never ends the run
-                        log.exception("volume_failed", index=scan.index, file=scan.path.name)
-                        await pipeline.record_failure(scan, exc)
-                    if scan.index >= cfg.run.n_volumes - 1:
-                        break
-                new_series = getattr(source, "new_series", None)
-                reason = "stopped" if stop.is_set() else "new_series" if new_series is not None else "complete"
-                log.info("run_ending", reason=reason, last_index=pipeline.last_index)
-        finally:
-            for task in eeg_tasks:
-                task.cancel()
-            for task in eeg_tasks:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
-            summary: dict[str, Any] = {}
-            try:
-                if pipeline is not None and run is not None:
-                    maps = pipeline.maps()
-                    if pipeline.grid is not None:
-                        for name, data in maps.items():
-                            await asyncio.to_thread(run.write_map, name, data, pipeline.grid[1])
-                    summary = _summarise(pipeline, source, run, t0)
-                    summary["map_peaks_in_rois"] = pipeline.map_peaks(maps)
-                    if eeg is not None:
-                        summary["eeg"] = eeg.summary()
-                    raw = np.stack(pipeline.raw, axis=-1) if pipeline.raw else None
-                    await asyncio.to_thread(
-                        run.finish, summary, raw, pipeline.raw_affine, cfg.run.tr, feedback_units=_units(cfg)
-                    )
-                    log.info("run_finished", **summary)
-                    if self.live is not None:
-                        self.live.run_ended(summary)
-            finally:
-                self.pipeline = None
-                self._stop_run = None
-                for sink in opened:
-                    await sink.close()
+        except BaseException:
+            for sink in opened:
+                await sink.close()
+            raise
+        return opened
+
+    def _start_eeg(self, folder: Path) -> tuple[EegSession | None, list[asyncio.Task[None]]]:
+        """The run's EEG session and its tasks (reading, relaying to the operator's window), when EEG is on."""
+        if self.eeg_model is None:
+            return None, []
+        eeg = self._eeg_session(folder)
+        tasks = [asyncio.create_task(eeg.run())]
+        tasks[-1].add_done_callback(_log_eeg_end)
+        if self.live is not None:
+            self.live.eeg_status("waiting")
+            tasks.append(asyncio.create_task(_relay_eeg(eeg, self.live, self.cfg.eeg.interval or 0.25)))
+        return eeg, tasks
+
+    async def _prepare(self, pipeline: Pipeline, design: Design, run: RunFolder) -> None:
+        """Set a configured realignment reference, and tell the operator's window that the run started."""
+        cfg = self.cfg
+        if cfg.volume.reference != "first":
+            template = await asyncio.to_thread(_read_template, Path(cfg.volume.reference))
+            await pipeline.set_reference(template.data, template.affine)
+        if self.live is not None:
+            fb = cfg.feedback
+            self.live.run_started(RunInfo(
+                run_id=run.path.name, n_volumes=cfg.run.n_volumes, tr=cfg.run.tr, blocks=design.blocks,
+                baseline=design.baseline, rois=list(cfg.roi), skip_volumes=cfg.run.skip_volumes,
+                feedback_range=(fb.min, fb.max), folder=str(run.path),
+            ))
+
+    async def _drive(self, source: ScanSource, pipeline: Pipeline, run: RunFolder, stop: asyncio.Event) -> None:
+        """Feed the source's scans to the pipeline until the last volume, the source's end or a stop."""
+        cfg = self.cfg
+        async with source:
+            log.info("run_started", run_folder=str(run.path), n_volumes=cfg.run.n_volumes, version=__version__)
+            self.notifier.notify(READY=1, STATUS=f"waiting for volumes; run folder {run.path}")
+            it = aiter(source)
+            while not stop.is_set():
+                scan = await _next_or_stop(it, stop)
+                if scan is None:
+                    break
+                try:
+                    await pipeline.handle(scan)
+                except ConfigError:
+                    raise
+                except Exception as exc:
+                    log.exception("volume_failed", index=scan.index, file=scan.path.name)
+                    await pipeline.record_failure(scan, exc)
+                if scan.index >= cfg.run.n_volumes - 1:
+                    break
+            new_series = getattr(source, "new_series", None)
+            reason = "stopped" if stop.is_set() else "new_series" if new_series is not None else "complete"
+            log.info("run_ending", reason=reason, last_index=pipeline.last_index)
+
+    async def _finish(
+        self, pipeline: Pipeline | None, source: ScanSource, run: RunFolder | None, eeg: EegSession | None,
+        t0: float,
+    ) -> dict[str, Any]:
+        """Write the maps, the summary and the tables of a run that got as far as its pipeline."""
+        if pipeline is None or run is None:
+            if run is not None:
+                run.close()
+            return {}
+        maps = pipeline.maps()
+        if pipeline.grid is not None:
+            for name, data in maps.items():
+                await asyncio.to_thread(run.write_map, name, data, pipeline.grid[1])
+        summary = _summarise(pipeline, source, run, t0)
+        summary["map_peaks_in_rois"] = pipeline.map_peaks(maps)
+        if eeg is not None:
+            summary["eeg"] = eeg.summary()
+        raw = np.stack(pipeline.raw, axis=-1) if pipeline.raw else None
+        await asyncio.to_thread(
+            run.finish, summary, raw, pipeline.raw_affine, self.cfg.run.tr, feedback_units=_units(self.cfg)
+        )
+        log.info("run_finished", **summary)
+        if self.live is not None:
+            self.live.run_ended(summary)
         return summary
 
     def _eeg_session(self, folder: Path) -> EegSession:
@@ -458,9 +500,9 @@ class Daemon:
                 break
             series = watcher.new_series if auto else None
             if series is None:
-                if not auto:  # the operator arms the next run (POST /api/v1/runs/start)
-                    if not await self._wait_for_start():
-                        break
+                # without auto, the operator arms the next run (POST /api/v1/runs/start)
+                if not auto and not await self._wait_for_start():
+                    break
                 series = await self._wait_for_new_series(watcher.series)
                 if series is None:
                     break

@@ -19,6 +19,7 @@ reference and the volume is tried once more; the loop itself never blocks.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import multiprocessing
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -243,10 +244,8 @@ class VolumeWorker:
         if self._shm is not None:
             shm, self._shm = self._shm, None
             shm.unlink()
-            try:
+            with contextlib.suppress(BufferError):  # a caller still holds a view; the mapping goes with it
                 shm.close()
-            except BufferError:  # a caller still holds a view; the mapping goes with it
-                pass
 
     async def close(self) -> None:
         """Stop the worker and free the shared memory."""
