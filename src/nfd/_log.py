@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import IO, Literal
+from collections.abc import Callable
+from typing import IO, Any, Literal
 
-import orjson
 import structlog
+
+from nfd._json import dumps as json_dumps
 
 LogFormat = Literal["json", "console"]
 LogLevel = Literal["debug", "info", "warning", "error"]
@@ -43,8 +45,9 @@ def configure_worker_logging(settings: tuple[str, str, str] | None) -> None:
         configure_logging(fmt, level, sys.stderr if stream == "stderr" else sys.stdout)  # type: ignore[arg-type]
 
 
-def _orjson_dumps(obj: object, default: object = None) -> bytes:
-    return orjson.dumps(obj, default=default, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS)
+def _orjson_dumps(obj: object, default: Callable[[Any], Any] | None = None) -> bytes:
+    """structlog's serializer: :func:`nfd._json.dumps`, structlog's ``repr`` fallback last."""
+    return json_dumps(obj, fallback=default)
 
 
 def configure_logging(fmt: LogFormat = "json", level: LogLevel = "info", stream: IO[str] | None = None) -> None:
