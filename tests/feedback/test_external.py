@@ -65,3 +65,14 @@ def test_bad_values_are_refused() -> None:
         fb.push(1.0, index=20)
     with pytest.raises(FeedbackError, match="max_age_s"):
         ExternalFeedback(DESIGN, max_age_s=-1.0)
+
+
+def test_only_the_external_kind_accepts_pushed_values() -> None:
+    design = DESIGN
+    external = make_feedback("external", design, [])
+    assert external.accepts_push
+    external.push(1.5, index=3)
+    psc = make_feedback("psc", design, ["a"])
+    assert not psc.accepts_push
+    with pytest.raises(FeedbackError, match="does not accept pushed"):
+        psc.push(1.5)

@@ -30,18 +30,26 @@ import structlog
 from threadpoolctl import threadpool_limits
 
 from nfd._version import __version__
-from nfd.acquire import FileNaming, Scan, ScanFileError, ScanWatcher, SeriesId, read_scan
+from nfd.acquire import Scan, SeriesId
 from nfd.config import Config, ConfigError
 from nfd.daemon._volume_step import VolumeStep
+from nfd.daemon.build import (
+    build_feedback,
+    eeg_session,
+    load_design,
+    load_eeg_model,
+    open_sinks,
+    read_template,
+    start_web_server,
+    watch_source,
+)
 from nfd.daemon.pipeline import Pipeline, VolumeCallback
 from nfd.daemon.sdnotify import SystemdNotifier
-from nfd.daemon.stages import build_feedback
 from nfd.daemon.worker import VolumeWorker
-from nfd.design import Design, DesignError, load_protocol
-from nfd.eeg import EegError, EegModel, EegSession, ModelHashError, load_model
-from nfd.feedback import ExternalFeedback
-from nfd.outputs import OutputError, RunFolder, SerialSink, Sink, UdpSink
-from nfd.outputs.web import ControlRefused, LiveState, RunInfo, TokenFileError, UnknownTarget, WebConfigError, WebServer
+from nfd.design import Design
+from nfd.eeg import EegModel, EegSession
+from nfd.outputs import RunFolder, Sink
+from nfd.outputs.web import ControlRefused, LiveState, RunInfo, UnknownTarget, WebServer
 
 log = structlog.get_logger(__name__)
 
@@ -54,42 +62,6 @@ class ScanSource(Protocol):
     async def __aenter__(self) -> Any: ...
     async def __aexit__(self, *exc: object) -> Any: ...
     def __aiter__(self) -> AsyncIterator[Scan]: ...
-
-
-def watch_source(cfg: Config, series: SeriesId | None = None, on_new_series: str | None = None) -> ScanWatcher:
-    """The watch folder of ``cfg.acquire`` as a scan source, for ``series`` (None: the newest at start)."""
-    a = cfg.acquire
-    return ScanWatcher(
-        a.watch_dir,
-        naming=FileNaming(a.pattern),
-        first_number=a.first_number,
-        index_from=a.index_from,
-        poll=a.poll,
-        poll_interval=a.poll_interval,
-        complete_timeout=a.complete_timeout,
-        reorder_timeout=a.reorder_timeout,
-        slices_per_volume=a.slices_per_volume or None,
-        volume_from=a.volume_from,
-        on_new_series=on_new_series or a.on_new_series,
-        series=series,
-    )
-
-
-def load_design(cfg: Config) -> Design:
-    """The block protocol of ``cfg.feedback.protocol``, over ``cfg.run.n_volumes`` volumes.
-
-    Raises
-    ------
-    ConfigError
-        The protocol file is malformed (the message says how).
-    """
-    try:
-        return load_protocol(
-            cfg.feedback.protocol, n_volumes=cfg.run.n_volumes, skip_volumes=cfg.run.skip_volumes, tr=cfg.run.tr,
-            baseline=cfg.feedback.baseline, session=cfg.feedback.session or None,
-        )
-    except DesignError as exc:  # a malformed protocol, or one that does not fit the run
-        raise ConfigError(str(exc), key="feedback.protocol") from None
 
 
 async def _next_or_stop(it: AsyncIterator[Scan], stop: asyncio.Event) -> Scan | None:
@@ -119,15 +91,6 @@ async def _first_of(*events: asyncio.Event) -> None:
     finally:
         for w in waits:
             w.cancel()
-
-
-def _load_eeg_model(cfg: Config) -> EegModel:
-    try:
-        return load_model(cfg.eeg.model, cfg.eeg.model_sha256)
-    except ModelHashError as exc:
-        raise ConfigError(str(exc), key="eeg.model_sha256") from None
-    except EegError as exc:
-        raise ConfigError(str(exc), key="eeg.model") from None
 
 
 def _log_eeg_end(task: asyncio.Task[None]) -> None:
@@ -259,18 +222,9 @@ class Daemon:
                     self._signals.append(sig)
             await self.worker.start()
             if self.cfg.eeg.enabled:
-                self.eeg_model = await asyncio.to_thread(_load_eeg_model, self.cfg)
+                self.eeg_model = await asyncio.to_thread(load_eeg_model, self.cfg)
             if self.live is not None:
-                w = self.cfg.web
-                try:
-                    self.server = WebServer(
-                        self.live, self, host=w.host, port=w.port, token_file=w.token_file or None,
-                        max_body=w.max_body, heartbeat=w.heartbeat,
-                    )
-                    await self.server.start()
-                except (WebConfigError, TokenFileError) as exc:
-                    self.server = None
-                    raise ConfigError(str(exc), key="web") from None
+                self.server = await start_web_server(self.cfg, self.live, self)
             self._watchdog = asyncio.create_task(_watchdog(self.notifier, self))
         except BaseException:
             await self._close()
@@ -301,24 +255,6 @@ class Daemon:
         if self._stop_run is not None:
             self._stop_run.set()
 
-    def _sinks(self) -> list[Sink]:
-        cfg = self.cfg.feedback
-        sinks: list[Sink] = []
-        if cfg.udp.enabled:
-            sinks.append(UdpSink(host=cfg.udp.host, port=cfg.udp.port, fmt=cfg.udp.format,
-                                 send_condition=cfg.udp.send_condition))
-        if cfg.serial.enabled:
-            ser = cfg.serial
-            try:
-                sinks.append(SerialSink(
-                    ser.port, baud=ser.baud, fmt=ser.format, queue_size=ser.queue_size,
-                    write_timeout=ser.write_timeout, retry_initial=ser.retry_initial, retry_max=ser.retry_max,
-                    must_exist=ser.must_exist,
-                ))
-            except OutputError as exc:
-                raise ConfigError(str(exc), key="feedback.serial") from None
-        return sinks
-
     async def run(self, source: ScanSource) -> dict[str, Any]:
         """One neurofeedback run from ``source``: until its last volume, its end, or a stop.
 
@@ -346,7 +282,7 @@ class Daemon:
         eeg: EegSession | None = None
         eeg_tasks: list[asyncio.Task[None]] = []
         try:
-            opened = await self._open_sinks()
+            opened = await open_sinks(cfg)
             run = RunFolder.create(
                 self.output_dir, prefix=cfg.run.prefix, config_text=self.config_text, started=datetime.now()
             )
@@ -369,28 +305,11 @@ class Daemon:
                     await sink.close()
         return summary
 
-    async def _open_sinks(self) -> list[Sink]:
-        """Open every configured sink; a sink that cannot open is a config error naming its key."""
-        opened: list[Sink] = []
-        try:
-            for sink in self._sinks():
-                try:
-                    await sink.open()
-                except OutputError as exc:
-                    key = "feedback.serial.port" if isinstance(sink, SerialSink) else "feedback.udp.host"
-                    raise ConfigError(str(exc), key=key) from None
-                opened.append(sink)
-        except BaseException:
-            for sink in opened:
-                await sink.close()
-            raise
-        return opened
-
     def _start_eeg(self, folder: Path) -> tuple[EegSession | None, list[asyncio.Task[None]]]:
         """The run's EEG session and its tasks (reading, relaying to the operator's window), when EEG is on."""
         if self.eeg_model is None:
             return None, []
-        eeg = self._eeg_session(folder)
+        eeg = eeg_session(self.cfg, self.eeg_model, folder)
         tasks = [asyncio.create_task(eeg.run())]
         tasks[-1].add_done_callback(_log_eeg_end)
         if self.live is not None:
@@ -402,7 +321,7 @@ class Daemon:
         """Set a configured realignment reference, and tell the operator's window that the run started."""
         cfg = self.cfg
         if cfg.volume.reference != "first":
-            template = await asyncio.to_thread(_read_template, Path(cfg.volume.reference))
+            template = await asyncio.to_thread(read_template, Path(cfg.volume.reference))
             await pipeline.set_reference(template.data, template.affine)
         if self.live is not None:
             fb = cfg.feedback
@@ -461,17 +380,6 @@ class Daemon:
         if self.live is not None:
             self.live.run_ended(summary)
         return summary
-
-    def _eeg_session(self, folder: Path) -> EegSession:
-        e = self.cfg.eeg
-        assert self.eeg_model is not None
-        m = e.markers
-        return EegSession(
-            self.eeg_model, name=e.name or None, type=e.type or None, source_id=e.source_id or None,
-            interval=e.interval, run_folder=folder, markers=m.enabled, marker_name=m.name or None,
-            marker_type=m.type or None, marker_source_id=m.source_id or None, timeout=e.timeout,
-            retry_max=e.retry_max, buffer_seconds=e.buffer, stale_after=e.stale_after, max_gap=e.max_gap,
-        )
 
     async def serve(self) -> list[dict[str, Any]]:
         """``nfd run``: runs on the watch folder until SIGTERM.
@@ -576,7 +484,7 @@ class Daemon:
             )
         self.external[source] = (float(value), float(t))
         p = self.pipeline
-        if p is not None and source == self.cfg.feedback.external.source and isinstance(p.feedback, ExternalFeedback):
+        if p is not None and source == self.cfg.feedback.external.source and p.feedback.accepts_push:
             p.feedback.push(float(value))
         return {"source": source}
 
@@ -609,13 +517,6 @@ async def run_daemon(
 def _units(cfg: Config) -> str:
     fb = cfg.feedback
     return f"percent signal change x {fb.gain:g}, clipped to [{fb.min:g}, {fb.max:g}]"
-
-
-def _read_template(path: Path) -> Any:
-    try:
-        return read_scan(path)
-    except ScanFileError as exc:
-        raise ConfigError(f"cannot use {path} as the realignment reference: {exc}", key="volume.reference") from None
 
 
 def _summarise(pipeline: Pipeline, source: ScanSource, run: RunFolder, t0: float) -> dict[str, Any]:

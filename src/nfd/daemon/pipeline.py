@@ -18,16 +18,16 @@ import numpy as np
 import structlog
 
 from nfd.acquire import Scan
-from nfd.config import Config, ConfigError
+from nfd.config import Config
 from nfd.daemon._volume_step import VolumeStep
-from nfd.daemon.stages import WholeBrainGLM, build_chains, build_quality
+from nfd.daemon.build import build_after_send, build_chains, load_rois
 from nfd.daemon.worker import VolumeOutput
 from nfd.design import Design
 from nfd.eeg import EegError, EegSession, Prediction
 from nfd.feedback import FeedbackComputer, scale_feedback
 from nfd.outputs import FeedbackMessage, RunFolder, Sink, VolumeRecord, VolumeStatus
 from nfd.outputs.web import LiveState
-from nfd.timeseries import RoiError, RoiSet
+from nfd.timeseries import RoiSet
 from nfd.volume import VolumeError, conform_to_grid
 
 log = structlog.get_logger(__name__)
@@ -52,7 +52,7 @@ class Pipeline:
     run : RunFolder
         Where each processed volume's record is appended.
     feedback : FeedbackComputer
-        The run's feedback computer (:func:`nfd.daemon.stages.build_feedback`).
+        The run's feedback computer (:func:`nfd.daemon.build.build_feedback`).
     on_volume : callable, optional
         Called with each record after it is on disk (the demo prints them).
     live : LiveState, optional
@@ -89,13 +89,8 @@ class Pipeline:
         #: The EPI grid (shape, affine) every scan is conformed to: the reference's.
         self.grid: tuple[tuple[int, ...], np.ndarray] | None = None
         self.chains = build_chains(cfg, design)
-        self.quality = build_quality(cfg, design)
+        self.after_send = build_after_send(cfg, design)
         self.feedback = feedback
-        self.iglm: WholeBrainGLM | None = None
-        if cfg.iglm.enabled and (design.conditions or cfg.iglm.contrast):
-            self.iglm = WholeBrainGLM(cfg, design)
-        elif cfg.iglm.enabled:
-            log.warning("iglm_skipped", reason="the protocol has no task condition to contrast with baseline")
         self.raw: list[np.ndarray] = []
         self.raw_affine: np.ndarray | None = None
         self.latencies_ms: list[float] = []
@@ -113,10 +108,7 @@ class Pipeline:
         ConfigError
             A mask is not on the reference (EPI) grid.
         """
-        try:
-            self.rois = RoiSet.from_files(dict(self.cfg.roi), shape=data.shape, affine=affine)
-        except RoiError as exc:
-            raise ConfigError(str(exc), key="roi") from None
+        self.rois = load_rois(self.cfg, tuple(data.shape), affine)
         await self.worker.set_reference(data, affine)
         self.grid = (tuple(data.shape), np.asarray(affine, dtype=np.float64))
 
@@ -145,7 +137,7 @@ class Pipeline:
         marks["roi"] = time.time()
         eeg_prediction = await self._eeg_for_feedback(index, scan.t_complete)
         measure, value = self._feed_back(index, steps, out, scan.t_complete, marks)
-        quality = await asyncio.to_thread(self._after_send, index, out.params, out.smoothed, steps)
+        quality = await asyncio.to_thread(self.after_send.update, index, out.params, out.smoothed, steps)
         if self.eeg is not None and not self._eeg_feeds_back:
             eeg_prediction = await self._predict_eeg(index, scan.t_complete)
         marks["after_send"] = time.time()
@@ -195,7 +187,7 @@ class Pipeline:
             return None
         prediction = await self._predict_eeg(index, t_complete)
         if prediction is not None:
-            self.feedback.push(prediction.value, index=index)  # type: ignore[attr-defined]
+            self.feedback.push(prediction.value, index=index)
         return prediction
 
     def _feed_back(
@@ -281,15 +273,6 @@ class Pipeline:
         if self.on_volume is not None:
             self.on_volume(record)
 
-    def _after_send(
-        self, index: int, params: np.ndarray, smoothed: np.ndarray, steps: dict[str, Any]
-    ) -> dict[str, Any]:
-        """Quality figures and the whole-brain GLM step (blocking; runs in a thread)."""
-        quality = self.quality.update(index, params, smoothed, steps)
-        if self.iglm is not None and self.quality.mask is not None:
-            self.iglm.update(index, smoothed, params, self.quality.mask)
-        return quality
-
     async def _predict_eeg(self, index: int, t_complete: float) -> Prediction | None:
         """The EEG prediction for volume ``index``, its window ending when the volume's acquisition began.
 
@@ -308,35 +291,11 @@ class Pipeline:
 
     def maps(self) -> dict[str, np.ndarray]:
         """End-of-run maps on the EPI grid: ``tmap`` (iGLM contrast t) and ``tsnr``, where available."""
-        out: dict[str, np.ndarray] = {}
-        if self.iglm is not None and (t := self.iglm.t_map()) is not None:
-            out["tmap"] = t
-        if (tsnr := self.quality.tsnr_map()) is not None:
-            out["tsnr"] = np.asarray(tsnr, dtype=np.float32)
-        return out
+        return self.after_send.maps()
 
     def map_peaks(self, maps: dict[str, np.ndarray]) -> dict[str, dict[str, float | None]]:
         """Peak of each map inside each ROI, for the run summary."""
-        if self.rois is None:
-            return {}
-        peaks: dict[str, dict[str, float | None]] = {}
-        for name, m in maps.items():
-            peaks[name] = {}
-            for roi in self.rois.names:
-                values = self.rois.voxels(m, roi)
-                finite = values[np.isfinite(values)]
-                peaks[name][roi] = float(finite.max()) if finite.size else None
-        return peaks
-
-    async def record_failure(self, scan: Scan, exc: BaseException) -> None:
-        """Record a volume whose processing raised an unexpected error (the run goes on)."""
-        self.failed += 1
-        self.last_index = max(self.last_index, scan.index)
-        if self.cfg.run.skip_volumes <= scan.index < self.cfg.run.n_volumes:
-            await self._append(VolumeRecord(
-                index=scan.index, status=VolumeStatus.FAILED, file=scan.path.name,
-                condition=self.design.condition(scan.index), reason=f"{type(exc).__name__}: {exc}",
-            ))
+        return self.after_send.map_peaks(maps, self.rois)
 
     async def _append(self, record: VolumeRecord) -> None:
         """Append a record to volumes.jsonl and have it on disk before going on."""
@@ -366,6 +325,6 @@ class Pipeline:
             "latency_ms_p95": float(np.percentile(lat, 95)) if lat.size else None,
             "latency_ms_max": float(lat.max()) if lat.size else None,
             "worker_restarts": self.worker.restarts,
-            "quality": self.quality.summary(),
+            "quality": self.after_send.summary(),
             "feedback": self.feedback.summary(),
         }

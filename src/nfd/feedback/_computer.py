@@ -80,6 +80,18 @@ class FeedbackComputer(abc.ABC):
     needs_voxels: bool = False
     #: Fewest ROIs the type works with.
     min_rois: int = 1
+    #: Whether values pushed from outside (:meth:`push`: REST, EEG) are this type's feedback.
+    accepts_push: bool = False
+
+    def push(self, value: float, *, index: int | None = None) -> None:
+        """Give a value from outside (REST, EEG); only kinds with :attr:`accepts_push` take one.
+
+        Raises
+        ------
+        FeedbackError
+            This kind computes its own feedback.
+        """
+        raise FeedbackError(f"feedback type {self.kind!r} computes its own values: it does not accept pushed ones")
 
     def __init__(self, design: Design, rois: Sequence[str]) -> None:
         if not isinstance(design, Design):

@@ -53,6 +53,7 @@ class ExternalFeedback(FeedbackComputer):
 
     kind = "external"
     min_rois = 0
+    accepts_push = True
 
     def __init__(
         self,

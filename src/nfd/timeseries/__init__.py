@@ -29,6 +29,7 @@ are used from one thread at a time. Errors are :class:`TimeseriesError`
 
 from __future__ import annotations
 
+from nfd.timeseries._after_send import AfterSend, WholeBrainGLM
 from nfd.timeseries._ar1 import ar1_filter, ar1_step
 from nfd.timeseries._chain import CHAIN_COLUMNS, ChainOptions, ChainStep, SignalChain, TaskDesign
 from nfd.timeseries._displacement import framewise_displacement, framewise_displacement_series, micro_displacement
@@ -43,6 +44,8 @@ from nfd.timeseries._roi import RoiSet
 from nfd.timeseries._scaling import ScalingSettings, scale_value, scaling_limits
 
 __all__ = [
+    "AfterSend",
+    "WholeBrainGLM",
     "CHAIN_COLUMNS",
     "GLM_STAGES",
     "SPM_HRF_PARAMETERS",

@@ -1,0 +1,245 @@
+"""The run's objects, built from the configuration: the one place a package's error becomes a config error.
+
+Owns the translation from the TOML sections to the objects of the other
+packages: the watch folder and a recording (``[acquire]``), the run design
+(``[feedback] protocol``), the realignment template (``[volume]``), the ROI
+masks (``[roi]``), the signal chains (``[signal]``), the quality monitor and the
+whole-brain GLM (``[quality]``, ``[iglm]``), the feedback kind (``[feedback]``
+and its sub-tables), the sinks, the EEG model and session (``[eeg]``). Every
+error a package raises about those options is turned here, and only here,
+into a :class:`~nfd.config.ConfigError` naming the key the operator fixes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import structlog
+
+from nfd.acquire import FileNaming, ScanFileError, ScanImage, ScanWatcher, SeriesId, read_scan
+from nfd.config import Config, ConfigError
+from nfd.design import Design, DesignError, load_protocol
+from nfd.eeg import EegError, EegModel, EegSession, ModelHashError, load_model
+from nfd.feedback import FeedbackComputer, FeedbackError, make_feedback
+from nfd.outputs import OutputError, SerialSink, Sink, UdpSink
+from nfd.outputs.web import Controller, LiveState, TokenFileError, WebConfigError, WebServer
+from nfd.timeseries import (
+    AfterSend,
+    ChainOptions,
+    QualityMonitor,
+    QualityThresholds,
+    RoiError,
+    RoiSet,
+    SignalChain,
+    TimeseriesError,
+    WholeBrainGLM,
+)
+
+log = structlog.get_logger(__name__)
+
+
+def build_chains(cfg: Config, design: Design) -> dict[str, SignalChain]:
+    """One signal chain per ROI, with the ``[signal]`` options."""
+    s = cfg.signal
+    try:
+        options = ChainOptions.from_table({
+            "high_pass_s": s.high_pass_s, "stage_volumes": s.stage_volumes,
+            "motion_regressors": s.motion_regressors, "ar1": s.ar1, "kalman_q": s.kalman_q,
+            "kalman_r": s.kalman_r, "kalman_threshold": s.kalman_threshold,
+            "scaling_warmup": s.scaling_warmup, "scaling_fraction": s.scaling_fraction,
+            "scaling_floor": s.scaling_floor, "scaling_window": s.scaling_window,
+        })
+        return {name: SignalChain(design, cfg.run.tr, options) for name in cfg.roi}
+    except TimeseriesError as exc:
+        raise ConfigError(str(exc), key="signal") from None
+
+
+def feedback_kind_options(cfg: Config) -> dict[str, Any]:
+    """The keyword options of :func:`nfd.feedback.make_feedback` for ``feedback.type``."""
+    fb = cfg.feedback
+    common: dict[str, Any] = {"signal": fb.signal} if fb.signal else {}
+    pairs = [list(p) for p in fb.correlation.pairs] or None
+    kind = fb.type
+    if kind == "psc":
+        return {**common, "delay": fb.delay, "combine": fb.combine}
+    if kind == "psc_intermittent":
+        sh = fb.shaping
+        shaping: Any = (
+            {"first_threshold": sh.first_threshold, "margin": sh.margin, "history": sh.history}
+            if sh.enabled else False
+        )
+        return {**common, "delay": fb.delay, "combine": fb.combine, "shaping": shaping}
+    if kind == "correlation":
+        return {**common, "window": fb.correlation.window, "pairs": pairs, "combine": fb.combine}
+    if kind == "correlation_intermittent":
+        return {**common, "delay": fb.delay, "pairs": pairs, "combine": fb.combine}
+    if kind == "proxy":
+        p = fb.proxy
+        return {**common, "targets": list(p.targets), "control": p.control, "min_agree": p.min_agree or None,
+                "consecutive": p.consecutive, "min_change_sd": p.min_change_sd}
+    if kind == "decoder":
+        d = fb.decoder
+        return {**common, "model_path": d.model, "sha256": d.sha256, "input": d.input, "output": d.output,
+                "positive_class": d.positive_class or None}
+    return {"max_age_s": fb.external.max_age_s or None}  # external
+
+
+def build_feedback(cfg: Config, design: Design) -> FeedbackComputer:
+    """The feedback computer of ``feedback.type`` (a decoder loads its model: call it from a thread)."""
+    try:
+        return make_feedback(cfg.feedback.type, design, list(cfg.roi), **feedback_kind_options(cfg))
+    except (FeedbackError, DesignError) as exc:
+        raise ConfigError(str(exc), key=f"feedback.{cfg.feedback.type}"
+                          if cfg.feedback.type in ("proxy", "decoder", "correlation", "external")
+                          else "feedback") from None
+
+
+def build_quality(cfg: Config, design: Design) -> QualityMonitor:
+    """The real-time quality monitor with the ``[quality]`` thresholds (0 turns one off)."""
+    q = cfg.quality
+    try:
+        thresholds = QualityThresholds(
+            fd_mm=q.fd_mm or None, md_mm=q.md_mm or None, dvars_percent=q.dvars_percent or None,
+            tsnr_min=q.tsnr_min or None,
+        )
+        return QualityMonitor(design, list(cfg.roi), thresholds=thresholds, voxelwise=q.voxelwise,
+                              tsnr_warmup=q.tsnr_warmup)
+    except TimeseriesError as exc:
+        raise ConfigError(str(exc), key="quality") from None
+
+
+def build_after_send(cfg: Config, design: Design) -> AfterSend:
+    """Quality figures and (when ``[iglm]`` is on and the protocol has a task) the whole-brain GLM."""
+    quality = build_quality(cfg, design)
+    g = cfg.iglm
+    if not g.enabled:
+        return AfterSend(quality)
+    if not (design.conditions or g.contrast):
+        log.warning("iglm_skipped", reason="the protocol has no task condition to contrast with baseline")
+        return AfterSend(quality)
+    try:
+        iglm = WholeBrainGLM(design, tr=cfg.run.tr, skip_volumes=cfg.run.skip_volumes,
+                             high_pass_s=g.high_pass_s or None, motion=g.motion, contrast=dict(g.contrast) or None)
+    except (TimeseriesError, DesignError) as exc:
+        raise ConfigError(str(exc), key="iglm") from None
+    return AfterSend(quality, iglm)
+
+
+def load_rois(cfg: Config, shape: tuple[int, ...], affine: np.ndarray) -> RoiSet:
+    """The ``[roi]`` masks on the EPI grid (``shape``, voxel -> mm ``affine``)."""
+    try:
+        return RoiSet.from_files(dict(cfg.roi), shape=shape, affine=affine)
+    except RoiError as exc:
+        raise ConfigError(str(exc), key="roi") from None
+
+
+def watch_source(cfg: Config, series: SeriesId | None = None, on_new_series: str | None = None) -> ScanWatcher:
+    """The watch folder of ``cfg.acquire`` as a scan source, for ``series`` (None: the newest at start)."""
+    a = cfg.acquire
+    return ScanWatcher(
+        a.watch_dir,
+        naming=FileNaming(a.pattern),
+        first_number=a.first_number,
+        index_from=a.index_from,
+        poll=a.poll,
+        poll_interval=a.poll_interval,
+        complete_timeout=a.complete_timeout,
+        reorder_timeout=a.reorder_timeout,
+        slices_per_volume=a.slices_per_volume or None,
+        volume_from=a.volume_from,
+        on_new_series=on_new_series or a.on_new_series,
+        series=series,
+    )
+
+
+def load_design(cfg: Config) -> Design:
+    """The block protocol of ``cfg.feedback.protocol``, over ``cfg.run.n_volumes`` volumes."""
+    try:
+        return load_protocol(
+            cfg.feedback.protocol, n_volumes=cfg.run.n_volumes, skip_volumes=cfg.run.skip_volumes, tr=cfg.run.tr,
+            baseline=cfg.feedback.baseline, session=cfg.feedback.session or None,
+        )
+    except DesignError as exc:  # a malformed protocol, or one that does not fit the run
+        raise ConfigError(str(exc), key="feedback.protocol") from None
+
+
+def read_template(path: Path) -> ScanImage:
+    """The realignment reference of ``[volume] reference`` (blocking: call it from a thread)."""
+    try:
+        return read_scan(path)
+    except ScanFileError as exc:
+        raise ConfigError(f"cannot use {path} as the realignment reference: {exc}", key="volume.reference") from None
+
+
+def load_eeg_model(cfg: Config) -> EegModel:
+    """The ``[eeg] model``, checked against its sha256 (blocking: call it from a thread)."""
+    try:
+        return load_model(cfg.eeg.model, cfg.eeg.model_sha256)
+    except ModelHashError as exc:
+        raise ConfigError(str(exc), key="eeg.model_sha256") from None
+    except EegError as exc:
+        raise ConfigError(str(exc), key="eeg.model") from None
+
+
+def eeg_session(cfg: Config, model: EegModel, folder: Path) -> EegSession:
+    """The run's EEG session with the ``[eeg]`` stream, marker and timing options."""
+    e = cfg.eeg
+    m = e.markers
+    return EegSession(
+        model, name=e.name or None, type=e.type or None, source_id=e.source_id or None,
+        interval=e.interval, run_folder=folder, markers=m.enabled, marker_name=m.name or None,
+        marker_type=m.type or None, marker_source_id=m.source_id or None, timeout=e.timeout,
+        retry_max=e.retry_max, buffer_seconds=e.buffer, stale_after=e.stale_after, max_gap=e.max_gap,
+    )
+
+
+def build_sinks(cfg: Config) -> list[Sink]:
+    """The configured feedback sinks, not yet open."""
+    fb = cfg.feedback
+    sinks: list[Sink] = []
+    if fb.udp.enabled:
+        sinks.append(UdpSink(host=fb.udp.host, port=fb.udp.port, fmt=fb.udp.format,
+                             send_condition=fb.udp.send_condition))
+    if fb.serial.enabled:
+        ser = fb.serial
+        try:
+            sinks.append(SerialSink(
+                ser.port, baud=ser.baud, fmt=ser.format, queue_size=ser.queue_size,
+                write_timeout=ser.write_timeout, retry_initial=ser.retry_initial, retry_max=ser.retry_max,
+                must_exist=ser.must_exist,
+            ))
+        except OutputError as exc:
+            raise ConfigError(str(exc), key="feedback.serial") from None
+    return sinks
+
+
+async def open_sinks(cfg: Config) -> list[Sink]:
+    """The configured sinks, opened; one that cannot open is a config error naming its key (the others close)."""
+    opened: list[Sink] = []
+    try:
+        for sink in build_sinks(cfg):
+            try:
+                await sink.open()
+            except OutputError as exc:
+                key = "feedback.serial.port" if isinstance(sink, SerialSink) else "feedback.udp.host"
+                raise ConfigError(str(exc), key=key) from None
+            opened.append(sink)
+    except BaseException:
+        for sink in opened:
+            await sink.close()
+        raise
+    return opened
+
+
+async def start_web_server(cfg: Config, live: LiveState, controller: Controller) -> WebServer:
+    """The operator's window on ``[web]``, started."""
+    w = cfg.web
+    try:
+        server = WebServer(live, controller, host=w.host, port=w.port, token_file=w.token_file or None,
+                           max_body=w.max_body, heartbeat=w.heartbeat)
+        await server.start()
+    except (WebConfigError, TokenFileError) as exc:
+        raise ConfigError(str(exc), key="web") from None
+    return server
