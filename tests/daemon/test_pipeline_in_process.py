@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from nfd.config import parse_config
-from nfd.daemon import InProcessVolumeStep, run_daemon
+from nfd.daemon import InProcessVolumeStep, VolumeOutput, run_daemon
 from nfd.daemon.replay import RecordingSource
-from nfd.outputs import VolumeRecord, VolumeStatus
+from nfd.outputs import RunFolder, VolumeRecord, VolumeStatus
 
 pytestmark = [pytest.mark.shared, pytest.mark.slow]
 
@@ -52,3 +52,32 @@ async def test_in_process_step_gives_the_worker_processs_records(shared_data: Pa
     np.testing.assert_array_equal([r.motion for r in local], [r.motion for r in worker])
     assert [r.roi for r in local] == [r.roi for r in worker]
     assert [r.feedback for r in local] == [r.feedback for r in worker]
+
+
+class _FailsOnce(InProcessVolumeStep):
+    """The in-process engine, with a bug that strikes on one volume."""
+
+    def __init__(self, fail_call: int, **kwargs: float) -> None:
+        super().__init__(**kwargs)
+        self.calls, self.fail_call = 0, fail_call
+
+    async def process(self, data: np.ndarray) -> VolumeOutput:
+        self.calls += 1
+        if self.calls == self.fail_call:
+            raise RuntimeError("a bug in the volume step")
+        return await super().process(data)
+
+
+async def test_a_volume_that_fails_gets_a_failed_line_and_the_run_goes_on(shared_data: Path, tmp_path: Path) -> None:
+    run = shared_data / "opennft_psc_run"
+    cfg = parse_config(_config(run, tmp_path), base_dir=tmp_path)
+    source = RecordingSource.open(run / "dicom", cfg.acquire)
+    step = _FailsOnce(3, smooth_fwhm=cfg.volume.smooth_fwhm)  # the third volume after the skipped five
+    summary = await run_daemon(cfg, source, handle_signals=False, output_dir=tmp_path / "out", web=False,
+                               volume_step=step)
+    records = RunFolder.read_volumes(Path(summary["run_folder"]))
+    assert [r.index for r in records] == list(range(5, 155))  # every index once
+    failed = [r for r in records if r.status is VolumeStatus.FAILED]
+    assert [(r.index, r.reason) for r in failed] == [(7, "RuntimeError: a bug in the volume step")]
+    assert failed[0].file == "001_000007_000008.dcm" and failed[0].condition is not None
+    assert summary["volumes_processed"] == 149 and summary["volumes_refused"] == 1

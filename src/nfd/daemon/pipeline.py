@@ -297,6 +297,16 @@ class Pipeline:
         """Peak of each map inside each ROI, for the run summary."""
         return self.after_send.map_peaks(maps, self.rois)
 
+    async def record_failure(self, scan: Scan, exc: BaseException) -> None:
+        """Record a volume whose processing raised an unexpected error (the run goes on)."""
+        self.failed += 1
+        self.last_index = max(self.last_index, scan.index)
+        if self.cfg.run.skip_volumes <= scan.index < self.cfg.run.n_volumes:
+            await self._append(VolumeRecord(
+                index=scan.index, status=VolumeStatus.FAILED, file=scan.path.name,
+                condition=self.design.condition(scan.index), reason=f"{type(exc).__name__}: {exc}",
+            ))
+
     async def _append(self, record: VolumeRecord) -> None:
         """Append a record to volumes.jsonl and have it on disk before going on."""
         self.run.append_volume(record)
