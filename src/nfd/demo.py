@@ -28,7 +28,8 @@ import numpy as np
 import orjson
 
 from nfd.config import load_config
-from nfd.daemon.app import run_daemon, watch_source
+from nfd.daemon import run_daemon, watch_source
+from nfd.outputs import VolumeRecord
 from nfd.acquire import simulate_scanner
 from nfd.simulate import SyntheticSession, make_session, write_roi_masks
 
@@ -132,7 +133,7 @@ async def run_demo(*, n_volumes: int = 80, tr: float = 2.0, speed: float = 10.0,
         print(f"nfd demo: writing one volume every {interval:.2f} s, in chunks, into {watch}; feedback over UDP "
               f"to 127.0.0.1:{sock.getsockname()[1]}", flush=True)
         messages: list[dict[str, Any]] = []
-        records: list[dict[str, Any]] = []
+        records: list[VolumeRecord] = []
         done = asyncio.Event()
         receiver = asyncio.create_task(_receive(sock, n_volumes, messages, done))
         writer = asyncio.create_task(_write_volumes(session, root, watch, interval))
@@ -148,7 +149,7 @@ async def run_demo(*, n_volumes: int = 80, tr: float = 2.0, speed: float = 10.0,
     return _report(session, messages, records, summary, n_volumes)
 
 
-def _report(session: SyntheticSession, messages: list[dict[str, Any]], records: list[dict[str, Any]],
+def _report(session: SyntheticSession, messages: list[dict[str, Any]], records: list[VolumeRecord],
             summary: dict[str, Any], n_volumes: int) -> int:
     lat = np.array([m["latency_ms"] for m in messages])
     idx = np.array([m["index"] for m in messages], dtype=int)

@@ -19,8 +19,8 @@ outputs``; the science lives in those packages. Public face:
 Modules: ``app`` (the daemon and its runs), ``pipeline`` (the per-volume road),
 ``worker`` (the worker process), ``_volume_step`` (the step protocol and its
 in-process implementation), ``build`` (the run's objects from the
-configuration: the only place a package's error becomes a config error), ``replay`` (a recording as a scan source), ``sdnotify``
-(systemd notifications).
+configuration: the only place a package's error becomes a config error),
+``replay`` (a recording as a scan source), ``sdnotify`` (systemd notifications).
 """
 
 from nfd.daemon._volume_step import InProcessVolumeStep, VolumeStep

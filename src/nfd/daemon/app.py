@@ -20,7 +20,8 @@ import contextlib
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
+from types import TracebackType
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -49,6 +50,7 @@ from nfd.daemon.worker import VolumeWorker
 from nfd.design import Design
 from nfd.eeg import EegModel, EegSession
 from nfd.outputs import RunFolder, Sink
+from nfd.outputs.web._live import EegState
 from nfd.outputs.web import ControlRefused, LiveState, RunInfo, UnknownTarget, WebServer
 
 log = structlog.get_logger(__name__)
@@ -57,10 +59,12 @@ log = structlog.get_logger(__name__)
 class ScanSource(Protocol):
     """What the daemon reads scans from (see the module docstring)."""
 
-    stats: dict[str, int]
-
+    @property
+    def stats(self) -> Mapping[str, int]: ...
     async def __aenter__(self) -> Any: ...
-    async def __aexit__(self, *exc: object) -> Any: ...
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> Any: ...
     def __aiter__(self) -> AsyncIterator[Scan]: ...
 
 
@@ -99,7 +103,7 @@ def _log_eeg_end(task: asyncio.Task[None]) -> None:
         log.error("eeg_stopped", reason=str(exc), error=type(exc).__name__)
 
 
-_EEG_STATES = {"waiting": "waiting", "filling": "filling", "ok": "streaming", "gap": "lost", "stale": "lost"}
+_EEG_STATES: dict[str, EegState] = {"waiting": "waiting", "filling": "filling", "ok": "streaming", "gap": "lost", "stale": "lost"}
 
 
 async def _relay_eeg(eeg: EegSession, live: LiveState, interval: float) -> None:

@@ -13,7 +13,7 @@ into a :class:`~nfd.config.ConfigError` naming the key the operator fixes.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import structlog
@@ -127,7 +127,7 @@ def build_after_send(cfg: Config, design: Design) -> AfterSend:
     return AfterSend(quality, iglm)
 
 
-def load_rois(cfg: Config, shape: tuple[int, ...], affine: np.ndarray) -> RoiSet:
+def load_rois(cfg: Config, shape: tuple[int, int, int], affine: np.ndarray) -> RoiSet:
     """The ``[roi]`` masks on the EPI grid (``shape``, voxel -> mm ``affine``)."""
     try:
         return RoiSet.from_files(dict(cfg.roi), shape=shape, affine=affine)
@@ -135,7 +135,9 @@ def load_rois(cfg: Config, shape: tuple[int, ...], affine: np.ndarray) -> RoiSet
         raise ConfigError(str(exc), key="roi") from None
 
 
-def watch_source(cfg: Config, series: SeriesId | None = None, on_new_series: str | None = None) -> ScanWatcher:
+def watch_source(
+    cfg: Config, series: SeriesId | None = None, on_new_series: Literal["ignore", "new_run"] | None = None
+) -> ScanWatcher:
     """The watch folder of ``cfg.acquire`` as a scan source, for ``series`` (None: the newest at start)."""
     a = cfg.acquire
     return ScanWatcher(

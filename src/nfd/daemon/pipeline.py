@@ -108,7 +108,10 @@ class Pipeline:
         ConfigError
             A mask is not on the reference (EPI) grid.
         """
-        self.rois = load_rois(self.cfg, tuple(data.shape), affine)
+        shape = tuple(int(n) for n in data.shape)
+        if len(shape) != 3:
+            raise VolumeError(f"expected a 3-D reference volume, got shape {shape}")
+        self.rois = load_rois(self.cfg, (shape[0], shape[1], shape[2]), affine)
         await self.worker.set_reference(data, affine)
         self.grid = (tuple(data.shape), np.asarray(affine, dtype=np.float64))
 

@@ -103,6 +103,7 @@ def _worker_init(shm_name: str, shape: tuple[int, ...], affine: np.ndarray, opti
         _STATE.clear()
         old.close()
     shm = _attach(shm_name)
+    assert shm.buf is not None
     views = _views(shm.buf, shape)
     _STATE.update(shm=shm, views=views, engine=MotionCorrector(views[_REF].copy(), affine, **options))
 
@@ -186,6 +187,7 @@ class VolumeWorker:
         nbytes = _N_ARRAYS * int(np.prod(shape)) * 4
         self._release_shm()
         self._shm = shared_memory.SharedMemory(create=True, size=nbytes)
+        assert self._shm.buf is not None
         self._views = _views(self._shm.buf, shape)
         np.copyto(self._views[_REF], reference, casting="unsafe")
         self.shape = shape
