@@ -186,7 +186,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CONFIG
     except KeyboardInterrupt:
         return EXIT_OK
-    except Exception:
+    except Exception:  # noqa: BLE001  the last resort: an unexpected failure is logged with its traceback, exit 1
         structlog.get_logger("nfd.cli").exception("nfd_failed", command=args.command)
         return EXIT_FAILURE
 

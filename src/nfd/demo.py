@@ -27,10 +27,10 @@ import nibabel as nib
 import numpy as np
 import orjson
 
+from nfd.acquire import simulate_scanner
 from nfd.config import load_config
 from nfd.daemon import run_daemon, watch_source
 from nfd.outputs import VolumeRecord
-from nfd.acquire import simulate_scanner
 from nfd.simulate import SyntheticSession, make_session, write_roi_masks
 
 _CONFIG = """\
@@ -110,7 +110,7 @@ async def _receive(sock: socket.socket, n: int, messages: list[dict[str, Any]], 
 async def run_demo(*, n_volumes: int = 80, tr: float = 2.0, speed: float = 10.0, out: Path = Path("nfd-demo"),
                    seed: int = 1) -> int:
     """Run the demo; returns the exit code (0 when every volume was processed)."""
-    out = out.resolve()
+    out = out.resolve()  # noqa: ASYNC240  before the loop has anything else to do
     out.mkdir(parents=True, exist_ok=True)
     print(f"nfd demo: generating a synthetic session of {n_volumes} volumes (TR {tr} s) ...", flush=True)
     session = make_session(n_volumes=n_volumes, tr=tr, seed=seed)

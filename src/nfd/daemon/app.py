@@ -21,9 +21,9 @@ import signal
 import sys
 import time
 from collections.abc import AsyncIterator, Mapping
-from types import TracebackType
 from datetime import datetime
 from pathlib import Path
+from types import TracebackType
 from typing import Any, Protocol
 
 import numpy as np
@@ -50,8 +50,8 @@ from nfd.daemon.worker import VolumeWorker
 from nfd.design import Design
 from nfd.eeg import EegModel, EegSession
 from nfd.outputs import RunFolder, Sink
-from nfd.outputs.web._live import EegState
 from nfd.outputs.web import ControlRefused, LiveState, RunInfo, UnknownTarget, WebServer
+from nfd.outputs.web._live import EegState
 
 log = structlog.get_logger(__name__)
 
@@ -103,7 +103,9 @@ def _log_eeg_end(task: asyncio.Task[None]) -> None:
         log.error("eeg_stopped", reason=str(exc), error=type(exc).__name__)
 
 
-_EEG_STATES: dict[str, EegState] = {"waiting": "waiting", "filling": "filling", "ok": "streaming", "gap": "lost", "stale": "lost"}
+_EEG_STATES: dict[str, EegState] = {
+    "waiting": "waiting", "filling": "filling", "ok": "streaming", "gap": "lost", "stale": "lost",
+}
 
 
 async def _relay_eeg(eeg: EegSession, live: LiveState, interval: float) -> None:
