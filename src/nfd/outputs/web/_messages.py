@@ -42,37 +42,20 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
-import os
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any
 
 import numpy as np
 import orjson
 
+from nfd._json import dumps as json_dumps
 from nfd.outputs.web._errors import LiveStateError
 
 __all__ = ["volume_message", "eeg_message", "prediction_fields", "dumps", "json_safe", "finite_or_none"]
 
-_OPTIONS: Final[int] = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
-
-
-def _default(obj: Any) -> Any:
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, os.PathLike):
-        return os.fspath(obj)
-    if isinstance(obj, (set, frozenset)):
-        return sorted(obj, key=repr)
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return dataclasses.asdict(obj)
-    raise TypeError(f"cannot serialise {type(obj).__name__} as JSON")
-
-
 def dumps(obj: Any) -> bytes:
-    """``obj`` as compact UTF-8 JSON (orjson): NaN and infinities become ``null``, numpy values numbers."""
-    return orjson.dumps(obj, default=_default, option=_OPTIONS)
+    """``obj`` as compact UTF-8 JSON (:func:`nfd._json.dumps`): NaN and infinities ``null``, numpy values numbers."""
+    return json_dumps(obj)
 
 
 def json_safe(obj: Any) -> Any:
@@ -180,7 +163,9 @@ def prediction_fields(prediction: Any) -> dict[str, Any]:
         raise LiveStateError(f"an EEG prediction must be a mapping or a dataclass, got {type(prediction)}")
     t = finite_or_none(fields.get("time"))
     if t is None:
-        raise LiveStateError(f"an EEG prediction needs 'time', finite seconds since the epoch, got {fields.get('time')!r}")
+        raise LiveStateError(
+            f"an EEG prediction needs 'time', finite seconds since the epoch, got {fields.get('time')!r}"
+        )
     if "value" not in fields:
         raise LiveStateError(f"an EEG prediction needs 'value' (the predicted feedback), got keys {sorted(fields)}")
     fields["time"] = t
