@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import itertools
 import os
 from pathlib import Path
 
@@ -21,7 +22,7 @@ def nifti_bytes(
     compressed: bool = False,
 ) -> bytes:
     """A NIfTI-1 file's bytes: a ramp plus ``value`` (distinct per volume)."""
-    data = (np.arange(int(np.prod(shape))).reshape(shape, order="F") + value).astype(dtype)
+    data: np.ndarray = (np.arange(int(np.prod(shape))).reshape(shape, order="F") + value).astype(dtype)
     img = nib.Nifti1Image(data, np.diag([2.0, 2.5, 3.0, 1.0]) if affine is None else affine)
     raw = img.to_bytes()
     return gzip.compress(raw, mtime=0) if compressed else raw
@@ -30,8 +31,9 @@ def nifti_bytes(
 async def write_in_chunks(path: Path, data: bytes, n_chunks: int = 2, pause: float = 0.05) -> None:
     """Write a file the way a slow scanner export does: chunks with pauses, then close."""
     bounds = np.linspace(0, len(data), n_chunks + 1).astype(int)
-    with open(path, "wb") as handle:
-        for i, (start, stop) in enumerate(zip(bounds[:-1], bounds[1:])):
+    # Blocking writes on purpose: each chunk lands at once, as a scanner's write does.
+    with open(path, "wb") as handle:  # noqa: ASYNC230  the chunks must land between awaits, not in a thread
+        for i, (start, stop) in enumerate(itertools.pairwise(bounds)):
             handle.write(data[start:stop])
             handle.flush()
             os.fsync(handle.fileno())

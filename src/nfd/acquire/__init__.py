@@ -45,10 +45,12 @@ from nfd.acquire._image import ScanImage
 from nfd.acquire._naming import FileNaming
 from nfd.acquire._reader import read_scan, read_scan_bytes, read_slice, read_slice_bytes
 from nfd.acquire._recording import RecordedVolume, plan_recording
+from nfd.acquire._replay import RecordingSource
 from nfd.acquire._series import SeriesId
 from nfd.acquire._simulator import SimulationReport, simulate_scanner
 from nfd.acquire._simulator import main as simulate_scanner_main
 from nfd.acquire._slices import SliceImage, assemble_volume
+from nfd.acquire._source import ScanSource
 from nfd.acquire._watcher import Scan, ScanWatcher
 
 # The public names are documented (and pickled) as nfd.acquire.<name>.
@@ -58,9 +60,11 @@ for _public in (
     NotAScanError,
     RecordedVolume,
     RecordingError,
+    RecordingSource,
     Scan,
     ScanFileError,
     ScanImage,
+    ScanSource,
     ScanWatcher,
     SeriesId,
     SimulationReport,
@@ -82,9 +86,11 @@ __all__ = [
     "NotAScanError",
     "RecordedVolume",
     "RecordingError",
+    "RecordingSource",
     "Scan",
     "ScanFileError",
     "ScanImage",
+    "ScanSource",
     "ScanWatcher",
     "SeriesId",
     "SimulationReport",

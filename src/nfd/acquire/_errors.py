@@ -10,9 +10,9 @@ NIfTI to replay or to simulate a scanner from), not one file.
 
 from __future__ import annotations
 
-from nfd._errors import NfdError
-
 from pathlib import Path
+
+from nfd._errors import NfdError
 
 __all__ = ["ScanFileError", "IncompleteFileError", "NotAScanError", "RecordingError"]
 

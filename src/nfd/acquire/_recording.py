@@ -139,7 +139,7 @@ class RecordedVolume:
             names = [path.name for path in self.files]
             pattern = name_pattern or "{name}"
         out = []
-        for number, (name, content) in enumerate(zip(names, contents), start=1):
+        for number, (name, content) in enumerate(zip(names, contents, strict=True), start=1):
             try:
                 out_name = pattern.format(
                     volume=self.index + first_number, index=self.index, slice=number, name=name
@@ -222,10 +222,11 @@ def _natural_key(name: str) -> list[object]:
 def _plan_nifti(path: Path) -> list[RecordedVolume]:
     try:
         image = nib.load(path)
-    except Exception as err:  # noqa: BLE001 - nibabel raises many types for unreadable files
+    except Exception as err:  # nibabel raises many types for unreadable files
         raise RecordingError(path, f"not a readable NIfTI ({err!r}): expected a 4-D NIfTI") from err
     if not isinstance(image, nib.Nifti1Image | nib.Nifti2Image) or len(image.shape) not in (3, 4):
-        raise RecordingError(path, f"image of shape {image.shape}: expected a 4-D NIfTI")
+        shape = getattr(image, "shape", None)
+        raise RecordingError(path, f"image of shape {shape}: expected a 4-D NIfTI")
     if len(image.shape) == 3:
         image = image.__class__(np.asanyarray(image.dataobj)[..., None], image.affine, image.header)
     elif path.name.endswith(".gz"):
@@ -236,6 +237,10 @@ def _plan_nifti(path: Path) -> list[RecordedVolume]:
         RecordedVolume(index=t, files=(path,), kind="nifti4d", _nifti=image)
         for t in range(image.shape[3])
     ]
+
+
+#: What reading a file's header raises when the file is not a volume or slice of a series.
+_HEADER_ERRORS: tuple[type[BaseException], ...] = (NotAScanError, *DICOM_DECODE_ERRORS)
 
 
 @dataclass
@@ -269,7 +274,7 @@ def _read_header(path: Path, options: SliceOptions) -> _Header | None:
                 path, "single-slice DICOM without a slice count in the header: set slices_per_volume"
             )
         number = _slices.header_volume_number(ds, n, options.volume_from, str(path))
-    except (NotAScanError, *DICOM_DECODE_ERRORS):
+    except _HEADER_ERRORS:
         return None
     return _Header(path, "slices", number, order)
 
@@ -277,7 +282,7 @@ def _read_header(path: Path, options: SliceOptions) -> _Header | None:
 def _is_3d_nifti(path: Path) -> bool:
     """Whether a file is a NIfTI of one 3-D volume (a 4-D reference beside the files is not)."""
     try:
-        shape = nib.load(path).shape
+        shape: tuple[int, ...] = getattr(nib.load(path), "shape", ())
     except Exception:  # noqa: BLE001 - nibabel raises many types for unreadable files
         return False
     return len(shape) == 3 or (len(shape) == 4 and shape[3] == 1)

@@ -45,7 +45,6 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Literal
 
 import structlog
@@ -59,6 +58,7 @@ from nfd.acquire._reader import read_part_bytes
 from nfd.acquire._sequencer import Release, Sequencer, Verdict
 from nfd.acquire._series import SeriesId
 from nfd.acquire._slices import SliceImage, SliceOptions, VolumeFrom, assemble_volume
+from nfd.acquire._source import ScanSource
 
 __all__ = ["Scan", "ScanWatcher"]
 
@@ -355,12 +355,7 @@ class ScanWatcher:
         await self.start()
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
     async def start(self) -> None:
@@ -918,3 +913,6 @@ class ScanWatcher:
             else:
                 self.stats["taken"] += 1
                 self._out.put_nowait(release.item)
+
+
+_watcher_is_a_source: type[ScanSource] = ScanWatcher
