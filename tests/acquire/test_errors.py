@@ -6,7 +6,8 @@ import nfd.acquire
 def test_public_api() -> None:
     assert set(nfd.acquire.__all__) == {
         "FileNaming", "IncompleteFileError", "NotAScanError", "RecordedVolume", "RecordingError",
-        "Scan", "ScanFileError", "ScanImage", "ScanWatcher", "SeriesId", "SimulationReport",
+        "RecordingSource", "Scan", "ScanFileError", "ScanImage", "ScanSource", "ScanWatcher",
+        "SeriesId", "SimulationReport",
         "SliceImage", "assemble_volume", "plan_recording", "read_scan", "read_scan_bytes",
         "read_slice", "read_slice_bytes", "simulate_scanner", "simulate_scanner_main",
     }
