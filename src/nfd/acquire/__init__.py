@@ -20,6 +20,11 @@ Watch folder (asyncio)
     single-slice volume once all its slices are there; files of another
     series are ignored or end the run (:class:`SeriesId`);
     :class:`FileNaming` gives volume numbers from file names.
+Scan sources
+    :class:`ScanSource` is what a run reads scans from (an async context
+    manager and iterator of :class:`Scan` in index order, with ``stats`` and
+    ``new_series``); :class:`ScanWatcher` and :class:`RecordingSource` (a
+    recording replayed, one volume decoded ahead) are the implementations.
 Recordings and the scanner simulator
     :func:`plan_recording` -> :class:`RecordedVolume` (a recorded series,
     volume by volume, for replays); :func:`simulate_scanner` writes one into a
@@ -32,8 +37,9 @@ Modules (private): ``_reader`` (format recognition), ``_nifti``,
 ``_slices`` (one module per vendor format: a new volume format is a new
 module registered in ``_dicom.VENDOR_READERS``), ``_naming``, ``_series``,
 ``_sequencer`` (order, duplicates, gaps; pure), ``_assembler`` (slices to
-volumes; pure), ``_watcher`` (files and events), ``_recording`` and
-``_simulator``.
+volumes; pure), ``_watcher`` (files and events), ``_source`` (the
+``ScanSource`` protocol), ``_replay`` (``RecordingSource``), ``_recording``
+and ``_simulator``.
 
 Conventions: arrays are indexed [i, j, k] in NIfTI voxel order; affines map
 0-based voxel indices to mm in RAS+; :attr:`Scan.index` is the 0-based
