@@ -129,10 +129,10 @@ def _run(args: argparse.Namespace) -> int:
 def _replay(args: argparse.Namespace) -> int:
     cfg, text = _load(args.config, watch_dir=False)
     from nfd.daemon.app import run_daemon
-    from nfd.daemon.replay import RecordingSource
+    from nfd.daemon.build import open_recording
 
     _logging(args, cfg)
-    source = RecordingSource.open(args.input, cfg.acquire)
+    source = open_recording(args.input, cfg)
     summary = asyncio.run(
         run_daemon(cfg, source, config_text=text, output_dir=args.out.resolve(), web=args.web)
     )

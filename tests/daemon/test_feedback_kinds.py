@@ -18,7 +18,7 @@ from sklearn.preprocessing import StandardScaler
 
 from nfd.config import load_config
 from nfd.daemon.app import Daemon
-from nfd.daemon.replay import RecordingSource
+from nfd.daemon.build import open_recording
 from nfd.outputs import RunFolder
 from nfd.simulate import SyntheticSession, make_session, write_roi_masks
 
@@ -66,7 +66,7 @@ enabled = false
 
 async def _replay(config: Path, tmp: Path, pushes: bool = False) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     cfg = load_config(config)
-    source = RecordingSource.open(tmp / "volumes", cfg.acquire)
+    source = open_recording(tmp / "volumes", cfg)
     async with Daemon(cfg, output_dir=tmp / "out", handle_signals=False, web=False) as daemon:
         if pushes:  # a value pushed after each volume: the next volume's feedback
             daemon.on_volume = lambda r: daemon.push_value("ext", 10.0 + r["index"], time.time())

@@ -9,7 +9,7 @@ import pytest
 
 from nfd.config import parse_config
 from nfd.daemon import InProcessVolumeStep, VolumeOutput, run_daemon
-from nfd.daemon.replay import RecordingSource
+from nfd.daemon.build import open_recording
 from nfd.outputs import RunFolder, VolumeRecord, VolumeStatus
 
 pytestmark = [pytest.mark.shared, pytest.mark.slow]
@@ -40,7 +40,7 @@ async def test_in_process_step_gives_the_worker_processs_records(shared_data: Pa
     cfg = parse_config(_config(run, tmp_path), base_dir=tmp_path)
     results: dict[str, list[VolumeRecord]] = {}
     for name, step in (("worker", None), ("in_process", InProcessVolumeStep(smooth_fwhm=cfg.volume.smooth_fwhm))):
-        source = RecordingSource.open(run / "dicom", cfg.acquire)
+        source = open_recording(run / "dicom", cfg)
         records: list[VolumeRecord] = []
         summary = await run_daemon(cfg, source, handle_signals=False, output_dir=tmp_path / name, web=False,
                                    on_volume=records.append, volume_step=step)
@@ -71,7 +71,7 @@ class _FailsOnce(InProcessVolumeStep):
 async def test_a_volume_that_fails_gets_a_failed_line_and_the_run_goes_on(shared_data: Path, tmp_path: Path) -> None:
     run = shared_data / "opennft_psc_run"
     cfg = parse_config(_config(run, tmp_path), base_dir=tmp_path)
-    source = RecordingSource.open(run / "dicom", cfg.acquire)
+    source = open_recording(run / "dicom", cfg)
     step = _FailsOnce(3, smooth_fwhm=cfg.volume.smooth_fwhm)  # the third volume after the skipped five
     summary = await run_daemon(cfg, source, handle_signals=False, output_dir=tmp_path / "out", web=False,
                                volume_step=step)

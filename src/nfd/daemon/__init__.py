@@ -20,7 +20,8 @@ Modules: ``app`` (the daemon and its runs), ``pipeline`` (the per-volume road),
 ``worker`` (the worker process), ``_volume_step`` (the step protocol and its
 in-process implementation), ``build`` (the run's objects from the
 configuration: the only place a package's error becomes a config error),
-``replay`` (a recording as a scan source), ``sdnotify`` (systemd notifications).
+``sdnotify`` (systemd notifications). Scan sources (the watch folder, a
+recording) are :mod:`nfd.acquire`'s.
 """
 
 from nfd.daemon._volume_step import InProcessVolumeStep, VolumeStep

@@ -10,7 +10,8 @@ and writes the end-of-run files whatever happened.
 A *source* is any async context manager that is also an async iterator of
 :class:`nfd.acquire.Scan` in index order: the watch folder
 (:class:`nfd.acquire.ScanWatcher`) for ``nfd run`` and the demo, a recording
-(:class:`nfd.daemon.replay.RecordingSource`) for ``nfd replay``.
+(:class:`nfd.acquire.RecordingSource`) for ``nfd replay``; both satisfy
+:class:`nfd.acquire.ScanSource`.
 """
 
 from __future__ import annotations
@@ -20,18 +21,17 @@ import contextlib
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import structlog
 from threadpoolctl import threadpool_limits
 
 from nfd._version import __version__
-from nfd.acquire import Scan, SeriesId
+from nfd.acquire import Scan, ScanSource, SeriesId
 from nfd.config import Config, ConfigError
 from nfd.daemon._volume_step import VolumeStep
 from nfd.daemon.build import (
@@ -54,18 +54,6 @@ from nfd.outputs.web import ControlRefused, LiveState, RunInfo, UnknownTarget, W
 from nfd.outputs.web._live import EegState
 
 log = structlog.get_logger(__name__)
-
-
-class ScanSource(Protocol):
-    """What the daemon reads scans from (see the module docstring)."""
-
-    @property
-    def stats(self) -> Mapping[str, int]: ...
-    async def __aenter__(self) -> Any: ...
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> Any: ...
-    def __aiter__(self) -> AsyncIterator[Scan]: ...
 
 
 async def _next_or_stop(it: AsyncIterator[Scan], stop: asyncio.Event) -> Scan | None:
@@ -357,7 +345,7 @@ class Daemon:
                     await pipeline.record_failure(scan, exc)
                 if scan.index >= cfg.run.n_volumes - 1:
                     break
-            new_series = getattr(source, "new_series", None)
+            new_series = source.new_series
             reason = "stopped" if stop.is_set() else "new_series" if new_series is not None else "complete"
             log.info("run_ending", reason=reason, last_index=pipeline.last_index)
 
@@ -526,7 +514,7 @@ def _units(cfg: Config) -> str:
 
 
 def _summarise(pipeline: Pipeline, source: ScanSource, run: RunFolder, t0: float) -> dict[str, Any]:
-    stats = dict(getattr(source, "stats", {}))
+    stats = dict(source.stats)
     return {
         "run_folder": str(run.path),
         "duration_s": time.time() - t0,

@@ -18,7 +18,16 @@ from typing import Any, Literal
 import numpy as np
 import structlog
 
-from nfd.acquire import FileNaming, ScanFileError, ScanImage, ScanWatcher, SeriesId, read_scan
+from nfd.acquire import (
+    FileNaming,
+    RecordingError,
+    RecordingSource,
+    ScanFileError,
+    ScanImage,
+    ScanWatcher,
+    SeriesId,
+    read_scan,
+)
 from nfd.config import Config, ConfigError
 from nfd.design import Design, DesignError, load_protocol
 from nfd.eeg import EegError, EegModel, EegSession, ModelHashError, load_model
@@ -154,6 +163,18 @@ def watch_source(
         on_new_series=on_new_series or a.on_new_series,
         series=series,
     )
+
+
+def open_recording(path: Path, cfg: Config) -> RecordingSource:
+    """A recorded run (a folder of scan files or a 4-D NIfTI) as a scan source, named as ``[acquire]`` says."""
+    a = cfg.acquire
+    try:
+        return RecordingSource.open(
+            path, naming=FileNaming(a.pattern), first_number=a.first_number,
+            slices_per_volume=a.slices_per_volume or None, volume_from=a.volume_from,
+        )
+    except RecordingError as exc:
+        raise ConfigError(str(exc), key="--input") from None
 
 
 def load_design(cfg: Config) -> Design:
