@@ -24,7 +24,6 @@ stream and the preprocessed rate and filters must be the model's.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -37,6 +36,7 @@ import joblib
 import numpy as np
 import structlog
 
+from nfd._files import file_sha256
 from nfd._version import __version__
 from nfd.eeg._errors import EegConfigError, ModelFormatError, ModelHashError, ModelMismatchError
 from nfd.eeg._features import FeatureSpec
@@ -49,15 +49,6 @@ log = structlog.get_logger(__name__)
 MODEL_FORMAT = "nfd-eeg-model"
 MODEL_FORMAT_VERSION = 1
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
-
-
-def file_sha256(path: str | os.PathLike[str]) -> str:
-    """Lower-case hex SHA-256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -149,8 +140,9 @@ class EegModel:
         training: Mapping[str, Any] | None = None,
     ) -> EegModel:
         """A model from its parts (``target`` needs ``mean`` and ``std`` in target units)."""
-        import sklearn
         from datetime import datetime, timezone
+
+        import sklearn
 
         metadata = {
             "features": spec.as_dict(),

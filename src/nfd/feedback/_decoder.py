@@ -15,6 +15,7 @@ import joblib
 import numpy as np
 import structlog
 
+from nfd._files import file_sha256 as _file_sha256
 from nfd.design import Design
 from nfd.feedback._computer import FeedbackComputer, check_signal
 from nfd.feedback._errors import FeedbackError
@@ -54,7 +55,7 @@ def file_sha256(path: str | PathLike[str]) -> str:
     'e3b0c44298fc1c14'
     """
     try:
-        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+        return _file_sha256(path)
     except OSError as exc:
         raise DecoderError(f"cannot read decoder model {path}: {exc}") from exc
 
