@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
-import orjson
+import pytest
 
 from nfd.outputs import RunFolder
 from nfd.simulate import make_session, write_nifti_volume, write_roi_masks
+from nfd.testing import running_daemon
 
-
-def _wait(log: Path, text: str, proc: subprocess.Popen[bytes], count: int = 1, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while log.read_text().count(text) < count:
-        assert proc.poll() is None, log.read_text()
-        assert time.monotonic() < deadline, f"{text!r} x{count} never logged:\n{log.read_text()}"
-        time.sleep(0.05)
+pytestmark = pytest.mark.slow  # starts nfd subprocesses
 
 
 def test_new_series_starts_the_next_run(tmp_path: Path) -> None:
@@ -52,30 +43,23 @@ enabled = false
 [iglm]
 enabled = false
 """)
-    log = tmp_path / "daemon.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "nfd", "run", "-c", str(config)], stdout=out,
-                                stderr=subprocess.STDOUT)
-    try:
-        _wait(log, '"run_started"', proc)
+    with running_daemon(config) as daemon:
+        daemon.wait_for("run_started")
         for i in range(4):  # series 7: four of six volumes, then the scanner starts series 8
             write_nifti_volume(watch / f"007_{i + 1:04d}.nii", s.volumes[i], s.affine)
-        _wait(log, '"volume_processed"', proc, count=4)
+        daemon.wait_for("volume_processed", count=4)
         for i in range(n):
             write_nifti_volume(watch / f"008_{i + 1:04d}.nii", s.volumes[i], s.affine)
-        _wait(log, '"waiting_for_new_series"', proc)  # series 8 ran to its end; the daemon waits
+        daemon.wait_for("waiting_for_new_series")  # series 8 ran to its end; the daemon waits
         # series 9 is an anatomical scan on another grid: refused, and the daemon waits for the next
         anatomy = np.ones((20, 20, 10), np.float32)
         write_nifti_volume(watch / "009_0001.nii", anatomy, np.diag([1.0, 1.0, 1.0, 1.0]))
-        _wait(log, '"run_refused"', proc)
-        _wait(log, '"waiting_for_new_series"', proc, count=2)
-        assert proc.poll() is None
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(30) == 0, log.read_text()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    events = [orjson.loads(line) for line in log.read_bytes().splitlines()]
+        daemon.wait_for("run_refused")
+        daemon.wait_for("waiting_for_new_series", count=2)
+        assert daemon.returncode is None
+        assert daemon.stop(30) == 0, daemon.log_text()
+    assert daemon.other_lines() == []  # every line is a JSON record
+    events = daemon.events()
     endings = [e["reason"] for e in events if e["event"] == "run_ending"]
     assert endings == ["new_series", "complete"]
     refused = [e for e in events if e["event"] == "run_refused"]
