@@ -104,7 +104,7 @@ def _logging(args: argparse.Namespace, cfg: Config | None) -> None:
 
 def _check_config(args: argparse.Namespace) -> int:
     cfg, _ = _load(args.config, watch_dir=True)
-    from nfd.daemon.app import load_design
+    from nfd.daemon.build import load_design
 
     load_design(cfg)
     sys.stdout.write(orjson.dumps(config_to_dict(cfg), option=orjson.OPT_INDENT_2).decode() + "\n")

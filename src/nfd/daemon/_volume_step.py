@@ -114,7 +114,7 @@ class InProcessVolumeStep:
 
         res, ms = await asyncio.to_thread(run)
         return VolumeOutput(
-            params=np.asarray([float(p) for p in res.params]),
+            params=np.array(res.params, dtype=np.float64),
             iterations=int(res.iterations),
             converged=bool(res.converged),
             resliced=resliced,

@@ -36,11 +36,15 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from nfd._checks import ensure_int
+from nfd._json import dumps as json_dumps
 from nfd.outputs._errors import RunFolderError
 
 __all__ = ["VolumeRecord", "VolumeStatus"]
@@ -185,9 +189,10 @@ class VolumeRecord(Mapping[str, Any]):
         RunFolderError
             A field cannot be written as JSON.
         """
-        from nfd.outputs._runfolder import dumps_json
-
-        return dumps_json(self.as_dict(), f"volume record {self.index}", newline=True)
+        try:
+            return json_dumps(self.as_dict(), newline=True)
+        except orjson.JSONEncodeError as exc:
+            raise RunFolderError(f"volume record {self.index} cannot be written as JSON: {exc}") from exc
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> VolumeRecord:
@@ -220,13 +225,9 @@ class VolumeRecord(Mapping[str, Any]):
     def __len__(self) -> int:
         return len(self._dict)
 
-    @property
+    @functools.cached_property
     def _dict(self) -> dict[str, Any]:
-        cached = self.__dict__.get("_cached_dict")
-        if cached is None:
-            cached = self.as_dict()
-            object.__setattr__(self, "_cached_dict", cached)
-        return cached
+        return self.as_dict()
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Mapping):

@@ -46,7 +46,6 @@ Missing values are ``n/a`` in the TSV files (BIDS).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 import numbers
 import os
@@ -81,18 +80,12 @@ log = structlog.get_logger(__name__)
 _MAX_NAME_ATTEMPTS: Final[int] = 10_000
 
 
-def dumps_json(obj: Any, what: str, *, indent: bool = False, newline: bool = False) -> bytes:
+def _dumps(obj: Any, what: str, *, indent: bool = False, newline: bool = False) -> bytes:
     """``obj`` as JSON (:func:`nfd._json.dumps`); :class:`RunFolderError` naming ``what`` when it cannot be."""
     try:
         return json_dumps(obj, indent=indent, newline=newline)
     except orjson.JSONEncodeError as exc:
         raise RunFolderError(f"{what} cannot be written as JSON: {exc}") from exc
-
-
-def _fsync_dir(path: Path) -> None:
-    """Make a rename or creation in ``path`` durable (best effort where directories cannot be opened)."""
-    with contextlib.suppress(OSError):
-        fsync_directory(path)
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
@@ -213,8 +206,8 @@ class RunFolder:
             fd = os.open(volumes, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC, 0o644)
         except OSError as exc:
             raise RunFolderError(f"cannot create {volumes}: {exc}") from exc
-        _fsync_dir(path)
-        _fsync_dir(base)
+        fsync_directory(path)
+        fsync_directory(base)
         return cls(path, fd)
 
     # -- state -----------------------------------------------------------------
@@ -286,7 +279,7 @@ class RunFolder:
         """
         if self._fd is None:
             raise RunFolderError(f"run folder {self._path} is finished or closed: no more events can be appended")
-        line = dumps_json(event, "event", newline=True)
+        line = _dumps(event, "event", newline=True)
         try:
             with open(self._path / self.EVENTS_FILE, "ab") as f:
                 f.write(line)
@@ -355,17 +348,17 @@ class RunFolder:
 
         columns, rows = motion_table(self._records)
         _write_atomic(self._path / self.MOTION_FILE, format_tsv(columns, rows).encode("utf-8"))
-        _write_atomic(self._path / self.MOTION_SIDECAR, dumps_json(motion_sidecar(), "motion.json", indent=True))
+        _write_atomic(self._path / self.MOTION_SIDECAR, _dumps(motion_sidecar(), "motion.json", indent=True))
         columns, rows = timeseries_table(self._records)
         _write_atomic(self._path / self.TIMESERIES_FILE, format_tsv(columns, rows).encode("utf-8"))
         _write_atomic(
             self._path / self.TIMESERIES_SIDECAR,
-            dumps_json(timeseries_sidecar(columns, feedback_units), "timeseries.json", indent=True),
+            _dumps(timeseries_sidecar(columns, feedback_units), "timeseries.json", indent=True),
         )
-        _write_atomic(self._path / self.SUMMARY_FILE, dumps_json(summary, "the run summary", indent=True))
+        _write_atomic(self._path / self.SUMMARY_FILE, _dumps(summary, "the run summary", indent=True))
         if raw is not None:
             self._write_raw(*raw)
-        _fsync_dir(self._path)
+        fsync_directory(self._path)
 
     def close(self) -> None:
         """Close ``volumes.jsonl`` without writing the tables (e.g. on abort); idempotent."""
