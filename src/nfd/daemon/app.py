@@ -194,8 +194,6 @@ class Daemon:
         #: The run in progress, if any.
         self.pipeline: Pipeline | None = None
         self._stop_run: asyncio.Event | None = None
-        #: Latest value of each additional feedback source: name -> (value, time s since the epoch).
-        self.external: dict[str, tuple[float, float]] = {}
         self._signals: list[int] = []
         self._watchdog: asyncio.Task[None] | None = None
         self.eeg_model: EegModel | None = None
@@ -340,7 +338,7 @@ class Daemon:
                     await pipeline.handle(scan)
                 except ConfigError:
                     raise
-                except Exception as exc:
+                except Exception as exc:  # one volume's bug never ends the run
                     log.exception("volume_failed", index=scan.index, file=scan.path.name)
                     await pipeline.record_failure(scan, exc)
                 if scan.index >= cfg.run.n_volumes - 1:
@@ -470,13 +468,15 @@ class Daemon:
         return {"run_id": self.pipeline.run.path.name}
 
     def push_value(self, source: str, value: float, t: float) -> dict[str, Any]:
-        """Keep the latest value of a configured additional feedback source."""
+        """Give a configured feedback source's value to the run's feedback, when that source feeds it.
+
+        ``t`` (s since the epoch) is the Controller protocol's; the feedback takes the value as of now.
+        """
         if source not in self.cfg.feedback.external_sources:
             raise UnknownTarget(
                 f"no feedback source {source!r}: configured ones are "
                 f"{list(self.cfg.feedback.external_sources) or 'none (feedback.external_sources)'}"
             )
-        self.external[source] = (float(value), float(t))
         p = self.pipeline
         if p is not None and source == self.cfg.feedback.external.source and p.feedback.accepts_push:
             p.feedback.push(float(value))
