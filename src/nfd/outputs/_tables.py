@@ -14,6 +14,7 @@ import numbers
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
+from nfd._files import tsv_line
 from nfd.outputs._errors import RunFolderError
 
 __all__ = [
@@ -250,21 +251,6 @@ def timeseries_sidecar(columns: Sequence[str], feedback_units: str) -> dict[str,
     return sidecar
 
 
-def _cell(value: Any) -> str:
-    if value is None:
-        return "n/a"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, numbers.Integral):
-        return str(int(value))
-    if isinstance(value, numbers.Real):
-        value = float(value)
-        return "n/a" if math.isnan(value) else repr(value)
-    text = str(value)
-    # A tab or a line break in a cell would break the table; keep the text readable.
-    return text.replace("\t", " ").replace("\r", " ").replace("\n", " ") if text else "n/a"
-
-
 def format_tsv(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     """Tab-separated text with a header line; ``None``/NaN -> ``n/a``, floats shortest round-trip.
 
@@ -274,5 +260,5 @@ def format_tsv(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     'index\\tfd\\n0\\tn/a\\n1\\t0.25\\n'
     """
     lines = ["\t".join(columns)]
-    lines += ["\t".join(_cell(v) for v in row) for row in rows]
+    lines += [tsv_line(row) for row in rows]
     return "\n".join(lines) + "\n"
