@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.fft
@@ -116,6 +117,121 @@ def _leading_eigenpairs(gram: np.ndarray, tolerance: float) -> tuple[np.ndarray,
         count = min(n, 2 * count)
 
 
+def _check_settings(
+    n_samples: int, fs: float, rate: float, gamma: float, tolerance: float
+) -> tuple[int, float, float, float, float]:
+    """The plan's window length (samples) and its rates (Hz), width factor and tolerance, checked."""
+    if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) or n_samples < 4:
+        raise EegConfigError(f"n_samples (window length) must be an integer >= 4, got {n_samples!r}")
+    for name, value in (("fs", fs), ("rate", rate), ("gamma", gamma), ("tolerance", tolerance)):
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not (
+            math.isfinite(float(value)) and float(value) > 0
+        ):
+            raise EegConfigError(f"{name} must be a finite number > 0, got {value!r}")
+    if float(rate) > float(fs):
+        raise EegConfigError(f"rate ({float(rate)} Hz) must not exceed the sampling rate fs ({float(fs)} Hz)")
+    return int(n_samples), float(fs), float(rate), float(gamma), float(tolerance)
+
+
+def _output_times(n_samples: int, fs: float, rate: float) -> int:
+    """Output times ``K = L rate / fs`` in a window of ``n_samples`` at ``fs`` Hz; it must be a whole number."""
+    k_float = n_samples * rate / fs
+    n_times = round(k_float)
+    if n_times < 1 or abs(k_float - n_times) > 1e-6:
+        raise EegConfigError(
+            f"the window ({n_samples} samples = {n_samples / fs} s) times rate ({rate} Hz) "
+            f"must be a whole number of output times, got {k_float}"
+        )
+    return n_times
+
+
+def _band_filters(
+    rows: np.ndarray, n_total: int, gamma: float, tolerance: float, tau0: float
+) -> tuple[list[np.ndarray], list[int]]:
+    """The filters ``f_r`` (module docstring, fact 1) of one band's Stockwell ``rows``, and their first DFT bins.
+
+    Each filter is trimmed to the bins where it exceeds ``_TRIM`` of its
+    largest coefficient and multiplied by the phase ramp that puts the
+    first output time at sample ``tau0`` of the ``n_total``-sample mirrored
+    signal (fact 2).
+    """
+    m_lo, m_hi = -((n_total - 1) // 2), n_total // 2
+    reach = np.minimum(np.ceil(_GAUSS_CUT * rows / (2 * math.pi * gamma)).astype(np.int64), m_hi)
+    k0 = int(np.min(rows + np.maximum(-reach, m_lo)))
+    k1 = int(np.max(rows + np.minimum(reach, m_hi)))
+    k = np.arange(k0, k1 + 1)
+    m = k[None, :] - rows[:, None]
+    inside = (m >= np.maximum(-reach, m_lo)[:, None]) & (m <= np.minimum(reach, m_hi)[:, None])
+    G = np.where(inside, gaussian_spectrum(m, rows[:, None], gamma), 0.0)
+    # one BLAS thread: these are small products, and threads contending on a busy machine made
+    # them 5-10x slower (threadpoolctl comes with scikit-learn)
+    with threadpool_limits(1):
+        lam, w = _leading_eigenpairs(G @ G.T, tolerance)
+    F = w[:, : lam.size].T @ G  # (keep, len(k)): f_r = G^T w_r, |f_r . v|^2 summed = |G v|^2
+    filters: list[np.ndarray] = []
+    starts: list[int] = []
+    for f in F:
+        big = np.flatnonzero(np.abs(f) > _TRIM * np.abs(f).max())
+        lo_i, hi_i = int(big[0]), int(big[-1])
+        kk = k[lo_i : hi_i + 1]
+        filters.append(f[lo_i : hi_i + 1] * np.exp(2j * math.pi * kk * tau0 / n_total))
+        starts.append(int(kk[0]))
+    return filters, starts
+
+
+@dataclass(frozen=True)
+class _FoldLayout:
+    """The filters packed for the folding kernel :func:`nfd._cext.stockwell.fold`.
+
+    Attributes
+    ----------
+    coefs : ndarray
+        float64, every filter's complex coefficients one after the other, as (re, im) pairs.
+    offsets : ndarray
+        intp ``(n_filters + 1,)``: filter ``r``'s coefficients are ``offsets[r]:offsets[r + 1]``.
+    first : ndarray
+        intp ``(n_filters,)``: each filter's first bin, counted in the gathered spectrum.
+    phase : ndarray
+        intp ``(n_filters,)``: each filter's first bin modulo the folded length ``M``.
+    gather : ndarray
+        intp: the rfft bins that make up the bins ``k_min .. k_max`` the filters span.
+    conj : ndarray of bool
+        The gathered bins above ``N / 2``, taken conjugated (a real signal's spectrum).
+    band_starts : ndarray
+        intp: the first filter of each band (for ``np.add.reduceat``).
+    """
+
+    coefs: np.ndarray
+    offsets: np.ndarray
+    first: np.ndarray
+    phase: np.ndarray
+    gather: np.ndarray
+    conj: np.ndarray
+    band_starts: np.ndarray
+
+
+def _fold_layout(
+    filters: list[np.ndarray], starts: list[int], band_of_filter: list[int], n_total: int, n_fold: int
+) -> _FoldLayout:
+    """Pack the filters (first DFT bins ``starts``, bands ``band_of_filter``) of an ``n_total``-bin signal."""
+    lengths = np.array([f.size for f in filters], dtype=np.intp)
+    starts_arr = np.asarray(starts, dtype=np.int64)
+    k_min = int(starts_arr.min())
+    k_max = int((starts_arr + lengths - 1).max())
+    bins = np.arange(k_min, k_max + 1) % n_total
+    conj = bins > n_total // 2
+    band_of = np.asarray(band_of_filter)
+    return _FoldLayout(
+        coefs=np.ascontiguousarray(np.concatenate(filters)).view(np.float64),
+        offsets=np.concatenate([[0], np.cumsum(lengths)]).astype(np.intp),
+        first=(starts_arr - k_min).astype(np.intp),
+        phase=(starts_arr % n_fold).astype(np.intp),
+        gather=np.where(conj, n_total - bins, bins).astype(np.intp),
+        conj=conj,
+        band_starts=np.flatnonzero(np.r_[True, band_of[1:] != band_of[:-1]]).astype(np.intp),
+    )
+
+
 class BandPower:
     """Mean Stockwell power per frequency band of mirrored windows, at ``rate`` Hz over each window.
 
@@ -176,81 +292,34 @@ class BandPower:
         gamma: float = 1.0,
         tolerance: float = 1e-10,
     ) -> None:
-        if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) or n_samples < 4:
-            raise EegConfigError(f"n_samples (window length) must be an integer >= 4, got {n_samples!r}")
-        for name, value in (("fs", fs), ("rate", rate), ("gamma", gamma), ("tolerance", tolerance)):
-            if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not (
-                math.isfinite(float(value)) and float(value) > 0
-            ):
-                raise EegConfigError(f"{name} must be a finite number > 0, got {value!r}")
-        self.n_samples = int(n_samples)
-        self.fs = float(fs)
-        self.rate = float(rate)
-        self.gamma = float(gamma)
-        self.tolerance = float(tolerance)
-        if self.rate > self.fs:
-            raise EegConfigError(f"rate ({self.rate} Hz) must not exceed the sampling rate fs ({self.fs} Hz)")
+        self.n_samples, self.fs, self.rate, self.gamma, self.tolerance = _check_settings(
+            n_samples, fs, rate, gamma, tolerance
+        )
         self.bands = _check_bands(bands, self.fs)
-        k_float = self.n_samples * self.rate / self.fs
-        self.n_times = round(k_float)
-        if self.n_times < 1 or abs(k_float - self.n_times) > 1e-6:
-            raise EegConfigError(
-                f"the window ({self.n_samples} samples = {self.n_samples / self.fs} s) times rate ({self.rate} Hz) "
-                f"must be a whole number of output times, got {k_float}"
-            )
+        self.n_times = _output_times(self.n_samples, self.fs, self.rate)
         L = self.n_samples
         N = self.n_total = 3 * L
         K = self.n_times
-        M = self.n_fold = 3 * K
+        self.n_fold = 3 * K
         self.times = (np.arange(K) - (K - 1)) / self.rate
         tau0 = (2 * L - 1) - (K - 1) * self.fs / self.rate
-        m_lo, m_hi = -((N - 1) // 2), N // 2
-
         filters: list[np.ndarray] = []
         starts: list[int] = []
-        self._band_of_filter: list[int] = []
+        band_of_filter: list[int] = []
         self._band_scale = np.empty(len(self.bands))
         freqs: list[np.ndarray] = []
         for b, band in enumerate(self.bands):
             first, last = band_rows(band, N, self.fs)
             rows = np.arange(first, last + 1)
             freqs.append(rows * self.fs / N)
-            reach = np.minimum(np.ceil(_GAUSS_CUT * rows / (2 * math.pi * self.gamma)).astype(np.int64), m_hi)
-            k0 = int(np.min(rows + np.maximum(-reach, m_lo)))
-            k1 = int(np.max(rows + np.minimum(reach, m_hi)))
-            k = np.arange(k0, k1 + 1)
-            m = k[None, :] - rows[:, None]
-            inside = (m >= np.maximum(-reach, m_lo)[:, None]) & (m <= np.minimum(reach, m_hi)[:, None])
-            G = np.where(inside, gaussian_spectrum(m, rows[:, None], self.gamma), 0.0)
-            # one BLAS thread: these are small products, and threads contending on a busy machine made
-            # them 5-10x slower (threadpoolctl comes with scikit-learn)
-            with threadpool_limits(1):
-                lam, w = _leading_eigenpairs(G @ G.T, self.tolerance)
-            keep = lam.size
-            F = w[:, :keep].T @ G  # (keep, len(k)): f_r = G^T w_r, |f_r . v|^2 summed = |G v|^2
-            for f in F:
-                big = np.flatnonzero(np.abs(f) > _TRIM * np.abs(f).max())
-                lo_i, hi_i = int(big[0]), int(big[-1])
-                kk = k[lo_i : hi_i + 1]
-                filters.append(f[lo_i : hi_i + 1] * np.exp(2j * math.pi * kk * tau0 / N))
-                starts.append(int(kk[0]))
-                self._band_of_filter.append(b)
+            band_filters, band_starts = _band_filters(rows, N, self.gamma, self.tolerance, tau0)
+            filters += band_filters
+            starts += band_starts
+            band_of_filter += [b] * len(band_filters)
             self._band_scale[b] = 1.0 / rows.size
         self.freqs = tuple(freqs)
         self.n_filters = len(filters)
-        lengths = np.array([f.size for f in filters], dtype=np.intp)
-        self._offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.intp)
-        self._coefs = np.ascontiguousarray(np.concatenate(filters)).view(np.float64)
-        starts_arr = np.asarray(starts, dtype=np.int64)
-        self._k_min = int(starts_arr.min())
-        k_max = int((starts_arr + lengths - 1).max())
-        bins = np.arange(self._k_min, k_max + 1) % N
-        self._conj = bins > N // 2
-        self._gather = np.where(self._conj, N - bins, bins).astype(np.intp)
-        self._first = (starts_arr - self._k_min).astype(np.intp)
-        self._phase = (starts_arr % M).astype(np.intp)
-        band_of = np.asarray(self._band_of_filter)
-        self._band_starts = np.flatnonzero(np.r_[True, band_of[1:] != band_of[:-1]]).astype(np.intp)
+        self._layout = _fold_layout(filters, starts, band_of_filter, N, self.n_fold)
 
     def __repr__(self) -> str:
         return (
@@ -300,15 +369,16 @@ class BandPower:
         y[:, 2 * L :] = x[:, ::-1]
         spectrum = scipy.fft.rfft(y, axis=1, overwrite_x=True)
         spectrum *= 1.0 / self.n_total
-        ext = np.take(spectrum, self._gather, axis=1)
-        np.conjugate(ext, out=ext, where=self._conj[None, :])
+        layout = self._layout
+        ext = np.take(spectrum, layout.gather, axis=1)
+        np.conjugate(ext, out=ext, where=layout.conj[None, :])
         out = np.empty((n_ch, self.n_filters, 2 * self.n_fold))
-        fold(ext.view(np.float64), self._coefs, self._offsets, self._first, self._phase, out)
+        fold(ext.view(np.float64), layout.coefs, layout.offsets, layout.first, layout.phase, out)
         # scipy's FFT may work in place on our scratch array (a third faster than numpy's here)
         s = scipy.fft.ifft(out.view(np.complex128), axis=2, overwrite_x=True)[:, :, : self.n_times]
         s *= self.n_fold
         p = s.real**2 + s.imag**2
-        np.add.reduceat(p, self._band_starts, axis=1, out=bands)
+        np.add.reduceat(p, layout.band_starts, axis=1, out=bands)
         bands *= self._band_scale[None, :, None]
 
     def log_power(self, windows: ArrayLike) -> np.ndarray:

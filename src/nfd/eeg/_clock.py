@@ -194,58 +194,85 @@ class Dejitter:
         n = raw.shape[0]
         if n == 0:
             return 0
-        missing = 0
+        missing = self._missing_before(raw)
+        first = self._next
+        self._next += n
+        # move the reference to the chunk's last sample: keeps the sums well conditioned
+        self._move_reference((first + n - 1) - self._i_ref, float(raw[n - 1]) - self._t_ref)
+        x = np.arange(-(n - 1), 1, dtype=np.float64)
+        self._add_chunk(raw, x)
+        self._refit()
+        np.multiply(x, self._b, out=out)
+        out += self._t_ref + self._a
+        if out[0] <= self._last_out:  # never step back across chunks
+            out += self._last_out - out[0] + 1e-3 * self.period
+        self._last_out = float(out[n - 1])
+        if self._pending is None:  # late chunks say nothing about the jitter either
+            self._update_jitter(raw, out)
+        return missing
+
+    def _missing_before(self, raw: np.ndarray) -> int:
+        """Start the fit on the first chunk; later, the samples a lasting lateness of ``raw`` says were lost."""
         if not self._started:
             self._started = True
             self._i_ref = 0
             self._t_ref = float(raw[0])
+            return 0
+        lateness = float(raw[0]) - self.predict(self._next)
+        threshold = max(self.min_gap, 5.0 * self.period, 4.0 * self.jitter)
+        if lateness <= threshold:
+            self._pending = None
+        elif self._pending is None:
+            self._pending = (float(raw[0]), lateness)
         else:
-            lateness = float(raw[0]) - self.predict(self._next)
-            threshold = max(self.min_gap, 5.0 * self.period, 4.0 * self.jitter)
-            if lateness <= threshold:
-                self._pending = None
-            elif self._pending is None:
-                self._pending = (float(raw[0]), lateness)
-            else:
-                self._pending = (self._pending[0], min(self._pending[1], lateness))
-            # a lateness that lasts is a gap; one that a burst of chunks catches up with is jitter
-            if self._pending is not None and float(raw[n - 1]) - self._pending[0] >= self.confirm:
-                missing = int(round(self._pending[1] * self.fs))
-                self._pending = None
-                if missing > 0:
-                    self.gaps += 1
-                    self.dropped += missing
-                    self._next += missing
-        first = self._next
-        self._next += n
-        # move the reference to the chunk's last sample: keeps the sums well conditioned
-        c = (first + n - 1) - self._i_ref
-        d = float(raw[n - 1]) - self._t_ref
+            self._pending = (self._pending[0], min(self._pending[1], lateness))
+        # a lateness that lasts is a gap; one that a burst of chunks catches up with is jitter
+        if self._pending is None or float(raw[-1]) - self._pending[0] < self.confirm:
+            return 0
+        missing = round(self._pending[1] * self.fs)
+        self._pending = None
+        if missing <= 0:
+            return 0
+        self.gaps += 1
+        self.dropped += missing
+        self._next += missing
+        return missing
+
+    def _move_reference(self, c: int, d: float) -> None:
+        """Shift the sums' origin by ``c`` samples and ``d`` seconds, keeping the line where it was."""
         self._xx += -2.0 * c * self._x + c * c * self._w
         self._xy += -c * self._y
         self._x -= c * self._w
         self._xy -= d * self._x
         self._y -= d * self._w
-        self._a -= d - self._b * c  # keep the line where it was, in the new coordinates
+        self._a -= d - self._b * c
         self._i_ref += c
         self._t_ref += d
-        # decay the old samples and add this chunk (weights lambda^(age in samples)); a chunk
-        # that is late, pending a decision, is left out so that jitter does not bend the line
-        decay = self._lambda**n
+
+    def _add_chunk(self, raw: np.ndarray, x: np.ndarray) -> None:
+        """Decay the sums by the chunk's length and add its stamps ``raw`` at counters ``x`` (0 = its last).
+
+        Weights are ``lambda ** (age in samples)``; a chunk that is late,
+        pending a decision, is left out so that jitter does not bend the line.
+        """
+        decay = self._lambda ** raw.shape[0]
         self._w *= decay
         self._x *= decay
         self._y *= decay
         self._xx *= decay
         self._xy *= decay
-        x = np.arange(-(n - 1), 1, dtype=np.float64)
-        if self._pending is None:
-            y = raw - self._t_ref
-            w = self._lambda ** (-x)
-            self._w += float(w.sum())
-            self._x += float(w @ x)
-            self._y += float(w @ y)
-            self._xx += float(w @ (x * x))
-            self._xy += float(w @ (x * y))
+        if self._pending is not None:
+            return
+        y = raw - self._t_ref
+        w = self._lambda ** (-x)
+        self._w += float(w.sum())
+        self._x += float(w @ x)
+        self._y += float(w @ y)
+        self._xx += float(w @ (x * x))
+        self._xy += float(w @ (x * y))
+
+    def _refit(self) -> None:
+        """The least-squares line from the sums; the nominal slope until it can be trusted."""
         det = self._w * self._xx - self._x * self._x
         # the slope is trusted once the samples span ~2 s (its error then ~ jitter / 2 s)
         spread = math.sqrt(max(det, 0.0)) / self._w if self._w > 0 else 0.0
@@ -257,16 +284,11 @@ class Dejitter:
         self._b = b
         self._a = (self._y - b * self._x) / self._w
         self.rate = 1.0 / b
-        np.multiply(x, b, out=out)
-        out += self._t_ref + self._a
-        if out[0] <= self._last_out:  # never step back across chunks
-            out += self._last_out - out[0] + 1e-3 * self.period
-        self._last_out = float(out[n - 1])
-        if self._pending is not None:  # late chunks say nothing about the jitter either
-            return missing
+
+    def _update_jitter(self, raw: np.ndarray, out: np.ndarray) -> None:
+        """Fold the chunk's median absolute deviation of ``raw`` from the line ``out`` into :attr:`jitter`."""
         dev = float(np.median(np.abs(raw - out)))
         if self.jitter == 0.0:
             self.jitter = dev
         else:  # running mean of the chunks' median deviation, over about 1 s of samples
-            self.jitter += (dev - self.jitter) * min(1.0, n / self.fs)
-        return missing
+            self.jitter += (dev - self.jitter) * min(1.0, raw.shape[0] / self.fs)

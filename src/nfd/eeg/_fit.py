@@ -267,65 +267,24 @@ def fit_model(
         Unknown channels, fewer than ``2 * folds`` usable training volumes,
         mismatched lengths.
     """
-    target = np.asarray(target, dtype=np.float64)
-    volume_times = np.asarray(volume_times, dtype=np.float64)
-    if target.shape != volume_times.shape or target.ndim != 1:
-        raise FitError(f"target {target.shape} and volume_times {volume_times.shape} must be equal-length 1-D arrays")
-    index = np.arange(target.size) if index is None else np.asarray(index)
-    if detrend not in ("linear", "none"):
-        raise FitError(f"detrend must be 'linear' or 'none', got {detrend!r}")
-    if not (0 < train_fraction < 1):
-        raise FitError(f"train_fraction must be in (0, 1), got {train_fraction}")
-    if folds < 2:
-        raise FitError(f"folds must be >= 2, got {folds}")
-    names = list(recording.channel_names) if channels is None else [str(c) for c in channels]
-    unknown = [c for c in names if c not in recording.channel_names]
-    if unknown:
-        raise FitError(f"channels {unknown} are not in {recording.source} (it has {list(recording.channel_names)})")
+    target, volume_times, index = _check_volumes(target, volume_times, index)
+    _check_training(detrend, train_fraction, folds)
     if preprocess is None:
-        preprocess = PreprocessSpec(fs=recording.fs / max(1, round(recording.fs / 250.0)))
-    columns = [recording.channel_names.index(c) for c in names]
-    try:
-        data, fs_out = preprocess_recording(recording.data[:, columns], recording.fs, preprocess)
-        spec = FeatureSpec(
-            channels=tuple(names), fs=fs_out, window=window, bands=tuple(tuple(b) for b in bands), rate=rate,
-            delays=tuple(delays), gamma=gamma,
-        )
-    except EegConfigError as exc:
-        raise FitError(f"feature settings: {exc}") from None
-    factor = round(recording.fs / fs_out)
-    times = np.arange(data.shape[0]) * factor / recording.fs
-    usable = np.isfinite(target) & np.isfinite(volume_times)
-    X, valid = feature_matrix(data, times, np.where(usable, volume_times, -np.inf), spec)
-    keep = usable & valid
-    n_short = int(np.count_nonzero(usable & ~valid))
-    order = np.argsort(np.where(keep, volume_times, np.inf), kind="stable")[: int(keep.sum())]
-    X, y, idx, tv = X[order], target[order], index[order], volume_times[order]
+        preprocess = PreprocessSpec(fs=_default_fs(recording.fs))
+    data, times, spec = _preprocessed(
+        recording, _channel_names(recording, channels), preprocess,
+        window=window, bands=bands, rate=rate, delays=delays, gamma=gamma,
+    )
+    X, y, idx, tv, n_short = _windowed_volumes(data, times, spec, target, volume_times, index)
     n = y.size
-    n_train = int(math.floor(train_fraction * n))
-    if n_train < 2 * folds or n - n_train < 3:
-        raise FitError(
-            f"only {n} volumes have a whole {window:g} s EEG window before them ({n_short} more fall before the "
-            f"EEG starts or after it ends): too few to train on {train_fraction:.0%} with {folds} folds "
-            "and test on the rest"
-        )
+    n_train = _n_train(n, n_short, window=window, train_fraction=train_fraction, folds=folds)
     if detrend == "linear":  # the target is the ROI signal without its drift, which EEG cannot predict
         y = y - np.polyval(np.polyfit(tv, y, 1), tv) + float(np.mean(y))
     Xtr, ytr = X[:n_train], y[:n_train]
     alpha, cv_errors = _ridge_cv(Xtr, ytr, alphas, folds)
-    from sklearn.linear_model import Ridge  # scikit-learn takes a second to import: only when training
-
-    mu, sd = Xtr.mean(axis=0), Xtr.std(axis=0)
-    sd[sd == 0] = 1.0
-    y_mean, y_std = float(ytr.mean()), float(ytr.std()) or 1.0
-    estimator = Ridge(alpha=alpha).fit((Xtr - mu) / sd, (ytr - y_mean) / y_std)
+    estimator, mu, sd, y_mean, y_std = _fit_ridge(Xtr, ytr, alpha)
     report: dict[str, Any] = {
-        "volumes_given": int(target.size),
-        "volumes_used": n,
-        "volumes_without_window": n_short,
-        "volumes_train": n_train,
-        "volumes_test": n - n_train,
-        "first_test_index": int(idx[n_train]),
+        **_volume_counts(int(target.size), n, n_short, n_train, int(idx[n_train])),
         "n_features": spec.n_features,
         "alpha": alpha,
         "alphas": [float(a) for a in alphas],
@@ -339,9 +298,8 @@ def fit_model(
         target={"name": target_name, "detrend": detrend, "mean": y_mean, "std": y_std},
         source_rate=recording.fs, training=report,
     )
-    pred_train = model.predict_features(Xtr)
     pred_test = model.predict_features(X[n_train:])
-    report["train"] = _metrics(ytr, pred_train)
+    report["train"] = _metrics(ytr, model.predict_features(Xtr))
     report["test"] = _metrics(y[n_train:], pred_test)
     model.metadata["training"] = report
     log.info(
@@ -349,6 +307,132 @@ def fit_model(
         test_r=round(report["test"]["r"], 4), test_r2=round(report["test"]["r2"], 4),
     )
     return FitResult(model=model, report=report, test_index=idx[n_train:], test_true=y[n_train:], test_pred=pred_test)
+
+
+def _check_volumes(
+    target: np.ndarray, volume_times: np.ndarray, index: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The target (signal units), volume times (s) and acquisition indices as equal-length 1-D arrays."""
+    target = np.asarray(target, dtype=np.float64)
+    volume_times = np.asarray(volume_times, dtype=np.float64)
+    if target.shape != volume_times.shape or target.ndim != 1:
+        raise FitError(f"target {target.shape} and volume_times {volume_times.shape} must be equal-length 1-D arrays")
+    return target, volume_times, np.arange(target.size) if index is None else np.asarray(index)
+
+
+def _check_training(detrend: str, train_fraction: float, folds: int) -> None:
+    """Refuse an unknown detrending, a training fraction outside (0, 1) and fewer than 2 folds."""
+    if detrend not in ("linear", "none"):
+        raise FitError(f"detrend must be 'linear' or 'none', got {detrend!r}")
+    if not (0 < train_fraction < 1):
+        raise FitError(f"train_fraction must be in (0, 1), got {train_fraction}")
+    if folds < 2:
+        raise FitError(f"folds must be >= 2, got {folds}")
+
+
+def _default_fs(fs: float) -> float:
+    """The rate after decimation by the integer factor that brings ``fs`` (Hz) nearest 250 Hz."""
+    return fs / max(1, round(fs / 250.0))
+
+
+def _channel_names(recording: Recording, channels: Sequence[str] | None) -> list[str]:
+    """The channels to train on (default: all the recording's); each must be in the recording."""
+    names = list(recording.channel_names) if channels is None else [str(c) for c in channels]
+    unknown = [c for c in names if c not in recording.channel_names]
+    if unknown:
+        raise FitError(f"channels {unknown} are not in {recording.source} (it has {list(recording.channel_names)})")
+    return names
+
+
+def _preprocessed(
+    recording: Recording,
+    names: list[str],
+    preprocess: PreprocessSpec,
+    *,
+    window: float,
+    bands: Sequence[Sequence[float]],
+    rate: float,
+    delays: Sequence[float],
+    gamma: float,
+) -> tuple[np.ndarray, np.ndarray, FeatureSpec]:
+    """The channels ``names`` preprocessed, their sample times (s from the recording's start), the features.
+
+    Raises
+    ------
+    FitError
+        The preprocessing or feature settings are refused (the message says why).
+    """
+    columns = [recording.channel_names.index(c) for c in names]
+    try:
+        data, fs_out = preprocess_recording(recording.data[:, columns], recording.fs, preprocess)
+        spec = FeatureSpec(
+            channels=tuple(names), fs=fs_out, window=window, bands=tuple((lo, hi) for lo, hi in bands), rate=rate,
+            delays=tuple(delays), gamma=gamma,
+        )
+    except EegConfigError as exc:
+        raise FitError(f"feature settings: {exc}") from None
+    factor = round(recording.fs / fs_out)
+    return data, np.arange(data.shape[0]) * factor / recording.fs, spec
+
+
+def _windowed_volumes(
+    data: np.ndarray,
+    times: np.ndarray,
+    spec: FeatureSpec,
+    target: np.ndarray,
+    volume_times: np.ndarray,
+    index: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+    """The volumes with a target, a time and a whole EEG window before it, in time order.
+
+    Returns
+    -------
+    X, y, index, times : ndarray
+        Their features, target values, acquisition indices and times (s).
+    n_short : int
+        Volumes with a target and a time but no whole window (before the EEG starts or after it ends).
+    """
+    usable = np.isfinite(target) & np.isfinite(volume_times)
+    X, valid = feature_matrix(data, times, np.where(usable, volume_times, -np.inf), spec)
+    keep = usable & valid
+    n_short = int(np.count_nonzero(usable & ~valid))
+    order = np.argsort(np.where(keep, volume_times, np.inf), kind="stable")[: int(keep.sum())]
+    return X[order], target[order], index[order], volume_times[order], n_short
+
+
+def _n_train(n: int, n_short: int, *, window: float, train_fraction: float, folds: int) -> int:
+    """The first ``train_fraction`` of ``n`` usable volumes; at least 2 per fold, and 3 left to test."""
+    n_train = int(math.floor(train_fraction * n))
+    if n_train < 2 * folds or n - n_train < 3:
+        raise FitError(
+            f"only {n} volumes have a whole {window:g} s EEG window before them ({n_short} more fall before the "
+            f"EEG starts or after it ends): too few to train on {train_fraction:.0%} with {folds} folds "
+            "and test on the rest"
+        )
+    return n_train
+
+
+def _volume_counts(given: int, used: int, without_window: int, train: int, first_test_index: int) -> dict[str, int]:
+    """The training report's volume counts (``used`` = ``train`` + test, the test from ``first_test_index``)."""
+    return {
+        "volumes_given": given,
+        "volumes_used": used,
+        "volumes_without_window": without_window,
+        "volumes_train": train,
+        "volumes_test": used - train,
+        "first_test_index": first_test_index,
+    }
+
+
+def _fit_ridge(X: np.ndarray, y: np.ndarray, alpha: float) -> tuple[Any, np.ndarray, np.ndarray, float, float]:
+    """Ridge with penalty ``alpha`` on z-scored ``X`` and ``y``; also the features' and target's mean and std."""
+    from sklearn.linear_model import Ridge  # scikit-learn takes a second to import: only when training
+
+    mu, sd = X.mean(axis=0), X.std(axis=0)
+    sd[sd == 0] = 1.0
+    y_mean, y_std = float(y.mean()), float(y.std()) or 1.0
+    estimator = Ridge(alpha=alpha).fit((X - mu) / sd, (y - y_mean) / y_std)
+    return estimator, mu, sd, y_mean, y_std
 
 
 def _float_list(text: str, what: str) -> list[float]:
@@ -462,7 +546,7 @@ def fit_main(argv: Sequence[str] | None = None) -> int:
                 raise FitError(f"--tr must be > 0 s, got {args.tr}")
             times = args.first_onset + index * args.tr
         preprocess = PreprocessSpec(
-            fs=args.fs if args.fs is not None else recording.fs / max(1, round(recording.fs / 250.0)),
+            fs=args.fs if args.fs is not None else _default_fs(recording.fs),
             bandpass=None if args.bandpass is None else tuple(args.bandpass),
             notch=tuple(args.notch),
         )
