@@ -12,26 +12,30 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Callable
-from typing import IO, Any, Literal
+from typing import Any, BinaryIO, Literal, TextIO, cast
 
 import structlog
+from structlog.typing import Processor
 
 from nfd._json import dumps as json_dumps
 
 LogFormat = Literal["json", "console"]
 LogLevel = Literal["debug", "info", "warning", "error"]
+LogStream = Literal["stdout", "stderr"]
+#: ``(format, level, stream name)``: how a process logs, as a worker process is told.
+LoggingSettings = tuple[LogFormat, LogLevel, LogStream]
 
-#: The arguments of the last :func:`configure_logging` call (format, level,
-#: "stdout" or "stderr"), so that worker processes can log the same way.
-_settings: tuple[str, str, str] | None = None
+#: The arguments of the last :func:`configure_logging` call, under ``"last"``,
+#: so that worker processes can log the same way.
+_settings: dict[str, LoggingSettings] = {}
 
 
-def logging_settings() -> tuple[str, str, str] | None:
+def logging_settings() -> LoggingSettings | None:
     """``(format, level, stream name)`` of this process's logging, or None if unconfigured."""
-    return _settings
+    return _settings.get("last")
 
 
-def configure_worker_logging(settings: tuple[str, str, str] | None) -> None:
+def configure_worker_logging(settings: LoggingSettings | None) -> None:
     """Initializer for worker processes: log as the parent does (see :func:`logging_settings`).
 
     Also pins BLAS to one thread: the worker's kernels are single-threaded
@@ -42,7 +46,7 @@ def configure_worker_logging(settings: tuple[str, str, str] | None) -> None:
     threadpool_limits(limits=1)
     if settings is not None:
         fmt, level, stream = settings
-        configure_logging(fmt, level, sys.stderr if stream == "stderr" else sys.stdout)  # type: ignore[arg-type]
+        configure_logging(fmt, level, sys.stderr if stream == "stderr" else sys.stdout)
 
 
 def _orjson_dumps(obj: object, default: Callable[[Any], Any] | None = None) -> bytes:
@@ -50,7 +54,15 @@ def _orjson_dumps(obj: object, default: Callable[[Any], Any] | None = None) -> b
     return json_dumps(obj, fallback=default)
 
 
-def configure_logging(fmt: LogFormat = "json", level: LogLevel = "info", stream: IO[str] | None = None) -> None:
+def _logger_factory(fmt: LogFormat, out: TextIO) -> structlog.BytesLoggerFactory | structlog.PrintLoggerFactory:
+    """Bytes to the stream's binary buffer for ``json`` (the stream itself if it has none), text for ``console``."""
+    if fmt == "json":
+        # A stream without ``.buffer`` (a binary stream handed in as text) is written to as it is.
+        return structlog.BytesLoggerFactory(cast(BinaryIO, getattr(out, "buffer", out)))
+    return structlog.PrintLoggerFactory(out)
+
+
+def configure_logging(fmt: LogFormat = "json", level: LogLevel = "info", stream: TextIO | None = None) -> None:
     """Configure structlog for the whole process.
 
     Parameters
@@ -64,27 +76,23 @@ def configure_logging(fmt: LogFormat = "json", level: LogLevel = "info", stream:
     stream : text stream, optional
         Where to write; standard output by default.
     """
-    global _settings
     out = stream if stream is not None else sys.stdout
-    _settings = (fmt, level, "stderr" if out is sys.stderr else "stdout")
-    shared = [
+    _settings["last"] = (fmt, level, "stderr" if out is sys.stderr else "stdout")
+    processors: list[Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
     if fmt == "json":
-        processors = [
-            *shared,
+        processors += [
             structlog.processors.dict_tracebacks,
             structlog.processors.JSONRenderer(serializer=_orjson_dumps),
         ]
-        factory = structlog.BytesLoggerFactory(getattr(out, "buffer", out))
     else:
-        processors = [*shared, structlog.dev.ConsoleRenderer(colors=out.isatty())]
-        factory = structlog.PrintLoggerFactory(out)
+        processors.append(structlog.dev.ConsoleRenderer(colors=out.isatty()))
     structlog.configure(
         processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(getattr(logging, level.upper())),
-        logger_factory=factory,
+        logger_factory=_logger_factory(fmt, out),
         cache_logger_on_first_use=False,
     )

@@ -29,6 +29,18 @@ log = structlog.get_logger(__name__)
 _CLOSE_TIMEOUT_S = 1.0
 
 
+def _buffered_bytes(transport: asyncio.DatagramTransport) -> int:
+    """Bytes queued in ``transport``, waiting for the socket.
+
+    asyncio's datagram transports (selector and proactor loops) are write
+    transports too; typeshed's :class:`asyncio.DatagramTransport` does not
+    say so, hence the check.
+    """
+    if isinstance(transport, asyncio.WriteTransport):
+        return transport.get_write_buffer_size()
+    return 0
+
+
 class _SinkProtocol(asyncio.DatagramProtocol):
     """Routes the transport's callbacks to its :class:`UdpSink`."""
 
@@ -145,20 +157,20 @@ class UdpSink:
             raise SinkConfigError(f"UDP send_condition must be a bool, got {send_condition!r}")
         if isinstance(max_buffer_bytes, bool) or not isinstance(max_buffer_bytes, int) or max_buffer_bytes < 0:
             raise SinkConfigError(f"UDP max_buffer_bytes must be an int >= 0, got {max_buffer_bytes!r}")
-        self.host = host.strip()
-        self.port = int(port)
+        self.host: str = host.strip()
+        self.port: int = int(port)
         self.fmt: WireFormat = check_format(fmt)
-        self.send_condition = send_condition
+        self.send_condition: bool = send_condition
         self.name = name if name is not None else f"udp-{self.fmt}:{self.host}:{self.port}"
-        self._max_buffer = max_buffer_bytes
+        self._max_buffer: int = max_buffer_bytes
         self._transport: asyncio.DatagramTransport | None = None
         self._protocol: _SinkProtocol | None = None
         self._address: tuple[Any, ...] | None = None
         self._counts: dict[str, int] = {}
         self._logged: set[str] = set()
-        self._messages_sent = 0
-        self._datagrams_sent = 0
-        self._in_send = False
+        self._messages_sent: int = 0
+        self._datagrams_sent: int = 0
+        self._in_send: bool = False
         self._send_error: OSError | None = None
 
     # -- state -----------------------------------------------------------------
@@ -292,8 +304,9 @@ class UdpSink:
         """Hand one datagram to the transport; a send that reports an earlier refusal is retried once."""
         assert self._transport is not None
         for _attempt in range(2):
-            if self._transport.get_write_buffer_size() > self._max_buffer:
-                self._trouble("udp_send_buffer_full", buffered_bytes=self._transport.get_write_buffer_size())
+            buffered = _buffered_bytes(self._transport)
+            if buffered > self._max_buffer:
+                self._trouble("udp_send_buffer_full", buffered_bytes=buffered)
                 return
             self._send_error = None
             self._in_send = True

@@ -44,6 +44,7 @@ JSON), ``_hub`` (fan-out), ``_auth`` (token, origin, host), ``_bodies``
 
 from __future__ import annotations
 
+from nfd.outputs.web._auth import read_token_file
 from nfd.outputs.web._control import Controller
 from nfd.outputs.web._errors import (
     ControlRefused,
@@ -56,7 +57,6 @@ from nfd.outputs.web._errors import (
 from nfd.outputs.web._live import EEG_STATES, LiveState, RunInfo
 from nfd.outputs.web._messages import volume_message
 from nfd.outputs.web._openapi import openapi_document
-from nfd.outputs.web._auth import read_token_file
 from nfd.outputs.web._server import WebServer
 
 __all__ = [

@@ -18,13 +18,30 @@ from typing import Any, Final
 import structlog
 from aiohttp import web
 
-from nfd.outputs.web._bodies import EMPTY_FIELDS, EVENT_FIELDS, SOURCE_PATTERN, VALUE_FIELDS, BodyError, Field, parse_body
+from nfd.outputs.web._bodies import (
+    EMPTY_FIELDS,
+    EVENT_FIELDS,
+    SOURCE_PATTERN,
+    VALUE_FIELDS,
+    BodyError,
+    Field,
+    parse_body,
+)
 from nfd.outputs.web._control import Controller
 from nfd.outputs.web._errors import ControlRefused, UnknownTarget, WebError
 from nfd.outputs.web._live import LiveState
 from nfd.outputs.web._messages import dumps
 
-__all__ = ["API_PREFIX", "STATE_KEY", "CONTROLLER_KEY", "MAX_BODY_KEY", "OPENAPI_KEY", "add_api_routes", "json_response", "error_response"]
+__all__ = [
+    "API_PREFIX",
+    "STATE_KEY",
+    "CONTROLLER_KEY",
+    "MAX_BODY_KEY",
+    "OPENAPI_KEY",
+    "add_api_routes",
+    "json_response",
+    "error_response",
+]
 
 log = structlog.get_logger(__name__)
 
@@ -238,7 +255,9 @@ API_ROUTES: Final[tuple[tuple[str, str, Handler], ...]] = (
 )
 
 
-def add_api_routes(app: web.Application, state: LiveState, controller: Controller, max_body: int, openapi: bytes) -> None:
+def add_api_routes(
+    app: web.Application, state: LiveState, controller: Controller, max_body: int, openapi: bytes
+) -> None:
     """Register :data:`API_ROUTES` on ``app`` with what their handlers read."""
     app[STATE_KEY] = state
     app[CONTROLLER_KEY] = controller

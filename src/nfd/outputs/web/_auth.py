@@ -36,6 +36,7 @@ from urllib.parse import urlsplit
 
 import structlog
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from nfd.outputs.web._errors import TokenFileError, WebConfigError
 from nfd.outputs.web._messages import dumps
@@ -55,6 +56,8 @@ WS_BEARER_PREFIX: Final[str] = "bearer."
 TOKEN_PATTERN: Final[re.Pattern[str]] = re.compile(r"[A-Za-z0-9._~+-]{16,512}")
 _LOOPBACK_NAMES: Final[frozenset[str]] = frozenset({"localhost", "localhost.", "ip6-localhost"})
 _MAX_TOKEN_FILE: Final[int] = 4096
+#: The 401's reason when a protected request carries no token at all.
+_TOKEN_REQUIRED: Final[str] = "a bearer token is required (Authorization: Bearer <token>)"
 
 
 def is_loopback(host: str) -> bool:
@@ -123,10 +126,10 @@ def _presented_tokens(request: web.Request) -> list[str]:
     scheme, _, credentials = auth.partition(" ")
     if scheme.lower() == "bearer" and credentials.strip():
         tokens.append(credentials.strip())
-    for item in request.headers.get("Sec-WebSocket-Protocol", "").split(","):
-        item = item.strip()
-        if item.startswith(WS_BEARER_PREFIX):
-            tokens.append(item[len(WS_BEARER_PREFIX):])
+    for offered in request.headers.get("Sec-WebSocket-Protocol", "").split(","):
+        protocol = offered.strip()
+        if protocol.startswith(WS_BEARER_PREFIX):
+            tokens.append(protocol[len(WS_BEARER_PREFIX):])
     return tokens
 
 
@@ -143,7 +146,7 @@ def _host_port(netloc: str) -> tuple[str, str]:
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def guard_middleware(token: str | None, *, loopback_only: bool) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+def guard_middleware(token: str | None, *, loopback_only: bool) -> Middleware:
     """The aiohttp middleware enforcing the module's three rules.
 
     Parameters
@@ -173,7 +176,7 @@ def guard_middleware(token: str | None, *, loopback_only: bool) -> Callable[[web
         if expected is not None and request.path.startswith(PROTECTED_PREFIXES):
             presented = _presented_tokens(request)
             if not any(hmac.compare_digest(t.encode("utf-8", "replace"), expected) for t in presented):
-                reason = "wrong bearer token" if presented else "a bearer token is required (Authorization: Bearer <token>)"
+                reason = "wrong bearer token" if presented else _TOKEN_REQUIRED
                 return _error(401, "unauthorized", reason, {"WWW-Authenticate": 'Bearer realm="nfd"'})
         return await handler(request)
 

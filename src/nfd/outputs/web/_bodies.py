@@ -64,7 +64,9 @@ class Field:
                 raise BodyError(f"'{key}' must be seconds since the Unix epoch (> 0), got {_show(value)}")
             return float(value)
         if not isinstance(value, str) or not _NAME_PATTERN.fullmatch(value):
-            raise BodyError(f"'{key}' must be a string of 1 to 128 characters without control characters, got {_show(value)}")
+            raise BodyError(
+                f"'{key}' must be a string of 1 to 128 characters without control characters, got {_show(value)}"
+            )
         return value
 
     def schema(self) -> dict[str, Any]:

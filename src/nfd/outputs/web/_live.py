@@ -140,7 +140,9 @@ class RunInfo:
         if self.feedback_range is not None:
             lo_hi = [_check_optional_real("feedback_range", v) for v in self.feedback_range]
             if len(lo_hi) != 2 or None in lo_hi or lo_hi[0] > lo_hi[1]:  # type: ignore[operator]
-                raise LiveStateError(f"RunInfo.feedback_range must be (min, max) with min <= max, got {self.feedback_range!r}")
+                raise LiveStateError(
+                    f"RunInfo.feedback_range must be (min, max) with min <= max, got {self.feedback_range!r}"
+                )
             object.__setattr__(self, "feedback_range", (lo_hi[0], lo_hi[1]))
         object.__setattr__(self, "fd_threshold", _check_optional_real("fd_threshold", self.fd_threshold))
         object.__setattr__(self, "dvars_threshold", _check_optional_real("dvars_threshold", self.dvars_threshold))

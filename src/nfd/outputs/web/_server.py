@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import numbers
 import os
 from types import TracebackType
 from typing import Final
@@ -12,6 +11,7 @@ from typing import Final
 import structlog
 from aiohttp import web
 
+from nfd._checks import ensure_float, ensure_int
 from nfd.outputs.web._api import add_api_routes
 from nfd.outputs.web._auth import guard_middleware, is_loopback, read_token_file
 from nfd.outputs.web._control import Controller
@@ -29,10 +29,13 @@ log = structlog.get_logger(__name__)
 _CLOSE_TIMEOUT_S: Final[float] = 2.0
 
 
-def _check_int(name: str, value: object, lo: int, hi: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not lo <= value <= hi:
-        raise WebConfigError(f"web {name} must be an int from {lo} to {hi}, got {value!r}")
-    return int(value)
+#: What the ``POST`` routes call on the controller (see :class:`~nfd.outputs.web.Controller`).
+_CONTROLLER_METHODS: Final = ("start_run", "stop_run", "mark_event", "push_value")
+
+
+def _web_int(name: str, value: object, lo: int, hi: int) -> int:
+    """``value`` as the int ``web.<name>`` in ``[lo, hi]``, or :class:`WebConfigError`."""
+    return ensure_int(value, f"web {name}", minimum=lo, maximum=hi, error=WebConfigError)
 
 
 class WebServer:
@@ -107,13 +110,13 @@ class WebServer:
     ) -> None:
         if not isinstance(state, LiveState):
             raise WebConfigError(f"WebServer needs a LiveState, got {type(state).__name__}")
-        missing = [m for m in ("start_run", "stop_run", "mark_event", "push_value") if not callable(getattr(controller, m, None))]
+        missing = [m for m in _CONTROLLER_METHODS if not callable(getattr(controller, m, None))]
         if missing:
             raise WebConfigError(f"the web controller lacks {', '.join(missing)} (see nfd.outputs.web.Controller)")
         if not isinstance(host, str) or not host.strip():
             raise WebConfigError(f"web host must be an address to bind, e.g. 127.0.0.1, got {host!r}")
-        self.host = host.strip()
-        self._port = _check_int("port", port, 0, 65535)
+        self.host: str = host.strip()
+        self._port: int = _web_int("port", port, 0, 65535)
         if token_file is not None and not isinstance(token_file, (str, os.PathLike)):
             raise WebConfigError(f"web token_file must be a path, got {token_file!r}")
         if token_file is not None and not os.fspath(token_file):
@@ -125,16 +128,14 @@ class WebServer:
                 "required to serve other machines"
             )
         self.token_file = os.fspath(token_file) if token_file is not None else None
-        self.max_body = _check_int("max_body", max_body, 64, 16 * 1024 * 1024)
-        if isinstance(heartbeat, bool) or not isinstance(heartbeat, numbers.Real) or not heartbeat > 0:
-            raise WebConfigError(f"web heartbeat must be seconds > 0, got {heartbeat!r}")
-        self.ws_options = WsOptions(
-            float(heartbeat),
-            _check_int("send_buffer", send_buffer, 4096, 64 * 1024 * 1024),
-            _check_int("writer_limit", writer_limit, 1024, 64 * 1024 * 1024),
+        self.max_body: int = _web_int("max_body", max_body, 64, 16 * 1024 * 1024)
+        self.ws_options: WsOptions = WsOptions(
+            ensure_float(heartbeat, "web heartbeat (s)", positive=True, finite=False, error=WebConfigError),
+            _web_int("send_buffer", send_buffer, 4096, 64 * 1024 * 1024),
+            _web_int("writer_limit", writer_limit, 1024, 64 * 1024 * 1024),
         )
-        self.state = state
-        self.controller = controller
+        self.state: LiveState = state
+        self.controller: Controller = controller
         self._runner: web.AppRunner | None = None
         self._app: web.Application | None = None
 
@@ -191,7 +192,8 @@ class WebServer:
             await site.start()
         except OSError as exc:
             await runner.cleanup()
-            raise WebConfigError(f"web server cannot listen on {self.host}:{self._port}: {exc.strerror or exc}") from None
+            reason = exc.strerror or exc
+            raise WebConfigError(f"web server cannot listen on {self.host}:{self._port}: {reason}") from None
         for address in runner.addresses:
             if isinstance(address, tuple) and len(address) >= 2:
                 self._port = int(address[1])
@@ -205,8 +207,10 @@ class WebServer:
         if runner is None or app is None:
             return
         self._runner = self._app = None
-        clients = list(app[CLIENTS_KEY])
-        closing = [asyncio.wait_for(ws.close(code=1001, message=b"server stopping"), _CLOSE_TIMEOUT_S) for ws in clients]
+        clients = app[CLIENTS_KEY].copy()  # a client that leaves meanwhile leaves the set
+        closing = [
+            asyncio.wait_for(ws.close(code=1001, message=b"server stopping"), _CLOSE_TIMEOUT_S) for ws in clients
+        ]
         for outcome in await asyncio.gather(*closing, return_exceptions=True):
             if isinstance(outcome, BaseException) and not isinstance(outcome, (asyncio.TimeoutError, ConnectionError)):
                 log.warning("ws_close_failed", error=f"{type(outcome).__name__}: {outcome}")

@@ -40,7 +40,7 @@ class WsOptions:
 
 
 WS_OPTIONS_KEY: Final = web.AppKey("nfd_ws_options", WsOptions)
-CLIENTS_KEY: Final = web.AppKey("nfd_ws_clients", set)
+CLIENTS_KEY: Final = web.AppKey[set[web.WebSocketResponse]]("nfd_ws_clients")
 #: Largest message accepted from a client (clients have nothing to say).
 _MAX_CLIENT_MESSAGE: Final[int] = 4096
 
