@@ -33,9 +33,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import math
 import multiprocessing as mp
 import os
+import queue
 import resource
 import sys
 import time
@@ -95,7 +97,7 @@ def bench_ingest(duration: float) -> dict[str, float]:
         rss.append((time.monotonic() - t0, rss_mib()))
         try:
             pushed = done.get(timeout=1.0)
-        except Exception:  # queue.Empty: still playing
+        except queue.Empty:  # still playing
             if not proc.is_alive():
                 raise RuntimeError("the player process died") from None
     deadline = time.monotonic() + 10.0
@@ -217,19 +219,16 @@ async def _e2e(duration: float) -> dict[str, float]:
     from nfd.eeg import EegSession
 
     model = _model_32()
-    source_id, proc, done = _start_player(32, 5000.0, duration)
+    source_id, proc, _done = _start_player(32, 5000.0, duration)
     session = EegSession(model, source_id=source_id, interval=0.0, markers=False, buffer_seconds=30.0)
     task = asyncio.create_task(session.run())
     try:
-        while proc.is_alive() and done.empty():
-            await asyncio.sleep(0.2)
+        await asyncio.to_thread(proc.join)  # the player process ends with its recording
         await asyncio.sleep(0.3)
     finally:
         task.cancel()
-        try:
+        with contextlib.suppress(asyncio.CancelledError):
             await task
-        except asyncio.CancelledError:
-            pass
     proc.join(5.0)
     summary = session.summary()
     return {
@@ -259,8 +258,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=300, help="predictions timed")
     p.add_argument("--st-channels", type=int, default=4, help="channels timed with the stockwell package")
     args = p.parse_args(argv)
-    import structlog
     import logging
+
+    import structlog
 
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     print(f"nfd EEG benchmark on {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}", flush=True)

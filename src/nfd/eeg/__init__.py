@@ -58,7 +58,7 @@ from nfd.eeg._markers import Marker, MarkerInlet
 from nfd.eeg._model import EegModel, StreamSpec, file_sha256, load_model
 from nfd.eeg._player import EegPlayer, player_main
 from nfd.eeg._predictor import EegPredictor, Prediction, PredictionStatus
-from nfd.eeg._preprocess import PreprocessSpec, Preprocessor, preprocess_recording
+from nfd.eeg._preprocess import Preprocessor, PreprocessSpec, preprocess_recording
 from nfd.eeg._recording import RecordedMarker, Recording, read_recording
 from nfd.eeg._ring import BufferView, RingBuffer, Window
 from nfd.eeg._session import EegSession

@@ -114,16 +114,13 @@ class FeatureSpec:
         if abs(k - round(k)) > 1e-6:
             raise EegConfigError(f"window ({self.window} s) times rate ({self.rate} Hz) must be a whole number")
         step = 1.0 / self.rate
-        if not self.delays:
-            delays = tuple(i * step for i in range(round(k)))
-        else:
-            delays = tuple(float(d) for d in self.delays)
+        delays = tuple(float(d) for d in self.delays) if self.delays else tuple(i * step for i in range(round(k)))
         for d in delays:
             if not (0 <= d < self.window) or abs(d / step - round(d / step)) > 1e-6:
                 raise EegConfigError(
                     f"delay {d} s must be a multiple of 1 / rate = {step} s in [0, window = {self.window} s)"
                 )
-        if len(set(round(d / step) for d in delays)) != len(delays):
+        if len({round(d / step) for d in delays}) != len(delays):
             raise EegConfigError(f"delays must be distinct, got {list(delays)}")
         object.__setattr__(self, "delays", delays)
         # validates the bands against the window's frequency resolution and Nyquist frequency

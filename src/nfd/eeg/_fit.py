@@ -402,7 +402,7 @@ def _windowed_volumes(
 
 def _n_train(n: int, n_short: int, *, window: float, train_fraction: float, folds: int) -> int:
     """The first ``train_fraction`` of ``n`` usable volumes; at least 2 per fold, and 3 left to test."""
-    n_train = int(math.floor(train_fraction * n))
+    n_train = math.floor(train_fraction * n)
     if n_train < 2 * folds or n - n_train < 3:
         raise FitError(
             f"only {n} volumes have a whole {window:g} s EEG window before them ({n_short} more fall before the "
@@ -510,10 +510,14 @@ def _report_text(result: FitResult, sha256: str, path: Path) -> str:
     lines = [
         f"nfd EEG-fingerprint model {path.name}",
         f"sha256 {sha256}",
-        f"channels {', '.join(spec.channels)}; {spec.fs:g} Hz; window {spec.window:g} s; rate {spec.rate:g} Hz; "
-        f"{len(spec.bands)} bands; {len(spec.delays)} delays; {spec.n_features} features",
-        f"volumes: {r['volumes_used']} used ({r['volumes_train']} train, {r['volumes_test']} test from index "
-        f"{r['first_test_index']}), {r['volumes_without_window']} without a whole EEG window",
+        (
+            f"channels {', '.join(spec.channels)}; {spec.fs:g} Hz; window {spec.window:g} s; rate {spec.rate:g} Hz; "
+            f"{len(spec.bands)} bands; {len(spec.delays)} delays; {spec.n_features} features"
+        ),
+        (
+            f"volumes: {r['volumes_used']} used ({r['volumes_train']} train, {r['volumes_test']} test from index "
+            f"{r['first_test_index']}), {r['volumes_without_window']} without a whole EEG window"
+        ),
         f"ridge alpha {r['alpha']:.4g} (chosen by {r['folds']}-fold blocked cross-validation on the training part)",
         f"train: r {r['train']['r']:.3f}  R2 {r['train']['r2']:.3f}  MSE {r['train']['mse']:.4g}",
         f"test:  r {r['test']['r']:.3f}  R2 {r['test']['r2']:.3f}  MSE {r['test']['mse']:.4g}",

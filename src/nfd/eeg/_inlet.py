@@ -46,7 +46,8 @@ __all__ = ["EegInlet"]
 
 log = structlog.get_logger(__name__)
 
-ChunkListener = Callable[[int], None]
+#: Called with the number of samples buffered from each chunk (what it returns is ignored).
+ChunkListener = Callable[[int], object]
 
 #: Longest wait inside liblsl for the next sample, s (bounds how long stop() takes).
 _PULL_WAIT = 0.05
@@ -429,7 +430,7 @@ class EegInlet:
                 log.warning(
                     "eeg_missing_span", query=self.query, start=span[0], end=span[1],
                     seconds=round(span[1] - span[0], 3),
-                    samples=int(round((span[1] - span[0]) * self._dejitter.fs)) - 1,
+                    samples=round((span[1] - span[0]) * self._dejitter.fs) - 1,
                 )
         y, ty = self._preprocessor.process(self._stage[:n], times)
         self._ring.write(y, ty)

@@ -184,7 +184,7 @@ class MarkerInlet:
                     if time.monotonic() >= next_clock:
                         self._clock.update()
                         next_clock = time.monotonic() + 1.0
-                    for value, stamp in zip(values, stamps):
+                    for value, stamp in zip(values, stamps, strict=True):
                         marker = Marker(
                             time=float(stamp) + self._clock.offset,
                             lsl_time=float(stamp),

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import math
 import os
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -119,6 +120,7 @@ class EegPlayer:
         self._ready = threading.Event()
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
+        self._on_end: Callable[[], object] | None = None  # run()'s wake-up, called by the thread as it ends
 
     # -- outlets -------------------------------------------------------------------
     def _eeg_info(self) -> pylsl.StreamInfo:
@@ -126,7 +128,7 @@ class EegPlayer:
         info = pylsl.StreamInfo(self.name, self.type, rec.data.shape[1], rec.fs, pylsl.cf_float32, self.source_id)
         channels = info.desc().append_child("channels")
         units = rec.units if len(rec.units) == len(rec.channel_names) else ("",) * len(rec.channel_names)
-        for label, unit in zip(rec.channel_names, units):
+        for label, unit in zip(rec.channel_names, units, strict=True):
             ch = channels.append_child("channel")
             ch.append_child_value("label", label)
             ch.append_child_value("unit", "microvolts" if unit == "uV" else unit)
@@ -171,11 +173,13 @@ class EegPlayer:
 
     async def run(self) -> None:
         """Play until the end (or cancellation, which stops the player)."""
+        loop = asyncio.get_running_loop()
+        ended = asyncio.Event()
+        self._on_end = lambda: loop.call_soon_threadsafe(ended.set)
         await asyncio.to_thread(self.start)
         assert self._thread is not None
         try:
-            while self._thread.is_alive():
-                await asyncio.sleep(0.05)
+            await ended.wait()
         finally:
             self._stop.set()
             await asyncio.to_thread(self._thread.join, 5.0)
@@ -220,7 +224,7 @@ class EegPlayer:
             if self._play(outlet, marker_outlet):
                 # the recording ended (not stop()): let the last chunk reach the inlets
                 self._stop.wait(self.linger)
-        except BaseException as exc:
+        except BaseException as exc:  # noqa: BLE001 -- the thread's end: handed over to start() and run()
             self._error = exc
             self._ready.set()
             log.error("eeg_player_failed", source_id=self.source_id, error=repr(exc))
@@ -228,6 +232,9 @@ class EegPlayer:
             # destroy the outlets now, so that inlets see the stream end
             del outlet, marker_outlet
             log.info("eeg_player_stopped", source_id=self.source_id, samples=self.pushed, markers=self.markers_pushed)
+            if self._on_end is not None:
+                with contextlib.suppress(RuntimeError):  # run()'s loop closed meanwhile: nobody to wake
+                    self._on_end()
 
     def _play(self, outlet: pylsl.StreamOutlet, marker_outlet: pylsl.StreamOutlet | None) -> bool:
         """Push until the end (returns True) or until stopped (False)."""

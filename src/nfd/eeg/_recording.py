@@ -139,7 +139,10 @@ def _read_mne(path: Path, reader: str) -> Recording:
     start = raw.first_time if ann.orig_time is not None else 0.0
     markers = tuple(
         sorted(
-            (RecordedMarker(float(onset - start), str(desc)) for onset, desc in zip(ann.onset, ann.description)),
+            (
+                RecordedMarker(float(onset - start), str(desc))
+                for onset, desc in zip(ann.onset, ann.description, strict=True)
+            ),
             key=lambda m: m.onset,
         )
     )
@@ -205,7 +208,7 @@ def _read_xdf(path: Path, stream_name: str | None) -> Recording:
     for s in streams:
         if info(s, "channel_format") != "string":
             continue
-        for value, stamp in zip(s["time_series"], s["time_stamps"]):
+        for value, stamp in zip(s["time_series"], s["time_stamps"], strict=True):
             label = "|".join(str(v) for v in (value if isinstance(value, (list, tuple)) else [value]))
             markers.append(RecordedMarker(float(stamp) - t0, label))
     markers.sort(key=lambda m: m.onset)
