@@ -58,8 +58,8 @@ def test_declared_conditions_may_have_no_volume() -> None:
     [
         ([("UP", 4, 3)], {}, r"0 <= first_index <= last_index <= 9"),
         ([("UP", 5, 10)], {}, r"0 <= first_index <= last_index <= 9"),
-        ([("UP", -1, 3)], {}, "first_index must be an integer >= 0"),
-        ([("UP", 1.5, 3)], {}, "first_index must be an integer"),
+        ([("UP", -1, 3)], {}, "first_index must be an int >= 0"),
+        ([("UP", 1.5, 3)], {}, "first_index must be an int >= 0, got 1.5"),
         ([("UP", 2, 5), ("DOWN", 5, 6)], {}, r"block 1 \(DOWN, 5, 6\) overlaps block 0 \(UP\) at volume 5"),
         ([("BAS", 2, 5), ("UP", 4, 6)], {}, r"overlaps block 0 \(BAS\) at volume 4"),
         ([("UP", 1, 3)], {"skip_volumes": 2}, "covers skipped volumes 0..1"),
@@ -75,7 +75,7 @@ def test_bad_blocks_are_refused(blocks: list, kwargs: dict, match: str) -> None:
 def test_bad_constructor_arguments_are_refused() -> None:
     with pytest.raises(DesignError, match="at least one volume"):
         Design([])
-    with pytest.raises(DesignError, match="n_volumes must be an integer >= 1"):
+    with pytest.raises(DesignError, match="n_volumes must be an int >= 1"):
         Design.from_blocks(0, [])
     with pytest.raises(DesignError, match="skipped volume 0 is labelled 'UP'"):
         Design(["UP", "BAS"], skip_volumes=1)

@@ -228,10 +228,10 @@ def test_unsupported_missing_and_undecodable_files(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"n_volumes": 0}, "n_volumes must be an integer >= 1"),
-        ({"n_volumes": 10, "skip_volumes": -1}, "skip_volumes must be an integer >= 0"),
+        ({"n_volumes": 0}, "n_volumes must be an int >= 1"),
+        ({"n_volumes": 10, "skip_volumes": -1}, "skip_volumes must be an int >= 0"),
         ({"n_volumes": 10, "skip_volumes": 10}, "skip_volumes=10 must be smaller than n_volumes=10"),
-        ({"n_volumes": 10.0}, "n_volumes must be an integer"),
+        ({"n_volumes": 10.0}, "n_volumes must be an int >= 1, got 10.0"),
     ],
 )
 def test_bad_arguments_are_refused(tmp_path: Path, kwargs: dict, match: str) -> None:
@@ -320,7 +320,7 @@ def test_pyhrf_csv_needs_the_tr_and_a_session_that_exists(tmp_path: Path) -> Non
         load_protocol(path, 10)
     with pytest.raises(ProtocolError, match="no event of session 3"):
         load_protocol(path, 10, tr=2.0, session=3)
-    with pytest.raises(DesignError, match="session must be an integer"):
+    with pytest.raises(DesignError, match="session must be an int, got '0'"):
         load_protocol(path, 10, tr=2.0, session="0")  # type: ignore[arg-type]
 
 

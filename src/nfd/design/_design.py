@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import math
-import operator
 from collections.abc import Iterable, Mapping, Sequence
 from typing import NamedTuple
 
 import numpy as np
 
+from nfd._checks import ensure_int
 from nfd.design._errors import DesignError, VolumeIndexError
 from nfd.design._hrf import SPM_HRF_PARAMETERS, hrf_regressor, spm_hrf
 
@@ -38,15 +38,71 @@ class Event(NamedTuple):
 
 
 def _as_count(name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool):
-        raise DesignError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    try:
-        number = operator.index(value)  # type: ignore[arg-type]
-    except TypeError:
-        raise DesignError(f"{name} must be an integer >= {minimum}, got {value!r}") from None
-    if number < minimum:
-        raise DesignError(f"{name} must be an integer >= {minimum}, got {number}")
-    return number
+    return ensure_int(value, name, minimum=minimum, error=DesignError)
+
+
+def _check_baseline(baseline: object) -> str:
+    if not isinstance(baseline, str) or not baseline:
+        raise DesignError(f"baseline must be a non-empty condition name, got {baseline!r}")
+    return baseline
+
+
+def _checked_labels(labels: Sequence[str], baseline: str, skip_volumes: object) -> tuple[list[str], int]:
+    """The labels as a list of non-empty strings, and the number of skipped volumes, all baseline."""
+    label_list = list(labels)
+    if not label_list:
+        raise DesignError("a design needs at least one volume; got no labels")
+    for index, label in enumerate(label_list):
+        if not isinstance(label, str) or not label:
+            raise DesignError(f"label of volume {index} must be a non-empty string, got {label!r}")
+    skip = _as_count("skip_volumes", skip_volumes, 0)
+    if skip > len(label_list):
+        raise DesignError(f"skip_volumes={skip} exceeds the number of volumes {len(label_list)}")
+    for index in range(skip):
+        if label_list[index] != baseline:
+            raise DesignError(
+                f"skipped volume {index} is labelled {label_list[index]!r}; skipped volumes must be "
+                f"baseline {baseline!r}"
+            )
+    return label_list, skip
+
+
+def _declared_conditions(labels: list[str], baseline: str, conditions: Sequence[str] | None) -> tuple[str, ...]:
+    """The non-baseline conditions: `conditions` checked against the labels, else the labels' order."""
+    seen = list(dict.fromkeys(label for label in labels if label != baseline))
+    if conditions is None:
+        return tuple(seen)
+    names = tuple(conditions)
+    for name in names:
+        if not isinstance(name, str) or not name:
+            raise DesignError(f"condition names must be non-empty strings, got {name!r}")
+    if baseline in names:
+        raise DesignError(f"conditions {list(names)} must not include the baseline {baseline!r}")
+    if len(set(names)) != len(names):
+        raise DesignError(f"conditions {list(names)} name a condition twice")
+    missing = [label for label in seen if label not in names]
+    if missing:
+        raise DesignError(f"labels {missing} are not among the declared conditions {list(names)}")
+    return names
+
+
+def _runs_of(labels: list[str]) -> tuple[tuple[tuple[str, int, int], ...], np.ndarray]:
+    """Runs of equal labels ``(label, first, last)`` and, per volume, the number of its run (read-only).
+
+    >>> blocks, block_of = _runs_of(["A", "A", "B", "A"])
+    >>> blocks, block_of.tolist()
+    ((('A', 0, 1), ('B', 2, 2), ('A', 3, 3)), [0, 0, 1, 2])
+    """
+    blocks: list[tuple[str, int, int]] = []
+    block_of = np.empty(len(labels), dtype=np.intp)
+    start = 0
+    for index in range(1, len(labels) + 1):
+        if index == len(labels) or labels[index] != labels[start]:
+            block_of[start:index] = len(blocks)
+            blocks.append((labels[start], start, index - 1))
+            start = index
+    block_of.setflags(write=False)
+    return tuple(blocks), block_of
 
 
 class Design:
@@ -107,54 +163,14 @@ class Design:
         skip_volumes: int = 0,
         events: Iterable[Event] | None = None,
     ) -> None:
-        if not isinstance(baseline, str) or not baseline:
-            raise DesignError(f"baseline must be a non-empty condition name, got {baseline!r}")
-        label_list = list(labels)
-        if not label_list:
-            raise DesignError("a design needs at least one volume; got no labels")
-        for index, label in enumerate(label_list):
-            if not isinstance(label, str) or not label:
-                raise DesignError(f"label of volume {index} must be a non-empty string, got {label!r}")
-        skip = _as_count("skip_volumes", skip_volumes, 0)
-        if skip > len(label_list):
-            raise DesignError(f"skip_volumes={skip} exceeds the number of volumes {len(label_list)}")
-        for index in range(skip):
-            if label_list[index] != baseline:
-                raise DesignError(
-                    f"skipped volume {index} is labelled {label_list[index]!r}; skipped volumes must be "
-                    f"baseline {baseline!r}"
-                )
-        seen = list(dict.fromkeys(label for label in label_list if label != baseline))
-        if conditions is None:
-            names = tuple(seen)
-        else:
-            names = tuple(conditions)
-            for name in names:
-                if not isinstance(name, str) or not name:
-                    raise DesignError(f"condition names must be non-empty strings, got {name!r}")
-            if baseline in names:
-                raise DesignError(f"conditions {list(names)} must not include the baseline {baseline!r}")
-            if len(set(names)) != len(names):
-                raise DesignError(f"conditions {list(names)} name a condition twice")
-            missing = [label for label in seen if label not in names]
-            if missing:
-                raise DesignError(f"labels {missing} are not among the declared conditions {list(names)}")
+        baseline = _check_baseline(baseline)
+        label_list, skip = _checked_labels(labels, baseline, skip_volumes)
+        self._conditions = _declared_conditions(label_list, baseline, conditions)
         self._labels = np.array(label_list, dtype=str)
         self._labels.setflags(write=False)
         self._baseline = baseline
-        self._conditions = names
         self._skip_volumes = skip
-        blocks: list[tuple[str, int, int]] = []
-        block_of = np.empty(len(label_list), dtype=np.intp)
-        start = 0
-        for index in range(1, len(label_list) + 1):
-            if index == len(label_list) or label_list[index] != label_list[start]:
-                block_of[start:index] = len(blocks)
-                blocks.append((label_list[start], start, index - 1))
-                start = index
-        block_of.setflags(write=False)
-        self._blocks = tuple(blocks)
-        self._block_of = block_of
+        self._blocks, self._block_of = _runs_of(label_list)
         self._events = None if events is None else self._check_events(events)
 
     def _check_events(self, events: Iterable[Event]) -> tuple[Event, ...]:
@@ -173,7 +189,9 @@ class Design:
             try:
                 values = [float(onset), float(duration), float(amplitude)]
             except (TypeError, ValueError):
-                raise DesignError(f"event {number} ({condition}): onset, duration and amplitude must be numbers") from None
+                raise DesignError(
+                    f"event {number} ({condition}): onset, duration and amplitude must be numbers"
+                ) from None
             if not all(math.isfinite(v) for v in values) or values[1] < 0:
                 raise DesignError(
                     f"event {number} ({condition}): expected finite onset (s), duration >= 0 (s) and amplitude, "
@@ -223,8 +241,7 @@ class Design:
         [0.0, 0.0, 1.0, 1.0, 0.0, 0.0]
         """
         n = _as_count("n_volumes", n_volumes, 1)
-        if not isinstance(baseline, str) or not baseline:
-            raise DesignError(f"baseline must be a non-empty condition name, got {baseline!r}")
+        baseline = _check_baseline(baseline)
         skip = _as_count("skip_volumes", skip_volumes, 0)
         assigned: list[str | None] = [None] * n
         owner: list[int] = [-1] * n
@@ -304,12 +321,7 @@ class Design:
     # -- queries -------------------------------------------------------------
 
     def _check_index(self, index: int) -> int:
-        if isinstance(index, bool):
-            raise VolumeIndexError(f"volume index must be an integer, got {index!r}")
-        try:
-            i = operator.index(index)
-        except TypeError:
-            raise VolumeIndexError(f"volume index must be an integer, got {index!r}") from None
+        i = ensure_int(index, "volume index", error=VolumeIndexError)
         if not 0 <= i < self._labels.size:
             raise VolumeIndexError(
                 f"volume index {i} is outside the design's volumes 0..{self._labels.size - 1} "

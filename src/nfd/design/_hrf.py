@@ -9,6 +9,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.special import gammaln
 
+from nfd._checks import ensure_float, ensure_int
 from nfd.design._errors import DesignError
 
 __all__ = ["SPM_HRF_PARAMETERS", "hrf_regressor", "spm_hrf"]
@@ -20,6 +21,14 @@ __all__ = ["SPM_HRF_PARAMETERS", "hrf_regressor", "spm_hrf"]
 SPM_HRF_PARAMETERS: tuple[float, float, float, float, float, float, float] = (
     6.0, 16.0, 1.0, 1.0, 6.0, 0.0, 32.0,
 )
+
+
+def _seconds(caller: str, tr: object) -> float:
+    """`tr` as a positive finite float (seconds); the message keeps the wording callers match."""
+    try:
+        return ensure_float(tr, "tr", positive=True, error=DesignError)
+    except DesignError:
+        raise DesignError(f"{caller}: tr must be a positive number of seconds, got {tr!r}") from None
 
 
 def _gamma_pdf(x: np.ndarray, shape: float, rate: float) -> np.ndarray:
@@ -86,12 +95,10 @@ def spm_hrf(
     >>> [round(float(v), 4) for v in spm_hrf(2.0)[:4]]
     [0.0, 0.0866, 0.3749, 0.3849]
     """
-    if not (isinstance(tr, (int, float, np.floating, np.integer)) and math.isfinite(tr) and tr > 0):
-        raise DesignError(f"spm_hrf: tr must be a positive number of seconds, got {tr!r}")
-    if isinstance(oversampling, bool) or not isinstance(oversampling, (int, np.integer)) or oversampling < 1:
-        raise DesignError(
-            f"spm_hrf: oversampling must be a positive integer (microtime bins per TR), got {oversampling!r}"
-        )
+    tr = _seconds("spm_hrf", tr)
+    oversampling = ensure_int(
+        oversampling, "spm_hrf: oversampling (microtime bins per TR)", minimum=1, error=DesignError
+    )
     params = np.asarray(p, dtype=np.float64)
     if params.shape != (7,) or not np.all(np.isfinite(params)):
         raise DesignError(
@@ -194,19 +201,16 @@ def hrf_regressor(
     amp = np.ones_like(on) if amplitudes is None else _as_event_array("amplitudes", amplitudes, on.size)
     if np.any(dur < 0):
         raise DesignError(f"hrf_regressor: durations must be >= 0 seconds, got {dur.tolist()}")
-    if isinstance(n_volumes, bool) or not isinstance(n_volumes, (int, np.integer)) or n_volumes < 1:
-        raise DesignError(f"hrf_regressor: n_volumes must be an integer >= 1, got {n_volumes!r}")
-    if isinstance(oversampling, bool) or not isinstance(oversampling, (int, np.integer)) or oversampling < 1:
-        raise DesignError(f"hrf_regressor: oversampling must be a positive integer, got {oversampling!r}")
-    if not (isinstance(tr, (int, float, np.floating, np.integer)) and math.isfinite(tr) and tr > 0):
-        raise DesignError(f"hrf_regressor: tr must be a positive number of seconds, got {tr!r}")
+    n_volumes = ensure_int(n_volumes, "hrf_regressor: n_volumes", minimum=1, error=DesignError)
+    oversampling = ensure_int(oversampling, "hrf_regressor: oversampling", minimum=1, error=DesignError)
+    tr = _seconds("hrf_regressor", tr)
     t_bins = int(oversampling)
     dt = float(tr) / t_bins
     n_bins = int(n_volumes) * t_bins
     u = np.zeros(n_bins, dtype=np.float64)
     # a bin j covers [j dt, (j + 1) dt); tolerance so that onsets written in decimal hit their bin
     eps = 1e-6
-    for onset, duration, amplitude in zip(on, dur, amp):
+    for onset, duration, amplitude in zip(on, dur, amp, strict=True):
         if duration > 0:
             first = max(0, math.ceil(onset / dt - eps))
             stop = min(n_bins, math.ceil((onset + duration) / dt - eps))

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import math
-import operator
 from collections.abc import Callable
 from os import PathLike
 from pathlib import Path
+from typing import NamedTuple
 
 import structlog
 
+from nfd._checks import ensure_float, ensure_int
 from nfd.design._design import Design, Event
 from nfd.design._errors import DesignError, ProtocolError
 
@@ -27,21 +28,19 @@ _TIME_TOLERANCE_S = 1e-6
 
 
 def _check_arguments(n_volumes: object, skip_volumes: object) -> tuple[int, int]:
-    values = []
-    for name, value, minimum in (("n_volumes", n_volumes, 1), ("skip_volumes", skip_volumes, 0)):
-        try:
-            if isinstance(value, bool):
-                raise TypeError
-            number = operator.index(value)  # type: ignore[arg-type]
-        except TypeError:
-            raise DesignError(f"{name} must be an integer >= {minimum}, got {value!r}") from None
-        if number < minimum:
-            raise DesignError(f"{name} must be an integer >= {minimum}, got {number}")
-        values.append(number)
-    n, skip = values
+    n = ensure_int(n_volumes, "n_volumes", minimum=1, error=DesignError)
+    skip = ensure_int(skip_volumes, "skip_volumes", minimum=0, error=DesignError)
     if skip >= n:
         raise DesignError(f"skip_volumes={skip} must be smaller than n_volumes={n}")
     return n, skip
+
+
+def _check_tr(path: Path, tr: object) -> float:
+    """The repetition time (seconds) that a protocol with times needs."""
+    try:
+        return ensure_float(tr, "tr", positive=True, error=DesignError)
+    except DesignError:
+        raise DesignError(f"tr must be the repetition time in seconds (> 0) to read {path}, got {tr!r}") from None
 
 
 # -- OpenNFT JSON -------------------------------------------------------------
@@ -49,19 +48,16 @@ def _check_arguments(n_volumes: object, skip_volumes: object) -> tuple[int, int]
 
 def _volume_number(path: Path, where: str, value: object) -> int:
     """A 1-based protocol volume number: an int, or a float with an integral value."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ProtocolError(f"{path}: {where} must be an integer volume number, got {value!r}")
-    if isinstance(value, float):
-        if not (math.isfinite(value) and value.is_integer()):
-            raise ProtocolError(f"{path}: {where} must be an integer volume number, got {value!r}")
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
         value = int(value)
-    return value
+    try:
+        return ensure_int(value, where, error=ProtocolError)
+    except ProtocolError:
+        raise ProtocolError(f"{path}: {where} must be an integer volume number, got {value!r}") from None
 
 
-def _read_opennft_json(
-    path: Path, text: str, n_volumes: int, skip: int, baseline: str, tr: float | None, session: int | None
-) -> Design:
-    del tr, session  # volume numbers, not times: the TR is not needed; one run per file
+def _opennft_conditions(path: Path, text: str) -> list[object]:
+    """The ``ConditionIndex`` entries of an OpenNFT protocol document."""
     try:
         document = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -78,43 +74,61 @@ def _read_opennft_json(
         entries = [entries]
     if not isinstance(entries, list) or not entries:
         raise ProtocolError(f"{path}: 'ConditionIndex' must be a non-empty list of conditions, got {entries!r}")
+    return entries
+
+
+def _opennft_condition(path: Path, number: int, entry: object) -> tuple[str, list[object]]:
+    """The name (stripped) and the list of ``[on, off]`` pairs of ``ConditionIndex[number]``."""
+    if not isinstance(entry, dict):
+        raise ProtocolError(f"{path}: ConditionIndex[{number}] must be an object, got {entry!r}")
+    for key in ("ConditionName", "OnOffsets"):
+        if key not in entry:
+            raise ProtocolError(f"{path}: ConditionIndex[{number}] is missing key {key!r}")
+    name = entry["ConditionName"]
+    if not isinstance(name, str) or not name.strip():
+        raise ProtocolError(
+            f"{path}: ConditionIndex[{number}].ConditionName must be a non-empty string, got {name!r}"
+        )
+    name = name.strip()
+    onoffsets = entry["OnOffsets"]
+    if not isinstance(onoffsets, list):
+        raise ProtocolError(f"{path}: OnOffsets of {name!r} must be a list of [on, off] pairs, got {onoffsets!r}")
+    if len(onoffsets) == 2 and all(not isinstance(v, list) for v in onoffsets):
+        onoffsets = [onoffsets]  # MATLAB's jsonencode writes a single 1x2 block flat
+    return name, onoffsets
+
+
+def _opennft_block(path: Path, where: str, pair: object, n_volumes: int, skip: int) -> range:
+    """Acquisition indices (0-based) of a 1-based, inclusive ``[on, off]`` block counted after `skip`."""
+    if not isinstance(pair, list) or len(pair) != 2:
+        raise ProtocolError(f"{path}: {where} must be a pair [on, off], got {pair!r}")
+    on = _volume_number(path, f"{where} onset", pair[0])
+    off = _volume_number(path, f"{where} offset", pair[1])
     n_protocol = n_volumes - skip
+    if not 1 <= on <= off <= n_protocol:
+        raise ProtocolError(
+            f"{path}: {where} is [{on}, {off}]; expected 1 <= on <= off <= {n_protocol} "
+            f"(1-based volumes counted after the {skip} skipped, of {n_volumes} in the run)"
+        )
+    return range(skip + on - 1, skip + off)
+
+
+def _read_opennft_json(
+    path: Path, text: str, n_volumes: int, skip: int, baseline: str, tr: float | None, session: int | None
+) -> Design:
+    del tr, session  # volume numbers, not times: the TR is not needed; one run per file
     labels: list[str | None] = [None] * n_volumes
     declared: list[str] = []
-    for number, entry in enumerate(entries):
-        if not isinstance(entry, dict):
-            raise ProtocolError(f"{path}: ConditionIndex[{number}] must be an object, got {entry!r}")
-        for key in ("ConditionName", "OnOffsets"):
-            if key not in entry:
-                raise ProtocolError(f"{path}: ConditionIndex[{number}] is missing key {key!r}")
-        name = entry["ConditionName"]
-        if not isinstance(name, str) or not name.strip():
-            raise ProtocolError(
-                f"{path}: ConditionIndex[{number}].ConditionName must be a non-empty string, got {name!r}"
-            )
-        name = name.strip()
+    for number, entry in enumerate(_opennft_conditions(path, text)):
+        name, onoffsets = _opennft_condition(path, number, entry)
         if name in declared:
             raise ProtocolError(f"{path}: condition {name!r} appears twice in ConditionIndex")
         declared.append(name)
-        onoffsets = entry["OnOffsets"]
-        if not isinstance(onoffsets, list):
-            raise ProtocolError(f"{path}: OnOffsets of {name!r} must be a list of [on, off] pairs, got {onoffsets!r}")
-        if len(onoffsets) == 2 and all(not isinstance(v, list) for v in onoffsets):
-            onoffsets = [onoffsets]  # MATLAB's jsonencode writes a single 1x2 block flat
         if not onoffsets:
             log.warning("protocol_condition_without_blocks", path=str(path), condition=name)
         for block_number, pair in enumerate(onoffsets):
             where = f"OnOffsets[{block_number}] of {name!r}"
-            if not isinstance(pair, list) or len(pair) != 2:
-                raise ProtocolError(f"{path}: {where} must be a pair [on, off], got {pair!r}")
-            on = _volume_number(path, f"{where} onset", pair[0])
-            off = _volume_number(path, f"{where} offset", pair[1])
-            if not 1 <= on <= off <= n_protocol:
-                raise ProtocolError(
-                    f"{path}: {where} is [{on}, {off}]; expected 1 <= on <= off <= {n_protocol} "
-                    f"(1-based volumes counted after the {skip} skipped, of {n_volumes} in the run)"
-                )
-            for index in range(skip + on - 1, skip + off):
+            for index in _opennft_block(path, where, pair, n_volumes, skip):
                 previous = labels[index]
                 if previous is not None and previous != name:
                     raise ProtocolError(
@@ -122,16 +136,15 @@ def _read_opennft_json(
                         f"{index - skip + 1}; a volume belongs to one condition"
                     )
                 labels[index] = name
-    conditions = [name for name in declared if name != baseline]
     return Design(
         [baseline if label is None else label for label in labels],
         baseline=baseline,
-        conditions=conditions,
+        conditions=[name for name in declared if name != baseline],
         skip_volumes=skip,
     )
 
 
-# -- BIDS events.tsv ------------------------------------------------------------
+# -- timed events (BIDS and PyHRF) ------------------------------------------------
 
 
 def _parse_seconds(path: Path, line: int, column: str, text: str) -> float:
@@ -144,15 +157,64 @@ def _parse_seconds(path: Path, line: int, column: str, text: str) -> float:
     return value
 
 
-def _read_bids_events(
-    path: Path, text: str, n_volumes: int, skip: int, baseline: str, tr: float | None, session: int | None
-) -> Design:
-    del session  # a BIDS events file belongs to one run
-    if tr is None or isinstance(tr, bool) or not isinstance(tr, (int, float)) or not math.isfinite(tr) or tr <= 0:
-        raise DesignError(f"tr must be the repetition time in seconds (> 0) to read {path}, got {tr!r}")
-    lines = text.splitlines()
-    while lines and not lines[-1].strip():
-        lines.pop()
+def _check_onset_in_run(path: Path, line: int, onset: float, n_volumes: int, tr: float) -> None:
+    run_end = n_volumes * tr
+    if onset >= run_end - _TIME_TOLERANCE_S:
+        raise ProtocolError(
+            f"{path}: line {line}: onset {onset:g} s is beyond the run "
+            f"({n_volumes} volumes x TR {tr:g} s = {run_end:g} s)"
+        )
+
+
+def _volumes_during(onset: float, duration: float, n_volumes: int, tr: float) -> list[int]:
+    """Volumes (0-based) whose acquisition time ``i * tr`` (s) lies in ``[onset, onset + duration)``, within 1 µs.
+
+    >>> _volumes_during(2.0, 4.0, 5, 2.0)
+    [1, 2]
+    """
+    return [
+        index
+        for index in range(n_volumes)
+        if onset - _TIME_TOLERANCE_S <= index * tr < onset + duration - _TIME_TOLERANCE_S
+    ]
+
+
+def _baseline_or(name: str, baseline: str) -> str:
+    """The label of an event named `name`: the baseline for its synonyms, else the name."""
+    return baseline if name.lower() in BASELINE_TRIAL_TYPES or name == baseline else name
+
+
+class _VolumeLabels:
+    """The labels being given to a run's volumes by the lines of a timed protocol file."""
+
+    def __init__(self, path: Path, n_volumes: int, tr: float) -> None:
+        self.path = path
+        self.tr = tr
+        self.labels: list[str | None] = [None] * n_volumes
+        self.owner_line = [0] * n_volumes
+
+    def assign(self, volumes: list[int], label: str, line: int, name: str) -> None:
+        """Label `volumes` from file line `line` (event `name`); refuse an overlap with another label."""
+        for index in volumes:
+            previous = self.labels[index]
+            if previous is not None and previous != label:
+                raise ProtocolError(
+                    f"{self.path}: line {line} ({name}) overlaps line {self.owner_line[index]} "
+                    f"({previous}) at volume {index} (t = {index * self.tr:g} s); a volume belongs to one condition"
+                )
+            self.labels[index] = label
+            self.owner_line[index] = line
+
+    def completed(self, baseline: str) -> list[str]:
+        """Every volume's label, the baseline where no event gave one."""
+        return [baseline if label is None else label for label in self.labels]
+
+
+# -- BIDS events.tsv ------------------------------------------------------------
+
+
+def _bids_columns(path: Path, lines: list[str]) -> tuple[int, int, int, int]:
+    """Positions of ``onset``, ``duration`` and ``trial_type`` in the header line, and its number of columns."""
     if not lines:
         raise ProtocolError(f"{path}: empty file; expected a tab-separated header with onset, duration, trial_type")
     header = [column.strip() for column in lines[0].split("\t")]
@@ -163,41 +225,50 @@ def _read_bids_events(
             f"{path}: header {header} is missing column(s) {missing}; expected tab-separated columns "
             f"onset, duration, trial_type{hint}"
         )
-    col_onset, col_duration, col_type = (header.index(c) for c in ("onset", "duration", "trial_type"))
-    run_end = n_volumes * tr
-    times = [index * tr for index in range(n_volumes)]
-    labels: list[str | None] = [None] * n_volumes
-    owner_line = [0] * n_volumes
+    return header.index("onset"), header.index("duration"), header.index("trial_type"), len(header)
+
+
+def _bids_event(
+    path: Path, line_number: int, line: str, columns: tuple[int, int, int, int]
+) -> tuple[float, float, str]:
+    """``(onset s, duration s, trial_type)`` of one line of a BIDS events file."""
+    col_onset, col_duration, col_type, n_columns = columns
+    if not line.strip():
+        raise ProtocolError(f"{path}: line {line_number} is blank; expected one event per line")
+    fields = line.split("\t")
+    if len(fields) != n_columns:
+        raise ProtocolError(
+            f"{path}: line {line_number} has {len(fields)} tab-separated fields, the header has {n_columns}"
+        )
+    onset = _parse_seconds(path, line_number, "onset", fields[col_onset].strip())
+    duration = _parse_seconds(path, line_number, "duration", fields[col_duration].strip())
+    trial_type = fields[col_type].strip()
+    if not trial_type or trial_type == "n/a":
+        raise ProtocolError(f"{path}: line {line_number}: trial_type is empty; expected a condition name")
+    return onset, duration, trial_type
+
+
+def _read_bids_events(
+    path: Path, text: str, n_volumes: int, skip: int, baseline: str, tr: float | None, session: int | None
+) -> Design:
+    del session  # a BIDS events file belongs to one run
+    seconds = _check_tr(path, tr)
+    lines = text.splitlines()
+    while lines and not lines[-1].strip():
+        lines.pop()
+    columns = _bids_columns(path, lines)
+    volumes = _VolumeLabels(path, n_volumes, seconds)
     declared: list[str] = []
     events: list[Event] = []
     for line_number, line in enumerate(lines[1:], start=2):
-        if not line.strip():
-            raise ProtocolError(f"{path}: line {line_number} is blank; expected one event per line")
-        fields = line.split("\t")
-        if len(fields) != len(header):
-            raise ProtocolError(
-                f"{path}: line {line_number} has {len(fields)} tab-separated fields, the header has {len(header)}"
-            )
-        onset = _parse_seconds(path, line_number, "onset", fields[col_onset].strip())
-        duration = _parse_seconds(path, line_number, "duration", fields[col_duration].strip())
-        trial_type = fields[col_type].strip()
-        if not trial_type or trial_type == "n/a":
-            raise ProtocolError(f"{path}: line {line_number}: trial_type is empty; expected a condition name")
-        if onset >= run_end - _TIME_TOLERANCE_S:
-            raise ProtocolError(
-                f"{path}: line {line_number}: onset {onset:g} s is beyond the run "
-                f"({n_volumes} volumes x TR {tr:g} s = {run_end:g} s)"
-            )
-        label = baseline if trial_type.lower() in BASELINE_TRIAL_TYPES or trial_type == baseline else trial_type
-        if label != baseline and label not in declared:
-            declared.append(label)
+        onset, duration, trial_type = _bids_event(path, line_number, line, columns)
+        _check_onset_in_run(path, line_number, onset, n_volumes, seconds)
+        label = _baseline_or(trial_type, baseline)
         if label != baseline:
+            if label not in declared:
+                declared.append(label)
             events.append(Event(label, onset, duration, 1.0))
-        covered = [
-            index
-            for index, t in enumerate(times)
-            if onset - _TIME_TOLERANCE_S <= t < onset + duration - _TIME_TOLERANCE_S
-        ]
+        covered = _volumes_during(onset, duration, n_volumes, seconds)
         if not covered:
             log.warning(
                 "protocol_event_covers_no_volume",
@@ -210,23 +281,9 @@ def _read_bids_events(
                 "protocol_event_in_skipped_volumes",
                 path=str(path), line=line_number, trial_type=trial_type, volumes=in_skipped,
             )
-        for index in covered:
-            if index < skip:
-                continue
-            previous = labels[index]
-            if previous is not None and previous != label:
-                raise ProtocolError(
-                    f"{path}: line {line_number} ({trial_type}) overlaps line {owner_line[index]} "
-                    f"({previous}) at volume {index} (t = {times[index]:g} s); a volume belongs to one condition"
-                )
-            labels[index] = label
-            owner_line[index] = line_number
+        volumes.assign([index for index in covered if index >= skip], label, line_number, trial_type)
     return Design(
-        [baseline if label is None else label for label in labels],
-        baseline=baseline,
-        conditions=declared,
-        skip_volumes=skip,
-        events=events,
+        volumes.completed(baseline), baseline=baseline, conditions=declared, skip_volumes=skip, events=events
     )
 
 
@@ -234,6 +291,17 @@ def _read_bids_events(
 
 #: Columns of a PyHRF paradigm file, in order; the amplitude may be absent.
 PYHRF_COLUMNS: tuple[str, ...] = ("session", "condition", "onset", "duration", "amplitude")
+
+
+class _ParadigmRow(NamedTuple):
+    """One event line of a PyHRF paradigm (times in seconds)."""
+
+    line: int
+    session: int
+    condition: str
+    onset: float
+    duration: float
+    amplitude: float
 
 
 def _split_paradigm_line(line: str) -> list[str]:
@@ -250,109 +318,114 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def _read_pyhrf_csv(
-    path: Path, text: str, n_volumes: int, skip: int, baseline: str, tr: float | None, session: int | None
-) -> Design:
-    if tr is None or isinstance(tr, bool) or not isinstance(tr, (int, float)) or not math.isfinite(tr) or tr <= 0:
-        raise DesignError(f"tr must be the repetition time in seconds (> 0) to read {path}, got {tr!r}")
-    rows: list[tuple[int, int, str, float, float, float]] = []  # line, session, condition, onset, dur, amp
+def _paradigm_session(path: Path, line_number: int, text: str) -> int:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ProtocolError(f"{path}: line {line_number}: session must be an integer, got {text!r}") from None
+    if not (math.isfinite(value) and value.is_integer()):
+        raise ProtocolError(f"{path}: line {line_number}: session must be an integer, got {text!r}")
+    return int(value)
+
+
+def _paradigm_amplitude(path: Path, line_number: int, fields: list[str]) -> float:
+    if len(fields) < 5:
+        return 1.0
+    try:
+        amplitude = float(fields[4])
+    except ValueError:
+        raise ProtocolError(f"{path}: line {line_number}: amplitude must be a number, got {fields[4]!r}") from None
+    if not math.isfinite(amplitude):
+        raise ProtocolError(f"{path}: line {line_number}: amplitude must be finite, got {fields[4]!r}")
+    return amplitude
+
+
+def _paradigm_row(path: Path, line_number: int, fields: list[str]) -> _ParadigmRow:
+    if len(fields) not in (4, 5):
+        raise ProtocolError(
+            f"{path}: line {line_number} has {len(fields)} fields; expected "
+            f"{', '.join(PYHRF_COLUMNS)} (PyHRF paradigm; the amplitude may be omitted)"
+        )
+    session = _paradigm_session(path, line_number, fields[0])
+    condition = fields[1]
+    if not condition:
+        raise ProtocolError(f"{path}: line {line_number}: condition is empty; expected a condition name")
+    onset = _parse_seconds(path, line_number, "onset", fields[2])
+    duration = _parse_seconds(path, line_number, "duration", fields[3])
+    amplitude = _paradigm_amplitude(path, line_number, fields)
+    return _ParadigmRow(line_number, session, condition, onset, duration, amplitude)
+
+
+def _paradigm_rows(path: Path, text: str) -> list[_ParadigmRow]:
+    """The event lines of a PyHRF paradigm; blank lines, ``#`` comments and a header line skipped."""
+    rows: list[_ParadigmRow] = []
     for line_number, line in enumerate(text.splitlines(), start=1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         fields = _split_paradigm_line(line)
         if line_number == 1 and len(fields) >= 3 and not _is_number(fields[0]) and not _is_number(fields[2]):
             continue  # a header row: session,condition,onset,duration[,amplitude]
-        if len(fields) not in (4, 5):
-            raise ProtocolError(
-                f"{path}: line {line_number} has {len(fields)} fields; expected "
-                f"{', '.join(PYHRF_COLUMNS)} (PyHRF paradigm; the amplitude may be omitted)"
-            )
-        session_text, condition = fields[0], fields[1]
-        try:
-            session_value = float(session_text)
-        except ValueError:
-            raise ProtocolError(
-                f"{path}: line {line_number}: session must be an integer, got {session_text!r}"
-            ) from None
-        if not (math.isfinite(session_value) and session_value.is_integer()):
-            raise ProtocolError(f"{path}: line {line_number}: session must be an integer, got {session_text!r}")
-        if not condition:
-            raise ProtocolError(f"{path}: line {line_number}: condition is empty; expected a condition name")
-        onset = _parse_seconds(path, line_number, "onset", fields[2])
-        duration = _parse_seconds(path, line_number, "duration", fields[3])
-        amplitude = 1.0
-        if len(fields) == 5:
-            try:
-                amplitude = float(fields[4])
-            except ValueError:
-                raise ProtocolError(
-                    f"{path}: line {line_number}: amplitude must be a number, got {fields[4]!r}"
-                ) from None
-            if not math.isfinite(amplitude):
-                raise ProtocolError(f"{path}: line {line_number}: amplitude must be finite, got {fields[4]!r}")
-        rows.append((line_number, int(session_value), condition, onset, duration, amplitude))
+        rows.append(_paradigm_row(path, line_number, fields))
     if not rows:
         raise ProtocolError(f"{path}: no events; expected lines of {', '.join(PYHRF_COLUMNS)}")
-    sessions = sorted({row[1] for row in rows})
+    return rows
+
+
+def _chosen_session(path: Path, rows: list[_ParadigmRow], session: int | None) -> int:
+    sessions = sorted({row.session for row in rows})
     if session is None:
         if len(sessions) > 1:
             raise ProtocolError(
                 f"{path}: the paradigm has sessions {sessions}; pass session= to choose the run's one"
             )
-        chosen = sessions[0]
-    else:
-        if session not in sessions:
-            raise ProtocolError(f"{path}: no event of session {session}; the paradigm has sessions {sessions}")
-        chosen = session
-    run_end = n_volumes * tr
-    labels: list[str | None] = [None] * n_volumes
-    owner_line = [0] * n_volumes
+        return sessions[0]
+    if session not in sessions:
+        raise ProtocolError(f"{path}: no event of session {session}; the paradigm has sessions {sessions}")
+    return session
+
+
+def _paradigm_volumes(onset: float, duration: float, n_volumes: int, tr: float) -> list[int]:
+    """Volumes (0-based) an event labels: as BIDS when it lasts, else the one it happens during.
+
+    >>> _paradigm_volumes(5.0, 0.0, 10, 2.0), _paradigm_volumes(4.0, 4.0, 10, 2.0)
+    ([2], [2, 3])
+    """
+    if duration > 0:
+        return _volumes_during(onset, duration, n_volumes, tr)
+    return [min(n_volumes - 1, math.floor((onset + _TIME_TOLERANCE_S) / tr))]
+
+
+def _read_pyhrf_csv(
+    path: Path, text: str, n_volumes: int, skip: int, baseline: str, tr: float | None, session: int | None
+) -> Design:
+    seconds = _check_tr(path, tr)
+    rows = _paradigm_rows(path, text)
+    chosen = _chosen_session(path, rows, session)
+    volumes = _VolumeLabels(path, n_volumes, seconds)
     declared: list[str] = []
     events: list[Event] = []
-    for line_number, row_session, condition, onset, duration, amplitude in rows:
-        if row_session != chosen:
+    for row in rows:
+        if row.session != chosen:
             continue
-        if onset >= run_end - _TIME_TOLERANCE_S:
-            raise ProtocolError(
-                f"{path}: line {line_number}: onset {onset:g} s is beyond the run "
-                f"({n_volumes} volumes x TR {tr:g} s = {run_end:g} s)"
-            )
-        label = baseline if condition.lower() in BASELINE_TRIAL_TYPES or condition == baseline else condition
+        _check_onset_in_run(path, row.line, row.onset, n_volumes, seconds)
+        label = _baseline_or(row.condition, baseline)
         if label == baseline:
             continue
         if label not in declared:
             declared.append(label)
-        events.append(Event(label, onset, duration, amplitude))
-        if duration > 0:  # as BIDS: the volumes acquired during the event
-            covered = [
-                index for index in range(n_volumes)
-                if onset - _TIME_TOLERANCE_S <= index * tr < onset + duration - _TIME_TOLERANCE_S
-            ]
-        else:  # an impulse: the volume during which it happens
-            covered = [min(n_volumes - 1, int(math.floor((onset + _TIME_TOLERANCE_S) / tr)))]
+        events.append(Event(label, row.onset, row.duration, row.amplitude))
+        covered = _paradigm_volumes(row.onset, row.duration, n_volumes, seconds)
         for index in covered:
             if index < skip:
                 log.warning(
                     "protocol_event_in_skipped_volumes",
-                    path=str(path), line=line_number, trial_type=condition, volumes=[index],
+                    path=str(path), line=row.line, trial_type=row.condition, volumes=[index],
                 )
-                continue
-            previous = labels[index]
-            if previous is not None and previous != label:
-                raise ProtocolError(
-                    f"{path}: line {line_number} ({condition}) overlaps line {owner_line[index]} "
-                    f"({previous}) at volume {index} (t = {index * tr:g} s); a volume belongs to one condition"
-                )
-            labels[index] = label
-            owner_line[index] = line_number
+        volumes.assign([index for index in covered if index >= skip], label, row.line, row.condition)
     if not declared:
         raise ProtocolError(f"{path}: session {chosen} has no non-baseline event")
     return Design(
-        [baseline if label is None else label for label in labels],
-        baseline=baseline,
-        conditions=declared,
-        skip_volumes=skip,
-        events=events,
+        volumes.completed(baseline), baseline=baseline, conditions=declared, skip_volumes=skip, events=events
     )
 
 
@@ -461,8 +534,8 @@ def load_protocol(
             f"{file}: unsupported protocol extension {file.suffix!r}; expected .json (OpenNFT), "
             ".tsv (BIDS events) or .csv (PyHRF paradigm)"
         )
-    if session is not None and (isinstance(session, bool) or not isinstance(session, int)):
-        raise DesignError(f"session must be an integer (PyHRF's session column), got {session!r}")
+    if session is not None:
+        session = ensure_int(session, "session", error=DesignError)
     try:
         text = file.read_text(encoding="utf-8-sig")
     except FileNotFoundError as exc:
