@@ -93,6 +93,12 @@ class SerialSink:
     exclusive : bool
         Lock the port (``flock``) so that no second program writes to it.
 
+    Attributes
+    ----------
+    config_key : str
+        ``"feedback.serial.port"``: the configuration key that an error from
+        :meth:`open` (a port that cannot be opened) is about.
+
     Raises
     ------
     SinkConfigError
@@ -129,6 +135,7 @@ class SerialSink:
     """
 
     name: str
+    config_key: str = "feedback.serial.port"
 
     def __init__(
         self,

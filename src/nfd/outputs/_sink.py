@@ -14,6 +14,16 @@ or a REST endpoint later).  A sink is used from the daemon's asyncio loop:
    goes on;
 3. ``await sink.close()`` once after the run (idempotent; never raises for
    transport trouble either).
+
+A sink also says which configuration key its trouble at ``open`` belongs
+to (:attr:`Sink.config_key`), so that the daemon reports a sink that cannot
+open as a configuration error on that key without knowing the sink's class:
+
+>>> from nfd.outputs import SerialSink, Sink, UdpSink
+>>> UdpSink.config_key, SerialSink.config_key
+('feedback.udp.host', 'feedback.serial.port')
+>>> isinstance(UdpSink("127.0.0.1", 1234), Sink)
+True
 """
 
 from __future__ import annotations
@@ -38,6 +48,15 @@ class Sink(Protocol):
     """
 
     name: str
+
+    @property
+    def config_key(self) -> str:
+        """The dotted configuration key an error from :meth:`open` is about, e.g. ``"feedback.udp.host"``.
+
+        The daemon raises a sink's :class:`~nfd.outputs.OutputError` from
+        :meth:`open` as a :class:`~nfd.config.ConfigError` on this key.
+        """
+        ...
 
     async def open(self) -> None:
         """Acquire the transport; raise :class:`~nfd.outputs.OutputError` if it cannot be set up."""

@@ -102,6 +102,12 @@ class UdpSink:
         queued in the transport, further datagrams are dropped (event
         ``udp_send_buffer_full``) rather than queued without bound.
 
+    Attributes
+    ----------
+    config_key : str
+        ``"feedback.udp.host"``: the configuration key that an error from
+        :meth:`open` (a host that cannot be resolved or reached) is about.
+
     Raises
     ------
     SinkConfigError
@@ -138,6 +144,7 @@ class UdpSink:
     """
 
     name: str
+    config_key: str = "feedback.udp.host"
 
     def __init__(
         self,

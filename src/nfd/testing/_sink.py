@@ -20,7 +20,8 @@ class MemorySink:
     name : str
         As given.
     config_key : str
-        ``"feedback"``: the configuration table of the sink.
+        ``"feedback"``: the configuration table the daemon would name for an
+        error from :meth:`open` (this sink's :meth:`open` never fails).
     messages : list of FeedbackMessage
         Every message sent, in order.
     opened, closed : bool
@@ -40,7 +41,7 @@ class MemorySink:
     ([0.5], True, True)
     """
 
-    config_key = "feedback"
+    config_key: str = "feedback"
 
     def __init__(self, name: str = "memory") -> None:
         self.name = name
