@@ -331,32 +331,12 @@ class QualityMonitor:
             shape than the first, or a step names an unknown ROI.
         """
         params = _as_params("motion_params", motion_params)
-        th = self._thresholds
         crossings: list[str] = []
-        if self._prev_params is None:
-            fd = md = 0.0
-        else:
-            fd = framewise_displacement(self._prev_params, params, self._radius)
-            md = micro_displacement(self._prev_params, params)
-        self._prev_params = params
-        self._fd.add(fd)
-        self._md.add(md)
-        self._max["fd"] = max(self._max["fd"], fd)
-        self._max["md"] = max(self._max["md"], md)
-        if th.fd_mm is not None and fd > th.fd_mm:
-            crossings.append("fd")
-        if th.md_mm is not None and md > th.md_mm:
-            crossings.append("md")
+        fd, md = self._motion_figures(params, crossings)
         dv: float | None = None
         dv_pct: float | None = None
         if volume is not None:
-            d, pct = self._volume_figures(volume)
-            dv, dv_pct = _finite_or_none(d), _finite_or_none(pct)
-            if dv_pct is not None:
-                self._dv.add(dv_pct)
-                self._max["dvars_percent"] = max(self._max["dvars_percent"], dv_pct)
-                if th.dvars_percent is not None and dv_pct > th.dvars_percent:
-                    crossings.append("dvars")
+            dv, dv_pct = self._dvars_figures(volume, crossings)
         tsnr: dict[str, float | None] = {}
         cnr: dict[str, float | None] = {}
         spike: dict[str, int] = {}
@@ -365,27 +345,12 @@ class QualityMonitor:
         for name, step in (steps or {}).items():
             if name not in self._raw:
                 raise TimeseriesError(f"step for unknown ROI {name!r}; the monitor follows {list(self._names)}")
-            if math.isfinite(step.raw):
-                self._raw[name].add(step.raw)
-            if math.isfinite(step.glm):
-                (self._base if baseline else self._task)[name].add(step.glm)
-            if math.isfinite(step.kalman) and math.isfinite(step.ar1):
-                k = self._mse_n[name] + 1
-                self._mse[name] += ((step.kalman - step.ar1) ** 2 - self._mse[name]) / k
-                self._mse_n[name] = k
+            self._add_step(name, step, baseline)
             tsnr[name] = _finite_or_none(float(self._raw[name].snr))
             cnr[name] = self._cnr(name)
             mse[name] = self._mse[name] if self._mse_n[name] else None
             spike[name] = int(step.spike)
-            if step.spike:
-                self._spikes[name]["positive" if step.spike > 0 else "negative"] += 1
-                crossings.append(f"spike:{name}")
-            value = tsnr[name]
-            if th.tsnr_min is not None and value is not None and self._raw[name].n >= self._warmup:
-                low = value < th.tsnr_min
-                if low and not self._tsnr_low[name]:
-                    crossings.append(f"tsnr:{name}")
-                self._tsnr_low[name] = low
+            crossings.extend(self._roi_crossings(name, step.spike, tsnr[name]))
         self._counts.update(crossings)
         self._n += 1
         return {
@@ -400,6 +365,62 @@ class QualityMonitor:
             "mse": mse,
             "crossings": crossings,
         }
+
+    def _motion_figures(self, params: np.ndarray, crossings: list[str]) -> tuple[float, float]:
+        """Framewise and micro-displacement since the previous volume (mm), their crossings appended."""
+        th = self._thresholds
+        if self._prev_params is None:
+            fd = md = 0.0
+        else:
+            fd = framewise_displacement(self._prev_params, params, self._radius)
+            md = micro_displacement(self._prev_params, params)
+        self._prev_params = params
+        self._fd.add(fd)
+        self._md.add(md)
+        self._max["fd"] = max(self._max["fd"], fd)
+        self._max["md"] = max(self._max["md"], md)
+        if th.fd_mm is not None and fd > th.fd_mm:
+            crossings.append("fd")
+        if th.md_mm is not None and md > th.md_mm:
+            crossings.append("md")
+        return fd, md
+
+    def _dvars_figures(self, volume: ArrayLike, crossings: list[str]) -> tuple[float | None, float | None]:
+        """DVARS (intensity units) and DVARS percent of the volume, None where undefined; a crossing appended."""
+        d, pct = self._volume_figures(volume)
+        dv, dv_pct = _finite_or_none(d), _finite_or_none(pct)
+        if dv_pct is not None:
+            self._dv.add(dv_pct)
+            self._max["dvars_percent"] = max(self._max["dvars_percent"], dv_pct)
+            th = self._thresholds.dvars_percent
+            if th is not None and dv_pct > th:
+                crossings.append("dvars")
+        return dv, dv_pct
+
+    def _add_step(self, name: str, step: ChainStep, baseline: bool) -> None:
+        """Fold one chain step of ROI `name` into its running raw, CNR and filter-error figures."""
+        if math.isfinite(step.raw):
+            self._raw[name].add(step.raw)
+        if math.isfinite(step.glm):
+            (self._base if baseline else self._task)[name].add(step.glm)
+        if math.isfinite(step.kalman) and math.isfinite(step.ar1):
+            k = self._mse_n[name] + 1
+            self._mse[name] += ((step.kalman - step.ar1) ** 2 - self._mse[name]) / k
+            self._mse_n[name] = k
+
+    def _roi_crossings(self, name: str, spike: int, tsnr: float | None) -> list[str]:
+        """The spike and tSNR crossings of ROI `name` at this volume (the spike counted, the tSNR fall tracked)."""
+        crossings: list[str] = []
+        if spike:
+            self._spikes[name]["positive" if spike > 0 else "negative"] += 1
+            crossings.append(f"spike:{name}")
+        tsnr_min = self._thresholds.tsnr_min
+        if tsnr_min is not None and tsnr is not None and self._raw[name].n >= self._warmup:
+            low = tsnr < tsnr_min
+            if low and not self._tsnr_low[name]:
+                crossings.append(f"tsnr:{name}")
+            self._tsnr_low[name] = low
+        return crossings
 
     def _cnr(self, name: str) -> float | None:
         task, base = self._task[name], self._base[name]

@@ -6,6 +6,7 @@ import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -189,63 +190,56 @@ class MotionCorrector:
         seed: int = 0,
     ) -> None:
         ref = as_volume(reference, "reference")
+        options = {
+            "smooth_fwhm": smooth_fwhm,
+            "realign_fwhm": realign_fwhm,
+            "sep": sep,
+            "quality": quality,
+            "realign_degree": realign_degree,
+            "reslice_degree": reslice_degree,
+            "max_iterations": max_iterations,
+            "tolerance": tolerance,
+            "step_tolerance": step_tolerance,
+            "pad_slices": pad_slices,
+            "warm_start": warm_start,
+            "smooth_kernel": smooth_kernel,
+            "seed": seed,
+        }
         # what pickling needs to rebuild the engine (e.g. in a worker process)
-        self._init_args = (
-            np.array(ref, copy=True),
-            np.array(affine, dtype=np.float64, copy=True),
-            {
-                "smooth_fwhm": smooth_fwhm,
-                "realign_fwhm": realign_fwhm,
-                "sep": sep,
-                "quality": quality,
-                "realign_degree": realign_degree,
-                "reslice_degree": reslice_degree,
-                "max_iterations": max_iterations,
-                "tolerance": tolerance,
-                "step_tolerance": step_tolerance,
-                "pad_slices": pad_slices,
-                "warm_start": warm_start,
-                "smooth_kernel": smooth_kernel,
-                "seed": seed,
-            },
-        )
+        self._init_args = (np.array(ref, copy=True), np.array(affine, dtype=np.float64, copy=True), options)
         if min(ref.shape) < MIN_EXTENT:
             raise InvalidVolumeError(
                 f"reference must have at least {MIN_EXTENT} voxels along every axis, got shape {ref.shape}"
             )
         self._affine = check_affine(affine, "affine")
-        if not (isinstance(smooth_fwhm, (int, float)) and math.isfinite(smooth_fwhm) and smooth_fwhm >= 0):
-            raise InvalidOptionError(f"smooth_fwhm must be a finite number >= 0 mm, got {smooth_fwhm!r}")
-        if reslice_degree not in (1, 2, 3, 4):
-            raise InvalidOptionError(f"reslice_degree must be 1, 2, 3 or 4, got {reslice_degree!r}")
-        if not isinstance(pad_slices, (int, np.integer)) or pad_slices < 0:
-            raise InvalidOptionError(f"pad_slices must be an integer >= 0, got {pad_slices!r}")
-        self._options = RealignOptions(
-            fwhm=float(realign_fwhm),
-            sep=float(sep),
-            quality=float(quality),
-            degree=int(realign_degree),
-            max_iterations=int(max_iterations),
-            tolerance=float(tolerance),
-            step_tolerance=float(step_tolerance),
-            seed=int(seed),
-        )
+        _check_output_options(smooth_fwhm, reslice_degree, pad_slices)
+        self._options = _realign_options(options)
         self._shape: tuple[int, int, int] = (int(ref.shape[0]), int(ref.shape[1]), int(ref.shape[2]))
         self._pad = int(pad_slices)
         self._reslice_degree = int(reslice_degree)
         self._warm_start = bool(warm_start)
         self.smooth_fwhm = float(smooth_fwhm)
-        sizes = voxel_sizes(self._affine)
+        self._work_affine, self._to_work = _padded_grid(self._affine, self._pad)
+        self._allocate(smooth_kernel)
 
-        # the working grid: the reference grid with pad_slices zero slices on either side of axis 2
+        # the reference: smoothed spline, sample points, derivatives
+        self._load(ref)
+        if not np.any(self._reslice_coef.interior):
+            raise InvalidVolumeError("reference is all zero (or not finite): there is nothing to realign to")
+        self._samples: SampleSet = build_samples(
+            self._smoothed_coef, self._work_affine, voxel_sizes(self._affine), self._options
+        )
+        self._transform = np.eye(4)
+
+    def _allocate(self, smooth_kernel: KernelKind) -> None:
+        """Allocate the work buffers reused for every volume: coefficient volumes, smoothers, moments.
+
+        The working grid is the reference grid with ``pad_slices`` zero
+        slices on either side of the third axis.
+        """
+        sizes = voxel_sizes(self._affine)
         n0, n1, n2 = self._shape
         work_shape = (n0, n1, n2 + 2 * self._pad)
-        to_work = np.eye(4)
-        to_work[2, 3] = self._pad  # output voxel -> working voxel
-        self._work_affine = self._affine @ np.linalg.inv(to_work)
-        self._to_work = to_work
-
-        # work buffers, reused for every volume
         self._reslice_coef = CoefficientVolume(work_shape, self._reslice_degree)
         self._smoothed_coef = CoefficientVolume(work_shape, self._options.degree)
         self._volume_slab = self._reslice_coef.interior[:, :, self._pad : self._pad + n2]
@@ -257,13 +251,6 @@ class MotionCorrector:
             self._shape, tuple(smoothing_kernel(self.smooth_fwhm / s, smooth_kernel) for s in sizes)
         )
         self._moments = np.zeros(_realign_kernels.N_MOMENTS)
-
-        # the reference: smoothed spline, sample points, derivatives
-        self._load(ref)
-        if not np.any(self._reslice_coef.interior):
-            raise InvalidVolumeError("reference is all zero (or not finite): there is nothing to realign to")
-        self._samples: SampleSet = build_samples(self._smoothed_coef, self._work_affine, sizes, self._options)
-        self._transform = np.eye(4)
 
     # ------------------------------------------------------------------ API
     @property
@@ -408,6 +395,61 @@ class MotionCorrector:
             smoother.run(self._smoothed_coef.interior, src=samples)
         self._smoothed_coef.fill_margins()
         return had_non_finite
+
+
+def _padded_grid(
+    affine: npt.NDArray[np.float64], pad_slices: int
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """The working grid: the reference grid with ``pad_slices`` zero slices before and after its third axis.
+
+    Parameters
+    ----------
+    affine : (4, 4) float64
+        Voxel-to-mm matrix of the reference grid.
+    pad_slices : int
+        Zero slices added on either side of the third axis.
+
+    Returns
+    -------
+    work_affine : (4, 4) float64
+        Voxel-to-mm matrix of the working grid.
+    to_work : (4, 4) float64
+        Reference voxel -> working voxel (a shift of ``pad_slices`` along the third axis).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> work_affine, to_work = _padded_grid(np.diag([3.0, 3.0, 3.5, 1.0]), 3)
+    >>> float(work_affine[2, 3]), float(to_work[2, 3])
+    (-10.5, 3.0)
+    """
+    to_work = np.eye(4)
+    to_work[2, 3] = pad_slices  # output voxel -> working voxel
+    return affine @ np.linalg.inv(to_work), to_work
+
+
+def _realign_options(options: Mapping[str, Any]) -> RealignOptions:
+    """The realignment settings among the constructor's ``options`` (by their argument names)."""
+    return RealignOptions(
+        fwhm=float(options["realign_fwhm"]),
+        sep=float(options["sep"]),
+        quality=float(options["quality"]),
+        degree=int(options["realign_degree"]),
+        max_iterations=int(options["max_iterations"]),
+        tolerance=float(options["tolerance"]),
+        step_tolerance=float(options["step_tolerance"]),
+        seed=int(options["seed"]),
+    )
+
+
+def _check_output_options(smooth_fwhm: object, reslice_degree: object, pad_slices: object) -> None:
+    """Refuse a reslicing or output option out of range (:class:`InvalidOptionError`)."""
+    if not (isinstance(smooth_fwhm, (int, float)) and math.isfinite(smooth_fwhm) and smooth_fwhm >= 0):
+        raise InvalidOptionError(f"smooth_fwhm must be a finite number >= 0 mm, got {smooth_fwhm!r}")
+    if reslice_degree not in (1, 2, 3, 4):
+        raise InvalidOptionError(f"reslice_degree must be 1, 2, 3 or 4, got {reslice_degree!r}")
+    if not isinstance(pad_slices, (int, np.integer)) or pad_slices < 0:
+        raise InvalidOptionError(f"pad_slices must be an integer >= 0, got {pad_slices!r}")
 
 
 def _rebuild(

@@ -174,7 +174,7 @@ def sample_grid(
         0-based voxel coordinates, all within ``[0, n - 1)``.
     """
     skip = sep / np.asarray(voxel_size, dtype=np.float64)
-    axes = [np.arange(0.0, n - 1.5 + 1e-9, s) for n, s in zip(shape, skip)]
+    axes = [np.arange(0.0, n - 1.5 + 1e-9, s) for n, s in zip(shape, skip, strict=True)]
     grid = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, 3)
     rng = np.random.default_rng(seed)
     return grid + rng.random(grid.shape) * 0.5
@@ -235,7 +235,7 @@ def quality_subset(
     log_quality = math.log(quality)
     logdet = logdet0
     while logdet - logdet0 > log_quality:
-        n_drop = int(math.floor(keep.size / 10 + 0.5))
+        n_drop = math.floor(keep.size / 10 + 0.5)
         if n_drop == 0 or keep.size - n_drop < 4 * c.shape[1]:
             break
         ck = c[keep]
@@ -297,14 +297,14 @@ def gauss_newton(
         points inside the moving volume, a moving volume that sums to zero
         there, or a step that is not finite.
     """
-    k = _layout
     corners = _corners_mm(moving.shape, affine)
     transform = np.array(start, dtype=np.float64)
     ss = math.inf
     countdown = -1
     iterations = 0
     converged = False
-    for iterations in range(1, options.max_iterations + 1):
+    while iterations < options.max_iterations:
+        iterations += 1
         _kernels.gauss_newton_moments(
             moving.padded,
             MARGIN,
@@ -316,41 +316,80 @@ def gauss_newton(
             voxel_map(affine, transform),
             moments,
         )
-        n_in = moments[k.N_IN]
-        sum_f = moments[k.SUM_F]
-        if n_in < MIN_POINTS or sum_f == 0.0 or not math.isfinite(sum_f):
+        system = _normal_equations(samples, moments)
+        if system is None:
             return None
-        ata = samples.ata - moments[k.ATA_OUT : k.ATA_OUT + 36].reshape(6, 6)
-        atb = samples.atb - moments[k.ATB_OUT : k.ATB_OUT + 6]
-        sum_b = samples.sum_b - moments[k.SUM_B_OUT]
-        sum_bb = samples.sum_bb - moments[k.SUM_BB_OUT]
-        scale = sum_b / sum_f
-        atr = atb - scale * moments[k.ATF : k.ATF + 6]
-        try:
-            step = np.linalg.solve(ata, atr)
-        except np.linalg.LinAlgError:
+        ata, atr, residual = system
+        step_matrix = _step_matrix(ata, atr)
+        if step_matrix is None:
             return None
-        if not np.all(np.isfinite(step)):
-            return None
-        step_matrix = spm_matrix(step)
         transform = np.linalg.solve(step_matrix, transform)
-        if options.step_tolerance > 0:
-            moved_mm = np.sqrt((((step_matrix - np.eye(4)) @ corners)[:3] ** 2).sum(axis=0)).max()
-            if moved_mm <= options.step_tolerance:
-                converged = True
-                break
-        previous = ss
-        ss = max(sum_bb - 2.0 * scale * moments[k.SUM_BF] + scale * scale * moments[k.SUM_FF], 0.0) / n_in
+        if options.step_tolerance > 0 and _largest_move_mm(step_matrix, corners) <= options.step_tolerance:
+            converged = True
+            break
+        previous, ss = ss, residual
         if countdown == -1 and _stopped_improving(previous, ss, options.tolerance):
             countdown = 2
-        if countdown != -1:
-            if countdown == 0:
-                converged = True
-                break
+        if countdown == 0:
+            converged = True
+            break
+        if countdown > 0:
             countdown -= 1
     if not np.all(np.isfinite(transform)):
         return None
     return Estimate(transform, iterations, converged)
+
+
+def _normal_equations(
+    samples: SampleSet, moments: npt.NDArray[np.float64]
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], float] | None:
+    """The Gauss-Newton system over the points inside the moving volume, from the kernel's moments.
+
+    Parameters
+    ----------
+    samples : SampleSet
+        The reference's sample points and their sums over all points.
+    moments : float64 array of ``nfd._cext.realign.N_MOMENTS``
+        The sums :func:`nfd.volume._kernels.gauss_newton_moments` wrote.
+
+    Returns
+    -------
+    tuple or None
+        ``A.T @ A`` (6, 6) and ``A.T @ r`` (6,) over the points inside, ``r``
+        the residual of the moving volume scaled to the reference's global
+        intensity, and the mean squared residual (intensity units squared);
+        None with fewer than :data:`MIN_POINTS` points inside or a moving
+        volume summing to zero (or not finite) there.
+    """
+    k = _layout
+    n_in = moments[k.N_IN]
+    sum_f = moments[k.SUM_F]
+    if n_in < MIN_POINTS or sum_f == 0.0 or not math.isfinite(sum_f):
+        return None
+    ata = samples.ata - moments[k.ATA_OUT : k.ATA_OUT + 36].reshape(6, 6)
+    atb = samples.atb - moments[k.ATB_OUT : k.ATB_OUT + 6]
+    sum_b = samples.sum_b - moments[k.SUM_B_OUT]
+    sum_bb = samples.sum_bb - moments[k.SUM_BB_OUT]
+    scale = sum_b / sum_f
+    atr = atb - scale * moments[k.ATF : k.ATF + 6]
+    residual = max(sum_bb - 2.0 * scale * moments[k.SUM_BF] + scale * scale * moments[k.SUM_FF], 0.0) / n_in
+    return ata, atr, residual
+
+
+def _step_matrix(ata: npt.NDArray[np.float64], atr: npt.NDArray[np.float64]) -> npt.NDArray[np.float64] | None:
+    """``spm_matrix`` of the Gauss-Newton step solving ``ata @ p = atr``; None when singular or not finite."""
+    try:
+        step = np.linalg.solve(ata, atr)
+    except np.linalg.LinAlgError:
+        return None
+    if not np.all(np.isfinite(step)):
+        return None
+    return spm_matrix(step)
+
+
+def _largest_move_mm(step_matrix: npt.NDArray[np.float64], corners: npt.NDArray[np.float64]) -> float:
+    """How far the step moves the farthest-moved corner of the volume, mm (corners from :func:`_corners_mm`)."""
+    return float(np.sqrt((((step_matrix - np.eye(4)) @ corners)[:3] ** 2).sum(axis=0)).max())
 
 
 def _corners_mm(shape: tuple[int, ...], affine: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
