@@ -21,7 +21,6 @@ gap in the buffer's times; predictors see it and mark EEG missing.
 
 from __future__ import annotations
 
-import asyncio
 import ctypes
 import math
 import threading
@@ -35,9 +34,11 @@ import pylsl.lib
 import pylsl.util
 import structlog
 
-from nfd.eeg._clock import Dejitter, WallClock
-from nfd.eeg._errors import EegConfigError, StreamNotFoundError
-from nfd.eeg._lsl import Backoff, StreamDescription, resolve_stream, stream_query
+from nfd._checks import ensure_float
+from nfd.eeg._clock import Dejitter
+from nfd.eeg._errors import EegConfigError
+from nfd.eeg._lsl import StreamDescription, stream_query
+from nfd.eeg._lsl_thread import LslInletThread
 from nfd.eeg._model import StreamSpec
 from nfd.eeg._preprocess import Preprocessor, PreprocessSpec
 from nfd.eeg._ring import BufferView, RingBuffer
@@ -59,7 +60,12 @@ _BACKLOG_INTERVAL = 1.0
 _MAX_SPANS = 100
 
 
-class EegInlet:
+def _seconds(value: float, name: str) -> float:
+    """A duration in seconds, finite and > 0."""
+    return ensure_float(value, f"{name} (s)", positive=True, error=EegConfigError)
+
+
+class EegInlet(LslInletThread):
     """Pull a continuous LSL stream (EEG) into a ring buffer, preprocessed, with times on ``time.time()``.
 
     The stream is found by any combination of ``name``, ``type`` and
@@ -95,8 +101,13 @@ class EegInlet:
     Blocking work happens in the inlet's own thread; the public methods are
     safe to call from the event loop.  Use it as an asyncio task
     (``asyncio.create_task(inlet.run())``, cancel to stop) or from plain
-    threads (:meth:`start` / :meth:`stop`).
+    threads (:meth:`start` / :meth:`stop`); the thread's lifetime is
+    :class:`~nfd.eeg._lsl_thread.LslInletThread`'s.
     """
+
+    _event = "eeg"
+    _thread_name = "nfd-eeg-inlet"
+    _what = "stream"
 
     def __init__(
         self,
@@ -111,31 +122,15 @@ class EegInlet:
         stall_timeout: float = 1.0,
         retry_max: float = 5.0,
     ) -> None:
-        self.query = stream_query(name, type, source_id)
-        for key, value in (
-            ("timeout", timeout), ("buffer_seconds", buffer_seconds), ("lsl_buffer_seconds", lsl_buffer_seconds),
-            ("stall_timeout", stall_timeout), ("retry_max", retry_max),
-        ):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
-                math.isfinite(value) and value > 0
-            ):
-                raise EegConfigError(f"{key} must be a number of seconds > 0, got {value!r}")
-        self.timeout = float(timeout)
+        super().__init__(stream_query(name, type, source_id), timeout=timeout, retry_max=retry_max)
         self.preprocess = preprocess if preprocess is not None else PreprocessSpec()
-        self.buffer_seconds = float(buffer_seconds)
-        self.lsl_buffer_seconds = float(lsl_buffer_seconds)
-        self.stall_timeout = float(stall_timeout)
-        self.retry_max = float(retry_max)
-        self.description: StreamDescription | None = None
+        self.buffer_seconds = _seconds(buffer_seconds, "buffer_seconds")
+        self.lsl_buffer_seconds = _seconds(lsl_buffer_seconds, "lsl_buffer_seconds")
+        self.stall_timeout = _seconds(stall_timeout, "stall_timeout")
         self.fs_out: float | None = None
         self._ring: RingBuffer | None = None
         self._view: BufferView | None = None
         self._listeners: list[ChunkListener] = []
-        self._stop = threading.Event()
-        self._connected = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._error: BaseException | None = None
-        self._clock = WallClock(pylsl.local_clock)
         self._stats_lock = threading.Lock()
         self._received = 0
         self._emitted = 0
@@ -153,11 +148,6 @@ class EegInlet:
     def buffer(self) -> BufferView | None:
         """Read access to the buffered samples (None until the stream is first found)."""
         return self._view
-
-    @property
-    def connected(self) -> bool:
-        """True while an LSL inlet is open on the stream."""
-        return self._connected.is_set()
 
     @property
     def stream_spec(self) -> StreamSpec | None:
@@ -202,118 +192,15 @@ class EegInlet:
                 "clock_steps": self._clock.steps,
             }
 
-    # -- lifetime ------------------------------------------------------------------
-    def start(self) -> None:
-        """Start the inlet's thread (it looks for the stream, then pulls until :meth:`stop`)."""
-        if self._thread is not None:
-            raise RuntimeError("EegInlet already started")
-        self._thread = threading.Thread(target=self._main, name=f"nfd-eeg-inlet[{self.query}]", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        """Ask the thread to end and wait for it (at most ``timeout`` s)."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    def wait_connected(self, timeout: float) -> StreamDescription:
-        """Block until the stream is found and open (from a thread, not the event loop).
-
-        Raises
-        ------
-        StreamNotFoundError
-            Not within ``timeout`` seconds.
-        """
-        deadline = time.monotonic() + timeout
-        while not self._connected.wait(min(0.05, max(0.0, deadline - time.monotonic()))):
-            if self._error is not None:
-                raise self._error
-            if time.monotonic() >= deadline:
-                raise StreamNotFoundError(f"no LSL stream matching {self.query} was open within {timeout:g} s")
-        assert self.description is not None
-        return self.description
-
-    async def connected_within(self, timeout: float) -> StreamDescription:
-        """Wait (without blocking the loop) until the stream is open.
-
-        Raises
-        ------
-        StreamNotFoundError
-            Not within ``timeout`` seconds.
-        """
-        deadline = time.monotonic() + timeout
-        while not self._connected.is_set():
-            if self._error is not None:
-                raise self._error
-            if time.monotonic() >= deadline:
-                raise StreamNotFoundError(f"no LSL stream matching {self.query} was open within {timeout:g} s")
-            await asyncio.sleep(0.01)
-        assert self.description is not None
-        return self.description
-
-    async def run(self) -> None:
-        """Run the inlet until cancelled (then stop it); re-raise what ended its thread, if anything."""
-        self.start()
-        assert self._thread is not None
-        try:
-            while self._thread.is_alive():
-                await asyncio.sleep(0.1)
-        finally:
-            self._stop.set()
-            await asyncio.to_thread(self._thread.join, 5.0)
-        if self._error is not None:
-            raise self._error
-
     # -- the thread --------------------------------------------------------------------
-    def _main(self) -> None:
-        try:
-            self._loop()
-        except BaseException as exc:  # surfaced by run(); logged here for thread users
-            self._error = exc
-            log.error("eeg_inlet_failed", query=self.query, error=repr(exc))
-        finally:
-            self._connected.clear()
-
-    def _loop(self) -> None:
-        backoff = Backoff(0.25, self.retry_max)
-        while not self._stop.is_set():
-            try:
-                info = resolve_stream(self.query, self.timeout)
-                inlet = pylsl.StreamInlet(
-                    info,
-                    max_buflen=max(1, math.ceil(self.lsl_buffer_seconds)),
-                    recover=False,
-                    processing_flags=pylsl.proc_clocksync,
-                )
-                full = inlet.info(self.timeout)
-                inlet.open_stream(self.timeout)
-            except (StreamNotFoundError, TimeoutError, pylsl.util.LostError) as exc:
-                delay = backoff.next()
-                log.warning("eeg_stream_not_found", query=self.query, retry_in_s=delay, reason=str(exc))
-                self._stop.wait(delay)
-                continue
-            description = StreamDescription.from_info(full)
-            if not self._accept(description):
-                inlet.close_stream()
-                self._stop.wait(backoff.next())
-                continue
-            backoff.reset()
-            try:
-                self._pull_loop(inlet, description)
-            except pylsl.util.LostError:
-                self._connected.clear()
-                self._lost += 1
-                self._t_lost = self._ring.last_time if self._ring is not None else None
-                log.warning(
-                    "eeg_stream_lost", query=self.query, uid=description.uid,
-                    last_sample_time=self._t_lost, retry_max_s=self.retry_max,
-                )
-            finally:
-                self._connected.clear()
-                try:
-                    inlet.close_stream()
-                except Exception as exc:  # liblsl may already have torn it down
-                    log.debug("eeg_inlet_close_failed", error=repr(exc))
+    def _open(self, info: pylsl.StreamInfo) -> pylsl.StreamInlet:
+        """An inlet whose liblsl buffer holds ``lsl_buffer_seconds`` (whole seconds, at least 1)."""
+        return pylsl.StreamInlet(
+            info,
+            max_buflen=max(1, math.ceil(self.lsl_buffer_seconds)),
+            recover=False,
+            processing_flags=pylsl.proc_clocksync,
+        )
 
     def _accept(self, description: StreamDescription) -> bool:
         """Check a (re)found stream; set up the buffer and preprocessing the first time."""
@@ -351,7 +238,17 @@ class EegInlet:
         self.description = description
         return True
 
-    def _pull_loop(self, inlet: pylsl.StreamInlet, description: StreamDescription) -> None:
+    def _on_connect(self, description: StreamDescription) -> None:
+        """A new segment: the time line and the filters start again; a return is logged."""
+        assert self._dejitter is not None
+        self._dejitter.reset()
+        self._preprocessor.reset()
+        self._found += 1
+        if self._found > 1:
+            log.info("eeg_stream_recovered", query=self.query, uid=description.uid, lost_at=self._t_lost)
+
+    def _pull(self, inlet: pylsl.StreamInlet, description: StreamDescription) -> None:
+        """Pull chunks straight into the staging arrays (liblsl's C call) and ingest them, until stopped."""
         assert self._dejitter is not None and self._ring is not None
         n_ch = description.n_channels
         capacity = self._stage.shape[0]
@@ -368,12 +265,6 @@ class EegInlet:
         wait, no_wait = ctypes.c_double(_PULL_WAIT), ctypes.c_double(0.0)
         handle_error = pylsl.util.handle_error
 
-        self._dejitter.reset()
-        self._preprocessor.reset()
-        self._found += 1
-        self._connected.set()
-        if self._found > 1:
-            log.info("eeg_stream_recovered", query=self.query, uid=description.uid, lost_at=self._t_lost)
         new_segment = True
         stalled = False
         now = time.monotonic()
@@ -440,3 +331,12 @@ class EegInlet:
             self._chunks += 1
         for listener in self._listeners:
             listener(y.shape[0])
+
+    def _on_lost(self, description: StreamDescription) -> None:
+        """Count the loss and remember the last sample's time (the missing span starts there)."""
+        self._lost += 1
+        self._t_lost = self._ring.last_time if self._ring is not None else None
+        log.warning(
+            "eeg_stream_lost", query=self.query, uid=description.uid,
+            last_sample_time=self._t_lost, retry_max_s=self.retry_max,
+        )

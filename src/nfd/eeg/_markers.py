@@ -5,26 +5,24 @@ a time on ``time.time()`` (liblsl's clock synchronisation, then the
 wall-clock offset) and is kept in memory (the newest ``keep``) and handed to
 the listeners, e.g. a :class:`nfd.eeg.MarkerWriter` appending to the run
 folder's ``eeg_markers.tsv``.  A lost marker stream is looked for again
-with back-off, as the EEG stream is.
+with back-off, as the EEG stream is (the thread's lifetime is
+:class:`~nfd.eeg._lsl_thread.LslInletThread`'s, as the EEG inlet's is).
 """
 
 from __future__ import annotations
 
-import asyncio
 import collections
-import math
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import pylsl
-import pylsl.util
 import structlog
 
-from nfd.eeg._clock import WallClock
-from nfd.eeg._errors import EegConfigError, StreamNotFoundError
-from nfd.eeg._lsl import Backoff, StreamDescription, resolve_stream, stream_query
+from nfd._checks import ensure_int
+from nfd.eeg._errors import EegConfigError
+from nfd.eeg._lsl import StreamDescription, stream_query
+from nfd.eeg._lsl_thread import LslInletThread
 
 __all__ = ["Marker", "MarkerInlet"]
 
@@ -53,7 +51,7 @@ class Marker:
     stream: str
 
 
-class MarkerInlet:
+class MarkerInlet(LslInletThread):
     """Record an LSL marker stream (found by ``name``, ``type`` -- default ``Markers`` -- or ``source_id``).
 
     Parameters
@@ -72,7 +70,17 @@ class MarkerInlet:
     ----------
     markers : collections.deque of Marker
         The newest ``keep`` markers.
+    description : StreamDescription or None
+        The marker stream, once found.
+    count : int
+        Markers received.
+    lost : int
+        Times the stream was lost.
     """
+
+    _event = "eeg_marker"
+    _thread_name = "nfd-marker-inlet"
+    _what = "marker stream"
 
     def __init__(
         self,
@@ -86,117 +94,43 @@ class MarkerInlet:
     ) -> None:
         if name is None and type is None and source_id is None:
             type = "Markers"
-        self.query = stream_query(name, type, source_id)
-        if not (math.isfinite(timeout) and timeout > 0 and math.isfinite(retry_max) and retry_max > 0):
-            raise EegConfigError(f"timeout and retry_max must be seconds > 0, got {timeout!r}, {retry_max!r}")
-        if keep < 1:
-            raise EegConfigError(f"keep must be >= 1 marker, got {keep!r}")
-        self.timeout = float(timeout)
-        self.retry_max = float(retry_max)
-        self.markers: collections.deque[Marker] = collections.deque(maxlen=int(keep))
-        self.description: StreamDescription | None = None
+        super().__init__(stream_query(name, type, source_id), timeout=timeout, retry_max=retry_max)
+        keep = ensure_int(keep, "keep (markers)", minimum=1, error=EegConfigError)
+        self.markers: collections.deque[Marker] = collections.deque(maxlen=keep)
         self.count = 0
         self.lost = 0
-        self._listeners: list[Callable[[Marker], None]] = []
-        self._stop = threading.Event()
-        self._connected = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._error: BaseException | None = None
-        self._clock = WallClock(pylsl.local_clock)
+        self._listeners: list[Callable[[Marker], object]] = []
 
-    @property
-    def connected(self) -> bool:
-        """True while the marker stream is open."""
-        return self._connected.is_set()
-
-    def add_listener(self, callback: Callable[[Marker], None]) -> None:
+    def add_listener(self, callback: Callable[[Marker], object]) -> None:
         """Call ``callback(marker)`` in the inlet's thread for each marker (keep it short, thread-safe)."""
         self._listeners.append(callback)
 
-    def start(self) -> None:
-        """Start the inlet's thread."""
-        if self._thread is not None:
-            raise RuntimeError("MarkerInlet already started")
-        self._thread = threading.Thread(target=self._main, name=f"nfd-marker-inlet[{self.query}]", daemon=True)
-        self._thread.start()
+    # -- the thread --------------------------------------------------------------------
+    def _on_connect(self, description: StreamDescription) -> None:
+        """Log the stream found."""
+        log.info("eeg_marker_stream_found", query=self.query, name=description.name)
 
-    def stop(self, timeout: float = 5.0) -> None:
-        """Ask the thread to end and wait for it."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    def wait_connected(self, timeout: float) -> StreamDescription:
-        """Block until the marker stream is open (from a thread).
-
-        Raises
-        ------
-        StreamNotFoundError
-            Not within ``timeout`` seconds.
-        """
-        if not self._connected.wait(timeout) or self.description is None:
-            raise StreamNotFoundError(f"no LSL marker stream matching {self.query} was open within {timeout:g} s")
-        return self.description
-
-    async def run(self) -> None:
-        """Run until cancelled; re-raise what ended the thread, if anything."""
-        self.start()
-        assert self._thread is not None
-        try:
-            while self._thread.is_alive():
-                await asyncio.sleep(0.1)
-        finally:
-            self._stop.set()
-            await asyncio.to_thread(self._thread.join, 5.0)
-        if self._error is not None:
-            raise self._error
-
-    def _main(self) -> None:
-        try:
-            self._loop()
-        except BaseException as exc:
-            self._error = exc
-            log.error("eeg_marker_inlet_failed", query=self.query, error=repr(exc))
-        finally:
-            self._connected.clear()
-
-    def _loop(self) -> None:
-        backoff = Backoff(0.25, self.retry_max)
+    def _pull(self, inlet: pylsl.StreamInlet, description: StreamDescription) -> None:
+        """Pull markers, stamp them on the daemon's clock, keep them and hand them to the listeners."""
+        next_clock = time.monotonic() + 1.0
         while not self._stop.is_set():
-            try:
-                info = resolve_stream(self.query, self.timeout)
-                inlet = pylsl.StreamInlet(info, max_buflen=60, recover=False, processing_flags=pylsl.proc_clocksync)
-                full = inlet.info(self.timeout)
-                inlet.open_stream(self.timeout)
-            except (StreamNotFoundError, TimeoutError, pylsl.util.LostError) as exc:
-                delay = backoff.next()
-                log.warning("eeg_marker_stream_not_found", query=self.query, retry_in_s=delay, reason=str(exc))
-                self._stop.wait(delay)
-                continue
-            backoff.reset()
-            self.description = StreamDescription.from_info(full)
-            self._connected.set()
-            log.info("eeg_marker_stream_found", query=self.query, name=self.description.name)
-            next_clock = time.monotonic() + 1.0
-            try:
-                while not self._stop.is_set():
-                    values, stamps = inlet.pull_chunk(timeout=0.05)
-                    if time.monotonic() >= next_clock:
-                        self._clock.update()
-                        next_clock = time.monotonic() + 1.0
-                    for value, stamp in zip(values, stamps, strict=True):
-                        marker = Marker(
-                            time=float(stamp) + self._clock.offset,
-                            lsl_time=float(stamp),
-                            value="|".join(str(v) for v in value),
-                            stream=self.description.name,
-                        )
-                        self.markers.append(marker)
-                        self.count += 1
-                        for listener in self._listeners:
-                            listener(marker)
-            except pylsl.util.LostError:
-                self.lost += 1
-                log.warning("eeg_marker_stream_lost", query=self.query)
-            finally:
-                self._connected.clear()
+            values, stamps = inlet.pull_chunk(timeout=0.05)
+            if time.monotonic() >= next_clock:
+                self._clock.update()
+                next_clock = time.monotonic() + 1.0
+            for value, stamp in zip(values, stamps, strict=True):
+                marker = Marker(
+                    time=float(stamp) + self._clock.offset,
+                    lsl_time=float(stamp),
+                    value="|".join(str(v) for v in value),
+                    stream=description.name,
+                )
+                self.markers.append(marker)
+                self.count += 1
+                for listener in self._listeners:
+                    listener(marker)
+
+    def _on_lost(self, description: StreamDescription) -> None:
+        """Count the loss."""
+        self.lost += 1
+        log.warning("eeg_marker_stream_lost", query=self.query)
