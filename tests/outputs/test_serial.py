@@ -10,8 +10,6 @@ back" as a new pty behind the same path (udev recreating the symlink).
 from __future__ import annotations
 
 import asyncio
-import os
-import select
 import struct
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +19,8 @@ import structlog
 
 pytest.importorskip("serial", reason="pyserial is not installed: the serial sink needs it (pip install pyserial)")
 
-from nfd.outputs import FeedbackMessage, SerialSink, Sink, SinkConfigError, SinkOpenError  # noqa: E402
+from nfd.outputs import FeedbackMessage, SerialSink, Sink, SinkConfigError, SinkOpenError
+from tests.helpers.serial_device import Pty, until
 
 T0 = 1763712000.0
 
@@ -32,68 +31,11 @@ def _msg(index: int, feedback: float, condition: str = "NFBREG", baseline: bool 
     )
 
 
-class Pty:
-    """A pseudo-terminal pair whose slave is reachable at ``link`` (a symlink, like a udev name)."""
-
-    def __init__(self, link: Path) -> None:
-        self.link = link
-        self.master, slave = os.openpty()
-        self.slave_name = os.ttyname(slave)
-        os.close(slave)  # the sink opens it by path
-        link.unlink(missing_ok=True)
-        link.symlink_to(self.slave_name)
-        self.closed = False
-
-    def read(self, n: int, timeout: float = 5.0) -> bytes:
-        """Exactly ``n`` bytes from the master (the timeout guards against a hang; it is not a measurement)."""
-        out = b""
-        while len(out) < n:
-            ready, _, _ = select.select([self.master], [], [], timeout)
-            if not ready:
-                raise AssertionError(f"only {len(out)} of {n} bytes arrived: {out!r}")
-            out += os.read(self.master, n - len(out))
-        return out
-
-    def pending(self) -> bytes:
-        """Whatever is readable now, without waiting."""
-        out = b""
-        while select.select([self.master], [], [], 0)[0]:
-            try:
-                chunk = os.read(self.master, 4096)
-            except OSError:
-                break
-            if not chunk:
-                break
-            out += chunk
-        return out
-
-    def vanish(self) -> None:
-        """The device goes away: the master closes and the path disappears."""
-        os.close(self.master)
-        self.link.unlink()
-        self.closed = True
-
-    def close(self) -> None:
-        if not self.closed:
-            os.close(self.master)
-            self.closed = True
-
-
 @pytest.fixture
 def pty(tmp_path: Path) -> Iterator[Pty]:
     p = Pty(tmp_path / "ttyNFD0")
     yield p
     p.close()
-
-
-async def _until(predicate, what: str, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
-    """Wait (yielding to the loop) until ``predicate()``; the timeout only guards against a hang."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)
 
 
 # -- arguments ---------------------------------------------------------------------------
@@ -159,12 +101,12 @@ async def test_the_port_vanishes_and_comes_back(pty: Pty) -> None:
             for i in range(2, 12):  # the first failing write notices; the rest are dropped, never block
                 sink.send(_msg(i, 0.0))
                 await asyncio.sleep(0.005)
-            await _until(lambda: not sink.is_connected, "the loss to be noticed")
-            await _until(lambda: sink.trouble_counts.get("serial_reopen_failed", 0) >= 3, "reopen attempts")
+            await until(lambda: not sink.is_connected, "the loss to be noticed")
+            await until(lambda: sink.trouble_counts.get("serial_reopen_failed", 0) >= 3, "reopen attempts")
 
             back = Pty(pty.link)  # the adapter is plugged in again, behind the same name
             try:
-                await _until(lambda: sink.is_connected, "the port to come back")
+                await until(lambda: sink.is_connected, "the port to come back")
                 for i in (20, 21, 22):
                     sink.send(_msg(i, 0.0))
                 assert back.read(9) == b"20\n21\n22\n"
@@ -191,9 +133,9 @@ async def test_it_survives_two_outages(pty: Pty) -> None:
             assert current.read(2) == f"{outage}\n".encode()
             current.vanish()
             sink.send(_msg(9, 0.0))
-            await _until(lambda: not sink.is_connected, "the loss")
+            await until(lambda: not sink.is_connected, "the loss")
             current = Pty(pty.link)
-            await _until(lambda: sink.is_connected, "the return")
+            await until(lambda: sink.is_connected, "the return")
         sink.send(_msg(7, 0.0))
         assert current.read(2) == b"7\n"
         current.close()
@@ -217,12 +159,13 @@ async def test_a_port_absent_at_start_is_waited_for(tmp_path: Path) -> None:
             sink.send(_msg(1, 1.0))  # dropped: nothing to write to
             late = Pty(link)
             try:
-                await _until(lambda: sink.is_connected, "the port to appear")
+                await until(lambda: sink.is_connected, "the port to appear")
                 sink.send(_msg(2, 2.0))
                 assert late.read(7) == b"2.0000\n"
             finally:
                 late.close()
-    assert [e["event"] for e in logs if e["event"].startswith("serial_port")] == ["serial_port_absent", "serial_port_back"]
+    port_events = [e["event"] for e in logs if e["event"].startswith("serial_port")]
+    assert port_events == ["serial_port_absent", "serial_port_back"]
     assert sink.trouble_counts["serial_dropped_port_down"] == 1
 
 
