@@ -140,7 +140,7 @@ async def test_nifti_files_have_their_series_in_the_name_only(tmp_path: Path, lo
 
 
 def test_invalid_series_arguments(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="on_new_series must be 'ignore' or 'new_run'"):
+    with pytest.raises(ValueError, match="on_new_series must be one of 'ignore', 'new_run'; got 'stop'"):
         ScanWatcher(tmp_path, on_new_series="stop")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="series must be a SeriesId"):
         ScanWatcher(tmp_path, series="000007")  # type: ignore[arg-type]

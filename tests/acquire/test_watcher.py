@@ -383,11 +383,11 @@ async def test_a_failure_of_the_watching_task_reaches_the_consumer(tmp_path: Pat
 
 
 async def test_invalid_arguments_and_missing_folder(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="index_from must be 'name' or 'header'"):
+    with pytest.raises(ValueError, match="index_from must be one of 'name', 'header'; got 'path'"):
         ScanWatcher(tmp_path, index_from="path")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="reorder_timeout must be a number of seconds"):
+    with pytest.raises(ValueError, match="reorder_timeout must be a number >= 0, got -1"):
         ScanWatcher(tmp_path, reorder_timeout=-1)
-    with pytest.raises(ValueError, match="poll_interval must be > 0"):
+    with pytest.raises(ValueError, match="poll_interval must be a number > 0, got 0"):
         ScanWatcher(tmp_path, poll=True, poll_interval=0)
     w = ScanWatcher(tmp_path / "absent")
     with pytest.raises(NotADirectoryError, match="absent"):

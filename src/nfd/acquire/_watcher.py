@@ -30,46 +30,47 @@ for SMB/NFS mounts) and decides about each file from its content:
   (``volume_late``).
 
 Everything blocking (listing, stat, reading, hashing, decoding, stacking
-slices) runs in threads; the event loop only does bookkeeping.
+slices) runs in threads; the event loop only does bookkeeping. The decisions
+are taken by pure cores with the clock passed in, tested alone: each file's
+state (:mod:`nfd.acquire._file_state`), the run's series
+(:mod:`nfd.acquire._series_policy`), the slices of a volume
+(:mod:`nfd.acquire._assembler`) and the acquisition order
+(:mod:`nfd.acquire._sequencer`). :class:`ScanWatcher` is the shell around
+them: file events, polling, reads in threads, and the asyncio life cycle.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
 import hashlib
 import os
 import stat
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import structlog
 from watchfiles import Change, awatch
 
 from nfd.acquire._assembler import PartialVolume, SliceAssembler, SliceVerdict
 from nfd.acquire._errors import IncompleteFileError, NotAScanError
+from nfd.acquire._file_state import FileState, Outcome, Step, WatchedFile, WatchedFiles
 from nfd.acquire._image import ScanImage
 from nfd.acquire._naming import FileNaming
 from nfd.acquire._reader import read_part_bytes
 from nfd.acquire._sequencer import Release, Sequencer, Verdict
 from nfd.acquire._series import SeriesId
+from nfd.acquire._series_policy import OnNewSeries, SeriesDecision, SeriesPolicy, SeriesVerdict, newest_series
 from nfd.acquire._slices import SliceImage, SliceOptions, VolumeFrom, assemble_volume
 from nfd.acquire._source import ScanSource
+from nfd.acquire._watch_options import IndexFrom, WatchOptions
 
 __all__ = ["Scan", "ScanWatcher"]
 
 log = structlog.get_logger(__name__)
 
-#: Delays (s) between checks of an incomplete file, counted from its last
-#: observed change: every 2 ms for the first ~50 ms (a scanner writes a file
-#: within a few ms to tens of ms), then backing off; the last delay repeats
-#: until ``complete_timeout``. A check is a ``stat``; the file is read again
-#: only when its size or mtime changed.
-RECHECK_DELAYS: tuple[float, ...] = (0.002,) * 25 + (0.005, 0.01, 0.02, 0.05, 0.1, 0.2)
 #: watchfiles' batching (ms): a batch of changes is handed over once no new
 #: change came for ``_STEP_MS`` (at most ``_DEBOUNCE_MS`` after the first).
 #: The step bounds the latency of a file written in one go (measured on a
@@ -108,28 +109,6 @@ class Scan:
     t_complete: float
 
 
-class _State(enum.Enum):
-    WAITING = "waiting"  # to be read, or incomplete and re-read on a schedule
-    REJECTED = "rejected"  # not a scan, or incomplete for too long; re-read if it changes
-    DONE = "done"  # taken, duplicate, late: never looked at again
-
-
-@dataclass
-class _File:
-    path: Path
-    number: int | None  # the scanner's number from the name (index_from="name")
-    series_name: str | None = None  # the series part of the name
-    mtime_ns: int = 0  # when listed at start
-    state: _State = _State.WAITING
-    dirty: bool = True  # changed since it was last read
-    signature: tuple[int, int] | None = None  # (size, mtime_ns) at the last read
-    changed_at: float = field(default_factory=time.monotonic)
-    recheck_step: int = 0
-    recheck_at: float | None = None
-    logged: bool = False  # a rejection line was already written for it
-    reason: str = ""  # why it was incomplete when last read
-
-
 @dataclass(frozen=True)
 class _Reading:
     """The outcome of reading one file in a thread."""
@@ -142,6 +121,19 @@ class _Reading:
     not_a_file: bool = False
     unchanged: bool = False
     t_complete: float = 0.0
+
+    @property
+    def outcome(self) -> tuple[Outcome, str]:
+        """What the read gave, and the reader's reason for anything but a volume."""
+        if self.unchanged:
+            return Outcome.UNCHANGED, ""
+        if isinstance(self.error, NotAScanError):
+            return Outcome.NOT_A_SCAN, self.error.reason
+        if isinstance(self.error, IncompleteFileError):
+            return Outcome.INCOMPLETE, self.error.reason
+        if isinstance(self.error, OSError):
+            return Outcome.UNREADABLE, f"unreadable: {self.error!r}"
+        return Outcome.COMPLETE, ""
 
 
 def _read_file(
@@ -284,65 +276,56 @@ class ScanWatcher:
         *,
         naming: FileNaming | None = None,
         first_number: int = 1,
-        index_from: Literal["name", "header"] = "name",
+        index_from: IndexFrom = "name",
         poll: bool = False,
         poll_interval: float = 0.1,
         complete_timeout: float = 10.0,
         reorder_timeout: float = 2.0,
         slices_per_volume: int | None = None,
         volume_from: VolumeFrom = "auto",
-        on_new_series: Literal["ignore", "new_run"] = "ignore",
+        on_new_series: OnNewSeries = "ignore",
         series: SeriesId | None = None,
     ) -> None:
-        if index_from not in ("name", "header"):
-            raise ValueError(f"index_from must be 'name' or 'header', got {index_from!r}")
-        if on_new_series not in ("ignore", "new_run"):
-            raise ValueError(f"on_new_series must be 'ignore' or 'new_run', got {on_new_series!r}")
-        if series is not None and not isinstance(series, SeriesId):
-            raise ValueError(f"series must be a SeriesId or None, got {series!r}")
-        self.slice_options = SliceOptions(slices_per_volume, volume_from)
-        if not isinstance(first_number, int) or isinstance(first_number, bool):
-            raise ValueError(f"first_number must be an integer, got {first_number!r}")
-        for arg, value in (
-            ("poll_interval", poll_interval),
-            ("complete_timeout", complete_timeout),
-            ("reorder_timeout", reorder_timeout),
-        ):
-            if not (isinstance(value, (int, float)) and value >= 0):
-                raise ValueError(f"{arg} must be a number of seconds >= 0, got {value!r}")
-        if poll and not poll_interval > 0:
-            raise ValueError(
-                f"poll_interval must be > 0 seconds when poll=True, got {poll_interval!r}"
-            )
+        self.options = WatchOptions(
+            naming=naming if naming is not None else FileNaming(),
+            first_number=first_number,
+            index_from=index_from,
+            poll=poll,
+            poll_interval=poll_interval,
+            complete_timeout=complete_timeout,
+            reorder_timeout=reorder_timeout,
+            slices=SliceOptions(slices_per_volume, volume_from),
+            on_new_series=on_new_series,
+            series=series,
+        )
         self.folder = Path(folder).absolute()
-        self.naming = naming if naming is not None else FileNaming()
-        self.first_number = first_number
-        self.index_from = index_from
-        self.poll = bool(poll)
-        self.poll_interval = float(poll_interval)
-        self.complete_timeout = float(complete_timeout)
-        self.reorder_timeout = float(reorder_timeout)
-        self.on_new_series = on_new_series
-        self.series: SeriesId | None = series if series is not None and series.known else None
-        self.new_series: SeriesId | None = None
         self.stats: dict[str, int] = dict.fromkeys(_STAT_KEYS, 0)
-        self._sequencer: Sequencer[Scan] = Sequencer(self.reorder_timeout)
-        self._assembler: SliceAssembler[SliceImage] = SliceAssembler(self.complete_timeout)
-        self._ignored_series: set[SeriesId] = set()
+        self._policy = SeriesPolicy(self.options.on_new_series, self.options.series)
+        self._sequencer: Sequencer[Scan] = Sequencer(self.options.reorder_timeout)
+        self._assembler: SliceAssembler[SliceImage] = SliceAssembler(self.options.complete_timeout)
+        self._files = WatchedFiles()
+        self._ignored: set[Path] = set()  # names that are not a volume's, logged once
+        self._taken_identities: dict[tuple[int, int, int, int], Path] = {}
         self._late_logged: set[int] = set()
         self._initial_indices: list[int] = []
         self._saw_slices = False
         self._ended = False
-        self._files: dict[Path, _File] = {}
-        self._waiting: dict[Path, _File] = {}  # the files in state WAITING
-        self._ignored: set[Path] = set()
-        self._taken_identities: dict[tuple[int, int, int, int], Path] = {}
         self._events: asyncio.Queue[set[tuple[Change, str]] | BaseException] = asyncio.Queue()
         self._out: asyncio.Queue[Scan | _End] = asyncio.Queue()
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._pump_task: asyncio.Task[None] | None = None
         self._closed = False
+
+    @property
+    def series(self) -> SeriesId | None:
+        """The run's series, once known."""
+        return self._policy.series
+
+    @property
+    def new_series(self) -> SeriesId | None:
+        """With ``on_new_series="new_run"``, the series whose first file ended the iteration."""
+        return self._policy.new_series
 
     @property
     def missing(self) -> list[int]:
@@ -453,8 +436,8 @@ class ScanWatcher:
                 step=_STEP_MS,
                 stop_event=self._stop,
                 rust_timeout=1000,
-                force_polling=self.poll,
-                poll_delay_ms=max(1, round(self.poll_interval * 1000)),
+                force_polling=self.options.poll,
+                poll_delay_ms=max(1, round(self.options.poll_interval * 1000)),
                 recursive=False,
             ):
                 self._events.put_nowait(changes)
@@ -463,7 +446,7 @@ class ScanWatcher:
         except Exception as err:  # noqa: BLE001 - handed to the watching task, which raises it
             self._events.put_nowait(err)
 
-    async def _run(self, initial_files: list[_File]) -> None:
+    async def _run(self, initial_files: list[WatchedFile]) -> None:
         await self._take_initial(initial_files)
         self._sequencer.start(self._initial_index(initial_files))
         log.debug(
@@ -476,70 +459,46 @@ class ScanWatcher:
         self._flush()
         while not self._ended:
             await self._wait_for_events()
-            now = time.monotonic()
-            due = [
-                f
-                for f in self._waiting.values()
-                if f.dirty or (f.recheck_at is not None and f.recheck_at <= now)
-            ]
-            due.sort(key=self._order_key)
-            for entry in due:
+            for entry in self._files.due(time.monotonic()):
                 self._drain_events()
-                if self._waiting.get(entry.path) is entry:
+                if self._files.waits(entry):
                     await self._read(entry)
                 if self._ended:
                     return
             self._flush()
 
-    async def _take_initial(self, initial_files: list[_File]) -> None:
+    async def _take_initial(self, initial_files: list[WatchedFile]) -> None:
         """Read the files present at start, settle the run's series, then offer them in order."""
-        readings: list[tuple[_File, _Reading]] = []
+        readings: list[tuple[WatchedFile, _Reading]] = []
         for entry in initial_files:
             self._drain_events()
-            if self._waiting.get(entry.path) is entry:
+            if self._files.waits(entry):
                 reading = await self._fetch(entry)
                 if reading is not None:
                     readings.append((entry, reading))
-        if self.series is None:
-            self.series = self._newest_series(initial_files, readings)
+        self._policy.settle(newest_series(_series_at_start(initial_files, readings)))
         for entry, reading in readings:
-            if self._files.get(entry.path) is entry:
+            if self._files.follows(entry):
                 await self._handle(entry, reading, time.monotonic())
                 if self._ended:
                     return
 
-    def _newest_series(
-        self, initial_files: list[_File], readings: list[tuple[_File, _Reading]]
-    ) -> SeriesId | None:
-        """The series of the most recently modified file present at start that has one."""
-        read = {entry.path: reading for entry, reading in readings}
-        best: tuple[int, SeriesId] | None = None
-        for entry in initial_files:
-            reading = read.get(entry.path)
-            uid = reading.image.series if reading is not None and reading.image is not None else None
-            series = SeriesId(entry.series_name, uid)
-            if not series.known:
-                continue
-            mtime = reading.signature[1] if reading is not None and reading.signature else entry.mtime_ns
-            if best is None or mtime > best[0]:
-                best = (mtime, series)
-        return None if best is None else best[1]
-
     def _initial_order(self, listing: list[tuple[Path, int]]) -> list[tuple[Path, int]]:
         """Files present at start, in the order to take them."""
-        if self.index_from == "header":
+        if self.options.index_from == "header":
             return sorted(listing, key=lambda item: (item[1], item[0].name))
+        naming, first_number = self.options.naming, self.options.first_number
 
         def key(item: tuple[Path, int]) -> tuple[bool, int, str]:
-            number = self.naming.volume_number(item[0].name)
+            number = naming.volume_number(item[0].name)
             number = -1 if number is None else number
             # Numbers below first_number last: byte copies of later volumes
             # (the rt-cloud sample's 000000) are then recognised as duplicates.
-            return (number < self.first_number, number, item[0].name)
+            return (number < first_number, number, item[0].name)
 
         return sorted(listing, key=key)
 
-    def _initial_index(self, initial: list[_File]) -> int | None:
+    def _initial_index(self, initial: list[WatchedFile]) -> int | None:
         """First index to expect: the smallest index present at start.
 
         The indices of the volumes and slices of the run's series read at
@@ -549,28 +508,21 @@ class ScanWatcher:
         ``index_from="header"``: the smallest index the sequencer holds).
         """
         indices = [i for i in self._initial_indices if i >= 0]
-        if self.index_from == "name" and not self._saw_slices:
+        if self.options.index_from == "name" and not self._saw_slices:
             pending = [
-                f.number - self.first_number
+                f.number - self.options.first_number
                 for f in initial
-                if f.number is not None and f.state is _State.WAITING
+                if f.number is not None and f.state is FileState.WAITING
             ]
             indices += [i for i in pending if i >= 0]
         if indices:
             return min(indices)
-        return None if self.index_from == "header" else 0
-
-    def _order_key(self, entry: _File) -> tuple[int, str]:
-        return (entry.number if entry.number is not None else -1, entry.path.name)
+        return None if self.options.index_from == "header" else 0
 
     async def _wait_for_events(self) -> None:
         """Wait for file events, or until the next re-check, reorder or slice deadline."""
-        deadlines = [f.recheck_at for f in self._waiting.values() if f.recheck_at is not None]
-        for deadline in (self._sequencer.deadline(), self._assembler.deadline()):
-            if deadline is not None:
-                deadlines.append(deadline)
-        if any(f.dirty for f in self._waiting.values()):
-            deadlines.append(0.0)
+        candidates = (self._files.next_check(), self._sequencer.deadline(), self._assembler.deadline())
+        deadlines = [deadline for deadline in candidates if deadline is not None]
         delay = max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
         try:
             async with asyncio.timeout(delay):
@@ -592,108 +544,72 @@ class ScanWatcher:
             path = Path(name)
             if path.parent != self.folder:
                 continue
-            entry = self._files.get(path)
             if change is Change.deleted:
-                if entry is not None and entry.state is not _State.DONE:
+                if self._files.removed(path):
                     log.debug("file_removed", file=str(path))
-                    self._forget(entry)
-            elif entry is None:
+            elif not self._files.changed(path):
                 self._register(path)
-            elif entry.state is not _State.DONE:
-                entry.dirty = True
-                self._set_state(entry, _State.WAITING)
 
-    def _register(self, path: Path, mtime_ns: int = 0) -> _File | None:
+    def _register(self, path: Path, mtime_ns: int = 0) -> WatchedFile | None:
         """Start following a file (None when its name is not a volume's)."""
-        number = self.naming.volume_number(path.name)
-        if number is None and self.index_from == "name":
+        naming = self.options.naming
+        number = naming.volume_number(path.name)
+        if number is None and self.options.index_from == "name":
             if path not in self._ignored:
                 self._ignored.add(path)
-                reason = f"name does not match {self.naming.pattern!r}"
-                log.debug("file_ignored", file=str(path), reason=reason)
+                log.debug("file_ignored", file=str(path), reason=f"name does not match {naming.pattern!r}")
             return None
-        entry = _File(
-            path=path, number=number, series_name=self.naming.series(path.name), mtime_ns=mtime_ns
-        )
-        self._files[path] = entry
-        self._waiting[path] = entry
-        return entry
+        series_name = naming.series(path.name)
+        entry = WatchedFile(path, number, time.monotonic(), series_name=series_name, mtime_ns=mtime_ns)
+        return self._files.add(entry)
 
-    def _set_state(self, entry: _File, state: _State) -> None:
-        entry.state = state
-        if state is _State.WAITING:
-            self._waiting[entry.path] = entry
-        else:
-            self._waiting.pop(entry.path, None)
-            entry.recheck_at = None
-
-    def _forget(self, entry: _File) -> None:
-        self._files.pop(entry.path, None)
-        self._waiting.pop(entry.path, None)
-
-    async def _read(self, entry: _File) -> None:
+    async def _read(self, entry: WatchedFile) -> None:
         """Read a file (or, on a scheduled check without event, stat it) and act on it."""
         reading = await self._fetch(entry)
         if reading is not None:
             await self._handle(entry, reading, time.monotonic())
 
-    async def _fetch(self, entry: _File) -> _Reading | None:
+    async def _fetch(self, entry: WatchedFile) -> _Reading | None:
         """Read a file in a thread; None when it is gone, not a file, or of an ignored series."""
-        if self._ignore_by_name(entry):
+        ignored = self._policy.by_name(entry.series_name)
+        if ignored is not None:
+            self._ignore_series(entry, ignored)
             return None
         unless = None if entry.dirty else entry.signature
         entry.dirty = False
-        reading = await asyncio.to_thread(_read_file, entry.path, self.slice_options, unless)
-        if self._files.get(entry.path) is not entry:
+        reading = await asyncio.to_thread(_read_file, entry.path, self.options.slices, unless)
+        if not self._files.follows(entry):
             return None  # removed while it was being read
         if reading.not_a_file:
             log.debug("file_ignored", file=str(entry.path), reason="not a regular file")
-            self._forget(entry)
+            self._files.forget(entry)
             return None
         if isinstance(reading.error, FileNotFoundError):
             log.debug("file_removed", file=str(entry.path))
-            self._forget(entry)
+            self._files.forget(entry)
             return None
-        if reading.signature != entry.signature:
-            entry.signature = reading.signature
-            entry.changed_at = time.monotonic()
-            entry.recheck_step = 0
+        entry.observe(reading.signature, time.monotonic())
         return reading
 
-    async def _handle(self, entry: _File, reading: _Reading, now: float) -> None:
+    async def _handle(self, entry: WatchedFile, reading: _Reading, now: float) -> None:
         """Act on what reading a file gave."""
-        if reading.unchanged:
-            self._still_incomplete(entry, now)
-        elif isinstance(reading.error, NotAScanError):
-            self._reject(entry, "file_rejected", reading.error.reason, "rejected")
-        elif isinstance(reading.error, IncompleteFileError):
-            entry.reason = reading.error.reason
-            self._still_incomplete(entry, now)
-        elif isinstance(reading.error, OSError):
-            entry.reason = f"unreadable: {reading.error!r}"
-            self._still_incomplete(entry, now)
-        elif reading.image is not None:
+        outcome, reason = reading.outcome
+        decision = entry.judge(outcome, reason, now, self.options.complete_timeout)
+        if decision.step is Step.REJECT:
+            self._reject(entry, "file_rejected", decision.reason, "rejected")
+        elif decision.step is Step.EXPIRE:
+            self._reject(entry, "file_incomplete", decision.reason, "incomplete")
+        elif decision.step is Step.OFFER:
             await self._offer(entry, reading, now)
 
-    def _still_incomplete(self, entry: _File, now: float) -> None:
-        """Schedule the next check, or reject the file after ``complete_timeout``."""
-        if now - entry.changed_at >= self.complete_timeout:
-            waited = round(now - entry.changed_at, 3)
-            reason = f"{entry.reason} (no change for {waited} s)"
-            self._reject(entry, "file_incomplete", reason, "incomplete")
-            return
-        delay = RECHECK_DELAYS[min(entry.recheck_step, len(RECHECK_DELAYS) - 1)]
-        entry.recheck_step += 1
-        entry.recheck_at = min(now + delay, entry.changed_at + self.complete_timeout)
-
     def _reject(
-        self, entry: _File, event: str, reason: str, count: str, state: _State = _State.REJECTED
+        self, entry: WatchedFile, event: str, reason: str, count: str, state: FileState = FileState.REJECTED
     ) -> None:
         """Log (once per file) and count a rejection.
 
         A REJECTED file is read again if it changes; a DONE one never.
         """
-        self._set_state(entry, state)
+        self._files.settle(entry, state)
         if not entry.logged:
             entry.logged = True
             self.stats[count] += 1
@@ -701,54 +617,37 @@ class ScanWatcher:
 
     # -- series -------------------------------------------------------------
 
-    def _ignore_by_name(self, entry: _File) -> bool:
-        """Skip, without reading it, a file whose name is of another series (ignore mode)."""
-        if self.on_new_series != "ignore" or self.series is None or entry.series_name is None:
-            return False
-        series = SeriesId(entry.series_name, None)
-        if not self.series.differs(series):
-            return False
-        self._ignore_series(entry, series)
-        return True
-
-    def _ignore_series(self, entry: _File, series: SeriesId) -> None:
-        self._set_state(entry, _State.DONE)
+    def _ignore_series(self, entry: WatchedFile, decision: SeriesDecision) -> None:
+        self._files.settle(entry, FileState.DONE)
         self.stats["other_series"] += 1
-        if series not in self._ignored_series:
-            self._ignored_series.add(series)
+        if decision.first:
             log.warning(
                 "series_ignored",
                 file=str(entry.path),
-                series=str(series),
+                series=str(decision.series),
                 run_series=str(self.series),
             )
         else:
-            log.debug("file_ignored", file=str(entry.path), reason=f"{series}, not the run's")
+            log.debug("file_ignored", file=str(entry.path), reason=f"{decision.series}, not the run's")
 
-    def _check_series(self, entry: _File, reading: _Reading) -> bool:
-        """Whether the file is of the run's series (learning the series from the first one).
+    def _check_series(self, entry: WatchedFile, image: ScanImage | SliceImage) -> bool:
+        """Whether the file is of the run's series (the policy learns the series from the first one).
 
         A file of another series is ignored, or, with ``on_new_series="new_run"``
         and once the run is under way, ends the run's series.
         """
-        assert reading.image is not None
-        series = SeriesId(entry.series_name, reading.image.series)
-        if self.series is None or not self.series.known:
-            self.series = series if series.known else None
+        decision = self._policy.judge(SeriesId(entry.series_name, image.series), self._sequencer.started)
+        if decision.verdict is SeriesVerdict.RUN:
             return True
-        if not self.series.differs(series):
-            self.series = self.series.merged(series)
-            return True
-        if self.on_new_series == "new_run" and self._sequencer.started:
-            self._end_series(entry, series)
+        if decision.verdict is SeriesVerdict.NEW_RUN:
+            self._end_series(entry, decision.series)
         else:
-            self._ignore_series(entry, series)
+            self._ignore_series(entry, decision)
         return False
 
-    def _end_series(self, entry: _File, series: SeriesId) -> None:
+    def _end_series(self, entry: WatchedFile, series: SeriesId) -> None:
         """A new series began: release what is held, give up partial volumes, end the iteration."""
-        self._set_state(entry, _State.DONE)
-        self.new_series = series
+        self._files.settle(entry, FileState.DONE)
         log.info(
             "series_changed", file=str(entry.path), series=str(self.series), new_series=str(series)
         )
@@ -760,7 +659,7 @@ class ScanWatcher:
 
     # -- volumes and slices -------------------------------------------------
 
-    async def _offer(self, entry: _File, reading: _Reading, now: float) -> None:
+    async def _offer(self, entry: WatchedFile, reading: _Reading, now: float) -> None:
         """Give a complete volume to the sequencer, or a slice to the assembler."""
         image = reading.image
         assert image is not None and reading.identity is not None
@@ -769,14 +668,14 @@ class ScanWatcher:
             # Same inode, size and mtime: a file already taken, renamed
             # (a temporary name is also a volume's with index_from="header").
             log.debug("file_renamed", file=str(entry.path), renamed_from=str(renamed_from))
-            self._set_state(entry, _State.DONE)
+            self._files.settle(entry, FileState.DONE)
             return
-        if not self._check_series(entry, reading):
+        if not self._check_series(entry, image):
             return
         if isinstance(image, SliceImage):
             await self._offer_slice(entry, reading, image, now)
             return
-        if self.index_from == "name":
+        if self.options.index_from == "name":
             assert entry.number is not None
             number = entry.number
         elif image.header_index is not None:
@@ -785,13 +684,13 @@ class ScanWatcher:
             reason = "no acquisition number in the header (index_from='header')"
             self._reject(entry, "file_rejected", reason, "rejected")
             return
-        index = number - self.first_number
+        index = number - self.options.first_number
         scan = Scan(index=index, path=entry.path, image=image, t_complete=reading.t_complete)
         self._offer_volume(entry, scan, reading.digest, reading.identity, now)
 
     def _offer_volume(
         self,
-        entry: _File,
+        entry: WatchedFile,
         scan: Scan,
         digest: bytes,
         identity: tuple[int, int, int, int] | None,
@@ -800,7 +699,7 @@ class ScanWatcher:
         """Give a complete volume to the sequencer, and log what it says."""
         index = scan.index
         offer = self._sequencer.offer(index, digest, str(entry.path), scan, now)
-        self._set_state(entry, _State.DONE)
+        self._files.settle(entry, FileState.DONE)
         if offer.verdict is Verdict.ACCEPTED:
             if identity is not None:
                 self._taken_identities[identity] = entry.path
@@ -819,32 +718,32 @@ class ScanWatcher:
             self.stats["late"] += 1
             log.warning("volume_late", file=str(entry.path), index=index)
         else:
-            number = index + self.first_number
-            reason = f"volume number {number} is below first_number {self.first_number}"
-            self._reject(entry, "file_rejected", reason, "rejected", state=_State.DONE)
+            number = index + self.options.first_number
+            reason = f"volume number {number} is below first_number {self.options.first_number}"
+            self._reject(entry, "file_rejected", reason, "rejected", state=FileState.DONE)
 
     async def _offer_slice(
-        self, entry: _File, reading: _Reading, image: SliceImage, now: float
+        self, entry: WatchedFile, reading: _Reading, image: SliceImage, now: float
     ) -> None:
         """Give a slice to the assembler; stack and offer its volume once it is whole."""
         assert reading.identity is not None
         self._saw_slices = True
-        index = image.volume_number - self.first_number
+        index = image.volume_number - self.options.first_number
         if index < 0:
             reason = (
-                f"slice of volume {image.volume_number}, below first_number {self.first_number}"
+                f"slice of volume {image.volume_number}, below first_number {self.options.first_number}"
             )
-            self._reject(entry, "file_rejected", reason, "rejected", state=_State.DONE)
+            self._reject(entry, "file_rejected", reason, "rejected", state=FileState.DONE)
             return
         original = self._assembler.duplicate_of(index, image.position, reading.digest)
         if original is not None:
-            self._set_state(entry, _State.DONE)
+            self._files.settle(entry, FileState.DONE)
             self.stats["duplicates"] += 1
             log.warning("duplicate_skipped", file=str(entry.path), duplicate_of=original, index=index)
             return
         next_index = self._sequencer.next_index
         if self._sequencer.started and next_index is not None and index < next_index:
-            self._set_state(entry, _State.DONE)
+            self._files.settle(entry, FileState.DONE)
             if index not in self._late_logged:
                 self._late_logged.add(index)
                 self.stats["late"] += 1
@@ -861,7 +760,7 @@ class ScanWatcher:
             image,
             now,
         )
-        self._set_state(entry, _State.DONE)
+        self._files.settle(entry, FileState.DONE)
         assert offer.verdict is not SliceVerdict.DUPLICATE  # ruled out above
         self._taken_identities[reading.identity] = entry.path
         if not self._sequencer.started:
@@ -909,10 +808,24 @@ class ScanWatcher:
         for release in releases:
             if release.item is None:
                 self.stats["missing"] += 1
-                log.warning("volume_missing", index=release.index, waited_s=self.reorder_timeout)
+                log.warning("volume_missing", index=release.index, waited_s=self.options.reorder_timeout)
             else:
                 self.stats["taken"] += 1
                 self._out.put_nowait(release.item)
 
 
 _watcher_is_a_source: type[ScanSource] = ScanWatcher
+
+
+def _series_at_start(
+    initial_files: list[WatchedFile], readings: list[tuple[WatchedFile, _Reading]]
+) -> list[tuple[int, SeriesId]]:
+    """Each file present at start with its mtime (ns) and series (name's and header's), as listed."""
+    read = {entry.path: reading for entry, reading in readings}
+    found = []
+    for entry in initial_files:
+        reading = read.get(entry.path)
+        uid = reading.image.series if reading is not None and reading.image is not None else None
+        mtime = reading.signature[1] if reading is not None and reading.signature else entry.mtime_ns
+        found.append((mtime, SeriesId(entry.series_name, uid)))
+    return found

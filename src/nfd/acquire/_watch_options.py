@@ -1,0 +1,85 @@
+"""The settings of a watch folder, validated once: :class:`WatchOptions`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from nfd._checks import check_bool, check_option, ensure_float, ensure_int
+from nfd.acquire._naming import FileNaming
+from nfd.acquire._series import SeriesId
+from nfd.acquire._series_policy import ON_NEW_SERIES, OnNewSeries
+from nfd.acquire._slices import SliceOptions
+
+__all__ = ["INDEX_FROM", "IndexFrom", "WatchOptions"]
+
+IndexFrom = Literal["name", "header"]
+#: Where a volume's number comes from.
+INDEX_FROM: tuple[IndexFrom, ...] = ("name", "header")
+
+
+@dataclass(frozen=True)
+class WatchOptions:
+    """How a :class:`~nfd.acquire.ScanWatcher` follows its folder (see its parameters).
+
+    Attributes
+    ----------
+    naming : FileNaming
+        Which file names are volumes and their numbers.
+    first_number : int
+        The number the scanner gives the first volume.
+    index_from : {"name", "header"}
+        Where a volume's number comes from.
+    poll : bool
+        Poll the folder instead of using file-system events.
+    poll_interval : float
+        Seconds between polls (> 0 when ``poll``).
+    complete_timeout : float
+        Seconds (>= 0) a file may stay incomplete after its last change.
+    reorder_timeout : float
+        Seconds (>= 0) a ready volume waits for a missing earlier index.
+    slices : SliceOptions
+        How single-slice files are grouped into volumes.
+    on_new_series : {"ignore", "new_run"}
+        What a file of another series does.
+    series : SeriesId or None
+        The run's series, if known in advance.
+
+    Raises
+    ------
+    ValueError
+        When an option is not of its type or out of its range.
+
+    Examples
+    --------
+    >>> WatchOptions(reorder_timeout=1).reorder_timeout
+    1.0
+    >>> WatchOptions(poll=True, poll_interval=0)
+    Traceback (most recent call last):
+    ...
+    ValueError: poll_interval must be a number > 0, got 0.0
+    """
+
+    naming: FileNaming = field(default_factory=FileNaming)
+    first_number: int = 1
+    index_from: IndexFrom = "name"
+    poll: bool = False
+    poll_interval: float = 0.1
+    complete_timeout: float = 10.0
+    reorder_timeout: float = 2.0
+    slices: SliceOptions = field(default_factory=SliceOptions)
+    on_new_series: OnNewSeries = "ignore"
+    series: SeriesId | None = None
+
+    def __post_init__(self) -> None:
+        check_option("index_from", self.index_from, INDEX_FROM)
+        check_option("on_new_series", self.on_new_series, ON_NEW_SERIES)
+        if self.series is not None and not isinstance(self.series, SeriesId):
+            raise ValueError(f"series must be a SeriesId or None, got {self.series!r}")
+        set_ = object.__setattr__  # frozen: the canonical values replace the given ones
+        set_(self, "first_number", ensure_int(self.first_number, "first_number"))
+        set_(self, "poll", check_bool(self.poll, "poll"))
+        for name in ("poll_interval", "complete_timeout", "reorder_timeout"):
+            set_(self, name, ensure_float(getattr(self, name), name, minimum=0))
+        if self.poll:
+            ensure_float(self.poll_interval, "poll_interval", positive=True)
