@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nfd.eeg import RecordingError, read_recording
+from nfd.eeg import EegRecordingError, read_recording
 
 # the readers are the optional 'eeg' extra
 pytest.importorskip("mne", reason="reading EEG files needs the 'eeg' extra (mne)")
@@ -40,18 +40,18 @@ def test_xdf_lsl_recording(shared_data: Path) -> None:
     assert rec.channel_names == tuple(f"ch{i}" for i in range(1, 9))  # the stream has no labels
     assert rec.markers == ()
     assert read_recording(path, stream="obci_neeg1").data.shape == (9520, 8)
-    with pytest.raises(RecordingError, match="no continuous stream named 'EEG2'"):
+    with pytest.raises(EegRecordingError, match="no continuous stream named 'EEG2'"):
         read_recording(path, stream="EEG2")
 
 
 def test_unreadable_inputs(tmp_path: Path) -> None:
-    with pytest.raises(RecordingError, match="does not exist"):
+    with pytest.raises(EegRecordingError, match="does not exist"):
         read_recording(tmp_path / "absent.vhdr")
     other = tmp_path / "data.csv"
     other.write_text("1,2\n")
-    with pytest.raises(RecordingError, match="unsupported EEG file type '.csv'"):
+    with pytest.raises(EegRecordingError, match="unsupported EEG file type '.csv'"):
         read_recording(other)
     broken = tmp_path / "broken.edf"
     broken.write_bytes(b"not an edf file")
-    with pytest.raises(RecordingError, match="MNE cannot read it"):
+    with pytest.raises(EegRecordingError, match="MNE cannot read it"):
         read_recording(broken)

@@ -1,9 +1,28 @@
 """Exceptions raised by :mod:`nfd.eeg`.
 
-Every one derives from :class:`EegError`, so the daemon can catch the whole
-subpackage's failures with one ``except`` clause.  Trouble with a live stream
-(lost, stalled, samples dropped) is *not* an exception: the inlet logs it,
-counts it and retries (see :class:`nfd.eeg.EegInlet`).
+Every one derives from :class:`EegError` (itself an :class:`nfd.NfdError`),
+so the daemon can catch the whole subpackage's failures with one ``except``
+clause::
+
+    EegError
+    ├── EegConfigError        an argument of the wrong type or value (ValueError)
+    ├── EegDependencyError    an optional reader (mne, pyxdf) is missing (ImportError)
+    ├── StreamNotFoundError   no LSL stream matched the query in time
+    ├── EegRecordingError     an EEG recording that cannot be read or holds nothing usable
+    ├── ModelError            an EEG-fingerprint model file
+    │   └── ModelHashError, ModelFormatError, ModelMismatchError
+    └── FitError              training cannot proceed
+
+:class:`EegRecordingError` is not :class:`nfd.acquire.RecordingError` (a
+recorded fMRI series): the two packages' recordings are different things.
+Trouble with a live stream (lost, stalled, samples dropped) is *not* an
+exception: the inlet logs it, counts it and retries (see
+:class:`nfd.eeg.EegInlet`).
+
+>>> from nfd.eeg import EegRecordingError, EegError
+>>> from nfd.acquire import RecordingError
+>>> issubclass(EegRecordingError, EegError), issubclass(EegRecordingError, RecordingError)
+(True, False)
 """
 
 from __future__ import annotations
@@ -14,12 +33,12 @@ __all__ = [
     "EegConfigError",
     "EegDependencyError",
     "EegError",
+    "EegRecordingError",
     "FitError",
     "ModelError",
     "ModelFormatError",
     "ModelHashError",
     "ModelMismatchError",
-    "RecordingError",
     "StreamNotFoundError",
 ]
 
@@ -40,7 +59,7 @@ class StreamNotFoundError(EegError):
     """No LSL stream matched the query before the timeout (the message gives the query)."""
 
 
-class RecordingError(EegError):
+class EegRecordingError(EegError):
     """An EEG recording cannot be read, or holds nothing usable (no EEG stream, no channels)."""
 
 

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import structlog
 
-from nfd.eeg._errors import EegDependencyError, RecordingError
+from nfd.eeg._errors import EegDependencyError, EegRecordingError
 from nfd.eeg._lsl import default_channel_names
 
 __all__ = ["MNE_SUFFIXES", "RecordedMarker", "Recording", "read_recording"]
@@ -74,18 +74,18 @@ class Recording:
 
     def __post_init__(self) -> None:
         if self.data.ndim != 2 or self.data.shape[0] < 1 or self.data.shape[1] < 1:
-            raise RecordingError(
+            raise EegRecordingError(
                 f"{self.source or 'recording'}: data must be (n_samples, n_channels), got {self.data.shape}"
             )
         if len(self.channel_names) != self.data.shape[1]:
-            raise RecordingError(
+            raise EegRecordingError(
                 f"{self.source or 'recording'}: {len(self.channel_names)} channel names "
                 f"for {self.data.shape[1]} channels"
             )
         if not (math.isfinite(self.fs) and self.fs > 0):
-            raise RecordingError(f"{self.source or 'recording'}: sampling rate must be > 0 Hz, got {self.fs}")
+            raise EegRecordingError(f"{self.source or 'recording'}: sampling rate must be > 0 Hz, got {self.fs}")
         if len(set(self.channel_names)) != len(self.channel_names):
-            raise RecordingError(f"{self.source or 'recording'}: channel names are not unique: {self.channel_names}")
+            raise EegRecordingError(f"{self.source or 'recording'}: channel names are not unique: {self.channel_names}")
 
     @property
     def n_samples(self) -> int:
@@ -122,10 +122,10 @@ def _read_mne(path: Path, reader: str) -> Recording:
     try:
         raw = getattr(mne.io, reader)(str(path), preload=True, verbose="error")
     except (OSError, ValueError, RuntimeError, KeyError, IndexError) as exc:
-        raise RecordingError(f"{path}: MNE cannot read it: {exc}") from exc
+        raise EegRecordingError(f"{path}: MNE cannot read it: {exc}") from exc
     picks = [i for i, kind in enumerate(raw.get_channel_types()) if kind != "stim"]
     if not picks:
-        raise RecordingError(f"{path}: no data channels (only stimulus channels)")
+        raise EegRecordingError(f"{path}: no data channels (only stimulus channels)")
     data = raw.get_data(picks=picks).T.astype(np.float64)
     volts = mne.io.constants.FIFF.FIFF_UNIT_V
     units = []
@@ -169,7 +169,7 @@ def _read_xdf(path: Path, stream_name: str | None) -> Recording:
     try:
         streams, _ = pyxdf.load_xdf(str(path))
     except Exception as exc:  # pyxdf raises bare Exceptions for malformed files
-        raise RecordingError(f"{path}: pyxdf cannot read it: {exc}") from exc
+        raise EegRecordingError(f"{path}: pyxdf cannot read it: {exc}") from exc
 
     def info(s: dict[str, Any], key: str) -> str:
         return str(s["info"][key][0])
@@ -182,13 +182,13 @@ def _read_xdf(path: Path, stream_name: str | None) -> Recording:
         chosen = [s for s in numeric if info(s, "name") == stream_name]
         if not chosen:
             names = [info(s, "name") for s in numeric]
-            raise RecordingError(f"{path}: no continuous stream named {stream_name!r}; it has {names}")
+            raise EegRecordingError(f"{path}: no continuous stream named {stream_name!r}; it has {names}")
     else:
         chosen = [s for s in numeric if info(s, "type").lower() == "eeg"] or sorted(
             numeric, key=lambda s: -np.asarray(s["time_series"]).size
         )
     if not chosen:
-        raise RecordingError(f"{path}: no continuous numeric stream (EEG) in this XDF file")
+        raise EegRecordingError(f"{path}: no continuous numeric stream (EEG) in this XDF file")
     eeg = chosen[0]
     data = np.asarray(eeg["time_series"], dtype=np.float64)
     if data.ndim == 1:
@@ -237,7 +237,7 @@ def read_recording(path: str | os.PathLike[str], *, stream: str | None = None) -
 
     Raises
     ------
-    RecordingError
+    EegRecordingError
         Missing, unreadable or unsupported file, or no EEG in it.
     EegDependencyError
         ``mne`` or ``pyxdf`` is not installed.
@@ -250,14 +250,14 @@ def read_recording(path: str | os.PathLike[str], *, stream: str | None = None) -
     """
     p = Path(path)
     if not p.is_file():
-        raise RecordingError(f"EEG recording {p} does not exist or is not a file")
+        raise EegRecordingError(f"EEG recording {p} does not exist or is not a file")
     suffix = p.suffix.lower()
     if suffix == ".xdf":
         return _read_xdf(p, stream)
     if suffix in MNE_SUFFIXES:
         if stream is not None:
-            raise RecordingError(f"{p}: 'stream' selects a stream in XDF files only")
+            raise EegRecordingError(f"{p}: 'stream' selects a stream in XDF files only")
         return _read_mne(p, MNE_SUFFIXES[suffix])
-    raise RecordingError(
+    raise EegRecordingError(
         f"{p}: unsupported EEG file type {suffix!r}; expected one of {sorted([*MNE_SUFFIXES, '.xdf'])}"
     )
