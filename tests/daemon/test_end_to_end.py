@@ -6,9 +6,8 @@ the JSON log lines are read back. No part of the daemon is replaced.
 
 from __future__ import annotations
 
-import os
+import contextlib
 import shutil
-import signal
 import socket
 import struct
 import subprocess
@@ -25,6 +24,7 @@ import pytest
 
 from nfd.outputs import RunFolder
 from nfd.simulate import SyntheticSession, make_session, write_nifti_volume, write_roi_masks
+from nfd.testing import RunningDaemon, running_daemon
 
 TR_WRITE = 0.12  # seconds between files (the simulated TR is 2 s)
 
@@ -88,42 +88,13 @@ level = "info"
     return Setup(tmp_path, watch, runs, config, session, sock)
 
 
-@pytest.fixture
-def daemon_factory() -> Iterator[list[subprocess.Popen[bytes]]]:
-    procs: list[subprocess.Popen[bytes]] = []
-    yield procs
-    for p in procs:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-
-
-def _start(
-    s: Setup, procs: list[subprocess.Popen[bytes]], env: dict[str, str] | None = None
-) -> tuple[subprocess.Popen[bytes], Path]:
-    log_path = s.root / "daemon.log"
-    out = open(log_path, "wb")  # noqa: SIM115 - closed when the process is reaped
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "nfd", "run", "-c", str(s.config)], stdout=out, stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
-    )
-    procs.append(proc)
-    deadline = time.monotonic() + 60
-    while b'"run_started"' not in log_path.read_bytes():
-        assert proc.poll() is None, log_path.read_text()
-        assert time.monotonic() < deadline, "daemon did not start:\n" + log_path.read_text()
-        time.sleep(0.05)
-    return proc, log_path
-
-
-def _events(log_path: Path) -> list[dict[str, object]]:
-    events = []
-    for line in log_path.read_bytes().splitlines():
-        try:
-            events.append(orjson.loads(line))
-        except orjson.JSONDecodeError:
-            pytest.fail(f"log line is not JSON: {line!r}")
-    return events
+@contextlib.contextmanager
+def _daemon(s: Setup, env: dict[str, str] | None = None) -> Iterator[RunningDaemon]:
+    """``nfd run`` on the setup's config, started (its ``run_started`` logged); every log line must be JSON."""
+    with running_daemon(s.config, env=env) as daemon:
+        daemon.wait_for("run_started")
+        yield daemon
+        assert daemon.other_lines() == [], daemon.log_text()
 
 
 def _receive(sock: socket.socket, until: float) -> list[bytes]:
@@ -136,14 +107,14 @@ def _receive(sock: socket.socket, until: float) -> list[bytes]:
     return out
 
 
-def _receive_until_exit(sock: socket.socket, proc: subprocess.Popen[bytes], timeout: float) -> list[bytes]:
+def _receive_until_exit(sock: socket.socket, daemon: RunningDaemon, timeout: float) -> list[bytes]:
     out: list[bytes] = []
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
             out.append(sock.recv(65536))
         except TimeoutError:
-            if proc.poll() is not None:
+            if daemon.returncode is not None:
                 out += _receive(sock, time.monotonic() + 0.3)
                 return out
     pytest.fail("daemon did not end by itself")
@@ -162,10 +133,22 @@ def _run_folder(s: Setup) -> Path:
     return folder
 
 
-def test_run_with_chunked_duplicate_truncated_and_foreign_files(tmp_path: Path, daemon_factory: list) -> None:
+def test_run_with_chunked_duplicate_truncated_and_foreign_files(tmp_path: Path) -> None:
     n = 24
     s = _setup(tmp_path, n=n, fmt="json")
-    proc, log_path = _start(s, daemon_factory)
+    with _daemon(s) as daemon:
+        _write_the_scanners_way(s, n)
+        datagrams = _receive_until_exit(s.sock, daemon, timeout=60)
+        assert daemon.wait(10) == 0, daemon.log_text()
+    _check_the_run(s, n, datagrams, daemon)
+
+
+#: Volumes written in two chunks, delivered twice, never completed, and not an image.
+CHUNKED, DUPLICATE, TRUNCATED, FOREIGN = 3, 5, 9, 14
+
+
+def _write_the_scanners_way(s: Setup, n: int) -> None:
+    chunked, duplicate, truncated, foreign = CHUNKED, DUPLICATE, TRUNCATED, FOREIGN
     chunked, duplicate, truncated, foreign = 3, 5, 9, 14
     for i in range(n):
         path = s.watch / f"vol_{i + 1:04d}.nii"
@@ -189,9 +172,10 @@ def test_run_with_chunked_duplicate_truncated_and_foreign_files(tmp_path: Path, 
             shutil.copyfile(path, s.watch / "copy.tmp")
             (s.watch / "copy.tmp").rename(s.watch / "vol_0000.nii")
         time.sleep(TR_WRITE)
-    datagrams = _receive_until_exit(s.sock, proc, timeout=60)
-    assert proc.wait(10) == 0, log_path.read_text()
 
+
+def _check_the_run(s: Setup, n: int, datagrams: list[bytes], daemon: RunningDaemon) -> None:
+    truncated, foreign = TRUNCATED, FOREIGN
     good = [i for i in range(n) if i not in (truncated, foreign)]
     messages = [orjson.loads(d) for d in datagrams]
     assert [m["index"] for m in messages] == good  # each good volume once, in order
@@ -207,7 +191,7 @@ def test_run_with_chunked_duplicate_truncated_and_foreign_files(tmp_path: Path, 
     for r in records:
         assert len(r["motion"]) == 6 and r["fd"] >= 0 and set(r["roi"]) == set(s.session.rois)
 
-    events = _events(log_path)
+    events = daemon.events()
     by_name = {(e["event"], Path(str(e.get("file", ""))).name) for e in events}
     assert ("file_rejected", f"vol_{foreign + 1:04d}.nii") in by_name
     assert ("file_incomplete", f"vol_{truncated + 1:04d}.nii") in by_name
@@ -235,21 +219,19 @@ def _decode_float32(datagrams: list[bytes]) -> list[float]:
 
 
 @pytest.mark.parametrize("fmt", ["float32", "opennft"])
-def test_binary_formats_carry_every_volume(tmp_path: Path, daemon_factory: list, fmt: str) -> None:
+def test_binary_formats_carry_every_volume(tmp_path: Path, fmt: str) -> None:
     n = 8
     s = _setup(tmp_path, n=n, fmt=fmt, seed=5)
     # systemd's side of sd_notify: a datagram socket named by NOTIFY_SOCKET.
     notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     notify.bind(str(tmp_path / "notify"))
     notify.settimeout(0.05)
-    proc, log_path = _start(
-        s, daemon_factory, env={"NOTIFY_SOCKET": str(tmp_path / "notify"), "WATCHDOG_USEC": "400000"}
-    )
-    for i in range(n):
-        write_nifti_volume(s.watch / f"vol_{i + 1:04d}.nii", s.session.volumes[i], s.session.affine)
-        time.sleep(TR_WRITE)
-    datagrams = _receive_until_exit(s.sock, proc, timeout=60)
-    assert proc.wait(10) == 0, log_path.read_text()
+    with _daemon(s, env={"NOTIFY_SOCKET": str(tmp_path / "notify"), "WATCHDOG_USEC": "400000"}) as daemon:
+        for i in range(n):
+            write_nifti_volume(s.watch / f"vol_{i + 1:04d}.nii", s.session.volumes[i], s.session.affine)
+            time.sleep(TR_WRITE)
+        datagrams = _receive_until_exit(s.sock, daemon, timeout=60)
+        assert daemon.wait(10) == 0, daemon.log_text()
     states = _receive(notify, time.monotonic() + 0.2)
     assert any(m.startswith(b"READY=1\nSTATUS=waiting for volumes") for m in states)
     assert sum(m.startswith(b"WATCHDOG=1") for m in states) >= 2
@@ -273,17 +255,17 @@ def test_binary_formats_carry_every_volume(tmp_path: Path, daemon_factory: list,
         assert values == pytest.approx(np.float32(sent).tolist())
 
 
-def test_sigterm_mid_run_leaves_every_processed_volume_on_disk(tmp_path: Path, daemon_factory: list) -> None:
+def test_sigterm_mid_run_leaves_every_processed_volume_on_disk(tmp_path: Path) -> None:
     n = 40
     s = _setup(tmp_path, n=n, fmt="json", seed=7)
-    proc, log_path = _start(s, daemon_factory)
-    received: list[bytes] = []
-    for i in range(12):
-        write_nifti_volume(s.watch / f"vol_{i + 1:04d}.nii", s.session.volumes[i], s.session.affine)
-        received += _receive(s.sock, time.monotonic() + TR_WRITE)
-    proc.send_signal(signal.SIGTERM)
-    received += _receive_until_exit(s.sock, proc, timeout=30)
-    assert proc.wait(10) == 0, log_path.read_text()
+    with _daemon(s) as daemon:
+        received: list[bytes] = []
+        for i in range(12):
+            write_nifti_volume(s.watch / f"vol_{i + 1:04d}.nii", s.session.volumes[i], s.session.affine)
+            received += _receive(s.sock, time.monotonic() + TR_WRITE)
+        daemon.terminate()
+        received += _receive_until_exit(s.sock, daemon, timeout=30)
+        assert daemon.wait(10) == 0, daemon.log_text()
     folder = _run_folder(s)
     records = RunFolder.read_volumes(folder / "volumes.jsonl")
     sent = [orjson.loads(d)["index"] for d in received]
@@ -293,27 +275,28 @@ def test_sigterm_mid_run_leaves_every_processed_volume_on_disk(tmp_path: Path, d
     lines = (folder / "volumes.jsonl").read_bytes().splitlines()
     assert len(lines) == len(records) and all(orjson.loads(line) for line in lines)
     assert orjson.loads((folder / "summary.json").read_bytes())["volumes_processed"] == len(records)
-    assert any(e["event"] == "run_ending" and e["reason"] == "stopped" for e in _events(log_path))
+    assert daemon.events("run_ending", reason="stopped")
 
 
-def test_roi_mask_off_the_epi_grid_stops_with_exit_2(tmp_path: Path, daemon_factory: list) -> None:
+def test_roi_mask_off_the_epi_grid_stops_with_exit_2(tmp_path: Path) -> None:
     s = _setup(tmp_path, n=6, fmt="json")
     bad = s.root / "rois" / "wrong_grid.nii"
     nib.save(nib.Nifti1Image(np.ones((10, 10, 10), np.uint8), np.eye(4)), bad)
     s.config.write_text(s.config.read_text().replace("[roi]\n", f'[roi]\nwrong = "{bad}"\n'))
-    proc, log_path = _start(s, daemon_factory)
-    write_nifti_volume(s.watch / "vol_0001.nii", s.session.volumes[0], s.session.affine)
-    assert proc.wait(60) == 2
-    text = log_path.read_text()
+    with running_daemon(s.config) as daemon:
+        daemon.wait_for("run_started")
+        write_nifti_volume(s.watch / "vol_0001.nii", s.session.volumes[0], s.session.affine)
+        assert daemon.wait(60) == 2
+    text = daemon.log_text()
     assert "Traceback" not in text and "wrong_grid.nii" in text
 
 
 def test_absent_serial_port_stops_the_start_with_exit_2(tmp_path: Path) -> None:
     s = _setup(tmp_path, n=6, fmt="json")
     s.config.write_text(s.config.read_text() + '[feedback.serial]\nenabled = true\nport = "/dev/nfd-no-such-port"\n')
-    proc = subprocess.run([sys.executable, "-m", "nfd", "run", "-c", str(s.config)], capture_output=True,
+    proc = subprocess.run([sys.executable, "-m", "nfd", "run", "-c", str(s.config)], check=False, capture_output=True,
                           text=True, timeout=60)
     assert proc.returncode == 2
     errors = [line for line in proc.stderr.splitlines() if line.startswith("nfd: config error")]
-    assert len(errors) == 1 and "feedback.serial" in errors[0] and "/dev/nfd-no-such-port" in errors[0]
+    assert len(errors) == 1 and "feedback.serial.port" in errors[0] and "/dev/nfd-no-such-port" in errors[0]
     assert "Traceback" not in proc.stdout + proc.stderr

@@ -246,8 +246,7 @@ async def open_sinks(cfg: Config) -> list[Sink]:
             try:
                 await sink.open()
             except OutputError as exc:
-                key = "feedback.serial.port" if isinstance(sink, SerialSink) else "feedback.udp.host"
-                raise ConfigError(str(exc), key=key) from None
+                raise ConfigError(str(exc), key=sink.config_key) from None
             opened.append(sink)
     except BaseException:
         for sink in opened:
