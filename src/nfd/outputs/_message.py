@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
-import math
-import numbers
 from dataclasses import dataclass
+from typing import Final
 
+from nfd._checks import check_str, ensure_float, ensure_int
 from nfd.outputs._errors import MessageError
 
 __all__ = ["FeedbackMessage", "BASELINE_CONDITION"]
 
 #: The condition name OpenNFT's receivers expect during baseline blocks.
 BASELINE_CONDITION = "BAS"
+
+#: The real-valued fields: (attribute, name in messages, must be finite). NaN feedback means "no value".
+_REAL_FIELDS: Final = (
+    ("feedback", "feedback", False),
+    ("time", "time (s since the epoch)", True),
+    ("latency_ms", "latency_ms", False),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,19 +64,12 @@ class FeedbackMessage:
     is_baseline: bool = False
 
     def __post_init__(self) -> None:
-        index = self.index
-        if isinstance(index, bool) or not isinstance(index, numbers.Integral) or index < 0:
-            raise MessageError(f"FeedbackMessage.index must be a 0-based volume index (int >= 0), got {index!r}")
-        if not isinstance(self.condition, str):
-            raise MessageError(f"FeedbackMessage.condition must be a str (condition name), got {self.condition!r}")
-        object.__setattr__(self, "index", int(index))
-        for name in ("feedback", "time", "latency_ms"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, numbers.Real):
-                raise MessageError(f"FeedbackMessage.{name} must be a real number, got {value!r}")
-            object.__setattr__(self, name, float(value))
-        if not math.isfinite(self.time):
-            raise MessageError(f"FeedbackMessage.time must be finite seconds since the epoch, got {self.time!r}")
+        index = ensure_int(self.index, "FeedbackMessage.index (0-based volume index)", minimum=0, error=MessageError)
+        object.__setattr__(self, "index", index)
+        check_str(self.condition, "FeedbackMessage.condition (condition name)", empty=True, error=MessageError)
+        for name, label, finite in _REAL_FIELDS:
+            value = ensure_float(getattr(self, name), f"FeedbackMessage.{label}", finite=finite, error=MessageError)
+            object.__setattr__(self, name, value)
         object.__setattr__(self, "is_baseline", bool(self.is_baseline))
 
     @property

@@ -46,8 +46,6 @@ Missing values are ``n/a`` in the TSV files (BIDS).
 from __future__ import annotations
 
 import asyncio
-import math
-import numbers
 import os
 from collections.abc import Mapping
 from datetime import datetime
@@ -61,6 +59,7 @@ import orjson
 import structlog
 from numpy.typing import ArrayLike
 
+from nfd._checks import ensure_float
 from nfd._files import fsync_directory, write_atomic
 from nfd._json import dumps as json_dumps
 from nfd.outputs._errors import RunFolderError
@@ -387,9 +386,10 @@ class RunFolder:
         aff = np.asarray(affine, dtype=np.float64)
         if aff.shape != (4, 4) or not np.all(np.isfinite(aff)):
             raise RunFolderError(f"affine must be a finite 4x4 voxel -> mm matrix, got shape {aff.shape}")
-        if tr is None or isinstance(tr, bool) or not isinstance(tr, numbers.Real) or not math.isfinite(tr) or tr <= 0:
-            raise RunFolderError(f"tr must be the repetition time in seconds (> 0) with raw_volumes, got {tr!r}")
-        return data, aff, float(tr)
+        seconds = ensure_float(
+            tr, "tr (the repetition time in s, with raw_volumes)", positive=True, error=RunFolderError
+        )
+        return data, aff, seconds
 
     def _write_raw(self, data: np.ndarray, affine: np.ndarray, tr: float) -> None:
         self._write_nifti(self.RAW_FILE, data, affine, tr)

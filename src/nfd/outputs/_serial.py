@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-import numbers
 import os
 import threading
 from collections import deque
@@ -13,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import structlog
 
+from nfd._checks import check_bool, ensure_float, ensure_int
 from nfd.outputs._errors import SinkConfigError, SinkOpenError
 from nfd.outputs._message import FeedbackMessage
 from nfd.outputs._serial_format import serial_encoder
@@ -38,12 +38,9 @@ def _pyserial() -> ModuleType:
         ) from None
 
 
-def _positive(name: str, value: object, *, integer: bool = False) -> float:
-    kinds: tuple[type, ...] = (numbers.Integral,) if integer else (numbers.Real,)
-    if isinstance(value, bool) or not isinstance(value, kinds) or not value > 0:  # type: ignore[operator]
-        kind = "an int" if integer else "a number"
-        raise SinkConfigError(f"serial {name} must be {kind} > 0, got {value!r}")
-    return value  # type: ignore[return-value]
+def _seconds(name: str, value: object) -> float:
+    """``value`` as the duration ``serial <name>``, in s, > 0 (``inf`` is accepted: no limit)."""
+    return ensure_float(value, f"serial {name} (s)", positive=True, finite=False, error=SinkConfigError)
 
 
 class SerialSink:
@@ -155,21 +152,19 @@ class SerialSink:
             raise SinkConfigError(f"serial port must be a device path such as /dev/ttyUSB0, got {port!r}")
         self._serial = _pyserial()
         self.port = os.fspath(port)
-        self.baud = int(_positive("baud", baud, integer=True))
+        self.baud = ensure_int(baud, "serial baud (bit/s)", minimum=1, error=SinkConfigError)
         self.fmt = fmt
         self._encode = serial_encoder(fmt)
-        self.queue_size = int(_positive("queue_size", queue_size, integer=True))
-        self.write_timeout = float(_positive("write_timeout", write_timeout))
-        self.retry_initial = float(_positive("retry_initial", retry_initial))
-        self.retry_max = float(_positive("retry_max", retry_max))
+        self.queue_size = ensure_int(queue_size, "serial queue_size (messages)", minimum=1, error=SinkConfigError)
+        self.write_timeout = _seconds("write_timeout", write_timeout)
+        self.retry_initial = _seconds("retry_initial", retry_initial)
+        self.retry_max = _seconds("retry_max", retry_max)
         if self.retry_max < self.retry_initial:
             raise SinkConfigError(
                 f"serial retry_max ({retry_max!r} s) must be >= retry_initial ({retry_initial!r} s)"
             )
-        if not isinstance(must_exist, bool) or not isinstance(exclusive, bool):
-            raise SinkConfigError(f"serial must_exist and exclusive must be bools, got {must_exist!r}, {exclusive!r}")
-        self.must_exist = must_exist
-        self.exclusive = exclusive
+        self.must_exist = check_bool(must_exist, "serial must_exist", error=SinkConfigError)
+        self.exclusive = check_bool(exclusive, "serial exclusive", error=SinkConfigError)
         self.name = name if name is not None else f"serial:{self.port}@{self.baud}"
         # Shared between the loop's thread and the writer thread: guarded by _cond.
         self._cond = threading.Condition()

@@ -10,10 +10,10 @@ BIDS's ``n/a`` for missing values.  The sidecar builders describe each column
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
+from nfd._checks import ensure_float
 from nfd._files import tsv_line
 from nfd.outputs._errors import RunFolderError
 
@@ -50,10 +50,9 @@ def _number(value: Any, what: str, index: Any) -> float | None:
     """``value`` as a float, ``None`` for missing/NaN; :class:`RunFolderError` if not a number."""
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise RunFolderError(f"volume record {index}: {what} must be a number or null, got {value!r}")
-    value = float(value)
-    return None if math.isnan(value) else value
+    name = f"volume record {index}: {what} (null when missing)"
+    number = ensure_float(value, name, finite=False, error=RunFolderError)
+    return None if math.isnan(number) else number
 
 
 def motion_table(records: Sequence[Mapping[str, Any]]) -> Table:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import numbers
 import socket
 from types import TracebackType
 from typing import Any
 
 import structlog
 
+from nfd._checks import check_bool, check_str, ensure_int
 from nfd.outputs._errors import SinkConfigError, SinkOpenError
 from nfd.outputs._message import FeedbackMessage
 from nfd.outputs._wire import (
@@ -156,20 +156,12 @@ class UdpSink:
         name: str | None = None,
         max_buffer_bytes: int = 1 << 16,
     ) -> None:
-        if not isinstance(host, str) or not host.strip():
-            raise SinkConfigError(f"UDP host must be a non-empty host name or address, got {host!r}")
-        if isinstance(port, bool) or not isinstance(port, numbers.Integral) or not 1 <= port <= 65535:
-            raise SinkConfigError(f"UDP port must be an int in 1..65535, got {port!r}")
-        if not isinstance(send_condition, bool):
-            raise SinkConfigError(f"UDP send_condition must be a bool, got {send_condition!r}")
-        if isinstance(max_buffer_bytes, bool) or not isinstance(max_buffer_bytes, int) or max_buffer_bytes < 0:
-            raise SinkConfigError(f"UDP max_buffer_bytes must be an int >= 0, got {max_buffer_bytes!r}")
-        self.host: str = host.strip()
-        self.port: int = int(port)
+        self.host = check_str(host, "UDP host (a host name or address)", error=SinkConfigError).strip()
+        self.port = ensure_int(port, "UDP port", minimum=1, maximum=65535, error=SinkConfigError)
         self.fmt: WireFormat = check_format(fmt)
-        self.send_condition: bool = send_condition
+        self.send_condition = check_bool(send_condition, "UDP send_condition", error=SinkConfigError)
         self.name = name if name is not None else f"udp-{self.fmt}:{self.host}:{self.port}"
-        self._max_buffer: int = max_buffer_bytes
+        self._max_buffer = ensure_int(max_buffer_bytes, "UDP max_buffer_bytes", minimum=0, error=SinkConfigError)
         self._transport: asyncio.DatagramTransport | None = None
         self._protocol: _SinkProtocol | None = None
         self._address: tuple[Any, ...] | None = None

@@ -9,8 +9,6 @@ the key and what was expected -- the server answers 400 with it.
 
 from __future__ import annotations
 
-import math
-import numbers
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,6 +16,7 @@ from typing import Any, Final, Literal
 
 import orjson
 
+from nfd._checks import ensure_float
 from nfd.outputs.web._errors import WebError
 
 __all__ = ["BodyError", "Field", "parse_body", "SOURCE_PATTERN", "EVENT_FIELDS", "VALUE_FIELDS", "EMPTY_FIELDS"]
@@ -58,11 +57,13 @@ class Field:
     def check(self, key: str, value: Any) -> Any:
         """``value`` if it fits, else raise :class:`BodyError` naming ``key``."""
         if self.kind in ("number", "time"):
-            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-                raise BodyError(f"'{key}' must be a finite number, got {_show(value)}")
-            if self.kind == "time" and value <= 0:
+            try:
+                number = ensure_float(value, f"'{key}'")
+            except ValueError:  # re-raised with the value shortened: the message goes back to the client
+                raise BodyError(f"'{key}' must be a finite number, got {_show(value)}") from None
+            if self.kind == "time" and number <= 0:
                 raise BodyError(f"'{key}' must be seconds since the Unix epoch (> 0), got {_show(value)}")
-            return float(value)
+            return number
         if not isinstance(value, str) or not _NAME_PATTERN.fullmatch(value):
             raise BodyError(
                 f"'{key}' must be a string of 1 to 128 characters without control characters, got {_show(value)}"

@@ -16,6 +16,7 @@ from typing import Final
 
 import structlog
 
+from nfd._checks import ensure_int
 from nfd.outputs.web._errors import WebConfigError
 
 __all__ = ["Broadcaster", "Subscription"]
@@ -76,9 +77,7 @@ class Broadcaster:
     """
 
     def __init__(self, queue_size: int = _DEFAULT_QUEUE) -> None:
-        if isinstance(queue_size, bool) or not isinstance(queue_size, int) or queue_size < 1:
-            raise WebConfigError(f"client queue size must be an int >= 1 (messages), got {queue_size!r}")
-        self.queue_size = queue_size
+        self.queue_size = ensure_int(queue_size, "client queue size (messages)", minimum=1, error=WebConfigError)
         self._subs: dict[int, Subscription] = {}
         self._dropped = 0
         self._published = 0

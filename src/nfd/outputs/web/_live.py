@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import bisect
 import math
-import numbers
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
+from nfd._checks import ensure_float, ensure_int
 from nfd._version import __version__
 from nfd.outputs.web._errors import LiveStateError
 from nfd.outputs.web._hub import Broadcaster
@@ -34,18 +34,14 @@ EegState = Literal["disabled", "waiting", "filling", "streaming", "lost"]
 EEG_STATES: Final[tuple[str, ...]] = ("disabled", "waiting", "filling", "streaming", "lost")
 
 
-def _check_int(name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise LiveStateError(f"RunInfo.{name} must be an int >= {minimum}, got {value!r}")
-    return int(value)
+def _run_int(name: str, value: object, minimum: int) -> int:
+    """``value`` as the int ``RunInfo.<name>``, at least ``minimum``."""
+    return ensure_int(value, f"RunInfo.{name}", minimum=minimum, error=LiveStateError)
 
 
-def _check_optional_real(name: str, value: object) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(float(value)):
-        raise LiveStateError(f"RunInfo.{name} must be a finite number or None, got {value!r}")
-    return float(value)
+def _optional_real(name: str, value: object) -> float | None:
+    """``value`` as the finite float ``RunInfo.<name>``, or None."""
+    return None if value is None else ensure_float(value, f"RunInfo.{name}", error=LiveStateError)
 
 
 @dataclass(frozen=True)
@@ -110,13 +106,11 @@ class RunInfo:
     def __post_init__(self) -> None:
         if not isinstance(self.run_id, str) or not self.run_id:
             raise LiveStateError(f"RunInfo.run_id must be a non-empty str, got {self.run_id!r}")
-        n = _check_int("n_volumes", self.n_volumes, 1)
+        n = _run_int("n_volumes", self.n_volumes, 1)
         object.__setattr__(self, "n_volumes", n)
-        tr = _check_optional_real("tr", self.tr)
-        if tr is None or tr <= 0:
-            raise LiveStateError(f"RunInfo.tr must be the repetition time in s (> 0), got {self.tr!r}")
+        tr = ensure_float(self.tr, "RunInfo.tr (the repetition time in s)", positive=True, error=LiveStateError)
         object.__setattr__(self, "tr", tr)
-        object.__setattr__(self, "skip_volumes", _check_int("skip_volumes", self.skip_volumes, 0))
+        object.__setattr__(self, "skip_volumes", _run_int("skip_volumes", self.skip_volumes, 0))
         blocks = []
         for block in self.blocks:
             try:
@@ -125,7 +119,7 @@ class RunInfo:
                 raise LiveStateError(f"RunInfo.blocks holds {block!r}: expected (condition, first, last)") from None
             if not isinstance(condition, str):
                 raise LiveStateError(f"RunInfo.blocks: condition must be a str, got {condition!r}")
-            first_i, last_i = _check_int("blocks first", first, 0), _check_int("blocks last", last, 0)
+            first_i, last_i = _run_int("blocks first", first, 0), _run_int("blocks last", last, 0)
             if not first_i <= last_i < n:
                 raise LiveStateError(
                     f"RunInfo.blocks: block {block!r} must satisfy 0 <= first <= last < n_volumes ({n})"
@@ -138,17 +132,15 @@ class RunInfo:
             raise LiveStateError(f"RunInfo.rois must be a sequence of ROI names, got {self.rois!r}")
         object.__setattr__(self, "rois", tuple(self.rois))
         if self.feedback_range is not None:
-            lo_hi = [_check_optional_real("feedback_range", v) for v in self.feedback_range]
-            if len(lo_hi) != 2 or None in lo_hi or lo_hi[0] > lo_hi[1]:  # type: ignore[operator]
+            lo_hi = [ensure_float(v, "RunInfo.feedback_range bound", error=LiveStateError) for v in self.feedback_range]
+            if len(lo_hi) != 2 or lo_hi[0] > lo_hi[1]:
                 raise LiveStateError(
                     f"RunInfo.feedback_range must be (min, max) with min <= max, got {self.feedback_range!r}"
                 )
             object.__setattr__(self, "feedback_range", (lo_hi[0], lo_hi[1]))
-        object.__setattr__(self, "fd_threshold", _check_optional_real("fd_threshold", self.fd_threshold))
-        object.__setattr__(self, "dvars_threshold", _check_optional_real("dvars_threshold", self.dvars_threshold))
-        started = _check_optional_real("started", self.started)
-        if started is None:
-            raise LiveStateError("RunInfo.started must be seconds since the epoch, got None")
+        object.__setattr__(self, "fd_threshold", _optional_real("fd_threshold", self.fd_threshold))
+        object.__setattr__(self, "dvars_threshold", _optional_real("dvars_threshold", self.dvars_threshold))
+        started = ensure_float(self.started, "RunInfo.started (s since the epoch)", error=LiveStateError)
         object.__setattr__(self, "started", started)
 
     def to_json(self) -> dict[str, Any]:
@@ -211,8 +203,7 @@ class LiveState:
         clock: Callable[[], float] = time.time,
     ) -> None:
         for name, value in (("max_warnings", max_warnings), ("max_predictions", max_predictions)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise LiveStateError(f"LiveState {name} must be an int >= 1, got {value!r}")
+            ensure_int(value, f"LiveState {name}", minimum=1, error=LiveStateError)
         self.hub = Broadcaster(queue_size)
         self._clock = clock
         self._started = clock()

@@ -40,14 +40,13 @@ Every message is one JSON object (UTF-8 text frame) with a ``type``:
 from __future__ import annotations
 
 import dataclasses
-import math
-import numbers
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import orjson
 
+from nfd._checks import ensure_float, ensure_int
 from nfd._json import dumps as json_dumps
 from nfd.outputs.web._errors import LiveStateError
 
@@ -65,10 +64,10 @@ def json_safe(obj: Any) -> Any:
 
 def finite_or_none(value: Any) -> float | None:
     """``value`` as a float, or None when it is missing, not a real number, NaN or infinite."""
-    if value is None or isinstance(value, bool) or not isinstance(value, numbers.Real):
+    try:
+        return ensure_float(value, "value")
+    except ValueError:  # missing, a bool, not a number, NaN or infinite
         return None
-    out = float(value)
-    return out if math.isfinite(out) else None
 
 
 def _number_map(value: Any) -> dict[str, float | None]:
@@ -117,9 +116,9 @@ def volume_message(record: Mapping[str, Any], baseline: str | None = None) -> di
     """
     if not isinstance(record, Mapping):
         raise LiveStateError(f"a volume record must be a mapping (the run folder's record), got {type(record)}")
-    index = record.get("index")
-    if isinstance(index, bool) or not isinstance(index, numbers.Integral) or index < 0:
-        raise LiveStateError(f"a volume record needs 'index', a 0-based volume index (int >= 0), got {index!r}")
+    index = ensure_int(
+        record.get("index"), "a volume record's 'index' (0-based volume index)", minimum=0, error=LiveStateError
+    )
     condition = record.get("condition")
     condition = condition if isinstance(condition, str) else None
     motion = record.get("motion")
@@ -129,7 +128,7 @@ def volume_message(record: Mapping[str, Any], baseline: str | None = None) -> di
     converged = record.get("converged")
     return {
         "type": "volume",
-        "index": int(index),
+        "index": index,
         "condition": condition,
         "baseline": (condition == baseline) if (baseline is not None and condition is not None) else None,
         "feedback": finite_or_none(record.get("feedback")),
