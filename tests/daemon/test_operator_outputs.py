@@ -8,21 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import aiohttp
 import orjson
-import pytest
 
+from nfd import __version__
 from nfd.outputs import RunFolder
-from nfd.simulate import make_session, write_nifti_volume, write_roi_masks
+from nfd.simulate import SyntheticSession, make_session, write_nifti_volume, write_roi_masks
+from nfd.testing import RunningDaemon, running_daemon
 
 
-def _config(tmp: Path, n: int, tty: str) -> tuple[Path, object]:
+def _config(tmp: Path, n: int, tty: str) -> tuple[Path, SyntheticSession]:
     s = make_session(n_volumes=n, tr=2.0, shape=(32, 32, 16), seed=4, block_length=4, activation_pct=3.0)
     masks = write_roi_masks(tmp / "rois", s)
     (tmp / "watch").mkdir()
@@ -59,17 +57,6 @@ format = "json"
     return cfg, s
 
 
-async def _wait_for(log: Path, pattern: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> re.Match[str]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        m = re.search(pattern, log.read_text())
-        if m:
-            return m
-        assert proc.poll() is None, log.read_text()
-        await asyncio.sleep(0.05)
-    pytest.fail(f"{pattern!r} never appeared in the daemon's log:\n{log.read_text()}")
-
-
 def _read_serial(master: int, until: float) -> bytes:
     os.set_blocking(master, False)
     out = b""
@@ -86,58 +73,14 @@ async def test_websocket_rest_and_serial_during_a_real_run(tmp_path: Path) -> No
     master, slave = os.openpty()
     tty = os.ttyname(slave)
     cfg, s = _config(tmp_path, n, tty)
-    log = tmp_path / "daemon.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "nfd", "run", "-c", str(cfg)], stdout=out,
-                                stderr=subprocess.STDOUT)
     try:
-        url = (await _wait_for(log, r'"url":"(http://[^"]+)"', proc)).group(1).rstrip("/")
-        await _wait_for(log, r'"run_started"', proc)
-        async with aiohttp.ClientSession() as http:
-            status = await (await http.get(f"{url}/api/v1/status")).json()
-            from nfd import __version__
-
-            assert status["version"] == __version__ and status["volumes_processed"] == 0
-            async with http.ws_connect(f"{url}/ws") as ws:
-                hello = await ws.receive_json(timeout=10)
-                assert hello["type"] == "hello"
-                volumes: list[dict] = []
-                for i in range(stop_after):
-                    await asyncio.to_thread(
-                        write_nifti_volume, tmp_path / "watch" / f"vol_{i + 1:04d}.nii", s.volumes[i], s.affine
-                    )
-                    while len(volumes) <= i:
-                        msg = await ws.receive_json(timeout=20)
-                        if msg["type"] == "volume":
-                            volumes.append(msg)
-                assert [v["index"] for v in volumes] == list(range(stop_after))
-                # an operator's event, a value of an additional source, an unknown source
-                r = await http.post(f"{url}/api/v1/events", json={"name": "subject_moved"})
-                assert r.status == 201, await r.text()
-                r = await http.post(f"{url}/api/v1/feedback/sources/button", json={"value": 1.0})
-                assert r.status in (200, 202), await r.text()
-                r = await http.post(f"{url}/api/v1/feedback/sources/nothing", json={"value": 1.0})
-                assert r.status == 404 and "button" in await r.text()
-                r = await http.post(f"{url}/api/v1/runs/start")
-                assert r.status == 409 and "in progress" in await r.text()
-                r = await http.post(f"{url}/api/v1/runs/stop")
-                assert r.status == 202, await r.text()  # accepted: the run ends after the volume in flight
-                while (msg := await ws.receive_json(timeout=20))["type"] != "run_end":
-                    pass
-                assert msg["summary"]["volumes_processed"] == stop_after
-                # Between runs: the operator arms the next run, which starts with the next series.
-                await _wait_for(log, r'"waiting_for_start_request"', proc)
-                r = await http.post(f"{url}/api/v1/runs/start")
-                assert r.status == 202, await r.text()
-                await _wait_for(log, r'"waiting_for_new_series"', proc)
-                await asyncio.to_thread(
-                    write_nifti_volume, tmp_path / "watch" / "vol2_0001.nii", s.volumes[0], s.affine
-                )
-                while (msg := await ws.receive_json(timeout=20))["type"] != "volume":
-                    pass
-                assert msg["index"] == 0  # the first volume of the second run
-        proc.terminate()
-        assert await asyncio.to_thread(proc.wait, 30) == 0
+        with running_daemon(cfg) as daemon:
+            url = str((await daemon.wait_for_async("web_started"))["url"]).rstrip("/")
+            await daemon.wait_for_async("run_started")
+            await _operate(daemon, url, s, tmp_path, stop_after)
+            daemon.terminate()
+            assert await asyncio.to_thread(daemon.wait, 30) == 0
+            assert daemon.other_lines() == [], daemon.log_text()
         serial = _read_serial(master, time.monotonic() + 0.5).decode()
         lines = serial.strip().splitlines()
         folder, second = sorted((tmp_path / "runs").iterdir())
@@ -147,8 +90,48 @@ async def test_websocket_rest_and_serial_during_a_real_run(tmp_path: Path) -> No
         events = [orjson.loads(x) for x in (folder / "events.jsonl").read_bytes().splitlines()]
         assert [e["name"] for e in events] == ["subject_moved"]
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
         os.close(master)
         os.close(slave)
+
+
+async def _operate(daemon: RunningDaemon, url: str, s: SyntheticSession, tmp_path: Path, stop_after: int) -> None:
+    """What an operator does through the live page's API during the run and between runs."""
+    async with aiohttp.ClientSession() as http:
+        status = await (await http.get(f"{url}/api/v1/status")).json()
+        assert status["version"] == __version__ and status["volumes_processed"] == 0
+        async with http.ws_connect(f"{url}/ws") as ws:
+            hello = await ws.receive_json(timeout=10)
+            assert hello["type"] == "hello"
+            volumes: list[dict] = []
+            for i in range(stop_after):
+                await asyncio.to_thread(
+                    write_nifti_volume, tmp_path / "watch" / f"vol_{i + 1:04d}.nii", s.volumes[i], s.affine
+                )
+                while len(volumes) <= i:
+                    msg = await ws.receive_json(timeout=20)
+                    if msg["type"] == "volume":
+                        volumes.append(msg)
+            assert [v["index"] for v in volumes] == list(range(stop_after))
+            # an operator's event, a value of an additional source, an unknown source
+            r = await http.post(f"{url}/api/v1/events", json={"name": "subject_moved"})
+            assert r.status == 201, await r.text()
+            r = await http.post(f"{url}/api/v1/feedback/sources/button", json={"value": 1.0})
+            assert r.status in (200, 202), await r.text()
+            r = await http.post(f"{url}/api/v1/feedback/sources/nothing", json={"value": 1.0})
+            assert r.status == 404 and "button" in await r.text()
+            r = await http.post(f"{url}/api/v1/runs/start")
+            assert r.status == 409 and "in progress" in await r.text()
+            r = await http.post(f"{url}/api/v1/runs/stop")
+            assert r.status == 202, await r.text()  # accepted: the run ends after the volume in flight
+            while (msg := await ws.receive_json(timeout=20))["type"] != "run_end":
+                pass
+            assert msg["summary"]["volumes_processed"] == stop_after
+            # Between runs: the operator arms the next run, which starts with the next series.
+            await daemon.wait_for_async("waiting_for_start_request")
+            r = await http.post(f"{url}/api/v1/runs/start")
+            assert r.status == 202, await r.text()
+            await daemon.wait_for_async("waiting_for_new_series")
+            await asyncio.to_thread(write_nifti_volume, tmp_path / "watch" / "vol2_0001.nii", s.volumes[0], s.affine)
+            while (msg := await ws.receive_json(timeout=20))["type"] != "volume":
+                pass
+            assert msg["index"] == 0  # the first volume of the second run
