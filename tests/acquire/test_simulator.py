@@ -109,7 +109,7 @@ async def test_bad_arguments_are_named(tmp_path: Path) -> None:
         await simulate_scanner(source, watch, 0.01, swap=[(1, 3)])
     with pytest.raises(RecordingError, match="cannot duplicate volume 5"):
         await simulate_scanner(source, watch, 0.01, duplicate=[5])
-    with pytest.raises(ValueError, match="tr must be a number of seconds > 0"):
+    with pytest.raises(ValueError, match="tr must be a number > 0, got 0"):
         await simulate_scanner(source, watch, 0)
     with pytest.raises(ValueError, match="mode must be one of"):
         await simulate_scanner(source, watch, 0.01, mode="copy")  # type: ignore[arg-type]

@@ -112,6 +112,24 @@ def check_dicom_layout(buf: bytes, name: str = "<bytes>") -> DicomLayout:
     if bytes(buf[128:132]) != b"DICM":
         raise NotAScanError(name, "no 'DICM' prefix at byte 128: not a DICOM Part-10 file")
 
+    transfer_syntax, sop_class, pos = _file_meta(buf, name)
+    walker, start = _dataset_walker(buf, name, transfer_syntax, pos)
+    walker.walk_dataset(start, depth=0, in_item=False)
+    return DicomLayout(
+        transfer_syntax=transfer_syntax,
+        sop_class=sop_class,
+        pixel_data_length=walker.pixel_data_length,
+        has_pixel_data=walker.has_pixel_data,
+        n_elements=walker.n_top_level,
+    )
+
+
+def _file_meta(buf: bytes, name: str) -> tuple[str | None, str | None, int]:
+    """Walk the group-0002 file meta information after 'DICM'.
+
+    Returns the transfer syntax and SOP class UIDs (None when absent) and the
+    offset of the data set after it.
+    """
     meta = _Walker(buf, name, little=True, implicit=False)
     pos = DICOM_PREFIX_END
     transfer_syntax: str | None = None
@@ -122,7 +140,7 @@ def check_dicom_layout(buf: bytes, name: str = "<bytes>") -> DicomLayout:
                 name, f"ends inside the file meta information at byte {len(buf)}"
             )
         if meta.u16(pos) != 0x0002:
-            break
+            return transfer_syntax, sop_class, pos
         tag, _, length, value_pos = meta.element_header(pos)
         if length == _UNDEFINED:
             raise NotAScanError(name, f"file meta element {_tag_str(tag)} has an undefined length")
@@ -133,6 +151,14 @@ def check_dicom_layout(buf: bytes, name: str = "<bytes>") -> DicomLayout:
             sop_class = _uid(buf[value_pos:end])
         pos = end
 
+
+def _dataset_walker(buf: bytes, name: str, transfer_syntax: str | None, pos: int) -> tuple[_Walker, int]:
+    """A walker over the data set starting at ``pos``, encoded as ``transfer_syntax`` says, and its start.
+
+    A deflated data set is inflated first (the walk is then over the inflated
+    bytes, from 0); without a transfer syntax, implicit VR is recognised by
+    the first element's VR field.
+    """
     if transfer_syntax in _DEFLATED:
         inflater = zlib.decompressobj(-zlib.MAX_WBITS)
         try:
@@ -141,23 +167,12 @@ def check_dicom_layout(buf: bytes, name: str = "<bytes>") -> DicomLayout:
             raise NotAScanError(name, f"deflated data set does not inflate: {err}") from err
         if not inflater.eof:
             raise IncompleteFileError(name, "the deflated data set ends before its end-of-stream")
-        walker = _Walker(body, name, little=True, implicit=False)
-        start = 0
-    else:
-        if transfer_syntax is None:
-            implicit = not _is_vr(bytes(buf[pos + 4 : pos + 6]))
-        else:
-            implicit = transfer_syntax == _IMPLICIT_LE
-        walker = _Walker(buf, name, little=transfer_syntax != _EXPLICIT_BE, implicit=implicit)
-        start = pos
-    walker.walk_dataset(start, depth=0, in_item=False)
-    return DicomLayout(
-        transfer_syntax=transfer_syntax,
-        sop_class=sop_class,
-        pixel_data_length=walker.pixel_data_length,
-        has_pixel_data=walker.has_pixel_data,
-        n_elements=walker.n_top_level,
-    )
+        return _Walker(body, name, little=True, implicit=False), 0
+    if transfer_syntax is not None:
+        implicit = transfer_syntax == _IMPLICIT_LE
+    else:  # no transfer syntax: implicit VR when the first element has no VR field
+        implicit = not _is_vr(bytes(buf[pos + 4 : pos + 6]))
+    return _Walker(buf, name, little=transfer_syntax != _EXPLICIT_BE, implicit=implicit), pos
 
 
 class _Walker:
@@ -238,24 +253,31 @@ class _Walker:
                 )
             if depth == 0:
                 self.n_top_level += 1
-            if length == _UNDEFINED:
-                if tag == _PIXEL_DATA or vr in (b"OB", b"OW"):
-                    pos = self.walk_fragments(value_pos)
-                elif vr is None or vr in (b"SQ", b"UN"):
-                    # An undefined-length UN holds an implicit VR little-endian sequence.
-                    nested_implicit = implicit or vr == b"UN"
-                    pos = self.walk_sequence(value_pos, depth=depth + 1, implicit=nested_implicit)
-                else:
-                    raise NotAScanError(
-                        self.name, f"element {_tag_str(tag)} of VR {vr!r} has an undefined length"
-                    )
-                if tag == _PIXEL_DATA and depth == 0:
-                    self.has_pixel_data = True
+            pos = self._walk_value(tag, vr, length, value_pos, depth=depth, implicit=implicit)
+
+    def _walk_value(
+        self, tag: int, vr: bytes | None, length: int, value_pos: int, *, depth: int, implicit: bool
+    ) -> int:
+        """Walk one element's value (fragments, a sequence, or ``length`` bytes); return the offset after it."""
+        if length == _UNDEFINED:
+            if tag == _PIXEL_DATA or vr in (b"OB", b"OW"):
+                pos = self.walk_fragments(value_pos)
+            elif vr is None or vr in (b"SQ", b"UN"):
+                # An undefined-length UN holds an implicit VR little-endian sequence.
+                nested_implicit = implicit or vr == b"UN"
+                pos = self.walk_sequence(value_pos, depth=depth + 1, implicit=nested_implicit)
             else:
-                pos = self.value_end(tag, value_pos, length)
-                if tag == _PIXEL_DATA and depth == 0:
-                    self.has_pixel_data = True
-                    self.pixel_data_length = length
+                raise NotAScanError(
+                    self.name, f"element {_tag_str(tag)} of VR {vr!r} has an undefined length"
+                )
+            if tag == _PIXEL_DATA and depth == 0:
+                self.has_pixel_data = True
+            return pos
+        pos = self.value_end(tag, value_pos, length)
+        if tag == _PIXEL_DATA and depth == 0:
+            self.has_pixel_data = True
+            self.pixel_data_length = length
+        return pos
 
     def _item_header(self, pos: int) -> tuple[int, int, int]:
         self._need(pos, 8, "a sequence item header")

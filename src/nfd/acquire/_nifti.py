@@ -104,6 +104,39 @@ def read_nifti_bytes(buf: bytes, name: str = "<bytes>") -> ScanImage:
     ...
     nfd.acquire.IncompleteFileError: example.nii: 380 bytes, the header implies 400 ...
     """
+    header, size, fmt = _parse_header(buf, name)
+    shape = _volume_shape(header, name)
+    dtype = _voxel_dtype(header, fmt, name)
+    offset = _data_offset(header, size, name)
+    n_voxels = math.prod(shape)
+    end = offset + n_voxels * dtype.itemsize
+    if len(buf) < end:
+        raise IncompleteFileError(
+            name,
+            f"{len(buf)} bytes, the header implies {end} (vox_offset {offset} + "
+            f"{'x'.join(map(str, shape))} voxels x {dtype.itemsize} bytes)",
+        )
+    raw = np.frombuffer(buf, dtype=dtype, count=n_voxels, offset=offset).reshape(shape, order="F")
+    data = _scaled(raw, header, name)
+    affine = np.asarray(header.get_best_affine(), dtype=np.float64)
+    if not np.all(np.isfinite(affine)):
+        raise NotAScanError(name, "the header's affine has non-finite values")
+    return ScanImage(
+        data=data,
+        affine=affine,
+        header_index=None,
+        slice_times=_slice_times(header),
+        series=None,
+        format=fmt,
+    )
+
+
+def _parse_header(buf: bytes, name: str) -> tuple[Nifti1Header, int, str]:
+    """The single-file NIfTI header at the start of ``buf``, its size (bytes) and format name.
+
+    Raises IncompleteFileError when ``buf`` is shorter than the header, and
+    NotAScanError when it is no NIfTI, a .hdr/.img pair's header, or unreadable.
+    """
     size = nifti_header_size(buf)
     if size is None:
         raise NotAScanError(name, "not a NIfTI file: sizeof_hdr is neither 348 nor 540")
@@ -133,8 +166,11 @@ def read_nifti_bytes(buf: bytes, name: str = "<bytes>") -> ScanImage:
         header = header_class.from_fileobj(io.BytesIO(bytes(buf[:size])), check=False)
     except (HeaderDataError, ValueError) as err:
         raise NotAScanError(name, f"unreadable {fmt} header: {err}") from err
+    return header, size, fmt
 
-    shape = _volume_shape(header, name)
+
+def _voxel_dtype(header: Nifti1Header, fmt: str, name: str) -> np.dtype:
+    """The voxels' dtype (an integer or float type), from the header's datatype code."""
     try:
         dtype = header.get_data_dtype()
     except (HeaderDataError, KeyError) as err:
@@ -143,23 +179,22 @@ def read_nifti_bytes(buf: bytes, name: str = "<bytes>") -> ScanImage:
         raise NotAScanError(
             name, f"voxel type {dtype} is not a real number type (expected integer or float)"
         )
+    return dtype
+
+
+def _data_offset(header: Nifti1Header, size: int, name: str) -> int:
+    """Where the voxels start, bytes from the start of the file."""
     vox_offset = float(header["vox_offset"])
     if not math.isfinite(vox_offset):
         raise NotAScanError(name, f"vox_offset {vox_offset} is not a finite byte offset")
     # The data of a single-file image start after the header and the 4-byte
     # extension flag at the earliest; a smaller vox_offset (0 from careless
     # writers) means exactly there.
-    offset = max(int(vox_offset), size + 4)
-    n_voxels = math.prod(shape)
-    end = offset + n_voxels * dtype.itemsize
-    if len(buf) < end:
-        raise IncompleteFileError(
-            name,
-            f"{len(buf)} bytes, the header implies {end} (vox_offset {offset} + "
-            f"{'x'.join(map(str, shape))} voxels x {dtype.itemsize} bytes)",
-        )
+    return max(int(vox_offset), size + 4)
 
-    raw = np.frombuffer(buf, dtype=dtype, count=n_voxels, offset=offset).reshape(shape, order="F")
+
+def _scaled(raw: np.ndarray, header: Nifti1Header, name: str) -> np.ndarray:
+    """The voxels as float32 with ``scl_slope``/``scl_inter`` applied."""
     try:
         slope, inter = header.get_slope_inter()
     except HeaderDataError as err:
@@ -167,23 +202,12 @@ def read_nifti_bytes(buf: bytes, name: str = "<bytes>") -> ScanImage:
     slope = 1.0 if slope is None else float(slope)
     inter = 0.0 if inter is None else float(inter)
     if slope == 1.0 and inter == 0.0:
-        data = np.ascontiguousarray(raw, dtype=np.float32)
-    else:  # in float64, then rounded once to float32 (as nibabel's get_fdata)
-        scaled = np.ascontiguousarray(raw, dtype=np.float64)
-        scaled *= slope
-        scaled += inter
-        data = scaled.astype(np.float32)
-    affine = np.asarray(header.get_best_affine(), dtype=np.float64)
-    if not np.all(np.isfinite(affine)):
-        raise NotAScanError(name, "the header's affine has non-finite values")
-    return ScanImage(
-        data=data,
-        affine=affine,
-        header_index=None,
-        slice_times=_slice_times(header),
-        series=None,
-        format=fmt,
-    )
+        return np.ascontiguousarray(raw, dtype=np.float32)
+    # In float64, then rounded once to float32 (as nibabel's get_fdata).
+    scaled = np.ascontiguousarray(raw, dtype=np.float64)
+    scaled *= slope
+    scaled += inter
+    return scaled.astype(np.float32)
 
 
 def _volume_shape(header: Nifti1Header, name: str) -> tuple[int, int, int]:

@@ -36,6 +36,7 @@ from typing import Literal
 
 import structlog
 
+from nfd._checks import check_option, ensure_float, ensure_int
 from nfd.acquire._errors import RecordingError
 from nfd.acquire._naming import FileNaming
 from nfd.acquire._recording import RecordedVolume, plan_recording
@@ -127,23 +128,98 @@ def _schedule(
     return slots, dropped
 
 
+def _write_whole(path: Path, content: bytes, rename: bool) -> None:
+    """Write a file in one call, under a temporary name first when ``rename`` (blocking)."""
+    if not rename:
+        path.write_bytes(content)
+        return
+    temporary = path.with_name(f".{path.name}.part")
+    temporary.write_bytes(content)
+    os.replace(temporary, path)
+
+
 async def _write(path: Path, content: bytes, mode: WriteMode, chunks: int, pause: float) -> None:
     """Write one file the way ``mode`` says."""
-    if mode == "direct":
-        path.write_bytes(content)
-    elif mode == "rename":
-        temporary = path.with_name(f".{path.name}.part")
-        temporary.write_bytes(content)
-        os.replace(temporary, path)
-    else:
-        n = max(1, min(chunks, len(content)))
-        bounds = [len(content) * k // n for k in range(n + 1)]
-        with open(path, "wb") as handle:
-            for k in range(n):
-                handle.write(content[bounds[k] : bounds[k + 1]])
-                handle.flush()
-                if k < n - 1:
-                    await asyncio.sleep(pause)
+    if mode != "chunks":
+        await asyncio.to_thread(_write_whole, path, content, mode == "rename")
+        return
+    n = max(1, min(chunks, len(content)))
+    bounds = [len(content) * k // n for k in range(n + 1)]
+    # Blocking writes on purpose: each part lands at once, between the pauses, as a scanner's write does.
+    with open(path, "wb") as handle:  # noqa: ASYNC230 - the parts must land between awaits, not in a thread
+        for k in range(n):
+            handle.write(content[bounds[k] : bounds[k + 1]])
+            handle.flush()
+            if k < n - 1:
+                await asyncio.sleep(pause)
+
+
+@dataclass(frozen=True)
+class _Writer:
+    """How the simulated scanner writes each volume's files into the watch folder."""
+
+    watch: Path
+    tr: float
+    mode: WriteMode
+    chunks: int
+    chunk_pause: float | None
+    slice_spread: float
+    name_pattern: str | None
+    first_number: int
+
+    async def volume(self, volume: RecordedVolume, twice: bool, report: SimulationReport) -> None:
+        """Write one volume's files over its TR slot (and their byte copies when ``twice``)."""
+        loop = asyncio.get_running_loop()
+        files = await asyncio.to_thread(volume.file_bytes, self.name_pattern, self.first_number)
+        interval = self.tr * self.slice_spread / len(files) if len(files) > 1 else self.tr
+        pause = self.chunk_pause if self.chunk_pause is not None else interval / 10 / self.chunks
+        slot_start = loop.time()
+        for k, (name, content) in enumerate(files):
+            await asyncio.sleep(max(0.0, slot_start + k * interval - loop.time()))
+            path = self.watch / name
+            await _write(path, content, self.mode, self.chunks, pause)
+            report.files.append(path)
+        report.written.append(volume.index)
+        if twice:
+            for name, content in files:
+                path = self.watch / duplicate_name(name, volume.kind)
+                await _write(path, content, self.mode, self.chunks, pause)
+                report.files.append(path)
+            report.duplicated.append(volume.index)
+        log.debug("volume_written", index=volume.index, files=len(files))
+
+
+def _check_pacing(
+    tr: float, mode: str, chunks: int, chunk_pause: float | None, slice_spread: float, n_volumes: int | None
+) -> None:
+    """Refuse an out-of-range argument of :func:`simulate_scanner` (ValueError naming it)."""
+    ensure_float(tr, "tr", positive=True)
+    check_option("mode", mode, WRITE_MODES)
+    ensure_int(chunks, "chunks", minimum=1)
+    if chunk_pause is not None:
+        ensure_float(chunk_pause, "chunk_pause", minimum=0)
+    if not 0 < ensure_float(slice_spread, "slice_spread") <= 1:
+        raise ValueError(f"slice_spread must be in (0, 1], got {slice_spread!r}")
+    if n_volumes is not None:
+        ensure_int(n_volumes, "n_volumes", minimum=1)
+
+
+def _volumes_to_write(
+    source: str | Path,
+    volumes: list[RecordedVolume],
+    drop: Iterable[int],
+    duplicate: Iterable[int],
+    swap: Iterable[tuple[int, int]],
+) -> tuple[list[RecordedVolume | None], list[int], set[int]]:
+    """The volume of each TR slot (None: dropped), the dropped indices and the duplicated ones."""
+    if not volumes:
+        raise RecordingError(source, "no volumes to write")
+    slots, dropped = _schedule(volumes, drop, swap)
+    duplicates = set(duplicate)
+    for i in duplicates:
+        if not any(v.index == i for v in volumes):
+            raise RecordingError(source, f"cannot duplicate volume {i}: the recording has no such index")
+    return slots, dropped, duplicates
 
 
 async def simulate_scanner(
@@ -233,19 +309,8 @@ async def simulate_scanner(
     >>> report.written, report.dropped, sorted(p.name for p in (root / "watch").iterdir())
     ([0, 3, 2], [1], ['vol_0000.nii', 'vol_0001.nii', 'vol_0003.nii', 'vol_0004.nii'])
     """
-    if not (isinstance(tr, (int, float)) and tr > 0):
-        raise ValueError(f"tr must be a number of seconds > 0, got {tr!r}")
-    if mode not in WRITE_MODES:
-        raise ValueError(f"mode must be one of {', '.join(WRITE_MODES)}, got {mode!r}")
-    if not (isinstance(chunks, int) and chunks >= 1):
-        raise ValueError(f"chunks must be an integer >= 1, got {chunks!r}")
-    if chunk_pause is not None and not chunk_pause >= 0:
-        raise ValueError(f"chunk_pause must be >= 0 seconds, got {chunk_pause!r}")
-    if not 0 < slice_spread <= 1:
-        raise ValueError(f"slice_spread must be in (0, 1], got {slice_spread!r}")
-    if n_volumes is not None and n_volumes < 1:
-        raise ValueError(f"n_volumes must be >= 1, got {n_volumes!r}")
-    watch = Path(watch)
+    _check_pacing(tr, mode, chunks, chunk_pause, slice_spread, n_volumes)
+    tr, watch = float(tr), Path(watch)
     volumes = await asyncio.to_thread(
         plan_recording,
         source,
@@ -254,41 +319,18 @@ async def simulate_scanner(
         slices_per_volume=slices_per_volume,
         volume_from=volume_from,
     )
-    if n_volumes is not None:
-        volumes = volumes[:n_volumes]
-    if not volumes:
-        raise RecordingError(source, "no volumes to write")
-    slots, dropped = _schedule(volumes, drop, swap)
-    duplicates = set(duplicate)
-    for i in duplicates:
-        if not any(v.index == i for v in volumes):
-            raise RecordingError(source, f"cannot duplicate volume {i}: the recording has no such index")
+    volumes = volumes[:n_volumes]
+    slots, dropped, duplicates = _volumes_to_write(source, volumes, drop, duplicate, swap)
     await asyncio.to_thread(watch.mkdir, parents=True, exist_ok=True)
+    writer = _Writer(watch, tr, mode, chunks, chunk_pause, slice_spread, name_pattern, first_number)
     report = SimulationReport(dropped=dropped)
     loop = asyncio.get_running_loop()
     t0 = loop.time()
     log.info("simulation_started", source=str(source), watch=str(watch), volumes=len(volumes), tr=tr)
     for slot, volume in enumerate(slots):
         await asyncio.sleep(max(0.0, t0 + slot * tr - loop.time()))
-        if volume is None:
-            continue
-        files = await asyncio.to_thread(volume.file_bytes, name_pattern, first_number)
-        interval = tr * slice_spread / len(files) if len(files) > 1 else tr
-        pause = chunk_pause if chunk_pause is not None else interval / 10 / chunks
-        slot_start = loop.time()
-        for k, (name, content) in enumerate(files):
-            await asyncio.sleep(max(0.0, slot_start + k * interval - loop.time()))
-            path = watch / name
-            await _write(path, content, mode, chunks, pause)
-            report.files.append(path)
-        report.written.append(volume.index)
-        if volume.index in duplicates:
-            for name, content in files:
-                path = watch / duplicate_name(name, volume.kind)
-                await _write(path, content, mode, chunks, pause)
-                report.files.append(path)
-            report.duplicated.append(volume.index)
-        log.debug("volume_written", index=volume.index, files=len(files))
+        if volume is not None:
+            await writer.volume(volume, volume.index in duplicates, report)
     report.duration_s = loop.time() - t0
     log.info(
         "simulation_finished",
