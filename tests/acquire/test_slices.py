@@ -98,9 +98,9 @@ def test_explicit_slice_count_and_grouping_override_the_header(ge: Path) -> None
     assert read_slice(path, volume_from="acquisition_number").volume_number == 1  # GE: always 1
     with pytest.raises(NotAScanError, match="without TemporalPositionIdentifier"):
         read_slice(path, volume_from="temporal_position")
-    with pytest.raises(ValueError, match="slices_per_volume must be a positive integer"):
+    with pytest.raises(ValueError, match="slices_per_volume must be an int >= 1, got 0"):
         read_slice(path, slices_per_volume=0)
-    with pytest.raises(ValueError, match="volume_from must be one of"):
+    with pytest.raises(ValueError, match="volume_from must be one of 'auto', .*; got 'slice'"):
         read_slice(path, volume_from="slice")  # type: ignore[arg-type]
 
 

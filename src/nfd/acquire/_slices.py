@@ -63,6 +63,7 @@ import numpy.typing as npt
 import pydicom.multival
 from pydicom.dataset import Dataset
 
+from nfd._checks import check_option, ensure_int
 from nfd.acquire._dicom_header import (
     DICOM_DECODE_ERRORS,
     LPS_TO_RAS,
@@ -128,13 +129,9 @@ class SliceOptions:
 
     def __post_init__(self) -> None:
         n = self.slices_per_volume
-        if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n < 1):
-            raise ValueError(f"slices_per_volume must be a positive integer or None, got {n!r}")
-        if self.volume_from not in VOLUME_FROM:
-            raise ValueError(
-                f"volume_from must be one of {', '.join(map(repr, VOLUME_FROM))}, "
-                f"got {self.volume_from!r}"
-            )
+        if n is not None:  # frozen: the canonical int replaces the given one
+            object.__setattr__(self, "slices_per_volume", ensure_int(n, "slices_per_volume", minimum=1))
+        check_option("volume_from", self.volume_from, VOLUME_FROM)
 
 
 @dataclass(frozen=True, eq=False)
@@ -415,10 +412,7 @@ def ge_slice_times(
     times = []
     first_half = (excitations + 1) // 2  # positions 1, 3, 5, ... come first when interleaved
     for i in range(excitations):
-        if interleaved:
-            slot = i // 2 if i % 2 == 0 else first_half + i // 2
-        else:
-            slot = i
+        slot = (i // 2 if i % 2 == 0 else first_half + i // 2) if interleaved else i
         times.append(slot * step)
     return tuple(times[i % excitations] for i in range(n_slices))
 
