@@ -17,8 +17,8 @@ MODULES = sorted(
     for info in pkgutil.walk_packages(nfd.__path__, "nfd.")
     if not info.name.startswith("nfd._cext") and info.name != "nfd.__main__"
 )
-PACKAGES = ["nfd.design", "nfd.acquire", "nfd.volume", "nfd.timeseries", "nfd.feedback", "nfd.outputs", "nfd.outputs.web",
-            "nfd.eeg", "nfd.config", "nfd.simulate", "nfd.daemon"]
+PACKAGES = ["nfd.design", "nfd.acquire", "nfd.volume", "nfd.timeseries", "nfd.feedback", "nfd.outputs",
+            "nfd.outputs.web", "nfd.eeg", "nfd.config", "nfd.simulate", "nfd.daemon"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -9,7 +9,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _commands() -> list[str]:
-    return re.findall(r"```bash\n(.+?)\n```", (ROOT / "README.md").read_text(), flags=re.S)[:2]
+    return re.findall(r"```bash\n(.+?)\n```", (ROOT / "README.md").read_text(), flags=re.DOTALL)[:2]
 
 
 def test_readme_opens_with_demo_and_test_commands() -> None:
@@ -21,8 +21,8 @@ def test_readme_opens_with_demo_and_test_commands() -> None:
 def _steps(text: str) -> list[str]:
     """The shell commands of ``text``, in order: lines split at ``&&``, comments and control lines left out."""
     steps = []
-    for line in text.splitlines():
-        line = line.strip()
+    for raw in text.splitlines():
+        line = raw.strip()
         if not line or line.startswith(("#", "set ", "cd ", "if ", "fi", "apt-get")):
             continue
         steps += [part.strip() for part in line.split("&&")]

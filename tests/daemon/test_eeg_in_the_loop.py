@@ -107,7 +107,7 @@ enabled = false
     assert len(predicted) >= N // 3 and [r["index"] for r in predicted] == list(range(first, N))
     for r in predicted:  # the feedback is the prediction of its own volume
         assert r["feedback"] == pytest.approx(r["eeg_prediction"])
-    with open(folder / "eeg_predictions.tsv", newline="") as f:
-        rows = list(csv.DictReader(f, delimiter="\t"))
+    text = (folder / "eeg_predictions.tsv").read_text()
+    rows = list(csv.DictReader(text.splitlines(), delimiter="\t"))
     assert len(rows) >= len(predicted)
     assert summary["eeg"] and orjson.loads((folder / "summary.json").read_bytes())["eeg"]

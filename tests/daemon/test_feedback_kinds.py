@@ -89,14 +89,14 @@ def _block_ends(s: SyntheticSession) -> list[int]:
 async def test_psc(tmp_path: Path) -> None:
     s = _session(31)
     records, _ = await _replay(_write(tmp_path, s, 'type = "psc"'), tmp_path)
-    fb, up = _values(records)
+    fb, _ = _values(records)
     assert np.corrcoef(fb, s.activation)[0, 1] > 0.7
     assert set(records[20]["psc"]) == {"roi_a", "roi_b", "control"}
 
 
 async def test_psc_intermittent(tmp_path: Path) -> None:
     s = _session(32)
-    records, summary = await _replay(_write(tmp_path, s, 'type = "psc_intermittent"'), tmp_path)
+    records, _ = await _replay(_write(tmp_path, s, 'type = "psc_intermittent"'), tmp_path)
     fb, _ = _values(records)
     sent = [r["index"] for r in records if r["feedback"] is not None]
     assert sent == _block_ends(s)  # one value at the end of each regulation block

@@ -19,7 +19,7 @@ from nfd.simulate import make_session, write_roi_masks
 def _replay(config: Path, source: Path, out: Path) -> Path:
     proc = subprocess.run(
         [sys.executable, "-m", "nfd", "replay", "-c", str(config), "--input", str(source), "--out", str(out)],
-        capture_output=True, text=True, timeout=600,
+        capture_output=True, text=True, timeout=600, check=False,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     (folder,) = list(out.iterdir())
@@ -116,7 +116,7 @@ def test_replay_input_that_is_neither_folder_nor_nifti_exits_2(tmp_path: Path) -
                       '[feedback]\nprotocol = "p.json"\n')
     proc = subprocess.run([sys.executable, "-m", "nfd", "replay", "-c", str(config), "--input",
                            str(tmp_path / "absent"), "--out", str(tmp_path / "out")],
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "--input" in proc.stderr and "absent" in proc.stderr
 
