@@ -24,7 +24,7 @@ from nfd.outputs.web import (
     openapi_document,
     read_token_file,
 )
-from tests.outputs._records import synthetic_run
+from tests.helpers.records import synthetic_run
 
 TOKEN = "s3cr3t-Token_for.nfd~tests+0123456789"
 

@@ -9,18 +9,18 @@ drawing times of a 1000-volume run to ``test-artifacts/live-page-timing.json``.
 
 from __future__ import annotations
 
-import os
-
 import asyncio
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from nfd.outputs import VolumeRecord
 from nfd.outputs.web import LiveState, RunInfo, WebServer
-from tests.outputs._chromium import Chromium, chromium_binary
-from tests.outputs._records import synthetic_run
+from tests.helpers.chromium import Chromium, chromium_binary
+from tests.helpers.records import synthetic_run
 
 CHROMIUM = chromium_binary()
 pytestmark = pytest.mark.skipif(
@@ -47,7 +47,7 @@ async def _evaluate(browser: Chromium, expression: str) -> Any:
 
 
 async def test_the_page_plots_every_volume_of_a_replayed_real_run(
-    opennft_records: tuple[RunInfo, list[dict[str, Any]]],
+    opennft_records: tuple[RunInfo, list[VolumeRecord]],
 ) -> None:
     assert CHROMIUM is not None
     info, records = opennft_records

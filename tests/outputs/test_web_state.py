@@ -14,7 +14,7 @@ import structlog
 from nfd.outputs.web import LiveState, LiveStateError, RunInfo, volume_message
 from nfd.outputs.web._hub import Broadcaster
 from nfd.outputs.web._messages import dumps, eeg_message
-from tests.outputs._records import synthetic_run
+from tests.helpers.records import synthetic_run
 
 
 class Clock:

@@ -13,8 +13,9 @@ import aiohttp
 import pytest
 import structlog
 
+from nfd.outputs import VolumeRecord
 from nfd.outputs.web import LiveState, RunInfo, WebServer
-from tests.outputs._records import synthetic_run
+from tests.helpers.records import synthetic_run
 
 
 class IdleController:
@@ -43,7 +44,7 @@ async def _collect(ws: aiohttp.ClientWebSocketResponse, until: str = "run_end") 
             return out
 
 
-async def _replay(state: LiveState, info: RunInfo, records: list[dict[str, Any]], pause: float = 0.0) -> None:
+async def _replay(state: LiveState, info: RunInfo, records: list[VolumeRecord], pause: float = 0.0) -> None:
     """What the daemon does during a run, yielding to the loop between volumes as the pipeline does."""
     state.run_started(info)
     for record in records:
@@ -53,7 +54,7 @@ async def _replay(state: LiveState, info: RunInfo, records: list[dict[str, Any]]
 
 
 async def test_a_client_receives_every_volume_of_a_real_run_in_order(
-    served: tuple[LiveState, WebServer], opennft_records: tuple[RunInfo, list[dict[str, Any]]]
+    served: tuple[LiveState, WebServer], opennft_records: tuple[RunInfo, list[VolumeRecord]]
 ) -> None:
     state, server = served
     info, records = opennft_records

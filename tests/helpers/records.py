@@ -1,4 +1,4 @@
-"""Per-volume records in the daemon's format, for driving the web server in tests.
+"""Per-volume records (:class:`nfd.outputs.VolumeRecord`, as the daemon makes them), for driving the web server.
 
 ``opennft_run`` replays the real OpenNFT run (``opennft_psc_run``): its 155
 Siemens mosaics read with nfd's reader, ROI means of the two real masks,
@@ -15,20 +15,20 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import scipy.io
 
 from nfd.acquire import read_scan
 from nfd.feedback import ContinuousPSC, combine, load_protocol, scale_feedback
+from nfd.outputs import VolumeRecord, VolumeStatus
 from nfd.outputs.web import RunInfo
 from nfd.timeseries import RoiSet, framewise_displacement
 
 T0 = 1763712000.0
 
 
-def opennft_run(shared_data: Path) -> tuple[RunInfo, list[dict[str, Any]]]:
+def opennft_run(shared_data: Path) -> tuple[RunInfo, list[VolumeRecord]]:
     """The real run's :class:`RunInfo` and its 150 processed volumes' records (indices 5..154)."""
     run = shared_data / "opennft_psc_run"
     files = sorted((run / "dicom").glob("001_000007_*.dcm"))
@@ -42,7 +42,7 @@ def opennft_run(shared_data: Path) -> tuple[RunInfo, list[dict[str, Any]]]:
     brain = template.data > 0.2 * float(template.data.max())
     motion = scipy.io.loadmat(run / "mc_matlab_dcm.mat")["mc_series_matlab"]
     psc_states = {name: ContinuousPSC(design, delay=2) for name in rois.names}
-    records: list[dict[str, Any]] = []
+    records: list[VolumeRecord] = []
     previous: np.ndarray | None = None
     for index, path in enumerate(files):
         data = read_scan(path).data
@@ -54,27 +54,29 @@ def opennft_run(shared_data: Path) -> tuple[RunInfo, list[dict[str, Any]]]:
         dvars = float(np.sqrt(np.mean((data[brain] - previous[brain]) ** 2)))
         previous = data
         fd = 0.0 if not records else framewise_displacement(motion[index - 1], motion[index])
-        psc = {name: psc_states[name].update(index, float(m)) for name, m in zip(rois.names, means)}
+        roi = dict(zip(rois.names, (float(m) for m in means), strict=True))
+        psc = {name: psc_states[name].update(index, value) for name, value in roi.items()}
         feedback = scale_feedback(combine(list(psc.values()), "mean"), gain=1.0, lo=-100.0, hi=100.0)
         t_complete = T0 + index * tr + 0.4
         latency = 40.0 + 5.0 * math.sin(index)
-        records.append({
-            "index": index,
-            "file": path.name,
-            "condition": design.condition(index),
-            "t_complete": t_complete,
-            "t_sent": t_complete + latency / 1e3,
-            "latency_ms": latency,
-            "durations_ms": {"volume": latency - 2.0, "roi": 0.5, "feedback": 0.1, "send": 0.05},
-            "motion": [float(p) for p in motion[index]],
-            "iterations": 4,
-            "converged": True,
-            "fd": fd,
-            "dvars": dvars,
-            "roi": {name: float(m) for name, m in zip(rois.names, means)},
-            "psc": psc,
-            "feedback": feedback,
-        })
+        records.append(VolumeRecord(
+            index=index,
+            status=VolumeStatus.PROCESSED,
+            file=path.name,
+            condition=design.condition(index),
+            t_complete=t_complete,
+            t_sent=t_complete + latency / 1e3,
+            latency_ms=latency,
+            durations_ms={"volume": latency - 2.0, "roi": 0.5, "feedback": 0.1, "send": 0.05},
+            motion=[float(p) for p in motion[index]],
+            iterations=4,
+            converged=True,
+            fd=fd,
+            dvars=dvars,
+            roi=roi,
+            psc=psc,
+            feedback=feedback,
+        ))
     dvars_values = np.array([r["dvars"] for r in records])
     info = RunInfo(
         run_id="run-opennft-psc", n_volumes=n_volumes, tr=tr, blocks=design.blocks, baseline=design.baseline,
@@ -84,7 +86,9 @@ def opennft_run(shared_data: Path) -> tuple[RunInfo, list[dict[str, Any]]]:
     return info, records
 
 
-def synthetic_run(n_volumes: int = 1000, skip: int = 0, rois: tuple[str, ...] = ("left", "right")) -> tuple[RunInfo, list[dict[str, Any]]]:
+def synthetic_run(
+    n_volumes: int = 1000, skip: int = 0, rois: tuple[str, ...] = ("left", "right")
+) -> tuple[RunInfo, list[VolumeRecord]]:
     """A long run with 20-volume blocks alternating BAS/UP; feedback = 2 sin(index / 10)."""
     tr = 1.0
     blocks = [("BAS" if (b // 20) % 2 == 0 else "UP", b, min(b + 19, n_volumes - 1)) for b in range(0, n_volumes, 20)]
@@ -92,21 +96,22 @@ def synthetic_run(n_volumes: int = 1000, skip: int = 0, rois: tuple[str, ...] = 
         run_id="run-synthetic", n_volumes=n_volumes, tr=tr, blocks=blocks, rois=rois, skip_volumes=skip,
         feedback_range=(-5.0, 5.0), fd_threshold=0.5, dvars_threshold=30.0, started=T0,
     )
-    records = []
+    records: list[VolumeRecord] = []
     for index in range(skip, n_volumes):
         condition = blocks[index // 20][0]
-        records.append({
-            "index": index,
-            "condition": condition,
-            "t_complete": T0 + index * tr,
-            "t_sent": T0 + index * tr + 0.02,
-            "latency_ms": 20.0,
-            "motion": [0.01 * index, 0.0, 0.0, 0.0, 0.0, 0.0],
-            "converged": True,
-            "fd": 0.1 + (0.6 if index % 97 == 0 else 0.0),
-            "dvars": 20.0 + (15.0 if index % 89 == 0 else 0.0),
-            "roi": {name: 800.0 + k + math.sin(index / 7) for k, name in enumerate(rois)},
-            "psc": {name: (k + 1) * math.sin(index / 10) for k, name in enumerate(rois)},
-            "feedback": 2.0 * math.sin(index / 10),
-        })
+        records.append(VolumeRecord(
+            index=index,
+            status=VolumeStatus.PROCESSED,
+            condition=condition,
+            t_complete=T0 + index * tr,
+            t_sent=T0 + index * tr + 0.02,
+            latency_ms=20.0,
+            motion=[0.01 * index, 0.0, 0.0, 0.0, 0.0, 0.0],
+            converged=True,
+            fd=0.1 + (0.6 if index % 97 == 0 else 0.0),
+            dvars=20.0 + (15.0 if index % 89 == 0 else 0.0),
+            roi={name: 800.0 + k + math.sin(index / 7) for k, name in enumerate(rois)},
+            psc={name: (k + 1) * math.sin(index / 10) for k, name in enumerate(rois)},
+            feedback=2.0 * math.sin(index / 10),
+        ))
     return info, records

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import itertools
 import os
 import shutil
@@ -59,16 +60,7 @@ class Chromium:
     async def __aenter__(self) -> Chromium:
         self._profile = tempfile.TemporaryDirectory(prefix="nfd-chromium-", ignore_cleanup_errors=True)
         profile = Path(self._profile.name)
-        self._proc = subprocess.Popen(
-            [
-                self.binary, "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--no-first-run", "--no-default-browser-check", "--disable-extensions",
-                "--disable-background-networking", "--disable-component-update", "--remote-debugging-port=0",
-                f"--user-data-dir={profile}", f"--window-size={self.width},{self.height}", "about:blank",
-            ],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            start_new_session=True,  # its own process group: the helpers end with it
-        )
+        self._proc = self._start(profile)
         port_file = profile / "DevToolsActivePort"
         deadline = asyncio.get_running_loop().time() + self.timeout
         while not (port_file.exists() and port_file.read_text().count("\n") >= 1):
@@ -118,13 +110,24 @@ class Chromium:
                     await asyncio.sleep(0.1)
             self._profile.cleanup()
 
+    def _start(self, profile: Path) -> subprocess.Popen[bytes]:
+        """Start the headless browser on ``profile`` (returns once it is spawned; DevTools come up later)."""
+        return subprocess.Popen(
+            [
+                self.binary, "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--no-first-run", "--no-default-browser-check", "--disable-extensions",
+                "--disable-background-networking", "--disable-component-update", "--remote-debugging-port=0",
+                f"--user-data-dir={profile}", f"--window-size={self.width},{self.height}", "about:blank",
+            ],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True,  # its own process group: the helpers end with it
+        )
+
     def _signal_group(self, sig: int) -> None:
         """Signal the process group this Chromium was started in (its id is the browser's pid)."""
         assert self._proc is not None
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self._proc.pid, sig)
-        except ProcessLookupError:
-            pass
 
     async def send(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
         """Send one DevTools command and return its result (events in between are skipped)."""
