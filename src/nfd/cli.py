@@ -55,6 +55,9 @@ def _parser() -> argparse.ArgumentParser:
                      help="a folder of scan files or a 4-D NIfTI")
     rep.add_argument("--out", required=True, type=Path, metavar="DIR", help="folder for the run folder")
     rep.add_argument("--web", action="store_true", help="serve the live page during the replay ([web] settings)")
+    rep.add_argument("--send", action="store_true",
+                     help="send the feedback to the configured UDP and serial sinks (default: send nothing, so that "
+                          "a rehearsal never drives a live stimulus PC)")
 
     sim = sub.add_parser("simulate-scanner", add_help=False,
                          help="write a recorded series into a watch folder at the TR, as a scanner does")
@@ -134,7 +137,7 @@ def _replay(args: argparse.Namespace) -> int:
     _logging(args, cfg)
     source = open_recording(args.input, cfg)
     summary = asyncio.run(
-        run_daemon(cfg, source, config_text=text, output_dir=args.out.resolve(), web=args.web)
+        run_daemon(cfg, source, config_text=text, output_dir=args.out.resolve(), web=args.web, send=args.send)
     )
     print(f"nfd: replayed {summary.get('volumes_processed', 0)} volumes into {summary.get('run_folder')}",
           file=sys.stderr)

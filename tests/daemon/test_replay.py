@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -13,12 +15,13 @@ import pytest
 import scipy.io
 
 from nfd.outputs import RunFolder
-from nfd.simulate import make_session, write_roi_masks
+from nfd.simulate import SyntheticSession, make_session, write_roi_masks
 
 
-def _replay(config: Path, source: Path, out: Path) -> Path:
+def _replay(config: Path, source: Path, out: Path, *options: str) -> Path:
     proc = subprocess.run(
-        [sys.executable, "-m", "nfd", "replay", "-c", str(config), "--input", str(source), "--out", str(out)],
+        [sys.executable, "-m", "nfd", "replay", "-c", str(config), "--input", str(source), "--out", str(out),
+         *options],
         capture_output=True, text=True, timeout=600, check=False,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -69,7 +72,8 @@ level = "warning"
     assert summary["volumes_processed"] == 150 and summary["volumes_skipped"] == 5
 
 
-def test_replay_of_a_4d_nifti(tmp_path: Path) -> None:
+def _nifti_run(tmp_path: Path, udp: str = "enabled = false") -> tuple[Path, Path, SyntheticSession]:
+    """A synthetic 24-volume run as one 4-D NIfTI, its ROI masks and protocol, and a config for it."""
     s = make_session(n_volumes=24, tr=2.0, shape=(32, 32, 16), seed=11, block_length=6, activation_pct=3.0,
                      noise_pct=0.3)
     bold = tmp_path / "bold.nii.gz"
@@ -94,8 +98,13 @@ watch_dir = "unused"
 protocol = "protocol.json"
 delay = 1
 [feedback.udp]
-enabled = false
+{udp}
 """)
+    return config, bold, s
+
+
+def test_replay_of_a_4d_nifti(tmp_path: Path) -> None:
+    config, bold, s = _nifti_run(tmp_path)
     folder = _replay(config, bold, tmp_path / "out")
     records = RunFolder.read_volumes(folder / "volumes.jsonl")
     assert [r["index"] for r in records] == list(range(24))
@@ -105,6 +114,29 @@ enabled = false
     raw = nib.load(folder / "raw.nii.gz")
     assert raw.shape == (*s.shape, 24) and raw.header.get_zooms()[3] == pytest.approx(2.0)
     np.testing.assert_allclose(np.asarray(raw.dataobj)[..., 7], s.volumes[7], rtol=1e-6)
+
+
+def _datagrams(sock: socket.socket) -> list[dict]:
+    out = []
+    sock.settimeout(0.5)
+    with contextlib.suppress(TimeoutError):
+        while True:
+            out.append(orjson.loads(sock.recv(65536)))
+    return out
+
+
+def test_replay_sends_nothing_unless_asked(tmp_path: Path) -> None:
+    """A rehearsal must never drive a live stimulus PC: the configured UDP receiver hears from
+    ``nfd replay`` only with ``--send``, and then every processed volume once."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        config, bold, _ = _nifti_run(tmp_path, f'port = {sock.getsockname()[1]}\nformat = "json"')
+        quiet = _replay(config, bold, tmp_path / "quiet")
+        assert _datagrams(sock) == []
+        assert len(RunFolder.read_volumes(quiet / "volumes.jsonl")) == 24  # the run itself is whole
+        sent = _replay(config, bold, tmp_path / "sent", "--send")
+        records = RunFolder.read_volumes(sent / "volumes.jsonl")
+        assert [m["index"] for m in _datagrams(sock)] == [r["index"] for r in records] == list(range(24))
 
 
 def test_replay_input_that_is_neither_folder_nor_nifti_exits_2(tmp_path: Path) -> None:

@@ -159,6 +159,11 @@ class Daemon:
         Where volumes are realigned, resliced and smoothed; by default a
         worker process (:class:`~nfd.daemon.VolumeWorker`). An
         :class:`~nfd.daemon.InProcessVolumeStep` runs the same engine in this process.
+    send : bool
+        Open the configured sinks (UDP, serial) and send feedback. ``nfd replay``
+        passes False unless ``--send`` is given, so that an offline rehearsal
+        never drives a live stimulus PC; everything else (run folder, live page)
+        is the same.
 
     Examples
     --------
@@ -178,8 +183,10 @@ class Daemon:
         on_volume: VolumeCallback | None = None,
         web: bool | None = None,
         volume_step: VolumeStep | None = None,
+        send: bool = True,
     ) -> None:
         self.cfg = cfg
+        self.send = send
         self.config_text = config_text
         self.output_dir = output_dir or cfg.run.output_dir
         self.on_volume = on_volume
@@ -274,7 +281,9 @@ class Daemon:
         eeg: EegSession | None = None
         eeg_tasks: list[asyncio.Task[None]] = []
         try:
-            opened = await open_sinks(cfg)
+            opened = await open_sinks(cfg) if self.send else []
+            if not self.send:
+                log.info("feedback_not_sent", reason="replay without --send: no sink is opened")
             run = RunFolder.create(
                 self.output_dir, prefix=cfg.run.prefix, config_text=self.config_text, started=datetime.now()
             )
@@ -493,6 +502,7 @@ async def run_daemon(
     output_dir: Path | None = None,
     web: bool | None = None,
     volume_step: VolumeStep | None = None,
+    send: bool = True,
 ) -> dict[str, Any]:
     """Run one neurofeedback run from ``source`` in a :class:`Daemon` of its own.
 
@@ -504,7 +514,7 @@ async def run_daemon(
         See :meth:`Daemon.run`.
     """
     async with Daemon(cfg, config_text=config_text, handle_signals=handle_signals, output_dir=output_dir,
-                      on_volume=on_volume, web=web, volume_step=volume_step) as daemon:
+                      on_volume=on_volume, web=web, volume_step=volume_step, send=send) as daemon:
         return await daemon.run(source)
 
 
