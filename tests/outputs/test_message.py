@@ -13,7 +13,8 @@ from nfd.outputs import BASELINE_CONDITION, FeedbackMessage, MessageError, Outpu
 
 def test_fields_and_coercion() -> None:
     msg = FeedbackMessage(
-        index=np.int64(12), condition="NFBREG", feedback=np.float32(1.5), time=1763712000.123, latency_ms=8, is_baseline=0
+        index=np.int64(12), condition="NFBREG", feedback=np.float32(1.5), time=1763712000.123, latency_ms=8,
+        is_baseline=0,
     )
     assert (msg.index, msg.condition, msg.feedback, msg.time, msg.latency_ms, msg.is_baseline) == (
         12, "NFBREG", 1.5, 1763712000.123, 8.0, False,
@@ -53,7 +54,9 @@ def test_wire_condition_is_bas_in_baseline() -> None:
     ],
 )
 def test_bad_field_raises_message_error_naming_it(field: str, value: object, named: str) -> None:
-    kwargs: dict[str, object] = dict(index=0, condition="BAS", feedback=0.0, time=1.0, latency_ms=1.0)
+    kwargs: dict[str, object] = {
+        "index": 0, "condition": "BAS", "feedback": 0.0, "time": 1.0, "latency_ms": 1.0
+    }
     kwargs[field] = value
     with pytest.raises(MessageError, match=named) as info:
         FeedbackMessage(**kwargs)  # type: ignore[arg-type]

@@ -73,8 +73,9 @@ def receiver_factory() -> Iterator[Any]:
 
 def test_tool_uses_only_the_standard_library() -> None:
     tree = ast.parse(TOOL.read_text())
-    modules = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
-    modules |= {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+    nodes = list(ast.walk(tree))
+    modules = {alias.name.split(".")[0] for node in nodes if isinstance(node, ast.Import) for alias in node.names}
+    modules |= {node.module.split(".")[0] for node in nodes if isinstance(node, ast.ImportFrom) and node.module}
     assert modules and modules <= set(sys.stdlib_module_names) | {"__future__"}
 
 

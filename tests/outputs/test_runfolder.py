@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 import resource
 import signal
 from collections.abc import Iterator
@@ -151,7 +150,7 @@ def test_record_that_is_not_a_volume_record_is_rejected(run: RunFolder, record: 
 
 @pytest.mark.parametrize("fields", [{"index": -1}, {"index": 2.0}, {"index": True}, {"status": "lost"}])
 def test_record_without_valid_index_or_status_is_rejected(fields: dict[str, Any]) -> None:
-    with pytest.raises(RunFolderError, match="index|status"):
+    with pytest.raises(RunFolderError, match=r"index|status"):
         VolumeRecord(**{"index": 1, "status": "processed", **fields})
 
 
@@ -212,7 +211,7 @@ def test_finish_writes_motion_table_and_sidecar(run: RunFolder) -> None:
         "index", "trans_x", "trans_y", "trans_z", "rot_x", "rot_y", "rot_z", "framewise_displacement",
     ]
     assert len(rows) == 1 + 4
-    for row, index in zip(rows[1:4], (5, 6, 7)):
+    for row, index in zip(rows[1:4], (5, 6, 7), strict=True):
         record = _record(index)
         assert int(row[0]) == index
         assert [float(v) for v in row[1:7]] == record["motion"]
@@ -244,7 +243,9 @@ def test_finish_writes_summary_and_is_idempotent(run: RunFolder) -> None:
     run.finish(summary)
     names = ["motion.tsv", "motion.json", "timeseries.tsv", "timeseries.json", "summary.json", "volumes.jsonl"]
     first = {name: (run.path / name).read_bytes() for name in names}
-    assert orjson.loads(first["summary.json"]) == {"volumes": 1, "latency_ms": {"median": 301.0}, "missing": [], "ok": True}
+    assert orjson.loads(first["summary.json"]) == {
+        "volumes": 1, "latency_ms": {"median": 301.0}, "missing": [], "ok": True
+    }
     assert first["summary.json"].startswith(b"{\n  ")  # indented by 2
     run.finish(summary)
     assert {name: (run.path / name).read_bytes() for name in names} == first
@@ -316,7 +317,7 @@ async def test_sync_after_close_is_a_no_op(run: RunFolder) -> None:
     run.close()
     await run.sync()
     run.close()  # idempotent
-    assert not os.path.exists(run.path / "motion.tsv")
+    assert not (run.path / "motion.tsv").exists()
 
 
 def test_failed_write_is_rolled_back(run: RunFolder) -> None:

@@ -100,7 +100,7 @@ def test_format_tsv_cells_read_back_exactly(values: list[float]) -> None:
     text = format_tsv(["v"], [[v] for v in values])
     cells = text.splitlines()[1:]
     assert len(cells) == len(values)
-    for cell, value in zip(cells, values):
+    for cell, value in zip(cells, values, strict=True):
         if math.isnan(value):
             assert cell == "n/a"
         else:

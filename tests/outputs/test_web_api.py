@@ -14,8 +14,8 @@ import pytest
 import structlog
 
 from nfd.outputs.web import (
-    ControlRefused,
     Controller,
+    ControlRefused,
     LiveState,
     TokenFileError,
     UnknownTarget,
@@ -83,7 +83,9 @@ async def _json(response: aiohttp.ClientResponse) -> Any:
 
 
 # -- GET routes ------------------------------------------------------------------------------
-async def test_read_routes_follow_the_run(api: tuple[LiveState, RecordingController, str, aiohttp.ClientSession]) -> None:
+async def test_read_routes_follow_the_run(
+    api: tuple[LiveState, RecordingController, str, aiohttp.ClientSession],
+) -> None:
     state, _, base, http = api
     for route in ("runs/current", "runs/current/volumes", "feedback/latest"):
         async with http.get(base + route) as r:
@@ -164,7 +166,9 @@ async def test_post_routes_call_the_controller(
     assert event["name"] == "button_press" and event["time"] == 1763712001.25
     async with http.post(base + "feedback/sources/eeg", json={"value": -0.5, "time": 1763712002.0}) as r:
         assert r.status == 202
-        assert await _json(r) == {"accepted": True, "source": "eeg", "value": -0.5, "time": 1763712002.0, "used_at_volume": 12}
+        assert await _json(r) == {
+            "accepted": True, "source": "eeg", "value": -0.5, "time": 1763712002.0, "used_at_volume": 12
+        }
     async with http.post(base + "feedback/sources/pulse", json={"value": 1}) as r:
         assert r.status == 404 and "pulse" in (await _json(r))["reason"]
     with structlog.testing.capture_logs() as logs:
@@ -317,12 +321,14 @@ async def test_without_the_token_every_api_and_ws_request_is_401(token_file: Pat
 
 
 async def test_a_token_file_on_loopback_is_enforced_too(token_file: Path) -> None:
-    async with WebServer(LiveState(), RecordingController(), "127.0.0.1", 0, token_file=token_file) as server:
-        async with aiohttp.ClientSession() as http:
-            async with http.get(server.url + "api/v1/status") as r:
-                assert r.status == 401
-            async with http.get(server.url + "api/v1/status", headers={"Authorization": f"bearer  {TOKEN} "}) as r:
-                assert r.status == 200
+    async with (
+        WebServer(LiveState(), RecordingController(), "127.0.0.1", 0, token_file=token_file) as server,
+        aiohttp.ClientSession() as http,
+    ):
+        async with http.get(server.url + "api/v1/status") as r:
+            assert r.status == 401
+        async with http.get(server.url + "api/v1/status", headers={"Authorization": f"bearer  {TOKEN} "}) as r:
+            assert r.status == 200
 
 
 @pytest.mark.parametrize(
@@ -330,7 +336,9 @@ async def test_a_token_file_on_loopback_is_enforced_too(token_file: Path) -> Non
     [(None, "cannot be read"), ("short", "usable token"), ("has spaces in the middle of it", "usable token"),
      ("tok/with/slashes-0123456789", "usable token"), ("x" * 5000, "4 KiB")],
 )
-def test_unusable_token_files_are_refused_without_showing_them(tmp_path: Path, content: str | None, fragment: str) -> None:
+def test_unusable_token_files_are_refused_without_showing_them(
+    tmp_path: Path, content: str | None, fragment: str
+) -> None:
     path = tmp_path / "token"
     if content is not None:
         path.write_text(content)

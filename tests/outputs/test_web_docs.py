@@ -12,9 +12,12 @@ from structlog.testing import capture_logs
 import nfd.outputs
 import nfd.outputs.web
 
-MODULES = ["nfd.outputs._serial", "nfd.outputs._serial_format", "nfd.outputs.web"] + sorted(
-    f"nfd.outputs.web.{info.name}" for info in pkgutil.iter_modules(nfd.outputs.web.__path__)
-)
+MODULES = [
+    "nfd.outputs._serial",
+    "nfd.outputs._serial_format",
+    "nfd.outputs.web",
+    *sorted(f"nfd.outputs.web.{info.name}" for info in pkgutil.iter_modules(nfd.outputs.web.__path__)),
+]
 
 
 @pytest.mark.parametrize("name", MODULES)

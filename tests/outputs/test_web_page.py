@@ -75,7 +75,9 @@ async def test_the_page_plots_every_volume_of_a_replayed_real_run(
         eeg_hidden = await _evaluate(browser, "document.getElementById('panel-eeg').hidden")
         png = await browser.screenshot()
         errors = browser.page_errors()
-    assert counts == {"feedback": 150, "roi": {"left": 150, "right": 150}, "fd": 150, "dvars": 150, "eeg": 0, "events": 0}
+    assert counts == {
+        "feedback": 150, "roi": {"left": 150, "right": 150}, "fd": 150, "dvars": 150, "eeg": 0, "events": 0
+    }
     # Every point is finite in the real run, and 150 points need no decimation at this width.
     assert drawn == {"feedback": 150, "roi": 300, "fd": 150, "dvars": 150, "eeg": 0}
     assert points == {"plot-feedback": "150", "plot-roi": "150", "plot-fd": "150", "plot-dvars": "150", "plot-eeg": "0"}
@@ -123,7 +125,11 @@ async def test_a_1000_volume_run_joined_mid_run_with_eeg_is_drawn_and_decimated_
         await browser.wait_for(f"nfdLive.frames > {frames_before} && nfdLive.drawn.feedback < 1000")
         narrow = await _evaluate(browser, "nfdLive.drawn")
         width = await _evaluate(browser, "document.getElementById('plot-feedback').clientWidth")
-        timing = await _evaluate(browser, "({frames: nfdLive.frames, lastDrawMs: nfdLive.lastDrawMs, maxDrawMs: nfdLive.maxDrawMs, messages: nfdLive.messages})")
+        timing = await _evaluate(
+            browser,
+            "({frames: nfdLive.frames, lastDrawMs: nfdLive.lastDrawMs, maxDrawMs: nfdLive.maxDrawMs,"
+            " messages: nfdLive.messages})",
+        )
         png = await browser.screenshot()
         errors = browser.page_errors()
     assert predictions == 125
@@ -153,7 +159,10 @@ async def test_with_a_token_the_page_asks_for_it_or_takes_it_from_the_fragment(t
     state.run_started(info)
     for record in records:
         state.volume(record)
-    async with WebServer(state, IdleController(), "127.0.0.1", 0, token_file=token_file) as server, Chromium(CHROMIUM) as browser:
+    async with (
+        WebServer(state, IdleController(), "127.0.0.1", 0, token_file=token_file) as server,
+        Chromium(CHROMIUM) as browser,
+    ):
         await browser.navigate(server.url)
         await browser.wait_for("window.nfdLive && !document.getElementById('token-form').hidden")
         assert await _evaluate(browser, "nfdLive.connected") is False

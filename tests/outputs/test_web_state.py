@@ -56,7 +56,7 @@ def test_volume_message_carries_every_field_and_nulls_what_is_not_finite() -> No
 
 @pytest.mark.parametrize("record", [{"condition": "BAS"}, {"index": -1}, {"index": 1.0}, {"index": True}, [1, 2]])
 def test_volume_message_refuses_a_record_without_an_index(record: Any) -> None:
-    with pytest.raises(LiveStateError, match="index|mapping"):
+    with pytest.raises(LiveStateError, match=r"index|mapping"):
         volume_message(record)
 
 
@@ -120,7 +120,10 @@ def test_state_follows_a_run() -> None:
     assert state.run_state == "idle" and state.current_run() is None and state.latest_feedback() is None
     state.run_started(_info())
     for i in range(10, 15):
-        state.volume({"index": i, "condition": "UP", "feedback": i / 10, "latency_ms": 30.0 + i, "t_complete": 600.0 + 2 * (i - 10)})
+        state.volume({
+            "index": i, "condition": "UP", "feedback": i / 10, "latency_ms": 30.0 + i,
+            "t_complete": 600.0 + 2 * (i - 10),
+        })
     clock.t = 1012.5
     status = state.status()
     assert status["run_state"] == "running" and status["run_id"] == "run-1"

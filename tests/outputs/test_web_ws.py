@@ -70,7 +70,7 @@ async def test_a_client_receives_every_volume_of_a_real_run_in_order(
     assert messages[0]["blocks"][1] == {"condition": "NFBREG", "first": 15, "last": 24, "baseline": False}
     volumes = [m for m in messages if m["type"] == "volume"]
     assert [v["index"] for v in volumes] == list(range(5, 155))
-    for sent, record in zip(volumes, records):
+    for sent, record in zip(volumes, records, strict=True):
         assert sent["feedback"] == record["feedback"]
         assert sent["condition"] == record["condition"]
         assert sent["baseline"] == (record["condition"] == "BAS")

@@ -24,7 +24,9 @@ T = 1763712000.123
 
 
 def _msg(feedback: float = 1.73, *, baseline: bool = False, condition: str = "NFBREG") -> FeedbackMessage:
-    return FeedbackMessage(index=12, condition=condition, feedback=feedback, time=T, latency_ms=8.4, is_baseline=baseline)
+    return FeedbackMessage(
+        index=12, condition=condition, feedback=feedback, time=T, latency_ms=8.4, is_baseline=baseline
+    )
 
 
 def test_formats() -> None:
