@@ -17,6 +17,8 @@ import enum
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
+from nfd._checks import ensure_float
+
 __all__ = ["PartialVolume", "SliceAssembler", "SliceOffer", "SliceVerdict"]
 
 T = TypeVar("T")
@@ -121,9 +123,7 @@ class SliceAssembler(Generic[T]):
     """
 
     def __init__(self, complete_timeout: float) -> None:
-        if not complete_timeout >= 0:
-            raise ValueError(f"complete_timeout must be >= 0 seconds, got {complete_timeout!r}")
-        self.complete_timeout = float(complete_timeout)
+        self.complete_timeout = ensure_float(complete_timeout, "complete_timeout", minimum=0)
         self._partial: dict[int, PartialVolume[T]] = {}
         self._complete: dict[int, str] = {}  # index -> key of the slice that completed it
         self._key_by_digest: dict[bytes, str] = {}

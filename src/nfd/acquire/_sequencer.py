@@ -15,6 +15,8 @@ import enum
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from nfd._checks import ensure_float
+
 __all__ = ["Offer", "Release", "Sequencer", "Verdict"]
 
 T = TypeVar("T")
@@ -97,9 +99,7 @@ class Sequencer(Generic[T]):
     """
 
     def __init__(self, reorder_timeout: float) -> None:
-        if not reorder_timeout >= 0:
-            raise ValueError(f"reorder_timeout must be >= 0 seconds, got {reorder_timeout!r}")
-        self.reorder_timeout = float(reorder_timeout)
+        self.reorder_timeout = ensure_float(reorder_timeout, "reorder_timeout", minimum=0)
         self._next: int | None = None
         self._pending: dict[int, tuple[T, float]] = {}
         self._key_by_digest: dict[bytes, str] = {}
