@@ -44,6 +44,7 @@ from numpy.typing import ArrayLike
 from threadpoolctl import threadpool_limits
 
 from nfd._cext.stockwell import fold
+from nfd._checks import ensure_float, ensure_int
 from nfd.eeg._errors import EegConfigError
 from nfd.eeg._stockwell import gaussian_spectrum
 
@@ -121,16 +122,14 @@ def _check_settings(
     n_samples: int, fs: float, rate: float, gamma: float, tolerance: float
 ) -> tuple[int, float, float, float, float]:
     """The plan's window length (samples) and its rates (Hz), width factor and tolerance, checked."""
-    if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) or n_samples < 4:
-        raise EegConfigError(f"n_samples (window length) must be an integer >= 4, got {n_samples!r}")
-    for name, value in (("fs", fs), ("rate", rate), ("gamma", gamma), ("tolerance", tolerance)):
-        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not (
-            math.isfinite(float(value)) and float(value) > 0
-        ):
-            raise EegConfigError(f"{name} must be a finite number > 0, got {value!r}")
-    if float(rate) > float(fs):
-        raise EegConfigError(f"rate ({float(rate)} Hz) must not exceed the sampling rate fs ({float(fs)} Hz)")
-    return int(n_samples), float(fs), float(rate), float(gamma), float(tolerance)
+    n = ensure_int(n_samples, "n_samples (window length)", minimum=4, error=EegConfigError)
+    fs_hz = ensure_float(fs, "fs (Hz)", positive=True, error=EegConfigError)
+    rate_hz = ensure_float(rate, "rate (Hz)", positive=True, error=EegConfigError)
+    gamma = ensure_float(gamma, "gamma", positive=True, error=EegConfigError)
+    tolerance = ensure_float(tolerance, "tolerance", positive=True, error=EegConfigError)
+    if rate_hz > fs_hz:
+        raise EegConfigError(f"rate ({rate_hz} Hz) must not exceed the sampling rate fs ({fs_hz} Hz)")
+    return n, fs_hz, rate_hz, gamma, tolerance
 
 
 def _output_times(n_samples: int, fs: float, rate: float) -> int:

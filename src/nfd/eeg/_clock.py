@@ -30,6 +30,7 @@ from typing import Final
 import numpy as np
 import structlog
 
+from nfd._checks import ensure_float
 from nfd.eeg._errors import EegConfigError
 
 __all__ = ["Dejitter", "WallClock"]
@@ -143,17 +144,12 @@ class Dejitter:
     """
 
     def __init__(self, fs: float, *, half_life: float = 30.0, min_gap: float = 0.01, confirm: float = 0.25) -> None:
-        if not (isinstance(fs, (int, float)) and math.isfinite(fs) and fs > 0):
-            raise EegConfigError(f"fs (nominal sampling rate) must be a finite number > 0 Hz, got {fs!r}")
-        if not (half_life > 0 and min_gap > 0 and confirm > 0):
-            raise EegConfigError(
-                f"half_life, min_gap and confirm must be > 0 s, got {half_life!r}, {min_gap!r}, {confirm!r}"
-            )
-        self.confirm = float(confirm)
-        self.fs = float(fs)
+        self.fs = ensure_float(fs, "fs (nominal sampling rate, Hz)", positive=True, error=EegConfigError)
+        half_life = ensure_float(half_life, "half_life (s)", positive=True, error=EegConfigError)
+        self.min_gap = ensure_float(min_gap, "min_gap (s)", positive=True, error=EegConfigError)
+        self.confirm = ensure_float(confirm, "confirm (s)", positive=True, error=EegConfigError)
         self.period = 1.0 / self.fs
         self._lambda = 0.5 ** (1.0 / (half_life * self.fs))
-        self.min_gap = float(min_gap)
         self.gaps = 0
         self.dropped = 0
         self.reset()

@@ -22,7 +22,6 @@ prediction, so the two cannot drift apart.
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -30,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from nfd._checks import ensure_float
 from nfd.eeg._bandpower import BandPower
 from nfd.eeg._errors import EegConfigError
 
@@ -48,15 +48,6 @@ def _plan(
 ) -> BandPower:
     """Plans are immutable and take ~0.3 s to make: models and trainings with the same settings share one."""
     return BandPower(n_samples, fs, bands, rate, gamma=gamma)
-
-
-def _positive(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise EegConfigError(f"{name} must be a number, got {value!r}")
-    value = float(value)
-    if not (math.isfinite(value) and value > 0):
-        raise EegConfigError(f"{name} must be a finite number > 0, got {value!r}")
-    return value
 
 
 @dataclass(frozen=True)
@@ -104,8 +95,9 @@ class FeatureSpec:
         if len(set(channels)) != len(channels):
             raise EegConfigError(f"channels must be unique, got {list(channels)}")
         object.__setattr__(self, "channels", channels)
-        for name in ("fs", "window", "rate", "gamma"):
-            object.__setattr__(self, name, _positive(getattr(self, name), name))
+        for name, unit in (("fs", " (Hz)"), ("window", " (s)"), ("rate", " (Hz)"), ("gamma", "")):
+            value = ensure_float(getattr(self, name), name + unit, positive=True, error=EegConfigError)
+            object.__setattr__(self, name, value)
         object.__setattr__(self, "bands", tuple((float(lo), float(hi)) for lo, hi in self.bands))
         n = self.window * self.fs
         if abs(n - round(n)) > 1e-6:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import math
 import os
 import signal
 import sys
@@ -28,6 +27,7 @@ import numpy as np
 import pylsl
 import structlog
 
+from nfd._checks import ensure_float
 from nfd.eeg._errors import EegConfigError, EegError
 from nfd.eeg._recording import Recording, read_recording
 
@@ -91,10 +91,9 @@ class EegPlayer:
         wait_for_consumer: float = 0.0,
     ) -> None:
         rec = recording if isinstance(recording, Recording) else read_recording(recording)
-        if not (isinstance(chunk_duration, (int, float)) and math.isfinite(chunk_duration) and chunk_duration > 0):
-            raise EegConfigError(f"chunk_duration must be seconds > 0, got {chunk_duration!r}")
-        if duration is not None and not (math.isfinite(duration) and duration > 0):
-            raise EegConfigError(f"duration must be seconds > 0 or None, got {duration!r}")
+        chunk_duration = ensure_float(chunk_duration, "chunk_duration (s)", positive=True, error=EegConfigError)
+        if duration is not None:
+            duration = ensure_float(duration, "duration (s)", positive=True, error=EegConfigError)
         if loop and round(chunk_duration * rec.fs) > rec.n_samples:
             raise EegConfigError(f"a looped recording must be longer than one chunk ({chunk_duration} s)")
         if stamps not in ("push", "nominal"):

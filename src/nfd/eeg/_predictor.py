@@ -20,7 +20,6 @@ predictor is meant for one thread at a time.
 
 from __future__ import annotations
 
-import math
 import os
 import time
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from typing import Literal
 
 import numpy as np
 
+from nfd._checks import ensure_float
 from nfd.eeg._errors import EegConfigError
 from nfd.eeg._model import EegModel, StreamSpec, load_model
 from nfd.eeg._ring import BufferView
@@ -126,12 +126,10 @@ class EegPredictor:
             if sha256 is None:
                 raise EegConfigError("a model file is loaded only with its pinned sha256 (eeg.model_sha256)")
             self.model = load_model(model_path, sha256)
-        if not (math.isfinite(stale_after) and stale_after > 0 and math.isfinite(max_gap) and max_gap > 0):
-            raise EegConfigError(f"stale_after and max_gap must be seconds > 0, got {stale_after!r}, {max_gap!r}")
+        self.stale_after = ensure_float(stale_after, "stale_after (s)", positive=True, error=EegConfigError)
+        self.max_gap = ensure_float(max_gap, "max_gap (s)", positive=True, error=EegConfigError)
         self.stream = stream_info
         self.channels = self.model.check_stream(stream_info)
-        self.stale_after = float(stale_after)
-        self.max_gap = float(max_gap)
         spec = self.model.spec
         self._n = spec.n_samples
         self._max_span = (spec.n_samples - 1) / spec.fs + self.max_gap

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
+from nfd._checks import ensure_float, ensure_int
 from nfd.eeg._errors import EegConfigError
 
 __all__ = ["BufferView", "RingBuffer", "Window"]
@@ -75,14 +76,13 @@ class RingBuffer:
     """
 
     def __init__(self, capacity: int, channel_names: Sequence[str], fs: float) -> None:
-        if isinstance(capacity, bool) or not isinstance(capacity, (int, np.integer)) or capacity < 1:
-            raise EegConfigError(f"capacity must be an integer >= 1 sample, got {capacity!r}")
+        capacity = ensure_int(capacity, "capacity (samples)", minimum=1, error=EegConfigError)
         names = [str(n) for n in channel_names]
         if not names:
             raise EegConfigError("channel_names must name at least one channel")
-        self.capacity = int(capacity)
+        self.capacity = capacity
         self.channel_names: tuple[str, ...] = tuple(names)
-        self.fs = float(fs)
+        self.fs = ensure_float(fs, "fs (Hz)", positive=True, error=EegConfigError)
         # written through now, so that the memory is committed at start (np.zeros pages arrive lazily,
         # and the process would seem to grow until the ring has wrapped once)
         self._data = np.empty((self.capacity, len(names)), dtype=np.float64)
@@ -173,8 +173,7 @@ class RingBuffer:
         Window or None
             None when fewer than ``n_samples`` such samples are stored.
         """
-        if n_samples < 1:
-            raise EegConfigError(f"n_samples must be >= 1, got {n_samples}")
+        n_samples = ensure_int(n_samples, "n_samples", minimum=1, error=EegConfigError)
         chans = np.arange(self.n_channels) if channels is None else np.asarray(channels, dtype=np.intp)
         with self._lock:
             stored = self._stored()

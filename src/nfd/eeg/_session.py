@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
 import os
 import time
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Any
 import numpy as np
 import structlog
 
+from nfd._checks import check_bool, ensure_float
 from nfd.eeg._errors import EegConfigError
 from nfd.eeg._inlet import EegInlet
 from nfd.eeg._markers import MarkerInlet
@@ -93,16 +93,13 @@ class EegSession:
         stale_after: float = 1.0,
         max_gap: float = 0.1,
     ) -> None:
-        if isinstance(interval, bool) or not isinstance(interval, (int, float)) or not (
-            math.isfinite(interval) and interval >= 0
-        ):
-            raise EegConfigError(f"interval must be seconds >= 0, got {interval!r}")
+        self.interval = ensure_float(interval, "interval (s)", minimum=0.0, error=EegConfigError)
+        buffer_seconds = ensure_float(buffer_seconds, "buffer_seconds (s)", positive=True, error=EegConfigError)
         if buffer_seconds < model.spec.window + 1.0:
             raise EegConfigError(
                 f"buffer_seconds ({buffer_seconds}) must exceed the model's window ({model.spec.window} s) by >= 1 s"
             )
         self.model = model
-        self.interval = float(interval)
         self.stale_after = float(stale_after)
         self.max_gap = float(max_gap)
         self.inlet = EegInlet(
@@ -111,7 +108,7 @@ class EegSession:
         )
         self.marker_inlet = (
             MarkerInlet(marker_name, marker_type, marker_source_id, timeout=timeout, retry_max=retry_max)
-            if markers
+            if check_bool(markers, "markers", error=EegConfigError)
             else None
         )
         self.run_folder = None if run_folder is None else Path(run_folder)

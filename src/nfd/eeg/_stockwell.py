@@ -40,21 +40,13 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
+from nfd._checks import ensure_float, ensure_int
 from nfd.eeg._errors import EegConfigError
 
 __all__ = ["StockwellTransform", "gaussian_spectrum", "stockwell_frequencies", "stockwell_transform"]
 
 #: Complex values computed per block of rows (bounds the transform's scratch memory, 64 MiB).
 _BLOCK_VALUES = 1 << 22
-
-
-def _positive(value: float, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise EegConfigError(f"{name} must be a number, got {value!r}")
-    value = float(value)
-    if not math.isfinite(value) or value <= 0:
-        raise EegConfigError(f"{name} must be a finite number > 0, got {value!r}")
-    return value
 
 
 def gaussian_spectrum(m: np.ndarray, n: int | np.ndarray, gamma: float = 1.0) -> np.ndarray:
@@ -111,10 +103,9 @@ def stockwell_frequencies(n_samples: int, fs: float) -> np.ndarray:
     >>> stockwell_frequencies(9000, 250.0)[:3] * 36   # a 12 s window mirrored to 36 s
     array([0., 1., 2.])
     """
-    if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) or n_samples < 2:
-        raise EegConfigError(f"n_samples must be an integer >= 2, got {n_samples!r}")
-    fs = _positive(fs, "fs")
-    return np.arange(int(n_samples) // 2 + 1, dtype=np.float64) * fs / int(n_samples)
+    n = ensure_int(n_samples, "n_samples", minimum=2, error=EegConfigError)
+    fs = ensure_float(fs, "fs (Hz)", positive=True, error=EegConfigError)
+    return np.arange(n // 2 + 1, dtype=np.float64) * fs / n
 
 
 @dataclass(frozen=True)
@@ -198,12 +189,13 @@ def stockwell_transform(
         raise EegConfigError(f"x must be a 1-D signal of at least 2 samples, got shape {h.shape}")
     if not np.all(np.isfinite(h)):
         raise EegConfigError("x holds NaN or infinite values")
-    fs = _positive(fs, "fs")
-    gamma = _positive(gamma, "gamma")
+    fs = ensure_float(fs, "fs (Hz)", positive=True, error=EegConfigError)
+    gamma = ensure_float(gamma, "gamma", positive=True, error=EegConfigError)
     n_samples = h.size
     nyquist = fs / 2.0
-    fmax = nyquist if fmax is None else float(fmax)
-    if not (math.isfinite(fmin) and math.isfinite(fmax)) or fmin < 0 or fmax > nyquist or fmin > fmax:
+    fmin = ensure_float(fmin, "fmin (Hz)", error=EegConfigError)
+    fmax = nyquist if fmax is None else ensure_float(fmax, "fmax (Hz)", error=EegConfigError)
+    if fmin < 0 or fmax > nyquist or fmin > fmax:
         raise EegConfigError(f"need 0 <= fmin <= fmax <= fs / 2 = {nyquist} Hz, got fmin={fmin}, fmax={fmax}")
     lo = math.ceil(fmin * n_samples / fs - 1e-9)
     hi = math.floor(fmax * n_samples / fs + 1e-9)
