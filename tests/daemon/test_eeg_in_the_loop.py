@@ -17,7 +17,7 @@ from nfd.daemon.app import Daemon, watch_source
 from nfd.eeg import EegModel, EegPlayer, FeatureSpec, PreprocessSpec, file_sha256
 from nfd.outputs import RunFolder
 from nfd.simulate import make_session, write_nifti_volume, write_roi_masks
-from tests.eeg._synthetic import synthetic_session
+from tests.helpers.eeg_synthetic import synthetic_session
 
 pytestmark = pytest.mark.slow
 

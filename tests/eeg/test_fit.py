@@ -21,8 +21,7 @@ from nfd.eeg import (
     volume_times_from_onsets,
     volume_times_from_triggers,
 )
-from tests.eeg._synthetic import synthetic_session, write_brainvision
-
+from tests.helpers.eeg_synthetic import synthetic_session, write_brainvision
 
 #: one delay per second over the 12 s window: 6 channels x 10 bands x 12 delays = 720 features
 DELAYS = tuple(float(d) for d in range(12))

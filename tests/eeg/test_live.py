@@ -32,7 +32,7 @@ from nfd.eeg import (
     preprocess_recording,
     read_recording,
 )
-from tests.eeg._synthetic import synthetic_session
+from tests.helpers.eeg_synthetic import synthetic_session
 
 pytestmark = pytest.mark.slow
 

@@ -1,4 +1,4 @@
-"""Synthetic EEG with known truth for the EEG tests, and a small BrainVision writer.
+"""Synthetic EEG with known truth (shared by the EEG training, live and daemon tests), and a small BrainVision writer.
 
 :func:`synthetic_session` makes EEG whose alpha-band (10 Hz) power on one
 channel follows a slow random envelope, and a BOLD signal made from that
@@ -38,7 +38,7 @@ def synthetic_session(
     ``driver`` + noise / ``snr``).
     """
     rng = np.random.default_rng(seed)
-    n = int(round(duration * fs))
+    n = round(duration * fs)
     t = np.arange(n) / fs
     white = rng.standard_normal((n, n_channels))
     b, a = signal.butter(1, 1.0, fs=fs)
@@ -54,7 +54,7 @@ def synthetic_session(
     n_vol = int((duration - first_volume) // tr)
     volume_times = first_volume + np.arange(n_vol) * tr
     dt = 0.1
-    step = int(round(dt * fs))
+    step = round(dt * fs)
     power = amplitude[::step] ** 2
     bold_fine = np.convolve(power, spm_hrf(dt))[: power.size]
     bold = np.interp(volume_times, np.arange(power.size) * dt, bold_fine)
@@ -84,7 +84,7 @@ def write_brainvision(path: Path, recording: Recording) -> Path:
     marks = ["Mk1=New Segment,,1,1,0"]
     for k, m in enumerate(recording.markers, start=2):
         kind, _, desc = m.label.partition("/")
-        marks.append(f"Mk{k}={kind},{desc},{int(round(m.onset * recording.fs)) + 1},1,0")
+        marks.append(f"Mk{k}={kind},{desc},{round(m.onset * recording.fs) + 1},1,0")
     vmrk.write_text(
         "Brain Vision Data Exchange Marker File, Version 1.0\n\n[Common Infos]\nCodepage=UTF-8\n"
         f"DataFile={eeg.name}\n\n[Marker Infos]\n" + "\n".join(marks) + "\n",
