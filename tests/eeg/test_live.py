@@ -56,7 +56,7 @@ async def play_and_predict(
 ) -> tuple[EegSession, EegPlayer, list[Prediction], EegModel]:
     recording = read_recording(path)
     model = make_model(channels, fs_out, preprocess=preprocess, window=2.0)
-    folder.mkdir()
+    await asyncio.to_thread(folder.mkdir)
     session = EegSession(
         model, source_id=sid, interval=0.25, run_folder=folder, markers=markers,
         marker_source_id=f"{sid}-markers", buffer_seconds=10.0,
@@ -115,7 +115,7 @@ async def test_player_to_inlet_to_prediction_on_real_files(
         )
         for path, chans, pre, fs, markers in cases
     ))
-    for (path, chans, _, _, markers), (session, player, predictions, model) in zip(cases, results):
+    for (path, chans, _, _, markers), (session, player, predictions, model) in zip(cases, results, strict=True):
         stats = session.inlet.stats()
         assert stats["received"] == player.pushed, path.name
         assert stats["dropped"] == 0 and stats["gaps"] == 0
@@ -188,6 +188,8 @@ async def test_a_model_that_does_not_fit_the_stream_stops_the_session(make_model
     model = make_model(["Cz"], 250.0, window=1.0, delays=(0.0,))
     sid = source_id("mismatch")
     session = EegSession(model, source_id=sid, interval=0.1, markers=False)
-    with EegPlayer(recording, source_id=sid, markers=False):
-        with pytest.raises(ModelMismatchError, match=r"channels \['Cz'\]"):
-            await asyncio.wait_for(session.run(), 20.0)
+    with (
+        EegPlayer(recording, source_id=sid, markers=False),
+        pytest.raises(ModelMismatchError, match=r"channels \['Cz'\]"),
+    ):
+        await asyncio.wait_for(session.run(), 20.0)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import signal
 
-from nfd.eeg import EegConfigError, PreprocessSpec, Preprocessor, preprocess_recording
+from nfd.eeg import EegConfigError, Preprocessor, PreprocessSpec, preprocess_recording
 
 
 def tone(f: float, fs: float, n: int, channels: int = 2) -> np.ndarray:

@@ -49,7 +49,7 @@ def test_unreadable_inputs(tmp_path: Path) -> None:
         read_recording(tmp_path / "absent.vhdr")
     other = tmp_path / "data.csv"
     other.write_text("1,2\n")
-    with pytest.raises(EegRecordingError, match="unsupported EEG file type '.csv'"):
+    with pytest.raises(EegRecordingError, match=r"unsupported EEG file type '\.csv'"):
         read_recording(other)
     broken = tmp_path / "broken.edf"
     broken.write_bytes(b"not an edf file")
