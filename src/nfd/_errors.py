@@ -17,6 +17,7 @@ from that base::
     ├── FeedbackError          nfd.feedback   feedback options and inputs (ValueError)
     ├── OutputError            nfd.outputs    sinks, run folder, web (WebError)
     ├── EegError               nfd.eeg        LSL streams, EEG models, training
+    │   └── EegRecordingError                 an EEG recording that cannot be used
     └── SimulationError        nfd.simulate   synthetic-session options (ValueError)
 
 A base that was a :class:`ValueError` stays one, so callers that caught
