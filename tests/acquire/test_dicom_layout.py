@@ -4,11 +4,8 @@ import io
 import struct
 from pathlib import Path
 
-import numpy as np
 import pydicom
 import pytest
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.encaps import encapsulate
 from pydicom.uid import (
     DeflatedExplicitVRLittleEndian,
     ExplicitVRBigEndian,
@@ -16,66 +13,11 @@ from pydicom.uid import (
     ImplicitVRLittleEndian,
     JPEGBaseline8Bit,
     MRImageStorage,
-    generate_uid,
 )
 
 from nfd.acquire import IncompleteFileError, NotAScanError
 from nfd.acquire._dicom_layout import check_dicom_layout
-
-ROWS, COLUMNS = 4, 3
-
-
-def _item(code: str) -> Dataset:
-    inner = Dataset()
-    inner.CodeValue = code
-    inner.CodingSchemeDesignator = "DCM"
-    outer = Dataset()
-    outer.ReferencedSOPClassUID = MRImageStorage
-    outer.ReferencedSOPInstanceUID = "1.2.3.4." + code
-    outer.PurposeOfReferenceCodeSequence = [inner]
-    return outer
-
-
-def synthetic_dicom(transfer_syntax: str, *, undefined: bool = True, pixels: bool = True) -> bytes:
-    """A small MR image file with nested sequences (undefined lengths when asked)."""
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = MRImageStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = transfer_syntax
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.preamble = b"\x00" * 128
-    ds.SOPClassUID = MRImageStorage
-    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
-    ds.PatientName = "Walk^Test"
-    ds.ReferencedImageSequence = [_item("121311"), _item("121312")]
-    if undefined:
-        ds["ReferencedImageSequence"].is_undefined_length = True
-        for item in ds.ReferencedImageSequence:
-            item.is_undefined_length_sequence_item = True
-            item["PurposeOfReferenceCodeSequence"].is_undefined_length = True
-            item.PurposeOfReferenceCodeSequence[0].is_undefined_length_sequence_item = True
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.Rows = ROWS
-    ds.Columns = COLUMNS
-    ds.BitsAllocated = 16
-    ds.BitsStored = 16
-    ds.HighBit = 15
-    ds.PixelRepresentation = 0
-    if pixels:
-        if transfer_syntax == JPEGBaseline8Bit:
-            ds.PixelData = encapsulate([b"\xff\xd8fake-jpeg\xff\xd9\x00"])
-            ds["PixelData"].VR = "OB"
-            ds["PixelData"].is_undefined_length = True
-        else:
-            order = ">" if transfer_syntax == ExplicitVRBigEndian else "<"
-            ds.PixelData = np.arange(ROWS * COLUMNS, dtype=f"{order}u2").tobytes()
-            ds["PixelData"].VR = "OW"
-    out = io.BytesIO()
-    ds.save_as(out, enforce_file_format=True)
-    return out.getvalue()
-
+from tests.helpers.dicom import COLUMNS, ROWS, synthetic_dicom
 
 SYNTAXES = [ImplicitVRLittleEndian, ExplicitVRLittleEndian, ExplicitVRBigEndian,
             DeflatedExplicitVRLittleEndian, JPEGBaseline8Bit]

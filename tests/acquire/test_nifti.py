@@ -10,8 +10,7 @@ from hypothesis import strategies as st
 
 from nfd.acquire import IncompleteFileError, NotAScanError, ScanFileError, read_scan, read_scan_bytes
 from nfd.acquire._nifti import nifti_header_size, read_nifti_bytes
-
-from .conftest import nifti_bytes
+from tests.helpers.nifti import nifti_bytes
 
 AFFINE = np.array(
     [[-2.0, 0.1, 0.0, 90.0], [0.0, 2.5, 0.2, -120.0], [0.0, -0.1, 3.0, -60.0], [0, 0, 0, 1]]

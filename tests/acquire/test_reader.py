@@ -14,9 +14,8 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
 
 from nfd.acquire import IncompleteFileError, NotAScanError, read_scan, read_scan_bytes
-
-from .conftest import nifti_bytes
-from .test_dicom_layout import synthetic_dicom
+from tests.helpers.dicom import synthetic_dicom
+from tests.helpers.nifti import nifti_bytes
 
 BASIC_TEXT_SR = "1.2.840.10008.5.1.4.1.1.88.11"
 

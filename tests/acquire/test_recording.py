@@ -9,9 +9,8 @@ import numpy as np
 import pytest
 
 from nfd.acquire import FileNaming, RecordingError, plan_recording, read_scan
-
-from .conftest import nifti_bytes
-from .test_siemens_mosaic import canonical
+from tests.helpers.nifti import nifti_bytes
+from tests.helpers.orientation import canonical
 
 
 def test_opennft_run_in_name_order(opennft_dicom: Path) -> None:

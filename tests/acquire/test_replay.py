@@ -10,8 +10,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from nfd.acquire import FileNaming, RecordingError, RecordingSource, read_scan
-
-from .conftest import nifti_bytes
+from tests.helpers.nifti import nifti_bytes
 
 NAMING = FileNaming(r"vol_(?P<volume>\d{4})\.nii")
 

@@ -15,9 +15,9 @@ import pytest
 from pydicom.uid import generate_uid
 
 from nfd.acquire import FileNaming, ScanWatcher, SeriesId, read_scan_bytes
+from tests.helpers.nifti import nifti_bytes
+from tests.helpers.watching import events, nothing_within, take, until, warnings_of
 
-from .conftest import nifti_bytes
-from .test_watcher import events, logs, nothing_within, take, until, warnings_of  # noqa: F401
 
 @functools.cache
 def mosaic(source: Path, number: int, series: int) -> bytes:

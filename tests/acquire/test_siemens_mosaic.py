@@ -12,20 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nfd.acquire import IncompleteFileError, NotAScanError, ScanFileError, ScanImage, read_scan, read_scan_bytes
+from tests.helpers.orientation import canonical, slice_times_in_canonical_order
 
 SERIES = ["ep2d_Int_4", "ep2d_Int_HF_5", "cmrr_Int_8"]
-
-
-def canonical(data: np.ndarray, affine: np.ndarray) -> nib.Nifti1Image:
-    return nib.as_closest_canonical(nib.Nifti1Image(data, affine))
-
-
-def slice_times_in_canonical_order(times: tuple[float, ...] | list[float], affine: np.ndarray) -> np.ndarray:
-    """Slice times along k reordered as the k axis lies in the closest canonical orientation."""
-    ornt = nib.orientations.io_orientation(affine)
-    assert ornt[2, 0] == 2, "the slice axis stays the third axis in canonical orientation"
-    values = np.asarray(times, dtype=float)
-    return values[::-1] if ornt[2, 1] < 0 else values
 
 
 @pytest.mark.parametrize("series", SERIES)

@@ -20,8 +20,7 @@ from nfd.acquire import (
     simulate_scanner_main,
 )
 from nfd.acquire._simulator import _write
-
-from .test_watcher import HANG, events, logs, nothing_within, take  # noqa: F401
+from tests.helpers.watching import HANG, events, nothing_within, take
 
 
 def four_d(path: Path, n: int = 6) -> np.ndarray:

@@ -14,8 +14,6 @@ import pydicom
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
 
 from nfd.acquire import (
     IncompleteFileError,
@@ -28,8 +26,8 @@ from nfd.acquire import (
     read_slice_bytes,
 )
 from nfd.acquire._slices import ge_slice_times, slice_count
-
-from .test_siemens_mosaic import canonical, slice_times_in_canonical_order
+from tests.helpers.dicom import slice_dicom
+from tests.helpers.orientation import canonical, slice_times_in_canonical_order
 
 
 @pytest.fixture(scope="module")
@@ -105,64 +103,6 @@ def test_explicit_slice_count_and_grouping_override_the_header(ge: Path) -> None
 
 
 # -- synthetic slices: other vendors and the known answers of the geometry -------------
-
-
-def slice_dicom(
-    z: float,
-    *,
-    value: int = 100,
-    manufacturer: str = "Philips Medical Systems",
-    temporal_position: int | None = 1,
-    acquisition: int | None = None,
-    instance: int = 1,
-    n_slices: int | None = 3,
-    trigger_ms: float | None = None,
-    rescale: tuple[float, float] | None = None,
-    philips_scale_slope: float | None = None,
-    rows: int = 4,
-    columns: int = 5,
-    series_uid: str = "1.2.3.4",
-) -> bytes:
-    """One axial slice at height ``z`` mm: a ramp plus ``value``, with the given header fields."""
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = MRImageStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.preamble = bytes(128)
-    ds.SOPClassUID = MRImageStorage
-    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
-    ds.Modality = "MR"
-    ds.Manufacturer = manufacturer
-    ds.SeriesInstanceUID = series_uid
-    ds.SeriesNumber = 3
-    ds.InstanceNumber = instance
-    if acquisition is not None:
-        ds.AcquisitionNumber = acquisition
-    if temporal_position is not None:
-        ds.TemporalPositionIdentifier = temporal_position
-    if n_slices is not None:
-        ds.ImagesInAcquisition = n_slices
-    if trigger_ms is not None:
-        ds.TriggerTime = trigger_ms
-    ds.ImagePositionPatient = [-10.0, -20.0, z]
-    ds.ImageOrientationPatient = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]
-    ds.PixelSpacing = [2.0, 2.5]
-    ds.SliceThickness = 3.0
-    if rescale is not None:
-        ds.RescaleSlope, ds.RescaleIntercept = rescale
-    if philips_scale_slope is not None:
-        block = ds.private_block(0x2005, "Philips MR Imaging DD 001", create=True)
-        block.add_new(0x0E, "FL", philips_scale_slope)
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.Rows, ds.Columns = rows, columns
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
-    ds.PixelData = (np.arange(rows * columns, dtype="<u2") + value).tobytes()
-    out = io.BytesIO()
-    ds.save_as(out, enforce_file_format=True)
-    return out.getvalue()
 
 
 def test_synthetic_volume_geometry_is_known() -> None:

@@ -18,8 +18,7 @@ import numpy as np
 import pytest
 
 from nfd.acquire import FileNaming, RecordingSource, Scan, ScanSource, ScanWatcher
-
-from .conftest import nifti_bytes
+from tests.helpers.nifti import nifti_bytes
 
 #: Generous bound so that a broken source fails instead of hanging; never a speed assertion.
 HANG = 20.0

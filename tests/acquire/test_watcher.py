@@ -6,23 +6,26 @@ import asyncio
 import gc
 import os
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from structlog.testing import capture_logs
 
 from nfd.acquire import FileNaming, Scan, ScanWatcher, read_scan, read_scan_bytes
-
-from .conftest import nifti_bytes, write_in_chunks, write_via_rename
+from tests.helpers.nifti import nifti_bytes
+from tests.helpers.watching import (
+    HANG,
+    events,
+    nothing_within,
+    take,
+    until,
+    warnings_of,
+    write_in_chunks,
+    write_via_rename,
+)
 
 NAMING = FileNaming(r"vol_(?P<volume>\d{4})\.nii")
-#: Generous bound so that a broken watcher fails instead of hanging; never a speed assertion.
-HANG = 20.0
-
-
 def vol_name(number: int) -> str:
     return f"vol_{number:04d}.nii"
 
@@ -30,53 +33,6 @@ def vol_name(number: int) -> str:
 def value_of(scan: Scan) -> int:
     """The ``value`` a volume was written with (see ``nifti_bytes``)."""
     return int(scan.image.data[0, 0, 0])
-
-
-async def take(watcher: ScanWatcher, n: int) -> list[Scan]:
-    """The next ``n`` scans."""
-    scans: list[Scan] = []
-
-    async def collect() -> None:
-        async for scan in watcher:
-            scans.append(scan)
-            if len(scans) == n:
-                return
-
-    await asyncio.wait_for(collect(), HANG)
-    return scans
-
-
-async def nothing_within(watcher: ScanWatcher, seconds: float) -> bool:
-    """True when no scan comes out within ``seconds``."""
-    try:
-        await asyncio.wait_for(watcher.__anext__(), seconds)
-    except TimeoutError:
-        return True
-    return False
-
-
-async def until(condition: Any) -> None:
-    """Wait until ``condition()`` holds (fails after HANG seconds)."""
-
-    async def poll() -> None:
-        while not condition():
-            await asyncio.sleep(0.01)
-
-    await asyncio.wait_for(poll(), HANG)
-
-
-def events(logs: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
-    return [entry for entry in logs if entry["event"] == name]
-
-
-def warnings_of(logs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [entry for entry in logs if entry["log_level"] == "warning"]
-
-
-@pytest.fixture
-def logs() -> Iterator[list[dict[str, Any]]]:
-    with capture_logs() as captured:
-        yield captured
 
 
 def watcher(folder: Path, **kwargs: Any) -> ScanWatcher:

@@ -15,10 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from nfd.acquire import FileNaming, ScanWatcher, assemble_volume, read_slice, read_slice_bytes
-
-from .conftest import write_in_chunks
-from .test_slices import slice_dicom
-from .test_watcher import events, logs, nothing_within, take, until, warnings_of  # noqa: F401
+from tests.helpers.dicom import slice_dicom
+from tests.helpers.watching import events, nothing_within, take, until, warnings_of, write_in_chunks
 
 GE_NAMING = FileNaming(r"axial_epi_fmri_interleaved_i_to_s-(?P<volume>\d{5})\.dcm")
 
