@@ -160,16 +160,16 @@ def test_phantom_is_brain_like() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"n_volumes": 0}, "n_volumes must be an integer >= 1"),
+        ({"n_volumes": 0}, "n_volumes must be an int >= 1"),
         ({"tr": 0.0}, "tr must be a number > 0"),
-        ({"shape": (8, 32, 16)}, "shape must be an integer >= 16"),
+        ({"shape": (8, 32, 16)}, "shape must be an int >= 16"),
         ({"shape": (32, 32)}, "3 numbers each"),
         ({"voxel_size": (3.0, -1.0, 3.0)}, "voxel_size must be a number > 0"),
-        ({"seed": -1}, "seed must be an integer >= 0"),
-        ({"block_length": 0}, "block_length must be an integer >= 1"),
+        ({"seed": -1}, "seed must be an int >= 0"),
+        ({"block_length": 0}, "block_length must be an int >= 1"),
         ({"skip_volumes": 10}, "skip_volumes=10 must be smaller than n_volumes=10"),
         ({"noise_pct": -1.0}, "noise_pct must be a number >= 0"),
-        ({"activation_pct": float("nan")}, "activation_pct must be a number finite"),
+        ({"activation_pct": float("nan")}, "activation_pct must be a finite number, got nan"),
         ({"max_motion_deg": -0.5}, "max_motion_deg must be a number >= 0"),
     ],
 )

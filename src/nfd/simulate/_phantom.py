@@ -78,7 +78,7 @@ def make_phantom(
     b = np.where(y >= 0, b_front, b_back)
     r = np.sqrt((x / a) ** 2 + (y / b) ** 2 + (z / c) ** 2)
 
-    folds = _smooth_field(tuple(shape), rng, sigma_vox=1.5)
+    folds = _smooth_field((int(shape[0]), int(shape[1]), int(shape[2])), rng, sigma_vox=1.5)
     white = r < _WHITE_OUTER + 0.14 * folds
     brain = r < _BRAIN_OUTER
     ventricle_centres = ((-0.12 * a, 0.10 * b_front, 0.05 * c), (0.10 * a, 0.12 * b_front, 0.03 * c))

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import math
-import operator
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
 
 import numpy as np
 
+from nfd._checks import ensure_float, ensure_int
 from nfd.design import Design, spm_hrf
 from nfd.simulate._errors import SimulationError
 from nfd.simulate._motion import move_volume, random_walk_motion, spline_coefficients
 from nfd.simulate._nifti import write_nifti_volume
-from nfd.simulate._phantom import centred_affine, make_phantom
+from nfd.simulate._phantom import Phantom, centred_affine, make_phantom
 from nfd.timeseries import RoiSet
 
 __all__ = ["SyntheticSession", "make_session", "write_roi_masks"]
@@ -118,7 +117,7 @@ class SyntheticSession:
         out.mkdir(parents=True, exist_ok=True)
         return [
             write_nifti_volume(out / name, volume, self.affine, tr=self.tr)
-            for name, volume in zip(names, self.volumes)
+            for name, volume in zip(names, self.volumes, strict=True)
         ]
 
 
@@ -136,28 +135,100 @@ def write_roi_masks(folder: str | PathLike[str], session: SyntheticSession) -> d
 
 
 def _count(name: str, value: object, minimum: int) -> int:
-    try:
-        if isinstance(value, bool):
-            raise TypeError
-        number = operator.index(value)  # type: ignore[arg-type]
-    except TypeError:
-        raise SimulationError(f"{name} must be an integer >= {minimum}, got {value!r}") from None
-    if number < minimum:
-        raise SimulationError(f"{name} must be an integer >= {minimum}, got {number}")
-    return number
+    return ensure_int(value, name, minimum=minimum, error=SimulationError)
 
 
 def _number(name: str, value: object, *, positive: bool = False, non_negative: bool = False) -> float:
+    return ensure_float(
+        value, name, positive=positive, minimum=0.0 if non_negative else None, error=SimulationError
+    )
+
+
+def _checked_grid(
+    shape: tuple[int, int, int], voxel_size: tuple[float, float, float]
+) -> tuple[tuple[int, int, int], tuple[float, float, float]]:
+    """The volume shape (voxels, each >= 16) and voxel size (mm, each > 0), checked."""
     try:
-        if isinstance(value, bool):
-            raise TypeError
-        number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise SimulationError(f"{name} must be a finite number, got {value!r}") from None
-    if not math.isfinite(number) or (positive and number <= 0) or (non_negative and number < 0):
-        kind = "> 0" if positive else ">= 0" if non_negative else "finite"
-        raise SimulationError(f"{name} must be a number {kind}, got {value!r}")
-    return number
+        grid_list = [_count("shape", v, 16) for v in shape]
+        size_list = [_number("voxel_size", v, positive=True) for v in voxel_size]
+    except TypeError:
+        raise SimulationError(f"shape and voxel_size must be 3 numbers each, got {shape!r}, {voxel_size!r}") from None
+    if len(grid_list) != 3 or len(size_list) != 3:
+        raise SimulationError(f"shape and voxel_size must be 3 numbers each, got {shape!r}, {voxel_size!r}")
+    return (grid_list[0], grid_list[1], grid_list[2]), (size_list[0], size_list[1], size_list[2])
+
+
+def _alternating_design(n_volumes: int, block_length: int, skip_volumes: int) -> Design:
+    """Baseline and :data:`REGULATION` blocks of `block_length` volumes, baseline first, after the skipped ones.
+
+    >>> _alternating_design(12, 3, 1).blocks
+    [('BAS', 0, 3), ('UP', 4, 6), ('BAS', 7, 9), ('UP', 10, 11)]
+    """
+    if skip_volumes >= n_volumes:
+        raise SimulationError(f"skip_volumes={skip_volumes} must be smaller than n_volumes={n_volumes}")
+    blocks = [
+        (REGULATION, first, min(first + block_length - 1, n_volumes - 1))
+        for first in range(skip_volumes + block_length, n_volumes, 2 * block_length)
+    ]
+    return Design.from_blocks(n_volumes, blocks, skip_volumes=skip_volumes)
+
+
+def _phantom_with_rois(
+    grid: tuple[int, int, int], sizes: tuple[float, float, float], rng: np.random.Generator
+) -> Phantom:
+    """The phantom on `grid` (voxels of `sizes` mm); refused when an ROI holds no grey matter."""
+    phantom = make_phantom(grid, sizes, rng)
+    for name, mask in phantom.rois.items():
+        if not mask.any():
+            raise SimulationError(f"shape {grid} is too coarse: ROI {name!r} holds no grey-matter voxel")
+    return phantom
+
+
+def _render_volumes(
+    image: np.ndarray,
+    active: np.ndarray,
+    affine: np.ndarray,
+    truth: tuple[np.ndarray, np.ndarray, np.ndarray],
+    noise_sd: float,
+    noise_rng: np.random.Generator,
+) -> np.ndarray:
+    """Every volume: the image with the ROIs' activation (%), times the drift (%), moved, plus noise.
+
+    Parameters
+    ----------
+    image, active : numpy.ndarray
+        float64 ``(X, Y, Z)``: the baseline image, and its part inside the ROIs (0 elsewhere).
+    affine : numpy.ndarray
+        (4, 4) voxel -> mm affine of the grid.
+    truth : tuple of numpy.ndarray
+        ``(activation, drift, motion)``: percent ``(n,)``, percent ``(n,)`` and SPM motion ``(n, 6)``.
+    noise_sd : float
+        Standard deviation of the thermal noise, scanner units (0: none).
+    noise_rng : numpy.random.Generator
+        The noise's stream.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 ``(n, X, Y, Z)``.
+    """
+    activation, drift, motion = truth
+    n = activation.shape[0]
+    moving = bool(np.any(motion != 0.0))
+    if moving:
+        image_coefficients = spline_coefficients(image)
+        active_coefficients = spline_coefficients(active)
+    volumes = np.empty((n, *image.shape), dtype=np.float32)
+    for t in range(n):
+        gain = 1.0 + drift[t] / 100.0
+        weight = activation[t] / 100.0
+        if moving and np.any(motion[t] != 0.0):
+            volumes[t] = move_volume(gain * (image_coefficients + weight * active_coefficients), affine, motion[t])
+        else:
+            volumes[t] = gain * (image + weight * active)
+        if noise_sd > 0:
+            volumes[t] += noise_sd * noise_rng.standard_normal(image.shape, dtype=np.float32)
+    return volumes
 
 
 def _drift_percent(n_volumes: int, drift_pct: float) -> np.ndarray:
@@ -256,20 +327,11 @@ def make_session(
     """
     n = _count("n_volumes", n_volumes, 1)
     tr_s = _number("tr", tr, positive=True)
-    try:
-        grid_list = [_count("shape", v, 16) for v in shape]
-        size_list = [_number("voxel_size", v, positive=True) for v in voxel_size]
-    except TypeError:
-        raise SimulationError(f"shape and voxel_size must be 3 numbers each, got {shape!r}, {voxel_size!r}") from None
-    if len(grid_list) != 3 or len(size_list) != 3:
-        raise SimulationError(f"shape and voxel_size must be 3 numbers each, got {shape!r}, {voxel_size!r}")
-    grid = (grid_list[0], grid_list[1], grid_list[2])
-    sizes = (size_list[0], size_list[1], size_list[2])
+    grid, sizes = _checked_grid(shape, voxel_size)
     seed_value = _count("seed", seed, 0)
     block = _count("block_length", block_length, 1)
     skip = _count("skip_volumes", skip_volumes, 0)
-    if skip >= n:
-        raise SimulationError(f"skip_volumes={skip} must be smaller than n_volumes={n}")
+    design = _alternating_design(n, block, skip)
     activation_amplitude = _number("activation_pct", activation_pct)
     noise_fraction = _number("noise_pct", noise_pct, non_negative=True) / 100.0
     drift_amplitude = _number("drift_pct", drift_pct)
@@ -280,46 +342,19 @@ def make_session(
         np.random.default_rng(s) for s in np.random.SeedSequence(seed_value).spawn(3)
     )
     affine = centred_affine(grid, sizes)
-    phantom = make_phantom(grid, sizes, phantom_rng)
-    for name, mask in phantom.rois.items():
-        if not mask.any():
-            raise SimulationError(f"shape {grid} is too coarse: ROI {name!r} holds no grey-matter voxel")
-
-    blocks = [(REGULATION, first, min(first + block - 1, n - 1)) for first in range(skip + block, n, 2 * block)]
-    design = Design.from_blocks(n, blocks, skip_volumes=skip)
-    boxcar = design.boxcar(REGULATION) if blocks else np.zeros(n)
-    activation = activation_amplitude * np.convolve(boxcar, spm_hrf(tr_s))[:n]
+    phantom = _phantom_with_rois(grid, sizes, phantom_rng)
+    activation = activation_amplitude * np.convolve(design.boxcar(), spm_hrf(tr_s))[:n]
     drift = _drift_percent(n, drift_amplitude)
     motion = random_walk_motion(n, motion_rng, motion_mm, motion_deg)
-
     image = phantom.image.astype(np.float64)
-    roi_union = np.zeros(grid, dtype=bool)
-    for mask in phantom.rois.values():
-        roi_union |= mask
+    roi_union = np.logical_or.reduce(list(phantom.rois.values()))
     active = np.where(roi_union, image, 0.0)
     noise_sd = noise_fraction * float(image[phantom.brain].mean())
-    moving = bool(np.any(motion != 0.0))
-    if moving:
-        image_coefficients = spline_coefficients(image)
-        active_coefficients = spline_coefficients(active)
+    volumes = _render_volumes(image, active, affine, (activation, drift, motion), noise_sd, noise_rng)
 
-    volumes = np.empty((n, *grid), dtype=np.float32)
-    for t in range(n):
-        gain = 1.0 + drift[t] / 100.0
-        weight = activation[t] / 100.0
-        if moving and np.any(motion[t] != 0.0):
-            volumes[t] = move_volume(gain * (image_coefficients + weight * active_coefficients), affine, motion[t])
-        else:
-            volumes[t] = gain * (image + weight * active)
-        if noise_sd > 0:
-            volumes[t] += noise_sd * noise_rng.standard_normal(grid, dtype=np.float32)
-
-    for array in (activation, drift, motion, affine, volumes, phantom.image, phantom.brain):
+    for array in (activation, drift, motion, affine, volumes, phantom.image, phantom.brain, *phantom.rois.values()):
         array.setflags(write=False)
-    rois = {}
-    for name, mask in phantom.rois.items():
-        mask.setflags(write=False)
-        rois[name] = mask
+    rois = dict(phantom.rois)
     return SyntheticSession(
         volumes=volumes,
         affine=affine,
