@@ -13,9 +13,11 @@ import re
 import sys
 import types
 import typing
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
+from nfd._checks import check_bool, check_option, check_str, ensure_float, ensure_int
 from nfd._errors import ConfigError
 from nfd.config._schema import Config
 
@@ -91,7 +93,12 @@ def parse_config(text: str, base_dir: Path, file: Path | None = None) -> Config:
 
 
 def _check_semantics(cfg: Config) -> None:
-    """Rules that involve more than one key."""
+    """Rules that involve more than one key, in the order their errors are reported."""
+    for rule in _RULES:
+        rule(cfg)
+
+
+def _check_pattern(cfg: Config) -> None:
     try:
         groups = re.compile(cfg.acquire.pattern).groupindex
     except re.error as exc:
@@ -101,15 +108,23 @@ def _check_semantics(cfg: Config) -> None:
             "expected a regular expression with a named group (?P<volume>...) for the acquisition number",
             "acquire.pattern",
         )
+
+
+def _check_rois(cfg: Config) -> None:
     if not cfg.roi:
         raise ConfigError('expected at least one ROI mask: a table [roi] with name = "mask.nii"', "roi")
     fb = cfg.feedback
-    unknown_rois = [r for r in (*fb.proxy.targets, fb.proxy.control, *(x for p in fb.correlation.pairs for x in p))
-                    if r and r not in cfg.roi]
+    proxy_rois = (*fb.proxy.targets, fb.proxy.control)
+    unknown_rois = [r for r in (*proxy_rois, *(x for p in fb.correlation.pairs for x in p)) if r and r not in cfg.roi]
     if unknown_rois:
-        raise ConfigError(f"expected ROI names from [roi] ({', '.join(cfg.roi)}), got {unknown_rois[0]!r}",
-                          "feedback.proxy" if unknown_rois[0] in (*fb.proxy.targets, fb.proxy.control)
-                          else "feedback.correlation.pairs")
+        raise ConfigError(
+            f"expected ROI names from [roi] ({', '.join(cfg.roi)}), got {unknown_rois[0]!r}",
+            "feedback.proxy" if unknown_rois[0] in proxy_rois else "feedback.correlation.pairs",
+        )
+
+
+def _check_feedback_kind(cfg: Config) -> None:
+    fb = cfg.feedback
     if fb.type == "proxy" and not (2 <= len(fb.proxy.targets) <= 4 and fb.proxy.control):
         raise ConfigError("expected 2 to 4 target ROIs and a control ROI for the two-point proxy",
                           "feedback.proxy.targets")
@@ -119,24 +134,48 @@ def _check_semantics(cfg: Config) -> None:
     if fb.type == "external" and fb.external.source not in fb.external_sources and not eeg_source:
         raise ConfigError(f"expected one of feedback.external_sources {list(fb.external_sources)}, or eeg with "
                           f"[eeg] enabled, got {fb.external.source!r}", "feedback.external.source")
+
+
+def _check_eeg(cfg: Config) -> None:
     if cfg.eeg.enabled:
         if not (cfg.eeg.model and cfg.eeg.model_sha256):
             raise ConfigError("expected a model file and its sha256 when EEG is enabled", "eeg.model")
         if not (cfg.eeg.name or cfg.eeg.type or cfg.eeg.source_id):
             raise ConfigError("expected a stream name, type or source_id to find the EEG stream", "eeg.name")
+
+
+def _check_feedback_range(cfg: Config) -> None:
     if cfg.feedback.min >= cfg.feedback.max:
         raise ConfigError(
             f"expected feedback.min < feedback.max, got {cfg.feedback.min} >= {cfg.feedback.max}", "feedback.min"
         )
+
+
+def _check_web(cfg: Config) -> None:
     if cfg.web.enabled and cfg.web.host not in ("127.0.0.1", "localhost", "::1") and not cfg.web.token_file:
         raise ConfigError(
             f"expected a token_file when binding {cfg.web.host!r}: only loopback may go without a token",
             "web.token_file",
         )
+
+
+def _check_run(cfg: Config) -> None:
     if cfg.run.skip_volumes >= cfg.run.n_volumes:
         raise ConfigError(
             f"expected fewer skipped volumes than run.n_volumes ({cfg.run.n_volumes})", "run.skip_volumes"
         )
+
+
+#: The rules of :func:`_check_semantics`, in order.
+_RULES: tuple[Callable[[Config], None], ...] = (
+    _check_pattern,
+    _check_rois,
+    _check_feedback_kind,
+    _check_eeg,
+    _check_feedback_range,
+    _check_web,
+    _check_run,
+)
 
 
 def check_files(cfg: Config, *, watch_dir: bool = True) -> None:
@@ -205,9 +244,9 @@ def _build(cls: type, table: Any, prefix: str, base_dir: Path) -> Any:
 
 
 def _coerce(value: Any, tp: Any, meta: typing.Mapping[str, Any], key: str, base_dir: Path) -> Any:
-    origin = get_origin(tp)
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         return _build(tp, value, key, base_dir)
+    origin = get_origin(tp)
     if origin is dict:
         if not isinstance(value, dict):
             raise ConfigError(f"expected a table of {_expected(tp, meta)}, got {_describe(value)}", key)
@@ -220,39 +259,82 @@ def _coerce(value: Any, tp: Any, meta: typing.Mapping[str, Any], key: str, base_
         return [_coerce(v, item, {}, f"{key}[{i}]", base_dir) for i, v in enumerate(value)]
     if origin is Literal:
         choices = get_args(tp)
-        if value not in choices:
-            raise ConfigError(f"expected one of {', '.join(map(repr, choices))}, got {value!r}", key)
-        return value
+        try:
+            return check_option(key, value, choices)
+        except ValueError:
+            raise ConfigError(f"expected one of {', '.join(map(repr, choices))}, got {value!r}", key) from None
     if origin in (typing.Union, types.UnionType):
         args = [a for a in get_args(tp) if a is not type(None)]
         return _coerce(value, args[0], meta, key, base_dir)
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"expected true or false, got {_describe(value)}", key)
-        return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"expected {_expected(tp, meta)}, got {_describe(value)}", key)
-        _check_bounds(value, meta, key, tp)
-        return value
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"expected {_expected(tp, meta)}, got {_describe(value)}", key)
-        _check_bounds(float(value), meta, key, tp)
-        return float(value)
-    if tp is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"expected a string, got {_describe(value)}", key)
-        if (key == "volume.reference" and value != "first") or (
-            key in ("web.token_file", "feedback.decoder.model", "eeg.model") and value
-        ):
-            return str((base_dir / Path(value).expanduser()).resolve())
-        return value
-    if tp is Path:
-        if not isinstance(value, str) or not value:
-            raise ConfigError(f"expected a path (a non-empty string), got {_describe(value)}", key)
-        return (base_dir / Path(value).expanduser()).resolve()
-    raise TypeError(f"schema type {tp!r} at {key} has no validator")  # a bug in the schema, not the file
+    scalar = _SCALARS.get(tp)
+    if scalar is None:
+        raise TypeError(f"schema type {tp!r} at {key} has no validator")  # a bug in the schema, not the file
+    return scalar(value, meta, key, base_dir)
+
+
+def _refused(value: Any, tp: type, meta: typing.Mapping[str, Any], key: str) -> ConfigError:
+    """The error for a value of the wrong type: what `key` expects, and what it got."""
+    noun = "a string" if tp is str else "a path (a non-empty string)" if tp is Path else _expected(tp, meta)
+    return ConfigError(f"expected {noun}, got {_describe(value)}", key)
+
+
+def _coerce_bool(value: Any, meta: typing.Mapping[str, Any], key: str, base_dir: Path) -> bool:
+    try:
+        return check_bool(value, key)
+    except ValueError:
+        raise _refused(value, bool, meta, key) from None
+
+
+def _coerce_int(value: Any, meta: typing.Mapping[str, Any], key: str, base_dir: Path) -> int:
+    try:
+        number = ensure_int(value, key)
+    except ValueError:
+        raise _refused(value, int, meta, key) from None
+    _check_bounds(number, meta, key, int)
+    return number
+
+
+def _coerce_float(value: Any, meta: typing.Mapping[str, Any], key: str, base_dir: Path) -> float:
+    try:
+        number = ensure_float(value, key, finite=False)  # TOML's inf and nan are checked by the bounds only
+    except ValueError:
+        raise _refused(value, float, meta, key) from None
+    _check_bounds(number, meta, key, float)
+    return number
+
+
+#: String options that hold a path (resolved against the config's folder when set).
+_PATH_STRINGS = ("web.token_file", "feedback.decoder.model", "eeg.model")
+
+
+def _coerce_str(value: Any, meta: typing.Mapping[str, Any], key: str, base_dir: Path) -> str:
+    try:
+        text = check_str(value, key, empty=True)
+    except ValueError:
+        raise _refused(value, str, meta, key) from None
+    if (key == "volume.reference" and text != "first") or (key in _PATH_STRINGS and text):
+        return str((base_dir / Path(text).expanduser()).resolve())
+    return text
+
+
+def _coerce_path(value: Any, meta: typing.Mapping[str, Any], key: str, base_dir: Path) -> Path:
+    try:
+        text = check_str(value, key, empty=True)
+    except ValueError:
+        raise _refused(value, Path, meta, key) from None
+    if not text:
+        raise _refused(value, Path, meta, key)
+    return (base_dir / Path(text).expanduser()).resolve()
+
+
+#: Validators of the schema's scalar types: (value, field metadata, key path, config folder) -> value.
+_SCALARS: dict[Any, Callable[[Any, typing.Mapping[str, Any], str, Path], Any]] = {
+    bool: _coerce_bool,
+    int: _coerce_int,
+    float: _coerce_float,
+    str: _coerce_str,
+    Path: _coerce_path,
+}
 
 
 def _check_bounds(value: float, meta: typing.Mapping[str, Any], key: str, tp: type) -> None:

@@ -16,12 +16,23 @@ from typing import Any, Literal
 SIEMENS_RT_PATTERN = r"^\d{3}_(?P<series>\d{6})_(?P<volume>\d{6})\.dcm$"
 
 
+#: Default of the array options: empty and immutable, so that a Config stays hashable (the loader gives lists).
+_NO_ITEMS: Any = ()
+
+
+def _meta(doc: str, unit: str | None = None, **bounds: float) -> dict[str, Any]:
+    """A field's metadata: its one-line ``doc``, its ``unit`` and its bounds."""
+    return {"doc": doc, "unit": unit, **bounds}
+
+
 def _opt(default: Any, doc: str, unit: str | None = None, **bounds: float) -> Any:
-    return field(default=default, metadata={"doc": doc, "unit": unit, **bounds})
+    """An optional field of an immutable type (fields of other types call ``field`` with :func:`_meta`)."""
+    return field(default=default, metadata=_meta(doc, unit, **bounds))
 
 
 def _req(doc: str, unit: str | None = None, **bounds: float) -> Any:
-    return field(metadata={"doc": doc, "unit": unit, **bounds})
+    """A required field of an immutable type."""
+    return field(metadata=_meta(doc, unit, **bounds))
 
 
 @dataclass(frozen=True)
@@ -30,7 +41,7 @@ class RunConfig:
 
     tr: float = _req("repetition time", "s", min_exclusive=0.0)
     n_volumes: int = _req("volumes in the run, skipped ones included; the run ends after the last", "volumes", min=1)
-    output_dir: Path = _opt(Path("runs"), "folder in which each run gets its own folder")
+    output_dir: Path = field(default=Path("runs"), metadata=_meta("folder in which each run gets its own folder"))
     prefix: str = _opt("run", "prefix of each run folder's name")
     skip_volumes: int = _opt(0, "initial volumes read but not processed (T1 saturation)", "volumes", min=0)
     save_raw: bool = _opt(False, "also write the raw volumes as a 4-D raw.nii.gz at the end")
@@ -40,7 +51,7 @@ class RunConfig:
 class AcquireConfig:
     """``[acquire]``: the watch folder and how scan files are recognised."""
 
-    watch_dir: Path = _req("folder the scanner exports to")
+    watch_dir: Path = field(metadata=_meta("folder the scanner exports to"))
     pattern: str = _opt(
         SIEMENS_RT_PATTERN,
         "regular expression for scan file names, with a named group 'volume' (the acquisition number)",
@@ -128,14 +139,18 @@ class CorrelationConfig:
     """``[feedback.correlation]``: connectivity by correlation."""
 
     window: int = _opt(20, "correlation: sliding window", "volumes", min=3)
-    pairs: list[list[str]] = _opt((), "ROI pairs correlated, e.g. [[\"left\", \"right\"]] (empty: every pair)")
+    pairs: list[list[str]] = field(
+        default=_NO_ITEMS, metadata=_meta("ROI pairs correlated, e.g. [[\"left\", \"right\"]] (empty: every pair)")
+    )
 
 
 @dataclass(frozen=True)
 class ProxyConfig:
     """``[feedback.proxy]``: the two-point connectivity proxy (Ramot & Gonzalez-Castillo 2019)."""
 
-    targets: list[str] = _opt((), "target ROIs (2 to 4) whose changes must agree in sign")
+    targets: list[str] = field(
+        default=_NO_ITEMS, metadata=_meta("target ROIs (2 to 4) whose changes must agree in sign")
+    )
     control: str = _opt("", "control ROI whose change must have the opposite sign")
     min_agree: int = _opt(0, "targets that must agree (0: all)", min=0)
     consecutive: int = _opt(1, "consecutive time points an event needs", "volumes", min=1)
@@ -160,7 +175,9 @@ class DecoderConfig:
 class ExternalConfig:
     """``[feedback.external]``: feedback from a value pushed from outside."""
 
-    source: str = _opt("", "the external source feeding it: one of feedback.external_sources, or eeg (the EEG prediction)")
+    source: str = _opt(
+        "", "the external source feeding it: one of feedback.external_sources, or eeg (the EEG prediction)"
+    )
     max_age_s: float = _opt(0.0, "older values are not used (0: no limit)", "s", min=0.0)
 
 
@@ -168,14 +185,19 @@ class ExternalConfig:
 class FeedbackConfig:
     """``[feedback]``: what is computed from the ROI signals."""
 
-    protocol: Path = _req("block protocol: OpenNFT protocol JSON, BIDS events.tsv or PyHRF paradigm CSV")
-    type: FeedbackKind = _opt(
-        "psc",
-        "psc (every volume), psc_intermittent (end of each block), correlation, correlation_intermittent, "
-        "proxy (two-point connectivity proxy), decoder (scikit-learn), external (pushed values)",
+    protocol: Path = field(
+        metadata=_meta("block protocol: OpenNFT protocol JSON, BIDS events.tsv or PyHRF paradigm CSV")
     )
-    signal: SignalStage = _opt(
-        "", "stage of the ROI signal chain the feedback is computed from (empty: the type's default)"
+    type: FeedbackKind = field(
+        default="psc",
+        metadata=_meta(
+            "psc (every volume), psc_intermittent (end of each block), correlation, correlation_intermittent, "
+            "proxy (two-point connectivity proxy), decoder (scikit-learn), external (pushed values)"
+        ),
+    )
+    signal: SignalStage = field(
+        default="",
+        metadata=_meta("stage of the ROI signal chain the feedback is computed from (empty: the type's default)"),
     )
     session: int = _opt(0, "PyHRF paradigm: the session to read (0: the file's only session)", min=0)
     baseline: str = _opt("BAS", "name of the baseline condition")
@@ -186,8 +208,11 @@ class FeedbackConfig:
     gain: float = _opt(1.0, "feedback = clip(gain * combined PSC, min, max)")
     min: float = _opt(-100.0, "lowest feedback value sent")
     max: float = _opt(100.0, "highest feedback value sent")
-    external_sources: list[str] = _opt(
-        (), "names of additional feedback sources whose values programs may POST to /api/v1/feedback/sources/NAME"
+    external_sources: list[str] = field(
+        default=_NO_ITEMS,
+        metadata=_meta(
+            "names of additional feedback sources whose values programs may POST to /api/v1/feedback/sources/NAME"
+        ),
     )
     shaping: ShapingConfig = field(default_factory=ShapingConfig, metadata={"doc": "shaping"})
     correlation: CorrelationConfig = field(default_factory=CorrelationConfig, metadata={"doc": "correlation"})
