@@ -246,7 +246,7 @@ class IntermittentCorrelation(FeedbackComputer):
         reference = self._store.previous_baseline(block)
         r_reg, reg_pairs = _combined_correlation(self._store.window(block), names, self._pairs, self._combine)
         if reference < 0:
-            r_bas, bas_pairs = math.nan, {}
+            r_bas, bas_pairs = math.nan, dict[str, float]()
         else:
             r_bas, bas_pairs = _combined_correlation(self._store.window(reference), names, self._pairs, self._combine)
         value = r_reg - r_bas

@@ -212,7 +212,9 @@ class DecoderFeedback(FeedbackComputer):
         if positive_class is None:
             return len(labels) - 1
         if positive_class not in labels:
-            raise DecoderError(f"positive_class {positive_class!r} is not a class of the model; its classes are {labels}")
+            raise DecoderError(
+                f"positive_class {positive_class!r} is not a class of the model; its classes are {labels}"
+            )
         return labels.index(positive_class)
 
     def _sample(self, steps: Mapping[str, ChainStep], voxels: Mapping[str, np.ndarray] | None) -> np.ndarray | None:

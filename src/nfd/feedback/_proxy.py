@@ -285,7 +285,9 @@ class TwoPointProxy(FeedbackComputer):
         min_change_sd: float = 0.0,
     ) -> None:
         pool = [rois] if isinstance(rois, str) else list(rois)
-        chosen_targets = list(pool[:-1]) if targets is None else ([targets] if isinstance(targets, str) else list(targets))
+        chosen_targets = (
+            list(pool[:-1]) if targets is None else ([targets] if isinstance(targets, str) else list(targets))
+        )
         chosen_control = pool[-1] if control is None and pool else control
         for name in [*chosen_targets, chosen_control]:
             if name not in pool:
@@ -294,9 +296,10 @@ class TwoPointProxy(FeedbackComputer):
             raise FeedbackError(f"the proxy needs 2, 3 or 4 target ROIs, got {chosen_targets}")
         if chosen_control in chosen_targets:
             raise FeedbackError(f"the control ROI {chosen_control!r} must not be a target")
-        super().__init__(design, [*chosen_targets, chosen_control])
+        control_name = str(chosen_control)  # a ROI of the pool by now
+        super().__init__(design, [*chosen_targets, control_name])
         self._targets = tuple(chosen_targets)
-        self._control = str(chosen_control)
+        self._control = control_name
         self._signal = check_signal(signal)
         self._rule = ProxyRule(min_agree, consecutive, min_change_sd)
         self._state = _ProxyState(len(self._targets), self._rule)
