@@ -147,7 +147,7 @@ class NaiveChain:
         if n <= 20:
             lo, hi = s[0], s[-1]
         else:
-            m_ = int(math.floor(0.05 * n + 0.5))
+            m_ = math.floor(0.05 * n + 0.5)
             lo, hi = float(np.median(s[: m_ + 1])), float(np.median(s[n - m_ - 1 :]))
         lo, hi = min(lo, -floor), max(hi, floor)
         return (self.x - lo) / (hi - lo)
@@ -271,7 +271,7 @@ def bench_feedback(n: int) -> None:
                 t0 = time.perf_counter()
                 fb.update(i, step, selected)
                 times.append(time.perf_counter() - t0)
-            label = kind + ("" if not options or kind in ("decoder",) else f" {_short(options)}")
+            label = kind + ("" if not options or kind == "decoder" else f" {_short(options)}")
             if kind == "decoder":
                 label = f"decoder ({options['input']})"
             print(line(label, times))

@@ -224,9 +224,10 @@ def run_series(
 
 def _import_rtspm() -> tuple[object | None, str]:
     try:
-        import rtspm
         from importlib.metadata import PackageNotFoundError, version
-    except Exception as exc:  # ImportError, or a broken binary wheel
+
+        import rtspm
+    except Exception as exc:  # noqa: BLE001 - ImportError, or a broken binary wheel (any error at import)
         return None, (
             f"python-rtspm is not importable ({type(exc).__name__}: {exc}); "
             "install it with pip install python-rtspm==0.2.18"
@@ -247,7 +248,7 @@ def _stats(values: Sequence[float]) -> tuple[float, float]:
 
 
 def _totals(run: Run) -> list[float]:
-    return [sum(t) for t in zip(*(run.timings[s] for s in STAGES))]
+    return [sum(t) for t in zip(*(run.timings[s] for s in STAGES), strict=True)]
 
 
 def print_timing(title: str, nfd: Run, peer: Run | None) -> None:

@@ -190,7 +190,8 @@ class ChainStep(NamedTuple):
         The GLM stage (1 constant, 2 + trend, 3 + motion, 4 + high-pass and task).
     """
 
-    index: int
+    # the domain's name for the field; a NamedTuple field shadows tuple.index, as intended here
+    index: int  # type: ignore[assignment]
     raw: float
     glm: float
     ar1: float

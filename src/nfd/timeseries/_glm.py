@@ -73,7 +73,7 @@ def dct_highpass(positions: ArrayLike, span: int, tr: float, cutoff_s: float) ->
         if not (isinstance(value, (int, float, np.integer, np.floating)) and math.isfinite(value) and value > 0):
             raise TimeseriesError(f"dct_highpass: {name} must be a positive number of seconds, got {value!r}")
     t = np.asarray(positions, dtype=np.float64).ravel()
-    n_cos = int(math.floor(2.0 * int(span) * float(tr) / float(cutoff_s)))
+    n_cos = math.floor(2.0 * int(span) * float(tr) / float(cutoff_s))
     if n_cos == 0:
         return np.zeros((t.size, 0), dtype=np.float64)
     k = np.arange(1, n_cos + 1, dtype=np.float64)

@@ -28,7 +28,7 @@ class KalmanSettings(NamedTuple):
 
     def checked(self) -> KalmanSettings:
         """The settings, validated; :class:`TimeseriesError` for a negative or non-finite one."""
-        for name, value in zip(self._fields, self):
+        for name, value in zip(self._fields, self, strict=True):
             if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
                 raise TimeseriesError(f"Kalman setting {name} must be a number >= 0, got {value!r}")
             if not (math.isfinite(value) and value >= 0):
@@ -56,8 +56,12 @@ class KalmanState(NamedTuple):
     negative_held: int = 0
 
 
+#: The default settings (OpenNFT's), shared: a NamedTuple is immutable.
+_DEFAULT_SETTINGS = KalmanSettings()
+
+
 def kalman_step(
-    state: KalmanState, value: float, sd: float, settings: KalmanSettings = KalmanSettings()
+    state: KalmanState, value: float, sd: float, settings: KalmanSettings = _DEFAULT_SETTINGS
 ) -> tuple[float, KalmanState, int]:
     """One step of the modified Kalman filter with spike detection (Koush et al., 2012).
 
@@ -127,7 +131,7 @@ def kalman_step(
 
 
 def kalman_despike(
-    series: ArrayLike, settings: KalmanSettings = KalmanSettings()
+    series: ArrayLike, settings: KalmanSettings = _DEFAULT_SETTINGS
 ) -> tuple[np.ndarray, np.ndarray]:
     """The modified Kalman filter over a whole series, causally.
 

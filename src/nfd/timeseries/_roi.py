@@ -209,12 +209,12 @@ class RoiSet:
     @property
     def masks(self) -> dict[str, np.ndarray]:
         """ROI name -> read-only boolean mask."""
-        return dict(zip(self._names, self._masks))
+        return dict(zip(self._names, self._masks, strict=True))
 
     @property
     def sizes(self) -> dict[str, int]:
         """ROI name -> number of voxels."""
-        return {name: int(idx.size) for name, idx in zip(self._names, self._c_index)}
+        return {name: int(idx.size) for name, idx in zip(self._names, self._c_index, strict=True)}
 
     def __len__(self) -> int:
         return len(self._names)

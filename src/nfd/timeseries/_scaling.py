@@ -54,9 +54,13 @@ class ScalingSettings(NamedTuple):
         return ScalingSettings(int(warmup), float(fraction), float(floor), None if window is None else int(window))
 
 
+#: The default settings (OpenNFT's), shared: a NamedTuple is immutable.
+_DEFAULT_SETTINGS = ScalingSettings()
+
+
 def _round_half_away(value: float) -> int:
     """MATLAB's ``round`` (half away from zero), not Python's banker's rounding."""
-    return int(math.floor(value + 0.5)) if value >= 0 else -int(math.floor(-value + 0.5))
+    return math.floor(value + 0.5) if value >= 0 else -math.floor(-value + 0.5)
 
 
 def _sorted_median(ordered: np.ndarray) -> float:
@@ -69,7 +73,7 @@ def scaling_limits(
     history: ArrayLike,
     *,
     floor_value: float,
-    settings: ScalingSettings = ScalingSettings(),
+    settings: ScalingSettings = _DEFAULT_SETTINGS,
     previous: tuple[float, float] | None = None,
     condition_changed: bool = False,
 ) -> tuple[float, float]:

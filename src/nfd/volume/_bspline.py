@@ -25,7 +25,7 @@ __all__ = ["MARGIN", "prefilter", "mirror_index", "CoefficientVolume"]
 MARGIN = 2
 
 
-def prefilter(samples: npt.NDArray[np.float64], degree: int) -> None:
+def prefilter(samples: npt.NDArray[np.float32] | npt.NDArray[np.float64], degree: int) -> None:
     """Turn samples into B-spline coefficients of ``degree``, in place.
 
     Parameters

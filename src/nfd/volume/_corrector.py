@@ -6,7 +6,7 @@ import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -376,7 +376,7 @@ class MotionCorrector:
         samples = self._reslice_coef.interior
         if volume.dtype == np.float32 and volume.flags.c_contiguous:
             # one pass: copy, zero the padding slices, test for NaN / infinity
-            all_finite = _bspline_kernels.load_rows(volume, samples, self._pad)
+            all_finite = _bspline_kernels.load_rows(cast(npt.NDArray[np.float32], volume), samples, self._pad)
             had_non_finite = not all_finite and zero_non_finite(samples)
         else:
             if self._pad:

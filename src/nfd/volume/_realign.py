@@ -323,7 +323,7 @@ def gauss_newton(
         step_matrix = _step_matrix(ata, atr)
         if step_matrix is None:
             return None
-        transform = np.linalg.solve(step_matrix, transform)
+        transform = np.asarray(np.linalg.solve(step_matrix, transform), dtype=np.float64)
         if options.step_tolerance > 0 and _largest_move_mm(step_matrix, corners) <= options.step_tolerance:
             converged = True
             break

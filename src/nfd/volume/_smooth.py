@@ -62,7 +62,7 @@ def smoothing_kernel(fwhm_voxels: float, kind: KernelKind = "spm") -> npt.NDArra
     if kind not in ("gaussian", "spm"):
         raise InvalidOptionError(f"kernel kind must be 'gaussian' or 'spm', got {kind!r}")
     sigma = fwhm_voxels / _FWHM_PER_SIGMA
-    radius = int(math.floor(6.0 * sigma + 0.5))
+    radius = math.floor(6.0 * sigma + 0.5)
     if radius == 0:
         return np.ones(1)
     x = np.arange(-radius, radius + 1, dtype=np.float64)
