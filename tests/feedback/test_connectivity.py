@@ -7,7 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from nfd.feedback import Design, FeedbackError, IntermittentCorrelation, SlidingCorrelation, pearson
+from nfd.design import Design
+from nfd.feedback import FeedbackError, IntermittentCorrelation, SlidingCorrelation, pearson
 from nfd.timeseries import ChainStep
 
 

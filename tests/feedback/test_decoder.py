@@ -13,7 +13,8 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from nfd.feedback import DecoderError, DecoderFeedback, Design, FeedbackError, file_sha256, load_decoder, make_feedback
+from nfd.design import Design
+from nfd.feedback import DecoderError, DecoderFeedback, FeedbackError, file_sha256, load_decoder, make_feedback
 from nfd.timeseries import ChainStep
 
 DESIGN = Design.from_blocks(40, [("UP", 10, 19), ("UP", 30, 39)], skip_volumes=2)

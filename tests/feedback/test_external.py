@@ -6,7 +6,8 @@ import threading
 
 import pytest
 
-from nfd.feedback import Design, ExternalFeedback, FeedbackError, VolumeIndexError, make_feedback
+from nfd.design import Design, VolumeIndexError
+from nfd.feedback import ExternalFeedback, FeedbackError, make_feedback
 
 DESIGN = Design.from_blocks(20, [("UP", 5, 9)])
 

@@ -183,7 +183,7 @@ def test_bad_arguments_are_refused() -> None:
     design = Design.from_blocks(8, [("UP", 4, 7)])
     with pytest.raises(DesignError, match="delay must be a number of volumes >= 0"):
         ContinuousPSC(design, delay=-1)
-    with pytest.raises(DesignError, match="design must be an nfd.feedback.Design"):
+    with pytest.raises(DesignError, match=r"design must be an nfd\.design\.Design"):
         ContinuousPSC("design", delay=2)  # type: ignore[arg-type]
     psc = ContinuousPSC(design)
     with pytest.raises(VolumeIndexError, match="volume index 8 is outside"):

@@ -70,7 +70,8 @@ class ContinuousActivity(FeedbackComputer):
 
     Examples
     --------
-    >>> from nfd.feedback import ContinuousActivity, Design
+    >>> from nfd.design import Design
+    >>> from nfd.feedback import ContinuousActivity
     >>> from nfd.timeseries import ChainStep
     >>> fb = ContinuousActivity(Design.from_blocks(8, [("UP", 4, 7)]), ["v1"], delay=0)
     >>> def step(i, raw):
@@ -213,7 +214,8 @@ class IntermittentActivity(FeedbackComputer):
 
     Examples
     --------
-    >>> from nfd.feedback import Design, IntermittentActivity
+    >>> from nfd.design import Design
+    >>> from nfd.feedback import IntermittentActivity
     >>> from nfd.timeseries import ChainStep
     >>> fb = IntermittentActivity(Design.from_blocks(8, [("UP", 4, 7)]), ["v1"], delay=1)
     >>> values = [100.0, 100.0, 100.0, 100.0, 90.0, 103.0, 103.0, 103.0]

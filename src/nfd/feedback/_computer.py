@@ -95,7 +95,7 @@ class FeedbackComputer(abc.ABC):
 
     def __init__(self, design: Design, rois: Sequence[str]) -> None:
         if not isinstance(design, Design):
-            raise DesignError(f"design must be an nfd.feedback.Design, got {type(design).__name__}")
+            raise DesignError(f"design must be an nfd.design.Design, got {type(design).__name__}")
         if isinstance(rois, str):
             rois = [rois]
         names = list(rois)

@@ -115,7 +115,8 @@ class SlidingCorrelation(FeedbackComputer):
 
     Examples
     --------
-    >>> from nfd.feedback import Design, SlidingCorrelation
+    >>> from nfd.design import Design
+    >>> from nfd.feedback import SlidingCorrelation
     >>> from nfd.timeseries import ChainStep
     >>> fb = SlidingCorrelation(Design.from_blocks(10, [("UP", 5, 9)]), ["a", "b"], window=3)
     >>> def steps(i, a, b):

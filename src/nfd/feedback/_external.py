@@ -41,7 +41,8 @@ class ExternalFeedback(FeedbackComputer):
 
     Examples
     --------
-    >>> from nfd.feedback import Design, ExternalFeedback
+    >>> from nfd.design import Design
+    >>> from nfd.feedback import ExternalFeedback
     >>> fb = ExternalFeedback(Design.from_blocks(4, [("UP", 2, 3)]), [])
     >>> fb.update(0, {}) is None
     True

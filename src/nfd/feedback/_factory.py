@@ -127,7 +127,8 @@ def make_feedback(kind: str, design: Design, rois: Sequence[str], **options: Any
 
     Examples
     --------
-    >>> from nfd.feedback import Design, make_feedback
+    >>> from nfd.design import Design
+    >>> from nfd.feedback import make_feedback
     >>> design = Design.from_blocks(40, [("UP", 10, 19), ("UP", 30, 39)])
     >>> make_feedback("psc_intermittent", design, ["v1"], delay=2, shaping=True).kind
     'psc_intermittent'

@@ -260,7 +260,8 @@ class TwoPointProxy(FeedbackComputer):
 
     Examples
     --------
-    >>> from nfd.feedback import Design, TwoPointProxy
+    >>> from nfd.design import Design
+    >>> from nfd.feedback import TwoPointProxy
     >>> from nfd.timeseries import ChainStep
     >>> fb = TwoPointProxy(Design.from_blocks(5, [("UP", 2, 4)]), ["a", "b", "c"])
     >>> rows = [(0, 0, 0), (1, 1, -1), (2, 2, -2), (1, 3, -3), (2, 4, -4)]

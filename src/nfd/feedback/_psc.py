@@ -102,7 +102,8 @@ class ContinuousPSC:
 
     Examples
     --------
-    >>> from nfd.feedback import ContinuousPSC, Design
+    >>> from nfd.design import Design
+    >>> from nfd.feedback import ContinuousPSC
     >>> design = Design.from_blocks(8, [("UP", 4, 7)])
     >>> psc = ContinuousPSC(design, delay=2)
     >>> [psc.update(i, v) for i, v in enumerate([500.0, 300.0, 100.0, 100.0])]
@@ -115,7 +116,7 @@ class ContinuousPSC:
 
     def __init__(self, design: Design, delay: int = 2) -> None:
         if not isinstance(design, Design):
-            raise DesignError(f"design must be an nfd.feedback.Design, got {type(design).__name__}")
+            raise DesignError(f"design must be an nfd.design.Design, got {type(design).__name__}")
         self._design = design
         self._delay = _check_delay(delay)
         self._values = np.full(design.n_volumes, np.nan)
