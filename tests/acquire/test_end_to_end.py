@@ -12,21 +12,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import nibabel as nib
 import numpy as np
-import orjson
 import pytest
 
 from nfd.acquire import FileNaming, plan_recording, simulate_scanner
-from nfd.outputs import RunFolder
+from nfd.outputs import RunFolder, VolumeRecord
+from nfd.testing import RunningDaemon, running_daemon
 
 pytestmark = [pytest.mark.slow, pytest.mark.shared]
 
@@ -36,71 +32,39 @@ SIM_TR = 0.1
 #: same order, so the same estimates up to the realignment's convergence (mm, radians).
 MOTION_MM, MOTION_RAD = 1e-3, 1e-5
 
-
-@pytest.fixture
-def daemons() -> Iterator[list[subprocess.Popen[Any]]]:
-    procs: list[subprocess.Popen[Any]] = []
-    yield procs
-    for proc in procs:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+Records = Sequence[Mapping[str, Any]]
 
 
-def start_daemon(config: Path, log_path: Path, procs: list[subprocess.Popen[bytes]]) -> subprocess.Popen[bytes]:
-    out = open(log_path, "wb")  # noqa: SIM115 - closed when the process is reaped
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "nfd", "run", "-c", str(config)],
-        stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    out.close()
-    procs.append(proc)
-    deadline = time.monotonic() + 60
-    while b'"run_started"' not in log_path.read_bytes():
-        assert proc.poll() is None, log_path.read_text()
-        assert time.monotonic() < deadline, "daemon did not start:\n" + log_path.read_text()
-        time.sleep(0.05)
-    return proc
-
-
-def log_events(log_path: Path) -> list[dict[str, object]]:
-    return [orjson.loads(line) for line in log_path.read_bytes().splitlines() if line.startswith(b"{")]
-
-
-def start_replay(config: Path, source: Path, out: Path) -> subprocess.Popen[str]:
+def replay_args(source: Path, out: Path) -> tuple[str, ...]:
     """``nfd replay`` of the same series with the same configuration (run beside the live one)."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "nfd", "replay", "-c", str(config), "--input", str(source), "--out", str(out)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
+    return ("replay", "--input", str(source), "--out", str(out))
 
 
-def replay_records(proc: subprocess.Popen[str], out: Path) -> list[dict[str, object]]:
-    output, _ = proc.communicate(timeout=600)
-    assert proc.returncode == 0, output
+def replay_records(replay: RunningDaemon, out: Path) -> list[VolumeRecord]:
+    assert replay.wait(600) == 0, replay.log_text()
     (folder,) = list(out.iterdir())
     return RunFolder.read_volumes(folder / "volumes.jsonl")
 
 
 def live_run(
-    tmp_path: Path, config: Path, source: Path, procs: list[subprocess.Popen[bytes]], **faults: object
-) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
+    tmp_path: Path, config: Path, source: Path, **faults: object
+) -> tuple[list[VolumeRecord], list[dict[str, Any]]]:
     """Start ``nfd run``, simulate the scanner into its watch folder, wait for it to end by itself."""
-    log_path = tmp_path / "daemon.log"
-    proc = start_daemon(config, log_path, procs)
-    report = asyncio.run(
-        simulate_scanner(source, tmp_path / "watch", SIM_TR, mode="chunks", chunks=3, chunk_pause=0.01, **faults)  # type: ignore[arg-type]
-    )
-    assert report.dropped and report.duplicated
-    assert proc.wait(120) == 0, log_path.read_text()
+    with running_daemon(config, log_path=tmp_path / "daemon.log") as daemon:
+        daemon.wait_for("run_started", timeout=60)
+        report = asyncio.run(
+            simulate_scanner(source, tmp_path / "watch", SIM_TR, mode="chunks", chunks=3, chunk_pause=0.01, **faults)  # type: ignore[arg-type]
+        )
+        assert report.dropped and report.duplicated
+        assert daemon.wait(120) == 0, daemon.log_text()
     (folder,) = list((tmp_path / "runs").iterdir())
-    return RunFolder.read_volumes(folder / "volumes.jsonl"), log_events(log_path)
+    return RunFolder.read_volumes(folder / "volumes.jsonl"), daemon.events()
 
 
 def check_run(
-    records: list[dict[str, object]],
-    events: list[dict[str, object]],
-    offline: list[dict[str, object]],
+    records: Records,
+    events: Records,
+    offline: Records,
     expected: list[int],
     dropped: int,
 ) -> None:
@@ -154,7 +118,7 @@ level = "info"
 """)
 
 
-def test_opennft_run_through_the_simulator(shared_data: Path, tmp_path: Path, daemons: list) -> None:
+def test_opennft_run_through_the_simulator(shared_data: Path, tmp_path: Path) -> None:
     run = shared_data / "opennft_psc_run"
     (tmp_path / "watch").mkdir()
     protocol = json.loads((run / "protocol.json").read_text())
@@ -166,21 +130,21 @@ def test_opennft_run_through_the_simulator(shared_data: Path, tmp_path: Path, da
         rois={"left": run / "rois" / "lROI_1.nii", "right": run / "rois" / "rROI_2.nii"},
         protocol=tmp_path / "protocol.json", acquire="",
     )
-    offline_run = start_replay(config, run / "dicom", tmp_path / "offline")
-    daemons.append(offline_run)
     dropped, duplicated, swapped = 12, 8, (15, 16)
-    records, events = live_run(
-        tmp_path, config, run / "dicom", daemons,
-        drop=[dropped], duplicate=[duplicated], swap=[swapped], n_volumes=30, naming=FileNaming(),
-    )
-    offline = replay_records(offline_run, tmp_path / "offline")
+    replay = replay_args(run / "dicom", tmp_path / "offline")
+    with running_daemon(config, args=replay, log_path=tmp_path / "replay.log") as offline_run:
+        records, events = live_run(
+            tmp_path, config, run / "dicom",
+            drop=[dropped], duplicate=[duplicated], swap=[swapped], n_volumes=30, naming=FileNaming(),
+        )
+        offline = replay_records(offline_run, tmp_path / "offline")
     check_run(records, events, offline, [i for i in range(5, 30) if i != dropped], dropped)
     (dup,) = [e for e in events if e["event"] == "duplicate_skipped"]
     assert Path(str(dup["file"])).name == "001_000007_000000.dcm"
     assert Path(str(dup["duplicate_of"])).name == f"001_000007_{duplicated + 1:06d}.dcm"
 
 
-def test_ge_single_slice_run_through_the_simulator(shared_data: Path, tmp_path: Path, daemons: list) -> None:
+def test_ge_single_slice_run_through_the_simulator(shared_data: Path, tmp_path: Path) -> None:
     source = shared_data / "dicom_reader_testset" / "ge_mr750_epi"
     (tmp_path / "watch").mkdir()
     volumes = [v.read() for v in plan_recording(source)]
@@ -203,13 +167,13 @@ def test_ge_single_slice_run_through_the_simulator(shared_data: Path, tmp_path: 
         config, tr=5.0, n_volumes=10, skip=0, reference="first", rois=rois,
         protocol=tmp_path / "protocol.json", acquire='index_from = "header"',
     )
-    offline_run = start_replay(config, recording, tmp_path / "offline")
-    daemons.append(offline_run)
     dropped, duplicated, swapped = 3, 2, (5, 6)
-    records, events = live_run(
-        tmp_path, config, source, daemons, drop=[dropped], duplicate=[duplicated], swap=[swapped],
-    )
-    offline = replay_records(offline_run, tmp_path / "offline")
+    replay = replay_args(recording, tmp_path / "offline")
+    with running_daemon(config, args=replay, log_path=tmp_path / "replay.log") as offline_run:
+        records, events = live_run(
+            tmp_path, config, source, drop=[dropped], duplicate=[duplicated], swap=[swapped],
+        )
+        offline = replay_records(offline_run, tmp_path / "offline")
     check_run(records, events, offline, [i for i in range(10) if i != dropped], dropped)
     duplicates = [e for e in events if e["event"] == "duplicate_skipped"]
     assert len(duplicates) == 15 and all(Path(str(e["file"])).name.startswith("dup_") for e in duplicates)
