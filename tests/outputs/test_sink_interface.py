@@ -96,7 +96,7 @@ class Harness:
         """What ``msg`` looks like at the receiving end, in the sink's documented default form."""
         raise NotImplementedError
 
-    def unopenable(self) -> Any:
+    def unopenable(self) -> tuple[Any, str]:
         """A sink whose destination cannot be opened, and the text its open error must name."""
         raise NotImplementedError
 
