@@ -66,8 +66,8 @@ def test_minimal_config_gets_documented_defaults() -> None:
          "only loopback may go without a token"),
         (('left = "left.nii"', 'left = "left.nii"\n[eeg]\nenabled = true'), "eeg.model",
          "model file and its sha256"),
-        (('left = "left.nii"', 'left = "left.nii"\n[eeg]\nenabled = true\nmodel = "m"\nmodel_sha256 = "x"'
-          '\ntype = ""'), "eeg.name", "stream name, type or source_id"),
+        (('left = "left.nii"', ('left = "left.nii"\n[eeg]\nenabled = true\nmodel = "m"\nmodel_sha256 = "x"'
+          '\ntype = ""')), "eeg.name", "stream name, type or source_id"),
         (("[feedback]", '[feedback]\ntype = "proxy"'), "feedback.proxy.targets", "2 to 4 target ROIs"),
         (('protocol = "protocol.json"', 'protocol = "protocol.json"\n[feedback.proxy]\ntargets = ["left", "nowhere"]'), "feedback.proxy",
          "got 'nowhere'"),
@@ -151,7 +151,7 @@ def test_etc_config_documents_every_option_and_loads() -> None:
 
 def _nfd(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "nfd", *args], capture_output=True, text=True, timeout=60, cwd=cwd
+        [sys.executable, "-m", "nfd", *args], capture_output=True, text=True, timeout=60, cwd=cwd, check=False
     )
 
 

@@ -22,7 +22,7 @@ from nfd.timeseries import ChainStep
 
 def series_from_moves(moves: list[tuple[int, ...]], start: float = 10.0) -> np.ndarray:
     """Signals from their volume-to-volume moves (+1 up, -1 down, 0 still), one column per ROI."""
-    steps = np.array([[0] * len(moves[0])] + moves, dtype=float)
+    steps = np.array([[0] * len(moves[0]), *moves], dtype=float)
     return start + np.cumsum(steps, axis=0)
 
 

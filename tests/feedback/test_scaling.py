@@ -30,7 +30,7 @@ def test_scale_and_clip(value: float, kwargs: dict, expected: float) -> None:
 
 
 def test_bad_scaling_arguments_are_refused() -> None:
-    with pytest.raises(FeedbackError, match="lo=5.0 must not exceed hi=1.0"):
+    with pytest.raises(FeedbackError, match=r"lo=5\.0 must not exceed hi=1\.0"):
         scale_feedback(1.0, lo=5.0, hi=1.0)
     with pytest.raises(FeedbackError, match="gain must be a finite number"):
         scale_feedback(1.0, gain=math.nan)

@@ -133,9 +133,9 @@ def test_non_finite_raw_is_not_recorded() -> None:
 
 
 def test_order_and_range_are_checked() -> None:
-    design, raw, motion = make_run()
+    design, _, _ = make_run()
     chain = SignalChain(design, TR)
-    with pytest.raises(TimeseriesError, match="outside the processed volumes 3..89"):
+    with pytest.raises(TimeseriesError, match=r"outside the processed volumes 3\.\.89"):
         chain.update(2, 1.0)
     with pytest.raises(TimeseriesError, match="outside"):
         chain.update(90, 1.0)

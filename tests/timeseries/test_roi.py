@@ -131,7 +131,7 @@ def test_from_files_tolerates_tiny_affine_differences(tmp_path: Path) -> None:
     nudged[0, 3] += 5e-4
     path = _save(tmp_path / "a.nii", _masks()["left"].astype(np.uint8), nudged)
     assert RoiSet.from_files({"a": path}, shape=SHAPE, affine=AFFINE, atol_mm=1e-3).sizes == {"a": 4}
-    with pytest.raises(RoiError, match="tolerance 0.0001 mm"):
+    with pytest.raises(RoiError, match=r"tolerance 0\.0001 mm"):
         RoiSet.from_files({"a": path}, shape=SHAPE, affine=AFFINE, atol_mm=1e-4)
 
 
@@ -158,7 +158,7 @@ def test_from_files_refuses_another_affine_and_names_the_file(tmp_path: Path) ->
 
 
 def test_from_files_refuses_4d_empty_and_unreadable_masks(tmp_path: Path) -> None:
-    four_d = _save(tmp_path / "four_d.nii", np.ones(SHAPE + (2,), np.uint8))
+    four_d = _save(tmp_path / "four_d.nii", np.ones((*SHAPE, 2), np.uint8))
     with pytest.raises(RoiError, match=r"four_d\.nii has shape \(6, 5, 4, 2\), expected a 3-D mask"):
         RoiSet.from_files({"a": four_d}, shape=SHAPE, affine=AFFINE)
     empty = _save(tmp_path / "empty.nii", np.zeros(SHAPE, np.uint8))

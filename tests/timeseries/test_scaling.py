@@ -17,7 +17,7 @@ def matlab_limits(x: np.ndarray, init_lim: float) -> tuple[float, float]:
         tmp_max, tmp_min = x.max(), x.min()
     else:
         s = np.sort(x)
-        nr = int(math.floor(0.05 * n + 0.5))
+        nr = math.floor(0.05 * n + 0.5)
         tmp_max = np.median(s[n - nr - 1 : n])  # s(end-nrElem:end)
         tmp_min = np.median(s[0 : nr + 1])  # s(1:nrElem+1)
     return min(tmp_min, -init_lim), max(tmp_max, init_lim)

@@ -14,7 +14,7 @@ from tests.volume._phantom import centred_affine, render
 if not _kernels.cpu_has_avx2_fma():
     pytest.skip("this CPU has no AVX2/FMA: only the portable kernels run here", allow_module_level=True)
 
-from nfd._cext import avx2  # noqa: E402
+from nfd._cext import avx2
 
 SHAPE = (37, 41, 23)
 

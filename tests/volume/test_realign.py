@@ -22,7 +22,7 @@ def test_sample_grid_spacing_and_bounds() -> None:
     pts = sample_grid(SHAPE, np.array(VOXEL), 4.0, seed=0)
     assert np.all(pts >= 0) and np.all(pts < np.array(SHAPE) - 1)
     # spacing sep / voxel along each axis (before jitter, SPM's 1:skip:d-0.5 grid)
-    expected = [len(np.arange(0, n - 1.5 + 1e-9, 4.0 / v)) for n, v in zip(SHAPE, VOXEL)]
+    expected = [len(np.arange(0, n - 1.5 + 1e-9, 4.0 / v)) for n, v in zip(SHAPE, VOXEL, strict=True)]
     assert pts.shape == (math.prod(expected), 3)
     jitter = pts - np.floor(pts / (4.0 / np.array(VOXEL))) * 0  # coordinates exceed the grid by < 0.5 voxel
     assert np.all(jitter >= 0)
