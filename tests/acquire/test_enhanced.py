@@ -32,7 +32,7 @@ def test_volumes_shape_index_and_spacing(xa30: Path) -> None:
 
 def test_affine_puts_every_frame_at_its_image_position(xa30: Path) -> None:
     """World position of voxel (0, 0, k) = the frame's ImagePositionPatient (LPS->RAS)."""
-    path = sorted(xa30.glob("*.dcm"))[0]
+    path = min(xa30.glob("*.dcm"))
     img = read_scan(path)
     ds = pydicom.dcmread(path)
     positions = np.array(
@@ -62,7 +62,7 @@ def test_voxel_values_are_the_frames_pixels(xa30: Path) -> None:
 
 
 def test_slice_times_match_dcm2niix_within_the_header_resolution(xa30: Path) -> None:
-    img = read_scan(sorted(xa30.glob("*.dcm"))[0])
+    img = read_scan(min(xa30.glob("*.dcm")))
     sidecar = json.loads(next(xa30.glob("*.json")).read_text())
     assert img.affine[2, 2] < 0  # k runs head to foot; dcm2niix flips it to foot to head
     assert img.slice_times is not None

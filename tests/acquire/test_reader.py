@@ -21,7 +21,7 @@ BASIC_TEXT_SR = "1.2.840.10008.5.1.4.1.1.88.11"
 
 
 def test_empty_file_is_incomplete() -> None:
-    with pytest.raises(IncompleteFileError, match="x.dcm: empty file"):
+    with pytest.raises(IncompleteFileError, match=r"x\.dcm: empty file"):
         read_scan_bytes(b"", "x.dcm")
 
 

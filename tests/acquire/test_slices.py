@@ -98,7 +98,7 @@ def test_explicit_slice_count_and_grouping_override_the_header(ge: Path) -> None
         read_slice(path, volume_from="temporal_position")
     with pytest.raises(ValueError, match="slices_per_volume must be an int >= 1, got 0"):
         read_slice(path, slices_per_volume=0)
-    with pytest.raises(ValueError, match="volume_from must be one of 'auto', .*; got 'slice'"):
+    with pytest.raises(ValueError, match=r"volume_from must be one of 'auto', .*; got 'slice'"):
         read_slice(path, volume_from="slice")  # type: ignore[arg-type]
 
 

@@ -88,7 +88,7 @@ async def test_real_mosaic_written_in_chunks(tmp_path: Path, opennft_dicom: Path
             await write_in_chunks(tmp_path / source.name, source.read_bytes(), n_chunks=4, pause=0.03)
         scans = await take(w, 3)
     assert [s.index for s in scans] == [0, 1, 2]
-    for scan, source in zip(scans, sources):
+    for scan, source in zip(scans, sources, strict=True):
         np.testing.assert_array_equal(scan.image.data, read_scan(source).data)
         assert scan.image.shape == (74, 74, 36)
     assert w.stats["taken"] == 3

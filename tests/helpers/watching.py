@@ -69,7 +69,7 @@ async def write_in_chunks(path: Path, data: bytes, n_chunks: int = 2, pause: flo
     """Write a file the way a slow scanner export does: chunks with pauses, then close."""
     bounds = np.linspace(0, len(data), n_chunks + 1).astype(int)
     # Blocking writes on purpose: each chunk lands at once, as a scanner's write does.
-    with open(path, "wb") as handle:  # noqa: ASYNC230  the chunks must land between awaits, not in a thread
+    with open(path, "wb") as handle:
         for i, (start, stop) in enumerate(itertools.pairwise(bounds)):
             handle.write(data[start:stop])
             handle.flush()
