@@ -20,7 +20,7 @@ from sklearn.preprocessing import StandardScaler
 
 from nfd.feedback import ExternalFeedback, make_feedback, scale_feedback
 from nfd.timeseries import ChainStep, SignalChain
-from tests.timeseries._opennft_run import SKIP, TR, OpenNFTRun, opennft_run
+from tests.helpers.opennft_run import SKIP, TR, OpenNFTRun, opennft_run
 
 pytestmark = pytest.mark.shared
 

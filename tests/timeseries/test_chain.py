@@ -16,9 +16,8 @@ from nfd.timeseries import (
     SignalChain,
     TimeseriesError,
 )
-from tests.timeseries.test_glm import spm_dctmtx
-from tests.timeseries.test_kalman import opennft_chain
-from tests.timeseries.test_scaling import matlab_limits
+from tests.helpers.opennft_reference import matlab_limits, opennft_chain
+from tests.helpers.spm_reference import spm_dctmtx
 
 TR = 2.0
 

@@ -16,16 +16,7 @@ from nfd.timeseries import (
     glm_stage,
     nuisance_regressors,
 )
-
-
-def spm_dctmtx(n: int, k: int) -> np.ndarray:
-    """SPM's spm_dctmtx(N, K), written from its definition (columns 0..K-1)."""
-    out = np.zeros((n, k))
-    t = np.arange(n)
-    out[:, 0] = 1.0 / math.sqrt(n)
-    for j in range(1, k):
-        out[:, j] = math.sqrt(2.0 / n) * np.cos(math.pi * (2 * t + 1) * j / (2 * n))
-    return out
+from tests.helpers.spm_reference import spm_dctmtx
 
 
 @pytest.mark.parametrize(("n", "tr", "cutoff"), [(155, 1.97, 128.0), (125, 2.4, 128.0), (300, 1.0, 100.0), (10, 2.0, 128.0)])

@@ -16,7 +16,7 @@ import pytest
 
 from nfd.feedback import load_protocol
 from nfd.timeseries import ChainOptions, IncrementalGLM, QualityMonitor, RoiSet, SignalChain, WholeBrainDesign
-from tests.timeseries._opennft_run import SKIP, TR, OpenNFTRun, opennft_run
+from tests.helpers.opennft_run import SKIP, TR, OpenNFTRun, opennft_run
 
 pytestmark = pytest.mark.shared
 

@@ -8,19 +8,7 @@ import numpy as np
 import pytest
 
 from nfd.timeseries import ScalingSettings, TimeseriesError, scale_value, scaling_limits
-
-
-def matlab_limits(x: np.ndarray, init_lim: float) -> tuple[float, float]:
-    """scaleTimeSeries.m without a sliding window, written from the MATLAB (1-based) source."""
-    n = x.size
-    if n < 21:
-        tmp_max, tmp_min = x.max(), x.min()
-    else:
-        s = np.sort(x)
-        nr = math.floor(0.05 * n + 0.5)
-        tmp_max = np.median(s[n - nr - 1 : n])  # s(end-nrElem:end)
-        tmp_min = np.median(s[0 : nr + 1])  # s(1:nrElem+1)
-    return min(tmp_min, -init_lim), max(tmp_max, init_lim)
+from tests.helpers.opennft_reference import matlab_limits
 
 
 @pytest.mark.parametrize("n", [1, 5, 20, 21, 30, 49, 50, 51, 150])

@@ -16,7 +16,7 @@ from nfd.volume import (
     smooth,
     spm_matrix,
 )
-from tests.volume._phantom import brain_mask, centred_affine, render
+from tests.helpers.phantom import brain_mask, centred_affine, render
 
 SHAPE = (64, 64, 30)
 VOXEL = (3.0, 3.0, 3.5)

@@ -9,7 +9,7 @@ from nfd._cext import bspline, realign, reslice, smooth
 from nfd.volume import _kernels, spm_matrix
 from nfd.volume._bspline import MARGIN, CoefficientVolume
 from nfd.volume._reslice import voxel_map
-from tests.volume._phantom import centred_affine, render
+from tests.helpers.phantom import centred_affine, render
 
 if not _kernels.cpu_has_avx2_fma():
     pytest.skip("this CPU has no AVX2/FMA: only the portable kernels run here", allow_module_level=True)

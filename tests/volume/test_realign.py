@@ -12,7 +12,7 @@ from nfd.volume._bspline import CoefficientVolume
 from nfd.volume._realign import RealignOptions, SampleSet, gauss_newton, quality_subset, rigid_jacobian, sample_grid
 from nfd.volume._reslice import voxel_map
 from nfd.volume._rigid import spm_matrix
-from tests.volume._phantom import centred_affine, render
+from tests.helpers.phantom import centred_affine, render
 
 SHAPE = (52, 60, 30)  # the phantom fits inside this field of view
 VOXEL = (3.0, 3.0, 3.5)

@@ -7,7 +7,7 @@ import pytest
 import scipy.ndimage as ndi
 
 from nfd.volume import InvalidOptionError, reslice, spm_imatrix, spm_matrix
-from tests.volume._phantom import brain_mask, centred_affine, render
+from tests.helpers.phantom import brain_mask, centred_affine, render
 
 SHAPE = (48, 48, 24)
 VOXEL = (3.0, 3.0, 3.5)
