@@ -43,7 +43,8 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from nfd.feedback import Design, make_feedback  # noqa: E402
+from nfd.design import Design  # noqa: E402
+from nfd.feedback import make_feedback  # noqa: E402
 from nfd.timeseries import ChainStep, IncrementalGLM, SignalChain, WholeBrainDesign  # noqa: E402
 
 TR = 2.0

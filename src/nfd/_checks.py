@@ -71,6 +71,7 @@ def ensure_float(
     positive: bool = False,
     minimum: float | None = None,
     maximum: float | None = None,
+    below: float | None = None,
     finite: bool = True,
     error: type[Exception] = ValueError,
 ) -> float:
@@ -86,22 +87,28 @@ def ensure_float(
         Require ``value > 0``.
     minimum, maximum : float, optional
         Inclusive bounds.
+    below : float, optional
+        Exclusive upper bound (``value < below``), as for an AR(1)
+        coefficient in ``[0, 1)``.
     finite : bool
         Refuse NaN and infinities.
     error : type of Exception
         The class raised.
     """
+    bounds = _bounds(minimum, maximum, positive, below)
+    expected = f"{name} must be a number{bounds}, got {value!r}"
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise error(f"{name} must be a number{_bounds(minimum, maximum, positive)}, got {value!r}")
+        raise error(expected)
     number = float(value)
     if finite and not math.isfinite(number):
-        raise error(f"{name} must be a finite number, got {value!r}")
+        raise error(expected if bounds else f"{name} must be a finite number, got {value!r}")
     if (
         (positive and not number > 0)
         or (minimum is not None and number < minimum)
         or (maximum is not None and number > maximum)
+        or (below is not None and not number < below)
     ):
-        raise error(f"{name} must be a number{_bounds(minimum, maximum, positive)}, got {value!r}")
+        raise error(expected)
     return number
 
 
@@ -130,7 +137,12 @@ def check_option(name: str, value: T, allowed: Collection[Any], *, error: type[E
     return value
 
 
-def _bounds(minimum: float | None, maximum: float | None, positive: bool = False) -> str:
+def _bounds(
+    minimum: float | None, maximum: float | None, positive: bool = False, below: float | None = None
+) -> str:
+    if below is not None:
+        low = "(0" if positive else "[" + ("-inf" if minimum is None else f"{minimum:g}")
+        return f" in {low}, {below:g})"
     if positive and maximum is None:
         return " > 0"
     if minimum is not None and maximum is not None:

@@ -7,10 +7,10 @@ import math
 import numpy as np
 import pytest
 
+from nfd.design import Design
 from nfd.feedback import (
     ContinuousActivity,
     ContinuousPSC,
-    Design,
     FeedbackError,
     IntermittentActivity,
     ShapingRule,

@@ -7,8 +7,8 @@ import itertools
 import numpy as np
 import pytest
 
+from nfd.design import Design
 from nfd.feedback import (
-    Design,
     FeedbackError,
     ProxyRule,
     TwoPointProxy,

@@ -8,14 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nfd.feedback import (
-    ContinuousPSC,
-    Design,
-    DesignError,
-    VolumeIndexError,
-    load_protocol,
-    percent_signal_change,
-)
+from nfd.design import Design, DesignError, VolumeIndexError, load_protocol
+from nfd.feedback import ContinuousPSC, percent_signal_change
 
 
 def test_percent_signal_change_formula() -> None:

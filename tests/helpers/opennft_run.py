@@ -16,7 +16,7 @@ import nibabel as nib
 import numpy as np
 
 from nfd.acquire import read_scan
-from nfd.feedback import Design, load_protocol
+from nfd.design import Design, load_protocol
 from nfd.timeseries import RoiSet, intensity_mask
 from nfd.volume import MotionCorrector, conform_to_grid
 

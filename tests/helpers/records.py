@@ -20,7 +20,8 @@ import numpy as np
 import scipy.io
 
 from nfd.acquire import read_scan
-from nfd.feedback import ContinuousPSC, combine, load_protocol, scale_feedback
+from nfd.design import load_protocol
+from nfd.feedback import ContinuousPSC, combine, scale_feedback
 from nfd.outputs import VolumeRecord, VolumeStatus
 from nfd.outputs.web import RunInfo
 from nfd.timeseries import RoiSet, framewise_displacement

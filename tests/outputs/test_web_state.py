@@ -104,7 +104,7 @@ def test_run_info_refuses_bad_fields(kw: dict[str, Any], fragment: str) -> None:
 
 
 def test_run_info_takes_a_designs_blocks() -> None:
-    from nfd.feedback import Design
+    from nfd.design import Design
 
     design = Design.from_blocks(12, [("UP", 4, 7)], skip_volumes=2)
     info = RunInfo("r", n_volumes=12, tr=1.5, blocks=design.blocks, baseline=design.baseline)

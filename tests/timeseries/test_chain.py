@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from nfd.feedback import Design
+from nfd.design import Design
 from nfd.timeseries import (
     CHAIN_COLUMNS,
     ChainOptions,
@@ -163,7 +163,7 @@ def test_options_are_checked(kwargs: dict[str, object], match: str) -> None:
 
 def test_bad_tr_is_refused() -> None:
     design, _, _ = make_run()
-    with pytest.raises(TimeseriesError, match="tr must be a positive number of seconds"):
+    with pytest.raises(TimeseriesError, match=r"tr \(seconds\) must be a number > 0, got 0.0"):
         SignalChain(design, 0.0)
 
 

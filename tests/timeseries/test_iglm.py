@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from nfd.feedback import Design
+from nfd.design import Design
 from nfd.timeseries import IncrementalGLM, TimeseriesError, WholeBrainDesign, dct_highpass
 
 

@@ -14,7 +14,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from nfd.feedback import load_protocol
+from nfd.design import load_protocol
 from nfd.timeseries import ChainOptions, IncrementalGLM, QualityMonitor, RoiSet, SignalChain, WholeBrainDesign
 from tests.helpers.opennft_run import SKIP, TR, OpenNFTRun, opennft_run
 

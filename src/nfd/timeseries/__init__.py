@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from nfd.timeseries._after_send import AfterSend, WholeBrainGLM
 from nfd.timeseries._ar1 import ar1_filter, ar1_step
-from nfd.timeseries._chain import CHAIN_COLUMNS, ChainOptions, ChainStep, SignalChain, TaskDesign
+from nfd.timeseries._chain import CHAIN_COLUMNS, ChainOptions, ChainStep, SignalChain
 from nfd.timeseries._displacement import framewise_displacement, framewise_displacement_series, micro_displacement
 from nfd.timeseries._errors import RoiError, TimeseriesError
 from nfd.timeseries._glm import GLM_STAGES, dct_highpass, glm_clean, glm_stage, nuisance_regressors
@@ -39,7 +39,7 @@ from nfd.timeseries._hrf import SPM_HRF_PARAMETERS, hrf_regressor, spm_hrf
 from nfd.timeseries._iglm import IncrementalGLM, WholeBrainDesign
 from nfd.timeseries._kalman import KalmanSettings, KalmanState, kalman_despike, kalman_step
 from nfd.timeseries._moments import RunningMoments
-from nfd.timeseries._quality import BlockDesign, QualityMonitor, QualityThresholds, dvars, intensity_mask
+from nfd.timeseries._quality import QualityMonitor, QualityThresholds, dvars, intensity_mask
 from nfd.timeseries._roi import RoiSet
 from nfd.timeseries._scaling import ScalingSettings, scale_value, scaling_limits
 
@@ -49,7 +49,6 @@ __all__ = [
     "CHAIN_COLUMNS",
     "GLM_STAGES",
     "SPM_HRF_PARAMETERS",
-    "BlockDesign",
     "ChainOptions",
     "ChainStep",
     "IncrementalGLM",
@@ -62,7 +61,6 @@ __all__ = [
     "RunningMoments",
     "ScalingSettings",
     "SignalChain",
-    "TaskDesign",
     "TimeseriesError",
     "WholeBrainDesign",
     "ar1_filter",

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from numpy.typing import ArrayLike
 
+from nfd._checks import ensure_float
 from nfd.timeseries._errors import TimeseriesError
 
 __all__ = ["ar1_filter", "ar1_step", "check_ar1_coefficient"]
@@ -14,12 +13,7 @@ __all__ = ["ar1_filter", "ar1_step", "check_ar1_coefficient"]
 
 def check_ar1_coefficient(a: float) -> float:
     """`a` as a float in ``[0, 1)``, else :class:`TimeseriesError`."""
-    if isinstance(a, bool) or not isinstance(a, (int, float, np.integer, np.floating)):
-        raise TimeseriesError(f"AR(1) coefficient a must be a number in [0, 1), got {a!r}")
-    value = float(a)
-    if not (math.isfinite(value) and 0.0 <= value < 1.0):
-        raise TimeseriesError(f"AR(1) coefficient a must be a number in [0, 1), got {a!r}")
-    return value
+    return ensure_float(a, "AR(1) coefficient a", minimum=0.0, below=1.0, error=TimeseriesError)
 
 
 def ar1_step(value: float, previous: float | None, a: float) -> float:

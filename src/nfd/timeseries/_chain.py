@@ -6,44 +6,23 @@ import math
 import operator
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, NamedTuple, Protocol
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike
 
+from nfd._checks import check_bool, ensure_float, ensure_int
+from nfd.design import Design
 from nfd.timeseries._ar1 import ar1_step, check_ar1_coefficient
 from nfd.timeseries._errors import TimeseriesError
 from nfd.timeseries._glm import glm_clean, glm_stage, nuisance_regressors
 from nfd.timeseries._kalman import KalmanSettings, KalmanState, kalman_step
 from nfd.timeseries._scaling import ScalingSettings, scale_value, scaling_limits
 
-__all__ = ["CHAIN_COLUMNS", "ChainOptions", "ChainStep", "SignalChain", "TaskDesign"]
+__all__ = ["CHAIN_COLUMNS", "ChainOptions", "ChainStep", "SignalChain"]
 
 #: Number of nuisance regressors OpenNFT counts in its stage length (constant, trend, 6 motion).
 _OPENNFT_NUISANCE_COUNT = 8
-
-
-class TaskDesign(Protocol):
-    """What the chain needs of a run's design (:class:`nfd.feedback.Design` is one)."""
-
-    @property
-    def n_volumes(self) -> int:
-        """Volumes of the run, skipped ones included."""
-        ...
-
-    @property
-    def skip_volumes(self) -> int:
-        """Initial volumes discarded."""
-        ...
-
-    @property
-    def labels(self) -> np.ndarray:
-        """Condition of every volume."""
-        ...
-
-    def task_regressors(self, tr: float) -> np.ndarray:
-        """HRF-convolved task regressors, shape (n_volumes, q)."""
-        ...
 
 
 @dataclass(frozen=True)
@@ -76,21 +55,11 @@ class ChainOptions:
     scaling: ScalingSettings = field(default_factory=ScalingSettings)
 
     def __post_init__(self) -> None:
-        if self.high_pass_s is not None and not (
-            isinstance(self.high_pass_s, (int, float))
-            and not isinstance(self.high_pass_s, bool)
-            and math.isfinite(self.high_pass_s)
-            and self.high_pass_s > 0
-        ):
-            raise TimeseriesError(f"high_pass_s must be None or a positive number of seconds, got {self.high_pass_s!r}")
-        if self.stage_volumes is not None and (
-            isinstance(self.stage_volumes, bool)
-            or not isinstance(self.stage_volumes, (int, np.integer))
-            or self.stage_volumes < 1
-        ):
-            raise TimeseriesError(f"stage_volumes must be None or a number of volumes >= 1, got {self.stage_volumes!r}")
-        if not isinstance(self.motion_regressors, bool):
-            raise TimeseriesError(f"motion_regressors must be true or false, got {self.motion_regressors!r}")
+        if self.high_pass_s is not None:
+            ensure_float(self.high_pass_s, "high_pass_s (seconds)", positive=True, error=TimeseriesError)
+        if self.stage_volumes is not None:
+            ensure_int(self.stage_volumes, "stage_volumes", minimum=1, error=TimeseriesError)
+        check_bool(self.motion_regressors, "motion_regressors", error=TimeseriesError)
         check_ar1_coefficient(self.ar1)
         if not isinstance(self.kalman, KalmanSettings):
             raise TimeseriesError(f"kalman must be a KalmanSettings, got {type(self.kalman).__name__}")
@@ -135,7 +104,7 @@ class ChainOptions:
 
         def off_if_zero(key: str, default: Any) -> Any:
             value = table.get(key, default)
-            return None if value is False or (value == 0 and not isinstance(value, bool)) else value
+            return None if value is False or (value == 0 and value is not True) else value
 
         kalman = KalmanSettings(
             table.get("kalman_q", defaults.kalman.q),
@@ -208,11 +177,7 @@ class ChainStep(NamedTuple):
 
 
 def _check_tr(tr: float) -> float:
-    if isinstance(tr, bool) or not isinstance(tr, (int, float, np.integer, np.floating)):
-        raise TimeseriesError(f"tr must be a positive number of seconds, got {tr!r}")
-    if not (math.isfinite(tr) and tr > 0):
-        raise TimeseriesError(f"tr must be a positive number of seconds, got {tr!r}")
-    return float(tr)
+    return ensure_float(tr, "tr (seconds)", positive=True, error=TimeseriesError)
 
 
 class SignalChain:
@@ -253,9 +218,9 @@ class SignalChain:
 
     Parameters
     ----------
-    design : TaskDesign
-        The run's design (an :class:`nfd.feedback.Design`): number of
-        volumes, skipped volumes, labels, task regressors.
+    design : nfd.design.Design
+        The run's design: number of volumes, skipped volumes, labels, task
+        regressors.
     tr : float
         Repetition time, seconds.
     options : ChainOptions
@@ -270,7 +235,7 @@ class SignalChain:
     Examples
     --------
     >>> import numpy as np
-    >>> from nfd.feedback import Design
+    >>> from nfd.design import Design
     >>> from nfd.timeseries import SignalChain
     >>> design = Design.from_blocks(60, [("UP", 20, 29), ("UP", 40, 49)], skip_volumes=2)
     >>> chain = SignalChain(design, tr=2.0)
@@ -281,7 +246,7 @@ class SignalChain:
     (59, 4, ['ar1', 'glm', 'index'])
     """
 
-    def __init__(self, design: TaskDesign, tr: float, options: ChainOptions | None = None) -> None:
+    def __init__(self, design: Design, tr: float, options: ChainOptions | None = None) -> None:
         self._tr = _check_tr(tr)
         self._options = ChainOptions() if options is None else options
         if not isinstance(self._options, ChainOptions):
@@ -384,12 +349,7 @@ class SignalChain:
     # -- processing ------------------------------------------------------------
 
     def _check_index(self, index: int) -> int:
-        if isinstance(index, bool):
-            raise TimeseriesError(f"volume index must be an integer, got {index!r}")
-        try:
-            i = operator.index(index)
-        except TypeError:
-            raise TimeseriesError(f"volume index must be an integer, got {index!r}") from None
+        i = ensure_int(index, "volume index", error=TimeseriesError)
         if not self._skip <= i < self._n_volumes:
             raise TimeseriesError(
                 f"volume index {i} is outside the processed volumes {self._skip}..{self._n_volumes - 1} "

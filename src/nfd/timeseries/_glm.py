@@ -16,6 +16,7 @@ import numpy as np
 import scipy.linalg
 from numpy.typing import ArrayLike
 
+from nfd._checks import ensure_float, ensure_int
 from nfd.timeseries._errors import TimeseriesError
 
 __all__ = ["GLM_STAGES", "dct_highpass", "glm_clean", "glm_stage", "nuisance_regressors"]
@@ -67,11 +68,9 @@ def dct_highpass(positions: ArrayLike, span: int, tr: float, cutoff_s: float) ->
     >>> dct_highpass(range(100), 100, 2.0, 128.0).shape  # 200 s of data: 3 cosines slower than 1/128 Hz
     (100, 3)
     """
-    if isinstance(span, bool) or not isinstance(span, (int, np.integer)) or span < 1:
-        raise TimeseriesError(f"dct_highpass: span must be a number of volumes >= 1, got {span!r}")
+    ensure_int(span, "dct_highpass: span (volumes)", minimum=1, error=TimeseriesError)
     for name, value in (("tr", tr), ("cutoff_s", cutoff_s)):
-        if not (isinstance(value, (int, float, np.integer, np.floating)) and math.isfinite(value) and value > 0):
-            raise TimeseriesError(f"dct_highpass: {name} must be a positive number of seconds, got {value!r}")
+        ensure_float(value, f"dct_highpass: {name} (seconds)", positive=True, error=TimeseriesError)
     t = np.asarray(positions, dtype=np.float64).ravel()
     n_cos = math.floor(2.0 * int(span) * float(tr) / float(cutoff_s))
     if n_cos == 0:

@@ -9,6 +9,7 @@ import numpy as np
 import scipy.linalg
 from numpy.typing import ArrayLike
 
+from nfd._checks import ensure_int
 from nfd.timeseries._errors import TimeseriesError
 from nfd.timeseries._glm import dct_highpass
 
@@ -19,7 +20,7 @@ class WholeBrainDesign:
     """The regressors of the whole-brain GLM, one row per volume.
 
     Columns: the task regressors (HRF-convolved, e.g.
-    :meth:`nfd.feedback.Design.task_regressors`), the constant, a linear
+    :meth:`nfd.design.Design.task_regressors`), the constant, a linear
     trend, SPM's DCT high-pass basis for the whole run (``high_pass_s``
     cut-off, :func:`nfd.timeseries.dct_highpass`), and, with
     ``motion=True``, the six motion parameters of the volume (mm, radians)
@@ -192,8 +193,7 @@ class IncrementalGLM:
     """
 
     def __init__(self, n_voxels: int, contrast: ArrayLike) -> None:
-        if isinstance(n_voxels, bool) or not isinstance(n_voxels, (int, np.integer)) or n_voxels < 1:
-            raise TimeseriesError(f"n_voxels must be a positive integer, got {n_voxels!r}")
+        ensure_int(n_voxels, "n_voxels", minimum=1, error=TimeseriesError)
         c = np.asarray(contrast, dtype=np.float64).ravel()
         if c.size == 0 or not np.all(np.isfinite(c)) or not c.any():
             raise TimeseriesError(f"contrast must be finite weights, not all zero, one per regressor; got {contrast!r}")

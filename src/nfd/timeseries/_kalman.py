@@ -8,6 +8,7 @@ from typing import NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike
 
+from nfd._checks import ensure_float
 from nfd.timeseries._errors import TimeseriesError
 
 __all__ = ["KalmanSettings", "KalmanState", "kalman_despike", "kalman_step"]
@@ -28,12 +29,12 @@ class KalmanSettings(NamedTuple):
 
     def checked(self) -> KalmanSettings:
         """The settings, validated; :class:`TimeseriesError` for a negative or non-finite one."""
-        for name, value in zip(self._fields, self, strict=True):
-            if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-                raise TimeseriesError(f"Kalman setting {name} must be a number >= 0, got {value!r}")
-            if not (math.isfinite(value) and value >= 0):
-                raise TimeseriesError(f"Kalman setting {name} must be a finite number >= 0, got {value!r}")
-        return KalmanSettings(*(float(v) for v in self))
+        return KalmanSettings(
+            *(
+                ensure_float(value, f"Kalman setting {name}", minimum=0.0, error=TimeseriesError)
+                for name, value in zip(self._fields, self, strict=True)
+            )
+        )
 
 
 class KalmanState(NamedTuple):

@@ -7,17 +7,19 @@ import operator
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
 
+from nfd._checks import ensure_float
+from nfd.design import Design
 from nfd.timeseries._chain import ChainStep
 from nfd.timeseries._displacement import _as_params, framewise_displacement, micro_displacement
 from nfd.timeseries._errors import TimeseriesError
 from nfd.timeseries._moments import RunningMoments
 
-__all__ = ["BlockDesign", "QualityMonitor", "QualityThresholds", "dvars", "intensity_mask"]
+__all__ = ["QualityMonitor", "QualityThresholds", "dvars", "intensity_mask"]
 
 
 def intensity_mask(volume: ArrayLike) -> np.ndarray:
@@ -127,21 +129,7 @@ class QualityThresholds:
         for name, value in asdict(self).items():
             if value is None:
                 continue
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-                raise TimeseriesError(f"quality threshold {name} must be None or a finite number >= 0, got {value!r}")
-
-
-class BlockDesign(Protocol):
-    """What the quality monitor needs of a design (:class:`nfd.feedback.Design` is one)."""
-
-    @property
-    def skip_volumes(self) -> int:
-        """Initial volumes discarded."""
-        ...
-
-    def is_baseline(self, index: int) -> bool:
-        """Whether volume `index` is baseline."""
-        ...
+            ensure_float(value, f"quality threshold {name}", minimum=0.0, error=TimeseriesError)
 
 
 def _finite_or_none(value: float) -> float | None:
@@ -183,8 +171,8 @@ class QualityMonitor:
 
     Parameters
     ----------
-    design : BlockDesign
-        The run's design (an :class:`nfd.feedback.Design`).
+    design : nfd.design.Design
+        The run's design (its skipped volumes and baseline volumes).
     roi_names : sequence of str
         The ROIs whose chain steps :meth:`update` receives.
     thresholds : QualityThresholds
@@ -207,7 +195,7 @@ class QualityMonitor:
     Examples
     --------
     >>> import numpy as np
-    >>> from nfd.feedback import Design
+    >>> from nfd.design import Design
     >>> from nfd.timeseries import QualityMonitor
     >>> qm = QualityMonitor(Design.from_blocks(10, [("UP", 5, 9)]), ["v1"])
     >>> qm.update(0, [0, 0, 0, 0, 0, 0])["fd"]
@@ -221,7 +209,7 @@ class QualityMonitor:
 
     def __init__(
         self,
-        design: BlockDesign,
+        design: Design,
         roi_names: Sequence[str],
         *,
         thresholds: QualityThresholds | None = None,

@@ -8,6 +8,7 @@ from typing import NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike
 
+from nfd._checks import ensure_float, ensure_int
 from nfd.timeseries._errors import TimeseriesError
 
 __all__ = ["ScalingSettings", "scale_value", "scaling_limits"]
@@ -43,15 +44,13 @@ class ScalingSettings(NamedTuple):
     def checked(self) -> ScalingSettings:
         """The settings, validated; :class:`TimeseriesError` for an invalid one."""
         warmup, fraction, floor, window = self
-        if isinstance(warmup, bool) or not isinstance(warmup, (int, np.integer)) or warmup < 1:
-            raise TimeseriesError(f"scaling warmup must be a number of volumes >= 1, got {warmup!r}")
-        if not (isinstance(fraction, (int, float)) and 0.0 < float(fraction) < 0.5):
-            raise TimeseriesError(f"scaling fraction must be a number in (0, 0.5), got {fraction!r}")
-        if not (isinstance(floor, (int, float)) and math.isfinite(floor) and floor >= 0):
-            raise TimeseriesError(f"scaling floor must be a finite number >= 0 (fraction of the mean), got {floor!r}")
-        if window is not None and (isinstance(window, bool) or not isinstance(window, (int, np.integer)) or window < 2):
-            raise TimeseriesError(f"scaling window must be None or a number of volumes >= 2, got {window!r}")
-        return ScalingSettings(int(warmup), float(fraction), float(floor), None if window is None else int(window))
+        e = TimeseriesError
+        return ScalingSettings(
+            ensure_int(warmup, "scaling warmup (volumes)", minimum=1, error=e),
+            ensure_float(fraction, "scaling fraction", positive=True, below=0.5, error=e),
+            ensure_float(floor, "scaling floor (fraction of the mean)", minimum=0.0, error=e),
+            None if window is None else ensure_int(window, "scaling window (volumes)", minimum=2, error=e),
+        )
 
 
 #: The default settings (OpenNFT's), shared: a NamedTuple is immutable.

@@ -59,7 +59,7 @@ class RunInfo:
     blocks : sequence of (str, int, int)
         The protocol's blocks ``(condition, first, last)``: 0-based
         acquisition indices, both inclusive -- exactly
-        :attr:`nfd.feedback.Design.blocks`.
+        :attr:`nfd.design.Design.blocks`.
     baseline : str
         The baseline condition's name.
     rois : sequence of str
