@@ -19,11 +19,8 @@ A subclass says what differs: how big liblsl's buffer is
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import threading
 import time
-from collections.abc import Callable
 from typing import ClassVar
 
 import pylsl
@@ -34,6 +31,7 @@ from nfd._checks import ensure_float
 from nfd.eeg._clock import WallClock
 from nfd.eeg._errors import EegConfigError, StreamNotFoundError
 from nfd.eeg._lsl import Backoff, StreamDescription, resolve_stream
+from nfd.eeg._thread_end import ThreadEnd
 
 __all__ = ["LslInletThread"]
 
@@ -80,8 +78,7 @@ class LslInletThread:
         self._stop = threading.Event()
         self._connected = threading.Event()
         self._thread: threading.Thread | None = None
-        self._error: BaseException | None = None
-        self._on_end: Callable[[], object] | None = None  # run()'s wake-up, called by the thread as it ends
+        self._end = ThreadEnd()
         self._clock = WallClock(pylsl.local_clock)
 
     @property
@@ -115,8 +112,8 @@ class LslInletThread:
         """
         deadline = time.monotonic() + timeout
         while not self._connected.wait(min(0.05, max(0.0, deadline - time.monotonic()))):
-            if self._error is not None:
-                raise self._error
+            if self._end.error is not None:
+                raise self._end.error
             if time.monotonic() >= deadline:
                 raise StreamNotFoundError(f"no LSL {self._what} matching {self.query} was open within {timeout:g} s")
         assert self.description is not None
@@ -124,31 +121,18 @@ class LslInletThread:
 
     async def run(self) -> None:
         """Run until cancelled (then stop); re-raise what ended the thread, if anything."""
-        loop = asyncio.get_running_loop()
-        ended = asyncio.Event()
-        self._on_end = lambda: loop.call_soon_threadsafe(ended.set)
-        self.start()
-        assert self._thread is not None
-        try:
-            await ended.wait()
-        finally:
-            self._stop.set()
-            await asyncio.to_thread(self._thread.join, 5.0)
-        if self._error is not None:
-            raise self._error
+        await self._end.run(self.start, self.stop)
 
     # -- the thread --------------------------------------------------------------------
     def _main(self) -> None:
         try:
             self._loop()
         except BaseException as exc:  # noqa: BLE001 -- the thread's end: raised by run() and wait_connected()
-            self._error = exc
+            self._end.error = exc
             log.error(f"{self._event}_inlet_failed", query=self.query, error=repr(exc))
         finally:
             self._connected.clear()
-            if self._on_end is not None:
-                with contextlib.suppress(RuntimeError):  # run()'s loop closed meanwhile: nobody to wake
-                    self._on_end()
+            self._end.notify()
 
     def _loop(self) -> None:
         backoff = Backoff(0.25, self.retry_max)

@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -30,6 +29,7 @@ import structlog
 from nfd._checks import ensure_float
 from nfd.eeg._errors import EegConfigError, EegError
 from nfd.eeg._recording import Recording, read_recording
+from nfd.eeg._thread_end import ThreadEnd
 
 __all__ = ["EegPlayer", "player_main"]
 
@@ -118,8 +118,7 @@ class EegPlayer:
         self._stop = threading.Event()
         self._ready = threading.Event()
         self._thread: threading.Thread | None = None
-        self._error: BaseException | None = None
-        self._on_end: Callable[[], object] | None = None  # run()'s wake-up, called by the thread as it ends
+        self._end = ThreadEnd()
 
     # -- outlets -------------------------------------------------------------------
     def _eeg_info(self) -> pylsl.StreamInfo:
@@ -149,8 +148,8 @@ class EegPlayer:
         self._thread = threading.Thread(target=self._main, name=f"nfd-eeg-player[{self.source_id}]", daemon=True)
         self._thread.start()
         self._ready.wait(10.0)
-        if self._error is not None:
-            raise self._error
+        if self._end.error is not None:
+            raise self._end.error
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop pushing and destroy the outlets (inlets then see the stream lost)."""
@@ -172,18 +171,7 @@ class EegPlayer:
 
     async def run(self) -> None:
         """Play until the end (or cancellation, which stops the player)."""
-        loop = asyncio.get_running_loop()
-        ended = asyncio.Event()
-        self._on_end = lambda: loop.call_soon_threadsafe(ended.set)
-        await asyncio.to_thread(self.start)
-        assert self._thread is not None
-        try:
-            await ended.wait()
-        finally:
-            self._stop.set()
-            await asyncio.to_thread(self._thread.join, 5.0)
-        if self._error is not None:
-            raise self._error
+        await self._end.run(self.start, self.stop)
 
     async def __aenter__(self) -> EegPlayer:
         await asyncio.to_thread(self.start)
@@ -224,16 +212,14 @@ class EegPlayer:
                 # the recording ended (not stop()): let the last chunk reach the inlets
                 self._stop.wait(self.linger)
         except BaseException as exc:  # noqa: BLE001 -- the thread's end: handed over to start() and run()
-            self._error = exc
+            self._end.error = exc  # before _ready: start() reads it as soon as it wakes
             self._ready.set()
             log.error("eeg_player_failed", source_id=self.source_id, error=repr(exc))
         finally:
             # destroy the outlets now, so that inlets see the stream end
             del outlet, marker_outlet
             log.info("eeg_player_stopped", source_id=self.source_id, samples=self.pushed, markers=self.markers_pushed)
-            if self._on_end is not None:
-                with contextlib.suppress(RuntimeError):  # run()'s loop closed meanwhile: nobody to wake
-                    self._on_end()
+            self._end.notify()
 
     def _play(self, outlet: pylsl.StreamOutlet, marker_outlet: pylsl.StreamOutlet | None) -> bool:
         """Push until the end (returns True) or until stopped (False)."""
