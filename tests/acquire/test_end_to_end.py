@@ -144,6 +144,39 @@ def test_opennft_run_through_the_simulator(shared_data: Path, tmp_path: Path) ->
     assert Path(str(dup["duplicate_of"])).name == f"001_000007_{duplicated + 1:06d}.dcm"
 
 
+def test_an_early_file_loses_only_itself(shared_data: Path, tmp_path: Path) -> None:
+    """Issue 10, case 1: the scanner writes volume 60 when 20 is due (``--swap 20,60``) at the run's TR of 0.4 s.
+
+    Before the fix the gap at 20 was timed from 60's arrival, so 20 and 26-59
+    were lost (35 volumes); now only 20 is (it comes after its turn), and 60
+    is held, logged once as early, and processed in its turn.
+    """
+    run = shared_data / "opennft_psc_run"
+    (tmp_path / "watch").mkdir()
+    protocol = json.loads((run / "protocol.json").read_text())
+    protocol["ConditionIndex"][0]["OnOffsets"] = [[11, 20], [31, 40], [51, 60]]  # the blocks within 70 volumes
+    (tmp_path / "protocol.json").write_text(json.dumps(protocol))
+    config = tmp_path / "nfd.toml"
+    write_config(
+        config, tr=0.4, n_volumes=70, skip=5, reference=str(run / "fanon-0007-00006-000006-01.nii"),
+        rois={"left": run / "rois" / "lROI_1.nii", "right": run / "rois" / "rROI_2.nii"},
+        protocol=tmp_path / "protocol.json", acquire="",
+    )
+    with running_daemon(config, log_path=tmp_path / "daemon.log") as daemon:
+        daemon.wait_for("run_started", timeout=60)
+        asyncio.run(simulate_scanner(run / "dicom", tmp_path / "watch", 0.4, swap=[(20, 60)], n_volumes=70))
+        assert daemon.wait(120) == 0, daemon.log_text()
+    (folder,) = list((tmp_path / "runs").iterdir())
+    records = RunFolder.read_volumes(folder / "volumes.jsonl")
+    events = daemon.events()
+    assert [r["index"] for r in records if r.get("status", "processed") == "processed"] == [
+        i for i in range(5, 70) if i != 20
+    ]
+    assert [e["index"] for e in events if e["event"] == "volume_missing"] == [20]
+    assert [e["index"] for e in events if e["event"] == "volume_late"] == [20]
+    assert [e["index"] for e in events if e["event"] == "volume_early"] == [60]
+
+
 def test_ge_single_slice_run_through_the_simulator(shared_data: Path, tmp_path: Path) -> None:
     source = shared_data / "dicom_reader_testset" / "ge_mr750_epi"
     (tmp_path / "watch").mkdir()

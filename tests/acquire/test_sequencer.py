@@ -110,3 +110,103 @@ def test_invalid_arguments() -> None:
 
 def test_release_type() -> None:
     assert Release(3, None).item is None
+
+
+def _scanner(seq: Sequencer[str], arrivals: dict[int, float], tr: float, until: float) -> list[tuple[int, str | None]]:
+    """Offer each index at its arrival time and release every 10 ms, as the watcher does; all releases in order."""
+    out: list[tuple[int, str | None]] = []
+    by_time = sorted((t, i) for i, t in arrivals.items())
+    now, k = 0.0, 0
+    while now <= until:
+        while k < len(by_time) and by_time[k][0] <= now:
+            offer(seq, by_time[k][1], now=by_time[k][0])
+            k += 1
+        out += released(seq, now)
+        now = round(now + 0.01, 2)
+    return out
+
+
+def test_an_early_file_does_not_make_the_on_time_volumes_missing() -> None:
+    """Issue 10, case 1: `--swap 20,60` at TR 0.4 s must lose volume 20 only (it arrives too late), not 20 and 26-59."""
+    tr = 0.4
+    arrivals = {i: i * tr for i in range(70)}
+    arrivals[20], arrivals[60] = arrivals[60], arrivals[20]  # the scanner writes 60 when 20 is due, and 20 at the end
+    seq: Sequencer[str] = Sequencer(reorder_timeout=2.0, tr=tr)
+    seq.start(0, now=0.0)
+    out = _scanner(seq, arrivals, tr, until=30.0)
+    assert seq.missing == [20]
+    assert [i for i, item in out if item is not None] == [i for i in range(70) if i != 20]
+    # 20 is declared missing one TR plus the reorder window after 19 arrived, not later
+    assert out.index((20, None)) == out.index((19, "v19")) + 1
+
+
+def test_a_far_future_file_is_held_and_flagged_early() -> None:
+    """Volume 100 copied in while the scanner is at 15 loses nothing; it waits for its turn."""
+    tr = 0.4
+    seq: Sequencer[str] = Sequencer(reorder_timeout=2.0, tr=tr)
+    seq.start(0, now=0.0)
+    arrivals = {i: i * tr for i in range(40)}
+    for i in range(16):
+        assert seq.offer(i, f"d{i}".encode(), f"file{i}", f"v{i}", arrivals[i]).early is False
+        released(seq, arrivals[i])
+    stray = seq.offer(100, b"d100", "file100", "v100", 6.1)
+    assert stray.verdict is Verdict.ACCEPTED and stray.early
+    assert seq.offer(17, b"d17", "file17", "v17", 6.5).early is False  # one ahead of the scanner: on time
+    out = [(15, "v15")]
+    now = 6.1
+    for i in range(16, 40):
+        if i != 17:
+            offer(seq, i, now=arrivals[i])
+        now = arrivals[i]
+        out += released(seq, now)
+    assert seq.missing == []
+    assert out[-1] == (39, "v39") and seq.n_pending == 1
+    # once the scanner has stopped, the gap up to 100 is declared only when 100 could have been written
+    assert released(seq, now=now + 10 * tr) == []
+    tail = released(seq, now=100 * tr + 2.0 + 1.0)
+    assert tail[-1] == (100, "v100") and seq.missing == list(range(40, 100))
+
+
+def test_a_gap_is_due_one_tr_after_its_predecessor() -> None:
+    seq: Sequencer[str] = Sequencer(reorder_timeout=1.0, tr=2.0)
+    seq.start(0, now=0.0)
+    offer(seq, 0, now=0.0)
+    assert released(seq, 0.0) == [(0, "v0")]
+    offer(seq, 2, now=3.9)  # 1 was due at 2.0: missing at 2.0 + 1.0, i.e. as soon as 2 is here and ...
+    assert seq.deadline() == pytest.approx(3.9)  # ... not before a later volume is here to time it
+    assert released(seq, 3.9) == [(1, None), (2, "v2")]
+    offer(seq, 4, now=4.5)  # 3 due at 3.9 + 2.0 = 5.9, but 4 is here already: due from 4.5
+    assert seq.deadline() == pytest.approx(5.5)
+    assert released(seq, 5.49) == []
+    assert released(seq, 5.5) == [(3, None), (4, "v4")]
+
+
+def test_without_a_tr_gaps_are_timed_from_the_earliest_later_volume() -> None:
+    seq: Sequencer[str] = Sequencer(reorder_timeout=1.0)
+    seq.start(0, now=0.0)
+    offer(seq, 50, now=0.5)
+    assert seq.offer(51, b"d51", "f", "v51", 0.6).early is False
+    assert seq.deadline() == pytest.approx(1.5)
+
+
+def test_a_long_real_gap_does_not_stall_the_run() -> None:
+    """Six volumes lost in a row at TR 0.4 s: the seventh is not early for long, and the run goes on."""
+    tr = 0.4
+    arrivals = {i: i * tr for i in range(30) if not 10 <= i < 16}
+    seq: Sequencer[str] = Sequencer(reorder_timeout=1.0, tr=tr)
+    seq.start(0, now=0.0)
+    out = _scanner(seq, arrivals, tr, until=14.0)
+    assert seq.missing == list(range(10, 16))
+    assert [i for i, item in out if item is not None] == sorted(arrivals)
+
+
+def test_files_written_faster_than_the_tr_are_not_early() -> None:
+    """A simulator writing every 0.1 s for a TR of 2 s, one volume dropped: nothing early, the gap timed from 13."""
+    seq: Sequencer[str] = Sequencer(reorder_timeout=2.0, tr=2.0)
+    seq.start(0, now=0.0)
+    flags = []
+    for i in (i for i in range(30) if i != 12):
+        flags.append(seq.offer(i, f"d{i}".encode(), f"file{i}", f"v{i}", 0.1 * i).early)
+        released(seq, 0.1 * i)
+    assert not any(flags)
+    assert seq.deadline() == pytest.approx(1.3 + 2.0)

@@ -53,7 +53,7 @@ async def test_files_present_at_start_are_taken_in_order(tmp_path: Path, logs: l
         (tmp_path / vol_name(5)).write_bytes(nifti_bytes(50))
         (fifth,) = await take(w, 1)
         assert (fifth.index, value_of(fifth)) == (4, 50)
-    assert w.stats == {"taken": 5, "rejected": 0, "duplicates": 0, "incomplete": 0, "missing": 0, "late": 0, "other_series": 0}
+    assert w.stats == {"taken": 5, "rejected": 0, "duplicates": 0, "incomplete": 0, "missing": 0, "late": 0, "early": 0, "other_series": 0}
     assert warnings_of(logs) == []
 
 
@@ -133,7 +133,7 @@ async def test_rt_cloud_sample_copy_is_skipped(tmp_path: Path, rt_mosaic: Path, 
     (dup,) = events(logs, "duplicate_skipped")
     assert Path(dup["file"]).name == "001_000013_000000.dcm"
     assert Path(dup["duplicate_of"]).name == "001_000013_000010.dcm"
-    assert w.stats == {"taken": 10, "rejected": 0, "duplicates": 1, "incomplete": 0, "missing": 0, "late": 0, "other_series": 0}
+    assert w.stats == {"taken": 10, "rejected": 0, "duplicates": 1, "incomplete": 0, "missing": 0, "late": 0, "early": 0, "other_series": 0}
 
 
 async def test_file_that_never_completes_is_rejected_once(tmp_path: Path, logs: list) -> None:

@@ -5,19 +5,28 @@ monotonic seconds), so it is tested alone. The watch folder offers every
 readable volume; the sequencer says whether it is new, a duplicate (same
 index, or byte-identical to a volume already accepted) or late (its index
 was already passed), and releases the accepted ones in index order, declaring
-an index missing once a later volume has waited ``reorder_timeout`` seconds
-for it.
+an index missing once it has been overdue for ``reorder_timeout`` seconds.
+
+When the repetition time is known, an index is overdue from one TR after its
+predecessor arrived (or was due, if it was missing), or from the arrival of
+a later volume, whichever is first. A volume far ahead of the scanner (more
+than ``early_after`` volumes beyond the highest on-time index offered, plus
+one per TR since that one arrived: e.g. a file copied in by hand) is early:
+held until its turn, but timing no gap until the scanner could have reached
+it, so it never makes the on-time volumes before it missing. Without a TR, every gap is timed from the earliest later
+volume held.
 """
 
 from __future__ import annotations
 
 import enum
+import math
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from nfd._checks import ensure_float
+from nfd._checks import ensure_float, ensure_int
 
-__all__ = ["Offer", "Release", "Sequencer", "Verdict"]
+__all__ = ["EARLY_AFTER", "Offer", "Release", "Sequencer", "Verdict"]
 
 T = TypeVar("T")
 
@@ -35,6 +44,10 @@ class Verdict(enum.Enum):
     BEFORE_FIRST = "before_first"
 
 
+#: Volumes beyond the scanner's expected position after which an offered volume is early.
+EARLY_AFTER = 4
+
+
 @dataclass(frozen=True)
 class Offer:
     """The verdict on an offered volume.
@@ -45,10 +58,14 @@ class Offer:
         Accepted, duplicate, late or before the first index.
     duplicate_of : str or None
         For a duplicate, the key (file) of the volume accepted before it.
+    early : bool
+        For an accepted volume, whether it is far ahead of the scanner's
+        expected position (held, but timing no gap).
     """
 
     verdict: Verdict
     duplicate_of: str | None = None
+    early: bool = False
 
 
 @dataclass(frozen=True)
@@ -73,8 +90,13 @@ class Sequencer(Generic[T]):
     Parameters
     ----------
     reorder_timeout : float
-        Seconds a ready volume waits for a missing earlier index before that
-        index is declared missing.
+        Seconds an overdue index is waited for before it is declared missing.
+    tr : float or None
+        Repetition time, s: an index is due one TR after its predecessor.
+        None: gaps are timed from the earliest later volume held only.
+    early_after : int
+        Volumes beyond the scanner's expected position from which an offered
+        volume is early (held, timing no gap).
 
     Examples
     --------
@@ -95,12 +117,19 @@ class Sequencer(Generic[T]):
     >>> seq.offer(2, b"c", "vol2", "C", now=5.0).verdict.name
     'LATE'
     >>> seq.offer(9, b"a", "copy", "A", now=5.0)
-    Offer(verdict=<Verdict.DUPLICATE: 'duplicate'>, duplicate_of='vol0')
+    Offer(verdict=<Verdict.DUPLICATE: 'duplicate'>, duplicate_of='vol0', early=False)
     """
 
-    def __init__(self, reorder_timeout: float) -> None:
+    def __init__(self, reorder_timeout: float, tr: float | None = None, early_after: int = EARLY_AFTER) -> None:
         self.reorder_timeout = ensure_float(reorder_timeout, "reorder_timeout", minimum=0)
+        self.tr = None if tr is None else ensure_float(tr, "tr (s)", positive=True)
+        self.early_after = ensure_int(early_after, "early_after (volumes)", minimum=1)
         self._next: int | None = None
+        #: when the predecessor of the next index arrived (or was due); None before the first release
+        self._anchor: float | None = None
+        #: the highest on-time index offered (the scanner's position) and when it arrived
+        self._front: tuple[int, float] | None = None
+        self._early: set[int] = set()  # indices held that came early
         self._pending: dict[int, tuple[T, float]] = {}
         self._key_by_digest: dict[bytes, str] = {}
         self._key_by_index: dict[int, str] = {}
@@ -121,7 +150,7 @@ class Sequencer(Generic[T]):
         """Number of accepted volumes not yet released."""
         return len(self._pending)
 
-    def start(self, first: int | None = None) -> None:
+    def start(self, first: int | None = None, now: float | None = None) -> None:
         """Begin releasing, from ``first`` or from the smallest index held if smaller.
 
         Parameters
@@ -129,6 +158,10 @@ class Sequencer(Generic[T]):
         first : int or None
             The first index expected (0 for a run watched from its start);
             None to start from the smallest index held (0 if none).
+        now : float or None
+            Monotonic time, s: with a TR, volumes more than ``early_after``
+            beyond the first index, plus one per TR since ``now``, are early
+            (None: no volume is ever early).
         """
         if self._next is not None:
             raise RuntimeError("Sequencer.start() called twice")
@@ -136,6 +169,9 @@ class Sequencer(Generic[T]):
         if first is not None:
             candidates.append(first)
         self._next = min(candidates) if candidates else 0
+        if now is not None:
+            self._front = (self._next - 1, now)
+            self._early = {index for index in sorted(self._pending) if not self._advance_front(index, now)}
 
     def offer(self, index: int, digest: bytes, key: str, item: T, now: float) -> Offer:
         """Offer a volume that is complete and read.
@@ -170,14 +206,54 @@ class Sequencer(Generic[T]):
         self._pending[index] = (item, now)
         self._key_by_digest[digest] = key
         self._key_by_index[index] = key
-        return Offer(Verdict.ACCEPTED)
+        early = not self._advance_front(index, now)
+        if early:
+            self._early.add(index)
+        return Offer(Verdict.ACCEPTED, early=early)
+
+    def _advance_front(self, index: int, now: float) -> bool:
+        """Whether ``index``, offered at ``now``, is on time; if so it may move the scanner's position."""
+        if self._near_from(index) > now:
+            return False
+        if self._front is not None and index > self._front[0]:
+            self._front = (index, now)
+        return True
+
+    def _near_from(self, index: int) -> float:
+        """When a held ``index`` stops being early: once the scanner could be within ``early_after`` of it."""
+        if self.tr is None or self._front is None:
+            return -math.inf
+        front, arrived = self._front
+        ahead = index - front - self.early_after
+        return -math.inf if ahead <= 0 else arrived + ahead * self.tr
+
+    def _times_gaps_from(self, index: int, arrived: float) -> float:
+        """When a held volume starts timing gaps: its arrival, or, if it came early, when it stopped being early."""
+        if index not in self._early:
+            return arrived
+        assert self._front is not None
+        front, front_arrived = self._front
+        return max(arrived, front_arrived + max(0, index - front - self.early_after) * (self.tr or 0.0))
+
+    def _gap_deadline(self) -> float | None:
+        """When the next index, not held, is declared missing (None if no later volume times it)."""
+        assert self._next is not None
+        if not self._pending:
+            return None
+        # a later volume times the gap from its arrival, or from when it stops being early
+        present = min(self._times_gaps_from(i, t) for i, (_, t) in self._pending.items())
+        overdue = present
+        if self.tr is not None and self._anchor is not None:
+            overdue = min(overdue, self._anchor + self.tr)
+        return max(overdue + self.reorder_timeout, present)
 
     def release(self, now: float) -> list[Release[T]]:
         """Release what can go now, in increasing index order.
 
-        The next index goes as soon as it is held; when it is not, and a
-        later volume has been held for ``reorder_timeout`` seconds, the next
-        index is declared missing (released with ``item=None``).
+        The next index goes as soon as it is held; when it is not, it is
+        declared missing (released with ``item=None``) once it has been
+        overdue for ``reorder_timeout`` seconds and a later volume, not early,
+        is held (see the module's docstring for when an index is overdue).
 
         Parameters
         ----------
@@ -191,11 +267,16 @@ class Sequencer(Generic[T]):
             held = self._pending.pop(self._next, None)
             if held is not None:
                 released.append(Release(self._next, held[0]))
-            elif now - min(t for _, t in self._pending.values()) >= self.reorder_timeout:
+                self._anchor = self._times_gaps_from(self._next, held[1])  # an early file: as if it came on time
+                self._early.discard(self._next)
+            else:
+                deadline = self._gap_deadline()
+                if deadline is None or now < deadline:
+                    break
                 released.append(Release(self._next, None))
                 self.missing.append(self._next)
-            else:
-                break
+                if self._anchor is not None and self.tr is not None:
+                    self._anchor += self.tr  # when the missing index was due
             self._next += 1
         return released
 
@@ -233,4 +314,4 @@ class Sequencer(Generic[T]):
         """
         if self._next is None or not self._pending or self._next in self._pending:
             return None
-        return min(t for _, t in self._pending.values()) + self.reorder_timeout
+        return self._gap_deadline()

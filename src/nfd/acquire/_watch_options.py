@@ -37,7 +37,9 @@ class WatchOptions:
     complete_timeout : float
         Seconds (>= 0) a file may stay incomplete after its last change.
     reorder_timeout : float
-        Seconds (>= 0) a ready volume waits for a missing earlier index.
+        Seconds (>= 0) an overdue index is waited for.
+    tr : float or None
+        Repetition time, s (> 0), which times the gaps; None: unknown.
     slices : SliceOptions
         How single-slice files are grouped into volumes.
     on_new_series : {"ignore", "new_run"}
@@ -67,6 +69,7 @@ class WatchOptions:
     poll_interval: float = 0.1
     complete_timeout: float = 10.0
     reorder_timeout: float = 2.0
+    tr: float | None = None
     slices: SliceOptions = field(default_factory=SliceOptions)
     on_new_series: OnNewSeries = "ignore"
     series: SeriesId | None = None
@@ -81,5 +84,7 @@ class WatchOptions:
         set_(self, "poll", check_bool(self.poll, "poll"))
         for name in ("poll_interval", "complete_timeout", "reorder_timeout"):
             set_(self, name, ensure_float(getattr(self, name), name, minimum=0))
+        if self.tr is not None:
+            set_(self, "tr", ensure_float(self.tr, "tr", positive=True))
         if self.poll:
             ensure_float(self.poll_interval, "poll_interval", positive=True)

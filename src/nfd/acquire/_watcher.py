@@ -80,7 +80,7 @@ log = structlog.get_logger(__name__)
 _DEBOUNCE_MS = 10
 _STEP_MS = 2
 
-_STAT_KEYS = ("taken", "rejected", "duplicates", "incomplete", "missing", "late", "other_series")
+_STAT_KEYS = ("taken", "rejected", "duplicates", "incomplete", "missing", "late", "early", "other_series")
 
 
 @dataclass(frozen=True, eq=False)
@@ -213,8 +213,14 @@ class ScanWatcher:
         Seconds a file may stay incomplete after its last change before it
         is rejected.
     reorder_timeout : float
-        Seconds a ready volume waits for a missing earlier index before that
-        index is declared missing.
+        Seconds an overdue index is waited for before it is declared missing.
+    tr : float or None
+        Repetition time, s. With it an index is overdue one TR after its
+        predecessor arrived (or from the arrival of a later volume), and a
+        file far ahead of the scanner (more than
+        :data:`~nfd.acquire._sequencer.EARLY_AFTER` volumes beyond where it
+        should be) is held, logged once as ``volume_early``, and times no
+        gap. None: gaps are timed from the earliest later volume held.
     slices_per_volume : int or None
         Single-slice series: slices per volume (None: from the header, GE
         LocationsInAcquisition, Philips NumberOfSlicesMR, ImagesInAcquisition).
@@ -281,6 +287,7 @@ class ScanWatcher:
         poll_interval: float = 0.1,
         complete_timeout: float = 10.0,
         reorder_timeout: float = 2.0,
+        tr: float | None = None,
         slices_per_volume: int | None = None,
         volume_from: VolumeFrom = "auto",
         on_new_series: OnNewSeries = "ignore",
@@ -294,6 +301,7 @@ class ScanWatcher:
             poll_interval=poll_interval,
             complete_timeout=complete_timeout,
             reorder_timeout=reorder_timeout,
+            tr=tr,
             slices=SliceOptions(slices_per_volume, volume_from),
             on_new_series=on_new_series,
             series=series,
@@ -301,7 +309,7 @@ class ScanWatcher:
         self.folder = Path(folder).absolute()
         self.stats: dict[str, int] = dict.fromkeys(_STAT_KEYS, 0)
         self._policy = SeriesPolicy(self.options.on_new_series, self.options.series)
-        self._sequencer: Sequencer[Scan] = Sequencer(self.options.reorder_timeout)
+        self._sequencer: Sequencer[Scan] = Sequencer(self.options.reorder_timeout, tr=self.options.tr)
         self._assembler: SliceAssembler[SliceImage] = SliceAssembler(self.options.complete_timeout)
         self._files = WatchedFiles()
         self._ignored: set[Path] = set()  # names that are not a volume's, logged once
@@ -448,7 +456,7 @@ class ScanWatcher:
 
     async def _run(self, initial_files: list[WatchedFile]) -> None:
         await self._take_initial(initial_files)
-        self._sequencer.start(self._initial_index(initial_files))
+        self._sequencer.start(self._initial_index(initial_files), now=time.monotonic())
         log.debug(
             "watch_started",
             folder=str(self.folder),
@@ -706,6 +714,12 @@ class ScanWatcher:
             if not self._sequencer.started:
                 self._initial_indices.append(index)
             log.debug("file_complete", file=str(entry.path), index=index)
+            if offer.early:
+                self.stats["early"] += 1
+                log.warning(
+                    "volume_early", file=str(entry.path), index=index, expected_near=self._sequencer.next_index,
+                    reason="far ahead of the scanner: held until its turn, timing no gap",
+                )
         elif offer.verdict is Verdict.DUPLICATE:
             self.stats["duplicates"] += 1
             log.warning(

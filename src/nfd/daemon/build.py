@@ -158,6 +158,7 @@ def watch_source(
         poll_interval=a.poll_interval,
         complete_timeout=a.complete_timeout,
         reorder_timeout=a.reorder_timeout,
+        tr=cfg.run.tr,
         slices_per_volume=a.slices_per_volume or None,
         volume_from=a.volume_from,
         on_new_series=on_new_series or a.on_new_series,
