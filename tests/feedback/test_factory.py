@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from nfd.design import Design
 from nfd.feedback import (
     FEEDBACK_KINDS,
     ContinuousActivity,
-    Design,
     ExternalFeedback,
     FeedbackComputer,
     FeedbackError,
