@@ -13,12 +13,11 @@ https://nifti.nimh.nih.gov/nifti-1 ; NIfTI-2: https://nifti.nimh.nih.gov/nifti-2
 
 from __future__ import annotations
 
-import io
 import math
 import struct
 
 import numpy as np
-from nibabel.nifti1 import Nifti1Header
+from nibabel.nifti1 import Nifti1Header, data_type_codes
 from nibabel.nifti2 import Nifti2Header
 from nibabel.spatialimages import HeaderDataError
 
@@ -89,7 +88,8 @@ def read_nifti_bytes(buf: bytes, name: str = "<bytes>") -> ScanImage:
         ``vox_offset + prod(dim) * itemsize``.
     NotAScanError
         When the header is not a single-file NIfTI of one 3-D real-valued
-        volume.
+        volume, or its ``scl_slope``/``scl_inter`` take finite voxels beyond
+        the float32 range.
 
     Examples
     --------
@@ -162,8 +162,12 @@ def _parse_header(buf: bytes, name: str) -> tuple[Nifti1Header, int, str]:
             name,
             f"no NIfTI magic (found {magic!r}, expected {single!r}): Analyze or corrupt header",
         )
+    # The byte order is the one sizeof_hdr was found in: nibabel would guess
+    # it from dim[0] and read a damaged dim[0] (8, 768...) as a byte-swapped
+    # header, whose every field is then garbage.
+    order = "<" if struct.unpack_from("<i", buf)[0] == size else ">"
     try:
-        header = header_class.from_fileobj(io.BytesIO(bytes(buf[:size])), check=False)
+        header = header_class(bytes(buf[:size]), endianness=order, check=False)
     except (HeaderDataError, ValueError) as err:
         raise NotAScanError(name, f"unreadable {fmt} header: {err}") from err
     return header, size, fmt
@@ -176,8 +180,11 @@ def _voxel_dtype(header: Nifti1Header, fmt: str, name: str) -> np.dtype:
     except (HeaderDataError, KeyError) as err:
         raise NotAScanError(name, f"unknown {fmt} datatype code: {err}") from err
     if dtype.kind not in "uif" or dtype.fields is not None:
+        code = int(header["datatype"])
         raise NotAScanError(
-            name, f"voxel type {dtype} is not a real number type (expected integer or float)"
+            name,
+            f"datatype {code} ({data_type_codes.label[code]}), voxel type {dtype}, is not a "
+            "real number type (expected integer or float)",
         )
     return dtype
 
@@ -207,7 +214,16 @@ def _scaled(raw: np.ndarray, header: Nifti1Header, name: str) -> np.ndarray:
     scaled = np.ascontiguousarray(raw, dtype=np.float64)
     scaled *= slope
     scaled += inter
-    return scaled.astype(np.float32)
+    with np.errstate(over="ignore"):
+        data = scaled.astype(np.float32)
+    # A damaged scl_slope (3e38) turns every finite voxel into inf.
+    if np.any(np.isinf(data) & np.isfinite(raw)):
+        raise NotAScanError(
+            name,
+            f"scl_slope {slope} and scl_inter {inter} scale voxel values beyond the float32 "
+            "range: expected scale factors that keep finite voxels finite",
+        )
+    return data
 
 
 def _volume_shape(header: Nifti1Header, name: str) -> tuple[int, int, int]:
