@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from nfd._checks import ensure_float, ensure_int
 from nfd.design import Design, DesignError
 from nfd.feedback._errors import FeedbackError
 from nfd.timeseries import ChainStep
@@ -28,27 +29,25 @@ def check_signal(signal: object, allowed: Sequence[str] = CHAIN_SIGNALS) -> str:
 
 
 def check_count(name: str, value: object, minimum: int) -> int:
-    """`value` as an int >= `minimum`, else :class:`FeedbackError` naming `name`."""
-    if isinstance(value, bool):
-        raise FeedbackError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    """`value` as an int >= `minimum`, else :class:`FeedbackError` naming `name`.
+
+    Any integral type but bool (numpy integers too), through
+    :func:`nfd._checks.ensure_int`; the message keeps its wording
+    (``<name> must be an integer >= <minimum>``).
+    """
     try:
-        number = operator.index(value)  # type: ignore[arg-type]
-    except TypeError:
+        return ensure_int(value, name, minimum=minimum, error=FeedbackError)
+    except FeedbackError:
         raise FeedbackError(f"{name} must be an integer >= {minimum}, got {value!r}") from None
-    if number < minimum:
-        raise FeedbackError(f"{name} must be an integer >= {minimum}, got {number}")
-    return number
 
 
 def check_number(name: str, value: object, minimum: float | None = None) -> float:
-    """`value` as a finite float (>= `minimum` when given), else :class:`FeedbackError`."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise FeedbackError(f"{name} must be a finite number, got {value!r}")
-    number = float(value)
-    if not math.isfinite(number) or (minimum is not None and number < minimum):
-        bound = "" if minimum is None else f" >= {minimum:g}"
-        raise FeedbackError(f"{name} must be a finite number{bound}, got {value!r}")
-    return number
+    """`value` as a finite float (>= `minimum` when given), else :class:`FeedbackError`.
+
+    Any real number but bool (numpy numbers too), through
+    :func:`nfd._checks.ensure_float`.
+    """
+    return ensure_float(value, name, minimum=minimum, error=FeedbackError)
 
 
 class FeedbackComputer(abc.ABC):

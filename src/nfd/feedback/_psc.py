@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import math
-import operator
 
 import numpy as np
 from numpy.typing import ArrayLike
 
+from nfd._checks import ensure_int
 from nfd.design import Design, DesignError
 
 __all__ = ["ContinuousPSC", "percent_signal_change"]
@@ -55,15 +55,10 @@ def percent_signal_change(value: float, baseline_values: ArrayLike) -> float:
 
 
 def _check_delay(delay: object) -> int:
-    if isinstance(delay, bool):
-        raise DesignError(f"delay must be a number of volumes >= 0, got {delay!r}")
     try:
-        number = operator.index(delay)  # type: ignore[arg-type]
-    except TypeError:
+        return ensure_int(delay, "delay", minimum=0, error=DesignError)
+    except DesignError:
         raise DesignError(f"delay must be a number of volumes >= 0, got {delay!r}") from None
-    if number < 0:
-        raise DesignError(f"delay must be a number of volumes >= 0, got {number}")
-    return number
 
 
 class ContinuousPSC:
