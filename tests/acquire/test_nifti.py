@@ -121,8 +121,9 @@ def test_header_size_prefixes() -> None:
 def test_every_prefix_is_incomplete(compressed: bool) -> None:
     raw = nifti_bytes(5, shape=(3, 2, 2), compressed=compressed)
     for length in range(len(raw)):
-        with pytest.raises(IncompleteFileError):
+        with pytest.raises(IncompleteFileError, match=rf"^prefix{length}: ") as caught:
             read_scan_bytes(raw[:length], f"prefix{length}")
+        assert type(caught.value) is IncompleteFileError
     assert read_scan_bytes(raw).data.shape == (3, 2, 2)
 
 
@@ -138,8 +139,9 @@ _BIG = nifti_bytes(11, shape=(16, 16, 10))
 @settings(max_examples=60, deadline=None)
 @given(st.integers(min_value=0, max_value=len(_BIG) - 1))
 def test_truncated_nifti_raises_incomplete_never_a_volume(length: int) -> None:
-    with pytest.raises(IncompleteFileError):
+    with pytest.raises(IncompleteFileError, match=r"^truncated\.nii: ") as caught:
         read_scan_bytes(_BIG[:length], "truncated.nii")
+    assert type(caught.value) is IncompleteFileError
 
 
 # The uncorrupted file of the corruption tests: int16 ramp + 2, shape (4, 3, 2),

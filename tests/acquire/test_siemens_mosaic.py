@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nfd.acquire import IncompleteFileError, NotAScanError, ScanFileError, ScanImage, read_scan, read_scan_bytes
+from nfd.acquire import IncompleteFileError, NotAScanError, ScanImage, read_scan, read_scan_bytes
+from nfd.acquire._dicom import read_dicom_bytes
 from tests.helpers.orientation import canonical, slice_times_in_canonical_order
 
 SERIES = ["ep2d_Int_4", "ep2d_Int_HF_5", "cmrr_Int_8"]
@@ -110,8 +111,9 @@ def mosaic_bytes(opennft_dicom: Path) -> bytes:
 def test_every_prefix_of_the_mosaic_header_is_incomplete(mosaic_bytes: bytes) -> None:
     pixel_start = len(mosaic_bytes) - 444 * 444 * 2
     for length in range(pixel_start + 64):
-        with pytest.raises(IncompleteFileError):
+        with pytest.raises(IncompleteFileError, match=r"^prefix\.dcm: ") as caught:
             read_scan_bytes(mosaic_bytes[:length], "prefix.dcm")
+        assert type(caught.value) is IncompleteFileError
 
 
 @settings(max_examples=80, deadline=None)
@@ -119,21 +121,115 @@ def test_every_prefix_of_the_mosaic_header_is_incomplete(mosaic_bytes: bytes) ->
 def test_truncated_mosaic_raises_incomplete_never_a_volume(data: st.DataObject, opennft_dicom: Path) -> None:
     raw = (opennft_dicom / "001_000007_000002.dcm").read_bytes()
     length = data.draw(st.integers(min_value=0, max_value=len(raw) - 1))
-    with pytest.raises(IncompleteFileError):
+    with pytest.raises(IncompleteFileError, match=r"^truncated\.dcm: ") as caught:
         read_scan_bytes(raw[:length], "truncated.dcm")
+    assert type(caught.value) is IncompleteFileError
 
 
-@pytest.mark.filterwarnings("ignore::UserWarning")  # pydicom and nibabel warn about the damage
-@settings(max_examples=150, deadline=None)
-@given(edits=st.lists(st.tuples(st.integers(0, 13135), st.integers(0, 255)), min_size=1, max_size=6))
-def test_corrupt_mosaic_header_gives_a_volume_or_a_scan_file_error(
-    edits: list[tuple[int, int]], opennft_dicom: Path
+# Where the elements of 001_000007_000003.dcm stand (bytes from the start of the file).
+_META_OB = 144  # (0002,0001) FileMetaInformationVersion, OB: its 4-byte length at +8
+_CSA_IMAGE = 2082  # (0029,1010) the CSA image header, UN: its 4-byte length at +8
+_PIXEL_DATA = 13124  # (7FE0,0010) PixelData, OW: 444 x 444 x 2 = 394272 bytes from 13136
+_PIXEL_BYTES = 444 * 444 * 2
+
+
+@pytest.fixture(scope="module")
+def good_mosaic(opennft_dicom: Path) -> tuple[bytes, ScanImage]:
+    raw = (opennft_dicom / "001_000007_000003.dcm").read_bytes()
+    assert len(raw) == _PIXEL_DATA + 12 + _PIXEL_BYTES
+    assert raw[_META_OB : _META_OB + 6] == b"\x02\x00\x01\x00OB"
+    assert raw[_CSA_IMAGE : _CSA_IMAGE + 6] == b"\x29\x00\x10\x10UN"
+    assert raw[_PIXEL_DATA : _PIXEL_DATA + 12] == b"\xe0\x7f\x10\x00OW\x00\x00" + _PIXEL_BYTES.to_bytes(4, "little")
+    img = read_scan_bytes(raw, "good.dcm")
+    _assert_well_formed(img)
+    return raw, img
+
+
+def _assert_well_formed(img: ScanImage) -> None:
+    assert isinstance(img, ScanImage) and img.format == "siemens_mosaic"
+    assert img.data.ndim == 3 and img.data.dtype == np.float32 and img.data.shape == (74, 74, 36)
+    assert img.affine.shape == (4, 4) and img.affine.dtype == np.float64
+    assert np.all(np.isfinite(img.affine))
+    np.testing.assert_array_equal(img.affine[3], [0.0, 0.0, 0.0, 1.0])
+
+
+def _put(raw: bytes, offset: int, value: bytes) -> bytes:
+    edited = bytearray(raw)
+    edited[offset : offset + len(value)] = value
+    return bytes(edited)
+
+
+def test_file_without_the_dicm_prefix_is_not_a_scan(good_mosaic: tuple[bytes, ScanImage]) -> None:
+    raw, _ = good_mosaic
+    for prefix in (b"DICX", bytes(4), b"dicm"):
+        with pytest.raises(NotAScanError, match=r"^corrupt\.dcm: neither DICOM \('DICM' at byte 128\), NIfTI") as caught:
+            read_scan_bytes(_put(raw, 128, prefix), "corrupt.dcm")
+        assert type(caught.value) is NotAScanError
+        with pytest.raises(NotAScanError, match=r"^corrupt\.dcm: no 'DICM' prefix at byte 128: not a DICOM Part-10 file$"):
+            read_dicom_bytes(_put(raw, 128, prefix), "corrupt.dcm")
+
+
+@pytest.mark.parametrize(
+    ("where", "announced", "reason"),
+    [
+        (_META_OB, 10**6, r"ends inside the value of element \(0002,0001\) at byte 407408 \(1000000 bytes announced from byte 156\)"),
+        (_CSA_IMAGE, 407408, r"ends inside the value of element \(0029,1010\) at byte 407408 \(407408 bytes announced from byte 2094\)"),
+        (_PIXEL_DATA, _PIXEL_BYTES + 2, r"ends inside the value of element \(7FE0,0010\) at byte 407408 \(394274 bytes announced from byte 13136\)"),
+    ],
+    ids=["file meta element", "CSA image header", "PixelData"],
+)
+def test_element_longer_than_the_file_is_incomplete(
+    good_mosaic: tuple[bytes, ScanImage], where: int, announced: int, reason: str
 ) -> None:
-    raw = bytearray((opennft_dicom / "001_000007_000003.dcm").read_bytes())
+    raw, _ = good_mosaic
+    with pytest.raises(IncompleteFileError, match=rf"^corrupt\.dcm: {reason}$") as caught:
+        read_scan_bytes(_put(raw, where + 8, announced.to_bytes(4, "little")), "corrupt.dcm")
+    assert type(caught.value) is IncompleteFileError and caught.value.path == "corrupt.dcm"
+
+
+@pytest.mark.parametrize("kept", [0, 1, 1000, _PIXEL_BYTES - 1])
+def test_truncated_pixel_data_is_incomplete(good_mosaic: tuple[bytes, ScanImage], kept: int) -> None:
+    raw, _ = good_mosaic
+    end = _PIXEL_DATA + 12 + kept
+    with pytest.raises(
+        IncompleteFileError,
+        match=rf"^truncated\.dcm: ends inside the value of element \(7FE0,0010\) at byte {end} "
+        r"\(394272 bytes announced from byte 13136\)$",
+    ) as caught:
+        read_scan_bytes(raw[:end], "truncated.dcm")
+    assert type(caught.value) is IncompleteFileError
+
+
+def test_pixel_data_shorter_than_the_mosaic_is_incomplete(good_mosaic: tuple[bytes, ScanImage]) -> None:
+    raw, _ = good_mosaic
+    short = _put(raw, _PIXEL_DATA + 8, (1000).to_bytes(4, "little"))[: _PIXEL_DATA + 12 + 1000]
+    with pytest.raises(
+        IncompleteFileError, match=r"^short\.dcm: PixelData has 1000 bytes, 444x444x1 frames of 16 bits need 394272$"
+    ) as caught:
+        read_scan_bytes(short, "short.dcm")
+    assert type(caught.value) is IncompleteFileError
+
+
+@settings(max_examples=100, deadline=None)
+@given(edits=st.lists(st.tuples(st.integers(0, 127), st.integers(0, 255)), min_size=1, max_size=8))
+def test_random_damage_to_the_preamble_gives_the_good_volume(
+    edits: list[tuple[int, int]], good_mosaic: tuple[bytes, ScanImage]
+) -> None:
+    raw, good = good_mosaic
+    damaged = bytearray(raw)
     for offset, value in edits:
-        raw[offset] = value
-    try:
-        img = read_scan_bytes(bytes(raw), "corrupt.dcm")
-    except ScanFileError:
-        return
-    assert isinstance(img, ScanImage) and img.data.ndim == 3
+        damaged[offset] = value
+    img = read_scan_bytes(bytes(damaged), "damaged.dcm")
+    _assert_well_formed(img)
+    np.testing.assert_array_equal(img.data, good.data)
+    np.testing.assert_array_equal(img.affine, good.affine)
+    assert (img.header_index, img.series, img.slice_times) == (good.header_index, good.series, good.slice_times)
+
+
+@settings(max_examples=100, deadline=None)
+@given(prefix=st.binary(min_size=4, max_size=4).filter(lambda b: b != b"DICM"))
+def test_any_other_prefix_is_not_a_scan(prefix: bytes, good_mosaic: tuple[bytes, ScanImage]) -> None:
+    raw, _ = good_mosaic
+    with pytest.raises(NotAScanError, match=r"^corrupt\.dcm: neither DICOM \('DICM' at byte 128\)") as caught:
+        read_scan_bytes(_put(raw, 128, prefix), "corrupt.dcm")
+    assert type(caught.value) is NotAScanError
