@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import gzip
-import io
 from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
+from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage
 
 from nfd.acquire import IncompleteFileError, NotAScanError, read_scan, read_scan_bytes
 from tests.helpers.dicom import synthetic_dicom
@@ -72,31 +70,13 @@ def test_gzip_cases() -> None:
         read_scan_bytes(b"\x1f\x8b\x08\x00" + bytes(range(256)), "broken.gz")
 
 
-def _dicom(sop_class: str, *, rows: bool) -> bytes:
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = sop_class
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.preamble = bytes(128)
-    ds.SOPClassUID = sop_class
-    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
-    if rows:
-        ds.Rows = 4
-        ds.Columns = 4
-    out = io.BytesIO()
-    ds.save_as(out, enforce_file_format=True)
-    return out.getvalue()
-
-
 def test_dicom_without_pixel_data_is_not_a_scan_unless_an_image_in_writing() -> None:
     with pytest.raises(NotAScanError, match=f"DICOM without pixel data \\(SOP class {BASIC_TEXT_SR}\\)"):
-        read_scan_bytes(_dicom(BASIC_TEXT_SR, rows=False), "report.dcm")
+        read_scan_bytes(synthetic_dicom(ExplicitVRLittleEndian, sop_class=BASIC_TEXT_SR, image=False, pixels=False), "report.dcm")
     with pytest.raises(IncompleteFileError, match="without PixelData yet"):
-        read_scan_bytes(_dicom(MRImageStorage, rows=True), "growing.dcm")
+        read_scan_bytes(synthetic_dicom(ExplicitVRLittleEndian, sop_class=MRImageStorage, pixels=False), "growing.dcm")
     with pytest.raises(IncompleteFileError, match="without PixelData yet"):
-        read_scan_bytes(_dicom(BASIC_TEXT_SR, rows=True), "growing.dcm")
+        read_scan_bytes(synthetic_dicom(ExplicitVRLittleEndian, sop_class=BASIC_TEXT_SR, pixels=False), "growing.dcm")
 
 
 def test_pixel_data_shorter_than_the_image_is_incomplete() -> None:

@@ -25,16 +25,46 @@ def _item(code: str) -> Dataset:
     return outer
 
 
-def synthetic_dicom(transfer_syntax: str, *, undefined: bool = True, pixels: bool = True) -> bytes:
-    """A small MR image file with nested sequences (undefined lengths when asked)."""
+def synthetic_dicom(
+    transfer_syntax: str,
+    *,
+    undefined: bool = True,
+    pixels: bool = True,
+    sop_class: str = MRImageStorage,
+    image: bool = True,
+) -> bytes:
+    """A small MR image file with nested sequences (undefined lengths when asked).
+
+    Parameters
+    ----------
+    transfer_syntax : str
+        The TransferSyntaxUID the data set is written in.
+    undefined : bool
+        Whether the nested sequences and their items have undefined lengths.
+    pixels : bool
+        Whether the file holds PixelData (``ROWS x COLUMNS`` 16-bit pixels, or one
+        fake JPEG fragment for JPEG Baseline).
+    sop_class : str
+        The SOP class UID, in the file meta information and the data set.
+    image : bool
+        Whether the data set has the image pixel description (Rows, Columns,
+        BitsAllocated...); without it ``pixels`` must be False.
+
+    Returns
+    -------
+    bytes
+        The whole Part-10 file: preamble, ``DICM``, file meta, data set.
+    """
+    if pixels and not image:
+        raise ValueError("pixels=True needs image=True: PixelData without Rows and Columns")
     meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = MRImageStorage
+    meta.MediaStorageSOPClassUID = sop_class
     meta.MediaStorageSOPInstanceUID = generate_uid()
     meta.TransferSyntaxUID = UID(transfer_syntax)
     ds = Dataset()
     ds.file_meta = meta
     ds.preamble = b"\x00" * 128
-    ds.SOPClassUID = MRImageStorage
+    ds.SOPClassUID = sop_class
     ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
     ds.PatientName = "Walk^Test"
     ds.ReferencedImageSequence = [_item("121311"), _item("121312")]
@@ -44,14 +74,15 @@ def synthetic_dicom(transfer_syntax: str, *, undefined: bool = True, pixels: boo
             item.is_undefined_length_sequence_item = True
             item["PurposeOfReferenceCodeSequence"].is_undefined_length = True
             item.PurposeOfReferenceCodeSequence[0].is_undefined_length_sequence_item = True
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.Rows = ROWS
-    ds.Columns = COLUMNS
-    ds.BitsAllocated = 16
-    ds.BitsStored = 16
-    ds.HighBit = 15
-    ds.PixelRepresentation = 0
+    if image:
+        ds.SamplesPerPixel = 1
+        ds.PhotometricInterpretation = "MONOCHROME2"
+        ds.Rows = ROWS
+        ds.Columns = COLUMNS
+        ds.BitsAllocated = 16
+        ds.BitsStored = 16
+        ds.HighBit = 15
+        ds.PixelRepresentation = 0
     if pixels:
         if transfer_syntax == JPEGBaseline8Bit:
             ds.PixelData = encapsulate([b"\xff\xd8fake-jpeg\xff\xd9\x00"])
