@@ -25,7 +25,7 @@ from libc.math cimport ceil, fabs, floor
 from libc.stdlib cimport malloc, free
 
 from nfd._cext.bspline cimport sample
-from nfd._cext.lines cimport edge_scales, prefilter_block, prefilter_last
+from nfd._cext.lines cimport kernel_and_scales, prefilter_block, prefilter_last, prefilter_view, real
 
 cdef extern from *:
     """
@@ -383,12 +383,12 @@ cdef inline void row_sum(const float* c, Py_ssize_t s0, Py_ssize_t s1, const Row
 
 
 # ---------------------------------------------------------------- line kernels
-ctypedef fused real_t:
-    float
-    double
+# The fused type ``real``, the IIR prefilter and the buffers come from lines.pxd (cdef inline, so
+# compiled here for AVX2/FMA); the kernels defined below use intrinsics and each says how it differs
+# from its portable counterpart.
 
 
-def prefilter_lines(real_t[:, :, :] a, int degree):
+def prefilter_lines(real[:, :, :] a, int degree):
     """Turn samples into B-spline coefficients along axis 1, in place.
 
     Parameters
@@ -399,19 +399,7 @@ def prefilter_lines(real_t[:, :, :] a, int degree):
     degree : int
         Spline degree, 0 to 4 (0 and 1 need no filtering).
     """
-    cdef Py_ssize_t item = sizeof(real_t)
-    cdef real_t* s
-    if a.shape[0] == 0 or a.shape[1] == 0 or a.shape[2] == 0:
-        return
-    s = <real_t*>malloc(a.shape[2] * sizeof(real_t))
-    if s == NULL:
-        raise MemoryError("prefilter_lines: cannot allocate a lane buffer")
-    try:
-        with nogil:
-            prefilter_block(&a[0, 0, 0], a.shape[0], a.shape[1], a.shape[2],
-                            a.strides[0] // item, a.strides[1] // item, a.strides[2] // item, degree, s)
-    finally:
-        free(s)
+    prefilter_view(a, degree)
 
 
 cdef inline void _transpose8(const float* src, Py_ssize_t ss, float* dst, Py_ssize_t ds) noexcept nogil:
@@ -452,7 +440,11 @@ cdef inline void _transpose8(const float* src, Py_ssize_t ss, float* dst, Py_ssi
 
 cdef inline void _transpose(const float* src, Py_ssize_t rows, Py_ssize_t cols, Py_ssize_t ss,
                             float* dst, Py_ssize_t ds) noexcept nogil:
-    """``dst[c * ds + r] = src[r * ss + c]`` for a rows x cols block (8 x 8 tiles in registers)."""
+    """``dst[c * ds + r] = src[r * ss + c]`` for a rows x cols block (8 x 8 tiles in registers).
+
+    Not ``lines.transpose_into``: float32 only, 8 x 8 tiles through :func:`_transpose8`, and a
+    destination stride ``ds``, so that it also writes the result back into a strided slab.
+    """
     cdef Py_ssize_t r, c, i, r8 = rows - rows % 8, c8 = cols - cols % 8
     for r in range(0, r8, 8):
         for c in range(0, c8, 8):
@@ -465,28 +457,29 @@ cdef inline void _transpose(const float* src, Py_ssize_t rows, Py_ssize_t cols, 
             dst[c * ds + r] = src[r * ss + c]
 
 
-def prefilter_last_axis(real_t[:, :, :] a, int degree):
+def prefilter_last_axis(real[:, :, :] a, int degree):
     """B-spline coefficients along the last axis (which must have unit stride), in place.
 
     Each slab ``a[i]`` is transposed so that the recursion runs with
     contiguous lanes (float32: 8 x 8 tiles transposed in registers).
     """
-    cdef Py_ssize_t item = sizeof(real_t)
+    cdef Py_ssize_t item = sizeof(real)
     cdef Py_ssize_t n0 = a.shape[0], n1 = a.shape[1], n2 = a.shape[2], s0, s1, i
-    cdef real_t* buf
-    cdef real_t* slab
+    cdef real* buf
+    cdef real* slab
     if n0 == 0 or n1 == 0 or n2 < 2:
         return
     if a.strides[2] != item:
         raise ValueError(f"a must have unit stride along its last axis, got {a.strides[2]} bytes")
-    buf = <real_t*>malloc((n1 * n2 + n1) * sizeof(real_t))
+    buf = <real*>malloc((n1 * n2 + n1) * sizeof(real))
     if buf == NULL:
         raise MemoryError("prefilter_last_axis: cannot allocate a slab buffer")
     s0 = a.strides[0] // item
     s1 = a.strides[1] // item
     try:
         with nogil:
-            if real_t is float:
+            if real is float:
+                # as lines.prefilter_last, but with the slabs transposed by 8 x 8 register tiles
                 for i in range(n0):
                     slab = &a[0, 0, 0] + i * s0
                     _transpose(slab, n1, n2, s1, buf, n1)
@@ -501,7 +494,11 @@ def prefilter_last_axis(real_t[:, :, :] a, int degree):
 cdef inline void convolve_block(const float* src, float* dst, Py_ssize_t n_outer, Py_ssize_t n,
                                 Py_ssize_t n_lanes, const float* kernel, Py_ssize_t klen,
                                 const float* scale) noexcept nogil:
-    """``lines.convolve_block`` with the lanes in registers, 32 at a time."""
+    """``lines.convolve_block`` with the lanes in registers, 32 at a time.
+
+    Kept apart from the portable loop, which updates ``out`` in memory once per tap: here 32 (then
+    8) lanes stay in four ymm accumulators across all the taps, with fused multiply-adds.
+    """
     cdef Py_ssize_t o, i, t, l, r = (klen - 1) // 2, t0, t1
     cdef __m256 acc0, acc1, acc2, acc3, kt, sc
     cdef float* out
@@ -547,22 +544,11 @@ cdef inline void convolve_block(const float* src, float* dst, Py_ssize_t n_outer
                 l = l + 1
 
 
-cdef float* _kernel_and_scales(const double[::1] kernel, Py_ssize_t n, bint normalize) except NULL:
-    cdef Py_ssize_t t, klen = kernel.shape[0]
-    cdef float* buf = <float*>malloc((klen + max(n, 1)) * sizeof(float))
-    if buf == NULL:
-        raise MemoryError("convolution: cannot allocate")
-    for t in range(klen):
-        buf[t] = <float>kernel[t]
-    edge_scales(buf, klen, n, normalize, buf + klen)
-    return buf
-
-
 def convolve_lines(const float[:, :, ::1] src, float[:, :, ::1] dst,
                    const double[::1] kernel, bint normalize):
     """As ``smooth.convolve_lines``."""
     cdef Py_ssize_t n = src.shape[1], klen = kernel.shape[0]
-    cdef float* buf = _kernel_and_scales(kernel, n, normalize)
+    cdef float* buf = kernel_and_scales(kernel, n, normalize)
     try:
         with nogil:
             convolve_block(&src[0, 0, 0], &dst[0, 0, 0], src.shape[0], n, src.shape[2], buf, klen, buf + klen)
@@ -584,7 +570,7 @@ def convolve_last(const float[:, :, ::1] src, float[:, :, :] dst,
     if n0 == 0 or n1 == 0 or n == 0:
         return
     ds = dst.strides[1] // sizeof(float)
-    kbuf = _kernel_and_scales(kernel, n, normalize)
+    kbuf = kernel_and_scales(kernel, n, normalize)
     slab = <float*>malloc(2 * n1 * n * sizeof(float))
     if slab == NULL:
         free(kbuf)

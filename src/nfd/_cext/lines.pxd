@@ -12,9 +12,15 @@ lanes (unit stride when possible, which the compiler vectorises).
 - :func:`convolve_block`: float32 convolution with a symmetric kernel,
   samples beyond the edges left out (zero), optionally renormalised (as
   SPM's ``spm_conv_vol`` along its third axis).
+- :func:`prefilter_view` and :func:`kernel_and_scales`: the buffers the
+  modules' ``prefilter_lines`` and ``convolve_*`` wrappers need.
+
+Every helper is ``cdef inline``: it is compiled into each module that
+cimports it, with that module's flags (``avx2`` compiles for AVX2/FMA).
 """
 
 from libc.math cimport log, ceil, pow, sqrt, fabs
+from libc.stdlib cimport malloc, free
 
 
 cdef inline int spline_poles(int degree, double* p) noexcept nogil:
@@ -208,3 +214,64 @@ cdef inline void prefilter_last(real* a, Py_ssize_t n0, Py_ssize_t n1, Py_ssize_
         for j in range(n1):
             for k in range(n2):
                 slab[j * s1 + k] = buf[k * n1 + j]
+
+
+cdef inline int prefilter_view(real[:, :, :] a, int degree) except -1:
+    """:func:`prefilter_block` over a whole view, in place (the modules' ``prefilter_lines``).
+
+    Parameters
+    ----------
+    a : float32 or float64 view, shape (outer, n, lanes), any strides
+        Filtered along its second axis; a view with an empty axis is left
+        alone.
+    degree : int
+        Spline degree, 0 to 4 (0 and 1 need no filtering).
+
+    Returns
+    -------
+    int
+        0; -1 with ``MemoryError`` raised when the ``lanes`` scratch values
+        cannot be allocated.
+    """
+    cdef Py_ssize_t item = sizeof(real)
+    cdef real* s
+    if a.shape[0] == 0 or a.shape[1] == 0 or a.shape[2] == 0:
+        return 0
+    s = <real*>malloc(a.shape[2] * sizeof(real))
+    if s == NULL:
+        raise MemoryError("prefilter_lines: cannot allocate a lane buffer")
+    try:
+        with nogil:
+            prefilter_block(&a[0, 0, 0], a.shape[0], a.shape[1], a.shape[2],
+                            a.strides[0] // item, a.strides[1] // item, a.strides[2] // item, degree, s)
+    finally:
+        free(s)
+    return 0
+
+
+cdef inline float* kernel_and_scales(const double[::1] kernel, Py_ssize_t n, bint normalize) except NULL:
+    """float32 copy of ``kernel`` followed by the ``n`` factors of :func:`edge_scales` (one allocation).
+
+    Parameters
+    ----------
+    kernel : float64 view, odd length ``klen``
+        The convolution kernel (dimensionless weights).
+    n : int
+        Samples along the convolved axis.
+    normalize : bool
+        Renormalise the weights that fall inside at the edges.
+
+    Returns
+    -------
+    float*
+        ``klen + max(n, 1)`` floats from ``malloc``, which the caller frees;
+        NULL with ``MemoryError`` raised when they cannot be allocated.
+    """
+    cdef Py_ssize_t t, klen = kernel.shape[0]
+    cdef float* buf = <float*>malloc((klen + max(n, 1)) * sizeof(float))
+    if buf == NULL:
+        raise MemoryError("convolution: cannot allocate")
+    for t in range(klen):
+        buf[t] = <float>kernel[t]
+    edge_scales(buf, klen, n, normalize, buf + klen)
+    return buf
