@@ -97,14 +97,14 @@ def test_single_frame_synthetic_image_is_not_a_volume() -> None:
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=2000))
 def test_random_bytes_are_not_a_scan_or_incomplete(raw: bytes) -> None:
-    with pytest.raises((NotAScanError, IncompleteFileError)):
+    with pytest.raises((NotAScanError, IncompleteFileError), match=r"^random\.bin: [^\n]+$"):
         read_scan_bytes(raw, "random.bin")
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=3000))
 def test_random_bytes_after_a_dicom_prefix_are_not_a_scan_or_incomplete(raw: bytes) -> None:
-    with pytest.raises((NotAScanError, IncompleteFileError)):
+    with pytest.raises((NotAScanError, IncompleteFileError), match=r"^random\.dcm: [^\n]+$"):
         read_scan_bytes(bytes(128) + b"DICM" + raw, "random.dcm")
 
 
@@ -112,5 +112,5 @@ def test_random_bytes_after_a_dicom_prefix_are_not_a_scan_or_incomplete(raw: byt
 @given(st.binary(min_size=1, max_size=400))
 def test_random_bytes_with_nifti_or_gzip_magic_are_not_a_scan_or_incomplete(raw: bytes) -> None:
     for magic in (b"\x5c\x01\x00\x00", b"\x1c\x02\x00\x00", b"\x1f\x8b"):
-        with pytest.raises((NotAScanError, IncompleteFileError)):
+        with pytest.raises((NotAScanError, IncompleteFileError), match=r"^random\.nii: [^\n]+$"):
             read_scan_bytes(magic + raw, "random.nii")
