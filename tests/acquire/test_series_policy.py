@@ -59,3 +59,53 @@ def test_an_unknown_series_given_in_advance_is_none_and_the_mode_is_checked() ->
     assert SeriesPolicy("ignore", SeriesId(None, None)).series is None
     with pytest.raises(ValueError, match="on_new_series must be one of 'ignore', 'new_run'; got 'stop'"):
         SeriesPolicy("stop")  # type: ignore[arg-type]
+
+
+def test_a_series_written_alongside_the_runs_is_barred_for_good() -> None:
+    # series 7 every TR (2 s), series 8 half a TR after each of its volumes: the scanner's MoCo series beside the raw one
+    policy = SeriesPolicy("new_run", tr=2.0)
+    verdicts = []
+    for volume in range(5):
+        t = 2.0 * volume
+        verdicts.append(policy.judge(SeriesId("7"), started=True, now=t).verdict)
+        verdicts.append(policy.judge(SeriesId("8"), started=True, now=t + 1.0).verdict)
+    assert verdicts == [SeriesVerdict.RUN, SeriesVerdict.IGNORED] * 5
+    assert policy.new_series is None and policy.barred == {SeriesId("8")}
+    # series 7 falls silent; series 8 goes on alone: still barred, it never starts a run
+    decision = policy.judge(SeriesId("8"), started=True, now=30.0)
+    assert decision.verdict is SeriesVerdict.IGNORED and "barred" in decision.reason
+    # a series that begins once series 7 has been silent for a TR starts the next run
+    assert policy.judge(SeriesId("9"), started=True, now=30.5).verdict is SeriesVerdict.NEW_RUN
+    assert policy.barred == {SeriesId("7"), SeriesId("8")}
+
+
+def test_the_silence_is_one_tr_from_the_runs_last_file() -> None:
+    for gap, verdict in ((1.99, SeriesVerdict.IGNORED), (2.0, SeriesVerdict.NEW_RUN)):
+        policy = SeriesPolicy("new_run", tr=2.0)
+        policy.judge(SeriesId("7"), started=True, now=10.0)
+        assert policy.judge(SeriesId("8"), started=True, now=10.0 + gap).verdict is verdict, gap
+
+
+def test_barred_series_are_handed_to_the_next_runs_policy() -> None:
+    first = SeriesPolicy("new_run", SeriesId("7"), tr=1.0)
+    first.judge(SeriesId("7"), started=True, now=0.0)
+    assert first.judge(SeriesId("8"), started=True, now=5.0).verdict is SeriesVerdict.NEW_RUN
+    second = SeriesPolicy("new_run", first.new_series, tr=1.0, barred=first.barred)
+    second.judge(SeriesId("8"), started=True, now=6.0)
+    back = second.judge(SeriesId("7"), started=True, now=20.0)  # a late file of the ended series: no flapping
+    assert back.verdict is SeriesVerdict.IGNORED and back.first and "earlier run" in back.reason
+    assert second.judge(SeriesId("7"), started=True, now=21.0).first is False  # one warning
+    assert second.new_series is None
+
+
+def test_without_a_tr_or_a_time_a_new_series_ends_the_run_as_before() -> None:
+    untimed = SeriesPolicy("new_run", tr=2.0)
+    untimed.judge(SeriesId("7"), started=True, now=None)  # a file of unknown time does not count as recent
+    assert untimed.judge(SeriesId("8"), started=True, now=0.1).verdict is SeriesVerdict.NEW_RUN
+    no_tr = SeriesPolicy("new_run")
+    no_tr.judge(SeriesId("7"), started=True, now=0.0)
+    assert no_tr.judge(SeriesId("8"), started=True, now=0.1).verdict is SeriesVerdict.NEW_RUN
+    ignoring = SeriesPolicy("ignore", tr=2.0)
+    ignoring.judge(SeriesId("7"), started=True, now=0.0)
+    assert ignoring.judge(SeriesId("8"), started=True, now=0.1).reason == "not the run's series"
+    assert ignoring.barred == frozenset()

@@ -46,6 +46,9 @@ class WatchOptions:
         What a file of another series does.
     series : SeriesId or None
         The run's series, if known in advance.
+    barred : frozenset of SeriesId
+        Series that never start a run (``"new_run"``: the earlier runs'
+        series, and the series written alongside them).
 
     Raises
     ------
@@ -73,13 +76,17 @@ class WatchOptions:
     slices: SliceOptions = field(default_factory=SliceOptions)
     on_new_series: OnNewSeries = "ignore"
     series: SeriesId | None = None
+    barred: frozenset[SeriesId] = frozenset()
 
     def __post_init__(self) -> None:
         check_option("index_from", self.index_from, INDEX_FROM)
         check_option("on_new_series", self.on_new_series, ON_NEW_SERIES)
         if self.series is not None and not isinstance(self.series, SeriesId):
             raise ValueError(f"series must be a SeriesId or None, got {self.series!r}")
+        if not all(isinstance(b, SeriesId) for b in self.barred):
+            raise ValueError(f"barred must hold SeriesId values, got {self.barred!r}")
         set_ = object.__setattr__  # frozen: the canonical values replace the given ones
+        set_(self, "barred", frozenset(self.barred))
         set_(self, "first_number", ensure_int(self.first_number, "first_number"))
         set_(self, "poll", check_bool(self.poll, "poll"))
         for name in ("poll_interval", "complete_timeout", "reorder_timeout"):

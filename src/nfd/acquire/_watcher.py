@@ -47,7 +47,7 @@ import hashlib
 import os
 import stat
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -256,6 +256,11 @@ class ScanWatcher:
     new_series : SeriesId or None
         With ``on_new_series="new_run"``, the series whose first file ended
         the iteration; None otherwise.
+    barred : frozenset of SeriesId
+        The series that never start a run, to hand to the next watcher: the
+        ones given, those whose first file came while the run's series was
+        still being written (less than one TR before), and, once a new
+        series began, the run's.
 
     Examples
     --------
@@ -292,6 +297,7 @@ class ScanWatcher:
         volume_from: VolumeFrom = "auto",
         on_new_series: OnNewSeries = "ignore",
         series: SeriesId | None = None,
+        barred: Iterable[SeriesId] = (),
     ) -> None:
         self.options = WatchOptions(
             naming=naming if naming is not None else FileNaming(),
@@ -305,10 +311,13 @@ class ScanWatcher:
             slices=SliceOptions(slices_per_volume, volume_from),
             on_new_series=on_new_series,
             series=series,
+            barred=frozenset(barred),
         )
         self.folder = Path(folder).absolute()
         self.stats: dict[str, int] = dict.fromkeys(_STAT_KEYS, 0)
-        self._policy = SeriesPolicy(self.options.on_new_series, self.options.series)
+        self._policy = SeriesPolicy(
+            self.options.on_new_series, self.options.series, tr=self.options.tr, barred=self.options.barred
+        )
         self._sequencer: Sequencer[Scan] = Sequencer(self.options.reorder_timeout, tr=self.options.tr)
         self._assembler: SliceAssembler[SliceImage] = SliceAssembler(self.options.complete_timeout)
         self._files = WatchedFiles()
@@ -334,6 +343,11 @@ class ScanWatcher:
     def new_series(self) -> SeriesId | None:
         """With ``on_new_series="new_run"``, the series whose first file ended the iteration."""
         return self._policy.new_series
+
+    @property
+    def barred(self) -> frozenset[SeriesId]:
+        """With ``on_new_series="new_run"``, the series that never start a run (for the next watcher)."""
+        return self._policy.barred
 
     @property
     def missing(self) -> list[int]:
@@ -634,9 +648,10 @@ class ScanWatcher:
                 file=str(entry.path),
                 series=str(decision.series),
                 run_series=str(self.series),
+                reason=decision.reason,
             )
         else:
-            log.debug("file_ignored", file=str(entry.path), reason=f"{decision.series}, not the run's")
+            log.debug("file_ignored", file=str(entry.path), reason=f"{decision.series}: {decision.reason}")
 
     def _check_series(self, entry: WatchedFile, image: ScanImage | SliceImage) -> bool:
         """Whether the file is of the run's series (the policy learns the series from the first one).
@@ -644,7 +659,9 @@ class ScanWatcher:
         A file of another series is ignored, or, with ``on_new_series="new_run"``
         and once the run is under way, ends the run's series.
         """
-        decision = self._policy.judge(SeriesId(entry.series_name, image.series), self._sequencer.started)
+        decision = self._policy.judge(
+            SeriesId(entry.series_name, image.series), self._sequencer.started, now=_written_at(entry)
+        )
         if decision.verdict is SeriesVerdict.RUN:
             return True
         if decision.verdict is SeriesVerdict.NEW_RUN:
@@ -843,3 +860,11 @@ def _series_at_start(
         mtime = reading.signature[1] if reading is not None and reading.signature else entry.mtime_ns
         found.append((mtime, SeriesId(entry.series_name, uid)))
     return found
+
+
+def _written_at(entry: WatchedFile) -> float:
+    """Monotonic time (s) a file was last written: its last change seen, or for a file present at start its mtime."""
+    if not entry.mtime_ns:
+        return entry.changed_at
+    age = max(0.0, time.time() - entry.mtime_ns / 1e9)
+    return min(entry.changed_at, time.monotonic() - age)

@@ -395,8 +395,9 @@ class Daemon:
         summaries: list[dict[str, Any]] = []
         series: SeriesId | None = None
         auto = self.cfg.acquire.on_new_series == "new_run"
+        barred: frozenset[SeriesId] = frozenset()  # series that never start a run (new_run)
         while not self.shutdown.is_set():
-            watcher = watch_source(self.cfg, series)
+            watcher = watch_source(self.cfg, series, barred=barred)
             try:
                 summaries.append(await self.run(watcher))
             except ConfigError as exc:
@@ -408,11 +409,12 @@ class Daemon:
             if self.shutdown.is_set() or not (auto or self.server is not None):
                 break
             series = watcher.new_series if auto else None
+            barred = watcher.barred if auto else frozenset()
             if series is None:
                 # without auto, the operator arms the next run (POST /api/v1/runs/start)
                 if not auto and not await self._wait_for_start():
                     break
-                series = await self._wait_for_new_series(watcher.series)
+                series, barred = await self._wait_for_new_series(watcher.series, barred)
                 if series is None:
                     break
             log.info("new_series", series=str(series))
@@ -430,12 +432,17 @@ class Daemon:
             self._armable = False
         return not self.shutdown.is_set()
 
-    async def _wait_for_new_series(self, current: SeriesId | None) -> SeriesId | None:
-        """Wait, between runs, for a file of a series other than ``current``; None on shutdown."""
+    async def _wait_for_new_series(
+        self, current: SeriesId | None, barred: frozenset[SeriesId]
+    ) -> tuple[SeriesId | None, frozenset[SeriesId]]:
+        """Wait, between runs, for a file of a series other than ``current`` and not ``barred``.
+
+        Returns the new series (None on shutdown) and the series barred after it.
+        """
         self.notifier.notify(STATUS="run finished; waiting for a new series")
         log.info("waiting_for_new_series", after=str(current))
         self._armed = True
-        watcher = watch_source(self.cfg, current, on_new_series="new_run")
+        watcher = watch_source(self.cfg, current, on_new_series="new_run", barred=barred)
         async with watcher:  # the current series' files pass by unprocessed
             it = aiter(watcher)
             try:
@@ -443,7 +450,7 @@ class Daemon:
                     pass
             finally:
                 self._armed = False
-        return None if self.shutdown.is_set() else watcher.new_series
+        return (None if self.shutdown.is_set() else watcher.new_series), watcher.barred
 
     # -- nfd.outputs.web.Controller: the POST routes ------------------------------------------
 

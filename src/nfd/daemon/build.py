@@ -12,6 +12,7 @@ into a :class:`~nfd.config.ConfigError` naming the key the operator fixes.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -145,9 +146,15 @@ def load_rois(cfg: Config, shape: tuple[int, int, int], affine: np.ndarray) -> R
 
 
 def watch_source(
-    cfg: Config, series: SeriesId | None = None, on_new_series: Literal["ignore", "new_run"] | None = None
+    cfg: Config,
+    series: SeriesId | None = None,
+    on_new_series: Literal["ignore", "new_run"] | None = None,
+    barred: Iterable[SeriesId] = (),
 ) -> ScanWatcher:
-    """The watch folder of ``cfg.acquire`` as a scan source, for ``series`` (None: the newest at start)."""
+    """The watch folder of ``cfg.acquire`` as a scan source, for ``series`` (None: the newest at start).
+
+    ``barred``: series that never start a run (see :class:`nfd.acquire.ScanWatcher`).
+    """
     a = cfg.acquire
     return ScanWatcher(
         a.watch_dir,
@@ -163,6 +170,7 @@ def watch_source(
         volume_from=a.volume_from,
         on_new_series=on_new_series or a.on_new_series,
         series=series,
+        barred=barred,
     )
 
 
