@@ -162,8 +162,12 @@ cdef inline float sample4(const float* c, Py_ssize_t s0, Py_ssize_t s1,
                           double x0, double x1, double x2) noexcept nogil:
     """Degree-4 spline value at ``(x0, x1, x2)`` (conventions of ``bspline.sample``).
 
-    The five row contractions are independent and combined as a tree, to
-    keep the dependency chains short.
+    The vectorised counterpart of ``bspline.sample`` for degree 4 (which the
+    other degrees still use): the weights are one 8-lane Horner evaluation
+    (:func:`_taps`) instead of ``bspline.weights``, the contiguous-axis
+    taps one 8-float load, summed in float32 rather than double. The five
+    row contractions are independent and combined as a tree, to keep the
+    dependency chains short.
     """
     cdef double f0 = floor(x0 + 0.5), f1 = floor(x1 + 0.5), f2 = floor(x2 + 0.5)
     cdef float w0[8]
