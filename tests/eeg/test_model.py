@@ -20,6 +20,7 @@ from nfd.eeg import (
     file_sha256,
     load_model,
 )
+from tests.helpers.audit import opens_of
 
 UNPICKLED: list[str] = []
 
@@ -105,3 +106,12 @@ def test_channels_are_found_by_name_in_any_order(make_model) -> None:
     model = make_model(["Cz", "Pz"], 250.0)
     stream = StreamSpec(("Pz", "Fz", "Cz"), 250.0, PreprocessSpec(fs=250.0), 5000.0)
     np.testing.assert_array_equal(model.check_stream(stream), [2, 0])
+
+
+
+def test_the_bytes_hashed_are_the_bytes_unpickled(make_model) -> None:
+    # hashing, then loading by path again, would let a swap in between run other code: one open of the file
+    model = make_model(["Cz"], 250.0)
+    with opens_of(model.path) as opened:
+        load_model(model.path, model.sha256)
+    assert opened == [str(model.path)]

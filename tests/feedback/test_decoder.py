@@ -16,6 +16,7 @@ from sklearn.preprocessing import StandardScaler
 from nfd.design import Design
 from nfd.feedback import DecoderError, DecoderFeedback, FeedbackError, file_sha256, load_decoder, make_feedback
 from nfd.timeseries import ChainStep
+from tests.helpers.audit import opens_of
 
 DESIGN = Design.from_blocks(40, [("UP", 10, 19), ("UP", 30, 39)], skip_volumes=2)
 
@@ -104,6 +105,14 @@ def test_a_file_whose_sha256_differs_is_never_unpickled(tmp_path: Path) -> None:
     with pytest.raises(DecoderError, match="no predict\\(\\) method"):
         load_decoder(path, sha)
     assert marker.exists()
+
+
+def test_the_bytes_hashed_are_the_bytes_unpickled(classifier: tuple[Any, Path, str]) -> None:
+    # hashing, then loading by path again, would let a swap in between run other code: one open of the file
+    _, path, sha = classifier
+    with opens_of(path) as opened:
+        load_decoder(path, sha)
+    assert opened == [str(path)]
 
 
 def test_bad_model_files_and_hashes(tmp_path: Path) -> None:

@@ -24,6 +24,8 @@ stream and the preprocessed rate and filters must be the model's.
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import os
 import re
@@ -245,14 +247,18 @@ def load_model(path: str | os.PathLike[str], sha256: str) -> EegModel:
     p = Path(path)
     if not p.is_file():
         raise ModelFormatError(f"model file {p} does not exist")
-    actual = file_sha256(p)
+    try:  # read once: the bytes hashed are the bytes unpickled (no swap of the file between the two)
+        content = p.read_bytes()
+    except OSError as exc:
+        raise ModelFormatError(f"model file {p} cannot be read: {exc}") from exc
+    actual = hashlib.sha256(content).hexdigest()
     if actual != expected:
         raise ModelHashError(
             f"model file {p} has SHA-256 {actual}, but eeg.model_sha256 pins {expected}: refusing to load it "
             "(a different or modified file; pin the new hash only if you trust the file)"
         )
     try:
-        payload = joblib.load(p)
+        payload = joblib.load(io.BytesIO(content))
     except Exception as exc:  # unpickling errors come in many types
         raise ModelFormatError(f"model file {p} cannot be loaded: {exc!r}") from exc
     if not isinstance(payload, dict) or payload.get("format") != MODEL_FORMAT:
