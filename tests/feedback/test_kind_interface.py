@@ -161,8 +161,7 @@ def psc_intermittent_known(stream: Sequence[Volume]) -> dict[int, float]:
     out = {}
     for end, (regulation, baseline) in INTERMITTENT_WINDOWS.items():
         per_roi = [
-            100.0 * (mean_of(raw[n], regulation) - mean_of(raw[n], baseline)) / mean_of(raw[n], baseline)
-            for n in ROIS
+            100.0 * (mean_of(raw[n], regulation) - mean_of(raw[n], baseline)) / mean_of(raw[n], baseline) for n in ROIS
         ]
         out[end] = sum(per_roi) / len(per_roi)
     return out
