@@ -168,8 +168,10 @@ class FeedbackComputer(abc.ABC):
         Raises
         ------
         FeedbackError
-            If a step or the voxels of an ROI are missing, or the index is
-            outside the design (:class:`VolumeIndexError`).
+            If a step or the voxels of an ROI are missing.
+        nfd.design.VolumeIndexError
+            If `index` is outside the design (a :class:`nfd.design.DesignError`,
+            not a FeedbackError); the volume is then not counted.
         """
         i = self._check_index(index)
         self._detail = {}
