@@ -342,6 +342,7 @@ def test_unusable_token_files_are_refused_without_showing_them(
     path = tmp_path / "token"
     if content is not None:
         path.write_text(content)
+        path.chmod(0o600)
     with pytest.raises(TokenFileError, match=re.escape(fragment)) as info:
         read_token_file(path)
     assert str(path) in str(info.value)
@@ -349,12 +350,24 @@ def test_unusable_token_files_are_refused_without_showing_them(
         assert content not in str(info.value)
 
 
-def test_a_token_file_others_can_read_is_warned_about(token_file: Path) -> None:
-    token_file.chmod(0o644)
-    with structlog.testing.capture_logs() as logs:
-        assert read_token_file(token_file) == TOKEN
-    assert [(e["event"], e["mode"]) for e in logs] == [("web_token_file_readable_by_others", "0o644")]
-    assert stat.S_IMODE(os.stat(token_file).st_mode) == 0o644
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o604, 0o660, 0o601, 0o610, 0o444])
+def test_a_token_file_others_may_touch_is_refused(token_file: Path, mode: int) -> None:
+    token_file.chmod(mode)
+    with structlog.testing.capture_logs() as logs, pytest.raises(TokenFileError) as info:
+        read_token_file(token_file)
+    message = str(info.value)
+    assert message == (
+        f"web token file {token_file} has mode {mode:04o}: expected 0600 or 0400 "
+        f"(group and others may not read a secret; chmod 600 {token_file})"
+    )
+    assert TOKEN not in message and logs == []
+    assert stat.S_IMODE(os.stat(token_file).st_mode) == mode  # never changed behind the operator's back
+
+
+@pytest.mark.parametrize("mode", [0o600, 0o400])
+def test_a_token_file_only_its_owner_reads_is_taken(token_file: Path, mode: int) -> None:
+    token_file.chmod(mode)
+    assert read_token_file(token_file) == TOKEN
 
 
 async def test_an_unusable_token_file_stops_the_server_from_starting(tmp_path: Path) -> None:

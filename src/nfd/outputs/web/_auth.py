@@ -80,20 +80,26 @@ def is_loopback(host: str) -> bool:
 def read_token_file(path: str | os.PathLike[str]) -> str:
     """The bearer token in ``path``: its content without surrounding white space.
 
-    Warns (``web_token_file_readable_by_others``, with the path and mode)
-    when the file may be read by group or others; never logs the token.
+    Never logs the token.
 
     Raises
     ------
     TokenFileError
-        If the file cannot be read, is larger than 4 KiB, or does not hold a
-        token of 16 to 512 characters from ``A-Z a-z 0-9 . _ ~ + -``.
+        If the file grants group or others any permission (its mode must be
+        0600 or 0400: a token others can read is no secret), cannot be read,
+        is larger than 4 KiB, or does not hold a token of 16 to 512
+        characters from ``A-Z a-z 0-9 . _ ~ + -``.
     """
     p = Path(path)
     try:
         info = p.stat()
         if not stat.S_ISREG(info.st_mode):
             raise TokenFileError(f"web token file {p} is not a regular file")
+        if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise TokenFileError(
+                f"web token file {p} has mode {stat.S_IMODE(info.st_mode):04o}: expected 0600 or 0400 "
+                f"(group and others may not read a secret; chmod 600 {p})"
+            )
         if info.st_size > _MAX_TOKEN_FILE:
             raise TokenFileError(f"web token file {p} is {info.st_size} bytes: expected one token (< 4 KiB)")
         raw = p.read_bytes()
@@ -108,8 +114,6 @@ def read_token_file(path: str | os.PathLike[str]) -> str:
             f"web token file {p} does not hold a usable token: expected 16 to 512 characters from "
             "A-Z a-z 0-9 . _ ~ + - (e.g. from `python3 -c \"import secrets; print(secrets.token_urlsafe(32))\"`)"
         )
-    if info.st_mode & (stat.S_IRGRP | stat.S_IROTH):
-        log.warning("web_token_file_readable_by_others", path=str(p), mode=oct(stat.S_IMODE(info.st_mode)))
     return token
 
 
