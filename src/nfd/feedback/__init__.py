@@ -1,4 +1,4 @@
-"""From ROI signals to feedback values: the run's design and every feedback type.
+"""From ROI signals to feedback values: every feedback type.
 
 This subpackage owns:
 
@@ -18,30 +18,15 @@ This subpackage owns:
 - :func:`scale_feedback`: gain and clipping to the display range;
   :func:`combine`: several ROIs' measures into one; :func:`pearson`.
 
-Every kind reads the run's :class:`nfd.design.Design` (the design, its
-protocol files and their errors moved to :mod:`nfd.design`; ``Design``,
-``Event``, ``load_protocol``, ``DesignError``, ``ProtocolError``,
-``VolumeIndexError``, ``BASELINE_TRIAL_TYPES`` and ``PYHRF_COLUMNS`` are
-re-exported here for the callers that still import them from
-:mod:`nfd.feedback`). Errors are :class:`FeedbackError` (a
-:class:`ValueError`), :class:`DecoderError` for decoder model files; a
-volume index outside the run raises :class:`nfd.design.VolumeIndexError`
-and a bad design argument :class:`nfd.design.DesignError`.
+Every kind reads the run's :class:`nfd.design.Design`. Errors are
+:class:`FeedbackError` (a :class:`ValueError`), :class:`DecoderError` for
+decoder model files; a volume index outside the run raises
+:class:`nfd.design.VolumeIndexError` and a bad design argument
+:class:`nfd.design.DesignError`.
 """
 
 from __future__ import annotations
 
-# The design and its protocol files moved to nfd.design; re-exported here until every caller imports them from there.
-from nfd.design import (
-    BASELINE_TRIAL_TYPES,
-    PYHRF_COLUMNS,
-    Design,
-    DesignError,
-    Event,
-    ProtocolError,
-    VolumeIndexError,
-    load_protocol,
-)
 from nfd.feedback._activity import ContinuousActivity, IntermittentActivity, ShapingRule
 from nfd.feedback._combine import COMBINE_OPERATIONS, combine
 from nfd.feedback._computer import CHAIN_SIGNALS, FeedbackComputer
@@ -62,37 +47,29 @@ from nfd.feedback._psc import ContinuousPSC, percent_signal_change
 from nfd.feedback._scaling import scale_feedback
 
 __all__ = [
-    "BASELINE_TRIAL_TYPES",
     "CHAIN_SIGNALS",
     "COMBINE_OPERATIONS",
     "DECODER_INPUTS",
     "DECODER_OUTPUTS",
     "FEEDBACK_KINDS",
-    "PYHRF_COLUMNS",
     "ContinuousActivity",
     "ContinuousPSC",
     "DecoderError",
     "DecoderFeedback",
-    "Design",
-    "DesignError",
-    "Event",
     "ExternalFeedback",
     "FeedbackComputer",
     "FeedbackError",
     "IntermittentActivity",
     "IntermittentCorrelation",
-    "ProtocolError",
     "ProxyRule",
     "ShapingRule",
     "SlidingCorrelation",
     "TwoPointProxy",
-    "VolumeIndexError",
     "combine",
     "composite_measure",
     "feedback_options",
     "file_sha256",
     "load_decoder",
-    "load_protocol",
     "make_feedback",
     "pearson",
     "percent_signal_change",
