@@ -210,3 +210,23 @@ def test_files_written_faster_than_the_tr_are_not_early() -> None:
         released(seq, 0.1 * i)
     assert not any(flags)
     assert seq.deadline() == pytest.approx(1.3 + 2.0)
+
+
+def test_a_given_up_index_is_missing_at_once_unless_its_volume_comes_first() -> None:
+    seq: Sequencer[str] = Sequencer(reorder_timeout=60.0, tr=1.0)
+    seq.start(0, now=0.0)
+    assert seq.give_up(1, "its file was rejected")
+    assert seq.give_up(2, "its file was rejected")
+    assert seq.offer(2, b"c", "vol2", "C", now=0.5).verdict is Verdict.ACCEPTED  # rewritten good in time: taken
+    assert seq.deadline() == 60.5  # index 0 is not given up: it is waited for, the reorder window from 2
+    assert seq.offer(0, b"a", "vol0", "A", now=1.0).verdict is Verdict.ACCEPTED
+    released = seq.release(now=1.0)
+    assert [(r.index, r.item, r.reason) for r in released] == [(0, "A", ""), (1, None, "its file was rejected"),
+                                                               (2, "C", "")]
+    assert not seq.give_up(1, "again") and not seq.give_up(-1, "negative")  # passed, or before the first
+    assert seq.give_up(3, "its file is a directory") and seq.deadline() == float("-inf")
+    assert [(r.index, r.reason) for r in seq.release(now=1.1)] == [(3, "its file is a directory")]
+    seq.offer(6, b"g", "vol6", "G", now=2.0)
+    assert seq.give_up(5, "its file was rejected")
+    assert [(r.index, r.reason) for r in seq.finish()] == [
+        (4, "the series ended before it came"), (5, "its file was rejected"), (6, "")]

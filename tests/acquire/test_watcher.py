@@ -179,6 +179,42 @@ async def test_non_image_with_a_matching_name_is_rejected_and_named(tmp_path: Pa
     assert w.stats["rejected"] == 1 and w.missing == [0]
 
 
+async def test_a_rejected_index_is_missing_at_once_not_after_the_reorder_wait(tmp_path: Path, logs: list) -> None:
+    # reorder_timeout 60 s: if the rejected file's index were waited for, volume 3 would not come within the test
+    async with watcher(tmp_path, reorder_timeout=60.0) as w:
+        (tmp_path / vol_name(1)).write_bytes(nifti_bytes(1))
+        (tmp_path / vol_name(2)).write_text("an export error: text where a volume should be\n" * 10)
+        (tmp_path / vol_name(3)).write_bytes(nifti_bytes(3))
+        scans = await asyncio.wait_for(take(w, 2), 10)
+    assert [(s.index, value_of(s)) for s in scans] == [(0, 1), (2, 3)]
+    (missing,) = events(logs, "volume_missing")
+    assert missing["index"] == 1 and missing["reason"].startswith(f"its file {vol_name(2)} was rejected: ")
+    assert w.missing == [1] and w.stats["rejected"] == 1
+
+
+@pytest.mark.parametrize("kind", ["a directory", "a FIFO"])
+async def test_an_entry_named_like_a_scan_that_is_no_file_gets_a_line(
+    tmp_path: Path, logs: list, kind: str
+) -> None:
+    def make(path: Path) -> None:
+        path.mkdir() if kind == "a directory" else os.mkfifo(path)
+
+    make(tmp_path / vol_name(2))  # present at start
+    async with watcher(tmp_path, reorder_timeout=60.0) as w:
+        (tmp_path / vol_name(1)).write_bytes(nifti_bytes(1))
+        await asyncio.sleep(0.05)
+        make(tmp_path / vol_name(4))  # and made during the run: neither blocks the watcher (a FIFO is never opened to wait)
+        (tmp_path / vol_name(3)).write_bytes(nifti_bytes(3))
+        (tmp_path / vol_name(5)).write_bytes(nifti_bytes(5))
+        scans = await asyncio.wait_for(take(w, 3), 10)
+    assert [s.index for s in scans] == [0, 2, 4]
+    skipped = events(logs, "file_skipped")
+    assert [(e["file"], e["reason"]) for e in skipped] == [
+        (str(tmp_path / vol_name(n)), f"{kind}, not a scan file") for n in (2, 4)
+    ]
+    assert [e["index"] for e in events(logs, "volume_missing")] == [1, 3] and w.missing == [1, 3]
+
+
 async def test_out_of_order_arrival_is_reordered(tmp_path: Path, logs: list) -> None:
     async with watcher(tmp_path, reorder_timeout=5.0) as w:
         for number in (3, 1, 2):

@@ -78,10 +78,15 @@ class Release(Generic[T]):
         0-based acquisition index.
     item : object or None
         The accepted volume, or None when the index is declared missing.
+    reason : str
+        For a missing index, why: overdue past the reorder window, given up
+        (:meth:`Sequencer.give_up`, e.g. its file was rejected), or the
+        series ended first.
     """
 
     index: int
     item: T | None
+    reason: str = ""
 
 
 class Sequencer(Generic[T]):
@@ -131,6 +136,7 @@ class Sequencer(Generic[T]):
         self._front: tuple[int, float] | None = None
         self._early: set[int] = set()  # indices held that came early
         self._pending: dict[int, tuple[T, float]] = {}
+        self._given_up: dict[int, str] = {}  # indices missing as soon as their turn comes, and why
         self._key_by_digest: dict[bytes, str] = {}
         self._key_by_index: dict[int, str] = {}
         self.missing: list[int] = []
@@ -204,12 +210,36 @@ class Sequencer(Generic[T]):
         if self._next is not None and index < self._next:
             return Offer(Verdict.LATE)
         self._pending[index] = (item, now)
+        self._given_up.pop(index, None)  # its file came good after all, before its turn
         self._key_by_digest[digest] = key
         self._key_by_index[index] = key
         early = not self._advance_front(index, now)
         if early:
             self._early.add(index)
         return Offer(Verdict.ACCEPTED, early=early)
+
+    def give_up(self, index: int, reason: str) -> bool:
+        """Declare ``index`` missing as soon as its turn comes, without waiting for it (e.g. its file was rejected).
+
+        Returns False, and changes nothing, when the index is already passed,
+        held, or negative. A volume of that index offered before its turn is
+        still taken.
+
+        Examples
+        --------
+        >>> seq = Sequencer(reorder_timeout=60.0)
+        >>> seq.start(0)
+        >>> seq.offer(1, b"b", "vol1", "B", now=0.0).verdict.name
+        'ACCEPTED'
+        >>> seq.give_up(0, "its file vol0 is not a scan")
+        True
+        >>> [(r.index, r.item, r.reason) for r in seq.release(now=0.0)]
+        [(0, None, 'its file vol0 is not a scan'), (1, 'B', '')]
+        """
+        if index < 0 or index in self._pending or (self._next is not None and index < self._next):
+            return False
+        self._given_up[index] = reason
+        return True
 
     def _advance_front(self, index: int, now: float) -> bool:
         """Whether ``index``, offered at ``now``, is on time; if so it may move the scanner's position."""
@@ -263,17 +293,20 @@ class Sequencer(Generic[T]):
         released: list[Release[T]] = []
         if self._next is None:
             return released
-        while self._pending:
+        while self._pending or self._next in self._given_up:
             held = self._pending.pop(self._next, None)
             if held is not None:
                 released.append(Release(self._next, held[0]))
                 self._anchor = self._times_gaps_from(self._next, held[1])  # an early file: as if it came on time
                 self._early.discard(self._next)
             else:
-                deadline = self._gap_deadline()
-                if deadline is None or now < deadline:
-                    break
-                released.append(Release(self._next, None))
+                reason = self._given_up.pop(self._next, None)
+                if reason is None:
+                    deadline = self._gap_deadline()
+                    if deadline is None or now < deadline:
+                        break
+                    reason = f"not arrived {self.reorder_timeout:g} s after it was due"
+                released.append(Release(self._next, None, reason))
                 self.missing.append(self._next)
                 if self._anchor is not None and self.tr is not None:
                     self._anchor += self.tr  # when the missing index was due
@@ -302,7 +335,10 @@ class Sequencer(Generic[T]):
             held = self._pending.pop(self._next, None)
             if held is None:
                 self.missing.append(self._next)
-            released.append(Release(self._next, None if held is None else held[0]))
+                reason = self._given_up.pop(self._next, "the series ended before it came")
+                released.append(Release(self._next, None, reason))
+            else:
+                released.append(Release(self._next, held[0]))
             self._next += 1
         return released
 
@@ -312,6 +348,10 @@ class Sequencer(Generic[T]):
         None when nothing waits on a gap (nothing held, not started, or the
         next index is held and releasable now).
         """
-        if self._next is None or not self._pending or self._next in self._pending:
+        if self._next is None or self._next in self._pending:
+            return None
+        if self._next in self._given_up:
+            return -math.inf  # due now
+        if not self._pending:
             return None
         return self._gap_deadline()

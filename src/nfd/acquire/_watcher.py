@@ -119,6 +119,7 @@ class _Reading:
     digest: bytes = b""
     error: IncompleteFileError | NotAScanError | OSError | None = None
     not_a_file: bool = False
+    kind: str = ""  # for not_a_file: what the entry is (a directory, a FIFO...)
     unchanged: bool = False
     t_complete: float = 0.0
 
@@ -145,13 +146,17 @@ def _read_file(
     it, the file is not read again (``unchanged=True``).
     """
     try:
-        st = os.stat(path)
-        if not stat.S_ISREG(st.st_mode):
-            return _Reading(signature=None, not_a_file=True)
-        if unless is not None and (st.st_size, st.st_mtime_ns) == unless:
-            return _Reading(signature=unless, unchanged=True)
-        with open(path, "rb") as handle:
+        # O_NONBLOCK: a FIFO named like a scan never blocks the open; fstat then tells what was opened
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        with open(fd, "rb", closefd=True) as handle:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                return _Reading(signature=None, not_a_file=True, kind=_kind_of(st.st_mode))
+            if unless is not None and (st.st_size, st.st_mtime_ns) == unless:
+                return _Reading(signature=unless, unchanged=True)
             buf = handle.read()
+    except IsADirectoryError:
+        return _Reading(signature=None, not_a_file=True, kind="a directory")
     except OSError as err:
         return _Reading(signature=None, error=err)
     signature = (len(buf), st.st_mtime_ns)
@@ -169,14 +174,24 @@ def _read_file(
     )
 
 
+def _kind_of(mode: int) -> str:
+    """What a file-system entry that is not a regular file is, for a log line."""
+    kinds = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
+             (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+    return next((name for test, name in kinds if test(mode)), "not a regular file")
+
+
 def _list_folder(folder: Path) -> list[tuple[Path, int]]:
-    """Regular files in a folder with their mtime (ns) (blocking; run in a thread)."""
+    """Entries of a folder with their mtime (ns) (blocking; run in a thread).
+
+    Not only regular files: an entry named like a scan that is a directory or
+    a FIFO is read (and skipped with a line) like any other.
+    """
     found = []
     with os.scandir(folder) as entries:
         for entry in entries:
             with contextlib.suppress(FileNotFoundError):  # removed while listing
-                if entry.is_file():
-                    found.append((Path(entry.path), entry.stat().st_mtime_ns))
+                found.append((Path(entry.path), entry.stat().st_mtime_ns))
     return found
 
 
@@ -603,7 +618,8 @@ class ScanWatcher:
         if not self._files.follows(entry):
             return None  # removed while it was being read
         if reading.not_a_file:
-            log.debug("file_ignored", file=str(entry.path), reason="not a regular file")
+            reason = f"{reading.kind or 'not a regular file'}, not a scan file"
+            self._reject(entry, "file_skipped", reason, "rejected", state=FileState.DONE)
             self._files.forget(entry)
             return None
         if isinstance(reading.error, FileNotFoundError):
@@ -636,6 +652,13 @@ class ScanWatcher:
             entry.logged = True
             self.stats[count] += 1
             log.warning(event, file=str(entry.path), reason=reason)
+            self._give_up_index(entry, f"its file {entry.path.name} was {count}: {reason}")
+
+    def _give_up_index(self, entry: WatchedFile, reason: str) -> None:
+        """A file numbered by its name that cannot be a volume: its index is missing at once, not after a wait."""
+        if self.options.index_from != "name" or entry.number is None or self._saw_slices:
+            return
+        self._sequencer.give_up(entry.number - self.options.first_number, reason)
 
     # -- series -------------------------------------------------------------
 
@@ -839,7 +862,7 @@ class ScanWatcher:
         for release in releases:
             if release.item is None:
                 self.stats["missing"] += 1
-                log.warning("volume_missing", index=release.index, waited_s=self.options.reorder_timeout)
+                log.warning("volume_missing", index=release.index, reason=release.reason)
             else:
                 self.stats["taken"] += 1
                 self._out.put_nowait(release.item)
