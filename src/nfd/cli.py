@@ -107,9 +107,9 @@ def _logging(args: argparse.Namespace, cfg: Config | None) -> None:
 
 def _check_config(args: argparse.Namespace) -> int:
     cfg, _ = _load(args.config, watch_dir=True)
-    from nfd.daemon.build import load_design
+    from nfd.daemon.build import preflight
 
-    load_design(cfg)
+    preflight(cfg)  # every check nfd run makes before the first volume
     sys.stdout.write(orjson.dumps(config_to_dict(cfg), option=orjson.OPT_INDENT_2).decode() + "\n")
     print(f"nfd: {args.config}: configuration is valid", file=sys.stderr)
     return EXIT_OK
@@ -118,7 +118,9 @@ def _check_config(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     cfg, text = _load(args.config, watch_dir=True)
     from nfd.daemon.app import Daemon
+    from nfd.daemon.build import preflight
 
+    preflight(cfg)  # what check-config accepts, nfd run starts with
     _logging(args, cfg)
 
     async def serve() -> None:

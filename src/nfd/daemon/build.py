@@ -12,6 +12,7 @@ into a :class:`~nfd.config.ConfigError` naming the key the operator fixes.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
@@ -33,8 +34,8 @@ from nfd.config import Config, ConfigError
 from nfd.design import Design, DesignError, load_protocol
 from nfd.eeg import EegError, EegModel, EegSession, ModelHashError, load_model
 from nfd.feedback import FeedbackComputer, FeedbackError, make_feedback
-from nfd.outputs import OutputError, SerialSink, Sink, UdpSink
-from nfd.outputs.web import Controller, LiveState, TokenFileError, WebConfigError, WebServer
+from nfd.outputs import OutputError, RunFolder, RunFolderError, SerialSink, Sink, UdpSink
+from nfd.outputs.web import Controller, LiveState, TokenFileError, WebConfigError, WebServer, read_token_file
 from nfd.timeseries import (
     AfterSend,
     ChainOptions,
@@ -274,3 +275,64 @@ async def start_web_server(cfg: Config, live: LiveState, controller: Controller)
     except (WebConfigError, TokenFileError) as exc:
         raise ConfigError(str(exc), key="web") from None
     return server
+
+
+def preflight(cfg: Config) -> None:
+    """Every check ``nfd run`` makes before the first volume, opening nothing (blocking: a thread or the CLI).
+
+    ``nfd check-config`` and ``nfd run`` both call it, so that what one
+    accepts the other starts with: the design fits the run; the feedback
+    kind, the signal chain, the quality and after-send options build; a
+    decoder's and an EEG model's SHA-256 match (the files are read, never
+    run when they do not); the realignment template reads and the ROI masks
+    lie on its grid; the runs folder and the prefix can make a run folder;
+    the web token file is private and usable; a serial port that must exist
+    does, readable and writable by this user. Run it as the service user to
+    catch permissions.
+
+    Raises
+    ------
+    ConfigError
+        The first problem, naming its key.
+    """
+    design = load_design(cfg)
+    build_chains(cfg, design)
+    build_quality(cfg, design)
+    build_after_send(cfg, design)
+    build_feedback(cfg, design)
+    if cfg.eeg.enabled:
+        load_eeg_model(cfg)
+    if cfg.volume.reference != "first":
+        template = read_template(Path(cfg.volume.reference))
+        load_rois(cfg, template.data.shape[:3], template.affine)
+    try:
+        RunFolder.check(cfg.run.output_dir, prefix=cfg.run.prefix)
+    except RunFolderError as exc:
+        key = "run.prefix" if "prefix" in str(exc) else "run.output_dir"
+        raise ConfigError(str(exc), key=key) from None
+    if cfg.web.enabled and cfg.web.token_file:
+        try:
+            read_token_file(cfg.web.token_file)
+        except TokenFileError as exc:
+            raise ConfigError(str(exc), key="web.token_file") from None
+    _check_serial_port(cfg)
+
+
+def _check_serial_port(cfg: Config) -> None:
+    ser = cfg.feedback.serial
+    if not ser.enabled:
+        return
+    build_sinks(cfg)  # the options
+    if not ser.must_exist:
+        return
+    if not os.path.exists(ser.port):
+        raise ConfigError(
+            f"serial port {ser.port} does not exist (plug the device in, or set must_exist = false to wait for it)",
+            key="feedback.serial.port",
+        )
+    if not os.access(ser.port, os.R_OK | os.W_OK):
+        raise ConfigError(
+            f"serial port {ser.port} is not readable and writable by this user (add it to the port's group, "
+            "e.g. dialout)",
+            key="feedback.serial.port",
+        )

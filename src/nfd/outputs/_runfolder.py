@@ -143,6 +143,36 @@ class RunFolder:
         self._records: list[VolumeRecord] = []
 
     # -- creation --------------------------------------------------------------
+    @staticmethod
+    def check(base_dir: str | os.PathLike[str], prefix: str = "run") -> None:
+        """Check, creating nothing, that :meth:`create` could make a run folder there.
+
+        The prefix must be a plain file name; ``base_dir`` must be a writable
+        folder, or be creatable: its nearest existing ancestor a writable
+        folder (for the user running the check: run it as the service user).
+
+        Raises
+        ------
+        RunFolderError
+            Naming the prefix or the folder, and what was expected.
+
+        Examples
+        --------
+        >>> RunFolder.check("/tmp", prefix="../x")
+        Traceback (most recent call last):
+        ...
+        nfd.outputs._errors.RunFolderError: run folder prefix must be a plain file name (no path separator), got '../x'
+        """
+        _check_prefix(prefix)
+        base = Path(base_dir).absolute()
+        existing = next(p for p in (base, *base.parents) if p.exists() or p == p.parent)
+        if not existing.is_dir():
+            raise RunFolderError(f"cannot create the runs folder {base}: {existing} is not a folder")
+        if not os.access(existing, os.W_OK | os.X_OK):
+            if existing == base:
+                raise RunFolderError(f"cannot write in the runs folder {base}: not writable by this user")
+            raise RunFolderError(f"cannot create the runs folder {base}: {existing} is not writable by this user")
+
     @classmethod
     def create(
         cls,
@@ -175,10 +205,7 @@ class RunFolder:
         RunFolderError
             If the prefix is unusable or the folder cannot be created.
         """
-        if not isinstance(prefix, str) or not prefix or prefix in {".", ".."} or any(
-            c in prefix for c in ("/", "\\", "\0", os.sep)
-        ):
-            raise RunFolderError(f"run folder prefix must be a plain file name (no path separator), got {prefix!r}")
+        _check_prefix(prefix)
         if not isinstance(config_text, str):
             raise RunFolderError(f"config_text must be the configuration's TOML text (str), got {type(config_text)}")
         started = datetime.now() if started is None else started
@@ -477,3 +504,11 @@ class RunFolder:
             except RunFolderError as exc:
                 raise RunFolderError(f"{file}: line {number}: {exc}") from None
         return records
+
+
+def _check_prefix(prefix: object) -> None:
+    """A run folder prefix is a plain file name: no separator, not ``.`` or ``..``."""
+    if not isinstance(prefix, str) or not prefix or prefix in {".", ".."} or any(
+        c in prefix for c in ("/", "\\", "\0", os.sep)
+    ):
+        raise RunFolderError(f"run folder prefix must be a plain file name (no path separator), got {prefix!r}")
