@@ -107,6 +107,7 @@ async def _operate(daemon: RunningDaemon, url: str, s: SyntheticSession, tmp_pat
                 await asyncio.to_thread(
                     write_nifti_volume, tmp_path / "watch" / f"vol_{i + 1:04d}.nii", s.volumes[i], s.affine
                 )
+                last_written = time.monotonic()
                 while len(volumes) <= i:
                     msg = await ws.receive_json(timeout=20)
                     if msg["type"] == "volume":
@@ -131,6 +132,8 @@ async def _operate(daemon: RunningDaemon, url: str, s: SyntheticSession, tmp_pat
             r = await http.post(f"{url}/api/v1/runs/start")
             assert r.status == 202, await r.text()
             await daemon.wait_for_async("waiting_for_new_series")
+            # a scanner starts the next series at least a TR (2 s) after the last volume of the one before
+            await asyncio.sleep(max(0.0, last_written + 2.0 - time.monotonic()))
             await asyncio.to_thread(write_nifti_volume, tmp_path / "watch" / "vol2_0001.nii", s.volumes[0], s.affine)
             while (msg := await ws.receive_json(timeout=20))["type"] != "volume":
                 pass
