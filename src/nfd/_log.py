@@ -5,13 +5,21 @@ event name per kind of event (``volume_processed``, ``file_rejected``, ...);
 :func:`configure_logging`, called once by the command line, decides how they
 are rendered. journald keeps standard output, so operators read the daemon
 with ``journalctl -u nfd -o cat``.
+
+What the libraries log through :mod:`logging` (aiohttp, asyncio) comes out
+the same way, as ``library_log`` lines with the library's ``logger`` and
+``message``. Every line passes :func:`redact_secrets`, so a bearer token (an
+``Authorization`` header, a WebSocket subprotocol ``bearer.<token>``) never
+reaches the journal, and tracebacks carry no frame locals (which would print
+configuration reprs and secrets).
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from typing import Any, BinaryIO, Literal, TextIO, cast
 
 import structlog
@@ -47,6 +55,56 @@ def configure_worker_logging(settings: LoggingSettings | None) -> None:
     if settings is not None:
         fmt, level, stream = settings
         configure_logging(fmt, level, sys.stderr if stream == "stderr" else sys.stdout)
+
+
+#: A bearer token as HTTP and nfd's WebSocket subprotocol carry it: ``Bearer <token>`` or ``bearer.<token>``.
+_BEARER = re.compile(r"(?i)\b(bearer[.\s]+)[A-Za-z0-9._~+/=-]+")
+
+
+def _redacted(value: object) -> object:
+    if isinstance(value, str):
+        return _BEARER.sub(r"\1<redacted>", value)
+    if isinstance(value, (list, tuple)):
+        return type(value)(_redacted(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _redacted(v) for k, v in value.items()}
+    return value
+
+
+def redact_secrets(logger: object, method: str, event_dict: MutableMapping[str, Any]) -> dict[str, Any]:
+    """structlog processor: every bearer token in the event's values becomes ``<redacted>``.
+
+    Examples
+    --------
+    >>> redact_secrets(None, "warning", {"event": "library_log",
+    ...     "message": "Client protocols ['bearer.s3cret-token-0123456789'] don't overlap"})["message"]
+    "Client protocols ['bearer.<redacted>'] don't overlap"
+    >>> redact_secrets(None, "info", {"headers": {"Authorization": "Bearer abc.def"}})["headers"]
+    {'Authorization': 'Bearer <redacted>'}
+    """
+    return {key: _redacted(value) for key, value in event_dict.items()}
+
+
+class _LibraryBridge(logging.Handler):
+    """Hands the records of :mod:`logging` (aiohttp, asyncio...) to structlog, as ``library_log`` events."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            fields: dict[str, Any] = {"logger": record.name, "message": record.getMessage()}
+            if record.exc_info and record.exc_info[1] is not None:
+                fields["exc_info"] = record.exc_info
+            structlog.get_logger("nfd.library").log(record.levelno, "library_log", **fields)
+        except Exception:  # noqa: BLE001 - logging must never raise into the code that logs
+            self.handleError(record)
+
+
+def _bridge_libraries(level: int) -> None:
+    """Route :mod:`logging` to structlog at ``level`` (once: a new call replaces the bridge)."""
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if isinstance(h, _LibraryBridge)]:
+        root.removeHandler(handler)
+    root.addHandler(_LibraryBridge(level))
+    root.setLevel(level)
 
 
 def _orjson_dumps(obj: object, default: Callable[[Any], Any] | None = None) -> bytes:
@@ -85,14 +143,24 @@ def configure_logging(fmt: LogFormat = "json", level: LogLevel = "info", stream:
     ]
     if fmt == "json":
         processors += [
-            structlog.processors.dict_tracebacks,
+            # the traceback as a dict, without frame locals (they hold configuration reprs and secrets)
+            structlog.processors.ExceptionRenderer(
+                structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
+            ),
+            redact_secrets,
             structlog.processors.JSONRenderer(serializer=_orjson_dumps),
         ]
     else:
-        processors.append(structlog.dev.ConsoleRenderer(colors=out.isatty()))
+        processors += [
+            redact_secrets,
+            structlog.dev.ConsoleRenderer(
+                colors=out.isatty(), exception_formatter=structlog.dev.plain_traceback
+            ),
+        ]
     structlog.configure(
         processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(getattr(logging, level.upper())),
         logger_factory=_logger_factory(fmt, out),
         cache_logger_on_first_use=False,
     )
+    _bridge_libraries(getattr(logging, level.upper()))

@@ -21,6 +21,7 @@ from nfd.outputs import VolumeRecord
 from nfd.outputs.web import LiveState, RunInfo, WebServer
 from tests.helpers.chromium import Chromium, chromium_binary
 from tests.helpers.records import synthetic_run
+from tests.helpers.web import IdleController
 
 CHROMIUM = chromium_binary()
 pytestmark = pytest.mark.skipif(
@@ -33,13 +34,6 @@ ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
 DOCS = ROOT / "docs"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
-class IdleController:
-    async def start_run(self) -> None: ...
-    async def stop_run(self) -> None: ...
-    async def mark_event(self, name: str, t: float) -> None: ...
-    async def push_value(self, source: str, value: float, t: float) -> None: ...
 
 
 async def _evaluate(browser: Chromium, expression: str) -> Any:

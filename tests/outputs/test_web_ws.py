@@ -16,15 +16,7 @@ import structlog
 from nfd.outputs import VolumeRecord
 from nfd.outputs.web import LiveState, RunInfo, WebServer
 from tests.helpers.records import synthetic_run
-
-
-class IdleController:
-    """A controller for tests that do not use the POST routes."""
-
-    async def start_run(self) -> None: ...
-    async def stop_run(self) -> None: ...
-    async def mark_event(self, name: str, t: float) -> None: ...
-    async def push_value(self, source: str, value: float, t: float) -> None: ...
+from tests.helpers.web import IdleController
 
 
 @pytest.fixture
