@@ -80,4 +80,4 @@ async def test_a_volume_that_fails_gets_a_failed_line_and_the_run_goes_on(shared
     failed = [r for r in records if r.status is VolumeStatus.FAILED]
     assert [(r.index, r.reason) for r in failed] == [(7, "RuntimeError: a bug in the volume step")]
     assert failed[0].file == "001_000007_000008.dcm" and failed[0].condition is not None
-    assert summary["volumes_processed"] == 149 and summary["volumes_refused"] == 1
+    assert summary["volumes_processed"] == 149 and summary["volumes_failed"] == 1 and summary["volumes_refused"] == 0

@@ -9,9 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nfd.daemon.worker import VolumeWorker
+from nfd.daemon.worker import VolumeWorker, WorkerCrashed
 from nfd.simulate import make_session
 from nfd.volume import MotionCorrector, VolumeError
+from tests.helpers.processes import WorkerKiller
 
 
 @pytest.fixture(scope="module")
@@ -48,3 +49,18 @@ async def test_worker_killed_mid_run_is_restarted(session) -> None:
         again = await worker.process(session.volumes[1])
         assert worker.restarts == 1 and worker.pid != old_pid
         np.testing.assert_allclose(again.params, params, atol=1e-3)
+
+
+async def test_a_worker_dying_again_in_its_restart_fails_that_volume_only(session) -> None:
+    async with VolumeWorker(smooth_fwhm=5.0) as worker:
+        await worker.set_reference(session.volumes[0], session.affine)
+        await worker.process(session.volumes[1])
+        first = worker.pid
+        # the running worker, then the one restarted for it
+        with WorkerKiller(os.getpid(), kills=2) as killer, pytest.raises(WorkerCrashed, match="died 2 times"):
+            await worker.process(session.volumes[2])
+        assert killer.killed[0] == first and len(killer.killed) == 2
+        expected = MotionCorrector(session.volumes[0], session.affine, smooth_fwhm=5.0)
+        out = await worker.process(session.volumes[2])  # the next volume restarts it, on the same reference
+        np.testing.assert_allclose(out.params, expected.process(session.volumes[2]).params, atol=1e-3)
+        assert worker.pid not in killer.killed and worker.restarts == 2

@@ -21,7 +21,7 @@ from nfd.acquire import Scan
 from nfd.config import Config
 from nfd.daemon._volume_step import VolumeStep
 from nfd.daemon.build import build_after_send, build_chains, load_rois
-from nfd.daemon.worker import VolumeOutput
+from nfd.daemon.worker import VolumeOutput, WorkerCrashed
 from nfd.design import Design
 from nfd.eeg import EegError, EegSession, Prediction
 from nfd.feedback import FeedbackComputer, scale_feedback
@@ -96,7 +96,8 @@ class Pipeline:
         self.latencies_ms: list[float] = []
         self.processed = 0
         self.skipped = 0
-        self.failed = 0
+        self.refused = 0  # not on the reference grid, or refused by the engine
+        self.failed = 0  # processing raised (a bug, the worker dying twice)
         self.missing: list[int] = []
         self.last_index = -1
 
@@ -175,8 +176,14 @@ class Pipeline:
         try:
             data = conform_to_grid(image.data, image.affine, *self.grid, name=scan.path.name)
             return await self.worker.process(data)
+        except WorkerCrashed as exc:  # the worker died twice on it: this volume failed, the run goes on
+            log.error("volume_failed", index=scan.index, file=scan.path.name, reason=str(exc))
+            await self.record_failure(scan, exc)
+            if self.live is not None:
+                self.live.warning("volume_failed", f"{scan.path.name}: {exc}", index=scan.index)
+            return None
         except VolumeError as exc:  # wrong grid, unusable volume
-            self.failed += 1
+            self.refused += 1
             log.warning("volume_rejected", index=scan.index, file=scan.path.name, reason=str(exc))
             await self._append(VolumeRecord(index=scan.index, status=VolumeStatus.REFUSED, file=scan.path.name,
                                             condition=self.design.condition(scan.index), reason=str(exc)))
@@ -331,7 +338,8 @@ class Pipeline:
         return {
             "volumes_processed": self.processed,
             "volumes_skipped": self.skipped,
-            "volumes_refused": self.failed,
+            "volumes_refused": self.refused,
+            "volumes_failed": self.failed,
             "volumes_missing": len(self.missing),
             "missing_indices": list(self.missing),
             "latency_ms_median": float(np.median(lat)) if lat.size else None,

@@ -12,8 +12,11 @@ runs :meth:`nfd.volume.MotionCorrector.process` writing straight into
 ``resliced`` and ``smoothed``, and only the six motion parameters and a few
 numbers come back pickled. The views stay valid until the next call.
 
-A worker that dies (a crash in native code) is restarted with the same
-reference and the volume is tried once more; the loop itself never blocks.
+A worker that dies (a crash in native code, a kill) is restarted with the
+same reference and the volume is tried once more. If it dies again, during
+its restart or on the retry, the volume fails (:class:`WorkerCrashed`, which
+the pipeline records as ``failed`` with the reason) and the next volume
+starts with a fresh restart; the loop itself never blocks.
 """
 
 from __future__ import annotations
@@ -37,6 +40,12 @@ from nfd.volume import VolumeError
 log = structlog.get_logger(__name__)
 
 _N_ARRAYS = 4  # reference, input, resliced, smoothed
+#: Deaths of the worker tolerated on one volume (the first is retried, the second fails the volume).
+_DEATHS_PER_VOLUME = 2
+
+
+class WorkerCrashed(RuntimeError):
+    """The worker process died twice on one volume (in its restart or on the retry): that volume failed."""
 _REF, _IN, _RESL, _SMOOTH = range(_N_ARRAYS)
 
 
@@ -155,6 +164,7 @@ class VolumeWorker:
         #: Process id of the worker; how many times it was restarted after dying.
         self.pid = 0
         self.restarts = 0
+        self._broken = False  # the worker died and is not restarted yet
 
     async def __aenter__(self) -> VolumeWorker:
         await self.start()
@@ -201,12 +211,35 @@ class VolumeWorker:
         log.info("reference_set", shape=list(self.shape), ms=round((time.perf_counter() - t0) * 1e3, 1))
 
     async def _restart(self) -> None:
+        """A new worker process with the engine on the same reference (raises BrokenProcessPool if it dies too)."""
         self.restarts += 1
+        self._broken = True
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
         self._pool = self._new_pool()
         self.pid = await self._call(_worker_warmup)
         await self._init_engine()
+        self._broken = False
+        log.info("volume_worker_restarted", pid=self.pid, restarts=self.restarts)
+
+    async def _run_volume(self) -> tuple[Any, int, bool, float]:
+        """The engine on the input view, restarting a dead worker; WorkerCrashed after two deaths on this volume."""
+        deaths = 0
+        while True:
+            try:
+                if self._broken:
+                    await self._restart()
+                result: tuple[Any, int, bool, float] = await self._call(_worker_process)
+                return result
+            except BrokenProcessPool:
+                deaths += 1
+                self._broken = True
+                log.error("volume_worker_crashed", restarts=self.restarts, deaths_on_this_volume=deaths)
+                if deaths >= _DEATHS_PER_VOLUME:
+                    raise WorkerCrashed(
+                        f"the volume worker died {deaths} times on this volume (restarts so far: {self.restarts}); "
+                        "the next volume restarts it"
+                    ) from None
 
     async def process(self, data: np.ndarray) -> VolumeOutput:
         """Realign, reslice and smooth one volume.
@@ -220,18 +253,15 @@ class VolumeWorker:
         ------
         nfd.volume.VolumeError
             The volume is not on the reference grid, or the engine refused it.
+        WorkerCrashed
+            The worker died twice on this volume.
         """
         if self.shape is None:
             raise RuntimeError("VolumeWorker.set_reference() first")
         if tuple(data.shape) != self.shape:
             raise VolumeError(f"expected a volume of shape {self.shape} (the reference grid), got {tuple(data.shape)}")
         np.copyto(self._views[_IN], data, casting="unsafe")
-        try:
-            params, iters, converged, ms = await self._call(_worker_process)
-        except BrokenProcessPool:
-            log.error("volume_worker_crashed", restarts=self.restarts + 1)
-            await self._restart()
-            params, iters, converged, ms = await self._call(_worker_process)
+        params, iters, converged, ms = await self._run_volume()
         return VolumeOutput(
             params=np.asarray(params),
             iterations=iters,
