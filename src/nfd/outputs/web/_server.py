@@ -16,6 +16,7 @@ from nfd.outputs.web._api import add_api_routes
 from nfd.outputs.web._auth import guard_middleware, is_loopback, read_token_file
 from nfd.outputs.web._control import Controller
 from nfd.outputs.web._errors import WebConfigError
+from nfd.outputs.web._limits import ConnectionGate, ConnectionLimits, GatedSite, default_max_clients
 from nfd.outputs.web._live import LiveState
 from nfd.outputs.web._messages import dumps
 from nfd.outputs.web._openapi import openapi_document
@@ -64,6 +65,17 @@ class WebServer:
         Kernel send buffer of each WebSocket connection, in bytes.
     writer_limit : int
         Bytes aiohttp buffers per WebSocket before a send waits for the socket.
+    max_clients : int, optional
+        Connections held at most (HTTP and WebSocket together).  Default: a
+        quarter of this process's soft ``RLIMIT_NOFILE`` when the server is
+        made, at most 256 (:func:`~nfd.outputs.web._limits.default_max_clients`),
+        so the scan path always keeps its descriptors.  A connection arriving
+        at the cap evicts the oldest one still waiting for its request; if
+        every one is serving, the newcomer gets 503 and is closed at once.
+    read_timeout : float
+        Seconds a connection has to send a request's line and headers (from
+        connecting or from its previous response), and again its body;
+        it is closed otherwise.  Not applied to an open WebSocket.
 
     Raises
     ------
@@ -76,8 +88,10 @@ class WebServer:
     The per-client queue length is the :class:`LiveState`'s ``queue_size``.
     Logs ``web_started`` (host, port, url, whether a token is required) and
     ``web_stopped``; ``ws_client_connected``, ``ws_client_left`` and
-    ``ws_client_dropped`` per WebSocket client.  Access logging is off:
-    URLs and headers are never logged.
+    ``ws_client_dropped`` per WebSocket client; ``web_connections_shed``
+    and ``web_connections_shed_end`` once per burst of refused, evicted or
+    timed-out connections (see :mod:`~nfd.outputs.web._limits`).  Access
+    logging is off: URLs and headers are never logged.
 
     Examples
     --------
@@ -107,6 +121,8 @@ class WebServer:
         heartbeat: float = 20.0,
         send_buffer: int = 64 * 1024,
         writer_limit: int = 64 * 1024,
+        max_clients: int | None = None,
+        read_timeout: float = 10.0,
     ) -> None:
         if not isinstance(state, LiveState):
             raise WebConfigError(f"WebServer needs a LiveState, got {type(state).__name__}")
@@ -134,6 +150,11 @@ class WebServer:
             _web_int("send_buffer", send_buffer, 4096, 64 * 1024 * 1024),
             _web_int("writer_limit", writer_limit, 1024, 64 * 1024 * 1024),
         )
+        self.limits: ConnectionLimits = ConnectionLimits(
+            _web_int("max_clients", default_max_clients() if max_clients is None else max_clients, 1, 65535),
+            ensure_float(read_timeout, "web read_timeout (s)", positive=True, maximum=3600.0, error=WebConfigError),
+        )
+        self._gate = ConnectionGate(self.limits)
         self.state: LiveState = state
         self.controller: Controller = controller
         self._runner: web.AppRunner | None = None
@@ -152,6 +173,11 @@ class WebServer:
         return f"http://{host}:{self._port}/"
 
     @property
+    def open_connections(self) -> int:
+        """Connections held now (HTTP and WebSocket), at most ``limits.max_clients``."""
+        return self._gate.open_connections
+
+    @property
     def requires_token(self) -> bool:
         """True when requests to ``/api/`` and ``/ws`` need the bearer token."""
         return self.token_file is not None
@@ -160,7 +186,7 @@ class WebServer:
     def build_app(self, token: str | None) -> web.Application:
         """The aiohttp application (routes, middleware), without binding anything."""
         app = web.Application(
-            middlewares=[guard_middleware(token, loopback_only=self.loopback)],
+            middlewares=[self._gate.middleware(), guard_middleware(token, loopback_only=self.loopback)],
             client_max_size=self.max_body,
         )
         add_api_routes(app, self.state, self.controller, self.max_body, dumps(openapi_document()))
@@ -187,7 +213,7 @@ class WebServer:
         del token
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=_CLOSE_TIMEOUT_S)
         await runner.setup()
-        site = web.TCPSite(runner, self.host, self._port)
+        site = GatedSite(runner, self.host, self._port, self._gate)
         try:
             await site.start()
         except OSError as exc:
@@ -217,6 +243,7 @@ class WebServer:
         self.state.hub.drop_all("server stopping")
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(runner.cleanup(), _CLOSE_TIMEOUT_S * 2)
+        self._gate.close()
         log.info("web_stopped", host=self.host, port=self._port)
 
     async def __aenter__(self) -> WebServer:
