@@ -15,6 +15,7 @@ import nibabel as nib
 import numpy as np
 import orjson
 import pytest
+import structlog
 
 from nfd.outputs import OutputError, RunFolder, RunFolderError, VolumeRecord, VolumeStatus
 
@@ -320,19 +321,24 @@ async def test_sync_after_close_is_a_no_op(run: RunFolder) -> None:
     assert not (run.path / "motion.tsv").exists()
 
 
-def test_failed_write_is_rolled_back(run: RunFolder) -> None:
-    """A write cut short (here by a file-size limit, as on a full disk) leaves the file as it was."""
+def test_failed_write_is_rolled_back_kept_and_written_when_space_returns(run: RunFolder) -> None:
+    """A write cut short (here by a file-size limit, as on a full disk) leaves the file as it was; nothing is lost."""
     run.append_volume(_record(0))
     before = (run.path / "volumes.jsonl").read_bytes()
     old_handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     old_limit = resource.getrlimit(resource.RLIMIT_FSIZE)
     resource.setrlimit(resource.RLIMIT_FSIZE, (len(before) + 100, old_limit[1]))
     try:
-        with pytest.raises(RunFolderError, match="cannot append volume 1"):
-            run.append_volume(_record(1, file="x" * 1000))
+        with structlog.testing.capture_logs() as logs:
+            run.append_volume(_record(1, file="x" * 1000))  # refused: kept in memory, not raised
+            run.append_volume(_record(2))  # still behind volume 1: waits with it, in order
+        assert (run.path / "volumes.jsonl").read_bytes() == before  # truncated back: still valid
+        assert run.pending_writes == 2
     finally:
         resource.setrlimit(resource.RLIMIT_FSIZE, old_limit)
         signal.signal(signal.SIGXFSZ, old_handler)
-    assert (run.path / "volumes.jsonl").read_bytes() == before
-    run.append_volume(_record(2))
-    assert [r["index"] for r in RunFolder.read_volumes(run.path)] == [0, 2] == [r["index"] for r in run.records]
+    assert [(e["event"], e["index"]) for e in logs] == [("run_folder_write_failed", 1)]  # once, not per volume
+    with structlog.testing.capture_logs() as logs:
+        run.append_volume(_record(3))
+    assert [e["event"] for e in logs] == ["run_folder_write_recovered"] and run.pending_writes == 0
+    assert [r["index"] for r in RunFolder.read_volumes(run.path)] == [0, 1, 2, 3] == [r["index"] for r in run.records]

@@ -49,7 +49,7 @@ from nfd.daemon.sdnotify import SystemdNotifier
 from nfd.daemon.worker import VolumeWorker
 from nfd.design import Design
 from nfd.eeg import EegModel, EegSession
-from nfd.outputs import RunFolder, Sink
+from nfd.outputs import RunFolder, RunFolderError, Sink
 from nfd.outputs.web import ControlRefused, LiveState, RunInfo, UnknownTarget, WebServer
 from nfd.outputs.web._live import EegState
 
@@ -366,17 +366,26 @@ class Daemon:
                 run.close()
             return {}
         maps = pipeline.maps()
+        unwritten: list[str] = []
         if pipeline.grid is not None:
             for name, data in maps.items():
-                await asyncio.to_thread(run.write_map, name, data, pipeline.grid[1])
+                try:
+                    await asyncio.to_thread(run.write_map, name, data, pipeline.grid[1])
+                except RunFolderError as exc:  # a full disk: the summary still goes to stdout
+                    log.error("run_folder_write_failed", path=str(run.path / f"{name}.nii.gz"), error=str(exc),
+                              detail="at the end of the run")
+                    unwritten.append(f"{name}.nii.gz")
         summary = _summarise(pipeline, source, run, t0)
         summary["map_peaks_in_rois"] = pipeline.map_peaks(maps)
         if eeg is not None:
             summary["eeg"] = eeg.summary()
         raw = np.stack(pipeline.raw, axis=-1) if pipeline.raw else None
-        await asyncio.to_thread(
+        unwritten += await asyncio.to_thread(
             run.finish, summary, raw, pipeline.raw_affine, self.cfg.run.tr, feedback_units=_units(self.cfg)
         )
+        if unwritten:
+            summary["files_not_written"] = unwritten
+            summary["volume_records_not_written"] = run.pending_writes + len(run.dropped)
         log.info("run_finished", **summary)
         if self.live is not None:
             self.live.run_ended(summary)

@@ -46,7 +46,9 @@ Missing values are ``n/a`` in the TSV files (BIDS).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+from collections import deque
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
@@ -77,6 +79,10 @@ __all__ = ["RunFolder"]
 log = structlog.get_logger(__name__)
 
 _MAX_NAME_ATTEMPTS: Final[int] = 10_000
+#: After the first refused append, ``run_folder_write_failed`` is logged again every this many appends.
+WRITE_FAILED_EVERY: Final[int] = 50
+#: Bytes of ``volumes.jsonl`` lines held in memory while the file system refuses them (the oldest go beyond).
+BACKLOG_MAX_BYTES: Final[int] = 64 * 1024 * 1024
 
 
 def _dumps(obj: Any, what: str, *, indent: bool = False, newline: bool = False) -> bytes:
@@ -141,6 +147,10 @@ class RunFolder:
         self._fd: int | None = volumes_fd
         self._size = os.fstat(volumes_fd).st_size
         self._records: list[VolumeRecord] = []
+        self._backlog: deque[tuple[int, bytes]] = deque()  # (index, line) not yet written, oldest first
+        self._backlog_bytes = 0
+        self._failed_appends = 0  # appends since the file system last refused one
+        self.dropped: list[int] = []  # indices whose line was dropped from a full backlog (kept in the tables)
 
     # -- creation --------------------------------------------------------------
     @staticmethod
@@ -265,32 +275,81 @@ class RunFolder:
             The volume's record (:mod:`nfd.outputs._record`); numpy scalars and
             arrays in its fields are written as numbers and lists, NaN as ``null``.
 
+        When the file system refuses the write (a full disk, a quota), the
+        file is truncated back, so it stays valid, and the line is kept in
+        memory, in order, to be written before the next one: nothing is lost
+        while space comes back. ``run_folder_write_failed`` is logged at the
+        first refusal and every :data:`WRITE_FAILED_EVERY` appends after it,
+        ``run_folder_write_recovered`` once the backlog is written. The
+        backlog is bounded (:data:`BACKLOG_MAX_BYTES`): beyond it the oldest
+        lines are dropped from the file (their indices in :attr:`dropped`;
+        the records stay in :attr:`records` and in the tables written by
+        :meth:`finish`).
+
         Raises
         ------
         RunFolderError
-            If the folder is finished or closed, the record is not a
-            :class:`VolumeRecord` or cannot be serialised, or the write fails
-            (the file is then truncated back, so it stays valid).
+            If the folder is finished or closed, or the record is not a
+            :class:`VolumeRecord` or cannot be serialised.
         """
         if self._fd is None:
             raise RunFolderError(f"run folder {self._path} is finished or closed: no more volumes can be appended")
         if not isinstance(record, VolumeRecord):
             raise RunFolderError(f"a volume record must be a VolumeRecord, got {type(record).__name__}")
         line = record.to_json()
+        self._records.append(VolumeRecord.from_dict(orjson.loads(line)))
+        self._backlog.append((record.index, line))
+        self._backlog_bytes += len(line)
+        self._drain()
+
+    @property
+    def pending_writes(self) -> int:
+        """Records appended but not yet in ``volumes.jsonl`` (the file system refused them so far)."""
+        return len(self._backlog)
+
+    def _drain(self) -> None:
+        """Write the backlog in order; on a refusal keep the rest for the next append."""
+        assert self._fd is not None
+        while self._backlog:
+            index, line = self._backlog[0]
+            try:
+                self._write_whole(line)
+            except OSError as exc:
+                self._write_refused(index, exc)
+                return
+            self._backlog.popleft()
+            self._backlog_bytes -= len(line)
+        if self._failed_appends:
+            log.info("run_folder_write_recovered", path=str(self._path), after_appends=self._failed_appends)
+            self._failed_appends = 0
+
+    def _write_whole(self, line: bytes) -> None:
+        """One line onto ``volumes.jsonl`` or nothing: a partial write is truncated back (raises the OSError)."""
+        assert self._fd is not None
         written = 0
         try:
             while written < len(line):
                 written += os.write(self._fd, line[written:])
-        except OSError as exc:
+        except OSError:
             try:
                 os.ftruncate(self._fd, self._size)
             except OSError:
                 log.error("volumes_truncate_failed", path=str(self._path / self.VOLUMES_FILE), size=self._size)
-            raise RunFolderError(
-                f"cannot append volume {record.index} to {self._path / self.VOLUMES_FILE}: {exc}"
-            ) from exc
+            raise
         self._size += written
-        self._records.append(VolumeRecord.from_dict(orjson.loads(line)))
+
+    def _write_refused(self, index: int, exc: OSError) -> None:
+        if self._failed_appends % WRITE_FAILED_EVERY == 0:
+            log.error(
+                "run_folder_write_failed", path=str(self._path / self.VOLUMES_FILE), index=index,
+                error=f"{exc.strerror or exc}", pending=len(self._backlog),
+                detail="records are kept in memory and written when space comes back; feedback goes on",
+            )
+        self._failed_appends += 1
+        while self._backlog_bytes > BACKLOG_MAX_BYTES and len(self._backlog) > 1:
+            old_index, old = self._backlog.popleft()
+            self._backlog_bytes -= len(old)
+            self.dropped.append(old_index)
 
     def append_event(self, event: Mapping[str, Any]) -> None:
         """Append one marked event (``name``, ``time`` in s since the epoch, ...) to ``events.jsonl``.
@@ -326,6 +385,8 @@ class RunFolder:
         try:
             await asyncio.to_thread(os.fsync, fd)
         except OSError as exc:
+            if self._backlog:  # the file system is refusing writes: already logged, retried at the next append
+                return
             raise RunFolderError(f"cannot sync {self._path / self.VOLUMES_FILE}: {exc}") from exc
         finally:
             os.close(fd)
@@ -339,7 +400,7 @@ class RunFolder:
         tr: float | None = None,
         *,
         feedback_units: str = "arbitrary units",
-    ) -> None:
+    ) -> list[str]:
         """Close ``volumes.jsonl`` and write the tables, the summary and (optionally) the raw volumes.
 
         Idempotent: a second call rewrites the same files from the same records.
@@ -357,34 +418,61 @@ class RunFolder:
         feedback_units : str
             Units of the feedback value, for ``timeseries.json``.
 
+        Returns
+        -------
+        list of str
+            The files that could not be written (a full disk), each logged
+            once as ``run_folder_write_failed``; the others are complete.
+
         Raises
         ------
         RunFolderError
-            On a bad argument (naming it) or a failed write.
+            On a bad argument (naming it).
         """
         if not isinstance(summary, Mapping):
             raise RunFolderError(f"summary must be a mapping (dict), got {type(summary).__name__}")
         raw = self._check_raw(raw_volumes, affine, tr) if raw_volumes is not None else None
+        unwritten: list[str] = []
         if self._fd is not None:
+            self._drain()
             try:
                 os.fsync(self._fd)
             except OSError as exc:
-                raise RunFolderError(f"cannot sync {self._path / self.VOLUMES_FILE}: {exc}") from exc
+                self._log_unwritten(self.VOLUMES_FILE, exc)
+            if self._backlog:
+                unwritten.append(self.VOLUMES_FILE)
             self.close()
-
-        columns, rows = motion_table(self._records)
-        _write_atomic(self._path / self.MOTION_FILE, format_tsv(columns, rows).encode("utf-8"))
-        _write_atomic(self._path / self.MOTION_SIDECAR, _dumps(motion_sidecar(), "motion.json", indent=True))
+        motion_columns, motion_rows = motion_table(self._records)
         columns, rows = timeseries_table(self._records)
-        _write_atomic(self._path / self.TIMESERIES_FILE, format_tsv(columns, rows).encode("utf-8"))
-        _write_atomic(
-            self._path / self.TIMESERIES_SIDECAR,
-            _dumps(timeseries_sidecar(columns, feedback_units), "timeseries.json", indent=True),
-        )
-        _write_atomic(self._path / self.SUMMARY_FILE, _dumps(summary, "the run summary", indent=True))
+        contents = {  # the summary first: what a person reads, and the smallest
+            self.SUMMARY_FILE: lambda: _dumps(summary, "the run summary", indent=True),
+            self.MOTION_FILE: lambda: format_tsv(motion_columns, motion_rows).encode("utf-8"),
+            self.MOTION_SIDECAR: lambda: _dumps(motion_sidecar(), "motion.json", indent=True),
+            self.TIMESERIES_FILE: lambda: format_tsv(columns, rows).encode("utf-8"),
+            self.TIMESERIES_SIDECAR: lambda: _dumps(
+                timeseries_sidecar(columns, feedback_units), "timeseries.json", indent=True
+            ),
+        }
+        for name, content in contents.items():
+            try:
+                _write_atomic(self._path / name, content())
+            except RunFolderError as exc:
+                self._log_unwritten(name, exc)
+                unwritten.append(name)
         if raw is not None:
-            self._write_raw(*raw)
-        fsync_directory(self._path)
+            try:
+                self._write_raw(*raw)
+            except RunFolderError as exc:
+                self._log_unwritten(self.RAW_FILE, exc)
+                unwritten.append(self.RAW_FILE)
+        with contextlib.suppress(OSError):
+            fsync_directory(self._path)
+        return unwritten
+
+    def _log_unwritten(self, name: str, exc: BaseException) -> None:
+        log.error(
+            "run_folder_write_failed", path=str(self._path / name), error=str(exc), detail="at the end of the run"
+        )
 
     def close(self) -> None:
         """Close ``volumes.jsonl`` without writing the tables (e.g. on abort); idempotent."""
