@@ -208,6 +208,10 @@ class FeedbackConfig:
     gain: float = _opt(1.0, "feedback = clip(gain * combined PSC, min, max)")
     min: float = _opt(-100.0, "lowest feedback value sent")
     max: float = _opt(100.0, "highest feedback value sent")
+    stale_after: float = _opt(
+        0.0, "a volume whose file was written longer ago is processed and recorded but not sent (0: one TR)", "s",
+        min=0.0, max=3600.0,
+    )
     external_sources: list[str] = field(
         default=_NO_ITEMS,
         metadata=_meta(
