@@ -252,6 +252,12 @@ class ConnectionGate:
                 watch = loop.call_later(self.limits.read_timeout, self._body_deadline, conn, request)
             try:
                 return await handler(request)
+            except ConnectionError:
+                if conn.transport is None or not conn.transport.is_closing():
+                    raise
+                # The connection is gone (cut at the body deadline, or the client left): nobody to answer, and
+                # nothing for aiohttp to log as a server error.
+                return web.Response(status=408)
             finally:
                 if watch is not None:
                     watch.cancel()
