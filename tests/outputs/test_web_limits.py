@@ -23,11 +23,15 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import orjson
 import pytest
 import structlog
 
+from nfd.outputs import RunFolder
 from nfd.outputs.web import LiveState, WebConfigError, WebServer
 from nfd.outputs.web._limits import BURST_QUIET_S, ConnectionLimits, default_max_clients
+from nfd.simulate import SyntheticSession, make_session, write_nifti_volume, write_roi_masks
+from nfd.testing import running_daemon
 from tests.helpers.web import IdleController
 
 #: The client side of the flood, run as ``python -c FLOODER port n_half n_slow wait_s``.  Prints ``held`` once
@@ -264,3 +268,70 @@ async def test_a_burst_ends_after_a_quiet_spell_and_the_next_one_is_logged_again
                 writer.close()
     shed, ended = _shed(logs)
     assert len(shed) == 2 and [e["evicted"] for e in ended] == [2, 3]  # the second: also the one held at the end
+
+
+# -- the real daemon -------------------------------------------------------------------------
+def _daemon_config(tmp: Path, n: int) -> tuple[Path, SyntheticSession]:
+    s = make_session(n_volumes=n, tr=2.0, shape=(32, 32, 16), seed=8, block_length=4, activation_pct=3.0)
+    masks = write_roi_masks(tmp / "rois", s)
+    (tmp / "watch").mkdir()
+    (tmp / "protocol.json").write_text(orjson.dumps({"ConditionIndex": [{
+        "ConditionName": "UP", "OnOffsets": [[a + 1, b + 1] for c, a, b in s.design.blocks if c == "UP"]}]}).decode())
+    rois = "\n".join(f'{k} = "{v}"' for k, v in masks.items())
+    cfg = tmp / "nfd.toml"
+    cfg.write_text(f"""
+[run]
+tr = 2.0
+n_volumes = {n}
+output_dir = "runs"
+[acquire]
+watch_dir = "watch"
+pattern = '^vol_(?P<volume>\\d{{4}})\\.nii$'
+[roi]
+{rois}
+[feedback]
+protocol = "protocol.json"
+[feedback.udp]
+enabled = false
+[web]
+port = 0
+[log]
+format = "json"
+""")
+    return cfg, s
+
+
+async def test_nfd_run_processes_every_volume_while_web_clients_flood_it(tmp_path: Path) -> None:
+    n, n_half, n_slow = 8, 300, 10
+    cfg, s = _daemon_config(tmp_path, n)
+    with _descriptor_limit(256), running_daemon(cfg) as daemon:  # the daemon inherits the limit
+        pass_limit = resource.getrlimit(resource.RLIMIT_NOFILE)
+        url = str((await daemon.wait_for_async("web_started"))["url"]).rstrip("/")
+        port = url.rsplit(":", 1)[1]
+        await daemon.wait_for_async("run_started")
+        flooder = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", FLOODER, port, str(n_half), str(n_slow), "60", stdout=asyncio.subprocess.PIPE)
+        try:
+            assert flooder.stdout is not None
+            assert await asyncio.wait_for(flooder.stdout.readline(), 60) == b"held\n"
+            held_at = time.monotonic()
+            async with aiohttp.ClientSession() as http:
+                for i in range(n):  # the scanner writes while the flood is held (the deadline is 10 s)
+                    await asyncio.to_thread(
+                        write_nifti_volume, tmp_path / "watch" / f"vol_{i + 1:04d}.nii", s.volumes[i], s.affine)
+                    await daemon.wait_for_async("volume_processed", count=i + 1, timeout=20)
+                    async with http.get(f"{url}/api/v1/status") as r:
+                        assert r.status == 200 and (await r.json())["volumes_processed"] == i + 1
+            assert time.monotonic() - held_at < 10.0, "the flood was cut before the volumes were written"
+        finally:
+            flooder.kill()
+            await flooder.wait()
+        daemon.terminate()
+        assert await asyncio.to_thread(daemon.wait, 30) == 0, daemon.log_text()
+    assert pass_limit[0] == 256
+    (folder,) = sorted((tmp_path / "runs").iterdir())
+    assert [(r["index"], r["status"]) for r in RunFolder.read_volumes(folder)] == [(i, "processed") for i in range(n)]
+    assert daemon.other_lines() == [], daemon.log_text()
+    assert [e for e in daemon.events() if e.get("level") in ("error", "critical")] == []
+    shed = daemon.events("web_connections_shed")
+    assert len(shed) == 1 and shed[0]["max_clients"] == 64 and shed[0]["reason"] == "evicted"
