@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from nfd.outputs.web._limits import ConnectionLimits, default_max_clients
+
 ROOT = Path(__file__).resolve().parents[1]
 UNIT = ROOT / "systemd" / "nfd.service"
 ANALYZE = shutil.which("systemd-analyze")
@@ -75,3 +77,12 @@ def test_the_readmes_serial_drop_in_verifies_and_stays_confined(tmp_path: Path) 
     unit = _installed(tmp_path, drop_in)
     assert _verify(unit).strip() == ""
     assert _exposure(unit) <= MAX_EXPOSURE
+
+
+def test_the_unit_bounds_descriptors_and_the_web_server_keeps_to_its_share() -> None:
+    # Issue 10, case 8: the web server's connection cap comes from this limit and leaves the scan path at least
+    # half of it (the cap and its listen backlog together).
+    found = re.findall(r"^LimitNOFILE=(\d+)$", UNIT.read_text(), flags=re.MULTILINE)
+    assert found == ["4096"]
+    cap = default_max_clients(int(found[0]))
+    assert cap == 256 and cap + ConnectionLimits(cap, 10.0).backlog <= int(found[0]) // 2
