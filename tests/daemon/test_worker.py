@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from nfd.daemon.worker import VolumeWorker, WorkerCrashed
+from nfd.daemon.worker import VolumeWorker, WorkerCrashed, remove_orphaned_segments
 from nfd.simulate import make_session
 from nfd.volume import MotionCorrector, VolumeError
 from tests.helpers.processes import WorkerKiller
@@ -64,3 +65,13 @@ async def test_a_worker_dying_again_in_its_restart_fails_that_volume_only(sessio
         out = await worker.process(session.volumes[2])  # the next volume restarts it, on the same reference
         np.testing.assert_allclose(out.params, expected.process(session.volumes[2]).params, atol=1e-3)
         assert worker.pid not in killer.killed and worker.restarts == 2
+
+
+def test_segments_of_daemons_no_longer_running_are_removed(tmp_path: Path) -> None:
+    gone = subprocess.Popen(["true"])  # a pid that has exited
+    gone.wait()
+    (tmp_path / f"nfd_{gone.pid}_ab12").write_bytes(b"\0" * 16)
+    (tmp_path / f"nfd_{os.getpid()}_cd34").write_bytes(b"\0" * 16)  # this daemon's own
+    (tmp_path / "psm_other").write_bytes(b"\0")  # not nfd's
+    assert remove_orphaned_segments(tmp_path) == [f"nfd_{gone.pid}_ab12"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([f"nfd_{os.getpid()}_cd34", "psm_other"])

@@ -342,3 +342,34 @@ def test_failed_write_is_rolled_back_kept_and_written_when_space_returns(run: Ru
         run.append_volume(_record(3))
     assert [e["event"] for e in logs] == ["run_folder_write_recovered"] and run.pending_writes == 0
     assert [r["index"] for r in RunFolder.read_volumes(run.path)] == [0, 1, 2, 3] == [r["index"] for r in run.records]
+
+
+# -- resuming after a restart ---------------------------------------------------
+def test_an_unfinished_run_is_found_reopened_and_continued(tmp_path: Path) -> None:
+    base = tmp_path / "runs"
+    old = RunFolder.create(base, prefix="run", config_text=CONFIG, started=STARTED)
+    for i in range(3):
+        old.append_volume(_record(i, file=f"vol_{i + 1:04d}.nii"))
+    old.close()  # killed: no summary
+    with open(old.path / "volumes.jsonl", "ab") as f:
+        f.write(b'{"index": 3, "status": "proc')  # a write torn by the kill
+    files = ["vol_0001.nii", "vol_0002.nii", "vol_0003.nii", "vol_0004.nii"]
+    assert RunFolder.find_unfinished(base, "run", CONFIG, files) == old.path
+    assert RunFolder.find_unfinished(base, "run", CONFIG + "# edited\n", files) is None  # another configuration
+    assert RunFolder.find_unfinished(base, "run", CONFIG, ["vol_0001.nii"]) is None  # its last file is gone
+    assert RunFolder.find_unfinished(base, "other", CONFIG, files) is None
+    with structlog.testing.capture_logs() as logs:
+        again = RunFolder.reopen(old.path)
+    assert [e["event"] for e in logs] == ["volumes_partial_line_cut"]
+    assert [r.index for r in again.records] == [0, 1, 2]
+    assert again.mark_resumed(pid=1234, now=1763712100.0) == 2
+    again.append_volume(_record(3, file="vol_0004.nii", stale=True, feedback=None, t_sent=None))
+    again.finish({"volumes_processed": 4})
+    on_disk = RunFolder.read_volumes(old.path)
+    assert [r.index for r in on_disk] == [0, 1, 2, 3] and on_disk[3].stale is True and on_disk[0].stale is None
+    assert (old.path / "resumes.jsonl").read_text() == (
+        '{"interrupted_after_index":2,"resumed_at":1763712100.0,"pid":1234}\n')
+    assert len((old.path / "motion.tsv").read_text().splitlines()) == 5  # header and the four volumes
+    with pytest.raises(RunFolderError, match="is finished"):
+        RunFolder.reopen(old.path)
+    assert RunFolder.find_unfinished(base, "run", CONFIG, files) is None  # finished now

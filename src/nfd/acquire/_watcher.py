@@ -101,12 +101,18 @@ class Scan:
     t_complete : float
         ``time.time()`` (seconds since the epoch) when the file (the last
         slice file) was read complete.
+    t_written : float or None
+        Seconds since the epoch when the file (the last slice file) was last
+        written: the last change the watch folder saw of it, on this
+        machine's clock; for a file already there when the watch began, its
+        mtime (the scanner's clock). None when unknown (a recording).
     """
 
     index: int
     path: Path
     image: ScanImage
     t_complete: float
+    t_written: float | None = None
 
 
 @dataclass(frozen=True)
@@ -733,7 +739,8 @@ class ScanWatcher:
             self._reject(entry, "file_rejected", reason, "rejected")
             return
         index = number - self.options.first_number
-        scan = Scan(index=index, path=entry.path, image=image, t_complete=reading.t_complete)
+        scan = Scan(index=index, path=entry.path, image=image, t_complete=reading.t_complete,
+                    t_written=_epoch(_written_at(entry)))
         self._offer_volume(entry, scan, reading.digest, reading.identity, now)
 
     def _offer_volume(
@@ -831,7 +838,8 @@ class ScanWatcher:
             return
         if self._ended:
             return
-        scan = Scan(index=index, path=entry.path, image=stacked, t_complete=reading.t_complete)
+        scan = Scan(index=index, path=entry.path, image=stacked, t_complete=reading.t_complete,
+                    t_written=_epoch(_written_at(entry)))
         digest = hashlib.sha256(b"".join(sorted(volume.digests))).digest()
         self._offer_volume(entry, scan, digest, None, time.monotonic())
 
@@ -891,3 +899,8 @@ def _written_at(entry: WatchedFile) -> float:
         return entry.changed_at
     age = max(0.0, time.time() - entry.mtime_ns / 1e9)
     return min(entry.changed_at, time.monotonic() - age)
+
+
+def _epoch(monotonic: float) -> float:
+    """A monotonic time (s) as seconds since the epoch, on this machine's clock."""
+    return time.time() - (time.monotonic() - monotonic)

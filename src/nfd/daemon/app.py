@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import sys
 import time
@@ -254,8 +255,14 @@ class Daemon:
         if self._stop_run is not None:
             self._stop_run.set()
 
-    async def run(self, source: ScanSource) -> dict[str, Any]:
+    async def run(self, source: ScanSource, resume: bool = False) -> dict[str, Any]:
         """One neurofeedback run from ``source``: until its last volume, its end, or a stop.
+
+        With ``resume`` (``nfd run``'s first run), an unfinished run folder of
+        the same configuration whose last volume's file is still in the watch
+        folder (a daemon killed or restarted mid-run) is continued: its
+        records stay, the files already recorded rebuild the state without
+        being sent again, and the run goes on appending to the same folder.
 
         Returns
         -------
@@ -284,15 +291,18 @@ class Daemon:
             opened = await open_sinks(cfg) if self.send else []
             if not self.send:
                 log.info("feedback_not_sent", reason="replay without --send: no sink is opened")
-            run = RunFolder.create(
-                self.output_dir, prefix=cfg.run.prefix, config_text=self.config_text, started=datetime.now()
-            )
+            run = self._resumable() if resume else None
+            if run is None:
+                run = RunFolder.create(
+                    self.output_dir, prefix=cfg.run.prefix, config_text=self.config_text, started=datetime.now()
+                )
             feedback = await asyncio.to_thread(build_feedback, cfg, design)  # a decoder loads its model
             eeg, eeg_tasks = self._start_eeg(run.path)
             pipeline = self.pipeline = Pipeline(
                 cfg, design=design, worker=self.worker, sinks=opened, run=run, feedback=feedback,
                 on_volume=self.on_volume, live=self.live, eeg=eeg,
             )
+            pipeline.resume(run.records)
             await self._prepare(pipeline, design, run)
             await self._drive(source, pipeline, run, stop)
         finally:
@@ -305,6 +315,22 @@ class Daemon:
                 for sink in opened:
                     await sink.close()
         return summary
+
+    def _resumable(self) -> RunFolder | None:
+        """The unfinished run folder to continue after a restart (see :meth:`run`), reopened and marked; or None."""
+        cfg = self.cfg
+        try:
+            present = os.listdir(cfg.acquire.watch_dir)
+        except OSError:
+            return None
+        folder = RunFolder.find_unfinished(self.output_dir, cfg.run.prefix, self.config_text, present)
+        if folder is None:
+            return None
+        run = RunFolder.reopen(folder)
+        last = run.mark_resumed(os.getpid(), time.time())
+        log.warning("run_resumed", run_folder=str(folder), interrupted_after_index=last,
+                    records=len(run.records), detail="recorded volumes rebuild the state, unsent; the run goes on")
+        return run
 
     def _start_eeg(self, folder: Path) -> tuple[EegSession | None, list[asyncio.Task[None]]]:
         """The run's EEG session and its tasks (reading, relaying to the operator's window), when EEG is on."""
@@ -408,7 +434,7 @@ class Daemon:
         while not self.shutdown.is_set():
             watcher = watch_source(self.cfg, series, barred=barred)
             try:
-                summaries.append(await self.run(watcher))
+                summaries.append(await self.run(watcher, resume=not summaries))
             except ConfigError as exc:
                 if series is None:  # the first run: the configuration itself is wrong
                     raise

@@ -10,6 +10,7 @@ them, passes their results on and writes the record. Called by
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -100,6 +101,33 @@ class Pipeline:
         self.failed = 0  # processing raised (a bug, the worker dying twice)
         self.missing: list[int] = []
         self.last_index = -1
+        #: Indices up to this one are already recorded (a resumed run): processed again to rebuild the state only.
+        self.restore_until = -1
+        #: A volume whose file was written longer ago than this (s) is stale: processed, recorded, never sent.
+        self.stale_after: float | None = cfg.feedback.stale_after or cfg.run.tr
+        self.stale = 0
+
+    def resume(self, records: Sequence[VolumeRecord]) -> None:
+        """Continue a run whose ``records`` are on disk: count them, and rebuild the state from their volumes.
+
+        The scans of those indices, handled again (from the files still in
+        the watch folder), go through the road to rebuild the realignment, the
+        signal chains, the feedback and the quality figures, without being
+        sent or recorded again.
+        """
+        for record in records:
+            if record.status is VolumeStatus.PROCESSED:
+                self.processed += 1
+                if record.latency_ms is not None:
+                    self.latencies_ms.append(record.latency_ms)
+                self.stale += bool(record.stale)
+            elif record.status is VolumeStatus.MISSING:
+                self.missing.append(record.index)
+            elif record.status is VolumeStatus.REFUSED:
+                self.refused += 1
+            else:
+                self.failed += 1
+        self.restore_until = max((r.index for r in records), default=-1)
 
     async def set_reference(self, data: np.ndarray, affine: np.ndarray) -> None:
         """Build the engine on the reference and load the ROI masks on its grid.
@@ -126,6 +154,9 @@ class Pipeline:
         """
         marks = {"start": time.time()}
         index = scan.index
+        if index <= self.restore_until:
+            await self._restore(scan)
+            return None
         await self._record_gap(index)
         self.last_index = max(self.last_index, index)
         if not self._admit(scan):
@@ -140,16 +171,57 @@ class Pipeline:
                  for name, m in zip(self.rois.names, means, strict=True)}
         marks["roi"] = time.time()
         eeg_prediction = await self._eeg_for_feedback(index, scan.t_complete)
-        measure, value = self._feed_back(index, steps, out, scan.t_complete, marks)
+        stale = self._is_stale(scan)
+        measure, value = self._feed_back(index, steps, out, scan.t_complete, marks, send=not stale)
+        if stale:
+            value = None
         quality = await asyncio.to_thread(self.after_send.update, index, out.params, out.smoothed, steps)
         if self.eeg is not None and not self._eeg_feeds_back:
             eeg_prediction = await self._predict_eeg(index, scan.t_complete)
         marks["after_send"] = time.time()
         self._warn_crossings(index, quality)
         record = self._record(scan, out, means, steps, quality, eeg_prediction, measure, value, marks)
+        if stale:
+            record = dataclasses.replace(record, stale=True, t_sent=None, latency_ms=None)
         await self._append(record)
         self._account(scan, record, out, (marks["sent"] - scan.t_complete) * 1e3)
         return record
+
+    async def _restore(self, scan: Scan) -> None:
+        """An index already recorded (a resumed run): through the road for its state only, nothing sent or written."""
+        self.last_index = max(self.last_index, scan.index)
+        if not self._admit(scan):
+            return
+        image = scan.image
+        if self.grid is None:
+            await self.set_reference(image.data, image.affine)
+        assert self.grid is not None and self.rois is not None
+        try:
+            out = await self.worker.process(conform_to_grid(image.data, image.affine, *self.grid, name=scan.path.name))
+        except (VolumeError, WorkerCrashed) as exc:  # recorded as refused or failed the first time
+            log.debug("volume_not_restored", index=scan.index, reason=str(exc))
+            return
+        means = self.rois.means(out.smoothed)
+        steps = {name: self.chains[name].update(scan.index, float(m), out.params)
+                 for name, m in zip(self.rois.names, means, strict=True)}
+        voxels = ({name: self.rois.voxels(out.smoothed, name) for name in self.rois.names}
+                  if self.feedback.needs_voxels else None)
+        self.feedback.update(scan.index, steps, voxels)
+        await asyncio.to_thread(self.after_send.update, scan.index, out.params, out.smoothed, steps)
+        log.debug("volume_restored", index=scan.index, file=scan.path.name)
+
+    def _is_stale(self, scan: Scan) -> bool:
+        """Whether the scan's file was written longer ago than :attr:`stale_after` (then it is not sent)."""
+        written = getattr(scan, "t_written", None)
+        if written is None or self.stale_after is None:
+            return False
+        age = time.time() - written
+        if age <= self.stale_after:
+            return False
+        self.stale += 1
+        log.info("volume_stale", index=scan.index, file=scan.path.name, age_s=round(age, 3),
+                    stale_after_s=self.stale_after, reason="processed and recorded, not sent")
+        return True
 
     def _admit(self, scan: Scan) -> bool:
         """False (logged, counted as skipped) for an initial volume or one beyond the run."""
@@ -201,9 +273,10 @@ class Pipeline:
         return prediction
 
     def _feed_back(
-        self, index: int, steps: dict[str, Any], out: VolumeOutput, t_complete: float, marks: dict[str, float]
+        self, index: int, steps: dict[str, Any], out: VolumeOutput, t_complete: float, marks: dict[str, float],
+        send: bool = True,
     ) -> tuple[float | None, float | None]:
-        """The feedback measure and the scaled value, sent to every sink when there is one (marks the times)."""
+        """The feedback measure and the scaled value, sent to every sink when there is one and ``send``."""
         assert self.rois is not None
         voxels = ({name: self.rois.voxels(out.smoothed, name) for name in self.rois.names}
                   if self.feedback.needs_voxels else None)
@@ -211,7 +284,7 @@ class Pipeline:
         fb = self.cfg.feedback
         value = None if measure is None else scale_feedback(measure, gain=fb.gain, lo=fb.min, hi=fb.max)
         marks["feedback"] = marks["sent"] = time.time()
-        if value is not None:  # intermittent feedback: only at the end of a block
+        if value is not None and send:  # intermittent feedback: only at the end of a block
             msg = FeedbackMessage(
                 index=index, condition=self.design.condition(index), feedback=value, time=marks["sent"],
                 latency_ms=(marks["sent"] - t_complete) * 1e3, is_baseline=self.design.is_baseline(index),
@@ -340,6 +413,7 @@ class Pipeline:
             "volumes_skipped": self.skipped,
             "volumes_refused": self.refused,
             "volumes_failed": self.failed,
+            "volumes_stale": self.stale,
             "volumes_missing": len(self.missing),
             "missing_indices": list(self.missing),
             "latency_ms_median": float(np.median(lat)) if lat.size else None,

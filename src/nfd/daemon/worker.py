@@ -23,18 +23,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import multiprocessing
+import os
+import secrets
+import signal
+import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from multiprocessing import shared_memory
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import structlog
 
-from nfd._log import configure_worker_logging, logging_settings
+from nfd._log import LoggingSettings, configure_worker_logging, logging_settings
 from nfd.volume import VolumeError
 
 log = structlog.get_logger(__name__)
@@ -95,6 +101,45 @@ def _attach(name: str) -> shared_memory.SharedMemory:
     # registered (a set, so attaching adds nothing) and the daemon's unlink
     # unregisters it once. Unregistering here would make that unlink fail.
     return shared_memory.SharedMemory(name=name)
+
+
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+#: Shared-memory segments are named ``nfd_<daemon pid>_<random>``, so a next start finds a killed daemon's.
+_SHM_PREFIX = "nfd_"
+_SHM_FOLDER = Path("/dev/shm")
+
+
+def _die_with_parent(parent: int, settings: LoggingSettings | None) -> None:
+    """Worker initializer: the worker gets SIGKILL when the daemon dies (even by SIGKILL), then logs as it does.
+
+    ``prctl(PR_SET_PDEATHSIG)`` on Linux; if the daemon died before the call
+    took effect, the worker exits at once. Elsewhere only the logging is set.
+    """
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent:
+            os._exit(1)
+    configure_worker_logging(settings)
+
+
+def remove_orphaned_segments(folder: Path = _SHM_FOLDER) -> list[str]:
+    """Unlink the shared-memory segments of nfd daemons that are no longer running; returns their names.
+
+    A daemon killed with its resource tracker (``kill -9`` of the process
+    group) leaves its segment behind; the next start removes it.
+    """
+    removed = []
+    for segment in folder.glob(f"{_SHM_PREFIX}*_*"):
+        pid = segment.name[len(_SHM_PREFIX):].split("_", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid() or Path(f"/proc/{pid}").exists():
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            segment.unlink()
+            removed.append(segment.name)
+    if removed:
+        log.warning("orphaned_shared_memory_removed", segments=removed, reason="left by a daemon that was killed")
+    return removed
 
 
 def _worker_warmup() -> int:
@@ -179,12 +224,13 @@ class VolumeWorker:
 
     def _new_pool(self) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(
-            max_workers=1, mp_context=self._ctx, initializer=configure_worker_logging,
-            initargs=(logging_settings(),),
+            max_workers=1, mp_context=self._ctx, initializer=_die_with_parent,
+            initargs=(os.getpid(), logging_settings()),
         )
 
     async def start(self) -> None:
-        """Start the worker process and import the engine in it."""
+        """Start the worker process and import the engine in it (first removing a killed daemon's segments)."""
+        remove_orphaned_segments()
         self._pool = self._new_pool()
         self.pid = await self._call(_worker_warmup)
         log.info("volume_worker_started", pid=self.pid)
@@ -196,7 +242,8 @@ class VolumeWorker:
             raise VolumeError(f"expected a 3-D reference volume, got shape {shape}")
         nbytes = _N_ARRAYS * int(np.prod(shape)) * 4
         self._release_shm()
-        self._shm = shared_memory.SharedMemory(create=True, size=nbytes)
+        name = f"{_SHM_PREFIX}{os.getpid()}_{secrets.token_hex(6)}"
+        self._shm = shared_memory.SharedMemory(name=name, create=True, size=nbytes)
         assert self._shm.buf is not None
         self._views = _views(self._shm.buf, shape)
         np.copyto(self._views[_REF], reference, casting="unsafe")

@@ -14,7 +14,9 @@ written as.
 Fields by status (every field is JSON; NaN and infinities are written as null):
 
 ``processed``
-    every field below (``psc`` only for the activity kinds, ``chain`` when given: the daemon always gives it).
+    every field below (``psc`` only for the activity kinds, ``chain`` when given: the daemon always gives it;
+    ``stale``: true for a volume whose file was older than the staleness bound when it was processed, e.g.
+    after a restart: processed and recorded, its ``feedback`` null, never sent).
 ``missing``
     ``index``, ``status``, ``condition``: the index never arrived complete
     (recorded when a later one arrives, or at the end of the run).
@@ -73,7 +75,7 @@ _PROCESSED_KEYS = (
     "feedback_detail", "feedback",
 )
 #: Keys of processed records written only when given (the daemon always gives ``chain``).
-_WHEN_GIVEN = ("chain", "psc")
+_WHEN_GIVEN = ("chain", "psc", "stale")
 _KEYS = {
     VolumeStatus.PROCESSED: _PROCESSED_KEYS,
     VolumeStatus.MISSING: ("index", "status", "condition"),
@@ -157,6 +159,7 @@ class VolumeRecord(Mapping[str, Any]):
     feedback_detail: Mapping[str, Any] = field(default_factory=dict)
     psc: Mapping[str, Any] | None = None
     feedback: float | None = None
+    stale: bool | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

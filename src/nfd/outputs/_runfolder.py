@@ -20,6 +20,10 @@ reused):
 ``events.jsonl``
     Events marked by the operator (:meth:`RunFolder.append_event`):
     ``name``, ``time`` (s since the epoch), ``after_index``.
+``resumes.jsonl``
+    One line per restart that resumed this run (:meth:`RunFolder.mark_resumed`):
+    ``interrupted_after_index`` (the last index recorded before the
+    interruption), ``resumed_at`` (s since the epoch), ``pid``.
 
 Written by :meth:`RunFolder.finish`, from the records appended (each
 atomically: a temporary name, then a rename):
@@ -49,7 +53,7 @@ import asyncio
 import contextlib
 import os
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
@@ -65,7 +69,7 @@ from nfd._checks import ensure_float
 from nfd._files import fsync_directory, write_atomic
 from nfd._json import dumps as json_dumps
 from nfd.outputs._errors import RunFolderError
-from nfd.outputs._record import VolumeRecord
+from nfd.outputs._record import VolumeRecord, VolumeStatus
 from nfd.outputs._tables import (
     format_tsv,
     motion_sidecar,
@@ -123,7 +127,8 @@ class RunFolder:
     >>> from nfd.outputs import VolumeRecord, VolumeStatus
     >>> run.append_volume(VolumeRecord(index=5, status=VolumeStatus.PROCESSED, condition="BAS",
     ...                                motion=[0.0] * 6, fd=0.0, roi={"v1": 812.5}, feedback=0.0))
-    >>> run.finish({"volumes": 1})
+    >>> run.finish({"volumes": 1})  # the files it could not write: none
+    []
     >>> RunFolder.read_volumes(run.path)[0]["roi"]
     {'v1': 812.5}
     >>> sorted(p.name for p in run.path.iterdir())  # doctest: +NORMALIZE_WHITESPACE
@@ -139,6 +144,7 @@ class RunFolder:
     TIMESERIES_SIDECAR: Final[str] = "timeseries.json"
     SUMMARY_FILE: Final[str] = "summary.json"
     EVENTS_FILE: Final[str] = "events.jsonl"
+    RESUMES_FILE: Final[str] = "resumes.jsonl"
     RAW_FILE: Final[str] = "raw.nii.gz"
 
     def __init__(self, path: Path, volumes_fd: int) -> None:
@@ -245,6 +251,78 @@ class RunFolder:
         fsync_directory(path)
         fsync_directory(base)
         return cls(path, fd)
+
+    @classmethod
+    def reopen(cls, path: str | os.PathLike[str]) -> RunFolder:
+        """An unfinished run folder, open again for appending (a restarted daemon resuming the run).
+
+        A partial last line of ``volumes.jsonl`` (a crash in the middle of a
+        write) is cut off, so that the next append starts a line.
+
+        Raises
+        ------
+        RunFolderError
+            The folder has no ``volumes.jsonl``, is finished (has
+            ``summary.json``), or cannot be opened.
+        """
+        folder = Path(path)
+        volumes = folder / cls.VOLUMES_FILE
+        if (folder / cls.SUMMARY_FILE).exists():
+            raise RunFolderError(f"run folder {folder} is finished (it has {cls.SUMMARY_FILE}): it cannot be resumed")
+        try:
+            content = volumes.read_bytes()
+            fd = os.open(volumes, os.O_WRONLY | os.O_APPEND | getattr(os, "O_CLOEXEC", 0))
+        except OSError as exc:
+            raise RunFolderError(f"cannot reopen {volumes}: {exc}") from exc
+        complete = content.rfind(b"\n") + 1
+        if complete < len(content):
+            os.ftruncate(fd, complete)
+            log.warning("volumes_partial_line_cut", path=str(volumes), bytes=len(content) - complete)
+        run = cls(folder, fd)
+        run._records = cls.read_volumes(folder)
+        return run
+
+    @classmethod
+    def find_unfinished(
+        cls, base_dir: str | os.PathLike[str], prefix: str, config_text: str, files: Iterable[str]
+    ) -> Path | None:
+        """The newest run folder a restarted daemon should resume, or None.
+
+        It is unfinished (no ``summary.json``), ran with the same
+        configuration text, and the file of its last processed volume is
+        among ``files`` (the names now in the watch folder): the same series
+        is still there to continue.
+        """
+        present = set(files)
+        base = Path(base_dir)
+        if not base.is_dir():
+            return None
+        candidates = sorted((p for p in base.glob(f"{prefix}-*") if p.is_dir()), key=lambda p: p.stat().st_mtime)
+        for folder in reversed(candidates):
+            if (folder / cls.SUMMARY_FILE).exists() or not (folder / cls.VOLUMES_FILE).is_file():
+                continue
+            try:
+                if (folder / cls.CONFIG_FILE).read_text(encoding="utf-8") != config_text:
+                    continue
+                records = cls.read_volumes(folder)
+            except (OSError, RunFolderError, UnicodeDecodeError):
+                continue
+            files_done = [r.file for r in records if r.status is VolumeStatus.PROCESSED and r.file]
+            if files_done and files_done[-1] in present:
+                return folder
+        return None
+
+    def mark_resumed(self, pid: int, now: float) -> int:
+        """Note in ``resumes.jsonl`` that the run was interrupted and resumed; returns the last index recorded."""
+        last = max((r.index for r in self._records), default=-1)
+        line = _dumps({"interrupted_after_index": last, "resumed_at": now, "pid": pid}, "resume", newline=True)
+        try:
+            with open(self._path / self.RESUMES_FILE, "ab") as f:
+                f.write(line)
+                os.fsync(f.fileno())
+        except OSError as exc:
+            raise RunFolderError(f"cannot write {self._path / self.RESUMES_FILE}: {exc}") from exc
+        return last
 
     # -- state -----------------------------------------------------------------
     @property
