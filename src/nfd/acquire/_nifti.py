@@ -3,7 +3,8 @@
 The header (parsed with nibabel) says how long the file must be:
 ``vox_offset + prod(dim) * itemsize`` bytes; a shorter buffer is a file still
 being written. Compressed ``.nii.gz`` files are decompressed by
-:mod:`nfd.acquire._reader` before they get here.
+:mod:`nfd.acquire._reader` before they get here, never beyond the size their
+header implies (:func:`nifti_implied_size`) plus a little slack.
 
 References
 ----------
@@ -24,7 +25,7 @@ from nibabel.spatialimages import HeaderDataError
 from nfd.acquire._errors import IncompleteFileError, NotAScanError
 from nfd.acquire._image import ScanImage
 
-__all__ = ["NIFTI1_HEADER_SIZE", "NIFTI2_HEADER_SIZE", "nifti_header_size", "read_nifti_bytes"]
+__all__ = ["NIFTI1_HEADER_SIZE", "NIFTI2_HEADER_SIZE", "nifti_header_size", "nifti_implied_size", "read_nifti_bytes"]
 
 #: ``sizeof_hdr`` of a NIfTI-1 header, bytes.
 NIFTI1_HEADER_SIZE = 348
@@ -104,10 +105,7 @@ def read_nifti_bytes(buf: bytes, name: str = "<bytes>") -> ScanImage:
     ...
     nfd.acquire.IncompleteFileError: example.nii: 380 bytes, the header implies 400 ...
     """
-    header, size, fmt = _parse_header(buf, name)
-    shape = _volume_shape(header, name)
-    dtype = _voxel_dtype(header, fmt, name)
-    offset = _data_offset(header, size, name)
+    header, fmt, shape, dtype, offset = _layout(buf, name)
     n_voxels = math.prod(shape)
     end = offset + n_voxels * dtype.itemsize
     if len(buf) < end:
@@ -129,6 +127,50 @@ def read_nifti_bytes(buf: bytes, name: str = "<bytes>") -> ScanImage:
         series=None,
         format=fmt,
     )
+
+
+def nifti_implied_size(buf: bytes, name: str = "<bytes>") -> int:
+    """The size of a single-file NIfTI volume as its header implies it.
+
+    Parameters
+    ----------
+    buf : bytes
+        The start of the (uncompressed) file: at least its header (348
+        bytes for NIfTI-1, 540 for NIfTI-2).
+    name : str
+        The file name, for error messages.
+
+    Returns
+    -------
+    int
+        ``vox_offset + prod(dim) * itemsize``, bytes: where the voxel data
+        end.
+
+    Raises
+    ------
+    IncompleteFileError
+        When ``buf`` is shorter than the header.
+    NotAScanError
+        When the header is not a single-file NIfTI of one 3-D real-valued
+        volume (as :func:`read_nifti_bytes`).
+
+    Examples
+    --------
+    >>> import nibabel as nib, numpy as np
+    >>> raw = nib.Nifti1Image(np.zeros((2, 3, 4), np.int16), np.eye(4)).to_bytes()
+    >>> nifti_implied_size(raw[:348], "example.nii"), len(raw)
+    (400, 400)
+    """
+    _, _, shape, dtype, offset = _layout(buf, name)
+    return offset + math.prod(shape) * dtype.itemsize
+
+
+def _layout(buf: bytes, name: str) -> tuple[Nifti1Header, str, tuple[int, int, int], np.dtype, int]:
+    """The header, format name, 3-D shape, voxel dtype and data offset (bytes) of a single-file NIfTI volume."""
+    header, size, fmt = _parse_header(buf, name)
+    shape = _volume_shape(header, name)
+    dtype = _voxel_dtype(header, fmt, name)
+    return header, fmt, shape, dtype, _data_offset(header, size, name)
 
 
 def _parse_header(buf: bytes, name: str) -> tuple[Nifti1Header, int, str]:

@@ -5,6 +5,14 @@ The format is recognised from the bytes, never from the extension alone:
 NIfTI-1 or NIfTI-2; the gzip magic ``1f 8b`` is decompressed and looked at
 again (``.nii.gz``, gzipped DICOM). A buffer too short to tell (an empty or
 just-created file, a zero-filled DICOM preamble) is incomplete, not foreign.
+
+Decompression is bounded, so that a small gzip bomb named like a volume costs
+no memory: the stream is inflated in chunks, and once its first 544 bytes are
+out, a NIfTI is inflated no further than the size its header implies
+(``vox_offset`` + voxel data) plus :data:`NIFTI_INFLATE_SLACK`, content that
+is neither NIfTI nor DICOM not at all further, and a DICOM no further than a
+cap (``max_inflated``, by default :data:`MAX_INFLATED_BYTES`). Beyond the
+bound the file is refused (:class:`NotAScanError`).
 """
 
 from __future__ import annotations
@@ -16,14 +24,33 @@ from nfd.acquire._dicom import read_dicom_part_bytes
 from nfd.acquire._dicom_layout import DICOM_PREFIX_END
 from nfd.acquire._errors import IncompleteFileError, NotAScanError
 from nfd.acquire._image import ScanImage
-from nfd.acquire._nifti import nifti_header_size, read_nifti_bytes
+from nfd.acquire._nifti import NIFTI2_HEADER_SIZE, nifti_header_size, nifti_implied_size, read_nifti_bytes
 from nfd.acquire._slices import SliceImage, SliceOptions, VolumeFrom
 
-__all__ = ["read_part_bytes", "read_scan", "read_scan_bytes", "read_slice", "read_slice_bytes"]
+__all__ = [
+    "MAX_INFLATED_BYTES",
+    "NIFTI_INFLATE_SLACK",
+    "read_part_bytes",
+    "read_scan",
+    "read_scan_bytes",
+    "read_slice",
+    "read_slice_bytes",
+]
 
 _GZIP_MAGIC = b"\x1f\x8b"
 # TIFF headers are the one common non-zero DICOM preamble (dual-format files).
 _TIFF_MAGICS = (b"II*\x00", b"MM\x00*")
+
+#: Default cap on what a gzip stream may inflate to, bytes (512 MB, the
+#: default of ``[acquire] max_file_mb``); a NIfTI's own bound is tighter.
+MAX_INFLATED_BYTES = 512 * 10**6
+#: Bytes a gzipped NIfTI may inflate to beyond the size its header implies.
+NIFTI_INFLATE_SLACK = 10**6
+# Inflated bytes looked at before the rest is inflated: a NIfTI-2 header and
+# its extension flag; also past DICOM's 'DICM' at byte 128.
+_HEAD = NIFTI2_HEADER_SIZE + 4
+# Inflated bytes asked of zlib at a time.
+_CHUNK = 1 << 20
 
 
 def read_scan(path: str | Path) -> ScanImage:
@@ -170,17 +197,26 @@ def read_slice_bytes(
     return part
 
 
-def read_part_bytes(buf: bytes, name: str, slices: SliceOptions) -> ScanImage | SliceImage:
+def read_part_bytes(
+    buf: bytes, name: str, slices: SliceOptions, max_inflated: int = MAX_INFLATED_BYTES
+) -> ScanImage | SliceImage:
     """A volume, or one slice of a single-slice series, from a file's content.
 
     What the watch folder reads every file with; see :func:`read_scan_bytes`
-    and :func:`read_slice_bytes` for the errors.
+    and :func:`read_slice_bytes` for the errors. ``max_inflated`` (bytes)
+    caps what gzipped content may inflate to (a NIfTI's header bounds it
+    tighter); beyond it the file is a :class:`NotAScanError`.
     """
-    return _read(buf, name, decompressed=False, slices=slices)
+    return _read(buf, name, decompressed=False, slices=slices, max_inflated=max_inflated)
 
 
 def _read(
-    buf: bytes, name: str, *, decompressed: bool, slices: SliceOptions | None
+    buf: bytes,
+    name: str,
+    *,
+    decompressed: bool,
+    slices: SliceOptions | None,
+    max_inflated: int = MAX_INFLATED_BYTES,
 ) -> ScanImage | SliceImage:
     size = len(buf)
     if size == 0:
@@ -190,7 +226,7 @@ def _read(
     if nifti_header_size(buf) is not None:
         return read_nifti_bytes(buf, name)
     if not decompressed and bytes(buf[:2]) == _GZIP_MAGIC[:size]:
-        return _read(_gunzip(buf, name), name, decompressed=True, slices=slices)
+        return _read(_BoundedGunzip(name, max_inflated).run(buf), name, decompressed=True, slices=slices)
     if size < DICOM_PREFIX_END and _could_start_dicom(buf):
         raise IncompleteFileError(
             name, f"only {size} bytes, inside what can be a DICOM preamble (128 bytes + 'DICM')"
@@ -215,22 +251,80 @@ def _could_start_dicom(prefix: bytes) -> bool:
     return not any(preamble)
 
 
-def _gunzip(buf: bytes, name: str) -> bytes:
-    """Decompress every gzip member; a stream cut short is an incomplete file."""
-    parts = []
-    rest = bytes(buf)
-    while True:
+class _BoundedGunzip:
+    """Inflate every member of a gzip stream in chunks, never beyond a bound.
+
+    Parameters
+    ----------
+    name : str
+        The file name, for error messages.
+    max_inflated : int
+        Bytes the stream may inflate to at most; once the first ``_HEAD``
+        bytes are out, a NIfTI header lowers it to the size it implies plus
+        :data:`NIFTI_INFLATE_SLACK`, and content that is neither NIfTI nor
+        DICOM stops the inflating there (the caller then says what it is).
+    """
+
+    def __init__(self, name: str, max_inflated: int) -> None:
+        self.name = name
+        self.limit = max_inflated
+        self.why = f"the cap of {max_inflated} bytes"
+        self.parts: list[bytes] = []
+        self.total = 0
+        self.decided = False
+        self.stopped = False
+
+    def run(self, buf: bytes) -> bytes:
+        """The inflated content of ``buf`` (a stream cut short is an incomplete file)."""
+        rest = bytes(buf)
+        while True:
+            rest = self._member(rest)
+            if self.stopped or not rest or not any(rest):
+                return b"".join(self.parts)
+            if not rest.startswith(_GZIP_MAGIC[: len(rest)]):
+                raise NotAScanError(self.name, f"{len(rest)} bytes of garbage after the gzip stream")
+
+    def _member(self, data: bytes) -> bytes:
+        """Inflate one gzip member; what follows it in ``data``."""
         inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
-        try:
-            parts.append(inflater.decompress(rest))
-        except zlib.error as err:
-            raise NotAScanError(name, f"gzip data do not decompress: {err}") from err
-        if not inflater.eof:
-            raise IncompleteFileError(
-                name, "the gzip stream ends early (file still being written?)"
+        while not inflater.eof:
+            want = _HEAD - self.total if not self.decided else min(_CHUNK, self.limit + 1 - self.total)
+            try:
+                chunk = inflater.decompress(data, want)
+            except zlib.error as err:
+                raise NotAScanError(self.name, f"gzip data do not decompress: {err}") from err
+            data = inflater.unconsumed_tail
+            self._take(chunk)
+            if self.stopped:
+                return b""
+            if not inflater.eof and not data and len(chunk) < want:
+                raise IncompleteFileError(
+                    self.name, "the gzip stream ends early (file still being written?)"
+                )
+        return inflater.unused_data
+
+    def _take(self, chunk: bytes) -> None:
+        """Keep an inflated chunk; refuse the file beyond the bound; judge the head once it is out."""
+        self.parts.append(chunk)
+        self.total += len(chunk)
+        if self.total > self.limit:
+            raise NotAScanError(
+                self.name,
+                f"gzip data inflate beyond {self.limit} bytes ({self.why}): refused before inflating further",
             )
-        rest = inflater.unused_data
-        if not rest or not any(rest):
-            return b"".join(parts)
-        if not rest.startswith(_GZIP_MAGIC[: len(rest)]):
-            raise NotAScanError(name, f"{len(rest)} bytes of garbage after the gzip stream")
+        if not self.decided and self.total >= _HEAD:
+            self._decide(b"".join(self.parts))
+
+    def _decide(self, head: bytes) -> None:
+        """Set the bound from the first inflated bytes."""
+        self.decided = True
+        if nifti_header_size(head) is not None:
+            implied = nifti_implied_size(head, self.name)
+            if implied > self.limit:
+                raise NotAScanError(
+                    self.name, f"the NIfTI header implies {implied} bytes, beyond {self.why}"
+                )
+            self.limit = implied + NIFTI_INFLATE_SLACK
+            self.why = f"the NIfTI header implies {implied}, plus {NIFTI_INFLATE_SLACK} bytes of slack"
+        elif head[128:DICOM_PREFIX_END] != b"DICM":
+            self.stopped = True  # neither NIfTI nor DICOM: the head alone tells
