@@ -49,6 +49,9 @@ class WatchOptions:
     barred : frozenset of SeriesId
         Series that never start a run (``"new_run"``: the earlier runs'
         series, and the series written alongside them).
+    max_file_mb : float
+        Size cap, MB (1 MB = 10^6 bytes, > 0): a larger file is refused
+        without being read, and gzipped content may not inflate beyond it.
 
     Raises
     ------
@@ -77,6 +80,7 @@ class WatchOptions:
     on_new_series: OnNewSeries = "ignore"
     series: SeriesId | None = None
     barred: frozenset[SeriesId] = frozenset()
+    max_file_mb: float = 512.0
 
     def __post_init__(self) -> None:
         check_option("index_from", self.index_from, INDEX_FROM)
@@ -91,7 +95,19 @@ class WatchOptions:
         set_(self, "poll", check_bool(self.poll, "poll"))
         for name in ("poll_interval", "complete_timeout", "reorder_timeout"):
             set_(self, name, ensure_float(getattr(self, name), name, minimum=0))
+        set_(self, "max_file_mb", ensure_float(self.max_file_mb, "max_file_mb", positive=True))
         if self.tr is not None:
             set_(self, "tr", ensure_float(self.tr, "tr", positive=True))
         if self.poll:
             ensure_float(self.poll_interval, "poll_interval", positive=True)
+
+    @property
+    def max_file_bytes(self) -> int:
+        """``max_file_mb`` in bytes (1 MB = 10^6 bytes).
+
+        Examples
+        --------
+        >>> WatchOptions(max_file_mb=1.5).max_file_bytes
+        1500000
+        """
+        return round(self.max_file_mb * 10**6)

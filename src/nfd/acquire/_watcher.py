@@ -12,6 +12,10 @@ for SMB/NFS mounts) and decides about each file from its content:
 * a file still incomplete ``complete_timeout`` seconds after its last change
   is rejected (``file_incomplete``); a file that is not a scan is rejected
   (``file_rejected``); both are counted and the run goes on;
+* a file larger than ``max_file_mb``, or once the run has a volume more
+  than twice the size of its first volume's file plus 1 MB, is rejected
+  (``file_rejected``) from its ``stat``, without being read; gzipped content
+  is inflated no further than a NIfTI header implies, or than the cap;
 * a file holding one slice of a single-slice series (GE, Philips classic)
   goes to the slice assembler (:mod:`nfd.acquire._assembler`), which hands
   over a volume once all its slices have arrived; a volume still lacking
@@ -143,13 +147,27 @@ class _Reading:
         return Outcome.COMPLETE, ""
 
 
+#: A file larger than this many times the run's first volume file (plus
+#: ``_EXPECTED_MARGIN`` bytes) is refused unread: no volume of the series is that large.
+_EXPECTED_FACTOR = 2
+_EXPECTED_MARGIN = 10**6
+
+
 def _read_file(
-    path: Path, slices: SliceOptions, unless: tuple[int, int] | None = None
+    path: Path,
+    slices: SliceOptions,
+    unless: tuple[int, int] | None = None,
+    max_bytes: int = 512 * 10**6,
+    expected: int | None = None,
 ) -> _Reading:
     """Stat, read, hash and decode one file (blocking; run in a thread).
 
     When ``unless`` is given and the file's (size, mtime_ns) still equals
-    it, the file is not read again (``unchanged=True``).
+    it, the file is not read again (``unchanged=True``). A file larger than
+    ``max_bytes``, or than ``_EXPECTED_FACTOR * expected + _EXPECTED_MARGIN``
+    bytes when ``expected`` (the size of the run's first volume file) is
+    given, is not read (a :class:`NotAScanError` naming its size and the
+    cap); gzipped content may inflate to ``max_bytes`` at most.
     """
     try:
         # O_NONBLOCK: a FIFO named like a scan never blocks the open; fstat then tells what was opened
@@ -160,6 +178,9 @@ def _read_file(
                 return _Reading(signature=None, not_a_file=True, kind=_kind_of(st.st_mode))
             if unless is not None and (st.st_size, st.st_mtime_ns) == unless:
                 return _Reading(signature=unless, unchanged=True)
+            too_large = _size_refusal(st.st_size, max_bytes, expected)
+            if too_large is not None:
+                return _Reading((st.st_size, st.st_mtime_ns), error=NotAScanError(path, too_large))
             buf = handle.read()
     except IsADirectoryError:
         return _Reading(signature=None, not_a_file=True, kind="a directory")
@@ -167,7 +188,7 @@ def _read_file(
         return _Reading(signature=None, error=err)
     signature = (len(buf), st.st_mtime_ns)
     try:
-        image = read_part_bytes(buf, str(path), slices)
+        image = read_part_bytes(buf, str(path), slices, max_inflated=max_bytes)
     except (IncompleteFileError, NotAScanError) as err:
         return _Reading(signature=signature, error=err)
     t_complete = time.time()
@@ -178,6 +199,19 @@ def _read_file(
         digest=hashlib.sha256(buf).digest(),
         t_complete=t_complete,
     )
+
+
+def _size_refusal(size: int, max_bytes: int, expected: int | None) -> str | None:
+    """Why a file of ``size`` bytes is too large to read (None when it is not)."""
+    if size > max_bytes:
+        return f"{size} bytes, above the size cap of {max_bytes} bytes (max_file_mb): not read"
+    if expected is not None and size > _EXPECTED_FACTOR * expected + _EXPECTED_MARGIN:
+        limit = _EXPECTED_FACTOR * expected + _EXPECTED_MARGIN
+        return (
+            f"{size} bytes, above {limit} bytes ({_EXPECTED_FACTOR} x the run's first volume file of "
+            f"{expected} bytes, plus {_EXPECTED_MARGIN}): not read"
+        )
+    return None
 
 
 def _kind_of(mode: int) -> str:
@@ -261,6 +295,11 @@ class ScanWatcher:
         The run's series. None: the series of the newest file present at
         start, else of the first volume taken. Files of older series present
         at start are ignored in both modes.
+    max_file_mb : float
+        Size cap, MB (10^6 bytes): a larger file is rejected from its
+        ``stat``, never read, and gzipped content may not inflate beyond it.
+        Once a volume is taken, a file larger than twice that volume's file
+        plus 1 MB is rejected the same way.
 
     Attributes
     ----------
@@ -319,6 +358,7 @@ class ScanWatcher:
         on_new_series: OnNewSeries = "ignore",
         series: SeriesId | None = None,
         barred: Iterable[SeriesId] = (),
+        max_file_mb: float = 512.0,
     ) -> None:
         self.options = WatchOptions(
             naming=naming if naming is not None else FileNaming(),
@@ -333,6 +373,7 @@ class ScanWatcher:
             on_new_series=on_new_series,
             series=series,
             barred=frozenset(barred),
+            max_file_mb=max_file_mb,
         )
         self.folder = Path(folder).absolute()
         self.stats: dict[str, int] = dict.fromkeys(_STAT_KEYS, 0)
@@ -620,7 +661,9 @@ class ScanWatcher:
             return None
         unless = None if entry.dirty else entry.signature
         entry.dirty = False
-        reading = await asyncio.to_thread(_read_file, entry.path, self.options.slices, unless)
+        reading = await asyncio.to_thread(
+            _read_file, entry.path, self.options.slices, unless, self.options.max_file_bytes, self._expected_size()
+        )
         if not self._files.follows(entry):
             return None  # removed while it was being read
         if reading.not_a_file:
@@ -634,6 +677,11 @@ class ScanWatcher:
             return None
         entry.observe(reading.signature, time.monotonic())
         return reading
+
+    def _expected_size(self) -> int | None:
+        """Bytes of the run's first volume (or slice) file taken, None before one is."""
+        first = next(iter(self._taken_identities), None)
+        return None if first is None else first[2]
 
     async def _handle(self, entry: WatchedFile, reading: _Reading, now: float) -> None:
         """Act on what reading a file gave."""
