@@ -75,6 +75,13 @@ class AcquireConfig:
     on_new_series: Literal["ignore", "new_run"] = _opt(
         "ignore", "a file of another series is ignored, or ends this run and starts the next on that series"
     )
+    max_file_mb: float = _opt(
+        512.0,
+        "a scan file larger than this is rejected unread, and gzipped content may not inflate beyond it",
+        "MB",
+        min=1.0,
+        max=65536.0,
+    )
 
 
 @dataclass(frozen=True)

@@ -172,6 +172,7 @@ def watch_source(
         on_new_series=on_new_series or a.on_new_series,
         series=series,
         barred=barred,
+        max_file_mb=a.max_file_mb,
     )
 
 
