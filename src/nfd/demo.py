@@ -127,7 +127,7 @@ async def run_demo(*, n_volumes: int = 80, tr: float = 2.0, speed: float = 10.0,
         rois = "\n".join(f'{name} = "{path}"' for name, path in masks.items())
         (root / "nfd.toml").write_text(_CONFIG.format(
             tr=tr, n=n_volumes, out=out, watch=watch, rois=rois, port=sock.getsockname()[1],
-            reorder=max(2.0, 4 * interval),
+            reorder=min(120.0, max(2.0, 4 * interval)),  # within acquire.reorder_timeout's range
         ))
         cfg = load_config(root / "nfd.toml")
         print(f"nfd demo: writing one volume every {interval:.2f} s, in chunks, into {watch}; feedback over UDP "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import subprocess
 import sys
 import typing
@@ -183,3 +184,39 @@ def test_version() -> None:
 
     proc = _nfd("--version")
     assert proc.returncode == 0 and proc.stdout.strip() == f"nfd {__version__}"
+
+
+def _numeric_options(cls: type = Config, prefix: str = "") -> list[tuple[str, type, dict]]:
+    out = []
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        tp = hints[f.name]
+        if dataclasses.is_dataclass(tp):
+            out += _numeric_options(tp, f"{prefix}{f.name}.")
+        elif tp in (int, float):
+            out.append((f"{prefix}{f.name}", tp, dict(f.metadata)))
+    return out
+
+
+#: Options whose value is a free number (a gain, the display range, shaping thresholds): finite, any size.
+UNBOUNDED = {"feedback.gain", "feedback.min", "feedback.max", "feedback.shaping.first_threshold",
+             "feedback.shaping.margin", "feedback.udp.port"}
+
+
+@pytest.mark.parametrize(("key", "tp", "meta"), _numeric_options(), ids=lambda v: v if isinstance(v, str) else "")
+def test_every_numeric_option_has_a_sane_range_and_refuses_nan(key: str, tp: type, meta: dict) -> None:
+    # nfd run must never take 1e9 volumes (a MemoryError), a 1e-9 s heartbeat or a 1e12 s reorder wait
+    assert "max" in meta or key in UNBOUNDED, f"{key} has no upper bound"
+    section, name = key.rsplit(".", 1)
+    text = MINIMAL + f"\n[{section}]\n{name} = {{}}\n"
+    if re.search(rf"^{name} = ", MINIMAL, re.MULTILINE) and section in ("run", "acquire", "feedback"):
+        text = re.sub(rf"^{name} = .*$", f"{name} = {{}}", MINIMAL, count=1, flags=re.MULTILINE)
+    elif section in ("run", "acquire", "feedback"):  # tables MINIMAL already has: edit them in place
+        text = MINIMAL.replace(f"[{section}]", f"[{section}]\n{name} = {{}}", 1)
+    if tp is float:
+        for bad in ("nan", "inf", "-inf"):
+            error = _error(text.replace("{}", bad))
+            assert error.key == key and "finite" in str(error), str(error)
+    if "max" in meta:
+        error = _error(text.replace("{}", repr(tp(meta["max"]) * 2 + 1)))
+        assert error.key == key and "got" in str(error), str(error)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import re
 import sys
 import types
@@ -296,7 +297,7 @@ def _coerce_int(value: Any, meta: typing.Mapping[str, Any], key: str, base_dir: 
 
 def _coerce_float(value: Any, meta: typing.Mapping[str, Any], key: str, base_dir: Path) -> float:
     try:
-        number = ensure_float(value, key, finite=False)  # TOML's inf and nan are checked by the bounds only
+        number = ensure_float(value, key, finite=False)  # TOML's inf and nan: refused with the bounds
     except ValueError:
         raise _refused(value, float, meta, key) from None
     _check_bounds(number, meta, key, float)
@@ -339,6 +340,8 @@ _SCALARS: dict[Any, Callable[[Any, typing.Mapping[str, Any], str, Path], Any]] =
 
 def _check_bounds(value: float, meta: typing.Mapping[str, Any], key: str, tp: type) -> None:
     lo, hi, lo_ex = meta.get("min"), meta.get("max"), meta.get("min_exclusive")
+    if tp is float and not math.isfinite(value):  # TOML's nan and inf: no option means them
+        raise ConfigError(f"expected a finite {_expected(tp, meta).removeprefix('a ')}, got {value!r}", key)
     if (lo is not None and value < lo) or (hi is not None and value > hi) or (lo_ex is not None and value <= lo_ex):
         raise ConfigError(f"expected {_expected(tp, meta)}, got {value!r}", key)
 
@@ -359,10 +362,14 @@ def _expected(tp: Any, meta: typing.Mapping[str, Any]) -> str:
     lo, hi, lo_ex = meta.get("min"), meta.get("max"), meta.get("min_exclusive")
     if lo is not None and hi is not None:
         noun += f" from {lo} to {hi}"
+    elif lo_ex is not None and hi is not None:
+        return f"{noun} > {lo_ex}{unit}, at most {hi}"
     elif lo is not None:
         noun += f" >= {lo}"
     elif lo_ex is not None:
         noun += f" > {lo_ex}"
+    elif hi is not None:
+        noun += f" <= {hi}"
     return noun + unit
 
 

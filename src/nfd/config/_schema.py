@@ -39,11 +39,13 @@ def _req(doc: str, unit: str | None = None, **bounds: float) -> Any:
 class RunConfig:
     """``[run]``: the run as a whole."""
 
-    tr: float = _req("repetition time", "s", min_exclusive=0.0)
-    n_volumes: int = _req("volumes in the run, skipped ones included; the run ends after the last", "volumes", min=1)
+    tr: float = _req("repetition time", "s", min_exclusive=0.0, max=60.0)
+    n_volumes: int = _req(
+        "volumes in the run, skipped ones included; the run ends after the last", "volumes", min=1, max=100000
+    )
     output_dir: Path = field(default=Path("runs"), metadata=_meta("folder in which each run gets its own folder"))
     prefix: str = _opt("run", "prefix of each run folder's name")
-    skip_volumes: int = _opt(0, "initial volumes read but not processed (T1 saturation)", "volumes", min=0)
+    skip_volumes: int = _opt(0, "initial volumes read but not processed (T1 saturation)", "volumes", min=0, max=100000)
     save_raw: bool = _opt(False, "also write the raw volumes as a 4-D raw.nii.gz at the end")
 
 
@@ -56,18 +58,19 @@ class AcquireConfig:
         SIEMENS_RT_PATTERN,
         "regular expression for scan file names, with a named group 'volume' (the acquisition number)",
     )
-    first_number: int = _opt(1, "the number the scanner gives the first volume of a run", min=0)
+    first_number: int = _opt(1, "the number the scanner gives the first volume of a run", min=0, max=1000000)
     index_from: Literal["name", "header"] = _opt("name", "take the acquisition number from the file name or the header")
     poll: bool = _opt(False, "poll the folder instead of waiting for file events (SMB/NFS mounts)")
-    poll_interval: float = _opt(0.1, "polling interval", "s", min_exclusive=0.0)
+    poll_interval: float = _opt(0.1, "polling interval", "s", min=0.01, max=10.0)
     complete_timeout: float = _opt(
-        10.0, "a file still incomplete this long after its last change is rejected", "s", min_exclusive=0.0
+        10.0, "a file still incomplete this long after its last change is rejected", "s", min_exclusive=0.0, max=600.0
     )
     reorder_timeout: float = _opt(
-        2.0, "how long later volumes wait for a missing earlier one before it is declared missing", "s", min=0.0
+        2.0, "how long later volumes wait for a missing earlier one before it is declared missing", "s",
+        min=0.0, max=120.0
     )
     slices_per_volume: int = _opt(
-        0, "single-slice series (GE, Philips): slices per volume (0: from the header)", "slices", min=0
+        0, "single-slice series (GE, Philips): slices per volume (0: from the header)", "slices", min=0, max=1024
     )
     volume_from: Literal["auto", "temporal_position", "acquisition_number", "instance_number"] = _opt(
         "auto", "single-slice series: the header field that says which volume a slice belongs to"
@@ -91,7 +94,7 @@ class VolumeConfig:
     reference: str = _opt(
         "first", "realignment reference: 'first' (the first processed volume) or a NIfTI file on the EPI grid"
     )
-    smooth_fwhm: float = _opt(5.0, "Gaussian smoothing kernel, full width at half maximum", "mm", min=0.0)
+    smooth_fwhm: float = _opt(5.0, "Gaussian smoothing kernel, full width at half maximum", "mm", min=0.0, max=50.0)
 
 
 @dataclass(frozen=True)
@@ -113,15 +116,17 @@ class SerialConfig:
 
     enabled: bool = _opt(False, "send feedback to a serial port")
     port: str = _opt("/dev/ttyUSB0", "serial device; /dev/serial/by-id/... is found again after replugging")
-    baud: int = _opt(115200, "baud rate", "bit/s", min=1)
+    baud: int = _opt(115200, "baud rate", "bit/s", min=1, max=4000000)
     format: str = _opt(
         "ascii",
         "ascii (value and newline), binary (little-endian float32) or a template such as '{index},{feedback:.2f}\\n'",
     )
-    queue_size: int = _opt(64, "messages held while the device is slow or gone (oldest dropped)", "messages", min=1)
-    write_timeout: float = _opt(0.5, "a write is abandoned after this long", "s", min_exclusive=0.0)
-    retry_initial: float = _opt(0.5, "first reopen attempt after the port is lost", "s", min_exclusive=0.0)
-    retry_max: float = _opt(8.0, "ceiling of the doubling reopen back-off", "s", min_exclusive=0.0)
+    queue_size: int = _opt(
+        64, "messages held while the device is slow or gone (oldest dropped)", "messages", min=1, max=100000
+    )
+    write_timeout: float = _opt(0.5, "a write is abandoned after this long", "s", min_exclusive=0.0, max=60.0)
+    retry_initial: float = _opt(0.5, "first reopen attempt after the port is lost", "s", min_exclusive=0.0, max=60.0)
+    retry_max: float = _opt(8.0, "ceiling of the doubling reopen back-off", "s", min_exclusive=0.0, max=3600.0)
     must_exist: bool = _opt(True, "refuse to start when the port is absent (false: wait for it)")
 
 
@@ -138,14 +143,14 @@ class ShapingConfig:
     enabled: bool = _opt(False, "psc_intermittent: reward blocks that beat the recent ones (shaping)")
     first_threshold: float = _opt(0.5, "PSC a first block must reach for a reward", "%")
     margin: float = _opt(0.1, "how far a block must beat the median of the previous ones", "%")
-    history: int = _opt(3, "previous regulation blocks compared with", "blocks", min=1)
+    history: int = _opt(3, "previous regulation blocks compared with", "blocks", min=1, max=100000)
 
 
 @dataclass(frozen=True)
 class CorrelationConfig:
     """``[feedback.correlation]``: connectivity by correlation."""
 
-    window: int = _opt(20, "correlation: sliding window", "volumes", min=3)
+    window: int = _opt(20, "correlation: sliding window", "volumes", min=3, max=100000)
     pairs: list[list[str]] = field(
         default=_NO_ITEMS, metadata=_meta("ROI pairs correlated, e.g. [[\"left\", \"right\"]] (empty: every pair)")
     )
@@ -159,9 +164,11 @@ class ProxyConfig:
         default=_NO_ITEMS, metadata=_meta("target ROIs (2 to 4) whose changes must agree in sign")
     )
     control: str = _opt("", "control ROI whose change must have the opposite sign")
-    min_agree: int = _opt(0, "targets that must agree (0: all)", min=0)
-    consecutive: int = _opt(1, "consecutive time points an event needs", "volumes", min=1)
-    min_change_sd: float = _opt(0.0, "smallest change counted, in standard deviations of the changes", min=0.0)
+    min_agree: int = _opt(0, "targets that must agree (0: all)", min=0, max=100)
+    consecutive: int = _opt(1, "consecutive time points an event needs", "volumes", min=1, max=1000)
+    min_change_sd: float = _opt(
+        0.0, "smallest change counted, in standard deviations of the changes", min=0.0, max=1000.0
+    )
 
 
 @dataclass(frozen=True)
@@ -185,7 +192,7 @@ class ExternalConfig:
     source: str = _opt(
         "", "the external source feeding it: one of feedback.external_sources, or eeg (the EEG prediction)"
     )
-    max_age_s: float = _opt(0.0, "older values are not used (0: no limit)", "s", min=0.0)
+    max_age_s: float = _opt(0.0, "older values are not used (0: no limit)", "s", min=0.0, max=3600.0)
 
 
 @dataclass(frozen=True)
@@ -206,10 +213,10 @@ class FeedbackConfig:
         default="",
         metadata=_meta("stage of the ROI signal chain the feedback is computed from (empty: the type's default)"),
     )
-    session: int = _opt(0, "PyHRF paradigm: the session to read (0: the file's only session)", min=0)
+    session: int = _opt(0, "PyHRF paradigm: the session to read (0: the file's only session)", min=0, max=1000)
     baseline: str = _opt("BAS", "name of the baseline condition")
     delay: int = _opt(
-        2, "volumes left out at the start of each baseline block (haemodynamic delay)", "volumes", min=0
+        2, "volumes left out at the start of each baseline block (haemodynamic delay)", "volumes", min=0, max=1000
     )
     combine: Literal["mean", "median", "max", "min"] = _opt("mean", "how the ROIs' values are combined")
     gain: float = _opt(1.0, "feedback = clip(gain * combined PSC, min, max)")
@@ -238,29 +245,33 @@ class FeedbackConfig:
 class SignalConfig:
     """``[signal]``: the per-ROI signal chain (cumulative GLM, AR(1), Kalman, scaling)."""
 
-    high_pass_s: float = _opt(128.0, "DCT high-pass cut-off period (0: none)", "s", min=0.0)
-    stage_volumes: int = _opt(0, "volumes per GLM stage (0: OpenNFT's, task regressors + 8)", "volumes", min=0)
+    high_pass_s: float = _opt(128.0, "DCT high-pass cut-off period (0: none)", "s", min=0.0, max=100000.0)
+    stage_volumes: int = _opt(
+        0, "volumes per GLM stage (0: OpenNFT's, task regressors + 8)", "volumes", min=0, max=100000
+    )
     motion_regressors: bool = _opt(True, "the six z-scored motion parameters as nuisance regressors")
     ar1: float = _opt(0.2, "AR(1) coefficient a: y'(t) = y(t) - a y'(t-1)", min=0.0, max=0.99)
-    kalman_q: float = _opt(0.25, "Kalman process noise Q, in units of the series' variance", min_exclusive=0.0)
-    kalman_r: float = _opt(1.0, "Kalman measurement noise R, in units of the series' variance", min_exclusive=0.0)
-    kalman_threshold: float = _opt(0.9, "spike threshold, in standard deviations", min_exclusive=0.0)
-    scaling_warmup: int = _opt(20, "volumes scaled by min and max before the 5 % medians", "volumes", min=1)
+    kalman_q: float = _opt(0.25, "Kalman process noise Q, in units of the series' variance", min_exclusive=0.0, max=1e6)
+    kalman_r: float = _opt(
+        1.0, "Kalman measurement noise R, in units of the series' variance", min_exclusive=0.0, max=1e6
+    )
+    kalman_threshold: float = _opt(0.9, "spike threshold, in standard deviations", min_exclusive=0.0, max=1e6)
+    scaling_warmup: int = _opt(20, "volumes scaled by min and max before the 5 % medians", "volumes", min=1, max=100000)
     scaling_fraction: float = _opt(0.05, "top and bottom fraction whose medians give the range", min_exclusive=0.0,
                                    max=0.5)
-    scaling_floor: float = _opt(0.005, "smallest scaling range, as a fraction of the mean", min=0.0)
-    scaling_window: int = _opt(0, "scale over the last N volumes only (0: the whole run)", "volumes", min=0)
+    scaling_floor: float = _opt(0.005, "smallest scaling range, as a fraction of the mean", min=0.0, max=1e6)
+    scaling_window: int = _opt(0, "scale over the last N volumes only (0: the whole run)", "volumes", min=0, max=100000)
 
 
 @dataclass(frozen=True)
 class QualityConfig:
     """``[quality]``: real-time quality thresholds (crossings are logged and counted)."""
 
-    fd_mm: float = _opt(0.5, "framewise displacement threshold (Power et al. 2012; 0: off)", "mm", min=0.0)
-    md_mm: float = _opt(0.2, "micro-displacement threshold (0: off)", "mm", min=0.0)
-    dvars_percent: float = _opt(5.0, "DVARS threshold, percent of the mean signal (0: off)", "%", min=0.0)
-    tsnr_min: float = _opt(0.0, "lowest acceptable ROI tSNR (0: off)", min=0.0)
-    tsnr_warmup: int = _opt(10, "volumes before the tSNR threshold is checked", "volumes", min=0)
+    fd_mm: float = _opt(0.5, "framewise displacement threshold (Power et al. 2012; 0: off)", "mm", min=0.0, max=100.0)
+    md_mm: float = _opt(0.2, "micro-displacement threshold (0: off)", "mm", min=0.0, max=100.0)
+    dvars_percent: float = _opt(5.0, "DVARS threshold, percent of the mean signal (0: off)", "%", min=0.0, max=1000.0)
+    tsnr_min: float = _opt(0.0, "lowest acceptable ROI tSNR (0: off)", min=0.0, max=1e6)
+    tsnr_warmup: int = _opt(10, "volumes before the tSNR threshold is checked", "volumes", min=0, max=100000)
     voxelwise: bool = _opt(True, "keep per-voxel tSNR (written as tsnr.nii.gz at the end)")
 
 
@@ -273,7 +284,7 @@ class IglmConfig:
         default_factory=dict,
         metadata={"doc": "condition = weight, e.g. {NFBREG = 1} (empty: every condition against baseline)"},
     )
-    high_pass_s: float = _opt(128.0, "DCT high-pass cut-off period (0: none)", "s", min=0.0)
+    high_pass_s: float = _opt(128.0, "DCT high-pass cut-off period (0: none)", "s", min=0.0, max=100000.0)
     motion: bool = _opt(True, "the motion parameters as nuisance regressors")
 
 
@@ -297,14 +308,16 @@ class EegConfig:
     source_id: str = _opt("", "LSL source id, the most specific")
     model: str = _opt("", "model file written by nfd eeg fit (channels, rate, window, bands and delays are in it)")
     model_sha256: str = _opt("", "the model file's SHA-256: a file with another hash is never loaded")
-    interval: float = _opt(0.5, "seconds between periodic predictions (0: on every chunk)", "s", min=0.0)
-    timeout: float = _opt(1.0, "seconds per attempt to find the stream", "s", min_exclusive=0.0)
-    retry_max: float = _opt(5.0, "longest back-off between attempts to find a lost stream", "s", min_exclusive=0.0)
+    interval: float = _opt(0.5, "seconds between periodic predictions (0: on every chunk)", "s", min=0.0, max=60.0)
+    timeout: float = _opt(1.0, "seconds per attempt to find the stream", "s", min_exclusive=0.0, max=3600.0)
+    retry_max: float = _opt(
+        5.0, "longest back-off between attempts to find a lost stream", "s", min_exclusive=0.0, max=3600.0
+    )
     buffer: float = _opt(60.0, "preprocessed EEG kept in memory (at least the model's window + 1 s)", "s",
-                         min_exclusive=0.0)
-    stale_after: float = _opt(1.0, "newest sample older than this: EEG is missing", "s", min_exclusive=0.0)
+                         min_exclusive=0.0, max=3600.0)
+    stale_after: float = _opt(1.0, "newest sample older than this: EEG is missing", "s", min_exclusive=0.0, max=3600.0)
     max_gap: float = _opt(0.1, "a window may overrun its length by this before it counts as spanning a gap", "s",
-                          min=0.0)
+                          min=0.0, max=60.0)
     markers: EegMarkersConfig = field(default_factory=EegMarkersConfig, metadata={"doc": "marker stream"})
 
 
@@ -318,9 +331,11 @@ class WebConfig:
     token_file: str = _opt(
         "", "file holding the bearer token (16+ URL-safe characters); empty: no token (loopback only)"
     )
-    client_queue: int = _opt(256, "messages a WebSocket client may lag before it is dropped", "messages", min=1)
-    max_body: int = _opt(16384, "largest request body accepted", "bytes", min=64)
-    heartbeat: float = _opt(20.0, "WebSocket ping interval", "s", min_exclusive=0.0)
+    client_queue: int = _opt(
+        256, "messages a WebSocket client may lag before it is dropped", "messages", min=1, max=100000
+    )
+    max_body: int = _opt(16384, "largest request body accepted", "bytes", min=64, max=67108864)
+    heartbeat: float = _opt(20.0, "WebSocket ping interval", "s", min=0.5, max=3600.0)
 
 
 @dataclass(frozen=True)
