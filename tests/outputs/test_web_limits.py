@@ -52,6 +52,7 @@ for i in range(n_half + n_slow):
               else b"GET /api/v1/status HTTP/1.1\r\nHost: 127.0.0.1\r\n")
     s.setblocking(False)
     socks.append([s, t0, None, i >= n_half])
+    time.sleep(0.001)  # the server's accept queue is short (its backlog): let it keep up
 print("held", flush=True)
 end = time.monotonic() + wait_s
 tick = 0
@@ -159,10 +160,13 @@ async def test_a_flood_of_half_sent_requests_never_starves_the_process(tmp_path:
     # Web clients (and accepts in flight) held at most cap + backlog descriptors; + 1: this test's own client.
     assert peak[0] <= baseline + cap + ConnectionLimits(cap, read_timeout).backlog + 1
     # Every flood socket was closed by the server: the oldest evicted as newer ones came, the rest at the deadline.
+    # Times are from the client's connect, which can precede the server's accept by seconds on a loaded machine
+    # (a full accept queue drops the handshake's last ACK and the server retries its SYN-ACK 1 s, 2 s later).
     assert None not in closed["half"] and None not in closed["slow"]
-    assert max(closed["half"]) < read_timeout + 2.0
-    # The slowloris sockets kept sending header lines: the deadline runs from connecting, not from the last byte.
-    assert all(read_timeout - 0.2 < t < read_timeout + 2.0 for t in closed["slow"]), closed["slow"]
+    assert max(closed["half"]) < read_timeout + 5.0
+    # The slowloris sockets kept sending header lines for up to read_timeout + 8 s, yet were closed at the deadline:
+    # it runs from connecting, not from the last byte.
+    assert all(read_timeout - 0.2 < t < read_timeout + 5.0 for t in closed["slow"]), closed["slow"]
     shed, ended = _shed(logs)
     assert len(shed) == 1 and shed[0]["log_level"] == "warning" and shed[0]["max_clients"] == cap
     assert len(ended) == 1
