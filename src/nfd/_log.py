@@ -8,9 +8,10 @@ with ``journalctl -u nfd -o cat``.
 
 What the libraries log through :mod:`logging` (aiohttp, asyncio) comes out
 the same way, as ``library_log`` lines with the library's ``logger`` and
-``message``. Every line passes :func:`redact_secrets`, so a bearer token (an
-``Authorization`` header, a WebSocket subprotocol ``bearer.<token>``) never
-reaches the journal, and tracebacks carry no frame locals (which would print
+``message``: their warnings and errors, and everything at ``debug``. Every
+line passes :func:`redact_secrets`, so a bearer token (an ``Authorization``
+header, a WebSocket subprotocol ``bearer.<token>``) never reaches the
+journal, and tracebacks carry no frame locals (which would print
 configuration reprs and secrets).
 """
 
@@ -163,4 +164,6 @@ def configure_logging(fmt: LogFormat = "json", level: LogLevel = "info", stream:
         logger_factory=_logger_factory(fmt, out),
         cache_logger_on_first_use=False,
     )
-    _bridge_libraries(getattr(logging, level.upper()))
+    # libraries chatter at info (watchfiles logs every batch of file events): their warnings and errors only,
+    # unless debugging
+    _bridge_libraries(logging.DEBUG if level == "debug" else max(logging.WARNING, getattr(logging, level.upper())))
