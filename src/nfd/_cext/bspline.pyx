@@ -13,15 +13,10 @@ from libc.stdlib cimport malloc, free
 from libc.string cimport memcpy
 from libc.stdint cimport uint32_t
 
-from nfd._cext.lines cimport prefilter_block, prefilter_last
+from nfd._cext.lines cimport prefilter_last, prefilter_view, real
 
 
-ctypedef fused real_t:
-    float
-    double
-
-
-def prefilter_lines(real_t[:, :, :] a, int degree):
+def prefilter_lines(real[:, :, :] a, int degree):
     """Turn samples into B-spline coefficients along axis 1, in place.
 
     Parameters
@@ -32,35 +27,23 @@ def prefilter_lines(real_t[:, :, :] a, int degree):
     degree : int
         Spline degree, 0 to 4 (0 and 1 need no filtering).
     """
-    cdef Py_ssize_t item = sizeof(real_t)
-    cdef real_t* s
-    if a.shape[0] == 0 or a.shape[1] == 0 or a.shape[2] == 0:
-        return
-    s = <real_t*>malloc(a.shape[2] * sizeof(real_t))
-    if s == NULL:
-        raise MemoryError("prefilter_lines: cannot allocate a lane buffer")
-    try:
-        with nogil:
-            prefilter_block(&a[0, 0, 0], a.shape[0], a.shape[1], a.shape[2],
-                            a.strides[0] // item, a.strides[1] // item, a.strides[2] // item, degree, s)
-    finally:
-        free(s)
+    prefilter_view(a, degree)
 
 
-def prefilter_last_axis(real_t[:, :, :] a, int degree):
+def prefilter_last_axis(real[:, :, :] a, int degree):
     """B-spline coefficients along the last axis (which must have unit stride), in place.
 
     Each slab ``a[i]`` is transposed so that the recursion runs with
     contiguous lanes.
     """
-    cdef Py_ssize_t item = sizeof(real_t)
+    cdef Py_ssize_t item = sizeof(real)
     cdef Py_ssize_t n0 = a.shape[0], n1 = a.shape[1], n2 = a.shape[2]
-    cdef real_t* buf
+    cdef real* buf
     if n0 == 0 or n1 == 0 or n2 < 2:
         return
     if a.strides[2] != item:
         raise ValueError(f"a must have unit stride along its last axis, got {a.strides[2]} bytes")
-    buf = <real_t*>malloc((n1 * n2 + n1) * sizeof(real_t))
+    buf = <real*>malloc((n1 * n2 + n1) * sizeof(real))
     if buf == NULL:
         raise MemoryError("prefilter_last_axis: cannot allocate a slab buffer")
     try:

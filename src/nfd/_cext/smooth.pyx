@@ -8,19 +8,7 @@ Samples beyond the volume's edge are left out of the sum; with
 
 from libc.stdlib cimport malloc, free
 
-from nfd._cext.lines cimport convolve_block, edge_scales, transpose_into
-
-
-cdef float* _kernel_and_scales(const double[::1] kernel, Py_ssize_t n, bint normalize) except NULL:
-    """float32 copy of ``kernel`` followed by the ``n`` edge scales (one allocation)."""
-    cdef Py_ssize_t t, klen = kernel.shape[0]
-    cdef float* buf = <float*>malloc((klen + max(n, 1)) * sizeof(float))
-    if buf == NULL:
-        raise MemoryError("convolution: cannot allocate")
-    for t in range(klen):
-        buf[t] = <float>kernel[t]
-    edge_scales(buf, klen, n, normalize, buf + klen)
-    return buf
+from nfd._cext.lines cimport convolve_block, kernel_and_scales, transpose_into
 
 
 def convolve_lines(const float[:, :, ::1] src, float[:, :, ::1] dst,
@@ -31,7 +19,7 @@ def convolve_lines(const float[:, :, ::1] src, float[:, :, ::1] dst,
     and is centred on its middle element.
     """
     cdef Py_ssize_t n = src.shape[1], klen = kernel.shape[0]
-    cdef float* buf = _kernel_and_scales(kernel, n, normalize)
+    cdef float* buf = kernel_and_scales(kernel, n, normalize)
     try:
         with nogil:
             convolve_block(&src[0, 0, 0], &dst[0, 0, 0], src.shape[0], n, src.shape[2], buf, klen, buf + klen)
@@ -56,7 +44,7 @@ def convolve_last(const float[:, :, ::1] src, float[:, :, :] dst,
         raise ValueError(f"dst must have unit stride along its last axis, got {dst.strides[2]} bytes")
     if n0 == 0 or n1 == 0 or n == 0:
         return
-    kbuf = _kernel_and_scales(kernel, n, normalize)
+    kbuf = kernel_and_scales(kernel, n, normalize)
     slab = <float*>malloc(2 * n1 * n * sizeof(float))
     if slab == NULL:
         free(kbuf)
