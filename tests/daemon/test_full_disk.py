@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -16,8 +15,9 @@ from pathlib import Path
 import pytest
 
 from nfd.outputs import RunFolder
-from nfd.simulate import make_session, write_nifti_volume, write_roi_masks
 from nfd.testing import running_daemon
+from tests.helpers.receiver import received, udp_receiver
+from tests.helpers.study import synthetic_study
 
 pytestmark = pytest.mark.slow  # starts nfd subprocesses
 
@@ -52,48 +52,20 @@ def test_a_full_disk_loses_nothing_and_the_run_ends_well(
     tmp_path: Path, small_tmpfs: Path, freed_after: int | None
 ) -> None:
     n, tr = 24, 0.3
-    s = make_session(n_volumes=n, tr=tr, shape=(24, 24, 16), seed=6, block_length=4)
-    masks = write_roi_masks(tmp_path / "rois", s)
-    (tmp_path / "watch").mkdir()
-    (tmp_path / "p.json").write_text('{"ConditionIndex": [{"ConditionName": "UP", "OnOffsets": [[5, 8]]}]}')
-    rois = "\n".join(f'{k} = "{v}"' for k, v in masks.items())
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as receiver:
-        receiver.bind(("127.0.0.1", 0))
-        config = tmp_path / "nfd.toml"
-        config.write_text(f"""
-[run]
-tr = {tr}
-n_volumes = {n}
-output_dir = "{small_tmpfs / 'runs'}"
-[acquire]
-watch_dir = "watch"
-pattern = '^vol_(?P<volume>\\d{{4}})\\.nii$'
-[roi]
-{rois}
-[feedback]
-protocol = "p.json"
-[feedback.udp]
-port = {receiver.getsockname()[1]}
-[web]
-enabled = false
-""")
-        with running_daemon(config) as daemon:
+    with udp_receiver() as receiver:
+        study = synthetic_study(tmp_path, n=n, tr=tr, seed=6, blocks=((5, 8),), block_length=4,
+                                output_dir=str(small_tmpfs / "runs"), udp_port=receiver.getsockname()[1])
+        with running_daemon(study.config) as daemon:
             daemon.wait_for("run_started")
             filler = _fill(small_tmpfs, leave=12 * 1024)  # room for a few records, then ENOSPC
             for i in range(n):
                 if i == freed_after:
                     daemon.wait_for("volume_processed", count=freed_after)
                     filler.unlink()  # the operator frees space: the records kept in memory are written
-                write_nifti_volume(tmp_path / "watch" / f"vol_{i + 1:04d}.nii", s.volumes[i], s.affine)
+                study.write(i)
                 time.sleep(tr)
             assert daemon.wait(60) == 0, daemon.log_text()
-        receiver.setblocking(False)
-        sent = []
-        while True:
-            try:
-                sent.append(json.loads(receiver.recv(65536)))
-            except BlockingIOError:
-                break
+        sent = received(receiver)
     assert len(sent) == n  # feedback never stopped
     failed = daemon.events("run_folder_write_failed")
     during = [e for e in failed if e.get("detail") != "at the end of the run"]

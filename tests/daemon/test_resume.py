@@ -18,57 +18,24 @@ from pathlib import Path
 import pytest
 
 from nfd.outputs import RunFolder
-from nfd.simulate import make_session, write_nifti_volume, write_roi_masks
 from nfd.testing import running_daemon
 from tests.helpers.processes import spawn_workers_of
+from tests.helpers.receiver import received
+from tests.helpers.study import synthetic_study
 
 pytestmark = pytest.mark.slow  # starts nfd subprocesses
 
 N, TR, KILL_AFTER, WHILE_DOWN = 30, 0.5, 12, 4
 
 
-def _datagrams(receiver: socket.socket) -> list[dict]:
-    receiver.setblocking(False)
-    out = []
-    while True:
-        try:
-            out.append(json.loads(receiver.recv(65536)))
-        except BlockingIOError:
-            return out
-
-
 def test_a_killed_daemon_resumes_its_run_and_sends_nothing_twice(tmp_path: Path) -> None:
-    s = make_session(n_volumes=N, tr=TR, shape=(24, 24, 16), seed=8, block_length=5, activation_pct=3.0)
-    masks = write_roi_masks(tmp_path / "rois", s)
-    watch = tmp_path / "watch"
-    watch.mkdir()
-    (tmp_path / "p.json").write_text('{"ConditionIndex": [{"ConditionName": "UP", "OnOffsets": [[6, 10], [16, 20], '
-                                     '[26, 30]]}]}')
-    rois = "\n".join(f'{k} = "{v}"' for k, v in masks.items())
     receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     receiver.bind(("127.0.0.1", 0))
-    config = tmp_path / "nfd.toml"
-    config.write_text(f"""
-[run]
-tr = {TR}
-n_volumes = {N}
-output_dir = "runs"
-[acquire]
-watch_dir = "watch"
-pattern = '^vol_(?P<volume>\\d{{4}})\\.nii$'
-[roi]
-{rois}
-[feedback]
-protocol = "p.json"
-stale_after = {2 * TR}
-[feedback.udp]
-port = {receiver.getsockname()[1]}
-[web]
-enabled = false
-""")
-
-    def write(i: int) -> None:
-        write_nifti_volume(watch / f"vol_{i + 1:04d}.nii", s.volumes[i], s.affine)
+    study = synthetic_study(
+        tmp_path, n=N, tr=TR, seed=8, blocks=((6, 10), (16, 20), (26, 30)), block_length=5, activation_pct=3.0,
+        udp_port=receiver.getsockname()[1], feedback=f"stale_after = {2 * TR}",
+    )
+    config, watch, write = study.config, study.watch, study.write
 
     with running_daemon(config, log_path=tmp_path / "first.log") as first:
         first.wait_for("run_started")
@@ -83,14 +50,14 @@ enabled = false
         time.sleep(TR)
     time.sleep(2 * TR)  # so that the files written while down are stale at the restart
     assert workers and not any(Path(f"/proc/{pid}").exists() for pid in workers), "the killed worker is orphaned"
-    before = _datagrams(receiver)
+    before = received(receiver)
     with running_daemon(config, log_path=tmp_path / "second.log") as second:
         second.wait_for("run_started")
         for i in range(KILL_AFTER + WHILE_DOWN, N):
             write(i)
             time.sleep(TR)
         assert second.wait(60) == 0, second.log_text()
-    after = _datagrams(receiver)
+    after = received(receiver)
     receiver.close()
     assert not list(Path("/dev/shm").glob(f"nfd_{first.process.pid}_*")), "the killed daemon's segment is left"
 

@@ -8,46 +8,24 @@ from pathlib import Path
 import pytest
 
 from nfd.outputs import RunFolder
-from nfd.simulate import make_session, write_nifti_volume, write_roi_masks
 from nfd.testing import running_daemon
 from tests.helpers.processes import WorkerKiller
+from tests.helpers.study import synthetic_study
 
 pytestmark = pytest.mark.slow  # starts nfd subprocesses
 
 
 def test_a_worker_dying_twice_fails_one_volume_and_the_run_goes_on(tmp_path: Path) -> None:
     n, tr = 12, 0.5
-    s = make_session(n_volumes=n, tr=tr, shape=(24, 24, 16), seed=5, block_length=3)
-    masks = write_roi_masks(tmp_path / "rois", s)
-    (tmp_path / "watch").mkdir()
-    (tmp_path / "p.json").write_text('{"ConditionIndex": [{"ConditionName": "UP", "OnOffsets": [[4, 6]]}]}')
-    rois = "\n".join(f'{k} = "{v}"' for k, v in masks.items())
-    config = tmp_path / "nfd.toml"
-    config.write_text(f"""
-[run]
-tr = {tr}
-n_volumes = {n}
-output_dir = "runs"
-[acquire]
-watch_dir = "watch"
-pattern = '^vol_(?P<volume>\\d{{4}})\\.nii$'
-[roi]
-{rois}
-[feedback]
-protocol = "p.json"
-[feedback.udp]
-enabled = false
-[web]
-enabled = false
-""")
-    with running_daemon(config) as daemon:
+    study = synthetic_study(tmp_path, n=n, tr=tr, seed=5)
+    with running_daemon(study.config) as daemon:
         daemon.wait_for("run_started")
         for i in range(n):
             if i == 6:  # between volumes 5 and 6: the worker, then the one restarted for volume 6, die
                 daemon.wait_for("volume_processed", count=6)
                 killer = WorkerKiller(daemon.process.pid, kills=2).__enter__()
                 time.sleep(0.1)
-            write_nifti_volume(tmp_path / "watch" / f"vol_{i + 1:04d}.nii", s.volumes[i], s.affine)
+            study.write(i)
             time.sleep(tr)
         assert daemon.wait(60) == 0, daemon.log_text()
         killer.__exit__(None, None, None)
