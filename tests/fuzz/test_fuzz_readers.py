@@ -28,13 +28,20 @@ import nibabel as nib
 import numpy as np
 import pydicom
 import pytest
-from hypothesis import example, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydicom import config as dicom_config
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
-from nfd.acquire import IncompleteFileError, NotAScanError, ScanFileError, ScanImage, SliceImage
-from nfd.acquire import read_scan_bytes, read_slice_bytes
+from nfd.acquire import (
+    IncompleteFileError,
+    NotAScanError,
+    ScanFileError,
+    ScanImage,
+    SliceImage,
+    read_scan_bytes,
+    read_slice_bytes,
+)
 from nfd.acquire._reader import read_part_bytes
 from nfd.acquire._slices import SliceOptions
 from tests.helpers.dicom import slice_dicom, synthetic_dicom
@@ -70,7 +77,6 @@ REAL_FILES = {
     "siemens_dti_mosaic": "dicom_reader_testset/misc_single_files/nibabel_siemens_dti_mosaic_0.dcm",
     "enhanced_xa30": "dicom_reader_testset/siemens_xa30_enhanced_fmri/"
     "0001_1.3.12.2.1107.5.2.43.67093.2022071112090640678703211.dcm",
-    "enhanced_small": "dicom_reader_testset/misc_single_files/pydicom_data_emri_small_enhancedMR.dcm",
     "ge_slice": "dicom_reader_testset/ge_mr750_epi/axial_epi_fmri_interleaved_i_to_s-00007.dcm",
     "philips_slice": "dicom_reader_testset/philips_achieva_fmri/201_EPI_asc_CLEAR_0001_01.dcm",
     "nifti_real": "opennft_psc_run/fanon-0007-00006-000006-01.nii",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import json
 import math
 import re
 import sys
@@ -195,22 +196,26 @@ def check_files(cfg: Config, *, watch_dir: bool = True) -> None:
         Naming the key whose path does not exist.
     """
     if watch_dir and not cfg.acquire.watch_dir.is_dir():
-        raise ConfigError(f"expected an existing folder, {cfg.acquire.watch_dir} is not one", "acquire.watch_dir")
+        raise ConfigError(
+            f"expected an existing folder, {_shown(cfg.acquire.watch_dir)} is not one", "acquire.watch_dir"
+        )
     if not cfg.feedback.protocol.is_file():
-        raise ConfigError(f"expected an existing file, {cfg.feedback.protocol} is not one", "feedback.protocol")
+        raise ConfigError(
+            f"expected an existing file, {_shown(cfg.feedback.protocol)} is not one", "feedback.protocol"
+        )
     for name, mask in cfg.roi.items():
         if not mask.is_file():
-            raise ConfigError(f"expected an existing NIfTI file, {mask} is not one", f"roi.{name}")
+            raise ConfigError(f"expected an existing NIfTI file, {_shown(mask)} is not one", _join("roi", name))
     if cfg.web.enabled and cfg.web.token_file and not Path(cfg.web.token_file).is_file():
-        raise ConfigError(f"expected an existing file, {cfg.web.token_file} is not one", "web.token_file")
+        raise ConfigError(f"expected an existing file, {_shown(cfg.web.token_file)} is not one", "web.token_file")
     if cfg.feedback.type == "decoder" and not Path(cfg.feedback.decoder.model).is_file():
-        raise ConfigError(f"expected an existing file, {cfg.feedback.decoder.model} is not one",
+        raise ConfigError(f"expected an existing file, {_shown(cfg.feedback.decoder.model)} is not one",
                           "feedback.decoder.model")
     if cfg.eeg.enabled and not Path(cfg.eeg.model).is_file():
-        raise ConfigError(f"expected an existing file, {cfg.eeg.model} is not one", "eeg.model")
+        raise ConfigError(f"expected an existing file, {_shown(cfg.eeg.model)} is not one", "eeg.model")
     if cfg.volume.reference != "first" and not Path(cfg.volume.reference).is_file():
         raise ConfigError(
-            f"expected 'first' or an existing NIfTI file, {cfg.volume.reference} is not one", "volume.reference"
+            f"expected 'first' or an existing NIfTI file, {_shown(cfg.volume.reference)} is not one", "volume.reference"
         )
 
 
@@ -218,8 +223,25 @@ def check_files(cfg: Config, *, watch_dir: bool = True) -> None:
 # The schema walker
 
 
+def _shown(path: str | Path) -> str:
+    """A path for a one-line message: as it is, or quoted and escaped when it holds a newline or another
+    unprintable character."""
+    text = str(path)
+    return text if text.isprintable() else repr(text)
+
+
+#: A TOML bare key: shown as it is in key paths; any other key is shown quoted.
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
 def _join(prefix: str, key: str) -> str:
-    return f"{prefix}.{key}" if prefix else key
+    """The key path of ``key`` in table ``prefix``, as TOML writes it.
+
+    A key that is not a bare key (empty, with a dot, a space or a newline) is
+    quoted and escaped, so that the path stays one line and names it.
+    """
+    shown = key if _BARE_KEY.fullmatch(key) else json.dumps(key)
+    return f"{prefix}.{shown}" if prefix else shown
 
 
 def _build(cls: type, table: Any, prefix: str, base_dir: Path) -> Any:
@@ -314,7 +336,7 @@ def _coerce_str(value: Any, meta: typing.Mapping[str, Any], key: str, base_dir: 
     except ValueError:
         raise _refused(value, str, meta, key) from None
     if (key == "volume.reference" and text != "first") or (key in _PATH_STRINGS and text):
-        return str((base_dir / Path(text).expanduser()).resolve())
+        return str(_resolve(text, key, base_dir))
     return text
 
 
@@ -325,7 +347,19 @@ def _coerce_path(value: Any, meta: typing.Mapping[str, Any], key: str, base_dir:
         raise _refused(value, Path, meta, key) from None
     if not text:
         raise _refused(value, Path, meta, key)
-    return (base_dir / Path(text).expanduser()).resolve()
+    return _resolve(text, key, base_dir)
+
+
+def _resolve(text: str, key: str, base_dir: Path) -> Path:
+    """``text`` as an absolute path (``~`` expanded, relative to ``base_dir``).
+
+    A path the system cannot take (a NUL byte, ``~user`` of no known user) is
+    a :class:`ConfigError` naming the key, not a crash.
+    """
+    try:
+        return (base_dir / Path(text).expanduser()).resolve()
+    except (RuntimeError, ValueError, OSError) as exc:
+        raise ConfigError(f"expected a usable path, got {_describe(text)} ({exc})", key) from None
 
 
 #: Validators of the schema's scalar types: (value, field metadata, key path, config folder) -> value.
