@@ -11,12 +11,13 @@ machines in :mod:`nfd.outputs.web._openapi`.
 from __future__ import annotations
 
 import inspect
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final
 
 import structlog
-from aiohttp import web
+from aiohttp import HttpVersion11, hdrs, web
 
 from nfd.outputs.web._bodies import (
     EMPTY_FIELDS,
@@ -255,13 +256,57 @@ API_ROUTES: Final[tuple[tuple[str, str, Handler], ...]] = (
 )
 
 
+#: Each route's path as a pattern (``{source}``: one path segment), for the answers to other requests.
+_ROUTE_PATTERNS: Final[tuple[tuple[str, re.Pattern[str]], ...]] = tuple(
+    (method, re.compile(re.escape(API_PREFIX + path).replace(r"\{source\}", "[^/]+")))
+    for method, path, _ in API_ROUTES
+)
+
+
+def no_such_route(request: web.Request) -> web.Response:
+    """The answer to a request under the API that no route takes: a JSON 405 (with ``Allow``) when only
+    the method is wrong, else a JSON 404 (aiohttp answers both in plain text)."""
+    allowed = sorted({method for method, pattern in _ROUTE_PATTERNS if pattern.fullmatch(request.path)})
+    shown = repr(request.path[:100])
+    if allowed:
+        return error_response(
+            405, "method_not_allowed", f"{request.method} is not allowed on {shown}: use {', '.join(allowed)}",
+            {"Allow": ", ".join(allowed)},
+        )
+    return error_response(404, "not_found", f"no API route {request.method} {shown}; see {API_PREFIX}/openapi.json")
+
+
+@web.middleware
+async def json_routing_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Turn aiohttp's plain-text 404 and 405 for paths under :data:`API_PREFIX` into :func:`no_such_route`."""
+    try:
+        return await handler(request)
+    except (web.HTTPNotFound, web.HTTPMethodNotAllowed):
+        if not request.path.startswith(API_PREFIX + "/"):
+            raise
+        return no_such_route(request)
+
+
+async def expect_handler(request: web.Request) -> web.StreamResponse | None:
+    """``Expect: 100-continue`` answered as aiohttp does; any other expectation a JSON 417 (not plain text)."""
+    expect = request.headers.get(hdrs.EXPECT, "")
+    if expect.strip().lower() != "100-continue":
+        return error_response(417, "expectation_failed", f"unknown Expect {expect[:60]!r}: only 100-continue is met")
+    if request.version == HttpVersion11:
+        await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        request.writer.output_size = 0  # the 100 is not part of the response
+    return None
+
+
 def add_api_routes(
     app: web.Application, state: LiveState, controller: Controller, max_body: int, openapi: bytes
 ) -> None:
-    """Register :data:`API_ROUTES` on ``app`` with what their handlers read."""
+    """Register :data:`API_ROUTES` on ``app`` with what their handlers read, and the middleware that
+    answers other requests under :data:`API_PREFIX` with JSON (:func:`no_such_route`)."""
     app[STATE_KEY] = state
     app[CONTROLLER_KEY] = controller
     app[MAX_BODY_KEY] = max_body
     app[OPENAPI_KEY] = openapi
     for method, path, handler in API_ROUTES:
-        app.router.add_route(method, API_PREFIX + path, _handles_errors(handler))
+        app.router.add_route(method, API_PREFIX + path, _handles_errors(handler), expect_handler=expect_handler)
+    app.middlewares.append(json_routing_errors)

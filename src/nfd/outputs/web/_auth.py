@@ -138,8 +138,15 @@ def _presented_tokens(request: web.Request) -> list[str]:
 
 
 def _host_port(netloc: str) -> tuple[str, str]:
-    """``(host, port)`` of a ``host[:port]`` string, lower-case, IPv6 brackets removed."""
-    parts = urlsplit("//" + netloc)
+    """``(host, port)`` of a ``host[:port]`` string, lower-case, IPv6 brackets removed.
+
+    A malformed one (an unclosed IPv6 bracket: ``[``) is ``("", "?")``: no
+    host, loopback or other, so refused rather than a crash (500).
+    """
+    try:
+        parts = urlsplit("//" + netloc)
+    except ValueError:
+        return "", "?"
     try:
         port = str(parts.port) if parts.port is not None else ""
     except ValueError:
@@ -172,7 +179,10 @@ def guard_middleware(token: str | None, *, loopback_only: bool) -> Middleware:
             return _error(403, "forbidden", f"Host {request.host!r} is not a loopback name on a loopback server")
         origin = request.headers.get("Origin")
         if origin is not None:
-            o = urlsplit(origin)
+            try:
+                o = urlsplit(origin)
+            except ValueError:  # "http://[": not an origin at all
+                return _error(403, "forbidden", f"malformed Origin {origin[:100]!r} refused")
             o_host, o_port = _host_port(o.netloc)
             default = {"http": "80", "https": "443"}.get(o.scheme, "")
             if (o_host, o_port or default) != (host, port or default):
