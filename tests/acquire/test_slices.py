@@ -135,6 +135,18 @@ def test_philips_precise_scaling() -> None:
     assert float(plain.data[0, 0]) == 210.0
 
 
+@pytest.mark.parametrize(
+    ("rescale", "philips_scale_slope"),
+    [((1e37, 0.0), None), ((1.0, 1e39), None), ((2.0, 10.0), 1e-37)],
+    ids=["slope", "intercept", "tiny-scale-slope"],
+)
+def test_scaling_beyond_float32_is_refused(rescale: tuple[float, float], philips_scale_slope: float | None) -> None:
+    # found by tests/fuzz: the float32 cast made inf voxels, which an ROI mean would have carried into the feedback
+    raw = slice_dicom(0.0, value=100, rescale=rescale, philips_scale_slope=philips_scale_slope)
+    with pytest.raises(NotAScanError, match="do not fit a float32"):
+        read_slice_bytes(raw, "scaled.dcm")
+
+
 def test_temporal_position_and_acquisition_number_group_slices() -> None:
     philips = read_slice_bytes(slice_dicom(0.0, temporal_position=7, instance=40))
     assert philips.volume_number == 7

@@ -529,12 +529,20 @@ def _scaled(pixels: npt.NDArray[Any], ds: Dataset, philips: bool, name: str) -> 
     precise = ss is not None and math.isfinite(ss) and ss != 0.0 and rs != 0.0
     if rs == 1.0 and ri == 0.0 and not precise:
         return pixels
-    values = np.asarray(pixels, dtype=np.float64) * rs + ri
-    if precise:
-        assert ss is not None
-        values /= rs * ss  # Chenevert et al. (2014): FP = DV / (RS * SS)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        values = np.asarray(pixels, dtype=np.float64) * rs + ri
+        if precise:
+            assert ss is not None
+            values /= rs * ss  # Chenevert et al. (2014): FP = DV / (RS * SS)
+        finite = bool(np.all(np.abs(values) <= _FLOAT32_MAX))
+    if not finite:
+        raise NotAScanError(
+            name, f"RescaleSlope {rs}, RescaleIntercept {ri}, scale slope {ss}: the scaled pixels do not fit a float32"
+        )
     return values
 
+
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 _PROTOCOL_LINE = re.compile(r'^(\w+)\s+"([^"]*)"\s*$', re.MULTILINE)
 
