@@ -169,7 +169,7 @@ def test_every_status_round_trips_with_its_keys(run: RunFolder, status: VolumeSt
     (back,) = RunFolder.read_volumes(run.path)
     assert back == record and back.status is status
     expected = {
-        VolumeStatus.PROCESSED: 20, VolumeStatus.MISSING: 3, VolumeStatus.REFUSED: 5, VolumeStatus.FAILED: 5,
+        VolumeStatus.PROCESSED: 21, VolumeStatus.MISSING: 3, VolumeStatus.REFUSED: 5, VolumeStatus.FAILED: 5,
     }[status]
     assert len(orjson.loads((run.path / "volumes.jsonl").read_bytes())) == expected
 

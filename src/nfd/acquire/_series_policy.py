@@ -182,8 +182,8 @@ class SeriesPolicy:
             Whether the run is under way (its first index is settled); a new
             series ends only a run under way.
         now : float or None
-            Monotonic time, s, when the file was written (None: unknown; a
-            file of the run's series then does not count as recent).
+            Time, s, when the file was written, on one clock for every file
+            (None: unknown; a file of the run's series then does not count as recent).
         """
         if self.series is None or not self.series.known:
             self.series = series if series.known else None

@@ -62,6 +62,7 @@ from nfd.acquire._assembler import PartialVolume, SliceAssembler, SliceVerdict
 from nfd.acquire._errors import IncompleteFileError, NotAScanError
 from nfd.acquire._file_state import FileState, Outcome, Step, WatchedFile, WatchedFiles
 from nfd.acquire._image import ScanImage
+from nfd.acquire._last_byte import last_byte_time
 from nfd.acquire._naming import FileNaming
 from nfd.acquire._reader import read_part_bytes
 from nfd.acquire._sequencer import Release, Sequencer, Verdict
@@ -106,10 +107,15 @@ class Scan:
         ``time.time()`` (seconds since the epoch) when the file (the last
         slice file) was read complete.
     t_written : float or None
-        Seconds since the epoch when the file (the last slice file) was last
-        written: the last change the watch folder saw of it, on this
-        machine's clock; for a file already there when the watch began, its
-        mtime (the scanner's clock). None when unknown (a recording).
+        Seconds since the epoch when the scanner wrote the volume's last
+        byte: the latest inode change time (last write, or the rename giving
+        the file its name) of its file or slice files, as
+        :func:`nfd.acquire._last_byte.last_byte_time` trusts it. None when
+        unknown (a recording).
+    t_read : float or None
+        Seconds since the epoch when the read that found the file (the last
+        slice file) complete began; ``t_read - t_written`` is the wait for
+        the file to be judged complete, ``t_complete - t_read`` its read.
     """
 
     index: int
@@ -117,6 +123,7 @@ class Scan:
     image: ScanImage
     t_complete: float
     t_written: float | None = None
+    t_read: float | None = None
 
 
 @dataclass(frozen=True)
@@ -132,6 +139,8 @@ class _Reading:
     kind: str = ""  # for not_a_file: what the entry is (a directory, a FIFO...)
     unchanged: bool = False
     t_complete: float = 0.0
+    t_read: float = 0.0  # s since the epoch: the stat of this read
+    changed: float = 0.0  # s since the epoch: the file's st_ctime (last write or rename)
 
     @property
     def outcome(self) -> tuple[Outcome, str]:
@@ -174,6 +183,7 @@ def _read_file(
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
         with open(fd, "rb", closefd=True) as handle:
             st = os.fstat(fd)
+            t_read = time.time()
             if not stat.S_ISREG(st.st_mode):
                 return _Reading(signature=None, not_a_file=True, kind=_kind_of(st.st_mode))
             if unless is not None and (st.st_size, st.st_mtime_ns) == unless:
@@ -198,6 +208,8 @@ def _read_file(
         identity=(st.st_dev, st.st_ino, *signature),
         digest=hashlib.sha256(buf).digest(),
         t_complete=t_complete,
+        t_read=t_read,
+        changed=st.st_ctime_ns / 1e9,
     )
 
 
@@ -385,6 +397,7 @@ class ScanWatcher:
         self._files = WatchedFiles()
         self._ignored: set[Path] = set()  # names that are not a volume's, logged once
         self._taken_identities: dict[tuple[int, int, int, int], Path] = {}
+        self._slices_written: dict[int, float] = {}  # index -> the latest last byte of its slices so far (epoch s)
         self._late_logged: set[int] = set()
         self._initial_indices: list[int] = []
         self._saw_slices = False
@@ -730,14 +743,14 @@ class ScanWatcher:
         else:
             log.debug("file_ignored", file=str(entry.path), reason=f"{decision.series}: {decision.reason}")
 
-    def _check_series(self, entry: WatchedFile, image: ScanImage | SliceImage) -> bool:
+    def _check_series(self, entry: WatchedFile, image: ScanImage | SliceImage, written: float) -> bool:
         """Whether the file is of the run's series (the policy learns the series from the first one).
 
         A file of another series is ignored, or, with ``on_new_series="new_run"``
         and once the run is under way, ends the run's series.
         """
         decision = self._policy.judge(
-            SeriesId(entry.series_name, image.series), self._sequencer.started, now=_written_at(entry)
+            SeriesId(entry.series_name, image.series), self._sequencer.started, now=written
         )
         if decision.verdict is SeriesVerdict.RUN:
             return True
@@ -772,7 +785,7 @@ class ScanWatcher:
             log.debug("file_renamed", file=str(entry.path), renamed_from=str(renamed_from))
             self._files.settle(entry, FileState.DONE)
             return
-        if not self._check_series(entry, image):
+        if not self._check_series(entry, image, self._last_byte(entry, reading)):
             return
         if isinstance(image, SliceImage):
             await self._offer_slice(entry, reading, image, now)
@@ -788,7 +801,7 @@ class ScanWatcher:
             return
         index = number - self.options.first_number
         scan = Scan(index=index, path=entry.path, image=image, t_complete=reading.t_complete,
-                    t_written=_epoch(_written_at(entry)))
+                    t_written=self._last_byte(entry, reading), t_read=reading.t_read)
         self._offer_volume(entry, scan, reading.digest, reading.identity, now)
 
     def _offer_volume(
@@ -872,12 +885,15 @@ class ScanWatcher:
         self._files.settle(entry, FileState.DONE)
         assert offer.verdict is not SliceVerdict.DUPLICATE  # ruled out above
         self._taken_identities[reading.identity] = entry.path
+        written = max(self._slices_written.get(index, 0.0), self._last_byte(entry, reading))
+        self._slices_written[index] = written
         if not self._sequencer.started:
             self._initial_indices.append(index)
         log.debug("slice_complete", file=str(entry.path), index=index)
         if offer.volume is None:
             return
         volume = offer.volume
+        del self._slices_written[index]
         try:
             stacked = await asyncio.to_thread(assemble_volume, volume.items, str(entry.path))
         except NotAScanError as err:
@@ -887,11 +903,18 @@ class ScanWatcher:
         if self._ended:
             return
         scan = Scan(index=index, path=entry.path, image=stacked, t_complete=reading.t_complete,
-                    t_written=_epoch(_written_at(entry)))
+                    t_written=written, t_read=reading.t_read)
         digest = hashlib.sha256(b"".join(sorted(volume.digests))).digest()
         self._offer_volume(entry, scan, digest, None, time.monotonic())
 
+    def _last_byte(self, entry: WatchedFile, reading: _Reading) -> float:
+        """When the scanner wrote the file's last byte (s since the epoch): :mod:`nfd.acquire._last_byte`'s rule."""
+        t, _ = last_byte_time(reading.changed, reading.t_read, polled=self.options.poll,
+                              poll_interval=self.options.poll_interval, at_start=bool(entry.mtime_ns))
+        return t
+
     def _give_up(self, volume: PartialVolume[SliceImage], reason: str) -> None:
+        self._slices_written.pop(volume.index, None)
         self.stats["incomplete"] += 1
         log.warning(
             "volume_incomplete",
@@ -939,16 +962,3 @@ def _series_at_start(
         mtime = reading.signature[1] if reading is not None and reading.signature else entry.mtime_ns
         found.append((mtime, SeriesId(entry.series_name, uid)))
     return found
-
-
-def _written_at(entry: WatchedFile) -> float:
-    """Monotonic time (s) a file was last written: its last change seen, or for a file present at start its mtime."""
-    if not entry.mtime_ns:
-        return entry.changed_at
-    age = max(0.0, time.time() - entry.mtime_ns / 1e9)
-    return min(entry.changed_at, time.monotonic() - age)
-
-
-def _epoch(monotonic: float) -> float:
-    """A monotonic time (s) as seconds since the epoch, on this machine's clock."""
-    return time.time() - (time.monotonic() - monotonic)

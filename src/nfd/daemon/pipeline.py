@@ -95,6 +95,7 @@ class Pipeline:
         self.raw: list[np.ndarray] = []
         self.raw_affine: np.ndarray | None = None
         self.latencies_ms: list[float] = []
+        self.latencies_from_complete = 0  # volumes whose last byte was unknown (latency from t_complete)
         self.processed = 0
         self.skipped = 0
         self.refused = 0  # not on the reference grid, or refused by the engine
@@ -172,7 +173,7 @@ class Pipeline:
         marks["roi"] = time.time()
         eeg_prediction = await self._eeg_for_feedback(index, scan.t_complete)
         stale = self._is_stale(scan)
-        measure, value = self._feed_back(index, steps, out, scan.t_complete, marks, send=not stale)
+        measure, value = self._feed_back(index, steps, out, _latency_origin(scan), marks, send=not stale)
         if stale:
             value = None
         quality = await asyncio.to_thread(self.after_send.update, index, out.params, out.smoothed, steps)
@@ -184,7 +185,7 @@ class Pipeline:
         if stale:
             record = dataclasses.replace(record, stale=True, t_sent=None, latency_ms=None)
         await self._append(record)
-        self._account(scan, record, out, (marks["sent"] - scan.t_complete) * 1e3)
+        self._account(scan, record, out, (marks["sent"] - _latency_origin(scan)) * 1e3)
         return record
 
     async def _restore(self, scan: Scan) -> None:
@@ -212,7 +213,7 @@ class Pipeline:
 
     def _is_stale(self, scan: Scan) -> bool:
         """Whether the scan's file was written longer ago than :attr:`stale_after` (then it is not sent)."""
-        written = getattr(scan, "t_written", None)
+        written = scan.t_written
         if written is None or self.stale_after is None:
             return False
         age = time.time() - written
@@ -273,10 +274,13 @@ class Pipeline:
         return prediction
 
     def _feed_back(
-        self, index: int, steps: dict[str, Any], out: VolumeOutput, t_complete: float, marks: dict[str, float],
+        self, index: int, steps: dict[str, Any], out: VolumeOutput, t_origin: float, marks: dict[str, float],
         send: bool = True,
     ) -> tuple[float | None, float | None]:
-        """The feedback measure and the scaled value, sent to every sink when there is one and ``send``."""
+        """The feedback measure and the scaled value, sent to every sink when there is one and ``send``.
+
+        The message's ``latency_ms`` is from ``t_origin`` (the scanner's last byte, see :func:`_latency_origin`).
+        """
         assert self.rois is not None
         voxels = ({name: self.rois.voxels(out.smoothed, name) for name in self.rois.names}
                   if self.feedback.needs_voxels else None)
@@ -287,7 +291,7 @@ class Pipeline:
         if value is not None and send:  # intermittent feedback: only at the end of a block
             msg = FeedbackMessage(
                 index=index, condition=self.design.condition(index), feedback=value, time=marks["sent"],
-                latency_ms=(marks["sent"] - t_complete) * 1e3, is_baseline=self.design.is_baseline(index),
+                latency_ms=(marks["sent"] - t_origin) * 1e3, is_baseline=self.design.is_baseline(index),
             )
             for sink in self.sinks:
                 sink.send(msg)
@@ -312,10 +316,11 @@ class Pipeline:
         sent = value is not None
         return VolumeRecord(
             index=scan.index, status=VolumeStatus.PROCESSED, file=scan.path.name,
-            condition=self.design.condition(scan.index), t_complete=scan.t_complete,
+            condition=self.design.condition(scan.index), t_written=scan.t_written, t_complete=scan.t_complete,
             t_sent=marks["sent"] if sent else None,
-            latency_ms=(marks["sent"] - scan.t_complete) * 1e3 if sent else None,
+            latency_ms=(marks["sent"] - _latency_origin(scan)) * 1e3 if sent else None,
             durations_ms={
+                **_before_the_pipeline(scan),
                 "queue": (marks["start"] - scan.t_complete) * 1e3,
                 "volume": (marks["volume"] - marks["start"]) * 1e3,
                 "volume_worker": out.worker_ms,
@@ -342,6 +347,7 @@ class Pipeline:
         self.processed += 1
         if record.latency_ms is not None:
             self.latencies_ms.append(record.latency_ms)
+            self.latencies_from_complete += scan.t_written is None
         log.info(
             "volume_processed", index=record.index, condition=record.condition,
             feedback=None if record.feedback is None else round(record.feedback, 4),
@@ -419,7 +425,24 @@ class Pipeline:
             "latency_ms_median": float(np.median(lat)) if lat.size else None,
             "latency_ms_p95": float(np.percentile(lat, 95)) if lat.size else None,
             "latency_ms_max": float(lat.max()) if lat.size else None,
+            # what the latencies start from: the scanner's last byte, unless some volume's was unknown (a replay)
+            "latency_from": "t_complete" if self.latencies_from_complete else "t_written",
             "worker_restarts": self.worker.restarts,
             "quality": self.after_send.summary(),
             "feedback": self.feedback.summary(),
         }
+
+
+def _latency_origin(scan: Scan) -> float:
+    """Where a volume's latency starts (s since the epoch): the scanner's last byte, or when unknown the file complete."""
+    return scan.t_complete if scan.t_written is None else scan.t_written
+
+
+def _before_the_pipeline(scan: Scan) -> dict[str, float]:
+    """``wait_complete`` (last byte -> the read that found the file complete) and ``read`` (ms), when known."""
+    stages: dict[str, float] = {}
+    if scan.t_read is not None:
+        if scan.t_written is not None:
+            stages["wait_complete"] = (scan.t_read - scan.t_written) * 1e3
+        stages["read"] = (scan.t_complete - scan.t_read) * 1e3
+    return stages

@@ -70,7 +70,8 @@ class VolumeStatus(str, enum.Enum):
 
 #: The keys written for each status, in the order they are written.
 _PROCESSED_KEYS = (
-    "index", "status", "file", "condition", "t_complete", "t_sent", "latency_ms", "durations_ms", "motion",
+    "index", "status", "file", "condition", "t_written", "t_complete", "t_sent", "latency_ms", "durations_ms",
+    "motion",
     "iterations", "converged", "fd", "dvars", "roi", "quality", "eeg_prediction", "feedback_measure",
     "feedback_detail", "feedback",
 )
@@ -100,13 +101,21 @@ class VolumeRecord(Mapping[str, Any]):
         The protocol's condition at this index.
     reason : str or None
         Why a volume was refused or failed.
-    t_complete, t_sent : float or None
-        Seconds since the epoch: the scan judged complete; the feedback sent (None when nothing was sent).
+    t_written, t_complete, t_sent : float or None
+        Seconds since the epoch: the scanner wrote the volume's last byte (the
+        inode change time of its last file, see :mod:`nfd.acquire._last_byte`;
+        None when unknown, as in a replay of a recording); the scan judged
+        complete; the feedback sent (None when nothing was sent).
     latency_ms : float or None
-        Milliseconds from ``t_complete`` to ``t_sent``.
+        Milliseconds from ``t_written`` (``t_complete`` when it is unknown) to ``t_sent``:
+        the delay the subject sees, from the scanner's last byte to the feedback.
     durations_ms : mapping of str to float
-        Stage -> milliseconds (``queue``, ``volume``, ``volume_worker``, ``roi``, ``feedback``, ``send``,
-        ``after_send``).
+        Stage -> milliseconds, in order: ``wait_complete`` (last byte -> the read
+        that found the file complete began; with ``t_written``), ``read`` (that
+        read and decode), ``queue`` (complete -> the pipeline takes it: stacking
+        slices, acquisition order, the previous volume), ``volume``,
+        ``volume_worker`` (inside ``volume``), ``roi``, ``feedback``, ``send``,
+        ``after_send``.
     motion : sequence of 6 floats or None
         Trans x, y, z (mm), rot x, y, z (rad), SPM's convention, relative to the realignment reference.
     iterations : int or None
@@ -142,6 +151,7 @@ class VolumeRecord(Mapping[str, Any]):
     file: str | None = None
     condition: str | None = None
     reason: str | None = None
+    t_written: float | None = None
     t_complete: float | None = None
     t_sent: float | None = None
     latency_ms: float | None = None

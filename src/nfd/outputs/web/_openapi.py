@@ -74,13 +74,15 @@ def openapi_document(server_url: str | None = None) -> dict[str, Any]:
     volume_record = {
         "type": "object",
         "description": "One volume's record, as appended to the run folder's volumes.jsonl "
-        "(index, file, condition, t_complete, t_sent, latency_ms, durations_ms, motion, fd, roi, psc, feedback, ...).",
+        "(index, file, condition, t_written, t_complete, t_sent, latency_ms, durations_ms, motion, fd, roi, psc, "
+        "feedback, ...).",
         "required": ["index"],
         "properties": {
             "index": {"type": "integer", "minimum": 0, "description": "0-based acquisition index"},
             "condition": {"type": "string"},
             "feedback": {"type": ["number", "null"]},
-            "latency_ms": {"type": ["number", "null"], "description": "ms from the scan file complete to the send"},
+            "latency_ms": {"type": ["number", "null"],
+                           "description": "ms from the scanner's last byte of the volume (t_written) to the send"},
             "motion": {"type": "array", "items": {"type": ["number", "null"]}, "minItems": 6, "maxItems": 6,
                        "description": "trans x, y, z (mm), rot x, y, z (rad), SPM convention"},
             "fd": {"type": ["number", "null"], "description": "framewise displacement, mm"},
@@ -150,7 +152,8 @@ def openapi_document(server_url: str | None = None) -> dict[str, Any]:
                         "condition": {"type": ["string", "null"]}, "baseline": {"type": ["boolean", "null"]},
                         "feedback": {"type": ["number", "null"]},
                         "t_sent": {"type": ["number", "null"], "description": "s since the epoch"},
-                        "latency_ms": {"type": ["number", "null"]},
+                        "latency_ms": {"type": ["number", "null"],
+                                       "description": "ms from the scanner's last byte of the volume to the send"},
                     },
                 }), **_errors(401, 403, 404)},
             }},

@@ -219,6 +219,7 @@
     const latency = S.last ? S.last.latency_ms : null;
     const lat = $("st-latency");
     lat.textContent = latency != null ? `latency ${fmt(latency, 1)} ms` : "";
+    lat.title = "from the scanner's last byte of the volume to the feedback sent";
     lat.className = latency != null && info && latency > info.tr * 500 ? "warn" : "";
     const quality = [];
     if (S.fdOver) quality.push(`FD > ${fmt(info && info.fd_threshold, 2)} mm: ${S.fdOver}`);
