@@ -20,6 +20,6 @@ def test_demo_processes_every_volume_and_tracks_the_activation(tmp_path: Path) -
     assert "volumes processed         30 of 30 (feedback received for 30)" in out
     r = float(re.search(r"true activation\s+r = (-?[\d.]+)", out).group(1))
     assert r > 0.7
-    assert re.search(r"latency complete -> sent  median [\d.]+ ms, p95 [\d.]+ ms", out)
+    assert re.search(r"latency last byte -> sent median [\d.]+ ms, p95 [\d.]+ ms", out)
     folder = Path(re.search(r"run folder\s+(\S+)", out).group(1))
     assert folder.parent == tmp_path and (folder / "volumes.jsonl").is_file() and (folder / "motion.tsv").is_file()

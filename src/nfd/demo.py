@@ -7,11 +7,13 @@ masks and a BIDS ``events.tsv`` into a temporary session folder, then runs
 the daemon on a temporary watch folder while the scanner simulator
 (:func:`nfd.acquire.simulate_scanner`) puts one NIfTI volume there per
 (accelerated) TR, each written in chunks with pauses as a scanner's export
-can be. Feedback is received on a real UDP socket in the ``json``
-format; one line is printed per volume and a summary at the end: volumes
-processed, latency from file complete to feedback sent (median, p95), the
-correlation between feedback and the true activation, and the error of the
-motion estimates against the true motion.
+can be. The simulator starts when the daemon says it is ready for volumes,
+so no volume waits for the daemon's start. Feedback is received on a real
+UDP socket in the ``json`` format; one line is printed per volume and a
+summary at the end: volumes processed, latency from each volume's last byte
+to the feedback sent (median, p95; nfd's ``latency_ms``), the correlation
+between feedback and the true activation, and the error of the motion
+estimates against the true motion.
 """
 
 from __future__ import annotations
@@ -82,12 +84,15 @@ def _write_events(session: SyntheticSession, path: Path, tr: float) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
-async def _write_volumes(session: SyntheticSession, root: Path, watch: Path, interval: float) -> None:
-    """Write the session into the watch folder as a scanner would: one volume per TR, each in chunks."""
+async def _write_volumes(session: SyntheticSession, root: Path, watch: Path, interval: float,
+                         ready: asyncio.Event) -> None:
+    """Once the daemon is ready, write the session into the watch folder as a scanner would: one volume per TR,
+    each in chunks."""
     bold = root / "session_bold.nii"
     await asyncio.to_thread(
         nib.save, nib.Nifti1Image(np.moveaxis(session.volumes, 0, -1), session.affine), bold
     )
+    await ready.wait()
     await simulate_scanner(bold, watch, interval, mode="chunks", chunks=3)
 
 
@@ -136,10 +141,11 @@ async def run_demo(*, n_volumes: int = 80, tr: float = 2.0, speed: float = 10.0,
         records: list[VolumeRecord] = []
         done = asyncio.Event()
         receiver = asyncio.create_task(_receive(sock, n_volumes, messages, done))
-        writer = asyncio.create_task(_write_volumes(session, root, watch, interval))
+        ready = asyncio.Event()
+        writer = asyncio.create_task(_write_volumes(session, root, watch, interval, ready))
         try:
             summary = await run_daemon(cfg, watch_source(cfg), config_text=(root / "nfd.toml").read_text(),
-                                       on_volume=records.append, web=False)
+                                       on_volume=records.append, web=False, on_ready=ready.set)
         finally:
             writer.cancel()
             await asyncio.sleep(0.2)  # the last datagram
@@ -164,7 +170,7 @@ def _report(session: SyntheticSession, messages: list[dict[str, Any]], records: 
     print(f"  volumes processed         {summary.get('volumes_processed', 0)} of {n_volumes}"
           f" (feedback received for {len(messages)})")
     if lat.size:
-        print(f"  latency complete -> sent  median {np.median(lat):.1f} ms, p95 {np.percentile(lat, 95):.1f} ms")
+        print(f"  latency last byte -> sent median {np.median(lat):.1f} ms, p95 {np.percentile(lat, 95):.1f} ms")
     print(f"  feedback vs true activation  r = {r:.3f}")
     print(f"  motion error vs truth     max {err_mm:.3f} mm, {err_deg:.3f} deg")
     print(f"  run folder                {summary.get('run_folder')}")

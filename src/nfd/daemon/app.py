@@ -22,7 +22,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -154,6 +154,9 @@ class Daemon:
         Overrides ``cfg.run.output_dir`` (``nfd replay --out``).
     on_volume : callable, optional
         Called with each processed volume's record once it is on disk.
+    on_ready : callable, optional
+        Called (no arguments) when a run is ready for its volumes: the source
+        is watching and systemd has been told ``READY=1``.
     web : bool, optional
         Serve the operator's window; ``cfg.web.enabled`` when None.
     volume_step : VolumeStep, optional
@@ -185,12 +188,14 @@ class Daemon:
         web: bool | None = None,
         volume_step: VolumeStep | None = None,
         send: bool = True,
+        on_ready: Callable[[], None] | None = None,
     ) -> None:
         self.cfg = cfg
         self.send = send
         self.config_text = config_text
         self.output_dir = output_dir or cfg.run.output_dir
         self.on_volume = on_volume
+        self.on_ready = on_ready
         self.handle_signals = handle_signals
         self.worker: VolumeStep = volume_step or VolumeWorker(smooth_fwhm=cfg.volume.smooth_fwhm)
         self.notifier = SystemdNotifier()
@@ -364,6 +369,8 @@ class Daemon:
         async with source:
             log.info("run_started", run_folder=str(run.path), n_volumes=cfg.run.n_volumes, version=__version__)
             self.notifier.notify(READY=1, STATUS=f"waiting for volumes; run folder {run.path}")
+            if self.on_ready is not None:
+                self.on_ready()
             it = aiter(source)
             while not stop.is_set():
                 scan = await _next_or_stop(it, stop)
@@ -545,6 +552,7 @@ async def run_daemon(
     web: bool | None = None,
     volume_step: VolumeStep | None = None,
     send: bool = True,
+    on_ready: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
     """Run one neurofeedback run from ``source`` in a :class:`Daemon` of its own.
 
@@ -556,7 +564,8 @@ async def run_daemon(
         See :meth:`Daemon.run`.
     """
     async with Daemon(cfg, config_text=config_text, handle_signals=handle_signals, output_dir=output_dir,
-                      on_volume=on_volume, web=web, volume_step=volume_step, send=send) as daemon:
+                      on_volume=on_volume, web=web, volume_step=volume_step, send=send,
+                      on_ready=on_ready) as daemon:
         return await daemon.run(source)
 
 
