@@ -159,3 +159,107 @@ def test_contrast_vector() -> None:
 def test_task_regressors_reject_a_bad_tr() -> None:
     with pytest.raises(DesignError, match="task_regressors"):
         Design.from_blocks(10, [("A", 2, 5)]).task_regressors(0.0)
+
+
+# -- regressors from the exact times of events shorter than a TR (issue 11) ------------------
+
+
+def _independent_regressor(
+    onsets: np.ndarray, durations: np.ndarray, n_volumes: int, tr: float, oversampling: int
+) -> np.ndarray:
+    """The formula, written again: fraction of each microtime bin covered, convolved with SPM's HRF."""
+    from scipy.stats import gamma
+
+    dt = tr / oversampling
+    lags = np.arange(int(np.floor(32.0 / dt)) + 1) * dt
+    kernel = gamma.pdf(lags, 6.0) - gamma.pdf(lags, 16.0) / 6.0
+    kernel /= kernel.sum()
+    bins = np.arange(n_volumes * oversampling) * dt
+    u = np.zeros(bins.size)
+    for onset, duration in zip(onsets, durations, strict=True):
+        u += np.clip(np.minimum(onset + duration, bins + dt) - np.maximum(onset, bins), 0.0, None) / dt
+    return np.convolve(u, kernel)[: bins.size][::oversampling]
+
+
+def _continuous_regressor(onsets: np.ndarray, durations: np.ndarray, times: np.ndarray) -> np.ndarray:
+    """Each event's boxcar convolved with SPM's continuous HRF over 0..32 s: gamma CDF differences."""
+    from scipy.special import gammainc
+
+    def integral(t: np.ndarray) -> np.ndarray:
+        t = np.clip(t, 0.0, 32.0)
+        return (gammainc(6.0, t) - gammainc(16.0, t) / 6.0) / (gammainc(6.0, 32.0) - gammainc(16.0, 32.0) / 6.0)
+
+    total = np.zeros(times.size)
+    for onset, duration in zip(onsets, durations, strict=True):
+        total += integral(times - onset) - integral(times - onset - duration)
+    return total
+
+
+def _short_events(seed: int, n: int = 40) -> tuple[np.ndarray, np.ndarray]:
+    """0.9 s events at onsets in ms, off any grid, as the issue's BIDS file had."""
+    rng = np.random.default_rng(seed)
+    return np.round(np.sort(rng.uniform(5.0, 290.0, n)), 3), np.full(n, 0.9)
+
+
+@pytest.mark.parametrize("oversampling", [16, 50])
+def test_event_regressors_keep_the_exact_onsets_and_durations(oversampling: int) -> None:
+    from nfd.design import hrf_regressor
+
+    tr, n = 2.0, 156
+    onsets, durations = _short_events(11)
+    x = hrf_regressor(onsets, durations, None, n, tr, oversampling=oversampling)
+    np.testing.assert_allclose(x, _independent_regressor(onsets, durations, n, tr, oversampling), rtol=0, atol=1e-12)
+    # SPM's microtime convention (a bin's content at the bin's start, the kernel sampled at bin starts) makes
+    # the sampled regressor the exact continuous convolution half a bin later
+    dt = tr / oversampling
+    exact = _continuous_regressor(onsets, durations, np.arange(n) * tr + dt / 2)
+    np.testing.assert_allclose(x, exact, rtol=0, atol=3e-4 * 16 / oversampling)
+    assert exact.max() > 0.3
+
+
+def test_event_regressors_shorter_than_a_bin_keep_their_area() -> None:
+    from nfd.design import hrf_regressor
+
+    # 0.05 s inside one 0.125 s bin, wherever it starts: the same area, so (almost) the same response
+    late = [hrf_regressor([10.0 + offset], [0.05], None, 30, 2.0) for offset in (0.0, 0.03, 0.07)]
+    for x in late[1:]:
+        np.testing.assert_allclose(x, late[0], rtol=0, atol=1e-15)
+    # the previous rule (bins whose start lies in the event) dropped an event off the grid entirely
+    assert late[1].max() > 0.005
+
+
+def test_event_regressors_equal_nilearns_compute_regressor_within_its_grid() -> None:
+    first_level = pytest.importorskip("nilearn.glm.first_level")
+    from nfd.design import hrf_regressor
+
+    tr, n = 2.0, 156
+    onsets, durations = _short_events(12)
+    frame_times = tr * np.arange(n)  # nilearn's frame times with slice_time_ref = 0: volume starts
+    theirs, _ = first_level.compute_regressor(
+        np.vstack([onsets, durations, np.ones(onsets.size)]), "spm", frame_times, oversampling=50
+    )
+    ours = hrf_regressor(onsets, durations, None, n, tr, oversampling=50)
+    # nilearn rounds onsets up to its 0.04 s grid and starts its HRF one grid step late: about 2.5 % of the peak
+    np.testing.assert_allclose(ours, theirs[:, 0], rtol=0, atol=0.03 * ours.max())
+
+
+def _previous_hrf_stimulus(onsets: list[float], durations: list[float], n_bins: int, dt: float) -> np.ndarray:
+    """The microtime stimulus before issue 11: amplitude 1 on every bin whose start lies in the event."""
+    u = np.zeros(n_bins)
+    for onset, duration in zip(onsets, durations, strict=True):
+        first = max(0, int(np.ceil(onset / dt - 1e-6)))
+        u[first : min(n_bins, int(np.ceil((onset + duration) / dt - 1e-6)))] += 1.0
+    return u
+
+
+def test_event_regressors_on_the_grid_are_what_they_were() -> None:
+    from nfd.design import hrf_regressor, spm_hrf
+
+    tr, n, oversampling = 1.97, 120, 16
+    dt = tr / oversampling
+    onsets = [10 * tr, 40 * tr + 3 * dt, 81 * tr]
+    durations = [10 * tr, 7 * dt, 20 * tr]
+    previous = np.convolve(_previous_hrf_stimulus(onsets, durations, n * oversampling, dt), spm_hrf(dt, oversampling=1))
+    np.testing.assert_array_equal(
+        hrf_regressor(onsets, durations, None, n, tr), previous[: n * oversampling][::oversampling]
+    )

@@ -388,9 +388,11 @@ class Design:
     ) -> np.ndarray:
         """Each non-baseline condition convolved with SPM's canonical HRF.
 
-        With :attr:`events`, each condition's events are convolved on SPM's
-        microtime grid and sampled at the start of every volume
-        (:func:`nfd.timeseries.hrf_regressor`); without, the condition's
+        With :attr:`events`, each condition's events, at their exact onsets
+        and durations (s), are convolved on SPM's microtime grid and sampled
+        at the start of every volume (:func:`nfd.design.hrf_regressor`; the
+        labels are not used, so an event shorter than a TR weighs its
+        duration); without, the condition's
         boxcar (1 on its volumes) is convolved at the TR,
         ``np.convolve(boxcar, spm_hrf(tr))[:n_volumes]`` (Friston et al.,
         1998, NeuroImage 7:30). Either way a sustained condition converges

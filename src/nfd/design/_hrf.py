@@ -138,6 +138,40 @@ def _as_event_array(name: str, values: ArrayLike, size: int | None) -> np.ndarra
     return arr
 
 
+#: Tolerance, in microtime bins, within which an event boundary counts as on a bin edge.
+_EDGE_TOLERANCE_BINS = 1e-6
+
+
+def _on_edge(position: float) -> float:
+    """`position` (bins) snapped to the nearest bin edge when within the tolerance."""
+    nearest = round(position)
+    return float(nearest) if abs(position - nearest) < _EDGE_TOLERANCE_BINS else position
+
+
+def _stimulus(on: np.ndarray, dur: np.ndarray, amp: np.ndarray, n_bins: int, dt: float) -> np.ndarray:
+    """The stimulus function on the microtime grid: bin ``j`` holds the mean of ``u`` over ``[j dt, (j + 1) dt)``.
+
+    >>> _stimulus(np.array([0.25, 2.0]), np.array([0.5, 0.0]), np.array([1.0, 3.0]), 4, 1.0).tolist()
+    [0.5, 0.0, 3.0, 0.0]
+    """
+    u = np.zeros(n_bins, dtype=np.float64)
+    for onset, duration, amplitude in zip(on, dur, amp, strict=True):
+        if duration > 0:
+            start = _on_edge(onset / dt)
+            end = _on_edge((onset + duration) / dt)
+            first = max(0, math.floor(start))
+            stop = min(n_bins, math.ceil(end))
+            if first < stop:
+                edges = np.arange(first, stop + 1, dtype=np.float64)
+                covered = np.minimum(edges[1:], end) - np.maximum(edges[:-1], start)
+                u[first:stop] += amplitude * covered
+        else:
+            j = math.floor(onset / dt + _EDGE_TOLERANCE_BINS)
+            if 0 <= j < n_bins:
+                u[j] += amplitude / dt
+    return u
+
+
 def hrf_regressor(
     onsets: ArrayLike,
     durations: ArrayLike,
@@ -151,14 +185,24 @@ def hrf_regressor(
     """Events convolved with SPM's canonical HRF, sampled at every volume.
 
     The stimulus function ``u(t)`` is built on SPM's microtime grid of
-    ``dt = tr / oversampling`` seconds: an event of duration ``d > 0``
-    adds its amplitude to every bin whose start lies in
-    ``[onset, onset + d)``; an event of duration 0 is an impulse of weight
-    ``amplitude * 1 s`` (height ``amplitude / dt`` in one bin). ``u`` is
-    convolved with :func:`spm_hrf` sampled every ``dt`` (sum 1, so a
-    sustained amplitude of 1 converges to 1) and sampled at ``i * tr``, the
-    start of volume ``i`` (SPM's ``fmri_t0 = 0``; Friston et al., 1998,
-    NeuroImage 7:30; Henson, in *Statistical Parametric Mapping*, 2007).
+    ``dt = tr / oversampling`` seconds, from the exact times: an event of
+    duration ``d > 0`` adds to every bin ``[j dt, (j + 1) dt)`` its
+    amplitude times the fraction of the bin that ``[onset, onset + d)``
+    covers, so the area of ``u`` is ``amplitude * d`` whatever the grid (an
+    event shorter than a bin, or not aligned to the grid, keeps its onset
+    and duration; bin edges within 1e-6 bin of an event boundary count as
+    on it, so decimal times like ``19.7`` hit their bin); an event of
+    duration 0 is an impulse of weight ``amplitude * 1 s`` (height
+    ``amplitude / dt`` in the bin it falls in). ``u`` is convolved with
+    :func:`spm_hrf` sampled every ``dt`` (sum 1, so a sustained amplitude of
+    1 converges to 1) and sampled at ``i * tr``, the start of volume ``i``:
+    the frame times of nilearn's first-level models with their default
+    ``slice_time_ref=0`` (``frame_times = tr * arange(n_volumes)``, then
+    ``nilearn.glm.first_level.compute_regressor``), and SPM's microtime
+    onset ``fmri_t0`` at the first bin (Friston et al., 1998, NeuroImage
+    7:30; Henson, in *Statistical Parametric Mapping*, 2007). Events on the
+    grid give what SPM gives; see the README for how this compares with
+    nilearn's rounding of onsets to its grid.
 
     Parameters
     ----------
@@ -207,19 +251,7 @@ def hrf_regressor(
     t_bins = int(oversampling)
     dt = float(tr) / t_bins
     n_bins = int(n_volumes) * t_bins
-    u = np.zeros(n_bins, dtype=np.float64)
-    # a bin j covers [j dt, (j + 1) dt); tolerance so that onsets written in decimal hit their bin
-    eps = 1e-6
-    for onset, duration, amplitude in zip(on, dur, amp, strict=True):
-        if duration > 0:
-            first = max(0, math.ceil(onset / dt - eps))
-            stop = min(n_bins, math.ceil((onset + duration) / dt - eps))
-            if first < stop:
-                u[first:stop] += amplitude
-        else:
-            j = math.floor(onset / dt + eps)
-            if 0 <= j < n_bins:
-                u[j] += amplitude / dt
+    u = _stimulus(on, dur, amp, n_bins, dt)
     kernel = spm_hrf(dt, p, oversampling=1)
     x = np.convolve(u, kernel)[:n_bins]
     return np.ascontiguousarray(x[::t_bins])
