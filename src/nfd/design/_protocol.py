@@ -166,17 +166,22 @@ def _check_onset_in_run(path: Path, line: int, onset: float, n_volumes: int, tr:
         )
 
 
-def _volumes_during(onset: float, duration: float, n_volumes: int, tr: float) -> list[int]:
-    """Volumes (0-based) whose acquisition time ``i * tr`` (s) lies in ``[onset, onset + duration)``, within 1 µs.
+def _volumes_touched(onset: float, duration: float, n_volumes: int, tr: float) -> range:
+    """Volumes (0-based) whose acquisition window ``[i * tr, (i + 1) * tr)`` (s) an event overlaps.
 
-    >>> _volumes_during(2.0, 4.0, 5, 2.0)
-    [1, 2]
+    An event of duration ``d > 0`` covers ``[onset, onset + d)`` and touches
+    the windows it overlaps by more than 1 µs; an impulse (``d = 0``, or an
+    event shorter than that) touches the window it falls in. An event whose
+    onset lies in the run touches at least one volume.
+
+    >>> list(_volumes_touched(2.0, 4.0, 5, 2.0)), list(_volumes_touched(2.5, 0.9, 5, 2.0))
+    ([1, 2], [1])
+    >>> list(_volumes_touched(3.0, 6.0, 8, 2.0)), list(_volumes_touched(5.0, 0.0, 8, 2.0))
+    ([1, 2, 3, 4], [2])
     """
-    return [
-        index
-        for index in range(n_volumes)
-        if onset - _TIME_TOLERANCE_S <= index * tr < onset + duration - _TIME_TOLERANCE_S
-    ]
+    first = min(n_volumes - 1, max(0, math.floor((onset + _TIME_TOLERANCE_S) / tr)))
+    last = min(n_volumes - 1, math.ceil((onset + duration - _TIME_TOLERANCE_S) / tr) - 1)
+    return range(first, max(first, last) + 1)
 
 
 def _baseline_or(name: str, baseline: str) -> str:
@@ -184,30 +189,89 @@ def _baseline_or(name: str, baseline: str) -> str:
     return baseline if name.lower() in BASELINE_TRIAL_TYPES or name == baseline else name
 
 
+class _Share(NamedTuple):
+    """The part of one volume's acquisition window that one event covers (times in seconds)."""
+
+    label: str
+    start: float
+    end: float
+    onset: float
+    line: int
+
+
+def _covered_seconds(shares: list[_Share]) -> float:
+    """Length (s) of the union of the shares' intervals.
+
+    >>> _covered_seconds([_Share("A", 0.0, 1.0, 0.0, 2), _Share("A", 0.5, 1.5, 0.5, 3)])
+    1.5
+    """
+    total, reach = 0.0, -math.inf
+    for share in sorted(shares, key=lambda s: s.start):
+        if share.end > reach:
+            total += share.end - max(share.start, reach)
+            reach = share.end
+    return total
+
+
+def _winner(shares: list[_Share]) -> str:
+    """The label covering the larger part of a window; a tie goes to the label of the earliest event.
+
+    >>> _winner([_Share("A", 0.0, 0.9, 0.0, 2), _Share("B", 1.0, 2.0, 1.0, 3)])
+    'B'
+    >>> _winner([_Share("A", 0.0, 1.0, 0.0, 2), _Share("B", 1.0, 2.0, 1.0, 3)])
+    'A'
+    """
+    by_label: dict[str, list[_Share]] = {}
+    for share in shares:
+        by_label.setdefault(share.label, []).append(share)
+    return min(
+        by_label,
+        key=lambda label: (
+            -round(_covered_seconds(by_label[label]) / _TIME_TOLERANCE_S),  # equal within 1 µs: a tie
+            min((s.onset, s.line) for s in by_label[label]),
+        ),
+    )
+
+
 class _VolumeLabels:
-    """The labels being given to a run's volumes by the lines of a timed protocol file."""
+    """The labels being given to a run's volumes by the events of a timed protocol file.
+
+    Every event labels the volumes whose acquisition window it touches
+    (:func:`_volumes_touched`). A volume touched by events of different
+    labels (the baseline's rows included; volumes no event touches do not
+    compete) takes the label whose events cover the larger part of its
+    window, a tie going to the label of the earliest event.
+    """
 
     def __init__(self, path: Path, n_volumes: int, tr: float) -> None:
         self.path = path
         self.tr = tr
-        self.labels: list[str | None] = [None] * n_volumes
-        self.owner_line = [0] * n_volumes
+        self.shares: list[list[_Share]] = [[] for _ in range(n_volumes)]
 
-    def assign(self, volumes: list[int], label: str, line: int, name: str) -> None:
-        """Label `volumes` from file line `line` (event `name`); refuse an overlap with another label."""
+    def assign(self, volumes: list[int], label: str, line: int, onset: float, duration: float) -> None:
+        """Let the event of file line `line` (`onset`, `duration` in s) take part in labelling `volumes`."""
         for index in volumes:
-            previous = self.labels[index]
-            if previous is not None and previous != label:
-                raise ProtocolError(
-                    f"{self.path}: line {line} ({name}) overlaps line {self.owner_line[index]} "
-                    f"({previous}) at volume {index} (t = {index * self.tr:g} s); a volume belongs to one condition"
-                )
-            self.labels[index] = label
-            self.owner_line[index] = line
+            window_start, window_end = index * self.tr, (index + 1) * self.tr
+            start = min(max(onset, window_start), window_end)
+            self.shares[index].append(_Share(label, start, max(start, min(onset + duration, window_end)), onset, line))
 
     def completed(self, baseline: str) -> list[str]:
-        """Every volume's label, the baseline where no event gave one."""
-        return [baseline if label is None else label for label in self.labels]
+        """Every volume's label, the baseline where no event gave one; logs the volumes events shared."""
+        labels: list[str] = []
+        shared: list[int] = []
+        for index, shares in enumerate(self.shares):
+            if not shares:
+                labels.append(baseline)
+                continue
+            if len({share.label for share in shares}) > 1:
+                shared.append(index)
+            labels.append(_winner(shares))
+        if shared:
+            log.info(
+                "protocol_volumes_shared", path=str(self.path), volumes=len(shared), first_volumes=shared[:10],
+                rule="the label covering the larger part of the volume's window",
+            )
+        return labels
 
 
 # -- BIDS events.tsv ------------------------------------------------------------
@@ -268,20 +332,14 @@ def _read_bids_events(
             if label not in declared:
                 declared.append(label)
             events.append(Event(label, onset, duration, 1.0))
-        covered = _volumes_during(onset, duration, n_volumes, seconds)
-        if not covered:
-            log.warning(
-                "protocol_event_covers_no_volume",
-                path=str(path), line=line_number, onset=onset, duration=duration, trial_type=trial_type,
-            )
-            continue
+        covered = _volumes_touched(onset, duration, n_volumes, seconds)
         in_skipped = [index for index in covered if index < skip]
         if in_skipped and label != baseline:
             log.warning(
                 "protocol_event_in_skipped_volumes",
                 path=str(path), line=line_number, trial_type=trial_type, volumes=in_skipped,
             )
-        volumes.assign([index for index in covered if index >= skip], label, line_number, trial_type)
+        volumes.assign([index for index in covered if index >= skip], label, line_number, onset, duration)
     return Design(
         volumes.completed(baseline), baseline=baseline, conditions=declared, skip_volumes=skip, events=events
     )
@@ -384,17 +442,6 @@ def _chosen_session(path: Path, rows: list[_ParadigmRow], session: int | None) -
     return session
 
 
-def _paradigm_volumes(onset: float, duration: float, n_volumes: int, tr: float) -> list[int]:
-    """Volumes (0-based) an event labels: as BIDS when it lasts, else the one it happens during.
-
-    >>> _paradigm_volumes(5.0, 0.0, 10, 2.0), _paradigm_volumes(4.0, 4.0, 10, 2.0)
-    ([2], [2, 3])
-    """
-    if duration > 0:
-        return _volumes_during(onset, duration, n_volumes, tr)
-    return [min(n_volumes - 1, math.floor((onset + _TIME_TOLERANCE_S) / tr))]
-
-
 def _read_pyhrf_csv(
     path: Path, text: str, n_volumes: int, skip: int, baseline: str, tr: float | None, session: int | None
 ) -> Design:
@@ -414,14 +461,14 @@ def _read_pyhrf_csv(
         if label not in declared:
             declared.append(label)
         events.append(Event(label, row.onset, row.duration, row.amplitude))
-        covered = _paradigm_volumes(row.onset, row.duration, n_volumes, seconds)
-        for index in covered:
-            if index < skip:
-                log.warning(
-                    "protocol_event_in_skipped_volumes",
-                    path=str(path), line=row.line, trial_type=row.condition, volumes=[index],
-                )
-        volumes.assign([index for index in covered if index >= skip], label, row.line, row.condition)
+        covered = _volumes_touched(row.onset, row.duration, n_volumes, seconds)
+        in_skipped = [index for index in covered if index < skip]
+        if in_skipped:
+            log.warning(
+                "protocol_event_in_skipped_volumes",
+                path=str(path), line=row.line, trial_type=row.condition, volumes=in_skipped,
+            )
+        volumes.assign([index for index in covered if index >= skip], label, row.line, row.onset, row.duration)
     if not declared:
         raise ProtocolError(f"{path}: session {chosen} has no non-baseline event")
     return Design(
@@ -462,25 +509,28 @@ def load_protocol(
         A BIDS events file: tab-separated, with columns ``onset`` and
         ``duration`` (seconds; onset 0 is the start of the first acquired
         volume, skipped ones included) and ``trial_type``. Volume ``i``
-        belongs to an event when ``i * tr`` lies in
-        ``[onset, onset + duration)`` (within 1 µs). Rows whose trial_type is
-        ``BAS``, ``baseline`` or ``rest`` (any case) are baseline, as are
-        volumes no event covers. Events over skipped volumes leave them
-        baseline (logged as ``protocol_event_in_skipped_volumes``); events
-        covering no volume leave the labels alone
-        (``protocol_event_covers_no_volume``). The events' times are kept in
-        :attr:`Design.events` for the task regressors.
+        belongs to an event when its acquisition window
+        ``[i * tr, (i + 1) * tr)`` overlaps ``[onset, onset + duration)`` by
+        more than 1 µs; an event of duration 0 belongs to the window it falls
+        in. So every event labels at least one volume, however short. A
+        volume that events of different trial types share takes the one
+        covering the larger part of its window (a tie: the earliest event's;
+        logged once per file as ``protocol_volumes_shared``). Rows whose
+        trial_type is ``BAS``, ``baseline`` or ``rest`` (any case) are
+        baseline, and take part in that choice; volumes no event touches are
+        baseline. Events over skipped volumes leave them baseline (logged as
+        ``protocol_event_in_skipped_volumes``). The events' exact times are
+        kept in :attr:`Design.events` for the task regressors.
     ``.csv``
         A PyHRF paradigm: one event per line, fields ``session condition
         onset duration [amplitude]`` (onset and duration in seconds from the
         start of the first acquired volume; amplitude 1 when absent),
         comma- or whitespace-separated, names optionally in double quotes,
         an optional header line. Only the events of `session` are read.
-        Volume ``i`` is labelled with an event of duration ``d > 0`` as in
-        BIDS, and with an event of duration 0 (an impulse) when its onset
-        lies in ``[i * tr, (i + 1) * tr)``. Conditions named like the
-        baseline are baseline. The times and amplitudes are kept in
-        :attr:`Design.events`.
+        Volumes are labelled as in BIDS (an impulse, duration 0, labels
+        the volume whose window ``[i * tr, (i + 1) * tr)`` holds its
+        onset). Conditions named like the baseline are baseline and label
+        nothing. The times and amplitudes are kept in :attr:`Design.events`.
 
     Parameters
     ----------
@@ -507,9 +557,9 @@ def load_protocol(
     ProtocolError
         If the file is missing, unreadable or malformed (bad JSON, missing
         key or column, a non-numeric or negative time, a block outside the
-        run, an onset beyond the run, overlapping conditions, several
-        sessions and none chosen); the message names the file and what was
-        expected.
+        run, an onset beyond the run, overlapping OpenNFT conditions,
+        several sessions and none chosen); the message names the file and
+        what was expected.
     DesignError
         If `n_volumes`, `skip_volumes` or `tr` is invalid.
 
