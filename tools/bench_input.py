@@ -5,25 +5,36 @@ For each format of the real test data (Siemens mosaics, Siemens XA enhanced
 DICOM, GE single-slice DICOM, NIfTI and NIfTI.gz volumes):
 
 decode
-    :func:`nfd.acquire.read_scan_bytes` on the bytes of one volume file
-    (for GE, :func:`nfd.acquire.read_slice_bytes` on each slice file plus
-    :func:`nfd.acquire.assemble_volume`), repeated; milliseconds.
+    the reader the watch folder uses on the bytes of one volume file, or
+    for a single-slice series on each slice file plus
+    :func:`nfd.acquire.assemble_volume`, repeated; milliseconds per volume,
+    and per slice file for single-slice series.
 latency
     a :class:`nfd.acquire.ScanWatcher` watches a temporary folder in this
     process while the same event loop writes the volumes into it one by one,
-    each file in two chunks with a pause (the last slice file for GE); the
-    time from the return of the ``close()`` after the last byte to the
-    :class:`nfd.acquire.Scan` coming out of the watcher, i.e. the volume
-    ready for realignment; milliseconds.
+    each file in two chunks with a pause (the last slice file for
+    single-slice series); the time from the return of the ``close()`` after
+    the last byte to the :class:`nfd.acquire.Scan` coming out of the
+    watcher, i.e. the volume ready for realignment; milliseconds.
 
-Median and 95th percentile of each are printed as a table. Target: a median
-latency <= 5 ms for the 74x74x36 mosaic of the opennft run. There is no peer
-to compare with: no other real-time fMRI tool measures the delay of its
-watch folder on these files, so the figures are nfd's alone.
+The single-slice series (the shared GE MR750 run, and a 35-slice Philips
+Achieva series staged from the shared Philips files as
+``tools/bench_latency.py`` stages it) and the Siemens XA enhanced files are
+timed twice in the same run, side by side: with today's reader
+(``SeriesReader(max_series=0)``: every file read in full) and with the
+once-per-series reader the watcher uses (:mod:`nfd.acquire._series_reader`).
+A 35-slice volume's slice files are spread over half of ``--slice-tr``.
+
+Median and 95th percentile of each are printed as a table. Targets: a median
+latency <= 5 ms for the 74x74x36 mosaic of the opennft run; <= 1.0 ms per
+slice file and <= 40 ms from the 35-slice volume's last file to the volume
+ready; <= 5 ms per Siemens XA enhanced volume. There is no peer to compare
+with: no other real-time fMRI tool measures the delay of its watch folder on
+these files, so the figures are nfd's alone.
 
 Usage::
 
-    python tools/bench_input.py [--data ../shared/data] [--volumes 30] [--interval 0.1]
+    python tools/bench_input.py [--data ../shared/data] [--volumes 30] [--interval 0.1] [--slice-tr 1.0]
 """
 
 from __future__ import annotations
@@ -38,24 +49,25 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import structlog
 
-from nfd.acquire import (
-    FileNaming,
-    ScanWatcher,
-    assemble_volume,
-    plan_recording,
-    read_scan_bytes,
-    read_slice_bytes,
-)
+from bench_latency import philips35  # the same staged 35-slice Philips series as the latency benchmark
+from nfd.acquire import FileNaming, ScanImage, ScanWatcher, SliceImage, assemble_volume, plan_recording
+from nfd.acquire._series_reader import SeriesReader
+from nfd.acquire._slices import SliceOptions
 
 #: Median latency target for the 74x74x36 mosaic, ms.
 TARGET_MS = 5.0
+#: Targets of issue 11: per slice file, ms; 35-slice volume's last file -> ready, ms; enhanced volume, ms.
+SLICE_FILE_TARGET_MS = 1.0
+SLICE_VOLUME_TARGET_MS = 40.0
+ENHANCED_TARGET_MS = 5.0
+#: The readers compared: today's (every file in full) and the once-per-series one.
+READERS = {"full": 0, "series": 4}
 
 
 @dataclass
@@ -67,23 +79,28 @@ class Case:
     slices: bool = False
     index_from: str = "header"
     naming: FileNaming | None = None
+    compare: bool = False  # timed with both readers
+    tr: float | None = None  # seconds between volumes (their slice files spread over half of it); else --interval
+    slices_per_volume: int | None = None
 
 
 @dataclass
 class Result:
     label: str
+    reader: str
     shape: tuple[int, ...]
     n_files: int
     file_kb: float
     decode_ms: list[float]
     latency_ms: list[float]
+    file_ms: list[float]  # per slice file (single-slice series)
 
 
 def _percentile(values: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(values), q)) if values else float("nan")
 
 
-def _cases(data: Path, n_volumes: int) -> list[Case]:
+def _cases(data: Path, n_volumes: int, slice_tr: float) -> list[Case]:
     def files(source: Path, naming: FileNaming | None = None, **kwargs: object) -> list[list[tuple[str, bytes]]]:
         volumes = plan_recording(source, naming=naming)[:n_volumes]
         return [v.file_bytes(**kwargs) for v in volumes]  # type: ignore[arg-type]
@@ -97,8 +114,11 @@ def _cases(data: Path, n_volumes: int) -> list[Case]:
         Case("Siemens mosaic 64x64x40 (Prisma cmrr)",
              files(data / "dicom_reader_testset" / "siemens_mosaic_prisma_vd13" / "cmrr_Int_8")),
         Case("Siemens XA enhanced 64x64x33",
-             files(data / "dicom_reader_testset" / "siemens_xa30_enhanced_fmri")),
-        Case("GE single-slice 64x64x15", files(data / "dicom_reader_testset" / "ge_mr750_epi"), slices=True),
+             files(data / "dicom_reader_testset" / "siemens_xa30_enhanced_fmri"), compare=True),
+        Case("GE single-slice 64x64x15", files(data / "dicom_reader_testset" / "ge_mr750_epi"), slices=True,
+             compare=True),
+        Case("Philips single-slice 64x64x35", philips35(data, min(n_volumes, 12)).volumes, slices=True,
+             compare=True, tr=slice_tr, slices_per_volume=35),
     ]
     nifti = files(data / "pyhrf_localizer" / "subj0_bold_session0.nii.gz", name_pattern="vol_{volume:04d}.nii")
     naming = FileNaming(r"vol_(?P<volume>\d{4})\.nii(\.gz)?")
@@ -108,27 +128,32 @@ def _cases(data: Path, n_volumes: int) -> list[Case]:
     return cases
 
 
-def _decode_times(case: Case, repeat: int) -> tuple[list[float], tuple[int, ...]]:
+def _decode_times(case: Case, repeat: int, reader_series: int) -> tuple[list[float], list[float], tuple[int, ...]]:
+    """Per volume and per slice file, ms, with a reader keeping ``reader_series`` templates; the volume shape."""
     times: list[float] = []
+    file_times: list[float] = []
     shape: tuple[int, ...] = ()
-    decode: Callable[[list[tuple[str, bytes]]], tuple[int, ...]]
-    if case.slices:
-        def decode(files: list[tuple[str, bytes]]) -> tuple[int, ...]:
-            return assemble_volume([read_slice_bytes(content, name) for name, content in files]).shape
-    else:
-        def decode(files: list[tuple[str, bytes]]) -> tuple[int, ...]:
-            ((name, content),) = files
-            return read_scan_bytes(content, name).shape
+    options = SliceOptions(case.slices_per_volume)
     volumes = case.volumes[: max(1, min(len(case.volumes), 10))]
     for _ in range(repeat):
+        reader = SeriesReader(reader_series)  # a new series each repetition: its first file read in full
         for files in volumes:
             start = time.perf_counter()
-            shape = decode(files)
+            parts: list[ScanImage | SliceImage] = []
+            for name, content in files:
+                begin = time.perf_counter()
+                parts.append(reader.read(content, name, options))
+                file_times.append((time.perf_counter() - begin) * 1e3)
+            if case.slices:
+                shape = assemble_volume([p for p in parts if isinstance(p, SliceImage)]).shape
+            else:
+                assert isinstance(parts[0], ScanImage)
+                shape = parts[0].shape
             times.append((time.perf_counter() - start) * 1e3)
-    return times, shape
+    return times, file_times, shape
 
 
-async def _latencies(case: Case, interval: float) -> list[float]:
+async def _latencies(case: Case, interval: float, reader_series: int) -> list[float]:
     """Write the volumes into a watched folder; latency of each from its last byte to its Scan."""
     latencies: list[float] = []
     with tempfile.TemporaryDirectory(prefix="nfd-bench-") as tmp:
@@ -136,11 +161,14 @@ async def _latencies(case: Case, interval: float) -> list[float]:
         last_byte: dict[int, float] = {}
         watcher = ScanWatcher(
             folder, index_from=case.index_from, naming=case.naming, reorder_timeout=5.0,  # type: ignore[arg-type]
+            slices_per_volume=case.slices_per_volume,
         )
+        watcher._reader = SeriesReader(reader_series)  # the reader compared (today's: no templates)
         async with watcher:
 
             async def write() -> None:
                 for k, files in enumerate(case.volumes):
+                    begun = time.monotonic()
                     for name, content in files:
                         half = len(content) // 2
                         # Blocking writes on purpose: the two halves land around the pause, as a scanner's.
@@ -150,9 +178,14 @@ async def _latencies(case: Case, interval: float) -> list[float]:
                             await asyncio.sleep(0.002)
                             handle.write(content[half:])
                         last_byte[k] = time.time()
-                        if case.slices:
+                        if case.slices and case.tr is not None:
+                            await asyncio.sleep(case.tr / 2 / len(files))
+                        elif case.slices:
                             await asyncio.sleep(interval / len(files) / 2)
-                    await asyncio.sleep(interval)
+                    if case.tr is not None:
+                        await asyncio.sleep(max(0.0, case.tr - (time.monotonic() - begun)))
+                    else:
+                        await asyncio.sleep(interval)
 
             writer = asyncio.create_task(write())
             taken = 0
@@ -166,6 +199,51 @@ async def _latencies(case: Case, interval: float) -> list[float]:
     return latencies
 
 
+def _measure(case: Case, args: argparse.Namespace) -> list[Result] | None:
+    """The case timed with each reader it is compared with (None: the watcher did not deliver in time)."""
+    results = []
+    for reader, series in READERS.items() if case.compare else [("series", READERS["series"])]:
+        decode, file_ms, shape = _decode_times(case, args.repeat, series)
+        seconds = case.tr if case.tr is not None else 2 * args.interval
+        bound = 60.0 + 2 * seconds * len(case.volumes)
+        try:
+            latency = asyncio.run(asyncio.wait_for(_latencies(case, args.interval, series), bound))
+        except TimeoutError:
+            print(f"bench_input: {case.label}: not every volume came out of the watcher within "
+                  f"{bound:.0f} s", file=sys.stderr)
+            return None
+        sizes = [len(content) for files in case.volumes for _, content in files]
+        results.append(Result(case.label, reader, shape, len(sizes), statistics.mean(sizes) / 1024, decode, latency,
+                              file_ms if case.slices else []))
+    return results
+
+
+def _verdicts(results: list[Result]) -> list[str]:
+    """The targets met or not, one line each."""
+    lines = []
+    mosaic = results[0]
+    median = statistics.median(mosaic.latency_ms)
+    lines.append(f"Target (median latency <= {TARGET_MS:g} ms, 74x74x36 mosaic): {median:.2f} ms, "
+                 f"{'met' if median <= TARGET_MS else 'NOT met'}.")
+    for r in results:
+        if r.reader != "series":
+            continue
+        if r.file_ms:
+            per_file = statistics.median(r.file_ms)
+            lines.append(f"Target (<= {SLICE_FILE_TARGET_MS:g} ms per slice file, {r.label}): median "
+                         f"{per_file:.2f} ms, {'met' if per_file <= SLICE_FILE_TARGET_MS else 'NOT met'}.")
+        if r.label.startswith("Philips"):
+            median = statistics.median(r.latency_ms)
+            lines.append(f"Target (<= {SLICE_VOLUME_TARGET_MS:g} ms last file -> ready, {r.label}): median "
+                         f"{median:.2f} ms, p95 {_percentile(r.latency_ms, 95):.2f} ms, "
+                         f"{'met' if median <= SLICE_VOLUME_TARGET_MS else 'NOT met'}.")
+        if r.label.startswith("Siemens XA"):
+            median = statistics.median(r.decode_ms)
+            lines.append(f"Target (<= {ENHANCED_TARGET_MS:g} ms per volume, {r.label}): median {median:.2f} ms, "
+                         f"{'met' if median <= ENHANCED_TARGET_MS else 'NOT met'}.")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     default_data = Path(os.environ.get("NFD_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
@@ -173,6 +251,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--volumes", type=int, default=30, help="volumes written per format (default 30)")
     parser.add_argument("--repeat", type=int, default=5, help="decode repetitions per volume (default 5)")
     parser.add_argument("--interval", type=float, default=0.1, help="seconds between volumes written")
+    parser.add_argument("--slice-tr", type=float, default=1.0,
+                        help="seconds between the 35-slice Philips volumes written (default 1.0)")
     args = parser.parse_args(argv)
     # As in the daemon (log level info): the watcher's debug lines cost nothing.
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
@@ -181,38 +261,34 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     results = []
-    for case in _cases(args.data, args.volumes):
-        decode, shape = _decode_times(case, args.repeat)
-        bound = 60.0 + 2 * args.interval * len(case.volumes)
-        try:
-            latency = asyncio.run(asyncio.wait_for(_latencies(case, args.interval), bound))
-        except TimeoutError:
-            print(f"bench_input: {case.label}: not every volume came out of the watcher within "
-                  f"{bound:.0f} s", file=sys.stderr)
+    for case in _cases(args.data, args.volumes, args.slice_tr):
+        measured = _measure(case, args)
+        if measured is None:
             return 1
-        sizes = [len(content) for files in case.volumes for _, content in files]
-        results.append(Result(case.label, shape, len(sizes), statistics.mean(sizes) / 1024, decode, latency))
+        results += measured
 
     load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
     print(f"nfd scanner input benchmark: {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} CPUs, load average {load[0]:.2f}, Python {platform.python_version()}")
     print("No peer exists for this benchmark: no other real-time fMRI tool reports its watch-folder "
           "latency on these files; the figures are nfd's alone.\n")
-    header = (f"{'format':40s} {'shape':>12s} {'files':>6s} {'KiB/file':>9s} "
-              f"{'decode median':>14s} {'decode p95':>11s} {'latency median':>15s} {'latency p95':>12s}")
+    header = (f"{'format':38s} {'reader':>6s} {'shape':>9s} {'files':>6s} {'KiB/file':>8s} "
+              f"{'decode median':>14s} {'decode p95':>11s} {'per file':>9s} {'latency median':>15s} "
+              f"{'latency p95':>12s}")
     print(header)
     print("-" * len(header))
     for r in results:
-        print(f"{r.label:40s} {'x'.join(map(str, r.shape)):>12s} {r.n_files:6d} {r.file_kb:9.0f} "
-              f"{statistics.median(r.decode_ms):11.2f} ms {_percentile(r.decode_ms, 95):8.2f} ms "
+        per_file = f"{statistics.median(r.file_ms):6.2f} ms" if r.file_ms else f"{'':9s}"
+        print(f"{r.label:38s} {r.reader:>6s} {'x'.join(map(str, r.shape)):>9s} {r.n_files:6d} {r.file_kb:8.0f} "
+              f"{statistics.median(r.decode_ms):11.2f} ms {_percentile(r.decode_ms, 95):8.2f} ms {per_file} "
               f"{statistics.median(r.latency_ms):12.2f} ms {_percentile(r.latency_ms, 95):9.2f} ms")
-    mosaic = results[0]
-    median = statistics.median(mosaic.latency_ms)
-    verdict = "met" if median <= TARGET_MS else "NOT met"
-    print(f"\nTarget (median latency <= {TARGET_MS:g} ms, 74x74x36 mosaic): {median:.2f} ms, {verdict}.")
-    print("Latency: from the close() after a file's last byte (the last slice file for GE) to its "
-          "Scan out of the ScanWatcher; decode: read_scan_bytes (GE: read_slice_bytes per slice + "
-          "assemble_volume).")
+    print()
+    for line in _verdicts(results):
+        print(line)
+    print("Latency: from the close() after a file's last byte (the last slice file of a single-slice "
+          "volume) to its Scan out of the ScanWatcher; decode: the reader on each file (+ assemble_volume "
+          "for slices), per volume, a new series per repetition (its first file read in full); reader "
+          "'full': every file read in full (before issue 11), 'series': the header once per series.")
     return 0
 
 

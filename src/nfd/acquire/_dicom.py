@@ -34,7 +34,7 @@ from nfd.acquire._errors import IncompleteFileError, NotAScanError
 from nfd.acquire._image import ScanImage
 from nfd.acquire._slices import SliceImage, SliceOptions
 
-__all__ = ["VENDOR_READERS", "read_dicom_bytes", "read_dicom_part_bytes"]
+__all__ = ["VENDOR_READERS", "read_dicom_bytes", "read_dicom_part_bytes", "read_dicom_with_header"]
 
 #: ``(name, accepts(wrapper) -> bool, read(wrapper, ds, name) -> ScanImage)``,
 #: tried in order.
@@ -120,6 +120,18 @@ def read_dicom_part_bytes(
     IncompleteFileError, NotAScanError
         See :func:`read_dicom_bytes`.
     """
+    return read_dicom_with_header(buf, name, slices)[0]
+
+
+def read_dicom_with_header(
+    buf: bytes, name: str, slices: SliceOptions | None
+) -> tuple[ScanImage | SliceImage, Dataset, Any]:
+    """:func:`read_dicom_part_bytes`, with the decoded data set and nibabel's wrapper of it.
+
+    For readers that keep what a series' first file says
+    (:mod:`nfd.acquire._series_reader`); the errors are those of
+    :func:`read_dicom_part_bytes`.
+    """
     layout = check_dicom_layout(buf, name)
     try:
         ds = pydicom.dcmread(io.BytesIO(buf))
@@ -127,10 +139,10 @@ def read_dicom_part_bytes(
         wrapper = nibabel_wrapper(ds, name)
         for _, accepts, read in VENDOR_READERS:
             if accepts(wrapper):
-                return read(wrapper, ds, name)
+                return read(wrapper, ds, name), ds, wrapper
         single = _slices.accepts(wrapper)
         if single and slices is not None:
-            return _slices.read_slice_dataset(wrapper, ds, name, slices)
+            return _slices.read_slice_dataset(wrapper, ds, name, slices), ds, wrapper
         description = _describe(ds)
     except DICOM_DECODE_ERRORS as err:
         # pydicom decodes values lazily: a damaged header fails wherever a

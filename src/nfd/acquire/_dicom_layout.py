@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from nfd.acquire._errors import IncompleteFileError, NotAScanError
 
-__all__ = ["DICOM_PREFIX_END", "DicomLayout", "check_dicom_layout"]
+__all__ = ["DICOM_PREFIX_END", "DicomLayout", "ElementSpan", "ElementWalker", "check_dicom_layout", "element_spans"]
 
 #: Byte offset just after the ``DICM`` prefix (128-byte preamble + 4 bytes).
 DICOM_PREFIX_END = 132
@@ -122,6 +122,82 @@ def check_dicom_layout(buf: bytes, name: str = "<bytes>") -> DicomLayout:
         has_pixel_data=walker.has_pixel_data,
         n_elements=walker.n_top_level,
     )
+
+
+@dataclass(frozen=True)
+class ElementSpan:
+    """Where one top-level data element (file meta or data set) lies in a file.
+
+    Attributes
+    ----------
+    tag : int
+        ``group << 16 | element``.
+    vr : bytes or None
+        Its VR as written (None when implicit).
+    start : int
+        Offset of its header, bytes.
+    value_pos : int
+        Offset of its value, bytes.
+    length : int
+        Its value length as written (``0xFFFFFFFF``: undefined).
+    end : int
+        Offset just after it (after the delimiter of an undefined length).
+    implicit : bool
+        Whether its data set is encoded with implicit VR (the VR may still be absent: ``vr`` None).
+    """
+
+    tag: int
+    vr: bytes | None
+    start: int
+    value_pos: int
+    length: int
+    end: int
+    implicit: bool
+
+
+class ElementWalker:
+    """Bounds-checked reading of one top-level element at a time of a little-endian file.
+
+    The same checks as :func:`check_dicom_layout` (an element or sequence
+    cut short is an :class:`IncompleteFileError`), one element at a time:
+    for readers that know which elements to expect.
+    """
+
+    def __init__(self, buf: bytes, name: str) -> None:
+        self._walker = _Walker(buf, name, little=True, implicit=False)
+
+    def element(self, pos: int, implicit: bool) -> ElementSpan:
+        """The element whose header starts at ``pos``, its value (or nested items) within the buffer."""
+        w = self._walker
+        tag, vr, length, value_pos = w.element_header(pos, implicit)
+        end = w._walk_value(tag, vr, length, value_pos, depth=0, implicit=implicit)
+        return ElementSpan(tag, vr, pos, value_pos, length, end, implicit)
+
+
+def element_spans(buf: bytes, name: str = "<bytes>") -> tuple[str | None, list[ElementSpan]]:
+    """The transfer syntax and the top-level elements (file meta, then data set) of a little-endian file.
+
+    Raises
+    ------
+    IncompleteFileError, NotAScanError
+        As :func:`check_dicom_layout`; also NotAScanError for a deflated or
+        big-endian data set, which this walk does not take.
+    """
+    layout = check_dicom_layout(buf, name)
+    syntax = layout.transfer_syntax
+    if syntax in _DEFLATED or syntax == _EXPLICIT_BE:
+        raise NotAScanError(name, f"transfer syntax {syntax}: not walked element by element")
+    walker = ElementWalker(buf, name)
+    spans: list[ElementSpan] = []
+    pos = DICOM_PREFIX_END
+    implicit = False
+    while pos < len(buf):
+        if not implicit and walker._walker.u16(pos) != 0x0002:
+            implicit = syntax == _IMPLICIT_LE or (syntax is None and not _is_vr(bytes(buf[pos + 4 : pos + 6])))
+        span = walker.element(pos, implicit)
+        spans.append(span)
+        pos = span.end
+    return syntax, spans
 
 
 def _file_meta(buf: bytes, name: str) -> tuple[str | None, str | None, int]:

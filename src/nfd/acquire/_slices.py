@@ -56,7 +56,7 @@ import struct
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -76,16 +76,24 @@ from nfd.acquire._image import ScanImage
 __all__ = [
     "FORMAT",
     "VOLUME_FROM",
+    "Header",
     "SliceImage",
     "SliceOptions",
     "VolumeFrom",
     "accepts",
+    "apply_scaling",
     "assemble_volume",
+    "ge_protocol_schedule",
     "ge_slice_times",
+    "header_int",
     "header_slice_number",
     "header_volume_number",
+    "manufacturer_of",
     "read_slice_dataset",
+    "scaling_of",
+    "schedule_time",
     "slice_count",
+    "trigger_time",
 ]
 
 FORMAT = "dicom_slices"
@@ -103,6 +111,13 @@ SAME_POSITION_MM = 1e-3
 
 _GE = "GE"
 _PHILIPS = "PHILIPS"
+
+
+class Header(Protocol):
+    """What the per-slice header functions need of a data set: ``get`` by keyword."""
+
+    def get(self, key: str, default: Any = None, /) -> Any:
+        """The value of the element named ``key`` (a DICOM keyword), else ``default``."""
 
 
 @dataclass(frozen=True)
@@ -241,7 +256,7 @@ def read_slice_dataset(wrapper: Any, ds: Dataset, name: str, options: SliceOptio
         )
     if not (np.all(np.isfinite(affine)) and math.isfinite(position)):
         raise NotAScanError(name, "the slice's geometry has non-finite values")
-    manufacturer = _manufacturer(ds)
+    manufacturer = manufacturer_of(ds)
     data = _scaled(pixels, ds, manufacturer == _PHILIPS, name)
     n = options.slices_per_volume or slice_count(ds)
     if n is None:
@@ -262,8 +277,8 @@ def read_slice_dataset(wrapper: Any, ds: Dataset, name: str, options: SliceOptio
         volume_number=volume_number,
         slices_per_volume=n,
         slice_number=slice_number,
-        header_index=_int(ds, "InstanceNumber"),
-        trigger_time=_trigger_time(ds),
+        header_index=header_int(ds, "InstanceNumber"),
+        trigger_time=trigger_time(ds),
         protocol_time=protocol_time,
         series=series_identity(ds),
     )
@@ -420,7 +435,8 @@ def ge_slice_times(
 # -- header fields ----------------------------------------------------------
 
 
-def _manufacturer(ds: Dataset) -> str:
+def manufacturer_of(ds: Header) -> str:
+    """"GE", "PHILIPS", or the Manufacturer as written, upper case."""
     value = str(ds.get("Manufacturer", "") or "").upper()
     if value.startswith("GE"):
         return _GE
@@ -437,7 +453,8 @@ def _private(ds: Dataset, group: int, creator: str, element: int) -> Any:
         return None
 
 
-def _int(ds: Dataset, keyword: str) -> int | None:
+def header_int(ds: Header, keyword: str) -> int | None:
+    """An integer element's value, None when absent, empty or not an integer."""
     value = ds.get(keyword)
     if value is None or value == "":
         return None
@@ -457,7 +474,7 @@ def _positive_int(value: Any) -> int | None:
     return number if number > 0 else None
 
 
-def header_volume_number(ds: Dataset, n: int, volume_from: VolumeFrom, name: str) -> int:
+def header_volume_number(ds: Header, n: int, volume_from: VolumeFrom, name: str) -> int:
     """The 1-based volume number of a single-slice data set (see the module documentation).
 
     Raises
@@ -466,9 +483,9 @@ def header_volume_number(ds: Dataset, n: int, volume_from: VolumeFrom, name: str
         When the field ``volume_from`` names (or "auto" picks) is absent.
     """
     if volume_from == "auto":
-        if _int(ds, "TemporalPositionIdentifier") is not None:
+        if header_int(ds, "TemporalPositionIdentifier") is not None:
             volume_from = "temporal_position"
-        elif _manufacturer(ds) != _GE and _int(ds, "AcquisitionNumber") is not None:
+        elif manufacturer_of(ds) != _GE and header_int(ds, "AcquisitionNumber") is not None:
             volume_from = "acquisition_number"
         else:
             volume_from = "instance_number"
@@ -477,7 +494,7 @@ def header_volume_number(ds: Dataset, n: int, volume_from: VolumeFrom, name: str
         "acquisition_number": "AcquisitionNumber",
         "instance_number": "InstanceNumber",
     }[volume_from]
-    value = _int(ds, keyword)
+    value = header_int(ds, keyword)
     if value is None:
         raise NotAScanError(
             name, f"single-slice DICOM without {keyword} (volume_from={volume_from!r})"
@@ -489,7 +506,7 @@ def header_volume_number(ds: Dataset, n: int, volume_from: VolumeFrom, name: str
     return value
 
 
-def header_slice_number(ds: Dataset, n: int) -> int | None:
+def header_slice_number(ds: Header, n: int) -> int | None:
     """The 1-based place of a slice in the prescription (InStackPositionNumber, else InstanceNumber)."""
     in_stack = _positive_int(ds.get("InStackPositionNumber"))
     if in_stack is not None:
@@ -498,7 +515,8 @@ def header_slice_number(ds: Dataset, n: int) -> int | None:
     return None if instance is None else (instance - 1) % n + 1
 
 
-def _trigger_time(ds: Dataset) -> float | None:
+def trigger_time(ds: Header) -> float | None:
+    """TriggerTime (0018,1060) in seconds, None when absent or not a finite number."""
     value = ds.get("TriggerTime")
     if value is None or value == "":
         return None
@@ -515,6 +533,17 @@ def _scaled(pixels: npt.NDArray[Any], ds: Dataset, philips: bool, name: str) -> 
     (nibabel's wrapper is not used for this: for Philips it drops the
     rescale and multiplies by the private slope, unlike dcm2niix.)
     """
+    return apply_scaling(pixels, scaling_of(ds, philips, name), name)
+
+
+def scaling_of(ds: Dataset, philips: bool, name: str) -> tuple[float, float, float | None]:
+    """RescaleSlope, RescaleIntercept and (Philips) the private scale slope SS of a slice header.
+
+    Raises
+    ------
+    NotAScanError
+        When one is unreadable, or the slope or intercept is not finite.
+    """
     try:
         rs = float(ds.get("RescaleSlope", 1.0) or 1.0)
         ri = float(ds.get("RescaleIntercept", 0.0) or 0.0)
@@ -526,6 +555,29 @@ def _scaled(pixels: npt.NDArray[Any], ds: Dataset, philips: bool, name: str) -> 
         raise NotAScanError(name, f"unreadable RescaleSlope, RescaleIntercept or scale slope: {err!r}") from err
     if not (math.isfinite(rs) and math.isfinite(ri)):
         raise NotAScanError(name, f"RescaleSlope {rs} / RescaleIntercept {ri}: expected finite numbers")
+    return rs, ri, ss
+
+
+def apply_scaling(
+    pixels: npt.NDArray[Any], scaling: tuple[float, float, float | None], name: str
+) -> npt.NDArray[Any]:
+    """``(stored * RS + RI) / (RS * SS)`` (Chenevert et al. 2014), or the pixels as they are when RS 1, RI 0, no SS.
+
+    Parameters
+    ----------
+    pixels : ndarray
+        Stored values.
+    scaling : (float, float, float or None)
+        RS, RI and SS as :func:`scaling_of` gives them.
+    name : str
+        The file name, for error messages.
+
+    Raises
+    ------
+    NotAScanError
+        When the scaled values do not fit a float32.
+    """
+    rs, ri, ss = scaling
     precise = ss is not None and math.isfinite(ss) and ss != 0.0 and rs != 0.0
     if rs == 1.0 and ri == 0.0 and not precise:
         return pixels
@@ -562,6 +614,17 @@ def _ge_protocol(ds: Dataset) -> dict[str, str] | None:
 
 
 def _ge_protocol_time(ds: Dataset, n: int, slice_number: int) -> float | None:
+    return schedule_time(ge_protocol_schedule(ds, n), slice_number)
+
+
+def ge_protocol_schedule(ds: Dataset, n: int) -> tuple[float, ...] | None:
+    """The slice times (s) of a GE volume of ``n`` slices from its protocol data block, in prescription order.
+
+    None when the header is not GE's, has no usable protocol block
+    (SLICEORDER 0 or 1) or repetition time.
+    """
+    if manufacturer_of(ds) != _GE:
+        return None
     protocol = _ge_protocol(ds)
     if protocol is None or protocol.get("SLICEORDER") not in ("0", "1"):
         return None
@@ -571,12 +634,18 @@ def _ge_protocol_time(ds: Dataset, n: int, slice_number: int) -> float | None:
         delay = float(protocol.get("DELACQNOAV", "0") or 0) / 1000.0
     except (TypeError, ValueError):
         return None
-    if not (math.isfinite(tr) and tr > 0 and multiband >= 1 and 1 <= slice_number <= n):
+    if not (math.isfinite(tr) and tr > 0 and multiband >= 1 and n >= 1):
         return None
-    times = ge_slice_times(
+    return ge_slice_times(
         tr, n, interleaved=protocol["SLICEORDER"] == "1", multiband=multiband, group_delay=delay
     )
-    return times[slice_number - 1]
+
+
+def schedule_time(schedule: tuple[float, ...] | None, slice_number: int | None) -> float | None:
+    """The time (s) of prescription position ``slice_number`` (1-based) in a schedule, None outside it."""
+    if schedule is None or slice_number is None or not 1 <= slice_number <= len(schedule):
+        return None
+    return schedule[slice_number - 1]
 
 
 def _volume_slice_times(ordered: Sequence[SliceImage]) -> tuple[float, ...] | None:

@@ -68,6 +68,7 @@ from nfd.acquire._reader import read_part_bytes
 from nfd.acquire._sequencer import Release, Sequencer, Verdict
 from nfd.acquire._series import SeriesId
 from nfd.acquire._series_policy import OnNewSeries, SeriesDecision, SeriesPolicy, SeriesVerdict, newest_series
+from nfd.acquire._series_reader import SeriesReader
 from nfd.acquire._slices import SliceImage, SliceOptions, VolumeFrom, assemble_volume
 from nfd.acquire._source import ScanSource
 from nfd.acquire._watch_options import IndexFrom, WatchOptions
@@ -168,6 +169,7 @@ def _read_file(
     unless: tuple[int, int] | None = None,
     max_bytes: int = 512 * 10**6,
     expected: int | None = None,
+    reader: SeriesReader | None = None,
 ) -> _Reading:
     """Stat, read, hash and decode one file (blocking; run in a thread).
 
@@ -176,7 +178,9 @@ def _read_file(
     ``max_bytes``, or than ``_EXPECTED_FACTOR * expected + _EXPECTED_MARGIN``
     bytes when ``expected`` (the size of the run's first volume file) is
     given, is not read (a :class:`NotAScanError` naming its size and the
-    cap); gzipped content may inflate to ``max_bytes`` at most.
+    cap); gzipped content may inflate to ``max_bytes`` at most. ``reader``
+    (when given) reads the content, keeping what a single-slice series'
+    first file says; else :func:`~nfd.acquire._reader.read_part_bytes`.
     """
     try:
         # O_NONBLOCK: a FIFO named like a scan never blocks the open; fstat then tells what was opened
@@ -198,7 +202,8 @@ def _read_file(
         return _Reading(signature=None, error=err)
     signature = (len(buf), st.st_mtime_ns)
     try:
-        image = read_part_bytes(buf, str(path), slices, max_inflated=max_bytes)
+        read = read_part_bytes if reader is None else reader.read
+        image = read(buf, str(path), slices, max_inflated=max_bytes)
     except (IncompleteFileError, NotAScanError) as err:
         return _Reading(signature=signature, error=err)
     t_complete = time.time()
@@ -394,6 +399,7 @@ class ScanWatcher:
         )
         self._sequencer: Sequencer[Scan] = Sequencer(self.options.reorder_timeout, tr=self.options.tr)
         self._assembler: SliceAssembler[SliceImage] = SliceAssembler(self.options.complete_timeout)
+        self._reader = SeriesReader()  # each single-slice series' first file, for reading the rest fast
         self._files = WatchedFiles()
         self._ignored: set[Path] = set()  # names that are not a volume's, logged once
         self._taken_identities: dict[tuple[int, int, int, int], Path] = {}
@@ -675,7 +681,8 @@ class ScanWatcher:
         unless = None if entry.dirty else entry.signature
         entry.dirty = False
         reading = await asyncio.to_thread(
-            _read_file, entry.path, self.options.slices, unless, self.options.max_file_bytes, self._expected_size()
+            _read_file, entry.path, self.options.slices, unless, self.options.max_file_bytes, self._expected_size(),
+            self._reader,
         )
         if not self._files.follows(entry):
             return None  # removed while it was being read

@@ -1,0 +1,278 @@
+"""The once-per-series reader: the real GE and Philips files read along their series' first file.
+
+Known answers: the fast read gives bit for bit the full read's slice (pixels,
+affine, position, volume number, slice times) on every real file, and any
+file unlike its series' first one (another vendor, geometry, scaling or
+series, cut short, a pixel length that lies) gets exactly the full read's
+result or error.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import random
+import struct
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+
+from nfd.acquire import IncompleteFileError, NotAScanError, ScanWatcher, assemble_volume
+from nfd.acquire._dicom_layout import element_spans
+from nfd.acquire._reader import read_part_bytes
+from nfd.acquire._series_reader import SeriesReader, is_free, same_slice
+from nfd.acquire._slices import SliceImage, SliceOptions
+from tests.helpers.watching import events, take, until, write_in_chunks
+
+OPTIONS = SliceOptions()
+
+
+def _series(shared_data: Path, name: str) -> list[Path]:
+    files = sorted((shared_data / "dicom_reader_testset" / name).glob("*.dcm"))
+    assert files, name
+    return files
+
+
+@pytest.fixture(scope="module")
+def ge_files(shared_data: Path) -> list[Path]:
+    return _series(shared_data, "ge_mr750_epi")
+
+
+@pytest.fixture(scope="module")
+def philips_files(shared_data: Path) -> list[Path]:
+    return _series(shared_data, "philips_achieva_fmri")
+
+
+def _outcome(read: Callable[[bytes, str], object], buf: bytes, name: str) -> object:
+    """A read's slice, or its error as (type, message)."""
+    try:
+        return read(buf, name)
+    except (IncompleteFileError, NotAScanError) as err:
+        return (type(err), str(err))
+
+
+def assert_same_as_full(reader: SeriesReader, buf: bytes, name: str = "f.dcm") -> object:
+    """The reader gives what the full read gives: the same slice bit for bit, or the same error."""
+    fast = _outcome(lambda b, n: reader.read(b, n, OPTIONS), buf, name)
+    full = _outcome(lambda b, n: read_part_bytes(b, n, OPTIONS), buf, name)
+    if isinstance(full, SliceImage):
+        assert isinstance(fast, SliceImage) and same_slice(fast, full)
+        assert fast.slice_number == full.slice_number and fast.protocol_time == full.protocol_time
+    else:
+        assert fast == full
+    return fast
+
+
+def _dicom_bytes(ds: pydicom.Dataset) -> bytes:
+    out = io.BytesIO()
+    ds.save_as(out, enforce_file_format=True)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("vendor", ["ge", "philips"])
+@pytest.mark.parametrize("order", ["as_written", "shuffled"])
+def test_fast_read_is_the_full_read_on_every_real_file(
+    ge_files: list[Path], philips_files: list[Path], vendor: str, order: str
+) -> None:
+    files = list(ge_files if vendor == "ge" else philips_files)
+    if order == "shuffled":
+        random.Random(11).shuffle(files)
+    reader = SeriesReader()
+    for path in files:
+        assert_same_as_full(reader, path.read_bytes(), str(path))
+    assert reader.counts == {"fast": len(files) - 1, "full": 1}
+
+
+def test_volumes_of_fast_slices_are_the_volumes_of_full_slices(ge_files: list[Path]) -> None:
+    """The stacked volume (data, affine, slice times, volume number) is bit for bit the same."""
+    reader = SeriesReader()
+    for v in range(10):
+        files = ge_files[15 * v : 15 * (v + 1)]
+        fast = assemble_volume([reader.read(p.read_bytes(), str(p), OPTIONS) for p in files])
+        full = assemble_volume([read_part_bytes(p.read_bytes(), str(p), OPTIONS) for p in files])
+        assert isinstance(fast.data, np.ndarray)
+        assert fast.data.tobytes() == full.data.tobytes() and fast.affine.tobytes() == full.affine.tobytes()
+        assert fast.slice_times == full.slice_times and fast.header_index == full.header_index == v + 1
+
+
+def philips35(philips_files: list[Path], n_volumes: int) -> list[list[bytes]]:
+    """A 35-slice Philips series from the shared files: copies of the first volume's slices with the
+    instance numbers, temporal positions, positions and slice count the scanner would write."""
+    first = [pydicom.dcmread(p) for p in philips_files]
+    first = sorted((ds for ds in first if int(ds.TemporalPositionIdentifier) == 1), key=lambda ds: int(ds.InstanceNumber))
+    p0 = np.array(first[0].ImagePositionPatient, float)
+    step = np.array(first[1].ImagePositionPatient, float) - p0
+    volumes = []
+    for v in range(n_volumes):
+        files = []
+        for s in range(35):
+            ds = copy.deepcopy(first[s % len(first)])
+            ds.InstanceNumber = v * 35 + s + 1
+            ds.TemporalPositionIdentifier = v + 1
+            ds.ImagePositionPatient = [f"{x:.6f}" for x in p0 + s * step]
+            ds.SliceLocation = f"{float(first[0].SliceLocation) + s * 8.0:.6f}"
+            ds.SOPInstanceUID = pydicom.uid.generate_uid()
+            ds.private_block(0x2001, "Philips Imaging DD 001", create=True).add_new(0x18, "SL", 35)
+            files.append(_dicom_bytes(ds))
+        volumes.append(files)
+    return volumes
+
+
+def test_staged_35_slice_philips_series(philips_files: list[Path]) -> None:
+    volumes = philips35(philips_files, 3)
+    reader = SeriesReader()
+    for v, files in enumerate(volumes):
+        slices = [assert_same_as_full(reader, raw, f"IM_{v}_{k}.dcm") for k, raw in enumerate(files)]
+        volume = assemble_volume(slices)  # type: ignore[arg-type]
+        assert volume.shape == (64, 64, 35) and volume.header_index == v + 1
+    assert reader.counts["full"] == 1
+
+
+# -- files unlike the series' first file ----------------------------------------------------
+
+
+def _edit(buf: bytes, change: Callable[[pydicom.Dataset], None]) -> bytes:
+    ds = pydicom.dcmread(io.BytesIO(buf))
+    change(ds)
+    return _dicom_bytes(ds)
+
+
+def _pixel_length_field(buf: bytes) -> int:
+    """Offset of the 4-byte length of PixelData (explicit VR OW)."""
+    _, spans = element_spans(buf)
+    (pixels,) = [s for s in spans if s.tag == 0x7FE00010]
+    return pixels.value_pos - 4
+
+
+def _lying_pixel_length(buf: bytes, delta: int) -> bytes:
+    at = _pixel_length_field(buf)
+    (length,) = struct.unpack_from("<I", buf, at)
+    return buf[:at] + struct.pack("<I", length + delta) + buf[at + 4 :]
+
+
+def _set(keyword: str, value: object) -> Callable[[pydicom.Dataset], None]:
+    return lambda ds: setattr(ds, keyword, value)
+
+
+def _private_slope(ds: pydicom.Dataset) -> None:
+    ds.private_block(0x2005, "Philips MR Imaging DD 001").add_new(0x0E, "FL", 2.5)
+
+
+#: Files that must not be read along the template (each is read in full, as without one).
+UNLIKE: dict[str, Callable[[bytes, bytes], bytes]] = {
+    "other geometry (orientation)": lambda b, _: _edit(b, _set("ImageOrientationPatient", [1, 0, 0, 0, 0.8, 0.6])),
+    "other geometry (pixel spacing)": lambda b, _: _edit(b, _set("PixelSpacing", [3.0, 3.0])),
+    "other geometry (slice thickness)": lambda b, _: _edit(b, _set("SliceThickness", 4.0)),
+    "other size": lambda b, _: _edit(b, lambda ds: (setattr(ds, "Rows", 32), setattr(ds, "PixelData", ds.PixelData[: 32 * 64 * 2]))),
+    "other scaling (RescaleSlope)": lambda b, _: _edit(b, _set("RescaleSlope", 3.5)),
+    "other scaling (Philips scale slope)": lambda b, _: _edit(b, _private_slope),
+    "other series": lambda b, _: _edit(b, _set("SeriesInstanceUID", "1.2.3.4.5")),
+    "other vendor's header": lambda b, _: _edit(b, _set("Manufacturer", "GE MEDICAL SYSTEMS")),
+    "other slice count": lambda b, _: _edit(b, _set("ImagesInAcquisition", 12)),
+    "an element more": lambda b, _: _edit(b, _set("PatientComments", "extra")),
+    "an element fewer": lambda b, _: _edit(b, lambda ds: ds.__delattr__("SliceThickness")),
+    "other vendor's file": lambda _, ge: ge,
+    "truncated in the header": lambda b, _: b[:2000],
+    "truncated in the pixels": lambda b, _: b[:-7],
+    "cut after the pixels' header": lambda b, _: b[: _pixel_length_field(b) + 4],
+    "pixel length lies (longer)": lambda b, _: _lying_pixel_length(b, 2),
+    "pixel length lies (shorter)": lambda b, _: _lying_pixel_length(b, -2),
+    "bytes after the pixels": lambda b, _: b + b"\x00" * 8,
+    "garbage after the pixels": lambda b, _: b + b"\xde\xad\xbe\xef" * 3,
+    "zeroed preamble changed": lambda b, _: b"\x01" + b[1:],
+    "gzipped": lambda b, _: __import__("gzip").compress(b),
+}
+
+
+@pytest.mark.parametrize("case", sorted(UNLIKE))
+def test_a_file_unlike_the_series_first_is_read_in_full(
+    philips_files: list[Path], ge_files: list[Path], case: str
+) -> None:
+    reader = SeriesReader()
+    first, other = philips_files[0].read_bytes(), philips_files[5].read_bytes()
+    assert_same_as_full(reader, first)
+    unlike = UNLIKE[case](other, ge_files[20].read_bytes())
+    assert_same_as_full(reader, unlike)
+    assert reader.counts["fast"] == 0
+    assert_same_as_full(reader, philips_files[7].read_bytes())  # the series goes on along a template
+    assert reader.counts["fast"] == 1
+
+
+def test_free_elements_may_differ_in_value_and_length(philips_files: list[Path]) -> None:
+    """SOP instance UID, times, window: nothing reads them; the file is read along the template."""
+    reader = SeriesReader()
+    assert_same_as_full(reader, philips_files[0].read_bytes())
+
+    def change(ds: pydicom.Dataset) -> None:
+        ds.SOPInstanceUID = "1.2." + "3" * 40
+        ds.AcquisitionTime = "101010.5"
+        ds.WindowCenter = 12345.678
+        ds.private_block(0x2005, "Philips MR Imaging DD 001").add_new(0x10, "DS", "1.0")
+
+    assert_same_as_full(reader, _edit(philips_files[4].read_bytes(), change))
+    assert reader.counts["fast"] == 1
+
+
+def test_a_new_geometry_starts_a_new_template(philips_files: list[Path]) -> None:
+    reader = SeriesReader()
+    tilted = [_edit(p.read_bytes(), _set("ImageOrientationPatient", [1, 0, 0, 0, 0.8, 0.6])) for p in philips_files[9:12]]
+    for raw in [p.read_bytes() for p in philips_files[:3]] + tilted:
+        assert_same_as_full(reader, raw)
+    assert reader.counts == {"fast": 4, "full": 2}
+    assert_same_as_full(reader, philips_files[20].read_bytes())  # the first geometry's template is kept too
+    assert reader.counts == {"fast": 5, "full": 2}
+
+
+def test_series_in_turn_each_keep_their_template(philips_files: list[Path], ge_files: list[Path]) -> None:
+    reader = SeriesReader()
+    for k in range(6):
+        assert_same_as_full(reader, philips_files[k].read_bytes())
+        assert_same_as_full(reader, ge_files[k].read_bytes())
+    assert reader.counts == {"fast": 10, "full": 2}
+
+
+def test_no_templates_reads_every_file_in_full(philips_files: list[Path]) -> None:
+    reader = SeriesReader(max_series=0)
+    for path in philips_files[:4]:
+        assert_same_as_full(reader, path.read_bytes())
+    assert reader.counts == {"fast": 0, "full": 4}
+
+
+def test_free_elements() -> None:
+    used = frozenset({0x2005100E})
+    assert is_free(0x00020003, used) and is_free(0x00200000, used) and is_free(0x00431028, used)
+    assert not is_free(0x2005100E, used) and not is_free(0x00280030, used) and not is_free(0x00430010, used)
+
+
+# -- in the watch folder --------------------------------------------------------------------
+
+
+async def test_foreign_files_mid_series_are_refused_with_one_line_each(
+    tmp_path: Path, philips_files: list[Path], ge_files: list[Path], logs: list
+) -> None:
+    """A 35-slice Philips series; between its slices a GE slice (another series), a copy cut short
+    and one whose pixel length lies: one line each, the volumes as the full read stacks them."""
+    volumes = philips35(philips_files, 3)
+    cut = volumes[1][3][:-100]
+    lying = _lying_pixel_length(volumes[1][4], 2)
+    async with ScanWatcher(tmp_path, index_from="header", reorder_timeout=1.0, complete_timeout=0.3) as w:
+        for v, files in enumerate(volumes):
+            for k, raw in enumerate(files):
+                await write_in_chunks(tmp_path / f"IM_{v:02d}_{k:02d}.dcm", raw, n_chunks=2, pause=0.001)
+                if (v, k) == (1, 10):
+                    (tmp_path / "IM_foreign_ge.dcm").write_bytes(ge_files[3].read_bytes())
+                    (tmp_path / "IM_cut.dcm").write_bytes(cut)
+                    (tmp_path / "IM_lying.dcm").write_bytes(lying)
+        scans = await take(w, 3)
+        await until(lambda: w.stats["incomplete"] == 2)
+    assert [s.index for s in scans] == [0, 1, 2] and w.missing == []
+    for scan, files in zip(scans, volumes, strict=True):
+        full = assemble_volume([read_part_bytes(raw, "x", OPTIONS) for raw in files])  # type: ignore[misc]
+        assert scan.image.data.tobytes() == full.data.tobytes() and scan.image.affine.tobytes() == full.affine.tobytes()
+    assert len(events(logs, "series_ignored")) == 1 and w.stats["other_series"] == 1
+    incomplete = events(logs, "file_incomplete")
+    assert sorted(Path(e["file"]).name for e in incomplete) == ["IM_cut.dcm", "IM_lying.dcm"]
+    assert w._reader.counts["full"] <= 1 + 2 * 20  # the series' first file; the foreign ones, re-checked
