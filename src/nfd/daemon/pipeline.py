@@ -434,7 +434,7 @@ class Pipeline:
 
 
 def _latency_origin(scan: Scan) -> float:
-    """Where a volume's latency starts (s since the epoch): the scanner's last byte, or when unknown the file complete."""
+    """Where a volume's latency starts (s since the epoch): the scanner's last byte, else the file complete."""
     return scan.t_complete if scan.t_written is None else scan.t_written
 
 
