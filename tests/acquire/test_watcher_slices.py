@@ -6,6 +6,7 @@ import asyncio
 import random
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -233,3 +234,34 @@ def test_junk_among_the_slices_never_stops_the_series(
 
     with tempfile.TemporaryDirectory() as tmp:
         asyncio.run(scenario(Path(tmp)))
+
+
+async def test_a_whole_volume_goes_out_before_the_rest_of_its_batch_is_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three slice files and three slow unrelated files in one batch of events, the slices read first:
+    the volume is out as soon as its last slice is read, not after the slow reads (0.4 s each)."""
+    from nfd.acquire import _watcher
+
+    read_file = _watcher._read_file
+    slow_done: list[float] = []
+
+    def slow_for_junk(path: Path, *args: Any) -> Any:
+        reading = read_file(path, *args)
+        if path.name.startswith("z_"):
+            time.sleep(0.4)
+            slow_done.append(time.monotonic())
+        return reading
+
+    monkeypatch.setattr(_watcher, "_read_file", slow_for_junk)
+    async with ScanWatcher(tmp_path, index_from="header", reorder_timeout=5.0) as w:
+        await asyncio.sleep(0.05)
+        for k, z in enumerate((0.0, 3.0, 6.0)):
+            (tmp_path / f"a_{k}.dcm").write_bytes(slice_dicom(z, instance=k + 1))
+        for k in range(3):
+            (tmp_path / f"z_{k}.dcm").write_bytes(b"not a scan " * 20)
+        (scan,) = await take(w, 1)
+        out = time.monotonic()
+        await until(lambda: len(slow_done) == 3)
+    assert scan.index == 0 and scan.image.shape == (4, 5, 3)
+    assert out < slow_done[0], "the volume waited for an unrelated read of its batch"

@@ -835,6 +835,8 @@ class ScanWatcher:
                     "volume_early", file=str(entry.path), index=index, expected_near=self._sequencer.next_index,
                     reason="far ahead of the scanner: held until its turn, timing no gap",
                 )
+            if self._sequencer.started:  # out at once, not after the rest of this batch of reads
+                self._hand_over(self._sequencer.release(now))
         elif offer.verdict is Verdict.DUPLICATE:
             self.stats["duplicates"] += 1
             log.warning(
@@ -899,8 +901,18 @@ class ScanWatcher:
         log.debug("slice_complete", file=str(entry.path), index=index)
         if offer.volume is None:
             return
-        volume = offer.volume
         del self._slices_written[index]
+        await self._stack(entry, reading, offer.volume, written)
+
+    async def _stack(
+        self, entry: WatchedFile, reading: _Reading, volume: PartialVolume[SliceImage], written: float
+    ) -> None:
+        """Stack a whole volume's slices (in a thread) and offer it, released at once when its turn has come.
+
+        ``entry`` and ``reading`` are its last slice file's; ``written`` the
+        latest last byte of its slice files (s since the epoch).
+        """
+        index = volume.index
         try:
             stacked = await asyncio.to_thread(assemble_volume, volume.items, str(entry.path))
         except NotAScanError as err:
