@@ -19,11 +19,15 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from nfd.acquire import IncompleteFileError, NotAScanError, ScanWatcher, assemble_volume
+from nfd.acquire import IncompleteFileError, NotAScanError, ScanImage, ScanWatcher, assemble_volume
 from nfd.acquire._dicom_layout import element_spans
+from nfd.acquire._enhanced_template import same_scan
+from nfd.acquire._layout_template import is_free
 from nfd.acquire._reader import read_part_bytes
-from nfd.acquire._series_reader import SeriesReader, is_free, same_slice
+from nfd.acquire._series_reader import SeriesReader, same_slice
 from nfd.acquire._slices import SliceImage, SliceOptions
 from tests.helpers.watching import events, take, until, write_in_chunks
 
@@ -276,3 +280,149 @@ async def test_foreign_files_mid_series_are_refused_with_one_line_each(
     incomplete = events(logs, "file_incomplete")
     assert sorted(Path(e["file"]).name for e in incomplete) == ["IM_cut.dcm", "IM_lying.dcm"]
     assert w._reader.counts["full"] <= 1 + 2 * 20  # the series' first file; the foreign ones, re-checked
+
+
+# -- Siemens XA enhanced: the per-frame groups once per series ----------------------------------
+
+
+@pytest.fixture(scope="module")
+def xa_files(shared_data: Path) -> list[Path]:
+    return _series(shared_data, "siemens_xa30_enhanced_fmri")
+
+
+def assert_same_volume_as_full(reader: SeriesReader, buf: bytes, name: str = "xa.dcm") -> object:
+    """The reader gives what the full read gives: the same volume bit for bit, or the same error."""
+    fast = _outcome(lambda b, n: reader.read(b, n, OPTIONS), buf, name)
+    full = _outcome(lambda b, n: read_part_bytes(b, n, OPTIONS), buf, name)
+    if isinstance(full, ScanImage):
+        assert isinstance(fast, ScanImage) and same_scan(fast, full)
+    else:
+        assert fast == full
+    return fast
+
+
+@pytest.mark.parametrize("order", ["as_written", "shuffled"])
+def test_fast_read_is_the_full_read_on_every_enhanced_file(xa_files: list[Path], order: str) -> None:
+    files = list(xa_files)
+    if order == "shuffled":
+        random.Random(5).shuffle(files)
+    reader = SeriesReader()
+    for path in files:
+        volume = assert_same_volume_as_full(reader, path.read_bytes(), str(path))
+        assert isinstance(volume, ScanImage) and volume.shape == (64, 64, 33) and volume.slice_times is not None
+    assert reader.counts == {"fast": len(files) - 1, "full": 1}
+
+
+def _frames(change: Callable[[pydicom.Dataset], None]) -> Callable[[bytes], bytes]:
+    return lambda b: _edit(b, change)
+
+
+def _frame_content(ds: pydicom.Dataset, k: int) -> pydicom.Dataset:
+    return ds.PerFrameFunctionalGroupsSequence[k].FrameContentSequence[0]
+
+
+def _swap_dimension_values(ds: pydicom.Dataset) -> None:
+    a, b = _frame_content(ds, 0), _frame_content(ds, 1)
+    a.DimensionIndexValues, b.DimensionIndexValues = b.DimensionIndexValues, a.DimensionIndexValues
+
+
+def _move_frame(ds: pydicom.Dataset) -> None:
+    ds.PerFrameFunctionalGroupsSequence[3].PlanePositionSequence[0].ImagePositionPatient = [1.0, 2.0, 3.0]
+
+
+def _rescale_frame(ds: pydicom.Dataset) -> None:
+    ds.PerFrameFunctionalGroupsSequence[2].PixelValueTransformationSequence[0].RescaleSlope = 2
+
+
+def _later_frame_time(ds: pydicom.Dataset) -> None:
+    _frame_content(ds, 4).FrameAcquisitionDateTime = "20220711120907.500000"
+
+
+def _tilt(ds: pydicom.Dataset) -> None:
+    for frame in ds.PerFrameFunctionalGroupsSequence:
+        frame.PixelMeasuresSequence[0].PixelSpacing = [3.0, 3.0]
+
+
+def _one_frame_later(ds: pydicom.Dataset) -> None:
+    _frame_content(ds, 7).DimensionIndexValues = [1, 8, 9]  # one frame of another temporal position
+
+
+#: Enhanced files unlike their series' first one: (edit, read along the template?).
+UNLIKE_ENHANCED: dict[str, tuple[Callable[[bytes], bytes], bool]] = {
+    "frames ordered otherwise (dimension index values)": (_frames(_swap_dimension_values), False),
+    "a frame of another time (dimension index values)": (_frames(_one_frame_later), False),
+    "a frame moved": (_frames(_move_frame), False),
+    "a frame scaled otherwise": (_frames(_rescale_frame), False),
+    "other pixel spacing": (_frames(_tilt), False),
+    "other series": (_frames(_set("SeriesInstanceUID", "1.2.3.4.5")), False),
+    "truncated in the frames": (lambda b: b[: len(b) // 3], False),
+    "truncated in the pixels": (lambda b: b[:-11], False),
+    "pixel length lies": (lambda b: _lying_pixel_length(b, 4), False),
+    "a later frame time": (_frames(_later_frame_time), True),
+    "other window (free)": (_frames(lambda ds: setattr(ds.PerFrameFunctionalGroupsSequence[0].FrameVOILUTSequence[0],
+                                                        "WindowWidth", "123456.5")), True),
+}
+
+
+@pytest.mark.parametrize("case", sorted(UNLIKE_ENHANCED))
+def test_an_enhanced_file_unlike_the_series_first_is_read_in_full(xa_files: list[Path], case: str) -> None:
+    reader = SeriesReader()
+    first = _edit(xa_files[0].read_bytes(), lambda ds: None)  # both through pydicom's writer, as the edited one
+    assert_same_volume_as_full(reader, first)
+    edit, fast = UNLIKE_ENHANCED[case]
+    assert_same_volume_as_full(reader, edit(_edit(xa_files[6].read_bytes(), lambda ds: None)))
+    assert reader.counts["fast"] == int(fast)
+
+
+# -- random damage: the fast read never differs from the full read ------------------------------
+
+#: Damage to a file: bytes set at relative places, or the file cut at a relative length.
+DAMAGE = st.one_of(
+    st.tuples(st.just("flip"), st.lists(st.tuples(st.floats(0, 1), st.integers(0, 255)), min_size=1, max_size=6)),
+    st.tuples(st.just("cut"), st.floats(0, 1)),
+)
+
+
+def damage(buf: bytes, how: tuple[str, object]) -> bytes:
+    kind, arg = how
+    if kind == "cut":
+        return buf[: int(len(buf) * float(arg))]  # type: ignore[arg-type]
+    out = bytearray(buf)
+    for where, value in arg:  # type: ignore[attr-defined]
+        out[min(len(out) - 1, int(where**3 * len(out)))] = value  # mostly in the header
+    return bytes(out)
+
+
+_SERIES_OF = {"ge": "ge_mr750_epi", "philips": "philips_achieva_fmri", "xa": "siemens_xa30_enhanced_fmri"}
+
+
+@pytest.fixture(scope="module")
+def series_seeds(shared_data: Path) -> dict[str, tuple[bytes, bytes]]:
+    """Per series: its first file, and a further one to damage."""
+    seeds = {}
+    for key, folder in _SERIES_OF.items():
+        files = _series(shared_data, folder)
+        seeds[key] = (files[0].read_bytes(), files[3].read_bytes())
+    return seeds
+
+
+@settings(max_examples=60, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(key=st.sampled_from(sorted(_SERIES_OF)), how=DAMAGE)
+def test_a_damaged_file_mid_series_gets_the_full_reads_outcome(
+    series_seeds: dict[str, tuple[bytes, bytes]], key: str, how: tuple[str, object]
+) -> None:
+    """Bytes set or the file cut in a further file of a series read along a template: the outcome
+    (the slice or volume bit for bit, or the error with its message) is the full read's."""
+    first, further = series_seeds[key]
+    reader = SeriesReader()
+    reader.read(first, "first.dcm", OPTIONS)
+    damaged = damage(further, how)
+    fast = _outcome(lambda b, n: reader.read(b, n, OPTIONS), damaged, "damaged.dcm")
+    full = _outcome(lambda b, n: read_part_bytes(b, n, OPTIONS), damaged, "damaged.dcm")
+    if isinstance(full, SliceImage):
+        assert isinstance(fast, SliceImage) and same_slice(fast, full)
+    elif isinstance(full, ScanImage):
+        assert isinstance(fast, ScanImage) and same_scan(fast, full)
+    else:
+        assert fast == full

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import struct
 import warnings
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -28,6 +28,7 @@ with warnings.catch_warnings():
 __all__ = [
     "DICOM_DECODE_ERRORS",
     "LPS_TO_RAS",
+    "Header",
     "csareader",
     "dicomwrappers",
     "header_index",
@@ -59,6 +60,13 @@ DICOM_DECODE_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+class Header(Protocol):
+    """What the header functions need of a data set: ``get`` by keyword (a Dataset, or a dict of values)."""
+
+    def get(self, key: str, default: Any = None, /) -> Any:
+        """The value of the element named ``key`` (a DICOM keyword), else ``default``."""
+
+
 def nibabel_wrapper(ds: Dataset, name: str) -> Any:
     """nibabel's wrapper for a dataset (``MosaicWrapper``, ``MultiframeWrapper``...).
 
@@ -75,7 +83,7 @@ def nibabel_wrapper(ds: Dataset, name: str) -> Any:
         raise NotAScanError(name, f"nibabel cannot interpret the DICOM header: {err!r}") from err
 
 
-def header_index(ds: Dataset) -> int | None:
+def header_index(ds: Header) -> int | None:
     """The acquisition number in the header, 1-based as written.
 
     InstanceNumber when present and an integer, else AcquisitionNumber, else

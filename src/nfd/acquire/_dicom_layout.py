@@ -21,7 +21,16 @@ from dataclasses import dataclass
 
 from nfd.acquire._errors import IncompleteFileError, NotAScanError
 
-__all__ = ["DICOM_PREFIX_END", "DicomLayout", "ElementSpan", "ElementWalker", "check_dicom_layout", "element_spans"]
+__all__ = [
+    "DICOM_PREFIX_END",
+    "DicomLayout",
+    "ElementSpan",
+    "ElementWalker",
+    "NestedSpan",
+    "check_dicom_layout",
+    "element_spans",
+    "nested_spans",
+]
 
 #: Byte offset just after the ``DICM`` prefix (128-byte preamble + 4 bytes).
 DICOM_PREFIX_END = 132
@@ -166,12 +175,108 @@ class ElementWalker:
     def __init__(self, buf: bytes, name: str) -> None:
         self._walker = _Walker(buf, name, little=True, implicit=False)
 
+    def header(self, pos: int, implicit: bool) -> tuple[int, bytes | None, int, int]:
+        """Tag, VR (None when implicit), value length and value offset of the element at ``pos`` (its header alone)."""
+        return self._walker.element_header(pos, implicit)
+
     def element(self, pos: int, implicit: bool) -> ElementSpan:
         """The element whose header starts at ``pos``, its value (or nested items) within the buffer."""
         w = self._walker
         tag, vr, length, value_pos = w.element_header(pos, implicit)
         end = w._walk_value(tag, vr, length, value_pos, depth=0, implicit=implicit)
         return ElementSpan(tag, vr, pos, value_pos, length, end, implicit)
+
+
+@dataclass(frozen=True)
+class NestedSpan:
+    """An element, item or sequence inside a sequence's value, as :func:`nested_spans` finds it.
+
+    Attributes
+    ----------
+    kind : {"element", "item"}
+        A data element (a sequence is one, with nested spans after it), or a sequence item.
+    tag : int
+        The element's tag (``0xFFFEE000`` for an item).
+    vr : bytes or None
+        The element's VR as written (None for an item or implicit VR).
+    start : int
+        Offset of its header, bytes.
+    length_pos : int
+        Offset of its length field (2 bytes for short explicit VRs, else 4).
+    value_pos : int
+        Offset of its value or content, bytes.
+    length : int
+        Its length as written (``0xFFFFFFFF``: undefined).
+    end : int
+        Offset just after it (after its delimiter when of undefined length).
+    depth : int
+        Nesting depth: 1 for the items of the walked sequence.
+    """
+
+    kind: str
+    tag: int
+    vr: bytes | None
+    start: int
+    length_pos: int
+    value_pos: int
+    length: int
+    end: int
+    depth: int
+
+
+def nested_spans(buf: bytes, span: ElementSpan, name: str = "<bytes>", max_spans: int = 200_000) -> list[NestedSpan]:
+    """Every item and element inside a little-endian sequence element, defined lengths or not, in file order.
+
+    Raises
+    ------
+    IncompleteFileError, NotAScanError
+        As :func:`check_dicom_layout`; NotAScanError also beyond ``max_spans``
+        spans or :data:`_MAX_DEPTH` levels.
+    """
+    walker = _Walker(buf, name, little=True, implicit=span.implicit)
+    found: list[NestedSpan] = []
+    end = span.end if span.length == _UNDEFINED else span.value_pos + span.length
+    _nested_items(walker, span.value_pos, end, 1, span.implicit, found, max_spans)
+    return found
+
+
+def _nested_items(
+    w: _Walker, pos: int, end: int, depth: int, implicit: bool, found: list[NestedSpan], max_spans: int
+) -> None:
+    """The items of a sequence value from ``pos`` to ``end`` (its delimiter included when undefined)."""
+    if depth > _MAX_DEPTH:
+        raise NotAScanError(w.name, f"sequences nested deeper than {_MAX_DEPTH} levels")
+    while pos < end:
+        tag, length, value_pos = w._item_header(pos)
+        if tag == _SEQUENCE_END:
+            return
+        if tag != _ITEM:
+            raise NotAScanError(w.name, f"expected a sequence item at byte {pos}, found tag {_tag_str(tag)}")
+        item_end = w.walk_dataset(value_pos, depth=depth, in_item=True, implicit=implicit) if length == _UNDEFINED \
+            else w.value_end(tag, value_pos, length)
+        found.append(NestedSpan("item", tag, None, pos, pos + 4, value_pos, length, item_end, depth))
+        content_end = item_end - 8 if length == _UNDEFINED else item_end
+        _nested_elements(w, value_pos, content_end, depth, implicit, found, max_spans)
+        pos = item_end
+        if len(found) > max_spans:
+            raise NotAScanError(w.name, f"more than {max_spans} nested elements")
+
+
+def _nested_elements(
+    w: _Walker, pos: int, end: int, depth: int, implicit: bool, found: list[NestedSpan], max_spans: int
+) -> None:
+    """The elements of an item's content from ``pos`` to ``end``, and what nests in their sequences."""
+    while pos < end:
+        tag, vr, length, value_pos = w.element_header(pos, implicit)
+        long_length = vr is None or vr in _LONG_VRS
+        element_end = w._walk_value(tag, vr, length, value_pos, depth=depth, implicit=implicit)
+        length_pos = pos + (4 if vr is None else 8 if long_length else 6)
+        found.append(NestedSpan("element", tag, vr, pos, length_pos, value_pos, length, element_end, depth))
+        if vr == b"SQ" or (vr is None and length == _UNDEFINED):
+            value_end = element_end - 8 if length == _UNDEFINED else element_end
+            _nested_items(w, value_pos, value_end + (8 if length == _UNDEFINED else 0), depth + 1,
+                          implicit, found, max_spans)
+        pos = element_end
 
 
 def element_spans(buf: bytes, name: str = "<bytes>") -> tuple[str | None, list[ElementSpan]]:

@@ -35,7 +35,7 @@ from nfd.acquire._dicom_header import (
 from nfd.acquire._errors import NotAScanError
 from nfd.acquire._image import ScanImage
 
-__all__ = ["accepts", "read", "frame_slice_times"]
+__all__ = ["accepts", "frame_slice_times", "frame_slice_times_of", "read"]
 
 FORMAT = "enhanced_mr"
 
@@ -121,10 +121,31 @@ def frame_slice_times(frames: Sequence[Dataset]) -> tuple[float, ...] | None:
     >>> frame_slice_times([frame("20220711120905.7250"), frame("20220711120905.225")])
     (0.5, 0.0)
     """
-    stamps = []
+    raws = []
     for frame in frames:
         try:
-            raw = frame.FrameContentSequence[0].FrameAcquisitionDateTime
+            raws.append(frame.FrameContentSequence[0].FrameAcquisitionDateTime)
+        except DICOM_DECODE_ERRORS:
+            return None
+    return frame_slice_times_of(raws)
+
+
+def frame_slice_times_of(values: Sequence[Any]) -> tuple[float, ...] | None:
+    """Acquisition times, seconds after the earliest, from the frames' FrameAcquisitionDateTime values.
+
+    Parameters
+    ----------
+    values : sequence
+        The values as pydicom decodes them (DT strings), in slice order.
+
+    Returns
+    -------
+    tuple of float or None
+        None when one does not parse (see :func:`frame_slice_times`).
+    """
+    stamps = []
+    for raw in values:
+        try:
             stamps.append(DT(raw))
         except DICOM_DECODE_ERRORS:
             return None

@@ -16,7 +16,7 @@ order, each element's header read with the same bounds checks as
   ImagePositionPatient, TriggerTime (decoded by pydicom from their raw
   bytes), and the pixels by their offset (as pydicom's native decoder
   does: the rows and columns as stored, unused high bits shifted out);
-* elements nothing reads (:data:`FREE_TAGS`: SOP instance UIDs, times,
+* elements nothing reads (:data:`~nfd.acquire._layout_template.FREE_TAGS`: SOP instance UIDs, times,
   slice location, window, group lengths, private elements other than the
   ones the readers use) may differ, in value and length;
 * every other element must be byte for byte the template's: runs of them
@@ -34,12 +34,13 @@ geometry changed starts anew). A template is kept only when the fast read of
 its own file gives the full read's slice exactly.
 
 :class:`SeriesReader` holds the templates (a few series, the most recent
-first); the watch folder owns one. It is safe to call from threads.
+first), of single-slice series and of Siemens XA enhanced series
+(:mod:`nfd.acquire._enhanced_template`); the watch folder owns one. It is
+safe to call from threads.
 """
 
 from __future__ import annotations
 
-import enum
 import math
 import threading
 from dataclasses import dataclass
@@ -51,18 +52,19 @@ from pydicom.dataelem import RawDataElement, convert_raw_data_element
 from pydicom.dataset import Dataset
 from pydicom.tag import Tag
 
-from nfd.acquire import _slices
+from nfd.acquire import _enhanced, _slices
 from nfd.acquire._dicom import read_dicom_with_header
 from nfd.acquire._dicom_header import DICOM_DECODE_ERRORS, LPS_TO_RAS, dicomwrappers, series_identity
-from nfd.acquire._dicom_layout import DICOM_PREFIX_END, ElementSpan, ElementWalker, element_spans
-from nfd.acquire._errors import IncompleteFileError, NotAScanError
+from nfd.acquire._dicom_layout import DICOM_PREFIX_END, ElementSpan, element_spans
+from nfd.acquire._enhanced_template import EnhancedTemplate, same_scan
+from nfd.acquire._errors import NotAScanError
 from nfd.acquire._image import ScanImage
+from nfd.acquire._layout_template import FAST_ERRORS, LayoutTemplate, Mismatch, used_private_tags
 from nfd.acquire._reader import MAX_INFLATED_BYTES, read_part_bytes
 from nfd.acquire._slices import SliceImage, SliceOptions
 
-__all__ = ["FREE_TAGS", "PER_FILE_TAGS", "SeriesReader", "SliceTemplate"]
+__all__ = ["PER_FILE_TAGS", "SeriesReader", "SliceTemplate", "same_slice"]
 
-_PIXEL_DATA = 0x7FE00010
 
 #: Elements read from every file of a series (their values differ slice by slice), by keyword.
 _PER_FILE: dict[int, str] = {
@@ -76,113 +78,8 @@ _PER_FILE: dict[int, str] = {
 #: The tags of the elements read from every file of a series.
 PER_FILE_TAGS: frozenset[int] = frozenset(_PER_FILE)
 
-#: Public elements no reader uses, which may differ between the files of a series.
-FREE_TAGS: frozenset[int] = frozenset(
-    {
-        0x00020003,  # MediaStorageSOPInstanceUID
-        0x00080012,  # InstanceCreationDate
-        0x00080013,  # InstanceCreationTime
-        0x00080018,  # SOPInstanceUID
-        0x00080022,  # AcquisitionDate
-        0x00080023,  # ContentDate
-        0x0008002A,  # AcquisitionDateTime
-        0x00080032,  # AcquisitionTime
-        0x00080033,  # ContentTime
-        0x00201041,  # SliceLocation
-        0x00280106,  # SmallestImagePixelValue
-        0x00280107,  # LargestImagePixelValue
-        0x00281050,  # WindowCenter
-        0x00281051,  # WindowWidth
-        0x00281055,  # WindowCenterWidthExplanation
-    }
-)
-
-#: Private elements a reader uses (group, creator, element): never free.
-_USED_PRIVATE = (
-    (0x0021, "GEMS_RELA_01", 0x4F),
-    (0x0043, "GEMS_PARM_01", 0x79),
-    (0x0025, "GEMS_SERS_01", 0x1B),
-    (0x2001, "Philips Imaging DD 001", 0x18),
-    (0x2005, "Philips MR Imaging DD 001", 0x0E),
-    (0x0029, "SIEMENS CSA HEADER", 0x10),
-    (0x0029, "SIEMENS CSA HEADER", 0x20),
-)
-
 #: Series whose templates are kept at once.
 MAX_SERIES = 4
-
-
-class _Role(enum.Enum):
-    RUN = "run"  # template elements compared as one block of bytes
-    READ = "read"  # a value read from each file
-    FREE = "free"  # skipped by its length
-    PIXELS = "pixels"
-
-
-@dataclass(frozen=True)
-class _Step:
-    role: _Role
-    spans: tuple[ElementSpan, ...]
-
-    @property
-    def start(self) -> int:
-        return self.spans[0].start
-
-    @property
-    def end(self) -> int:
-        return self.spans[-1].end
-
-
-class _Mismatch(Exception):
-    """The file is not laid out as its series' template (read it in full)."""
-
-
-#: What makes a template read give up (the file is then read in full).
-_FAST_ERRORS: tuple[type[BaseException], ...] = (_Mismatch, IncompleteFileError, NotAScanError, *DICOM_DECODE_ERRORS)
-
-
-def is_free(tag: int, used_private: frozenset[int]) -> bool:
-    """Whether an element may differ between the files of a series without a reader noticing.
-
-    Group lengths, :data:`FREE_TAGS`, and private data elements (not their
-    creators) other than those in ``used_private``.
-
-    Examples
-    --------
-    >>> is_free(0x00080018, frozenset()), is_free(0x00280030, frozenset())
-    (True, False)
-    >>> is_free(0x20051010, frozenset()), is_free(0x20050010, frozenset()), is_free(0x2005100E, frozenset({0x2005100E}))
-    (True, False, False)
-    """
-    group, element = tag >> 16, tag & 0xFFFF
-    if element == 0x0000 or tag in FREE_TAGS:
-        return True
-    if group % 2 == 1 and group > 0x0008:
-        return element > 0x00FF and tag not in used_private
-    return False
-
-
-def _steps(spans: list[ElementSpan], varying: frozenset[int], used_private: frozenset[int]) -> tuple[_Step, ...]:
-    """The walk of a template: per-file values and pixels alone, free elements seen to vary alone, runs between."""
-    steps: list[_Step] = []
-    run: list[ElementSpan] = []
-    for span in spans:
-        if span.tag == _PIXEL_DATA:
-            role = _Role.PIXELS
-        elif span.tag in PER_FILE_TAGS:
-            role = _Role.READ
-        elif span.tag in varying and is_free(span.tag, used_private):
-            role = _Role.FREE
-        else:
-            run.append(span)
-            continue
-        if run:
-            steps.append(_Step(_Role.RUN, tuple(run)))
-            run = []
-        steps.append(_Step(role, (span,)))
-    if run:
-        steps.append(_Step(_Role.RUN, tuple(run)))
-    return tuple(steps)
 
 
 @dataclass(frozen=True)
@@ -204,7 +101,7 @@ class _Derived:
     unused_bits: int
 
 
-class SliceTemplate:
+class SliceTemplate(LayoutTemplate):
     """The first file of a single-slice series and how to read the series' further files.
 
     Parameters
@@ -231,85 +128,26 @@ class SliceTemplate:
         if type(wrapper) is not dicomwrappers.Wrapper:
             raise NotAScanError(name, "not a plain single-slice header (Siemens CSA or multi-frame)")
         syntax, spans = element_spans(buf, name)
-        self.buf = bytes(buf)
-        self._used_private = _used_private_tags(ds)
-        self._spans = spans
-        self._varying: frozenset[int] = frozenset()
-        self.steps = _steps(spans, self._varying, self._used_private)
+        super().__init__(buf, spans, used_private_tags(ds), PER_FILE_TAGS)
         self.derived = _derive(ds, wrapper, options, name, syntax)
-        pixels = [s for s in spans if s.tag == _PIXEL_DATA]
-        if len(pixels) != 1 or pixels[0].length < self._pixel_bytes():
-            raise NotAScanError(name, "no native PixelData of the image's size")
-        self.pixel_length = pixels[0].length
-        self._manufacturer = ds.get("Manufacturer")
-        self._lock = threading.Lock()
-
-    def _pixel_bytes(self) -> int:
         d = self.derived
-        return d.rows * d.columns * d.dtype.itemsize
+        if self.pixel_length < d.rows * d.columns * d.dtype.itemsize:
+            raise NotAScanError(name, "no native PixelData of the image's size")
+        self._manufacturer = ds.get("Manufacturer")
 
     def read(self, buf: bytes, name: str) -> SliceImage | None:
         """The slice in a further file of the series, or None when it must be read in full.
 
-        Raises
-        ------
-        NotAScanError
-            Never for a file laid out as the template: anything unexpected
-            gives None (and the caller's full read its own error).
+        Never raises for a file of any content: anything unexpected gives
+        None (and the caller's full read its own error).
         """
         try:
-            values, pixel_pos, varying = self._walk(buf, name)
-            image = self._slice(buf, name, values, pixel_pos)
-        except _FAST_ERRORS:
+            walked = self.walk(buf, name)
+            image = self._slice(buf, name, walked.values, walked.pixel_pos)
+        except FAST_ERRORS:
             return None
-        if varying - self._varying:
-            with self._lock:
-                self._varying |= varying
-                self.steps = _steps(self._spans, self._varying, self._used_private)
+        self.learn(walked.varying)
         return image
-
-    def _walk(self, buf: bytes, name: str) -> tuple[dict[int, ElementSpan], int, set[int]]:
-        """Walk a file along the template: the per-file elements, the pixels' offset, free elements that differed."""
-        if len(buf) < DICOM_PREFIX_END or buf[:DICOM_PREFIX_END] != self.buf[:DICOM_PREFIX_END]:
-            raise _Mismatch
-        walker = ElementWalker(buf, name)
-        values: dict[int, ElementSpan] = {}
-        varying: set[int] = set()
-        pixel_pos = -1
-        pos = DICOM_PREFIX_END
-        template = self.buf
-        for step in self.steps:
-            if step.role is _Role.RUN:
-                size = step.end - step.start
-                if buf[pos : pos + size] == template[step.start : step.end]:
-                    pos += size
-                else:
-                    pos = self._walk_run(walker, buf, pos, step, varying)
-                continue
-            expected = step.spans[0]
-            span = _same_element(walker, pos, expected)
-            if step.role is _Role.READ:
-                values[span.tag] = span
-            elif step.role is _Role.PIXELS:
-                if span.length != self.pixel_length:
-                    raise _Mismatch
-                pixel_pos = span.value_pos
-            pos = span.end
-        if pos != len(buf) or pixel_pos < 0:
-            raise _Mismatch
-        return values, pixel_pos, varying
-
-    def _walk_run(self, walker: ElementWalker, buf: bytes, pos: int, step: _Step, varying: set[int]) -> int:
-        """Walk a run element by element: only free elements may differ from the template's."""
-        template = self.buf
-        for expected in step.spans:
-            span = _same_element(walker, pos, expected)
-            if buf[span.start : span.end] != template[expected.start : expected.end]:
-                if not is_free(expected.tag, self._used_private):
-                    raise _Mismatch
-                varying.add(expected.tag)
-            pos = span.end
-        return pos
 
     def _slice(self, buf: bytes, name: str, values: dict[int, ElementSpan], pixel_pos: int) -> SliceImage:
         """The slice from the per-file values and the pixels at ``pixel_pos``, the rest from the template."""
@@ -328,7 +166,7 @@ class SliceTemplate:
             np.right_shift(pixels, d.unused_bits, out=pixels)
         ipp = header.get("ImagePositionPatient")
         if ipp is None:
-            raise _Mismatch
+            raise Mismatch
         position_lps = np.array(list(map(float, ipp)))  # as nibabel's Wrapper.image_position
         lps = np.eye(4)
         lps[:3, :3] = d.rotzoom
@@ -336,7 +174,7 @@ class SliceTemplate:
         affine = LPS_TO_RAS @ lps
         position = float(np.inner(position_lps, d.normal))
         if not (np.all(np.isfinite(affine)) and math.isfinite(position)):
-            raise _Mismatch
+            raise Mismatch
         data = _slices.apply_scaling(pixels, d.scaling, name)
         slice_number = _slices.header_slice_number(header, d.n)
         return SliceImage(
@@ -351,25 +189,6 @@ class SliceTemplate:
             protocol_time=_slices.schedule_time(d.schedule, slice_number) if d.ge else None,
             series=d.series,
         )
-
-
-def _same_element(walker: ElementWalker, pos: int, expected: ElementSpan) -> ElementSpan:
-    """The element at ``pos``, which must have the template element's tag and VR."""
-    span = walker.element(pos, expected.implicit)
-    if span.tag != expected.tag or span.vr != expected.vr:
-        raise _Mismatch
-    return span
-
-
-def _used_private_tags(ds: Dataset) -> frozenset[int]:
-    """The private elements of :data:`_USED_PRIVATE` present in ``ds``, as tags."""
-    tags = set()
-    for group, creator, element in _USED_PRIVATE:
-        try:
-            tags.add(int(ds.private_block(group, creator).get_tag(element)))
-        except KeyError:
-            continue
-    return frozenset(tags)
 
 
 def _derive(ds: Dataset, wrapper: Any, options: SliceOptions, name: str, syntax: str | None) -> _Derived:
@@ -422,7 +241,7 @@ def same_slice(a: SliceImage, b: SliceImage) -> bool:
 
 
 class SeriesReader:
-    """Reads scan files, keeping templates of the single-slice series' first files.
+    """Reads scan files, keeping templates of the series' first files (single-slice and Siemens XA enhanced).
 
     Parameters
     ----------
@@ -439,7 +258,7 @@ class SeriesReader:
 
     def __init__(self, max_series: int = MAX_SERIES) -> None:
         self.max_series = max_series
-        self._templates: list[SliceTemplate] = []
+        self._templates: list[_Template] = []
         self._lock = threading.Lock()
         self.counts = {"fast": 0, "full": 0}
 
@@ -456,7 +275,7 @@ class SeriesReader:
             self.counts["full"] += 1
             return read_part_bytes(buf, name, slices, max_inflated=max_inflated)
         with self._lock:
-            candidates = [t for t in self._templates if t.derived.options == slices]
+            candidates = [t for t in self._templates if not isinstance(t, SliceTemplate) or t.derived.options == slices]
         for template in candidates:
             fast = template.read(buf, name)
             if fast is not None:
@@ -465,11 +284,10 @@ class SeriesReader:
                 return fast
         self.counts["full"] += 1
         image, ds, wrapper = read_dicom_with_header(buf, name, slices)
-        if isinstance(image, SliceImage):
-            self._learn(buf, name, slices, image, ds, wrapper)
+        self._learn(buf, name, slices, image, ds, wrapper)
         return image
 
-    def _keep(self, template: SliceTemplate) -> None:
+    def _keep(self, template: _Template) -> None:
         """Put a template first (the most recently used), dropping the least recently used beyond ``max_series``."""
         with self._lock:
             if template in self._templates:
@@ -477,12 +295,31 @@ class SeriesReader:
             self._templates.insert(0, template)
             del self._templates[self.max_series :]
 
-    def _learn(self, buf: bytes, name: str, slices: SliceOptions, image: SliceImage, ds: Dataset, wrapper: Any) -> None:
-        """Keep the file as a template, if reading it along itself gives the full read's slice."""
+    def _learn(
+        self, buf: bytes, name: str, slices: SliceOptions, image: ScanImage | SliceImage, ds: Dataset, wrapper: Any
+    ) -> None:
+        """Keep the file as a template, if reading it along itself gives the full read's result exactly."""
+        template: _Template
         try:
-            template = SliceTemplate(buf, ds, wrapper, slices, name)
-        except _FAST_ERRORS:
+            if isinstance(image, SliceImage):
+                template = SliceTemplate(buf, ds, wrapper, slices, name)
+            elif image.format == _enhanced.FORMAT:
+                template = EnhancedTemplate(buf, ds, wrapper, image, name)
+            else:
+                return
+        except FAST_ERRORS:
             return
-        again = template.read(buf, name)
-        if again is not None and same_slice(again, image):
+        if _same(template.read(buf, name), image):
             self._keep(template)
+
+
+def _same(again: ScanImage | SliceImage | None, image: ScanImage | SliceImage) -> bool:
+    """Whether a template's read of its own file is the full read's result exactly."""
+    if isinstance(again, SliceImage) and isinstance(image, SliceImage):
+        return same_slice(again, image)
+    if isinstance(again, ScanImage) and isinstance(image, ScanImage):
+        return same_scan(again, image)
+    return False
+
+
+_Template = SliceTemplate | EnhancedTemplate

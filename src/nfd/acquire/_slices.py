@@ -56,7 +56,7 @@ import struct
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -67,6 +67,7 @@ from nfd._checks import check_option, ensure_int
 from nfd.acquire._dicom_header import (
     DICOM_DECODE_ERRORS,
     LPS_TO_RAS,
+    Header,
     dicomwrappers,
     series_identity,
 )
@@ -111,13 +112,6 @@ SAME_POSITION_MM = 1e-3
 
 _GE = "GE"
 _PHILIPS = "PHILIPS"
-
-
-class Header(Protocol):
-    """What the per-slice header functions need of a data set: ``get`` by keyword."""
-
-    def get(self, key: str, default: Any = None, /) -> Any:
-        """The value of the element named ``key`` (a DICOM keyword), else ``default``."""
 
 
 @dataclass(frozen=True)
