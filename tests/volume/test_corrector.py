@@ -255,6 +255,9 @@ def test_bad_constructor_arguments(reference: np.ndarray, affine: np.ndarray) ->
         ({"reslice_degree": 5}, "reslice_degree"),
         ({"max_iterations": 0}, "max_iterations"),
         ({"tolerance": -1.0}, "tolerance"),
+        ({"pad_slices": -1}, "pad_slices"),
+        ({"edge_margin": -0.5}, "edge_margin"),
+        ({"edge_margin": float("inf")}, "edge_margin"),
         ({"smooth_kernel": "box"}, "kernel"),
     ]:
         with pytest.raises(InvalidOptionError, match=word):
@@ -303,7 +306,9 @@ def test_spm_stopping_rule_alone_gives_the_same_estimate(reference: np.ndarray, 
 @pytest.mark.parametrize(
     "options",
     [
-        {"pad_slices": 0},
+        {"pad_slices": 3},
+        {"pad_slices": 3, "edge_margin": 0.0},
+        {"edge_margin": 0.0},
         {"realign_degree": 2},
         {"realign_degree": 3, "reslice_degree": 2},
         {"quality": 1.0, "sep": 6.0},

@@ -16,6 +16,15 @@ byte). SPM's reference outputs come from OpenNFT's MATLAB pipeline
   ``s``), which changes the translations (rotations are the same).
 - ``reslVol_matlab.mat``: volume 6 resliced, i.e. the template realigned
   to itself; ``smoothed_matlab.mat``: that volume smoothed with FWHM 5 mm.
+
+Two set-ups: OpenNFT's (``pad_slices=3``, every sample point:
+``edge_margin=0``), which must reproduce SPM's parameters within 0.01 mm and
+0.01 degree, and nfd's defaults (no padding, the sample points within 2.5
+slices of the slab's ends left out). This run's brain reaches into the
+first slice (9 % of it), and the defaults differ from SPM's padded
+estimate by up to 0.030 mm and 0.047 degree (RMS 0.010 mm, 0.011 degree).
+The run has no ground truth to say which is closer to the head's motion;
+tests/volume/test_cut_slab.py measures both set-ups against one.
 """
 
 from __future__ import annotations
@@ -41,12 +50,15 @@ pytestmark = pytest.mark.shared
 RUN = "opennft_psc_run"
 TEMPLATE = "fanon-0007-00006-000006-01.nii"
 OPENNFT_PAD = 3
+#: engine options of each set-up: OpenNFT's (what SPM's numbers come from) and nfd's defaults
+SETUPS = {"opennft": {"pad_slices": OPENNFT_PAD, "edge_margin": 0.0}, "default": {}}
 #: index of the volume the template was made from (file 001_000007_000006.dcm)
 TEMPLATE_VOLUME = 5
 
 
 @dataclass
 class RunResult:
+    setup: str  # a key of SETUPS
     affine: np.ndarray
     template: np.ndarray
     params: np.ndarray  # (155, 6), true NIfTI frame, relative to the template
@@ -78,12 +90,12 @@ def run_dir(shared_data: Path) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def realigned(run_dir: Path) -> RunResult:
+@pytest.fixture(scope="module", params=sorted(SETUPS))
+def realigned(run_dir: Path, request: pytest.FixtureRequest) -> RunResult:
     image = nib.load(run_dir / TEMPLATE)
     template = np.asarray(image.dataobj, dtype=np.float64)
     affine = image.affine
-    mc = MotionCorrector(template, affine, smooth_fwhm=5.0)
+    mc = MotionCorrector(template, affine, smooth_fwhm=5.0, **SETUPS[request.param])
     files = sorted((run_dir / "dicom").glob("*.dcm"))
     assert len(files) == 155
     params, converged = [], []
@@ -97,7 +109,7 @@ def realigned(run_dir: Path) -> RunResult:
         if i == TEMPLATE_VOLUME:
             np.testing.assert_array_equal(volume, template)
             resliced, smoothed = res.resliced, res.smoothed
-    return RunResult(affine, template, np.array(params), np.array(converged), resliced, smoothed)
+    return RunResult(request.param, affine, template, np.array(params), np.array(converged), resliced, smoothed)
 
 
 def _in_opennft_frame(params: np.ndarray, affine: np.ndarray) -> np.ndarray:
@@ -108,15 +120,23 @@ def _in_opennft_frame(params: np.ndarray, affine: np.ndarray) -> np.ndarray:
     return out - out[0]
 
 
+def _max_difference_from_spm(realigned: RunResult, run_dir: Path) -> tuple[float, float]:
+    """Largest difference from SPM's parameters: translations (mm) and rotations (degrees), OpenNFT's frame."""
+    spm = scipy.io.loadmat(run_dir / "mc_matlab_dcm.mat")["mc_series_matlab"]
+    diff = _in_opennft_frame(realigned.params, realigned.affine) - spm
+    return float(np.abs(diff[:, :3]).max()), float(np.degrees(np.abs(diff[:, 3:]).max()))
+
+
 def test_motion_matches_spm_within_a_hundredth(realigned: RunResult, run_dir: Path) -> None:
     spm = scipy.io.loadmat(run_dir / "mc_matlab_dcm.mat")["mc_series_matlab"]
-    ours = _in_opennft_frame(realigned.params, realigned.affine)
-    diff = ours - spm
-    max_mm = float(np.abs(diff[:, :3]).max())
-    max_deg = float(np.degrees(np.abs(diff[:, 3:]).max()))
+    max_mm, max_deg = _max_difference_from_spm(realigned, run_dir)
+    assert realigned.converged.all()
+    if realigned.setup == "default":
+        # not OpenNFT's set-up: the padding's pull on the first slice is gone (measured 0.030 mm, 0.047 deg)
+        assert max_mm <= 0.05 and max_deg <= 0.08, (max_mm, max_deg)
+        return
     assert max_mm <= 0.01, max_mm
     assert max_deg <= 0.01, max_deg
-    assert realigned.converged.all()
     # the comparison is not trivial: the run moves by several times the tolerance
     assert np.abs(spm[:, :3]).max() > 0.05 and np.degrees(np.abs(spm[:, 3:]).max()) > 0.2
 

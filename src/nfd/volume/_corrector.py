@@ -111,14 +111,24 @@ class MotionCorrector:
         rule alone). Steps shrink about quadratically (the next one is about
         0.3 s**2 for a step of s mm), so this stops two to four iterations
         before SPM's rule with a change of the order of 1e-5 mm.
-    pad_slices : int, default 3
+    pad_slices : int, default 0
         Zero slices added before and after the third axis for estimation
-        and reslicing, as OpenNFT does (``nrZeroPadVol``): sample points
+        and reslicing, as OpenNFT does (``nrZeroPadVol = 3``): sample points
         then reach just beyond the slab and voxels mapping up to this many
         slices outside it are interpolated against zeros instead of being
         zeroed. 3 reproduces OpenNFT's SPM results; 0 is SPM's offline
-        behaviour and is slightly more accurate when the brain is cut by
-        the slab's edges.
+        behaviour. On a slab whose first and last slices cut through the
+        brain the zeros make a false edge that does not move with the head
+        and pulls the estimate towards no motion (about 40 times the error
+        of no padding on ``tools/bench_volume.py``'s cut slab).
+    edge_margin : float, default 2.5
+        Sample points of the reference closer than this to the slab's first
+        or last acquired slice are left out of the realignment, slices (0:
+        every point, SPM's rule). Their smoothed spline values depend on what
+        lies beyond the slab (the mirrored boundary, or the zero padding),
+        not on the head; 2.5 is the half-width of a 4th-degree spline's
+        support. On the cut slab it lowers the RMS error by about a third;
+        where the slab's end slices hold no brain it changes nothing.
     warm_start : bool, default True
         Start each volume from the previous volume's estimate (else from
         no motion, as OpenNFT does).
@@ -155,7 +165,10 @@ class MotionCorrector:
     Departures from SPM, all below 1e-4 mm in effect: coefficients and
     outputs are float32 (sums in float64 where they feed the normal
     equations); the jitter comes from numpy, not MATLAB's generator; the
-    iteration also stops once a step is below ``step_tolerance``.
+    iteration also stops once a step is below ``step_tolerance``. By
+    default the reference's sample points within ``edge_margin`` slices of
+    the slab's ends are left out (SPM keeps them: ``edge_margin=0``), and
+    no zero slices pad the slab (OpenNFT's ``pad_slices=3``).
 
     Examples
     --------
@@ -184,26 +197,18 @@ class MotionCorrector:
         max_iterations: int = 64,
         tolerance: float = 1e-8,
         step_tolerance: float = 1e-2,
-        pad_slices: int = 3,
+        pad_slices: int = 0,
+        edge_margin: float = 2.5,
         warm_start: bool = True,
         smooth_kernel: KernelKind = "spm",
         seed: int = 0,
     ) -> None:
         ref = as_volume(reference, "reference")
         options = {
-            "smooth_fwhm": smooth_fwhm,
-            "realign_fwhm": realign_fwhm,
-            "sep": sep,
-            "quality": quality,
-            "realign_degree": realign_degree,
-            "reslice_degree": reslice_degree,
-            "max_iterations": max_iterations,
-            "tolerance": tolerance,
-            "step_tolerance": step_tolerance,
-            "pad_slices": pad_slices,
-            "warm_start": warm_start,
-            "smooth_kernel": smooth_kernel,
-            "seed": seed,
+            "smooth_fwhm": smooth_fwhm, "realign_fwhm": realign_fwhm, "sep": sep, "quality": quality,
+            "realign_degree": realign_degree, "reslice_degree": reslice_degree, "max_iterations": max_iterations,
+            "tolerance": tolerance, "step_tolerance": step_tolerance, "pad_slices": pad_slices,
+            "edge_margin": edge_margin, "warm_start": warm_start, "smooth_kernel": smooth_kernel, "seed": seed,
         }
         # what pickling needs to rebuild the engine (e.g. in a worker process)
         self._init_args = (np.array(ref, copy=True), np.array(affine, dtype=np.float64, copy=True), options)
@@ -226,8 +231,9 @@ class MotionCorrector:
         self._load(ref)
         if not np.any(self._reslice_coef.interior):
             raise InvalidVolumeError("reference is all zero (or not finite): there is nothing to realign to")
+        slab = (float(self._pad), float(self._pad + self._shape[2] - 1))
         self._samples: SampleSet = build_samples(
-            self._smoothed_coef, self._work_affine, voxel_sizes(self._affine), self._options
+            self._smoothed_coef, self._work_affine, voxel_sizes(self._affine), self._options, slab
         )
         self._transform = np.eye(4)
 
@@ -262,6 +268,11 @@ class MotionCorrector:
     def affine(self) -> npt.NDArray[np.float64]:
         """Voxel-to-mm matrix of the reference grid (a copy)."""
         return self._affine.copy()
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """The engine's options, by the constructor's argument names (a copy)."""
+        return dict(self._init_args[2])
 
     @property
     def n_samples(self) -> int:
@@ -439,6 +450,7 @@ def _realign_options(options: Mapping[str, Any]) -> RealignOptions:
         tolerance=float(options["tolerance"]),
         step_tolerance=float(options["step_tolerance"]),
         seed=int(options["seed"]),
+        edge_margin=float(options["edge_margin"]),
     )
 
 

@@ -13,6 +13,13 @@ volume, as ``spm_realign``; OpenNFT's real-time variant keeps the matrix
 of all points), until the relative decrease of the mean squared residual
 falls below ``tolerance`` (then two more iterations, as SPM) or a step
 moves the volume by less than ``step_tolerance`` mm.
+
+One departure is optional (``edge_margin``, off in SPM): sample points
+closer than that many slices to the slab's first or last slice are left
+out. Their smoothed spline values depend on what lies beyond the slab (the
+mirrored boundary, or the zero slices OpenNFT pads with), which does not
+move with the head; on a slab that cuts through the brain such points pull
+the estimate towards no motion.
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ __all__ = [
     "SampleSet",
     "Estimate",
     "sample_grid",
+    "within_slab",
     "rigid_jacobian",
     "quality_subset",
     "build_samples",
@@ -75,6 +83,9 @@ class RealignOptions:
         and saves the two to four iterations SPM's rule adds.
     seed : int
         Seed of the sub-voxel jitter of the sample grid.
+    edge_margin : float
+        Sample points closer than this to the slab's first or last slice
+        (third axis) are left out, slices; 0 keeps them all (SPM's rule).
     """
 
     fwhm: float = 5.0
@@ -85,6 +96,7 @@ class RealignOptions:
     tolerance: float = 1e-8
     step_tolerance: float = 1e-2
     seed: int = 0
+    edge_margin: float = 0.0
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.fwhm) and self.fwhm >= 0):
@@ -101,6 +113,8 @@ class RealignOptions:
             raise InvalidOptionError(f"tolerance must be a finite number >= 0, got {self.tolerance!r}")
         if not (math.isfinite(self.step_tolerance) and self.step_tolerance >= 0):
             raise InvalidOptionError(f"step_tolerance must be a finite number >= 0 mm, got {self.step_tolerance!r}")
+        if not (math.isfinite(self.edge_margin) and self.edge_margin >= 0):
+            raise InvalidOptionError(f"edge_margin must be a finite number >= 0 slices, got {self.edge_margin!r}")
 
 
 @dataclass(frozen=True)
@@ -180,6 +194,38 @@ def sample_grid(
     return grid + rng.random(grid.shape) * 0.5
 
 
+def within_slab(
+    points: npt.NDArray[np.float64], slab: tuple[float, float], margin: float
+) -> npt.NDArray[np.bool_]:
+    """Which sample points lie at least ``margin`` slices inside the slab.
+
+    Parameters
+    ----------
+    points : (N, 3) float64
+        0-based voxel coordinates (the third axis runs across the slices).
+    slab : (float, float)
+        Third-axis coordinates of the slab's first and last acquired slice,
+        voxels (e.g. ``(pad, pad + n - 1)`` on a grid padded with ``pad``
+        zero slices).
+    margin : float
+        Distance from either of those slices under which a point is left
+        out, slices (0: every point between them is kept).
+
+    Returns
+    -------
+    (N,) bool
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> pts = np.array([[0.0, 0.0, z] for z in (0.0, 2.4, 2.5, 9.5, 9.6, 12.0)])
+    >>> within_slab(pts, (0.0, 12.0), 2.5).tolist()
+    [False, False, True, True, False, False]
+    """
+    z = points[:, 2]
+    return np.asarray((z >= slab[0] + margin) & (z <= slab[1] - margin))
+
+
 def rigid_jacobian(
     points: npt.NDArray[np.float64], gradient: npt.NDArray[np.float64], affine: npt.NDArray[np.float64]
 ) -> npt.NDArray[np.float64]:
@@ -255,9 +301,37 @@ def build_samples(
     affine: npt.NDArray[np.float64],
     voxel_size: npt.NDArray[np.float64],
     options: RealignOptions,
+    slab: tuple[float, float] | None = None,
 ) -> SampleSet:
-    """Sample the smoothed reference and its rigid-parameter derivatives."""
+    """Sample the smoothed reference and its rigid-parameter derivatives.
+
+    Parameters
+    ----------
+    smoothed : CoefficientVolume
+        Spline coefficients of the smoothed reference (on the working grid).
+    affine : (4, 4) float64
+        Voxel-to-mm matrix of the working grid.
+    voxel_size : (3,) float64
+        Voxel sizes, mm.
+    options : RealignOptions
+        ``sep``, ``seed``, ``quality`` and ``edge_margin`` are used here.
+    slab : (float, float), optional
+        Third-axis voxel coordinates of the slab's first and last acquired
+        slice on the working grid; the whole grid when None. Points closer
+        than ``options.edge_margin`` to either are left out, unless fewer
+        than :data:`MIN_POINTS` would remain (a slab too thin for the
+        margin keeps every point).
+
+    Returns
+    -------
+    SampleSet
+    """
     points = sample_grid(smoothed.shape, voxel_size, options.sep, options.seed)
+    if options.edge_margin > 0:
+        edges = slab if slab is not None else (0.0, float(smoothed.shape[2] - 1))
+        inside = within_slab(points, edges, options.edge_margin)
+        if np.count_nonzero(inside) >= MIN_POINTS:
+            points = points[inside]
     value, gradient = smoothed.sample_gradient(points)
     jacobian = rigid_jacobian(points, gradient, affine)
     keep = quality_subset(jacobian, value, options.quality)
