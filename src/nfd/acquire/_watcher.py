@@ -18,7 +18,11 @@ for SMB/NFS mounts) and decides about each file from its content:
   is inflated no further than a NIfTI header implies, or than the cap;
 * a file holding one slice of a single-slice series (GE, Philips classic)
   goes to the slice assembler (:mod:`nfd.acquire._assembler`), which hands
-  over a volume once all its slices have arrived; a volume still lacking
+  over a volume once all its slices have arrived, and the volume goes out
+  as soon as it is stacked (when its turn has come), not after the other
+  reads of its batch; the files of a single-slice or Siemens XA enhanced
+  series are read along their series' first file
+  (:mod:`nfd.acquire._series_reader`, which the watcher owns); a volume still lacking
   slices ``complete_timeout`` seconds after its last one is given up
   (``volume_incomplete``), and one whose slices do not stack into a volume
   is refused (``slices_rejected``);
