@@ -95,6 +95,27 @@ class VolumeConfig:
         "first", "realignment reference: 'first' (the first processed volume) or a NIfTI file on the EPI grid"
     )
     smooth_fwhm: float = _opt(5.0, "Gaussian smoothing kernel, full width at half maximum", "mm", min=0.0, max=50.0)
+    pad_slices: int = _opt(
+        0, "zero slices added at each end of the slab for realignment and reslicing (OpenNFT: 3)", "slices",
+        min=0, max=16
+    )
+    edge_margin: float = _opt(
+        2.5, "realignment leaves out the reference's sample points this close to the slab's first or last slice "
+        "(0: SPM's, all points)", "slices", min=0.0, max=8.0
+    )
+    warm_start: bool = _opt(True, "start each volume's realignment from the previous estimate (OpenNFT: from none)")
+    quality: float = _opt(
+        0.9, "SPM's realignment quality: fraction of the information kept when dropping sample points (1: all)",
+        min_exclusive=0.0, max=1.0
+    )
+    sep: float = _opt(4.0, "separation of the realignment's sample points (SPM's sep)", "mm", min=1.0, max=20.0)
+    realign_fwhm: float = _opt(
+        5.0, "Gaussian applied to both volumes before realignment, full width at half maximum", "mm",
+        min=0.0, max=20.0
+    )
+    realign_degree: int = _opt(4, "B-spline degree of the realignment (SPM's interp)", min=2, max=4)
+    reslice_degree: int = _opt(4, "B-spline degree of the reslicing (1: trilinear)", min=1, max=4)
+    max_iterations: int = _opt(64, "Gauss-Newton iterations at most per volume", "iterations", min=1, max=1000)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Protocol
+from functools import partial
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -48,6 +49,16 @@ class InProcessVolumeStep:
     ----------
     smooth_fwhm : float
         Smoothing kernel FWHM (mm), passed to :class:`nfd.volume.MotionCorrector`.
+    **options
+        Further keyword options of :class:`nfd.volume.MotionCorrector` (e.g.
+        :func:`nfd.daemon.worker.engine_options` of ``[volume]``), checked by
+        the engine when :meth:`set_reference` builds it.
+
+    Attributes
+    ----------
+    engine_options : dict
+        The engine's options, all of them with its defaults (empty until
+        :meth:`set_reference`).
 
     Examples
     --------
@@ -64,8 +75,9 @@ class InProcessVolumeStep:
     ((6,), True)
     """
 
-    def __init__(self, *, smooth_fwhm: float) -> None:
-        self._smooth_fwhm = float(smooth_fwhm)
+    def __init__(self, *, smooth_fwhm: float, **options: Any) -> None:
+        self._options: dict[str, Any] = {**options, "smooth_fwhm": float(smooth_fwhm)}
+        self.engine_options: dict[str, Any] = {}
         self._engine: MotionCorrector | None = None
         self._resliced: np.ndarray | None = None
         self._smoothed: np.ndarray | None = None
@@ -86,8 +98,9 @@ class InProcessVolumeStep:
         if ref.ndim != 3:
             raise VolumeError(f"expected a 3-D reference volume, got shape {ref.shape}")
         self._engine = await asyncio.to_thread(
-            MotionCorrector, ref.copy(), np.asarray(affine, dtype=np.float64), smooth_fwhm=self._smooth_fwhm
+            partial(MotionCorrector, ref.copy(), np.asarray(affine, dtype=np.float64), **self._options)
         )
+        self.engine_options = self._engine.options
         self._resliced = np.empty(ref.shape, dtype=np.float32)
         self._smoothed = np.empty(ref.shape, dtype=np.float32)
 

@@ -47,7 +47,7 @@ from nfd.daemon.build import (
 )
 from nfd.daemon.pipeline import Pipeline, VolumeCallback
 from nfd.daemon.sdnotify import SystemdNotifier
-from nfd.daemon.worker import VolumeWorker
+from nfd.daemon.worker import VolumeWorker, engine_options
 from nfd.design import Design
 from nfd.eeg import EegModel, EegSession
 from nfd.outputs import RunFolder, RunFolderError, Sink
@@ -197,7 +197,7 @@ class Daemon:
         self.on_volume = on_volume
         self.on_ready = on_ready
         self.handle_signals = handle_signals
-        self.worker: VolumeStep = volume_step or VolumeWorker(smooth_fwhm=cfg.volume.smooth_fwhm)
+        self.worker: VolumeStep = volume_step or VolumeWorker(**engine_options(cfg.volume))
         self.notifier = SystemdNotifier()
         serve = cfg.web.enabled if web is None else web
         self.live: LiveState | None = LiveState(queue_size=cfg.web.client_queue) if serve else None

@@ -30,9 +30,10 @@ import secrets
 import signal
 import sys
 import time
+from collections.abc import Mapping
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from multiprocessing import shared_memory
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,7 @@ import numpy as np
 import structlog
 
 from nfd._log import LoggingSettings, configure_worker_logging, logging_settings
+from nfd.config import VolumeConfig
 from nfd.volume import VolumeError
 
 log = structlog.get_logger(__name__)
@@ -81,6 +83,36 @@ class VolumeOutput:
     resliced: np.ndarray
     smoothed: np.ndarray
     worker_ms: float
+
+
+#: ``[volume]`` options that are not the engine's (the rest are MotionCorrector's keyword arguments, by name).
+_NOT_ENGINE_OPTIONS = frozenset({"reference"})
+
+
+def engine_options(volume: VolumeConfig) -> dict[str, Any]:
+    """The :class:`nfd.volume.MotionCorrector` keyword options that ``[volume]`` sets.
+
+    Parameters
+    ----------
+    volume : VolumeConfig
+        The ``[volume]`` table.
+
+    Returns
+    -------
+    dict
+        Every ``[volume]`` option but ``reference``, by its name (which is
+        the engine's argument name): ``smooth_fwhm``, ``pad_slices``,
+        ``edge_margin``, ``warm_start``, ``quality``, ``sep``,
+        ``realign_fwhm``, ``realign_degree``, ``reslice_degree``,
+        ``max_iterations``. Pass it to :class:`VolumeWorker` or
+        :class:`~nfd.daemon.InProcessVolumeStep` as keywords.
+
+    Examples
+    --------
+    >>> sorted(engine_options(VolumeConfig(pad_slices=3)).items())[:3]
+    [('edge_margin', 2.5), ('max_iterations', 64), ('pad_slices', 3)]
+    """
+    return {f.name: getattr(volume, f.name) for f in fields(volume) if f.name not in _NOT_ENGINE_OPTIONS}
 
 
 def _views(buf: memoryview, shape: tuple[int, ...]) -> list[np.ndarray]:
@@ -149,7 +181,10 @@ def _worker_warmup() -> int:
     return multiprocessing.current_process().pid or 0
 
 
-def _worker_init(shm_name: str, shape: tuple[int, ...], affine: np.ndarray, options: dict[str, Any]) -> None:
+def _worker_init(
+    shm_name: str, shape: tuple[int, ...], affine: np.ndarray, options: dict[str, Any]
+) -> dict[str, Any]:
+    """Build the engine on the reference in shared memory; returns the options it runs with."""
     from nfd.volume import MotionCorrector
 
     old = _STATE.pop("shm", None)
@@ -159,7 +194,9 @@ def _worker_init(shm_name: str, shape: tuple[int, ...], affine: np.ndarray, opti
     shm = _attach(shm_name)
     assert shm.buf is not None
     views = _views(shm.buf, shape)
-    _STATE.update(shm=shm, views=views, engine=MotionCorrector(views[_REF].copy(), affine, **options))
+    engine = MotionCorrector(views[_REF].copy(), affine, **options)
+    _STATE.update(shm=shm, views=views, engine=engine)
+    return engine.options
 
 
 def _worker_process() -> tuple[list[float], int, bool, float]:
@@ -184,6 +221,16 @@ class VolumeWorker:
     mp_context : str
         multiprocessing start method; ``spawn`` (the default) is safe with a
         running event loop and threads.
+    **options
+        Further keyword options of :class:`nfd.volume.MotionCorrector`
+        (e.g. :func:`engine_options` of ``[volume]``), checked by the engine
+        when :meth:`set_reference` builds it.
+
+    Attributes
+    ----------
+    engine_options : dict
+        The options of the engine in the worker process, all of them with
+        its defaults (empty until :meth:`set_reference`).
 
     Examples
     --------
@@ -198,8 +245,9 @@ class VolumeWorker:
     (6,)
     """
 
-    def __init__(self, *, smooth_fwhm: float, mp_context: str = "spawn") -> None:
-        self._options: dict[str, Any] = {"smooth_fwhm": float(smooth_fwhm)}
+    def __init__(self, *, smooth_fwhm: float, mp_context: str = "spawn", **options: Any) -> None:
+        self._options: dict[str, Any] = {**options, "smooth_fwhm": float(smooth_fwhm)}
+        self.engine_options: Mapping[str, Any] = {}
         self._ctx = multiprocessing.get_context(mp_context)
         self._pool: ProcessPoolExecutor | None = None
         self._shm: shared_memory.SharedMemory | None = None
@@ -254,8 +302,9 @@ class VolumeWorker:
     async def _init_engine(self) -> None:
         assert self._shm is not None and self.shape is not None
         t0 = time.perf_counter()
-        await self._call(_worker_init, self._shm.name, self.shape, self._affine, self._options)
-        log.info("reference_set", shape=list(self.shape), ms=round((time.perf_counter() - t0) * 1e3, 1))
+        self.engine_options = await self._call(_worker_init, self._shm.name, self.shape, self._affine, self._options)
+        log.info("reference_set", shape=list(self.shape), ms=round((time.perf_counter() - t0) * 1e3, 1),
+                 options={k: v for k, v in self.engine_options.items() if k in self._options})
 
     async def _restart(self) -> None:
         """A new worker process with the engine on the same reference (raises BrokenProcessPool if it dies too)."""
