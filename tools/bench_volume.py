@@ -10,10 +10,18 @@ speed ratio, and their accuracy:
   degrees per parameter, 60 volumes), rendered analytically (no
   interpolation in the truth), noise-free and with Gaussian noise; RMS and
   maximum error of the six parameters against the truth;
+- cut slab: an oblique partial-coverage slab (64 x 64 x 30 voxels of
+  3 x 3 x 2.5 mm, tilted 20 degrees, 75 mm) through the same phantom, whose
+  brain fills part of the first and last slices, 40 volumes of a known
+  random walk, noise-free and with noise of 2 % of the brain's intensity;
+  accuracy of nfd's defaults, nfd with OpenNFT's padding (3 zero slices,
+  every sample point), nfd with SPM's offline rule (no padding, every
+  point), and python-rtspm without and with the padding;
 - multiband: the same phantom on a 104 x 104 x 72 grid of 2 mm (timing);
 - real: the 155 mosaics of ``opennft_psc_run`` realigned to their template,
   parameters relative to the first volume, max |difference| from SPM's
-  ``mc_matlab_dcm.mat``, and the resliced / smoothed template volume
+  ``mc_matlab_dcm.mat`` (nfd with OpenNFT's set-up, and nfd's defaults),
+  and the resliced / smoothed template volume
   against ``reslVol_matlab.mat`` / ``smoothed_matlab.mat`` (correlation
   inside the brain).
 
@@ -33,7 +41,7 @@ python-rtspm).
 
 Usage::
 
-    python tools/bench_volume.py [--data DIR] [--volumes 60] [--no-rtspm]
+    python tools/bench_volume.py [--data DIR] [--volumes 60] [--no-rtspm] [--skip cut-slab ...]
 """
 
 from __future__ import annotations
@@ -131,9 +139,9 @@ class Run:
 class NfdEngine:
     """nfd's MotionCorrector, as the daemon uses it."""
 
-    name = "nfd"
-
-    def __init__(self, reference: npt.NDArray[np.floating], affine: npt.NDArray[np.float64], **options: object) -> None:
+    def __init__(self, reference: npt.NDArray[np.floating], affine: npt.NDArray[np.float64], name: str = "nfd",
+                 **options: object) -> None:
+        self.name = name
         self.mc = MotionCorrector(reference, affine, smooth_fwhm=5.0, **options)  # type: ignore[arg-type]
 
     def step(self, index: int, volume: npt.NDArray[np.floating], run: Run, keep: bool) -> None:
@@ -162,11 +170,9 @@ class RtspmEngine:
     Every volume starts from the reference's matrix, as in pyOpenNFT.
     """
 
-    name = "python-rtspm"
-
     def __init__(self, rtspm: object, reference: npt.NDArray[np.floating], spm_mat: npt.NDArray[np.float64],
-                 voxel_mm: npt.NDArray[np.float64], pad: int = 0) -> None:
-        self.rtspm, self.pad = rtspm, pad
+                 voxel_mm: npt.NDArray[np.float64], pad: int = 0, name: str = "python-rtspm") -> None:
+        self.rtspm, self.pad, self.name = rtspm, pad, name
         self.r = [{"mat": np.array([]), "dim": np.array([]), "Vol": np.array([])} for _ in range(2)]
         self.r[0]["Vol"] = self._padded(reference)
         self.r[0]["mat"] = spm_mat.copy()
@@ -302,6 +308,42 @@ def synthetic(n_volumes: int, rtspm: object | None) -> None:
             print(f"  accuracy vs truth, python-rtspm: {_errors(theirs.matrix(), truth)}")
 
 
+#: nfd's set-ups on the cut slab: options of MotionCorrector
+CUT_SLAB_SETUPS: dict[str, dict[str, object]] = {
+    "nfd default": {},
+    "nfd pad 3 (OpenNFT)": {"pad_slices": 3, "edge_margin": 0.0},
+    "nfd pad 0, all points": {"pad_slices": 0, "edge_margin": 0.0},
+    "nfd pad 3, margin 2.5": {"pad_slices": 3},
+}
+
+
+def cut_slab(n_volumes: int, rtspm: object | None) -> None:
+    """An oblique slab whose first and last slices cut through the brain: accuracy of each set-up."""
+    shape, voxel = (64, 64, 30), (3.0, 3.0, 2.5)
+    affine = spm_matrix([0.0, 0.0, 5.0, math.radians(20.0), 0.0, 0.0]) @ centred_affine(shape, voxel)
+    truth = random_walk(n_volumes, 1.5, 1.5, seed=11)
+    reference = render(shape, affine, np.zeros(6))
+    brain = reference > 250
+    print(f"\n== cut slab {shape} at {voxel} mm, tilted 20 deg, {n_volumes} volumes, random walk up to 1.5 mm / "
+          f"1.5 deg; brain in {brain[:, :, 0].mean():.0%} of the first slice, {brain[:, :, -1].mean():.0%} of the last")
+    clean = [render(shape, affine, p) for p in truth]
+    noise_sd = 0.02 * float(np.median(reference[brain]))
+    rng = np.random.default_rng(1)
+    noisy = [v + rng.normal(scale=noise_sd, size=shape).astype(np.float32) for v in clean]
+    for label, vols in (("noise-free", clean), (f"noise sd {noise_sd:.0f} (2 % of the brain)", noisy)):
+        engines: list[NfdEngine | RtspmEngine] = [
+            NfdEngine(reference, affine, name, **options) for name, options in CUT_SLAB_SETUPS.items()
+        ]
+        if rtspm:
+            for pad in (0, 3):
+                engines.append(RtspmEngine(rtspm, reference, affine @ _one_based(), np.array(voxel), pad=pad,
+                                           name=f"python-rtspm pad {pad}"))
+        runs = run_series(engines, vols)
+        print(f"  {label}: accuracy vs truth")
+        for name, run in runs.items():
+            print(f"    {name:<24}{_errors(run.matrix(), truth)}")
+
+
 def multiband(n_volumes: int, rtspm: object | None) -> None:
     shape, voxel = (104, 104, 72), (2.0, 2.0, 2.0)
     affine = centred_affine(shape, voxel)
@@ -353,7 +395,7 @@ def real_run(data: Path, rtspm: object | None) -> None:
     smooth_spm = scipy.io.loadmat(run_dir / "smoothed_matlab.mat")["smReslVol"]
     pad, template_index = 3, 5
     print(f"\n== real run {run_dir.name}: {len(volumes)} volumes {template.shape}, OpenNFT's set-up "
-          f"({pad} zero slices, the sform as SPM's matrix)")
+          f"({pad} zero slices, every sample point, the sform as SPM's matrix; 'nfd default': nfd's defaults)")
 
     # OpenNFT's SPM frame: the sform used as SPM's 1-based matrix on the padded array
     shift = np.eye(4)
@@ -363,7 +405,9 @@ def real_run(data: Path, rtspm: object | None) -> None:
         out = np.array([spm_imatrix(shift @ spm_matrix(p) @ np.linalg.inv(shift)) for p in params])
         return out - out[0]
 
-    engines: list[NfdEngine | RtspmEngine] = [NfdEngine(template, affine, pad_slices=pad)]
+    engines: list[NfdEngine | RtspmEngine] = [
+        NfdEngine(template, affine, pad_slices=pad, edge_margin=0.0), NfdEngine(template, affine, "nfd default")
+    ]
     if rtspm:
         # OpenNFT's MATLAB code hands niftiinfo's sform to SPM as its 1-based matrix
         engines.append(RtspmEngine(rtspm, template, affine, np.sqrt((affine[:3, :3] ** 2).sum(0)), pad=pad))
@@ -381,6 +425,8 @@ def real_run(data: Path, rtspm: object | None) -> None:
               f"r(smoothed) = {r_sm:.6f}")
 
     report("nfd", in_spm_frame(ours.matrix()), ours.kept[template_index])
+    default = runs["nfd default"]
+    report("nfd default", in_spm_frame(default.matrix()), default.kept[template_index])
     if theirs is not None:
         rel = theirs.matrix() - theirs.matrix()[0]
         report("python-rtspm", rel, theirs.kept[template_index])
@@ -393,7 +439,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--volumes", type=int, default=60, help="synthetic volumes per series (default %(default)s)")
     parser.add_argument("--multiband-volumes", type=int, default=30, help="multiband volumes (default %(default)s)")
     parser.add_argument("--no-rtspm", action="store_true", help="run nfd alone")
-    parser.add_argument("--skip", choices=("synthetic", "multiband", "real"), action="append", default=[],
+    parser.add_argument("--skip", choices=("synthetic", "cut-slab", "multiband", "real"), action="append", default=[],
                         help="leave out a benchmark (repeatable)")
     args = parser.parse_args(argv)
 
@@ -402,6 +448,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"python {sys.version.split()[0]}, numpy {np.__version__}, {os.cpu_count()} CPUs, one process, one thread")
     if "synthetic" not in args.skip:
         synthetic(args.volumes, rtspm)
+    if "cut-slab" not in args.skip:
+        cut_slab(args.volumes // 3 * 2, rtspm)
     if "multiband" not in args.skip:
         multiband(args.multiband_volumes, rtspm)
     if "real" not in args.skip:
