@@ -247,6 +247,8 @@ def measure(series: Series, tr: float) -> dict[str, object]:
             daemon.wait_for("run_started", timeout=120)
             written = _scan(series, root / "watch", tr)
             code = daemon.wait(120 + 2 * tr * len(series.volumes))
+            unsent = sorted((e["event"], e.get("index")) for e in daemon.events()
+                            if e["event"] in ("volume_stale", "volume_missing", "volume_late", "volume_rejected"))
         time.sleep(0.3)
         stop.set()
         got = out_q.get(timeout=30)
@@ -261,7 +263,7 @@ def measure(series: Series, tr: float) -> dict[str, object]:
             seen[index] = ((t - written[index]) * 1e3, float(msg["latency_ms"]))
     outside = [seen[i][0] for i in sorted(seen)]
     own = [seen[i][1] for i in sorted(seen)]
-    return {"outside": outside, "own": own, "received": len(seen), "volumes": len(series.volumes)}
+    return {"outside": outside, "own": own, "received": len(seen), "volumes": len(series.volumes), "unsent": unsent}
 
 
 def _p(values: list[float], q: float) -> float:
@@ -289,6 +291,8 @@ def main() -> None:
             print(f"{series.name:<32} {tr:>5.2f} {r['received']:>3}/{r['volumes']:<3}  {_p(out, 50):>9.1f} "
                   f"{_p(out, 95):>9.1f} {max(out, default=float('nan')):>9.1f}  {_p(own, 50):>10.1f} "
                   f"{_p(own, 95):>10.1f}  {trend:>21}", flush=True)
+            if r["unsent"]:
+                print(f"{'':<32} not sent: {r['unsent']}", flush=True)
 
 
 if __name__ == "__main__":

@@ -105,7 +105,7 @@ class Pipeline:
         #: Indices up to this one are already recorded (a resumed run): processed again to rebuild the state only.
         self.restore_until = -1
         #: A volume whose file was written longer ago than this (s) is stale: processed, recorded, never sent.
-        self.stale_after: float | None = cfg.feedback.stale_after or cfg.run.tr
+        self.stale_after: float | None = cfg.feedback.stale_after or default_stale_after(cfg.run.tr)
         self.stale = 0
 
     def resume(self, records: Sequence[VolumeRecord]) -> None:
@@ -446,3 +446,21 @@ def _before_the_pipeline(scan: Scan) -> dict[str, float]:
             stages["wait_complete"] = (scan.t_read - scan.t_written) * 1e3
         stages["read"] = (scan.t_complete - scan.t_read) * 1e3
     return stages
+
+
+#: The default staleness bound, in TRs, and its floor (s).
+STALE_AFTER_TRS, STALE_AFTER_FLOOR_S = 2.0, 1.0
+
+
+def default_stale_after(tr: float) -> float:
+    """``feedback.stale_after = 0``: two TRs, at least 1 s (s).
+
+    Long enough for the run's first volume, which also sets the realignment
+    reference and reads the series' first file in full (0.35-0.65 s for a
+    35-slice Philips volume on a 2-core machine, more than one TR of 0.5 s),
+    short enough that the backlog a restart finds is never sent.
+
+    >>> default_stale_after(2.0), default_stale_after(0.4)
+    (4.0, 1.0)
+    """
+    return max(STALE_AFTER_TRS * tr, STALE_AFTER_FLOOR_S)
