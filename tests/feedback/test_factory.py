@@ -32,7 +32,7 @@ def test_unknown_kinds_and_options() -> None:
 def test_feedback_options_lists_what_make_feedback_accepts() -> None:
     from nfd.feedback import feedback_options
 
-    assert feedback_options("psc") == ("signal", "delay", "combine")
+    assert feedback_options("psc") == ("signal", "delay", "combine", "reference")
     assert feedback_options("external") == ("max_age_s",)
     assert "sha256" in feedback_options("decoder")
     for kind in FEEDBACK_KINDS:

@@ -11,11 +11,16 @@ This subpackage owns:
   :func:`proxy_direction`, :func:`proxy_events` and
   :func:`composite_measure`), multivariate decoding
   (:class:`DecoderFeedback`, :func:`load_decoder` refusing a model whose
-  sha256 differs) and an external source (:class:`ExternalFeedback`);
+  sha256 differs; or a weight map, :func:`load_weight_map`, projected on
+  the ROI voxels by :func:`project_voxels`, OpenNFT's SVM feedback) and an
+  external source (:class:`ExternalFeedback`);
   :func:`feedback_options` lists each kind's options;
 - :class:`ContinuousPSC` and the pure :func:`percent_signal_change`
   (OpenNFT's continuous PSC on one signal);
-- :func:`scale_feedback`: gain and clipping to the display range;
+- OpenNFT's feedback rules: ``reference="opennft"`` of the activity kinds
+  (:class:`OpenNFTBlocks`: the volumes they read), the weight-map decoder;
+- :func:`scale_feedback`: gain, MATLAB rounding (:func:`matlab_round`)
+  and clipping to the display range;
   :func:`combine`: several ROIs' measures into one; :func:`pearson`.
 
 Every kind reads the run's :class:`nfd.design.Design`. Errors are
@@ -27,7 +32,7 @@ decoder model files; a volume index outside the run raises
 
 from __future__ import annotations
 
-from nfd.feedback._activity import ContinuousActivity, IntermittentActivity, ShapingRule
+from nfd.feedback._activity import REFERENCES, ContinuousActivity, IntermittentActivity, ShapingRule
 from nfd.feedback._combine import COMBINE_OPERATIONS, combine
 from nfd.feedback._computer import CHAIN_SIGNALS, FeedbackComputer
 from nfd.feedback._connectivity import IntermittentCorrelation, SlidingCorrelation, pearson
@@ -38,10 +43,13 @@ from nfd.feedback._decoder import (
     DecoderFeedback,
     file_sha256,
     load_decoder,
+    load_weight_map,
+    project_voxels,
 )
 from nfd.feedback._errors import FeedbackError
 from nfd.feedback._external import ExternalFeedback
 from nfd.feedback._factory import FEEDBACK_KINDS, feedback_options, make_feedback
+from nfd.feedback._opennft import OpenNFTBlocks, matlab_round
 from nfd.feedback._proxy import ProxyRule, TwoPointProxy, composite_measure, proxy_direction, proxy_events
 from nfd.feedback._psc import ContinuousPSC, percent_signal_change
 from nfd.feedback._scaling import scale_feedback
@@ -52,6 +60,7 @@ __all__ = [
     "DECODER_INPUTS",
     "DECODER_OUTPUTS",
     "FEEDBACK_KINDS",
+    "REFERENCES",
     "ContinuousActivity",
     "ContinuousPSC",
     "DecoderError",
@@ -61,6 +70,7 @@ __all__ = [
     "FeedbackError",
     "IntermittentActivity",
     "IntermittentCorrelation",
+    "OpenNFTBlocks",
     "ProxyRule",
     "ShapingRule",
     "SlidingCorrelation",
@@ -70,10 +80,13 @@ __all__ = [
     "feedback_options",
     "file_sha256",
     "load_decoder",
+    "load_weight_map",
+    "matlab_round",
     "make_feedback",
     "pearson",
     "percent_signal_change",
     "proxy_direction",
+    "project_voxels",
     "proxy_events",
     "scale_feedback",
 ]

@@ -14,10 +14,33 @@ from nfd.feedback._blocks import BlockEnds, BlockValues
 from nfd.feedback._combine import combine as combine_values
 from nfd.feedback._computer import CHAIN_SIGNALS, FeedbackComputer, check_count, check_number, check_signal
 from nfd.feedback._errors import FeedbackError
+from nfd.feedback._opennft import OpenNFTBlocks, median_at
 from nfd.feedback._psc import ContinuousPSC, _psc_from_mean
 from nfd.timeseries import ChainStep
 
-__all__ = ["ContinuousActivity", "IntermittentActivity", "ShapingRule"]
+__all__ = ["REFERENCES", "ContinuousActivity", "IntermittentActivity", "ShapingRule"]
+
+#: How an activity kind picks the baseline a volume or block is compared with.
+REFERENCES: tuple[str, ...] = ("preceding", "opennft")
+
+
+def _check_reference(reference: object) -> str:
+    if not isinstance(reference, str) or reference not in REFERENCES:
+        raise FeedbackError(f"reference must be one of {list(REFERENCES)}, got {reference!r}")
+    return reference
+
+
+class _RunSeries:
+    """Every volume's raw and chosen-signal value per ROI (NaN where missing), for OpenNFT's index sets."""
+
+    def __init__(self, n_volumes: int, rois: Sequence[str]) -> None:
+        self.raw = {n: np.full(n_volumes, math.nan) for n in rois}
+        self.chosen = {n: np.full(n_volumes, math.nan) for n in rois}
+
+    def record(self, index: int, raw: Mapping[str, float], chosen: Mapping[str, float]) -> None:
+        for name in self.raw:
+            self.raw[name][index] = raw[name]
+            self.chosen[name][index] = chosen[name]
 
 
 def _activity(value: float, reference: float, raw_reference: float, signal: str) -> float:
@@ -55,6 +78,19 @@ class ContinuousActivity(FeedbackComputer):
     ``glm``/``ar1``/``kalman`` (percent of the raw baseline mean);
     fractions of the dynamic range for ``scaled``.
 
+    ``reference="opennft"`` is OpenNFT's rule instead
+    (``opennft/matlab/nfbCalc.m``, "Continuous PSC NF"): the reference is
+    the *median* over a cumulative baseline set, in regulation block k
+    (1-based) the last 7 volumes of baseline block 1 when k = 1, else
+    every baseline block 1..k from its 3rd volume on (OpenNFT numbers
+    baseline and regulation blocks separately); every baseline volume
+    gives 0.0; `delay` does not apply. OpenNFT reads ``signal="scaled"``
+    (the measure is then ``scaled - median``), and combines the ROIs with
+    its ``RoiAnatOperation`` (``median`` of two ROIs is their mean; 1.0
+    hard-codes the median). A design without the blocks the rule reads
+    (a first baseline block of 7 volumes, baseline block k before
+    regulation block k) is refused at construction.
+
     Parameters
     ----------
     design : Design
@@ -64,9 +100,14 @@ class ContinuousActivity(FeedbackComputer):
     signal : {"raw", "glm", "ar1", "kalman", "scaled"}
         The chain series compared ("raw", the ROI means, by default).
     delay : int
-        Volumes dropped at the start of every baseline block.
+        Volumes dropped at the start of every baseline block
+        (``reference="preceding"`` only).
     combine : {"mean", "median", "max", "min"}
         How the ROIs' values are combined.
+    reference : {"preceding", "opennft"}
+        The baseline rule: nfd's mean of the preceding baseline block from
+        `delay` ("preceding", the default) or OpenNFT's median over the
+        cumulative baseline ("opennft").
 
     Examples
     --------
@@ -92,24 +133,48 @@ class ContinuousActivity(FeedbackComputer):
         signal: str = "raw",
         delay: int = 2,
         combine: str = "mean",
+        reference: str = "preceding",
     ) -> None:
         super().__init__(design, rois)
         self._signal = check_signal(signal)
         self._delay = check_count("delay", delay, 0)
         combine_values([0.0], combine)  # validates the operation name
         self._combine = combine
+        self._reference = _check_reference(reference)
         self._raw = {n: ContinuousPSC(design, self._delay) for n in self._rois}
         self._series = (
             self._raw if self._signal == "raw" else {n: ContinuousPSC(design, self._delay) for n in self._rois}
         )
+        self._opennft: tuple[OpenNFTBlocks, list[list[int]], _RunSeries] | None = None
+        if self._reference == "opennft":
+            blocks = OpenNFTBlocks(design)
+            sets = [blocks.continuous_baseline(k) for k in range(blocks.n_regulation)]
+            self._opennft = (blocks, sets, _RunSeries(design.n_volumes, self._rois))
         self._values: list[float] = []
         self._conditions: list[bool] = []
+
+    def _opennft_values(self, index: int, raw: Mapping[str, float], chosen: Mapping[str, float]) -> dict[str, float]:
+        """OpenNFT's per-ROI measure at `index`: against the median over the cumulative baseline; 0 in baseline."""
+        assert self._opennft is not None
+        blocks, sets, store = self._opennft
+        if index < self._design.skip_volumes:
+            return dict.fromkeys(self._rois, 0.0)
+        store.record(index, raw, chosen)
+        k = blocks.ordinal(self._design.block_number(index))
+        if k is None:
+            return dict.fromkeys(self._rois, 0.0)
+        return {
+            n: _activity(chosen[n], median_at(store.chosen[n], sets[k]), median_at(store.raw[n], sets[k]), self._signal)
+            for n in self._rois
+        }
 
     def _update(
         self, index: int, steps: Mapping[str, ChainStep], voxels: Mapping[str, np.ndarray] | None
     ) -> float | None:
         raw = self._signal_values(steps, "raw")
         chosen = raw if self._signal == "raw" else self._signal_values(steps, self._signal)
+        if self._opennft is not None:
+            return self._combined(index, self._opennft_values(index, raw, chosen))
         per_roi: dict[str, float] = {}
         for name in self._rois:
             self._raw[name].update(index, raw[name])
@@ -121,6 +186,9 @@ class ContinuousActivity(FeedbackComputer):
             per_roi[name] = _activity(
                 chosen[name], self._series[name].reference(index), self._raw[name].reference(index), self._signal
             )
+        return self._combined(index, per_roi)
+
+    def _combined(self, index: int, per_roi: dict[str, float]) -> float:
         value = combine_values(list(per_roi.values()), self._combine)
         self._detail = {"roi": per_roi}
         if math.isfinite(value):
@@ -134,6 +202,7 @@ class ContinuousActivity(FeedbackComputer):
         values = np.asarray(self._values)
         regulation = np.asarray(self._conditions, dtype=bool)
         out["signal"] = self._signal
+        out["reference"] = self._reference
         out["mean_regulation"] = float(values[regulation].mean()) if regulation.any() else None
         out["mean_baseline"] = float(values[~regulation].mean()) if (~regulation).any() else None
         return out
@@ -194,6 +263,26 @@ class IntermittentActivity(FeedbackComputer):
     signals as :class:`ContinuousActivity`. The ROIs' values are combined
     by `combine`. None at every other volume.
 
+    ``reference="opennft"`` is OpenNFT's rule instead
+    (``opennft/matlab/nfbCalc.m``, "Intermittent PSC NF"): at the end of
+    regulation block k (1-based), per ROI, the *medians* of the signal
+    over the block's last 7 volumes (``m_reg``) and over the last 7
+    volumes of baseline block 1 (k = 1) or the last 6 of baseline block k
+    and the volume after it (k >= 2) (``m_bas``), each scaled by the
+    limits averaged over the ROIs at this volume (``lo``, ``hi``: the mean
+    of the steps' ``scale_lo``/``scale_hi``):
+    ``(m_reg - lo) / (hi - lo) - (m_bas - lo) / (hi - lo)``. OpenNFT 1.0
+    reads the Kalman series (``signal="kalman"``, signal units, so the
+    measure is a fraction of the dynamic range); the current OpenNFT reads
+    the already scaled series and scales it again by the Kalman limits
+    (``signal="scaled"``, a quirk kept as is); no other signal is accepted.
+    OpenNFT averages the limits over all its ROIs, the whole-brain rtQA ROI
+    included when rtQA is on; here over `rois`. `delay` does not apply.
+    1.0 combines the ROIs by their mean, the current version by its
+    ``RoiAnatOperation`` (`combine`). A design without the blocks the rule
+    reads (7 volumes per regulation block, baseline block k of 7 or 6
+    volumes before regulation block k ends) is refused at construction.
+
     With a :class:`ShapingRule`, :attr:`detail` tells whether the block's
     value earned a reward (``reward``) and the bar it had to reach.
 
@@ -206,11 +295,14 @@ class IntermittentActivity(FeedbackComputer):
     signal : {"raw", "glm", "ar1", "kalman", "scaled"}
         The chain series compared.
     delay : int
-        Volumes dropped at the start of every block.
+        Volumes dropped at the start of every block (``reference="preceding"``).
     combine : {"mean", "median", "max", "min"}
         How the ROIs' values are combined.
     shaping : ShapingRule or None
         Reward rule; None for no reward.
+    reference : {"preceding", "opennft"}
+        nfd's means over the block and its preceding baseline from `delay`
+        ("preceding", the default) or OpenNFT's rule ("opennft").
 
     Examples
     --------
@@ -234,6 +326,7 @@ class IntermittentActivity(FeedbackComputer):
         delay: int = 2,
         combine: str = "mean",
         shaping: ShapingRule | None = None,
+        reference: str = "preceding",
     ) -> None:
         super().__init__(design, rois)
         self._signal = check_signal(signal, CHAIN_SIGNALS)
@@ -243,10 +336,59 @@ class IntermittentActivity(FeedbackComputer):
         if shaping is not None and not isinstance(shaping, ShapingRule):
             raise FeedbackError(f"shaping must be a ShapingRule or None, got {type(shaping).__name__}")
         self._shaping = shaping
+        self._reference = _check_reference(reference)
         columns = [f"{n}:raw" for n in self._rois] + [f"{n}:{self._signal}" for n in self._rois]
         self._store = BlockValues(design, columns, self._delay)
         self._ends = BlockEnds(design)
         self._blocks: list[dict[str, Any]] = []
+        self._opennft: tuple[OpenNFTBlocks, _RunSeries] | None = None
+        if self._reference == "opennft":
+            if self._signal not in ("kalman", "scaled"):
+                raise FeedbackError(
+                    "OpenNFT's intermittent rule reads signal 'kalman' (OpenNFT 1.0) or 'scaled' (current OpenNFT), "
+                    f"got {self._signal!r}"
+                )
+            blocks = OpenNFTBlocks(design)
+            blocks.validate("intermittent")
+            self._opennft = (blocks, _RunSeries(design.n_volumes, self._rois))
+
+    def _preceding_values(self, block: int) -> dict[str, float] | str:
+        """nfd's per-ROI measure of `block`: means from `delay` against the preceding baseline; else the reason."""
+        n = len(self._rois)
+        regulation = self._store.window(block)
+        reference_block = self._store.previous_baseline(block)
+        baseline = self._store.window(reference_block) if reference_block >= 0 else np.empty((0, 2 * n))
+        if regulation.shape[0] == 0 or baseline.shape[0] == 0:
+            return "no values in the regulation block or its baseline"
+        reg_means = regulation.mean(axis=0)
+        bas_means = baseline.mean(axis=0)
+        return {
+            name: _activity(float(reg_means[n + k]), float(bas_means[n + k]), float(bas_means[k]), self._signal)
+            for k, name in enumerate(self._rois)
+        }
+
+    def _opennft_block(
+        self, block: int, steps: Mapping[str, ChainStep], record: dict[str, Any]
+    ) -> dict[str, float] | str:
+        """OpenNFT's per-ROI measure of `block` (medians scaled by the ROI-averaged limits); else the reason."""
+        assert self._opennft is not None
+        blocks, store = self._opennft
+        k = blocks.ordinal(block)
+        assert k is not None
+        regulation, baseline = blocks.intermittent_sets(k)
+        lo = float(np.mean(list(self._signal_values(steps, "scale_lo").values())))
+        hi = float(np.mean(list(self._signal_values(steps, "scale_hi").values())))
+        record.update(limits=[lo, hi], regulation_volumes=[regulation[0], regulation[-1]],
+                      baseline_volumes=baseline)
+        width = hi - lo
+        if not (math.isfinite(width) and width > 0.0):
+            return f"the ROI-averaged scaling limits [{lo}, {hi}] leave no range"
+        per_roi = {}
+        for name in self._rois:
+            m_reg = median_at(store.chosen[name], regulation)
+            m_bas = median_at(store.chosen[name], baseline)
+            per_roi[name] = (m_reg - lo) / width - (m_bas - lo) / width
+        return per_roi
 
     def _update(
         self, index: int, steps: Mapping[str, ChainStep], voxels: Mapping[str, np.ndarray] | None
@@ -255,27 +397,21 @@ class IntermittentActivity(FeedbackComputer):
         chosen = self._signal_values(steps, self._signal)
         if index >= self._design.skip_volumes:
             self._store.record(index, [raw[n] for n in self._rois] + [chosen[n] for n in self._rois])
+            if self._opennft is not None:
+                self._opennft[1].record(index, raw, chosen)
         block = self._ends.ended(index)
         if block is None:
             return None
-        n = len(self._rois)
-        regulation = self._store.window(block)
-        reference_block = self._store.previous_baseline(block)
-        baseline = self._store.window(reference_block) if reference_block >= 0 else np.empty((0, 2 * n))
         condition, first, last = self._design.blocks[block]
         record: dict[str, Any] = {"block": block, "condition": condition, "first": first, "last": last}
-        if regulation.shape[0] == 0 or baseline.shape[0] == 0:
-            record.update(value=None, reason="no values in the regulation block or its baseline")
+        per_roi = self._preceding_values(block) if self._opennft is None else self._opennft_block(block, steps, record)
+        value = None if isinstance(per_roi, str) else combine_values(list(per_roi.values()), self._combine)
+        if isinstance(per_roi, str) or (self._opennft is not None and value is not None and not math.isfinite(value)):
+            record.update(value=None, reason=per_roi if isinstance(per_roi, str) else "no finite value in a median")
             self._blocks.append(record)
             self._detail = record
             return None
-        reg_means = regulation.mean(axis=0)
-        bas_means = baseline.mean(axis=0)
-        per_roi = {
-            name: _activity(float(reg_means[n + k]), float(bas_means[n + k]), float(bas_means[k]), self._signal)
-            for k, name in enumerate(self._rois)
-        }
-        value = combine_values(list(per_roi.values()), self._combine)
+        assert value is not None
         record.update(value=value, roi=per_roi)
         if self._shaping is not None and math.isfinite(value):
             previous = [b["value"] for b in self._blocks if b.get("value") is not None and math.isfinite(b["value"])]
@@ -289,6 +425,7 @@ class IntermittentActivity(FeedbackComputer):
         """Adds ``blocks`` (each block's value, per-ROI values and reward) and ``rewards`` (count)."""
         out = super().summary()
         out["signal"] = self._signal
+        out["reference"] = self._reference
         out["blocks"] = [dict(b) for b in self._blocks]
         if self._shaping is not None:
             out["rewards"] = sum(1 for b in self._blocks if b.get("reward"))

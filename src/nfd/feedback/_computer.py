@@ -81,6 +81,10 @@ class FeedbackComputer(abc.ABC):
     min_rois: int = 1
     #: Whether values pushed from outside (:meth:`push`: REST, EEG) are this type's feedback.
     accepts_push: bool = False
+    #: Whether the ROI chains' raw values are this type's ``raw_values(voxels)`` (a projection of the
+    #: ROI voxels, e.g. a decoder weight map) instead of the ROI means; such a type has
+    #: ``bind_rois(rois)``, called once the ROI set is known.
+    projects_voxels: bool = False
 
     def push(self, value: float, *, index: int | None = None) -> None:
         """Give a value from outside (REST, EEG); only kinds with :attr:`accepts_push` take one.

@@ -83,11 +83,13 @@ def make_feedback(kind: str, design: Design, rois: Sequence[str], **options: Any
     kind                         measure                               options (defaults)
     ============================ ===================================== ======================================
     ``psc``                      every volume: activity vs the         ``signal`` ("raw"), ``delay`` (2),
-                                 preceding baseline, % (:class:`       ``combine`` ("mean")
-                                 ContinuousActivity`)
+                                 preceding baseline, % (:class:`       ``combine`` ("mean"), ``reference``
+                                 ContinuousActivity`)                  ("preceding"; "opennft": median of
+                                                                       the cumulative baseline)
     ``psc_intermittent``         end of each regulation block:         as ``psc`` and ``shaping`` (false,
                                  block vs preceding baseline, %        true or {first_threshold, margin,
-                                 (:class:`IntermittentActivity`)       history})
+                                 (:class:`IntermittentActivity`)       history}); ``reference="opennft"``
+                                                                       with ``signal`` "kalman" or "scaled"
     ``correlation``              every volume once the window is       ``signal`` ("kalman"), ``window``
                                  full: sliding-window Pearson r        (20 volumes), ``pairs`` (all),
                                  (:class:`SlidingCorrelation`)         ``combine``
@@ -96,8 +98,10 @@ def make_feedback(kind: str, design: Design, rois: Sequence[str], **options: Any
     ``proxy``                    1.0 at a two-point event, else 0.0    ``targets``, ``control``, ``signal``,
                                  (:class:`TwoPointProxy`)              ``min_agree``, ``consecutive`` (1),
                                                                        ``min_change_sd`` (0)
-    ``decoder``                  a scikit-learn model's output         ``model_path``, ``sha256``, ``input``
-                                 (:class:`DecoderFeedback`)            ("means"), ``signal``, ``output``
+    ``decoder``                  a scikit-learn model's output, or     ``model_path`` or ``weights`` (a
+                                 OpenNFT's SVM rule on a weight map    NIfTI map), ``sha256``, ``input``
+                                 (:class:`DecoderFeedback`)            ("means"), ``signal`` ("raw"; with
+                                                                       weights "scaled"), ``output``
                                                                        ("auto"), ``positive_class``
     ``external``                 a value pushed from outside           ``max_age_s`` (none)
                                  (:class:`ExternalFeedback`)
