@@ -7,6 +7,9 @@ no value, its values on a deterministic stream of ROI chain steps (and
 voxels) computed here by hand, and wrong inputs with the message that must
 name them. The same contract tests run on every case; a kind added to
 ``FEEDBACK_KINDS`` without a case fails :func:`test_cases_cover_every_kind`.
+:data:`VARIANTS` runs the same contract on OpenNFT's rules (issue 13):
+``reference="opennft"`` of both activity kinds (current and 1.0) and the
+decoder with a weight map.
 
 The run: 40 volumes, 2 skipped; baseline 0-9, regulation 10-19, baseline
 20-29, regulation 30-39; ROIs a, b, c of 4 voxels each.
@@ -24,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import joblib
+import nibabel as nib
 import numpy as np
 import orjson
 import pytest
@@ -294,12 +298,14 @@ class Case:
     known: Callable[[Sequence[Volume]], dict[int, float]]
     wrong: tuple[tuple[Callable[[FeedbackComputer, Volume], object], str], ...]
     pushes: Callable[[int], tuple[Push, ...]] = field(default=lambda i: ())
+    needs_voxels: bool = False
+    stream_of: Callable[[Callable[[int], tuple[Push, ...]]], list[Volume]] = field(default=make_stream)
 
     def build(self, tmp_path: Path) -> FeedbackComputer:
         return make_feedback(self.kind, DESIGN, list(ROIS), **self.options(tmp_path))
 
     def stream(self) -> list[Volume]:
-        return make_stream(self.pushes)
+        return self.stream_of(self.pushes)
 
 
 CASES = {
@@ -351,6 +357,7 @@ CASES = {
             decoder_options,
             silent=lambda i: i < SKIP,
             known=decoder_known,
+            needs_voxels=True,
             wrong=(
                 (voxels_without_b, r"no voxels for ROI 'b'"),
                 (voxels_short, r"expects 12 features, but voxels of the ROIs \['a', 'b', 'c'\] give 11"),
@@ -372,41 +379,164 @@ CASES = {
     )
 }
 
-KINDS = pytest.mark.parametrize("kind", list(CASES))
+# --- OpenNFT's rules (issue 13): the same contract, on a stream whose scaled series and limits vary ---------
+
+
+def make_opennft_stream(pushes: Callable[[int], tuple[Push, ...]] = lambda i: ()) -> list[Volume]:
+    """:func:`make_stream` with per-ROI limits that widen over the run and the kalman series scaled by them."""
+    out = []
+    for volume in make_stream(pushes):
+        steps = {}
+        for r, (name, step) in enumerate(volume.steps.items()):
+            lo, hi = -2.0 - 0.01 * volume.index - 0.1 * r, 2.0 + 0.02 * volume.index + 0.2 * r
+            steps[name] = step._replace(scaled=(step.kalman - lo) / (hi - lo), scale_lo=lo, scale_hi=hi)
+        out.append(Volume(volume.index, steps, volume.voxels, volume.pushes))
+    return out
+
+
+def median_of(x: np.ndarray, indices: Sequence[int]) -> float:
+    values = sorted(float(x[i]) for i in indices)
+    m = len(values) // 2
+    return values[m] if len(values) % 2 else (values[m - 1] + values[m]) / 2
+
+
+#: OpenNFT's continuous baseline per regulation block: the last 7 of baseline 1 (2-9); then 1 and 2 from
+#: their 3rd volume
+OPENNFT_CONTINUOUS_BASELINE = {0: range(3, 10), 1: [*range(4, 10), *range(22, 30)]}
+#: OpenNFT's intermittent sets at each block end: the last 7 regulation volumes; the last 7 of baseline 1,
+#: then the last 6 of baseline 2 and the volume after it
+OPENNFT_INTERMITTENT = {19: (range(13, 20), range(3, 10)), 39: (range(33, 40), [*range(24, 30), 30])}
+
+
+def psc_opennft_known(stream: Sequence[Volume]) -> dict[int, float]:
+    sc = series(stream, "scaled")
+    out = {}
+    for i in range(N_VOLUMES):
+        block = 0 if 10 <= i <= 19 else 1 if 30 <= i <= 39 else None
+        if block is None:
+            out[i] = 0.0
+            continue
+        base = OPENNFT_CONTINUOUS_BASELINE[block]
+        out[i] = sorted(sc[n][i] - median_of(sc[n], base) for n in ROIS)[1]  # combine="median" of three
+    return out
+
+
+def psc_intermittent_opennft_known(signal: str) -> Callable[[Sequence[Volume]], dict[int, float]]:
+    def known(stream: Sequence[Volume]) -> dict[int, float]:
+        x = series(stream, signal)
+        out = {}
+        for end, (regulation, baseline) in OPENNFT_INTERMITTENT.items():
+            lo = sum(stream[end].steps[n].scale_lo for n in ROIS) / len(ROIS)
+            hi = sum(stream[end].steps[n].scale_hi for n in ROIS) / len(ROIS)
+            per_roi = [
+                (median_of(x[n], regulation) - lo) / (hi - lo) - (median_of(x[n], baseline) - lo) / (hi - lo)
+                for n in ROIS
+            ]
+            out[end] = sum(per_roi) / len(per_roi)
+        return out
+
+    return known
+
+
+def weights_options(tmp_path: Path) -> dict[str, Any]:
+    path = tmp_path / "svm_weights.nii"
+    nib.save(nib.Nifti1Image(np.random.default_rng(5).normal(size=(4, 4, 3)), np.eye(4)), path)
+    return {"weights": path, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+
+
+def svm_known(stream: Sequence[Volume]) -> dict[int, float]:
+    """Per ROI the stored series: each new scaled value z-scored with the stored ones (n - 1), replaced by
+    its logistic; the mean over the ROIs in regulation, 0.0 in baseline, nothing for the skipped volumes."""
+    sc = series(stream, "scaled")
+    stored: dict[str, list[float]] = {n: [] for n in ROIS}
+    out = {}
+    for i in range(SKIP, N_VOLUMES):
+        for n in ROIS:
+            h = [*stored[n], float(sc[n][i])]
+            mean = sum(h) / len(h)
+            sd = math.sqrt(sum((v - mean) ** 2 for v in h) / (len(h) - 1)) if len(h) > 1 else 0.0
+            stored[n] = [*h[:-1], 1.0 / (1.0 + math.exp(-(h[-1] - mean) / (sd or 1.0)))]
+        out[i] = sum(stored[n][-1] for n in ROIS) / len(ROIS) if in_regulation(i) else 0.0
+    return out
+
+
+VARIANTS = {
+    "psc[opennft]": Case(
+        "psc",
+        ContinuousActivity,
+        lambda _: {"signal": "scaled", "combine": "median", "reference": "opennft"},
+        silent=lambda i: False,  # 0.0 at skipped and baseline volumes
+        known=psc_opennft_known,
+        wrong=(MISSING_STEP,),
+        stream_of=make_opennft_stream,
+    ),
+    "psc_intermittent[opennft-current]": Case(
+        "psc_intermittent",
+        IntermittentActivity,
+        lambda _: {"signal": "scaled", "reference": "opennft", "shaping": True},
+        silent=lambda i: i not in BLOCK_ENDS,
+        known=psc_intermittent_opennft_known("scaled"),
+        wrong=(MISSING_STEP,),
+        stream_of=make_opennft_stream,
+    ),
+    "psc_intermittent[opennft-1.0]": Case(
+        "psc_intermittent",
+        IntermittentActivity,
+        lambda _: {"signal": "kalman", "reference": "opennft", "combine": "mean"},
+        silent=lambda i: i not in BLOCK_ENDS,
+        known=psc_intermittent_opennft_known("kalman"),
+        wrong=(MISSING_STEP,),
+        stream_of=make_opennft_stream,
+    ),
+    "decoder[weights]": Case(
+        "decoder",
+        DecoderFeedback,
+        weights_options,
+        silent=lambda i: i < SKIP,
+        known=svm_known,
+        wrong=(MISSING_STEP,),
+        stream_of=make_opennft_stream,
+    ),
+}
+
+ALL_CASES = {**CASES, **VARIANTS}
+KINDS = pytest.mark.parametrize("kind", list(ALL_CASES))
 
 
 def test_cases_cover_every_kind() -> None:
     assert list(CASES) == list(FEEDBACK_KINDS)
+    assert {case.kind for case in VARIANTS.values()} <= set(FEEDBACK_KINDS)
 
 
 @KINDS
 def test_built_by_make_feedback(kind: str, tmp_path: Path) -> None:
-    case = CASES[kind]
+    case = ALL_CASES[kind]
     computer = case.build(tmp_path)
     assert type(computer) is case.cls and isinstance(computer, FeedbackComputer)
-    assert computer.kind == kind == case.cls.kind
+    assert computer.kind == case.kind == case.cls.kind
     assert computer.rois == ROIS and len(computer.rois) >= computer.min_rois
-    assert computer.needs_voxels is (kind == "decoder")
-    assert computer.accepts_push is (kind == "external")
+    assert computer.needs_voxels is case.needs_voxels
+    assert computer.accepts_push is (case.kind == "external")
+    assert computer.projects_voxels is (kind == "decoder[weights]")
 
 
 @KINDS
 def test_summary_is_plain_json(kind: str, tmp_path: Path) -> None:
-    case = CASES[kind]
+    case = ALL_CASES[kind]
     computer = case.build(tmp_path)
     fresh = computer.summary()
-    assert fresh["kind"] == kind and fresh["volumes"] == 0 and fresh["feedback_volumes"] == 0
+    assert fresh["kind"] == case.kind and fresh["volumes"] == 0 and fresh["feedback_volumes"] == 0
     assert orjson.loads(orjson.dumps(fresh)) == fresh  # plain JSON values: no numpy, no NaN
     outputs = feed(computer, case.stream())
     summary = computer.summary()
-    assert summary["kind"] == kind and summary["rois"] == list(ROIS) and summary["volumes"] == N_VOLUMES
+    assert summary["kind"] == case.kind and summary["rois"] == list(ROIS) and summary["volumes"] == N_VOLUMES
     assert summary["feedback_volumes"] == sum(v is not None for v in outputs)
     assert orjson.loads(orjson.dumps(summary)) == summary
 
 
 @KINDS
 def test_every_volume_gives_none_or_a_finite_float(kind: str, tmp_path: Path) -> None:
-    case = CASES[kind]
+    case = ALL_CASES[kind]
     computer = case.build(tmp_path)
     for volume, value in zip(case.stream(), feed(computer, case.stream()), strict=True):
         assert value is None or (type(value) is float and math.isfinite(value)), (volume.index, value)
@@ -416,7 +546,7 @@ def test_every_volume_gives_none_or_a_finite_float(kind: str, tmp_path: Path) ->
 
 @KINDS
 def test_no_value_where_the_kind_says_none(kind: str, tmp_path: Path) -> None:
-    case = CASES[kind]
+    case = ALL_CASES[kind]
     outputs = feed(case.build(tmp_path), case.stream())
     silent = [i for i, value in enumerate(outputs) if value is None]
     assert silent == [i for i in range(N_VOLUMES) if case.silent(i)]
@@ -424,7 +554,7 @@ def test_no_value_where_the_kind_says_none(kind: str, tmp_path: Path) -> None:
 
 @KINDS
 def test_known_answers(kind: str, tmp_path: Path) -> None:
-    case = CASES[kind]
+    case = ALL_CASES[kind]
     stream = case.stream()
     expected = case.known(stream)
     outputs = feed(case.build(tmp_path), stream)
@@ -436,7 +566,7 @@ def test_known_answers(kind: str, tmp_path: Path) -> None:
 
 @KINDS
 def test_two_fresh_computers_agree(kind: str, tmp_path: Path) -> None:
-    case = CASES[kind]
+    case = ALL_CASES[kind]
     first, second = case.build(tmp_path), case.build(tmp_path)
     assert feed(first, case.stream()) == feed(second, case.stream())
     assert orjson.dumps(first.summary()) == orjson.dumps(second.summary())
@@ -444,7 +574,7 @@ def test_two_fresh_computers_agree(kind: str, tmp_path: Path) -> None:
 
 @KINDS
 def test_volume_outside_the_run(kind: str, tmp_path: Path) -> None:
-    case = CASES[kind]
+    case = ALL_CASES[kind]
     computer = case.build(tmp_path)
     last = case.stream()[-1]
     for index in (-1, N_VOLUMES, N_VOLUMES + 100):
@@ -458,7 +588,7 @@ def test_volume_outside_the_run(kind: str, tmp_path: Path) -> None:
 
 @KINDS
 def test_wrong_input_is_named(kind: str, tmp_path: Path) -> None:
-    case = CASES[kind]
+    case = ALL_CASES[kind]
     stream = case.stream()
     for wrong, message in case.wrong:
         computer = case.build(tmp_path)
@@ -466,7 +596,7 @@ def test_wrong_input_is_named(kind: str, tmp_path: Path) -> None:
         with pytest.raises(FeedbackError, match=message):
             wrong(computer, stream[12])
     if not case.cls.accepts_push:
-        with pytest.raises(FeedbackError, match=f"feedback type '{kind}' computes its own values"):
+        with pytest.raises(FeedbackError, match=f"feedback type '{case.kind}' computes its own values"):
             case.build(tmp_path).push(1.0)
 
 
