@@ -11,7 +11,10 @@ This subpackage owns:
   (:data:`BASELINE_TRIAL_TYPES`, :data:`PYHRF_COLUMNS`);
 - :func:`spm_hrf` and :func:`hrf_regressor`: SPM's canonical double-gamma
   haemodynamic response (:data:`SPM_HRF_PARAMETERS`, seconds) and timed
-  events convolved with it, the model of the BOLD response to the design.
+  events convolved with it, the model of the BOLD response to the design;
+- :func:`spm_block_regressors` and :func:`opennft_onoffsets`: block
+  regressors built as SPM12 builds them from an OpenNFT protocol (onsets in
+  scans, microtime sampling), for reproducing OpenNFT.
 
 It is a leaf: it imports nothing from nfd but the error root and the
 argument validators. Errors are :class:`DesignError` (a
@@ -30,6 +33,7 @@ from nfd.design._design import Design, Event
 from nfd.design._errors import DesignError, ProtocolError, VolumeIndexError
 from nfd.design._hrf import SPM_HRF_PARAMETERS, hrf_regressor, spm_hrf
 from nfd.design._protocol import BASELINE_TRIAL_TYPES, PYHRF_COLUMNS, load_protocol
+from nfd.design._spm import opennft_onoffsets, spm_block_regressors
 
 __all__ = [
     "BASELINE_TRIAL_TYPES",
@@ -42,5 +46,7 @@ __all__ = [
     "VolumeIndexError",
     "hrf_regressor",
     "load_protocol",
+    "opennft_onoffsets",
+    "spm_block_regressors",
     "spm_hrf",
 ]
