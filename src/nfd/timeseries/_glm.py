@@ -5,6 +5,9 @@ OpenNFT's cumulative GLM (``preprSig.m``, Koush et al., 2017, NeuroImage
 nuisance part of the fit is removed and the task part kept, and the last
 point of the cleaned series is the current value. The regressors enter in
 stages as data accumulate, so that the early fits are not over-determined.
+The stages are OpenNFT's (constant, trend, motion, task); the DCT
+high-pass nfd can add at stage 4 is nfd's choice, not OpenNFT's, whose
+cGLM has none (OpenNFT filters only its whole-brain iGLM).
 """
 
 from __future__ import annotations
@@ -84,8 +87,9 @@ def glm_stage(n_points: int, stage_volumes: int) -> int:
 
     Stage 1 (constant) below `stage_volumes` points, stage 2 (+ linear
     trend) below twice, stage 3 (+ six motion parameters) below three times,
-    stage 4 (+ DCT high-pass + task regressors) from then on, as OpenNFT's
-    ``preprSig.m`` with ``regrStep = stage_volumes``.
+    stage 4 (+ task regressors, and nfd's DCT high-pass when asked) from
+    then on, as OpenNFT's ``opennft/matlab/nfbPreprSig/preprSig.m`` with
+    ``regrStep = stage_volumes`` (OpenNFT's stage 4 has no high-pass).
 
     Parameters
     ----------
@@ -135,7 +139,8 @@ def nuisance_regressors(
     Columns, by stage: 1: the constant; 2: and a linear trend
     ``t / trend_scale``; 3: and the six motion parameters z-scored over the
     volumes so far (columns constant so far are left out, e.g. at the
-    start of a still run); 4: and the DCT high-pass basis of
+    start of a still run); 4: and, when `high_pass_s` is set (nfd's
+    default, not OpenNFT's), the DCT high-pass basis of
     :func:`dct_highpass` for the span so far (``positions[-1] + 1``
     volumes). The task regressors, which stage 4 also enters, are not here
     (see :func:`glm_clean`).

@@ -141,7 +141,7 @@ def scaling_limits(
         ordered = np.sort(y)
         m = _round_half_away(settings.fraction * n)
         lo = _sorted_median(ordered[: m + 1])
-        # the m + 1 largest, the maximum included (MATLAB's s(end-m:end)); OpenNFT's Python port
+        # the m + 1 largest, the maximum included (MATLAB's s(end-m:end)); pyOpenNFT's port
         # slices s[-m-2:-1], which drops the maximum: that off-by-one is fixed here
         hi = _sorted_median(ordered[n - m - 1 :])
     if settings.window is None or n < settings.window or previous is None:
@@ -151,7 +151,7 @@ def scaling_limits(
         recent = y[n - settings.window :]  # the current value included (the port's window left it out)
         return max(lo, float(recent.min())), min(hi, float(recent.max()))
     prev_lo, prev_hi = previous
-    # the lower limit follows a value *below* it; OpenNFT's Python port tests `value > lower`
+    # the lower limit follows a value *below* it; pyOpenNFT's port tests `value > lower`
     # (a reversed comparison) and so drags the lower limit up to the value: fixed here
     return min(prev_lo, current), max(prev_hi, current)
 
