@@ -5,11 +5,12 @@ This subpackage owns:
 - :class:`RoiSet`: named binary masks on the EPI grid, read from NIfTI files
   (refused unless on the EPI grid) or built from arrays, and the mean signal
   in each ROI of a volume (:meth:`RoiSet.means`, microseconds per call);
-- :class:`SignalChain`: OpenNFT's per-ROI signal processing, causal, one
+- :class:`SignalChain`: per-ROI signal processing after OpenNFT's (its
+  rules selectable with :class:`ChainOptions`), causal, one
   volume at a time, every intermediate kept (:class:`ChainStep`,
   :meth:`SignalChain.table`): the cumulative GLM (:func:`glm_stage`,
   :func:`nuisance_regressors`, :func:`dct_highpass`, :func:`glm_clean`),
-  the AR(1) filter (:func:`ar1_filter`), the modified Kalman despiker
+  the AR(1) filter (:func:`ar1_filter`, :func:`ar1_filter_columns`), the modified Kalman despiker
   (:func:`kalman_step`, :func:`kalman_despike`) and dynamic scaling
   (:func:`scaling_limits`, :func:`scale_value`);
 - :class:`IncrementalGLM` and :class:`WholeBrainDesign`: the whole-brain
@@ -30,7 +31,7 @@ are used from one thread at a time. Errors are :class:`TimeseriesError`
 from __future__ import annotations
 
 from nfd.timeseries._after_send import AfterSend, WholeBrainGLM
-from nfd.timeseries._ar1 import ar1_filter, ar1_step
+from nfd.timeseries._ar1 import ar1_filter, ar1_filter_columns, ar1_step
 from nfd.timeseries._chain import CHAIN_COLUMNS, ChainOptions, ChainStep, SignalChain
 from nfd.timeseries._displacement import framewise_displacement, framewise_displacement_series, micro_displacement
 from nfd.timeseries._errors import RoiError, TimeseriesError
@@ -64,6 +65,7 @@ __all__ = [
     "TimeseriesError",
     "WholeBrainDesign",
     "ar1_filter",
+    "ar1_filter_columns",
     "ar1_step",
     "dct_highpass",
     "dvars",

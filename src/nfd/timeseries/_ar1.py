@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
+import scipy.signal
 from numpy.typing import ArrayLike
 
 from nfd._checks import ensure_float
 from nfd.timeseries._errors import TimeseriesError
 
-__all__ = ["ar1_filter", "ar1_step", "check_ar1_coefficient"]
+__all__ = ["ar1_filter", "ar1_filter_columns", "ar1_step", "check_ar1_coefficient"]
 
 
 def check_ar1_coefficient(a: float) -> float:
@@ -84,3 +85,46 @@ def ar1_filter(series: ArrayLike, a: float = 0.2) -> np.ndarray:
         previous = ar1_step(float(value), previous, coefficient)
         out[t] = previous
     return out
+
+
+def ar1_filter_columns(columns: ArrayLike, a: float = 0.2) -> np.ndarray:
+    """The recursive AR(1) filter down every column of a matrix (e.g. regressors).
+
+    OpenNFT's ``opennft/matlab/utils/arRegr.m``, the filter
+    :func:`ar1_filter` applies to a series, applied to each column:
+    ``x'_1 = (1 - a) x_1``, ``x'_t = x_t - a x'_{t-1}``. One pass of
+    ``scipy.signal.lfilter``: O(n p) for an n x p matrix.
+
+    Parameters
+    ----------
+    columns : array_like, shape (n, p)
+        The columns to filter (any unit); n may be 0.
+    a : float
+        The coefficient, in ``[0, 1)``.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64, shape ``(n, p)``.
+
+    Raises
+    ------
+    TimeseriesError
+        If `a` is not in ``[0, 1)`` or `columns` is not 2-D.
+
+    Examples
+    --------
+    >>> from nfd.timeseries import ar1_filter_columns
+    >>> ar1_filter_columns([[10.0, 1.0], [10.0, 0.0], [10.0, 0.0]], 0.5).tolist()
+    [[5.0, 0.5], [7.5, -0.25], [6.25, 0.125]]
+    """
+    coefficient = check_ar1_coefficient(a)
+    x = np.asarray(columns, dtype=np.float64)
+    if x.ndim != 2:
+        raise TimeseriesError(f"ar1_filter_columns: columns must be 2-D (n, p), got shape {x.shape}")
+    if x.shape[0] == 0 or x.shape[1] == 0 or coefficient == 0.0:
+        return x.copy()
+    # y_t = x_t - a y_{t-1}; the initial state -a x_1 makes y_1 = (1 - a) x_1
+    initial = -coefficient * x[:1]
+    out, _ = scipy.signal.lfilter([1.0], [1.0, coefficient], x, axis=0, zi=initial)
+    return np.asarray(out, dtype=np.float64)

@@ -11,40 +11,104 @@ from typing import Any, ClassVar, NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike
 
-from nfd._checks import check_bool, ensure_float, ensure_int
-from nfd.design import Design
-from nfd.timeseries._ar1 import ar1_step, check_ar1_coefficient
+from nfd._checks import check_bool, check_option, ensure_float, ensure_int
+from nfd.design import Design, opennft_onoffsets, spm_block_regressors
+from nfd.timeseries._ar1 import ar1_filter_columns, ar1_step, check_ar1_coefficient
 from nfd.timeseries._errors import TimeseriesError
 from nfd.timeseries._glm import glm_clean, glm_stage, nuisance_regressors
 from nfd.timeseries._kalman import KalmanSettings, KalmanState, kalman_step
 from nfd.timeseries._scaling import ScalingSettings, scale_value, scaling_limits
 
-__all__ = ["CHAIN_COLUMNS", "ChainOptions", "ChainStep", "SignalChain"]
+__all__ = [
+    "AR1_PLACEMENTS", "CHAIN_COLUMNS", "OPENNFT_FIRST_MOTION", "TASK_KEPT", "TASK_REGRESSORS", "ChainOptions",
+    "ChainStep", "SignalChain",
+]
 
 #: Number of nuisance regressors OpenNFT counts in its stage length (constant, trend, 6 motion).
 _OPENNFT_NUISANCE_COUNT = 8
 
 
+#: Values of :attr:`ChainOptions.ar1_placement`: nfd's default first.
+AR1_PLACEMENTS: tuple[str, ...] = ("after_glm", "prewhiten")
+#: Values of :attr:`ChainOptions.task_kept`.
+TASK_KEPT: tuple[str, ...] = ("all", "last")
+#: Values of :attr:`ChainOptions.task_regressor`.
+TASK_REGRESSORS: tuple[str, ...] = ("nfd", "spm")
+#: OpenNFT's first-volume motion value (``preprSig.m``: ``P.motCorrParam(1,:) = 0.00001``), mm and radians.
+OPENNFT_FIRST_MOTION = 1e-5
+#: SPM's microtime resolution ``fMRI_T`` used for ``task_regressor = "spm"`` (bins per TR).
+_SPM_MICROTIME = 16
+
+
+def _first_motion(value: object) -> float | None:
+    """``first_motion_epsilon`` of a table: true -> OpenNFT's 1e-5, false / 0 / None -> None, else the number."""
+    if value is None or value is False or (value == 0 and value is not True):
+        return None
+    if value is True:
+        return OPENNFT_FIRST_MOTION
+    return value  # type: ignore[return-value]  # checked by ChainOptions
+
+
 @dataclass(frozen=True)
 class ChainOptions:
-    """Settings of :class:`SignalChain` (OpenNFT's defaults).
+    """Settings of :class:`SignalChain` (nfd's defaults; see each for OpenNFT's).
 
     Attributes
     ----------
     high_pass_s : float or None
         Cut-off period of the DCT high-pass entered at GLM stage 4, seconds
-        (SPM's 128); None for none.
+        (SPM's 128); None for none. The high-pass in the cumulative GLM is
+        nfd's choice: OpenNFT's cGLM has none (its DCT set goes only to the
+        whole-brain iGLM, ``opennft/matlab/nfbPreprVol/preprVol.m``).
     stage_volumes : int or None
         Volumes per GLM stage; None for OpenNFT's ``regrStep``: the number
         of task regressors + 8.
     motion_regressors : bool
         Enter the six z-scored motion parameters at GLM stage 3.
     ar1 : float
-        AR(1) coefficient ``a`` in ``[0, 1)`` (0 disables the filter).
+        AR(1) coefficient ``a`` in ``[0, 1)`` (0 disables the filter;
+        OpenNFT's ``P.aAR1 = 0.2``).
     kalman : KalmanSettings
-        Noise and threshold factors of the Kalman despiker.
+        Noise and threshold factors of the Kalman despiker, and its rule for
+        a zero SD (:attr:`KalmanSettings.zero_sd`).
     scaling : ScalingSettings
         Dynamic scaling settings.
+    ar1_placement : str
+        ``"after_glm"`` (nfd's default): the AR(1) filter runs on the GLM's
+        output and feeds the Kalman filter. ``"prewhiten"`` (OpenNFT's
+        ``opennft/matlab/nfbPreprSig/preprSig.m`` with ``cglmAR1``): the
+        raw series is filtered recursively, one new sample per volume, and
+        so is every regressor (``opennft/matlab/utils/arRegr.m``): the
+        nuisance columns (the constant, which is then not constant, the
+        trend, the z-scored motion, a high-pass if any) are refiltered every
+        volume, after the motion's z-scoring over the volumes so far; the
+        task columns once, over the whole run (``setupProcParams.m``). The
+        GLM fits the filtered series and the Kalman filter gets its output
+        directly.
+    first_motion_epsilon : float or None
+        When a number (OpenNFT: 1e-5, mm and radians), it is added to the
+        six motion parameters of the first recorded volume before they are
+        z-scored: OpenNFT's ``preprSig.m`` sets that row, 0 in its frame
+        (motion relative to the first processed volume), to 1e-5, so a
+        still parameter is not a zero column; adding gives the same fit in
+        any frame (the z-score removes a per-column offset). None (nfd's
+        default): the row as estimated.
+    task_kept : str
+        ``"all"`` (nfd's default, and OpenNFT since 2019): the fit of every
+        task column is kept in the GLM's output. ``"last"`` (OpenNFT 1.0,
+        ``matlab/nfbPreprSig/preprSig.m``: ``[betaReg(1:end-1); 0]``): only
+        the last column's fit is kept; the other task columns are removed
+        as nuisance.
+    task_regressor : str
+        ``"nfd"`` (default): the design's own regressors
+        (:meth:`nfd.design.Design.task_regressors`). ``"spm"``: built as
+        SPM12 builds them for OpenNFT (``opennft/matlab/setupSPM.m``) from
+        the design's blocks (:func:`nfd.design.spm_block_regressors`: onsets
+        in scans one scan late, microtime 16, sampled at ``spm_t0``).
+    spm_t0 : int
+        SPM's ``fMRI_T0`` for ``task_regressor = "spm"``, 1 to 16: 1
+        (OpenNFT since 2019) or 8 (SPM's default; OpenNFT's 2019 inline
+        design and 1.0's user ``SPM.mat``).
     """
 
     high_pass_s: float | None = 128.0
@@ -53,6 +117,11 @@ class ChainOptions:
     ar1: float = 0.2
     kalman: KalmanSettings = field(default_factory=KalmanSettings)
     scaling: ScalingSettings = field(default_factory=ScalingSettings)
+    ar1_placement: str = "after_glm"
+    first_motion_epsilon: float | None = None
+    task_kept: str = "all"
+    task_regressor: str = "nfd"
+    spm_t0: int = 1
 
     def __post_init__(self) -> None:
         if self.high_pass_s is not None:
@@ -67,11 +136,20 @@ class ChainOptions:
             raise TimeseriesError(f"scaling must be a ScalingSettings, got {type(self.scaling).__name__}")
         self.kalman.checked()
         self.scaling.checked()
+        check_option("ar1_placement", self.ar1_placement, AR1_PLACEMENTS, error=TimeseriesError)
+        if self.first_motion_epsilon is not None:
+            ensure_float(
+                self.first_motion_epsilon, "first_motion_epsilon (mm, radians)", positive=True, error=TimeseriesError
+            )
+        check_option("task_kept", self.task_kept, TASK_KEPT, error=TimeseriesError)
+        check_option("task_regressor", self.task_regressor, TASK_REGRESSORS, error=TimeseriesError)
+        ensure_int(self.spm_t0, "spm_t0 (microtime bin)", minimum=1, maximum=_SPM_MICROTIME, error=TimeseriesError)
 
     #: Keys of :meth:`from_table` (a flat TOML table).
     TABLE_KEYS: ClassVar[tuple[str, ...]] = (
         "high_pass_s", "stage_volumes", "motion_regressors", "ar1", "kalman_q", "kalman_r", "kalman_threshold",
         "scaling_warmup", "scaling_fraction", "scaling_floor", "scaling_window",
+        "ar1_placement", "first_motion_epsilon", "kalman_zero_sd", "task_kept", "task_regressor", "spm_t0",
     )
 
     @classmethod
@@ -83,7 +161,11 @@ class ChainOptions:
         ``ar1``, ``kalman_q``, ``kalman_r``, ``kalman_threshold`` (multiples
         of the SD), ``scaling_warmup`` (volumes), ``scaling_fraction``,
         ``scaling_floor`` (fraction of the mean), ``scaling_window``
-        (volumes; 0: none).
+        (volumes; 0: none), ``ar1_placement`` (``"after_glm"`` or
+        ``"prewhiten"``), ``first_motion_epsilon`` (true: OpenNFT's 1e-5;
+        a number; false or 0: none), ``kalman_zero_sd`` (``"pass"`` or
+        ``"opennft"``), ``task_kept`` (``"all"`` or ``"last"``),
+        ``task_regressor`` (``"nfd"`` or ``"spm"``), ``spm_t0`` (1 to 16).
 
         Raises
         ------
@@ -96,6 +178,9 @@ class ChainOptions:
         >>> options = ChainOptions.from_table({"ar1": 0.0, "high_pass_s": 0, "kalman_threshold": 1.2})
         >>> options.ar1, options.high_pass_s, options.kalman.threshold
         (0.0, None, 1.2)
+        >>> opennft = ChainOptions.from_table({"ar1_placement": "prewhiten", "first_motion_epsilon": True})
+        >>> opennft.ar1_placement, opennft.first_motion_epsilon
+        ('prewhiten', 1e-05)
         """
         unknown = sorted(set(table) - set(cls.TABLE_KEYS))
         if unknown:
@@ -110,6 +195,7 @@ class ChainOptions:
             table.get("kalman_q", defaults.kalman.q),
             table.get("kalman_r", defaults.kalman.r),
             table.get("kalman_threshold", defaults.kalman.threshold),
+            table.get("kalman_zero_sd", defaults.kalman.zero_sd),
         )
         scaling = ScalingSettings(
             table.get("scaling_warmup", defaults.scaling.warmup),
@@ -117,14 +203,21 @@ class ChainOptions:
             table.get("scaling_floor", defaults.scaling.floor),
             off_if_zero("scaling_window", defaults.scaling.window),
         )
+        plain = ("motion_regressors", "ar1", "ar1_placement", "task_kept", "task_regressor", "spm_t0")
         return cls(
             high_pass_s=off_if_zero("high_pass_s", defaults.high_pass_s),
             stage_volumes=off_if_zero("stage_volumes", defaults.stage_volumes),
-            motion_regressors=table.get("motion_regressors", defaults.motion_regressors),
-            ar1=table.get("ar1", defaults.ar1),
             kalman=kalman,
             scaling=scaling,
+            first_motion_epsilon=_first_motion(table.get("first_motion_epsilon", defaults.first_motion_epsilon)),
+            **{key: table.get(key, getattr(defaults, key)) for key in plain},
         )
+
+
+def _seen(task: np.ndarray) -> np.ndarray:
+    """The task columns not all zero so far (a condition not met yet is left out of the fit)."""
+    seen = np.any(task != 0.0, axis=0)
+    return task if seen.all() else task[:, seen]
 
 
 #: Columns of :meth:`SignalChain.table`, in order.
@@ -146,7 +239,9 @@ class ChainStep(NamedTuple):
         After the cumulative GLM: nuisance removed, task kept (signal units,
         mean about 0).
     ar1 : float
-        After the AR(1) filter (signal units).
+        After the AR(1) filter (signal units): the GLM's output filtered
+        (``ar1_placement = "after_glm"``, the Kalman filter's input), or the
+        raw value filtered (``"prewhiten"``, the GLM's input).
     kalman : float
         After Kalman despiking and low-pass filtering (signal units).
     scaled : float
@@ -156,7 +251,8 @@ class ChainStep(NamedTuple):
     scale_lo, scale_hi : float
         The scaling limits (signal units).
     stage : int
-        The GLM stage (1 constant, 2 + trend, 3 + motion, 4 + high-pass and task).
+        The GLM stage (1 constant, 2 + trend, 3 + motion, 4 + task and nfd's
+        high-pass if any).
     """
 
     # the domain's name for the field; a NamedTuple field shadows tuple.index, as intended here
@@ -181,34 +277,34 @@ def _check_tr(tr: float) -> float:
 
 
 class SignalChain:
-    """OpenNFT's ROI signal processing for one ROI, causal, one volume at a time.
+    """An ROI's signal processing after OpenNFT's, for one ROI, causal, one volume at a time.
 
     Every volume, with the series so far (volumes after the skipped ones):
 
-    1. cumulative GLM (OpenNFT's ``preprSig.m``, Koush et al., 2017,
-       NeuroImage 156:489): regressors entered in stages of
-       ``stage_volumes`` volumes (see :func:`nfd.timeseries.glm_stage`):
+    1. cumulative GLM (OpenNFT's ``opennft/matlab/nfbPreprSig/preprSig.m``,
+       Koush et al., 2017, NeuroImage 156:489): regressors entered in stages
+       of ``stage_volumes`` volumes (see :func:`nfd.timeseries.glm_stage`):
        constant; + linear trend; + the six motion parameters z-scored;
-       + SPM's DCT high-pass (``high_pass_s``) and the design's task
-       regressors (HRF-convolved). The whole series is refitted, the
-       nuisance fit removed and the task fit kept; the value is the last
-       point (:func:`nfd.timeseries.glm_clean`);
-    2. AR(1): ``y'_1 = (1 - a) y_1``, ``y'_t = y_t - a y'_{t-1}``;
+       + the design's task regressors (HRF-convolved) and, nfd's default
+       not OpenNFT's, SPM's DCT high-pass (``high_pass_s``). The whole
+       series is refitted, the nuisance fit removed and the task fit kept;
+       the value is the last point (:func:`nfd.timeseries.glm_clean`);
+    2. AR(1): ``y'_1 = (1 - a) y_1``, ``y'_t = y_t - a y'_{t-1}``, by
+       default on the GLM's output; with ``ar1_placement = "prewhiten"``,
+       as OpenNFT, on the raw series and every regressor before the GLM
+       (see :class:`ChainOptions`);
     3. modified Kalman filter (Koush et al., 2012, NeuroImage 59:478):
        ``Q = 0.25 sd**2``, ``R = sd**2``, threshold ``0.9 sd``, ``sd`` the
-       sample SD of the AR(1) output so far; a spike is held back once per
-       direction (:func:`nfd.timeseries.kalman_step`);
+       sample SD of the Kalman filter's input so far; a spike is held back
+       once per direction (:func:`nfd.timeseries.kalman_step`);
     4. dynamic scaling (:func:`nfd.timeseries.scaling_limits`) with a floor
        of ``floor * mean(raw so far)``.
 
     Cost: the GLM at volume 150 with ~20 regressors is a least-squares
     fit of a 150 x 20 matrix by Cholesky; a whole update takes about
     0.15 ms there (``tools/bench_signal.py``); the rest is O(1) but for
-    the sort of the scaling (O(n log n), microseconds).
-
-    OpenNFT's ``preprSig.m`` applies its AR(1) filter to the raw series
-    and the regressors before the GLM (prewhitening, ``cglmAR1``); here,
-    as the issue orders the steps, it filters the GLM's output.
+    the sort of the scaling (O(n log n), microseconds). Prewhitening adds
+    one O(n p) filter pass over the nuisance columns per volume.
 
     Volumes must come in increasing index order; gaps (dropped volumes) are
     allowed: the trend and high-pass use the true positions, the filters
@@ -253,7 +349,7 @@ class SignalChain:
             raise TimeseriesError(f"options must be a ChainOptions, got {type(self._options).__name__}")
         n_volumes = operator.index(design.n_volumes)
         skip = operator.index(design.skip_volumes)
-        task = np.asarray(design.task_regressors(self._tr), dtype=np.float64)
+        task = self._task_columns(design, n_volumes, skip)
         if task.ndim != 2 or task.shape[0] != n_volumes:
             raise TimeseriesError(
                 f"the design's task regressors must have shape ({n_volumes}, q), got {task.shape}"
@@ -264,6 +360,11 @@ class SignalChain:
         self._n_volumes = n_volumes
         self._skip = skip
         self._task = task
+        self._prewhiten = self._options.ar1_placement == "prewhiten"
+        # the GLM's task columns: OpenNFT filters them once, over the whole run after the skipped volumes
+        self._task_model = task.copy()
+        if self._prewhiten:
+            self._task_model[skip:] = ar1_filter_columns(task[skip:], self._options.ar1)
         self._labels = labels
         q = task.shape[1]
         self._stage_volumes = (
@@ -274,6 +375,7 @@ class SignalChain:
         capacity = max(0, n_volumes - skip)
         self._positions = np.zeros(capacity, dtype=np.intp)
         self._raw = np.zeros(capacity)
+        self._white = np.zeros(capacity)  # the raw series AR(1)-filtered (prewhitening)
         self._motion = np.zeros((capacity, 6))
         self._out = np.zeros((capacity, len(CHAIN_COLUMNS)))
         self._n = 0
@@ -285,6 +387,18 @@ class SignalChain:
         self._k_m2 = 0.0
         self._raw_sum = 0.0
         self._limits: tuple[float, float] | None = None
+
+    def _task_columns(self, design: Design, n_volumes: int, skip: int) -> np.ndarray:
+        """The task regressors, one row per acquired volume: the design's, or SPM's (OpenNFT's)."""
+        if self._options.task_regressor == "nfd":
+            return np.asarray(design.task_regressors(self._tr), dtype=np.float64)
+        task = np.zeros((n_volumes, len(design.conditions)))
+        if n_volumes > skip:
+            task[skip:] = spm_block_regressors(
+                opennft_onoffsets(design), n_volumes - skip, self._tr,
+                t0=self._options.spm_t0, microtime=_SPM_MICROTIME,
+            )
+        return task
 
     # -- description -----------------------------------------------------------
 
@@ -382,14 +496,38 @@ class SignalChain:
             high_pass_s=self._options.high_pass_s,
             motion=self._motion[:n] if self._options.motion_regressors else None,
         )
+        if self._prewhiten:  # OpenNFT's arRegr.m on the nuisance columns, after the motion's z-score
+            nuisance = ar1_filter_columns(nuisance, self._options.ar1)
         task = None
         if stage >= 4 and self._task.shape[1]:
-            task = self._task[positions + self._skip]
-            seen = np.any(task != 0.0, axis=0)
-            if not seen.all():  # conditions not met yet: all-zero columns, left out of the fit
-                task = task[:, seen] if seen.any() else None
-        cleaned, _beta = glm_clean(self._raw[:n], nuisance, task)
+            task = self._task_model[positions + self._skip]
+            if self._options.task_kept == "last":  # OpenNFT 1.0: the other task columns are nuisance
+                nuisance = np.hstack([nuisance, _seen(task[:, :-1])])
+                task = task[:, -1:]
+            task = _seen(task)
+            if not task.shape[1]:
+                task = None
+        cleaned, _beta = glm_clean(self._white[:n] if self._prewhiten else self._raw[:n], nuisance, task)
         return float(cleaned[-1])
+
+    def _record(self, slot: int, i: int, value: float, motion: np.ndarray) -> None:
+        """Store volume `i`'s position, raw value, motion row and prewhitened value in `slot`."""
+        self._positions[slot] = i - self._skip
+        self._raw[slot] = value
+        epsilon = self._options.first_motion_epsilon
+        self._motion[slot] = motion + epsilon if slot == 0 and epsilon is not None else motion
+        self._raw_sum += value
+        if self._prewhiten:
+            previous = None if slot == 0 else float(self._white[slot - 1])
+            self._white[slot] = ar1_step(value, previous, self._options.ar1)
+
+    def _kalman_input(self, slot: int, glm: float) -> tuple[float, float]:
+        """``(ar1, kalman input)``: the AR(1) column of the step and the value the Kalman filter gets."""
+        if self._prewhiten:
+            return float(self._white[slot]), glm
+        previous_ar1 = None if slot == 0 else float(self._out[slot - 1, 3])
+        ar1 = ar1_step(glm, previous_ar1, self._options.ar1) if self._options.ar1 > 0 else glm
+        return ar1, ar1
 
     def update(self, index: int, raw: float, motion_params: ArrayLike | None = None) -> ChainStep:
         """Process the ROI value of volume `index`.
@@ -428,21 +566,17 @@ class SignalChain:
         self._last_index = i
         self._last_motion = motion
         slot = self._n
-        self._positions[slot] = i - self._skip
-        self._raw[slot] = value
-        self._motion[slot] = motion
-        self._raw_sum += value
+        self._record(slot, i, value, motion)
 
         glm = self._glm(n, stage)
-        previous_ar1 = None if slot == 0 else float(self._out[slot - 1, 3])
-        ar1 = ar1_step(glm, previous_ar1, self._options.ar1) if self._options.ar1 > 0 else glm
+        ar1, kalman_input = self._kalman_input(slot, glm)
 
         # Welford: sample SD of the Kalman input so far (MATLAB std, n - 1)
-        delta = ar1 - self._k_mean
+        delta = kalman_input - self._k_mean
         self._k_mean += delta / n
-        self._k_m2 += delta * (ar1 - self._k_mean)
+        self._k_m2 += delta * (kalman_input - self._k_mean)
         sd = math.sqrt(self._k_m2 / (n - 1)) if n > 1 else 0.0
-        kalman, self._kalman_state, spike = kalman_step(self._kalman_state, ar1, sd, self._kalman_settings)
+        kalman, self._kalman_state, spike = kalman_step(self._kalman_state, kalman_input, sd, self._kalman_settings)
 
         self._out[slot, 4] = kalman
         changed = slot > 0 and self._labels[i] != self._labels[self._last_positions_index(slot - 1)]

@@ -11,30 +11,52 @@ from numpy.typing import ArrayLike
 from nfd._checks import ensure_float
 from nfd.timeseries._errors import TimeseriesError
 
-__all__ = ["KalmanSettings", "KalmanState", "kalman_despike", "kalman_step"]
+__all__ = ["ZERO_SD_RULES", "KalmanSettings", "KalmanState", "kalman_despike", "kalman_step"]
+
+#: Values of :attr:`KalmanSettings.zero_sd`: nfd's rule, then OpenNFT's.
+ZERO_SD_RULES: tuple[str, ...] = ("pass", "opennft")
 
 
 class KalmanSettings(NamedTuple):
     """Constants of the modified Kalman filter, as multiples of the signal's SD.
 
     Koush, Zvyagintsev, Dyck, Mathiak & Mathiak (2012), NeuroImage
-    59:478-489, and OpenNFT's ``preprSig.m``: process noise
-    ``Q = q * sd**2``, measurement noise ``R = r * sd**2``, spike threshold
-    ``threshold * sd`` on the innovation step ``K (y - x)``.
+    59:478-489, and OpenNFT's ``opennft/matlab/nfbPreprSig/preprSig.m``:
+    process noise ``Q = q * sd**2``, measurement noise ``R = r * sd**2``,
+    spike threshold ``threshold * sd`` on the innovation step ``K (y - x)``.
+    OpenNFT since 2020 uses ``q = 0.25, r = 1`` (the defaults); OpenNFT 1.0
+    used ``q = 1, r = 1.95``.
+
+    Attributes
+    ----------
+    q, r, threshold : float
+        Multiples of ``sd**2`` (``q``, ``r``) and of ``sd`` (``threshold``), >= 0.
+    zero_sd : str
+        What a step with ``sd`` 0 (the first volume, a constant signal) does:
+        ``"pass"`` (nfd's rule): a plain update, no spike flagged;
+        ``"opennft"`` (``opennft/matlab/nfbPreprSig/modifKalman.m``): the
+        same rules as any step, so with a threshold of 0 the step ``d``
+        (0 when the gain is 0) is not ``|d| < 0`` and takes the
+        negative-spike branch: held back, spike -1, and the negative
+        counter set, so that the next negative spike is accepted.
     """
 
     q: float = 0.25
     r: float = 1.0
     threshold: float = 0.9
+    zero_sd: str = "pass"
 
     def checked(self) -> KalmanSettings:
         """The settings, validated; :class:`TimeseriesError` for a negative or non-finite one."""
-        return KalmanSettings(
-            *(
-                ensure_float(value, f"Kalman setting {name}", minimum=0.0, error=TimeseriesError)
-                for name, value in zip(self._fields, self, strict=True)
-            )
+        q, r, threshold = (
+            ensure_float(value, f"Kalman setting {name}", minimum=0.0, error=TimeseriesError)
+            for name, value in zip(self._fields[:3], self[:3], strict=True)
         )
+        if self.zero_sd not in ZERO_SD_RULES:
+            raise TimeseriesError(
+                f"Kalman setting zero_sd must be one of {list(ZERO_SD_RULES)}, got {self.zero_sd!r}"
+            )
+        return KalmanSettings(q, r, threshold, self.zero_sd)
 
 
 class KalmanState(NamedTuple):
@@ -77,7 +99,13 @@ def kalman_step(
     step resets both.
 
     With ``sd`` 0 or not finite (fewer than two points, a constant signal)
-    the noise terms are 0, the gain is 0 and no spike is flagged.
+    the noise terms are 0 and the gain is 0 (or 1 when ``P`` > 0); with
+    ``settings.zero_sd == "pass"`` the update is taken and no spike is
+    flagged; with ``"opennft"`` the threshold is 0 and the ordinary rules
+    apply, so a step of 0 is a held-back negative spike (OpenNFT's
+    ``modifKalman.m`` on the first volume: ``|0| < 0`` is false, ``0 > 0``
+    is false). Ties (``d == 0`` with ``|d| >= threshold``) go to the
+    negative branch and the comparison is strict, as in ``modifKalman.m``.
 
     Parameters
     ----------
@@ -120,7 +148,7 @@ def kalman_step(
     x_new = x_pred + step
     p_new = (1.0 - gain) * p_pred
     threshold = settings.threshold * s
-    if s == 0.0 or abs(step) < threshold:
+    if (s == 0.0 and settings.zero_sd == "pass") or abs(step) < threshold:
         return x_new, KalmanState(x_new, p_new, 0, 0), 0
     if step > 0:
         if state.positive_held < 1:
