@@ -81,3 +81,39 @@ async def test_a_volume_that_fails_gets_a_failed_line_and_the_run_goes_on(shared
     assert [(r.index, r.reason) for r in failed] == [(7, "RuntimeError: a bug in the volume step")]
     assert failed[0].file == "001_000007_000008.dcm" and failed[0].condition is not None
     assert summary["volumes_processed"] == 149 and summary["volumes_failed"] == 1 and summary["volumes_refused"] == 0
+
+
+async def test_a_weight_map_decoder_feeds_each_chain_the_projection_of_its_voxels(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    import hashlib
+
+    import nibabel as nib
+
+    run = shared_data / "opennft_psc_run"
+    left, right = (nib.load(run / "rois" / name) for name in ("lROI_1.nii", "rROI_2.nii"))
+    l_mask, r_mask = (np.asarray(m.dataobj) > 0 for m in (left, right))
+    assert not (l_mask & r_mask).any()
+    # weights 2/n on the left ROI and 3/n on the right: the projections are 2 and 3 times the ROI means
+    weights = 2.0 * l_mask / l_mask.sum() + 3.0 * r_mask / r_mask.sum()
+    nib.save(nib.Nifti1Image(weights.astype(np.float32), left.affine), tmp_path / "weights.nii")
+    digest = hashlib.sha256((tmp_path / "weights.nii").read_bytes()).hexdigest()
+    text = _config(run, tmp_path).replace("[feedback]\n", "[feedback]\ntype = \"decoder\"\n") + f"""
+[feedback.decoder]
+weights = "weights.nii"
+sha256 = "{digest}"
+"""
+    cfg = parse_config(text, base_dir=tmp_path)
+    records: list[VolumeRecord] = []
+    await run_daemon(cfg, open_recording(run / "dicom", cfg), handle_signals=False, output_dir=tmp_path / "out",
+                     web=False, on_volume=records.append, volume_step=InProcessVolumeStep(smooth_fwhm=5.0))
+    assert len(records) == 150
+    for r in records:
+        assert r.chain is not None
+        assert r.chain["left"]["raw"] == pytest.approx(2.0 * r.roi["left"], rel=1e-5)
+        assert r.chain["right"]["raw"] == pytest.approx(3.0 * r.roi["right"], rel=1e-5)
+    # OpenNFT's SVM rule: a logistic of a z-score, so between 0 and 1, in regulation volumes; 0 in baseline
+    regulation = [r.feedback for r in records if r.condition != "BAS"]
+    assert regulation and all(v is not None and 0.0 < v < 1.0 for v in regulation)
+    baseline = [r.feedback for r in records if r.condition == "BAS"]
+    assert len(baseline) > 50 and all(v == 0.0 for v in baseline)

@@ -130,8 +130,10 @@ def _check_feedback_kind(cfg: Config) -> None:
     if fb.type == "proxy" and not (2 <= len(fb.proxy.targets) <= 4 and fb.proxy.control):
         raise ConfigError("expected 2 to 4 target ROIs and a control ROI for the two-point proxy",
                           "feedback.proxy.targets")
-    if fb.type == "decoder" and not (fb.decoder.model and fb.decoder.sha256):
-        raise ConfigError("expected a model file and its sha256 for the decoder", "feedback.decoder.model")
+    d = fb.decoder
+    if fb.type == "decoder" and (bool(d.model) == bool(d.weights) or not d.sha256):
+        raise ConfigError("expected a model file or a weight map (one of the two) and its sha256 for the decoder",
+                          "feedback.decoder.weights" if d.weights else "feedback.decoder.model")
     eeg_source = fb.external.source == "eeg" and cfg.eeg.enabled
     if fb.type == "external" and fb.external.source not in fb.external_sources and not eeg_source:
         raise ConfigError(f"expected one of feedback.external_sources {list(fb.external_sources)}, or eeg with "
@@ -208,9 +210,11 @@ def check_files(cfg: Config, *, watch_dir: bool = True) -> None:
             raise ConfigError(f"expected an existing NIfTI file, {_shown(mask)} is not one", _join("roi", name))
     if cfg.web.enabled and cfg.web.token_file and not Path(cfg.web.token_file).is_file():
         raise ConfigError(f"expected an existing file, {_shown(cfg.web.token_file)} is not one", "web.token_file")
-    if cfg.feedback.type == "decoder" and not Path(cfg.feedback.decoder.model).is_file():
-        raise ConfigError(f"expected an existing file, {_shown(cfg.feedback.decoder.model)} is not one",
-                          "feedback.decoder.model")
+    decoder = cfg.feedback.decoder
+    decoder_file, decoder_key = ((decoder.weights, "feedback.decoder.weights") if decoder.weights
+                                 else (decoder.model, "feedback.decoder.model"))
+    if cfg.feedback.type == "decoder" and not Path(decoder_file).is_file():
+        raise ConfigError(f"expected an existing file, {_shown(decoder_file)} is not one", decoder_key)
     if cfg.eeg.enabled and not Path(cfg.eeg.model).is_file():
         raise ConfigError(f"expected an existing file, {_shown(cfg.eeg.model)} is not one", "eeg.model")
     if cfg.volume.reference != "first" and not Path(cfg.volume.reference).is_file():
@@ -327,7 +331,7 @@ def _coerce_float(value: Any, meta: typing.Mapping[str, Any], key: str, base_dir
 
 
 #: String options that hold a path (resolved against the config's folder when set).
-_PATH_STRINGS = ("web.token_file", "feedback.decoder.model", "eeg.model")
+_PATH_STRINGS = ("web.token_file", "feedback.decoder.model", "feedback.decoder.weights", "eeg.model")
 
 
 def _coerce_str(value: Any, meta: typing.Mapping[str, Any], key: str, base_dir: Path) -> str:

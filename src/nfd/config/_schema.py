@@ -196,8 +196,12 @@ class ProxyConfig:
 class DecoderConfig:
     """``[feedback.decoder]``: a scikit-learn model saved with joblib."""
 
-    model: str = _opt("", "joblib file of the estimator (or pipeline with its scaler)")
-    sha256: str = _opt("", "the model file's SHA-256: a file with another hash is never loaded (joblib runs code)")
+    model: str = _opt("", "joblib file of the estimator (or pipeline with its scaler); or give weights")
+    weights: str = _opt(
+        "", "NIfTI weight map on the EPI grid: each ROI's voxels projected on it, through the signal chain, "
+        "then OpenNFT's SVM rule (instead of model)"
+    )
+    sha256: str = _opt("", "the model's or weight map's SHA-256: a file with another hash is never loaded")
     input: Literal["means", "voxels"] = _opt("means", "what the model is fed each volume: ROI means or ROI voxels")
     output: Literal["auto", "decision", "probability", "prediction"] = _opt(
         "auto", "which output is the measure: decision value, class probability or prediction (auto: the first "
@@ -240,11 +244,19 @@ class FeedbackConfig:
         2, "volumes left out at the start of each baseline block (haemodynamic delay)", "volumes", min=0, max=1000
     )
     combine: Literal["mean", "median", "max", "min"] = _opt("mean", "how the ROIs' values are combined")
+    reference: Literal["preceding", "opennft"] = _opt(
+        "preceding",
+        "psc, psc_intermittent: the baseline compared with: the mean of the preceding baseline block (after delay), "
+        "or OpenNFT's medians (cumulative baseline blocks from their 3rd volume; a block's last 7 volumes)",
+    )
+    decimals: int = _opt(-1, "round the value sent to this many decimals, halves away from zero as MATLAB "
+                         "(-1: not rounded)", min=-1, max=15)
     gain: float = _opt(1.0, "feedback = clip(gain * combined PSC, min, max)")
     min: float = _opt(-100.0, "lowest feedback value sent")
     max: float = _opt(100.0, "highest feedback value sent")
     stale_after: float = _opt(
-        0.0, "a volume whose file was written longer ago is processed and recorded but not sent (0: one TR)", "s",
+        0.0, "a volume whose file was written longer ago is processed and recorded but not sent (0: two TRs, at "
+        "least 1 s)", "s",
         min=0.0, max=3600.0,
     )
     external_sources: list[str] = field(

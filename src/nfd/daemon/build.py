@@ -74,14 +74,14 @@ def feedback_kind_options(cfg: Config) -> dict[str, Any]:
     pairs = [list(p) for p in fb.correlation.pairs] or None
     kind = fb.type
     if kind == "psc":
-        return {**common, "delay": fb.delay, "combine": fb.combine}
+        return {**common, "delay": fb.delay, "combine": fb.combine, "reference": fb.reference}
     if kind == "psc_intermittent":
         sh = fb.shaping
         shaping: Any = (
             {"first_threshold": sh.first_threshold, "margin": sh.margin, "history": sh.history}
             if sh.enabled else False
         )
-        return {**common, "delay": fb.delay, "combine": fb.combine, "shaping": shaping}
+        return {**common, "delay": fb.delay, "combine": fb.combine, "shaping": shaping, "reference": fb.reference}
     if kind == "correlation":
         return {**common, "window": fb.correlation.window, "pairs": pairs, "combine": fb.combine}
     if kind == "correlation_intermittent":
@@ -92,6 +92,8 @@ def feedback_kind_options(cfg: Config) -> dict[str, Any]:
                 "consecutive": p.consecutive, "min_change_sd": p.min_change_sd}
     if kind == "decoder":
         d = fb.decoder
+        if d.weights:
+            return {**common, "weights": d.weights, "sha256": d.sha256}
         return {**common, "model_path": d.model, "sha256": d.sha256, "input": d.input, "output": d.output,
                 "positive_class": d.positive_class or None}
     return {"max_age_s": fb.external.max_age_s or None}  # external

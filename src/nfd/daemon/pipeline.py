@@ -19,13 +19,13 @@ import numpy as np
 import structlog
 
 from nfd.acquire import Scan
-from nfd.config import Config
+from nfd.config import Config, ConfigError
 from nfd.daemon._volume_step import VolumeStep
 from nfd.daemon.build import build_after_send, build_chains, load_rois
 from nfd.daemon.worker import VolumeOutput, WorkerCrashed
 from nfd.design import Design
 from nfd.eeg import EegError, EegSession, Prediction
-from nfd.feedback import FeedbackComputer, scale_feedback
+from nfd.feedback import FeedbackComputer, FeedbackError, scale_feedback
 from nfd.outputs import FeedbackMessage, RunFolder, Sink, VolumeRecord, VolumeStatus
 from nfd.outputs.web import LiveState
 from nfd.timeseries import RoiSet
@@ -142,6 +142,11 @@ class Pipeline:
         if len(shape) != 3:
             raise VolumeError(f"expected a 3-D reference volume, got shape {shape}")
         self.rois = load_rois(self.cfg, (shape[0], shape[1], shape[2]), affine)
+        if self.feedback.projects_voxels:  # a weight map: on the same grid as the masks
+            try:
+                self.feedback.bind_rois(self.rois)
+            except FeedbackError as exc:
+                raise ConfigError(str(exc), key="feedback.decoder.weights") from None
         await self.worker.set_reference(data, affine)
         self.grid = (tuple(data.shape), np.asarray(affine, dtype=np.float64))
 
@@ -168,8 +173,8 @@ class Pipeline:
         marks["volume"] = time.time()
         assert self.rois is not None
         means = self.rois.means(out.smoothed)
-        steps = {name: self.chains[name].update(index, float(m), out.params)
-                 for name, m in zip(self.rois.names, means, strict=True)}
+        steps = {name: self.chains[name].update(index, value, out.params)
+                 for name, value in self._chain_inputs(out, means).items()}
         marks["roi"] = time.time()
         eeg_prediction = await self._eeg_for_feedback(index, scan.t_complete)
         stale = self._is_stale(scan)
@@ -203,13 +208,20 @@ class Pipeline:
             log.debug("volume_not_restored", index=scan.index, reason=str(exc))
             return
         means = self.rois.means(out.smoothed)
-        steps = {name: self.chains[name].update(scan.index, float(m), out.params)
-                 for name, m in zip(self.rois.names, means, strict=True)}
+        steps = {name: self.chains[name].update(scan.index, value, out.params)
+                 for name, value in self._chain_inputs(out, means).items()}
         voxels = ({name: self.rois.voxels(out.smoothed, name) for name in self.rois.names}
                   if self.feedback.needs_voxels else None)
         self.feedback.update(scan.index, steps, voxels)
         await asyncio.to_thread(self.after_send.update, scan.index, out.params, out.smoothed, steps)
         log.debug("volume_restored", index=scan.index, file=scan.path.name)
+
+    def _chain_inputs(self, out: VolumeOutput, means: Any) -> dict[str, float]:
+        """Each ROI's value entering its signal chain: its mean, or with a weight map its voxels' projection."""
+        assert self.rois is not None
+        if self.feedback.projects_voxels:
+            return self.feedback.raw_values({name: self.rois.voxels(out.smoothed, name) for name in self.rois.names})
+        return {name: float(m) for name, m in zip(self.rois.names, means, strict=True)}
 
     def _is_stale(self, scan: Scan) -> bool:
         """Whether the scan's file was written longer ago than :attr:`stale_after` (then it is not sent)."""
@@ -286,7 +298,8 @@ class Pipeline:
                   if self.feedback.needs_voxels else None)
         measure = self.feedback.update(index, steps, voxels)
         fb = self.cfg.feedback
-        value = None if measure is None else scale_feedback(measure, gain=fb.gain, lo=fb.min, hi=fb.max)
+        value = None if measure is None else scale_feedback(
+            measure, gain=fb.gain, lo=fb.min, hi=fb.max, decimals=None if fb.decimals < 0 else fb.decimals)
         marks["feedback"] = marks["sent"] = time.time()
         if value is not None and send:  # intermittent feedback: only at the end of a block
             msg = FeedbackMessage(

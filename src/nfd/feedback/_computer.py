@@ -13,7 +13,7 @@ import numpy as np
 from nfd._checks import ensure_float, ensure_int
 from nfd.design import Design, DesignError
 from nfd.feedback._errors import FeedbackError
-from nfd.timeseries import ChainStep
+from nfd.timeseries import ChainStep, RoiSet
 
 __all__ = ["CHAIN_SIGNALS", "FeedbackComputer"]
 
@@ -85,6 +85,27 @@ class FeedbackComputer(abc.ABC):
     #: ROI voxels, e.g. a decoder weight map) instead of the ROI means; such a type has
     #: ``bind_rois(rois)``, called once the ROI set is known.
     projects_voxels: bool = False
+
+    def bind_rois(self, rois: RoiSet) -> None:
+        """Take what a :attr:`projects_voxels` kind needs of the ROI set; the other kinds need nothing.
+
+        Raises
+        ------
+        FeedbackError
+            A projecting kind whose map does not fit ``rois``.
+        """
+        if self.projects_voxels:
+            raise NotImplementedError(f"{type(self).__name__} projects voxels but has no bind_rois")
+
+    def raw_values(self, voxels: Mapping[str, np.ndarray]) -> dict[str, float]:
+        """The ROI chains' raw values, for a :attr:`projects_voxels` kind only.
+
+        Raises
+        ------
+        FeedbackError
+            This kind takes the ROI means (it does not project voxels).
+        """
+        raise FeedbackError(f"feedback type {self.kind!r} takes the ROI means: it does not project voxels")
 
     def push(self, value: float, *, index: int | None = None) -> None:
         """Give a value from outside (REST, EEG); only kinds with :attr:`accepts_push` take one.
