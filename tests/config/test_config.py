@@ -73,8 +73,8 @@ def test_minimal_config_gets_documented_defaults() -> None:
         (('protocol = "protocol.json"', 'protocol = "protocol.json"\n[feedback.proxy]\ntargets = ["left", "nowhere"]'), "feedback.proxy",
          "got 'nowhere'"),
         (("[feedback]", '[feedback]\ntype = "decoder"'), "feedback.decoder.model", "model file or a weight map"),
-        (('protocol = "protocol.json"', 'protocol = "protocol.json"\ntype = "decoder"\n[feedback.decoder]\n'
-          'model = "m"\nweights = "w.nii"\nsha256 = "x"'), "feedback.decoder.weights", "one of the two"),
+        (('protocol = "protocol.json"', ('protocol = "protocol.json"\ntype = "decoder"\n[feedback.decoder]\n'
+          'model = "m"\nweights = "w.nii"\nsha256 = "x"')), "feedback.decoder.weights", "one of the two"),
         (("[feedback]", '[feedback]\nreference = "spm"'), "feedback.reference", "'preceding'"),
         (("[feedback]", '[feedback]\ndecimals = 16'), "feedback.decimals", "15"),
         (('protocol = "protocol.json"', 'protocol = "protocol.json"\ntype = "external"\n[feedback.external]\nsource = "button"'),
