@@ -111,8 +111,19 @@ def _check_config(args: argparse.Namespace) -> int:
 
     preflight(cfg)  # every check nfd run makes before the first volume
     sys.stdout.write(orjson.dumps(config_to_dict(cfg), option=orjson.OPT_INDENT_2).decode() + "\n")
+    print(f"nfd: {args.config}: {_profile_line(cfg)}", file=sys.stderr)
     print(f"nfd: {args.config}: configuration is valid", file=sys.stderr)
     return EXIT_OK
+
+
+def _profile_line(cfg: Config) -> str:
+    """Which profile is in force, how many options it set, and which the file overrides."""
+    s = cfg.signal
+    name = "nfd" if s.profile == "nfd" else f"opennft (OpenNFT {s.opennft_version})"
+    if s.profile == "nfd":
+        return "profile nfd (nfd's defaults)"
+    overrides = ", ".join(f"{key} = {value!r}" for key, value in cfg.profile_overridden) or "none"
+    return f"profile {name}: {len(cfg.profile_applied)} options set by it; overridden in the file: {overrides}"
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -62,5 +62,7 @@ def config_to_dict(cfg: Config) -> dict[str, Any]:
         return value
 
     data = dataclasses.asdict(cfg)
-    data.pop("source", None)
+    for f in dataclasses.fields(cfg):
+        if f.metadata.get("internal"):
+            data.pop(f.name, None)
     return plain(data)

@@ -21,6 +21,7 @@ from typing import Any, Literal, get_args, get_origin
 
 from nfd._checks import check_bool, check_option, check_str, ensure_float, ensure_int
 from nfd._errors import ConfigError
+from nfd.config._profiles import apply_profile
 from nfd.config._schema import Config
 
 if sys.version_info >= (3, 11):
@@ -86,12 +87,14 @@ def parse_config(text: str, base_dir: Path, file: Path | None = None) -> Config:
         table = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"not valid TOML: {exc}", file=file) from None
+    table, applied, overridden = apply_profile(table)
     try:
         cfg = _build(Config, table, "", base_dir)
         _check_semantics(cfg)
     except ConfigError as exc:
         raise ConfigError(exc.reason, key=exc.key, file=file) from None
-    return dataclasses.replace(cfg, source=base_dir)
+    return dataclasses.replace(cfg, source=base_dir, profile_applied=tuple(applied.items()),
+                               profile_overridden=tuple(overridden.items()))
 
 
 def _check_semantics(cfg: Config) -> None:

@@ -278,6 +278,14 @@ class FeedbackConfig:
 class SignalConfig:
     """``[signal]``: the per-ROI signal chain (cumulative GLM, AR(1), Kalman, scaling)."""
 
+    profile: Literal["nfd", "opennft"] = _opt(
+        "nfd", "the values the options start from: nfd's defaults, or OpenNFT's MATLAB chain, feedback and "
+        "realignment (options written in this file override them)"
+    )
+    opennft_version: Literal["current", "1.0"] = _opt(
+        "current", "profile opennft: OpenNFT's code since 2020, or its 1.0 release (Kalman noise, 1.0's display)"
+    )
+
     high_pass_s: float = _opt(128.0, "DCT high-pass cut-off period (0: none)", "s", min=0.0, max=100000.0)
     stage_volumes: int = _opt(
         0, "volumes per GLM stage (0: OpenNFT's, task regressors + 8)", "volumes", min=0, max=100000
@@ -294,6 +302,21 @@ class SignalConfig:
                                    max=0.5)
     scaling_floor: float = _opt(0.005, "smallest scaling range, as a fraction of the mean", min=0.0, max=1e6)
     scaling_window: int = _opt(0, "scale over the last N volumes only (0: the whole run)", "volumes", min=0, max=100000)
+    ar1_placement: Literal["after_glm", "prewhiten"] = _opt(
+        "after_glm", "AR(1) on the GLM's output, or OpenNFT's prewhitening of the series and regressors before it"
+    )
+    first_motion_epsilon: bool = _opt(False, "OpenNFT's 1e-5 added to the first volume's motion before z-scoring")
+    kalman_zero_sd: Literal["pass", "opennft"] = _opt(
+        "pass", "Kalman on a zero SD (the first volume): a plain update, or OpenNFT's negative-spike hold"
+    )
+    task_kept: Literal["all", "last"] = _opt(
+        "all", "task fits kept in the GLM's output: all, or the last (OpenNFT 1.0)"
+    )
+    task_regressor: Literal["nfd", "spm"] = _opt(
+        "nfd", "task regressors: nfd's (the design's HRF at the TR), or SPM's design as OpenNFT builds it"
+    )
+    spm_t0: int = _opt(1, "task_regressor spm: microtime onset T0 of 16 bins (OpenNFT 1, SPM's default 8)",
+                       min=1, max=16)
 
 
 @dataclass(frozen=True)
@@ -398,3 +421,6 @@ class Config:
     log: LogConfig = field(default_factory=LogConfig, metadata={"doc": "logging"})
     #: The folder the config file was read from (relative paths resolve against it).
     source: Path | None = field(default=None, metadata={"internal": True})
+    #: Options ``[signal] profile`` set ("table.key", value), and those the file overrode, in the file's values.
+    profile_applied: tuple[tuple[str, Any], ...] = field(default=(), metadata={"internal": True})
+    profile_overridden: tuple[tuple[str, Any], ...] = field(default=(), metadata={"internal": True})

@@ -61,6 +61,9 @@ def build_chains(cfg: Config, design: Design) -> dict[str, SignalChain]:
             "kalman_r": s.kalman_r, "kalman_threshold": s.kalman_threshold,
             "scaling_warmup": s.scaling_warmup, "scaling_fraction": s.scaling_fraction,
             "scaling_floor": s.scaling_floor, "scaling_window": s.scaling_window,
+            "ar1_placement": s.ar1_placement, "first_motion_epsilon": s.first_motion_epsilon,
+            "kalman_zero_sd": s.kalman_zero_sd, "task_kept": s.task_kept, "task_regressor": s.task_regressor,
+            "spm_t0": s.spm_t0,
         })
         return {name: SignalChain(design, cfg.run.tr, options) for name in cfg.roi}
     except TimeseriesError as exc:

@@ -298,8 +298,11 @@ class Pipeline:
                   if self.feedback.needs_voxels else None)
         measure = self.feedback.update(index, steps, voxels)
         fb = self.cfg.feedback
+        # OpenNFT shows 0 during baseline even when its display range starts above 0 (1.0: [1, 100])
+        at_baseline = 0.0 if fb.reference == "opennft" and self.design.is_baseline(index) else None
         value = None if measure is None else scale_feedback(
-            measure, gain=fb.gain, lo=fb.min, hi=fb.max, decimals=None if fb.decimals < 0 else fb.decimals)
+            measure, gain=fb.gain, lo=fb.min, hi=fb.max, decimals=None if fb.decimals < 0 else fb.decimals,
+            baseline_value=at_baseline)
         marks["feedback"] = marks["sent"] = time.time()
         if value is not None and send:  # intermittent feedback: only at the end of a block
             msg = FeedbackMessage(
