@@ -249,6 +249,7 @@ def measure(series: Series, tr: float) -> dict[str, object]:
             code = daemon.wait(120 + 2 * tr * len(series.volumes))
             unsent = sorted((e["event"], e.get("index")) for e in daemon.events()
                             if e["event"] in ("volume_stale", "volume_missing", "volume_late", "volume_rejected"))
+        stages = _stage_medians(root / "runs")
         time.sleep(0.3)
         stop.set()
         got = out_q.get(timeout=30)
@@ -263,7 +264,18 @@ def measure(series: Series, tr: float) -> dict[str, object]:
             seen[index] = ((t - written[index]) * 1e3, float(msg["latency_ms"]))
     outside = [seen[i][0] for i in sorted(seen)]
     own = [seen[i][1] for i in sorted(seen)]
-    return {"outside": outside, "own": own, "received": len(seen), "volumes": len(series.volumes), "unsent": unsent}
+    return {"outside": outside, "own": own, "received": len(seen), "volumes": len(series.volumes), "unsent": unsent,
+            "stages": stages}
+
+
+def _stage_medians(runs: Path) -> dict[str, float]:
+    """Median per stage of ``durations_ms`` over the run's processed volumes (ms)."""
+    per_stage: dict[str, list[float]] = {}
+    for folder in runs.iterdir():
+        for line in (folder / "volumes.jsonl").read_text().splitlines():
+            for stage, ms in json.loads(line).get("durations_ms", {}).items():
+                per_stage.setdefault(stage, []).append(float(ms))
+    return {stage: statistics.median(values) for stage, values in per_stage.items()}
 
 
 def _p(values: list[float], q: float) -> float:
@@ -291,6 +303,9 @@ def main() -> None:
             print(f"{series.name:<32} {tr:>5.2f} {r['received']:>3}/{r['volumes']:<3}  {_p(out, 50):>9.1f} "
                   f"{_p(out, 95):>9.1f} {max(out, default=float('nan')):>9.1f}  {_p(own, 50):>10.1f} "
                   f"{_p(own, 95):>10.1f}  {trend:>21}", flush=True)
+            stages = r["stages"]
+            assert isinstance(stages, dict)
+            print(f"{'':<32} median ms: " + ", ".join(f"{k} {v:.1f}" for k, v in stages.items()), flush=True)
             if r["unsent"]:
                 print(f"{'':<32} not sent: {r['unsent']}", flush=True)
 
