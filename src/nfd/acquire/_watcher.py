@@ -796,10 +796,11 @@ class ScanWatcher:
             log.debug("file_renamed", file=str(entry.path), renamed_from=str(renamed_from))
             self._files.settle(entry, FileState.DONE)
             return
-        if not self._check_series(entry, image, self._last_byte(entry, reading)):
+        written = self._last_byte(entry, reading)
+        if not self._check_series(entry, image, written):
             return
         if isinstance(image, SliceImage):
-            await self._offer_slice(entry, reading, image, now)
+            await self._offer_slice(entry, reading, image, now, written)
             return
         if self.options.index_from == "name":
             assert entry.number is not None
@@ -812,7 +813,7 @@ class ScanWatcher:
             return
         index = number - self.options.first_number
         scan = Scan(index=index, path=entry.path, image=image, t_complete=reading.t_complete,
-                    t_written=self._last_byte(entry, reading), t_read=reading.t_read)
+                    t_written=written, t_read=reading.t_read)
         self._offer_volume(entry, scan, reading.digest, reading.identity, now)
 
     def _offer_volume(
@@ -858,9 +859,12 @@ class ScanWatcher:
             self._reject(entry, "file_rejected", reason, "rejected", state=FileState.DONE)
 
     async def _offer_slice(
-        self, entry: WatchedFile, reading: _Reading, image: SliceImage, now: float
+        self, entry: WatchedFile, reading: _Reading, image: SliceImage, now: float, written: float
     ) -> None:
-        """Give a slice to the assembler; stack and offer its volume once it is whole."""
+        """Give a slice to the assembler; stack and offer its volume once it is whole.
+
+        ``written`` is the slice file's last byte (s since the epoch); the volume's is the latest of its slices'.
+        """
         assert reading.identity is not None
         self._saw_slices = True
         index = image.volume_number - self.options.first_number
@@ -898,7 +902,7 @@ class ScanWatcher:
         self._files.settle(entry, FileState.DONE)
         assert offer.verdict is not SliceVerdict.DUPLICATE  # ruled out above
         self._taken_identities[reading.identity] = entry.path
-        written = max(self._slices_written.get(index, 0.0), self._last_byte(entry, reading))
+        written = max(self._slices_written.get(index, 0.0), written)
         self._slices_written[index] = written
         if not self._sequencer.started:
             self._initial_indices.append(index)
