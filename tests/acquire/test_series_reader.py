@@ -393,7 +393,8 @@ def damage(buf: bytes, how: tuple[str, object]) -> bytes:
     return bytes(out)
 
 
-_SERIES_OF = {"ge": "ge_mr750_epi", "philips": "philips_achieva_fmri", "xa": "siemens_xa30_enhanced_fmri"}
+_SERIES_OF = {"ge": "ge_mr750_epi", "philips": "philips_achieva_fmri", "xa": "siemens_xa30_enhanced_fmri",
+              "mosaic": "siemens_mosaic_prisma_vd13/cmrr_Int_8"}
 
 
 @pytest.fixture(scope="module")
@@ -406,7 +407,7 @@ def series_seeds(shared_data: Path) -> dict[str, tuple[bytes, bytes]]:
     return seeds
 
 
-@settings(max_examples=60, deadline=None, derandomize=True, database=None,
+@settings(max_examples=80, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(key=st.sampled_from(sorted(_SERIES_OF)), how=DAMAGE)
 def test_a_damaged_file_mid_series_gets_the_full_reads_outcome(
@@ -426,3 +427,109 @@ def test_a_damaged_file_mid_series_gets_the_full_reads_outcome(
         assert isinstance(fast, ScanImage) and same_scan(fast, full)
     else:
         assert fast == full
+
+
+# -- Siemens mosaics: the header and CSA headers once per series ---------------------------------
+
+_MOSAIC_SERIES = {"opennft": ("opennft_psc_run", "dicom"), "rt_mosaic": ("siemens_rt_mosaic",),
+                  "cmrr": ("dicom_reader_testset", "siemens_mosaic_prisma_vd13", "cmrr_Int_8")}
+
+
+def _mosaic_files(shared_data: Path, key: str) -> list[Path]:
+    files = sorted(shared_data.joinpath(*_MOSAIC_SERIES[key]).glob("*.dcm"))
+    assert files, key
+    return files
+
+
+@pytest.fixture(scope="module")
+def mosaic_files(shared_data: Path) -> list[Path]:
+    return _mosaic_files(shared_data, "opennft")
+
+
+@pytest.mark.parametrize("key", sorted(_MOSAIC_SERIES))
+@pytest.mark.parametrize("order", ["as_written", "shuffled"])
+def test_fast_read_is_the_full_read_on_every_mosaic_file(shared_data: Path, key: str, order: str) -> None:
+    """Data, affine, slice times, header index and series bit for bit (rt_mosaic's CSA image headers
+    differ from file to file: parsed, same tiling and slice normal)."""
+    files = _mosaic_files(shared_data, key)
+    if order == "shuffled":
+        random.Random(7).shuffle(files)
+    reader = SeriesReader()
+    for path in files:
+        volume = assert_same_volume_as_full(reader, path.read_bytes(), str(path))
+        assert isinstance(volume, ScanImage) and volume.format == "siemens_mosaic" and volume.slice_times is not None
+    assert reader.counts == {"fast": len(files) - 1, "full": 1}
+
+
+def _csa_span(buf: bytes) -> tuple[int, int]:
+    _, spans = element_spans(buf, "x")
+    (csa,) = [s for s in spans if s.tag == 0x00291010]
+    return csa.value_pos, csa.value_pos + csa.length
+
+
+def _garbled_csa(buf: bytes) -> bytes:
+    start, end = _csa_span(buf)
+    return buf[:start] + b"\x07" * (end - start) + buf[end:]
+
+
+def _later_slice_time(buf: bytes) -> bytes:
+    """The CSA image header with the first MosaicRefAcqTimes value changed (same length)."""
+    start, end = _csa_span(buf)
+    csa = buf[start:end]
+    at = csa.index(b"MosaicRefAcqTimes")
+    digits = csa.index(b"0.0", at)  # the first slice's time, "0.0..." in its item
+    changed = csa[:digits] + b"1.5" + csa[digits + 3 :]
+    return buf[:start] + changed + buf[end:]
+
+
+#: Mosaic files unlike the series' first one, and whether they are still read along the template.
+UNLIKE_MOSAIC: dict[str, tuple[Callable[[bytes], bytes], bool]] = {
+    "other series": (lambda b: _edit(b, _set("SeriesInstanceUID", "1.2.3.4.5")), False),
+    "other geometry (orientation)": (lambda b: _edit(b, _set("ImageOrientationPatient", [1, 0, 0, 0, 0.8, 0.6])),
+                                     False),
+    "other geometry (pixel spacing)": (lambda b: _edit(b, _set("PixelSpacing", [2.0, 2.0])), False),
+    "other position": (lambda b: _edit(b, _set("ImagePositionPatient", [1.0, 2.0, 3.0])), False),
+    "other scaling": (lambda b: _edit(b, _set("RescaleSlope", 2.5)), False),
+    "truncated in the header": (lambda b: b[:3000], False),
+    "truncated in the CSA header": (lambda b: b[: _csa_span(b)[0] + 100], False),
+    "truncated in the pixels": (lambda b: b[:-9], False),
+    "pixel length lies (longer)": (lambda b: _lying_pixel_length(b, 2), False),
+    "pixel length lies (shorter)": (lambda b: _lying_pixel_length(b, -2), False),
+    "bytes after the pixels": (lambda b: b + b"\x00" * 8, False),
+    "garbled CSA image header": (_garbled_csa, False),
+    "a later slice time in the CSA header": (_later_slice_time, True),
+    "other SOP instance and frame of reference (free)": (
+        lambda b: _edit(b, lambda ds: (setattr(ds, "SOPInstanceUID", "1.2." + "9" * 50),
+                                       setattr(ds, "FrameOfReferenceUID", "1.2.3"))), True),
+}
+
+
+@pytest.mark.parametrize("case", sorted(UNLIKE_MOSAIC))
+def test_a_mosaic_unlike_the_series_first_is_read_in_full(mosaic_files: list[Path], case: str) -> None:
+    reader = SeriesReader()
+    first = _edit(mosaic_files[0].read_bytes(), lambda ds: None)  # both through pydicom's writer, as the edited one
+    assert_same_volume_as_full(reader, first)
+    edit, fast = UNLIKE_MOSAIC[case]
+    assert_same_volume_as_full(reader, edit(_edit(mosaic_files[6].read_bytes(), lambda ds: None)))
+    assert reader.counts["fast"] == int(fast)
+    assert_same_volume_as_full(reader, _edit(mosaic_files[9].read_bytes(), lambda ds: None))  # the series goes on
+    assert reader.counts["fast"] == int(fast) + 1
+
+
+def test_a_later_slice_time_is_read_from_the_file(mosaic_files: list[Path]) -> None:
+    reader = SeriesReader()
+    first = mosaic_files[0].read_bytes()
+    template = assert_same_volume_as_full(reader, first)
+    later = assert_same_volume_as_full(reader, _later_slice_time(mosaic_files[3].read_bytes()))
+    assert isinstance(template, ScanImage) and isinstance(later, ScanImage) and reader.counts["fast"] == 1
+    assert later.slice_times is not None and template.slice_times is not None
+    assert later.slice_times != template.slice_times
+
+
+def test_other_mosaic_series_in_turn_each_keep_their_template(shared_data: Path) -> None:
+    a, b = _mosaic_files(shared_data, "opennft"), _mosaic_files(shared_data, "rt_mosaic")
+    reader = SeriesReader()
+    for k in range(6):
+        assert_same_volume_as_full(reader, a[k].read_bytes())
+        assert_same_volume_as_full(reader, b[k].read_bytes())
+    assert reader.counts == {"fast": 10, "full": 2}

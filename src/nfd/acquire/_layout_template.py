@@ -9,8 +9,8 @@ along it, each element's header read with the same bounds checks as
 
 * the elements whose values a reader takes from every file (``read_tags``)
   and the pixel data are located and handed back;
-* elements no reader uses (:func:`is_free`: SOP instance UIDs, times, slice
-  location, window, group lengths, private elements other than the ones the
+* elements no reader uses (:func:`is_free`: SOP instance UIDs, times, source
+  images, frame of reference, slice location, window, group lengths, private elements other than the ones the
   readers use) may differ in value and length;
 * ``nested_tags`` elements (a sequence whose items change from file to
   file) are walked by the subclass (:meth:`LayoutTemplate.walk_nested`);
@@ -51,6 +51,8 @@ FREE_TAGS: frozenset[int] = frozenset(
         0x0008002A,  # AcquisitionDateTime
         0x00080032,  # AcquisitionTime
         0x00080033,  # ContentTime
+        0x00082112,  # SourceImageSequence (Siemens mosaics: the volume's source images)
+        0x00200052,  # FrameOfReferenceUID (one per file in some anonymised Siemens exports)
         0x00201041,  # SliceLocation
         0x00280106,  # SmallestImagePixelValue
         0x00280107,  # LargestImagePixelValue

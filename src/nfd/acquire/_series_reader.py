@@ -34,8 +34,9 @@ geometry changed starts anew). A template is kept only when the fast read of
 its own file gives the full read's slice exactly.
 
 :class:`SeriesReader` holds the templates (a few series, the most recent
-first), of single-slice series and of Siemens XA enhanced series
-(:mod:`nfd.acquire._enhanced_template`); the watch folder owns one. It is
+first), of single-slice series, of Siemens XA enhanced series
+(:mod:`nfd.acquire._enhanced_template`) and of Siemens mosaic series
+(:mod:`nfd.acquire._mosaic_template`); the watch folder owns one. It is
 safe to call from threads.
 """
 
@@ -52,7 +53,7 @@ from pydicom.dataelem import RawDataElement, convert_raw_data_element
 from pydicom.dataset import Dataset
 from pydicom.tag import Tag
 
-from nfd.acquire import _enhanced, _slices
+from nfd.acquire import _enhanced, _siemens_mosaic, _slices
 from nfd.acquire._dicom import read_dicom_with_header
 from nfd.acquire._dicom_header import DICOM_DECODE_ERRORS, LPS_TO_RAS, dicomwrappers, series_identity
 from nfd.acquire._dicom_layout import DICOM_PREFIX_END, ElementSpan, element_spans
@@ -60,6 +61,7 @@ from nfd.acquire._enhanced_template import EnhancedTemplate, same_scan
 from nfd.acquire._errors import NotAScanError
 from nfd.acquire._image import ScanImage
 from nfd.acquire._layout_template import FAST_ERRORS, LayoutTemplate, Mismatch, used_private_tags
+from nfd.acquire._mosaic_template import MosaicTemplate
 from nfd.acquire._reader import MAX_INFLATED_BYTES, read_part_bytes
 from nfd.acquire._slices import SliceImage, SliceOptions
 
@@ -241,7 +243,7 @@ def same_slice(a: SliceImage, b: SliceImage) -> bool:
 
 
 class SeriesReader:
-    """Reads scan files, keeping templates of the series' first files (single-slice and Siemens XA enhanced).
+    """Reads scan files, keeping templates of the series' first files (single-slice, Siemens XA enhanced, mosaic).
 
     Parameters
     ----------
@@ -305,6 +307,8 @@ class SeriesReader:
                 template = SliceTemplate(buf, ds, wrapper, slices, name)
             elif image.format == _enhanced.FORMAT:
                 template = EnhancedTemplate(buf, ds, wrapper, image, name)
+            elif image.format == _siemens_mosaic.FORMAT:
+                template = MosaicTemplate(buf, ds, wrapper, image, name)
             else:
                 return
         except FAST_ERRORS:
@@ -322,4 +326,4 @@ def _same(again: ScanImage | SliceImage | None, image: ScanImage | SliceImage) -
     return False
 
 
-_Template = SliceTemplate | EnhancedTemplate
+_Template = SliceTemplate | EnhancedTemplate | MosaicTemplate
