@@ -200,11 +200,6 @@ def test_ge_single_slice_run_through_the_simulator(shared_data: Path, tmp_path: 
     write_config(
         config, tr=5.0, n_volumes=10, skip=0, reference="first", rois=rois,
         protocol=tmp_path / "protocol.json", acquire='index_from = "header"',
-        # The GE series moves by 17-52 degrees in plane between volumes: leaving out the sample points within
-        # 2.5 slices of this 15-slice slab's ends (the default) leaves local optima that a warm start from a
-        # different previous volume (the live run's gap) reaches differently. This test is about the files'
-        # path, so it samples the whole slab, as the realignment did before edge_margin.
-        volume="edge_margin = 0",
     )
     dropped, duplicated, swapped = 3, 2, (5, 6)
     replay = replay_args(recording, tmp_path / "offline")

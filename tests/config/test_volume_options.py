@@ -32,6 +32,7 @@ RANGES: dict[str, tuple[object, object, object | None, object]] = {
     "realign_degree": (2, 4, 1, 5),
     "reslice_degree": (1, 4, 0, 5),
     "max_iterations": (1, 1000, 0, 1001),
+    "restart_after": (0, 1000, -1, 1001),
 }
 
 #: Every option set away from its default, as a lab copying OpenNFT's set-up (and more) would.
@@ -46,6 +47,7 @@ realign_fwhm = 4.0
 realign_degree = 3
 reslice_degree = 2
 max_iterations = 1
+restart_after = 5
 smooth_fwhm = 3.0
 """
 
@@ -112,7 +114,7 @@ def _check_engine(options: dict[str, object], iterations: int) -> None:
     assert options["pad_slices"] == 3 and options["edge_margin"] == 0.0 and options["warm_start"] is False
     assert options["quality"] == 1.0 and options["sep"] == 6.0 and options["realign_fwhm"] == 4.0
     assert options["realign_degree"] == 3 and options["reslice_degree"] == 2 and options["smooth_fwhm"] == 3.0
-    assert options["max_iterations"] == 1
+    assert options["max_iterations"] == 1 and options["restart_after"] == 5
     assert iterations == 1  # the cap is in force: a moved volume needs several iterations otherwise
 
 

@@ -53,7 +53,7 @@ _SIGNAL: dict[str, dict[str, Any]] = {
 _VOLUME: dict[str, dict[str, Any]] = {
     "current": {
         "smooth_fwhm": 5.0, "realign_fwhm": 5.0, "sep": 4.0, "realign_degree": 4, "reslice_degree": 4,
-        "pad_slices": 3, "edge_margin": 0.0, "warm_start": False, "max_iterations": 10,
+        "pad_slices": 3, "edge_margin": 0.0, "warm_start": False, "restart_after": 0, "max_iterations": 10,
     },
     "1.0": {"pad_slices": 0},
 }

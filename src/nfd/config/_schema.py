@@ -104,6 +104,10 @@ class VolumeConfig:
         "(0: SPM's, all points)", "slices", min=0.0, max=8.0
     )
     warm_start: bool = _opt(True, "start each volume's realignment from the previous estimate (OpenNFT: from none)")
+    restart_after: int = _opt(
+        16, "with warm_start, a volume needing more iterations than this (or max_iterations) is estimated again "
+        "from no motion and the lower residual kept (0: never)", "iterations", min=0, max=1000
+    )
     quality: float = _opt(
         0.9, "SPM's realignment quality: fraction of the information kept when dropping sample points (1: all)",
         min_exclusive=0.0, max=1.0

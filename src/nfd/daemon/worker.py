@@ -102,7 +102,7 @@ def engine_options(volume: VolumeConfig) -> dict[str, Any]:
     dict
         Every ``[volume]`` option but ``reference``, by its name (which is
         the engine's argument name): ``smooth_fwhm``, ``pad_slices``,
-        ``edge_margin``, ``warm_start``, ``quality``, ``sep``,
+        ``edge_margin``, ``warm_start``, ``restart_after``, ``quality``, ``sep``,
         ``realign_fwhm``, ``realign_degree``, ``reslice_degree``,
         ``max_iterations``. Pass it to :class:`VolumeWorker` or
         :class:`~nfd.daemon.InProcessVolumeStep` as keywords.

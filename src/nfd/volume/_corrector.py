@@ -17,7 +17,14 @@ from nfd._cext import realign as _realign_kernels
 from nfd.volume._bspline import CoefficientVolume, prefilter
 from nfd.volume._errors import GridMismatchError, InvalidOptionError, InvalidVolumeError
 from nfd.volume._grid import as_volume, check_affine, check_output, voxel_sizes, zero_non_finite
-from nfd.volume._realign import RealignOptions, SampleSet, build_samples, gauss_newton
+from nfd.volume._realign import (
+    Estimate,
+    RealignOptions,
+    SampleSet,
+    build_samples,
+    gauss_newton,
+    mean_squared_residual,
+)
 from nfd.volume._reslice import resample, voxel_map
 from nfd.volume._rigid import spm_imatrix
 from nfd.volume._smooth import KernelKind, Smoother, smoothing_kernel
@@ -132,6 +139,14 @@ class MotionCorrector:
     warm_start : bool, default True
         Start each volume from the previous volume's estimate (else from
         no motion, as OpenNFT does).
+    restart_after : int, default 16
+        With ``warm_start``, a volume whose estimate needed more than this
+        many iterations, or reached ``max_iterations``, is estimated again
+        from no motion, and the estimate with the lower mean squared
+        residual is kept (0: never). A head that moves by tens of degrees
+        between volumes, or a volume with no good rigid fit, can send the
+        previous estimate into a local optimum that the next volumes start
+        from; a typical volume converges in 3 to 8 iterations.
     smooth_kernel : {"spm", "gaussian"}, default "spm"
         Shape of the output smoothing kernel (see :func:`smoothing_kernel`):
         SPM's ``spm_smoothkern``, as OpenNFT's ``spm_smooth`` call, or a
@@ -200,6 +215,7 @@ class MotionCorrector:
         pad_slices: int = 0,
         edge_margin: float = 2.5,
         warm_start: bool = True,
+        restart_after: int = 16,
         smooth_kernel: KernelKind = "spm",
         seed: int = 0,
     ) -> None:
@@ -208,7 +224,8 @@ class MotionCorrector:
             "smooth_fwhm": smooth_fwhm, "realign_fwhm": realign_fwhm, "sep": sep, "quality": quality,
             "realign_degree": realign_degree, "reslice_degree": reslice_degree, "max_iterations": max_iterations,
             "tolerance": tolerance, "step_tolerance": step_tolerance, "pad_slices": pad_slices,
-            "edge_margin": edge_margin, "warm_start": warm_start, "smooth_kernel": smooth_kernel, "seed": seed,
+            "edge_margin": edge_margin, "warm_start": warm_start, "restart_after": restart_after,
+            "smooth_kernel": smooth_kernel, "seed": seed,
         }
         # what pickling needs to rebuild the engine (e.g. in a worker process)
         self._init_args = (np.array(ref, copy=True), np.array(affine, dtype=np.float64, copy=True), options)
@@ -223,6 +240,9 @@ class MotionCorrector:
         self._pad = int(pad_slices)
         self._reslice_degree = int(reslice_degree)
         self._warm_start = bool(warm_start)
+        if isinstance(restart_after, bool) or int(restart_after) != restart_after or restart_after < 0:
+            raise InvalidOptionError(f"restart_after must be an integer >= 0 iterations, got {restart_after!r}")
+        self._restart_after = int(restart_after)
         self.smooth_fwhm = float(smooth_fwhm)
         self._work_affine, self._to_work = _padded_grid(self._affine, self._pad)
         self._allocate(smooth_kernel)
@@ -354,10 +374,7 @@ class MotionCorrector:
         if self._load(vol):
             log.warning("volume_non_finite_values", action="treated_as_zero")
 
-        start = self._transform if self._warm_start else np.eye(4)
-        estimate = gauss_newton(
-            self._samples, self._smoothed_coef, self._work_affine, start, self._options, self._moments
-        )
+        estimate = self._estimate()
         if estimate is None:
             log.warning("realign_no_estimate", reason="too few points inside or all-zero volume", reused="previous")
             transform, iterations, converged = self._transform, 0, False
@@ -377,6 +394,27 @@ class MotionCorrector:
         return MotionResult(spm_imatrix(transform), resliced, smoothed, iterations, converged, timings)
 
     # ------------------------------------------------------------- private
+    def _estimate(self) -> Estimate | None:
+        """Gauss-Newton from the previous estimate (or none), restarted from no motion when it struggled."""
+        start = self._transform if self._warm_start else np.eye(4)
+        args = (self._samples, self._smoothed_coef, self._work_affine)
+        first = gauss_newton(*args, start, self._options, self._moments)
+        struggled = first is None or not first.converged or first.iterations > self._restart_after
+        if not (self._warm_start and self._restart_after and struggled) or np.array_equal(start, np.eye(4)):
+            return first
+        again = gauss_newton(*args, np.eye(4), self._options, self._moments)
+        if again is None or first is None:
+            kept = first if again is None else again
+        else:
+            residuals = [mean_squared_residual(*args, e.transform, self._moments) for e in (first, again)]
+            kept = again if _lower(residuals[1], residuals[0]) else first
+        log.info(
+            "realign_restarted", reason="struggled from the previous estimate",
+            iterations=[None if e is None else e.iterations for e in (first, again)],
+            kept="no motion" if kept is again else "previous estimate",
+        )
+        return kept
+
     def _load(self, volume: npt.NDArray[np.generic]) -> bool:
         """Compute the volume's reslicing coefficients and smoothed spline.
 
@@ -437,6 +475,11 @@ def _padded_grid(
     to_work = np.eye(4)
     to_work[2, 3] = pad_slices  # output voxel -> working voxel
     return affine @ np.linalg.inv(to_work), to_work
+
+
+def _lower(a: float | None, b: float | None) -> bool:
+    """Whether residual ``a`` is known and below ``b`` (an unknown ``b`` counts as infinite)."""
+    return a is not None and (b is None or a < b)
 
 
 def _realign_options(options: Mapping[str, Any]) -> RealignOptions:

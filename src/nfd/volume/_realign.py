@@ -414,6 +414,44 @@ def gauss_newton(
     return Estimate(transform, iterations, converged)
 
 
+def mean_squared_residual(
+    samples: SampleSet,
+    moving: CoefficientVolume,
+    affine: npt.NDArray[np.float64],
+    transform: npt.NDArray[np.float64],
+    moments: npt.NDArray[np.float64],
+) -> float | None:
+    """The mean squared residual of ``moving`` under ``transform``, as :func:`gauss_newton` minimises it.
+
+    Parameters
+    ----------
+    samples, moving, affine, moments
+        As for :func:`gauss_newton`.
+    transform : (4, 4)
+        Moving mm -> reference mm.
+
+    Returns
+    -------
+    float or None
+        Intensity units squared, over the sample points inside the moving
+        volume, the moving volume scaled to the reference's global
+        intensity; None when :func:`gauss_newton` could make no estimate there.
+    """
+    _kernels.gauss_newton_moments(
+        moving.padded,
+        MARGIN,
+        moving.extent,
+        moving.degree,
+        samples.points,
+        samples.jacobian,
+        samples.target,
+        voxel_map(affine, transform),
+        moments,
+    )
+    system = _normal_equations(samples, moments)
+    return None if system is None else system[2]
+
+
 def _normal_equations(
     samples: SampleSet, moments: npt.NDArray[np.float64]
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], float] | None:
