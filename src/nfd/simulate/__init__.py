@@ -6,6 +6,13 @@ This subpackage owns nfd's own generator of test data:
   with block-design activation in two ROIs (HRF-convolved, known percent
   signal change), slow drift, thermal noise and random-walk head motion
   (known SPM-convention parameters), all deterministic from a seed;
+- :func:`make_multiecho_session` -> :class:`MultiEchoSession`: the same
+  phantom as S0 and T2* tissue maps, each echo rendered from
+  ``S0 (1 + dS0) exp(-TE (R2* + dR2*))`` with a known ΔR2* activation, an
+  S0 fluctuation common to the echoes and thermal noise on each; the theory
+  of echo combination (:func:`optimal_tsnr_gain`, :func:`bold_cnr_gain`)
+  and writers for replay (:func:`write_multiecho_nifti`,
+  :func:`write_multiecho_bids`);
 - :func:`write_nifti_volume`: one 3-D volume as NIfTI-1, written atomically
   (temporary file, fsync, rename), as a scanner export would appear;
   :meth:`SyntheticSession.write_nifti` and :func:`write_roi_masks` write a
@@ -17,7 +24,27 @@ Errors are :class:`SimulationError` (a :class:`ValueError`).
 from __future__ import annotations
 
 from nfd.simulate._errors import SimulationError
+from nfd.simulate._multiecho import (
+    MultiEchoSession,
+    bold_cnr_gain,
+    make_multiecho_session,
+    optimal_tsnr_gain,
+    write_multiecho_bids,
+    write_multiecho_nifti,
+)
 from nfd.simulate._nifti import write_nifti_volume
 from nfd.simulate._session import SyntheticSession, make_session, write_roi_masks
 
-__all__ = ["SimulationError", "SyntheticSession", "make_session", "write_nifti_volume", "write_roi_masks"]
+__all__ = [
+    "SimulationError",
+    "SyntheticSession",
+    "make_session",
+    "write_nifti_volume",
+    "write_roi_masks",
+    "MultiEchoSession",
+    "make_multiecho_session",
+    "optimal_tsnr_gain",
+    "bold_cnr_gain",
+    "write_multiecho_nifti",
+    "write_multiecho_bids",
+]
