@@ -196,6 +196,18 @@ class SliceAssembler(Generic[T]):
         """Give up the volumes with an index below ``index`` (passed by the sequencer)."""
         return self._drop([i for i in self._partial if i < index])
 
+    def discard(self, index: int) -> PartialVolume[T] | None:
+        """Give up the volume of ``index`` (e.g. one of its parts was refused), if it is held.
+
+        Examples
+        --------
+        >>> asm = SliceAssembler(complete_timeout=5.0)
+        >>> _ = asm.offer(3, 1.0, 2, b"a", "e1", "A", now=0.0)
+        >>> asm.discard(3).keys, asm.discard(3), asm.n_partial
+        (['e1'], None, 0)
+        """
+        return self._partial.pop(index, None)
+
     def drop_all(self) -> list[PartialVolume[T]]:
         """Give up every volume still lacking slices."""
         return self._drop(list(self._partial))

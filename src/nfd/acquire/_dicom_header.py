@@ -9,6 +9,7 @@ coordinates (LPS+). :data:`LPS_TO_RAS` turns that into NIfTI's RAS+.
 
 from __future__ import annotations
 
+import math
 import struct
 import warnings
 from typing import Any, Protocol
@@ -31,6 +32,8 @@ __all__ = [
     "Header",
     "csareader",
     "dicomwrappers",
+    "echo_number",
+    "echo_time_ms",
     "header_index",
     "nibabel_wrapper",
     "series_identity",
@@ -98,6 +101,40 @@ def header_index(ds: Header) -> int | None:
         except (TypeError, ValueError):
             continue
     return None
+
+
+def echo_number(ds: Header) -> int | None:
+    """The 1-based echo number, EchoNumbers (0018,0086) (its first value if several); None when absent or not >= 1.
+
+    Examples
+    --------
+    >>> echo_number({"EchoNumbers": "2"}), echo_number({}), echo_number({"EchoNumbers": 0})
+    (2, None, None)
+    """
+    value = ds.get("EchoNumbers")
+    if value is not None and not isinstance(value, str | bytes | int | float):
+        value = next(iter(value), None)  # a multi-valued IS
+    try:
+        number = None if value is None or value == "" else int(value)
+    except (TypeError, ValueError):
+        return None
+    return number if number is not None and number >= 1 else None
+
+
+def echo_time_ms(ds: Header) -> float | None:
+    """EchoTime (0018,0081), ms; None when absent, not a number or not > 0.
+
+    Examples
+    --------
+    >>> echo_time_ms({"EchoTime": "14.5"}), echo_time_ms({"EchoTime": ""})
+    (14.5, None)
+    """
+    value = ds.get("EchoTime")
+    try:
+        te = None if value is None or value == "" else float(value)
+    except (TypeError, ValueError):
+        return None
+    return te if te is not None and math.isfinite(te) and te > 0 else None
 
 
 def series_identity(ds: Dataset) -> str | None:

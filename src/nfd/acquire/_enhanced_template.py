@@ -316,5 +316,6 @@ def same_scan(a: ScanImage, b: ScanImage) -> bool:
         and a.data.shape == b.data.shape
         and a.data.tobytes() == b.data.tobytes()
         and a.affine.tobytes() == b.affine.tobytes()
-        and (a.header_index, a.slice_times, a.series, a.format) == (b.header_index, b.slice_times, b.series, b.format)
+        and (a.header_index, a.slice_times, a.series, a.format, a.echo, a.echo_time_ms)
+        == (b.header_index, b.slice_times, b.series, b.format, b.echo, b.echo_time_ms)
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,6 +40,13 @@ class ScanImage:
     format : str
         The reader that produced it: ``"nifti1"``, ``"nifti2"``,
         ``"siemens_mosaic"``, ``"enhanced_mr"``.
+    echo : int or None
+        1-based echo number of a multi-echo acquisition (DICOM EchoNumbers
+        (0018,0086), or the BIDS ``_echo-<n>_`` entity of a NIfTI's name);
+        None when the file does not say (single-echo NIfTI).
+    echo_time_ms : float or None
+        Echo time, ms (DICOM EchoTime (0018,0081), or the ``EchoTime`` of a
+        NIfTI's BIDS sidecar, s, converted); None when unknown.
     """
 
     data: npt.NDArray[np.float32]
@@ -47,6 +55,8 @@ class ScanImage:
     slice_times: tuple[float, ...] | None = None
     series: str | None = None
     format: str = ""
+    echo: int | None = None
+    echo_time_ms: float | None = None
 
     def __post_init__(self) -> None:
         data = np.asarray(self.data)
@@ -58,6 +68,13 @@ class ScanImage:
         affine = np.asarray(self.affine, dtype=np.float64)
         if affine.shape != (4, 4):
             raise ValueError(f"ScanImage.affine: expected a (4, 4) array, got shape {affine.shape}")
+        if self.echo is not None and (isinstance(self.echo, bool) or not isinstance(self.echo, int) or self.echo < 1):
+            raise ValueError(f"ScanImage.echo: expected an int >= 1 or None, got {self.echo!r}")
+        if self.echo_time_ms is not None:
+            te = float(self.echo_time_ms)
+            if not (math.isfinite(te) and te > 0):
+                raise ValueError(f"ScanImage.echo_time_ms: expected a finite time > 0 ms or None, got {te!r}")
+            object.__setattr__(self, "echo_time_ms", te)
         # Stored as C-contiguous float32 and float64 (no copy when already so).
         object.__setattr__(self, "data", np.ascontiguousarray(data, dtype=np.float32))
         object.__setattr__(self, "affine", np.ascontiguousarray(affine))

@@ -8,7 +8,9 @@ affine, the mosaic's tiling (``NumberOfImagesInMosaic``), the CSA
 ``SliceNormalVector``, the slice times, the scaling and the series. A
 further file is walked along it
 (:class:`nfd.acquire._layout_template.LayoutTemplate`); from the file are
-read InstanceNumber and AcquisitionNumber (the header index), the CSA image
+read InstanceNumber and AcquisitionNumber (the header index), EchoNumbers
+and EchoTime (so that one template serves every echo of a multi-echo
+series, whose files differ in them), the CSA image
 header and the pixels, by their offset (un-tiled and scaled as nibabel
 does). A CSA image header byte for byte the template's gives the template's
 slice times; another one is parsed (nibabel's ``csareader``) and must give
@@ -31,7 +33,14 @@ from pydicom.dataelem import RawDataElement, convert_raw_data_element
 from pydicom.dataset import Dataset
 from pydicom.tag import Tag
 
-from nfd.acquire._dicom_header import DICOM_DECODE_ERRORS, dicomwrappers, header_index, to_float32
+from nfd.acquire._dicom_header import (
+    DICOM_DECODE_ERRORS,
+    dicomwrappers,
+    echo_number,
+    echo_time_ms,
+    header_index,
+    to_float32,
+)
 from nfd.acquire._dicom_layout import ElementSpan, element_spans
 from nfd.acquire._errors import NotAScanError
 from nfd.acquire._image import ScanImage
@@ -40,7 +49,13 @@ from nfd.acquire._siemens_mosaic import FORMAT, mosaic_slice_times
 
 __all__ = ["MosaicTemplate"]
 
-_HEADER_INDEX = {0x00200013: "InstanceNumber", 0x00200012: "AcquisitionNumber"}
+#: Elements read from every file: the header index, and the echo (which differs between the echoes of a volume).
+_HEADER_INDEX = {
+    0x00200013: "InstanceNumber",
+    0x00200012: "AcquisitionNumber",
+    0x00180086: "EchoNumbers",
+    0x00180081: "EchoTime",
+}
 #: What keeps a first file from being a template.
 _TEMPLATE_ERRORS: tuple[type[BaseException], ...] = (KeyError, csareader.CSAReadError, *DICOM_DECODE_ERRORS)
 
@@ -161,6 +176,8 @@ class MosaicTemplate(LayoutTemplate):
             slice_times=slice_times,
             series=self._image.series,
             format=FORMAT,
+            echo=echo_number(header),
+            echo_time_ms=echo_time_ms(header),
         )
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from nfd.acquire._dicom import read_dicom_part_bytes
 from nfd.acquire._dicom_layout import DICOM_PREFIX_END
+from nfd.acquire._echoes import with_nifti_echo
 from nfd.acquire._errors import IncompleteFileError, NotAScanError
 from nfd.acquire._image import ScanImage
 from nfd.acquire._nifti import NIFTI2_HEADER_SIZE, nifti_header_size, nifti_implied_size, read_nifti_bytes
@@ -224,7 +225,7 @@ def _read(
     if size >= DICOM_PREFIX_END and bytes(buf[128:DICOM_PREFIX_END]) == b"DICM":
         return read_dicom_part_bytes(buf, name, slices)
     if nifti_header_size(buf) is not None:
-        return read_nifti_bytes(buf, name)
+        return with_nifti_echo(read_nifti_bytes(buf, name), name)
     if not decompressed and bytes(buf[:2]) == _GZIP_MAGIC[:size]:
         return _read(_BoundedGunzip(name, max_inflated).run(buf), name, decompressed=True, slices=slices)
     if size < DICOM_PREFIX_END and _could_start_dicom(buf):

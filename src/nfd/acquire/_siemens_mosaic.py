@@ -26,6 +26,8 @@ from nfd.acquire._dicom_header import (
     DICOM_DECODE_ERRORS,
     LPS_TO_RAS,
     dicomwrappers,
+    echo_number,
+    echo_time_ms,
     header_index,
     series_identity,
     to_float32,
@@ -60,7 +62,8 @@ def read(wrapper: Any, ds: Dataset, name: str) -> ScanImage:
     ScanImage
         float32 data [i, j, k] (k along the CSA slice normal, in stored
         order), RescaleSlope/Intercept applied; affine in RAS+ mm; slice
-        times in seconds; InstanceNumber; SeriesInstanceUID.
+        times in seconds; InstanceNumber; SeriesInstanceUID; EchoNumbers
+        and EchoTime (ms) when the header has them.
 
     Raises
     ------
@@ -83,6 +86,8 @@ def read(wrapper: Any, ds: Dataset, name: str) -> ScanImage:
         slice_times=mosaic_slice_times(csa, volume.shape[2]),
         series=series_identity(ds),
         format=FORMAT,
+        echo=echo_number(ds),
+        echo_time_ms=echo_time_ms(ds),
     )
 
 

@@ -52,6 +52,12 @@ class WatchOptions:
     max_file_mb : float
         Size cap, MB (1 MB = 10^6 bytes, > 0): a larger file is refused
         without being read, and gzipped content may not inflate beyond it.
+    echoes : int
+        Echoes per volume (>= 1): with more than one, a volume is released
+        once a file of each echo of its index is there.
+    echo_times_ms : tuple of float or None
+        Echo times, ms (> 0, one per echo), for files whose format lacks them
+        (NIfTI without a BIDS sidecar); None: the files must give them.
 
     Raises
     ------
@@ -81,6 +87,8 @@ class WatchOptions:
     series: SeriesId | None = None
     barred: frozenset[SeriesId] = frozenset()
     max_file_mb: float = 512.0
+    echoes: int = 1
+    echo_times_ms: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         check_option("index_from", self.index_from, INDEX_FROM)
@@ -100,6 +108,14 @@ class WatchOptions:
             set_(self, "tr", ensure_float(self.tr, "tr", positive=True))
         if self.poll:
             ensure_float(self.poll_interval, "poll_interval", positive=True)
+        set_(self, "echoes", ensure_int(self.echoes, "echoes", minimum=1))
+        if self.echo_times_ms is not None:
+            times = tuple(ensure_float(t, "echo_times_ms", positive=True) for t in self.echo_times_ms)
+            if len(times) != self.echoes:
+                raise ValueError(
+                    f"echo_times_ms must give one time per echo ({self.echoes}), got {len(times)}: {times!r}"
+                )
+            set_(self, "echo_times_ms", times)
 
     @property
     def max_file_bytes(self) -> int:

@@ -51,11 +51,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import os
 import stat
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,6 +64,7 @@ import structlog
 from watchfiles import Change, awatch
 
 from nfd.acquire._assembler import PartialVolume, SliceAssembler, SliceVerdict
+from nfd.acquire._echoes import EchoRun
 from nfd.acquire._errors import IncompleteFileError, NotAScanError
 from nfd.acquire._file_state import FileState, Outcome, Step, WatchedFile, WatchedFiles
 from nfd.acquire._image import ScanImage
@@ -121,6 +123,12 @@ class Scan:
         Seconds since the epoch when the read that found the file (the last
         slice file) complete began; ``t_read - t_written`` is the wait for
         the file to be judged complete, ``t_complete - t_read`` its read.
+    echoes : tuple of ScanImage
+        A multi-echo volume (``echoes > 1``): every echo, ordered by echo
+        number (``echo`` 1, 2, ...), each with its ``echo_time_ms``; ``image``
+        is echo 1's, ``path`` the echo file that completed the volume,
+        ``t_written`` the latest of the echo files' last bytes, ``t_read`` and
+        ``t_complete`` the completing file's. Empty for a single-echo volume.
     """
 
     index: int
@@ -129,6 +137,12 @@ class Scan:
     t_complete: float
     t_written: float | None = None
     t_read: float | None = None
+    echoes: tuple[ScanImage, ...] = ()
+
+    @property
+    def echo_images(self) -> tuple[ScanImage, ...]:
+        """Every echo of the volume by echo number (``echoes``), or ``(image,)`` for a single-echo volume."""
+        return self.echoes or (self.image,)
 
 
 @dataclass(frozen=True)
@@ -321,6 +335,21 @@ class ScanWatcher:
         ``stat``, never read, and gzipped content may not inflate beyond it.
         Once a volume is taken, a file larger than twice that volume's file
         plus 1 MB is rejected the same way.
+    echoes : int
+        Echoes per volume (one file per echo: Siemens mosaics with
+        EchoNumbers, NIfTI named with the BIDS ``_echo-<n>_`` entity). With
+        more than one, a volume waits until a file of each of its echoes is
+        there, as a single-slice volume for its slices (given up
+        ``complete_timeout`` seconds after its last echo, ``volume_incomplete``
+        naming the echoes present and missing), and is then released as
+        one :class:`Scan` with ``echoes``. An echo file with no echo number or
+        one above ``echoes``, on another grid than the run's first echo
+        file, with a TE other than the run's first for that echo, or with no
+        TE at all, is refused (``echo_rejected``, one line naming the file and
+        what was expected) and its volume is missing.
+    echo_times_ms : sequence of float or None
+        Echo times, ms, one per echo, for files that do not give them (NIfTI
+        without a BIDS sidecar).
 
     Attributes
     ----------
@@ -380,6 +409,8 @@ class ScanWatcher:
         series: SeriesId | None = None,
         barred: Iterable[SeriesId] = (),
         max_file_mb: float = 512.0,
+        echoes: int = 1,
+        echo_times_ms: Sequence[float] | None = None,
     ) -> None:
         self.options = WatchOptions(
             naming=naming if naming is not None else FileNaming(),
@@ -395,6 +426,8 @@ class ScanWatcher:
             series=series,
             barred=frozenset(barred),
             max_file_mb=max_file_mb,
+            echoes=echoes,
+            echo_times_ms=None if echo_times_ms is None else tuple(echo_times_ms),
         )
         self.folder = Path(folder).absolute()
         self.stats: dict[str, int] = dict.fromkeys(_STAT_KEYS, 0)
@@ -403,6 +436,9 @@ class ScanWatcher:
         )
         self._sequencer: Sequencer[Scan] = Sequencer(self.options.reorder_timeout, tr=self.options.tr)
         self._assembler: SliceAssembler[SliceImage] = SliceAssembler(self.options.complete_timeout)
+        self._echo_run = EchoRun(self.options.echoes, self.options.echo_times_ms)
+        self._echo_assembler: SliceAssembler[Scan] = SliceAssembler(self.options.complete_timeout)
+        self._refused: set[int] = set()  # indices of which an echo file was refused
         self._reader = SeriesReader()  # each single-slice series' first file, for reading the rest fast
         self._files = WatchedFiles()
         self._ignored: set[Path] = set()  # names that are not a volume's, logged once
@@ -628,7 +664,8 @@ class ScanWatcher:
 
     async def _wait_for_events(self) -> None:
         """Wait for file events, or until the next re-check, reorder or slice deadline."""
-        candidates = (self._files.next_check(), self._sequencer.deadline(), self._assembler.deadline())
+        candidates = (self._files.next_check(), self._sequencer.deadline(), self._assembler.deadline(),
+                      self._echo_assembler.deadline())
         deadlines = [deadline for deadline in candidates if deadline is not None]
         delay = max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
         try:
@@ -780,6 +817,8 @@ class ScanWatcher:
         self._hand_over(self._sequencer.finish())
         for volume in self._assembler.drop_all():
             self._give_up(volume, "a new series began")
+        for echoes in self._echo_assembler.drop_all():
+            self._give_up_echoes(echoes, "a new series began")
         self._ended = True
         self._out.put_nowait(_End())
 
@@ -814,6 +853,9 @@ class ScanWatcher:
         index = number - self.options.first_number
         scan = Scan(index=index, path=entry.path, image=image, t_complete=reading.t_complete,
                     t_written=written, t_read=reading.t_read)
+        if self.options.echoes > 1:
+            self._offer_echo(entry, scan, reading, now)
+            return
         self._offer_volume(entry, scan, reading.digest, reading.identity, now)
 
     def _offer_volume(
@@ -934,6 +976,91 @@ class ScanWatcher:
         digest = hashlib.sha256(b"".join(sorted(volume.digests))).digest()
         self._offer_volume(entry, scan, digest, None, time.monotonic())
 
+    # -- echoes -------------------------------------------------------------
+
+    def _offer_echo(self, entry: WatchedFile, scan: Scan, reading: _Reading, now: float) -> None:
+        """Give one echo file's volume to the echo assembler; offer the volume once every echo is there."""
+        index, image = scan.index, scan.image
+        if index in self._refused:  # an echo of this volume was refused: the volume is missing
+            self._files.settle(entry, FileState.DONE)
+            log.debug("echo_dropped", file=str(entry.path), index=index, reason="an echo of its volume was refused")
+            return
+        if self._passed(entry, index):
+            return
+        number = self._echo_run.number(image)
+        if number.echo is None or number.reason:
+            self._refuse_echo(entry, index, number.echo, number.reason)
+            return
+        echo = number.echo
+        original = self._echo_assembler.duplicate_of(index, echo, reading.digest)
+        if original is not None:
+            self._files.settle(entry, FileState.DONE)
+            self.stats["duplicates"] += 1
+            log.warning("duplicate_skipped", file=str(entry.path), duplicate_of=original, index=index, echo=echo)
+            return
+        checked = self._echo_run.check(image, echo)
+        if checked.reason or checked.echo_time_ms is None:
+            self._refuse_echo(entry, index, echo, checked.reason)
+            return
+        self._echo_run.accept(image, echo, checked.echo_time_ms)
+        if image.echo_time_ms != checked.echo_time_ms:  # from echo_times_ms
+            scan = dataclasses.replace(scan, image=dataclasses.replace(image, echo_time_ms=checked.echo_time_ms))
+        offer = self._echo_assembler.offer(
+            index, echo, self.options.echoes, reading.digest, str(entry.path), scan, now
+        )
+        self._files.settle(entry, FileState.DONE)
+        assert reading.identity is not None
+        self._taken_identities[reading.identity] = entry.path
+        if not self._sequencer.started:
+            self._initial_indices.append(index)
+        log.debug("echo_complete", file=str(entry.path), index=index, echo=echo)
+        if offer.volume is not None:
+            whole = _whole_volume(offer.volume)
+            digest = hashlib.sha256(b"".join(sorted(offer.volume.digests))).digest()
+            self._offer_volume(entry, whole, digest, None, now)
+
+    def _passed(self, entry: WatchedFile, index: int) -> bool:
+        """Whether an echo file's index was passed already (logged ``volume_late`` once per index)."""
+        next_index = self._sequencer.next_index
+        if not (self._sequencer.started and next_index is not None and index < next_index):
+            return False
+        self._files.settle(entry, FileState.DONE)
+        if index not in self._late_logged:
+            self._late_logged.add(index)
+            self.stats["late"] += 1
+            log.warning("volume_late", file=str(entry.path), index=index)
+        else:
+            log.debug("echo_late", file=str(entry.path), index=index)
+        return True
+
+    def _refuse_echo(self, entry: WatchedFile, index: int, echo: int | None, reason: str) -> None:
+        """Refuse an echo file (one line): its volume is given up, recorded missing when its turn comes."""
+        self._files.settle(entry, FileState.REJECTED)
+        if entry.logged:
+            return
+        entry.logged = True
+        self.stats["rejected"] += 1
+        log.warning("echo_rejected", file=str(entry.path), index=index, echo=echo, reason=reason)
+        self._refused.add(index)
+        held = self._echo_assembler.discard(index)
+        if held is not None:
+            log.debug("echoes_dropped", index=index, files=held.keys)
+        self._sequencer.give_up(index, f"its echo file {entry.path.name} was refused: {reason}")
+
+    def _give_up_echoes(self, volume: PartialVolume[Scan], reason: str) -> None:
+        """A volume still lacking echoes is given up: one line naming the echoes present and missing."""
+        present = sorted(scan.image.echo or 0 for scan in volume.items)
+        self.stats["incomplete"] += 1
+        log.warning(
+            "volume_incomplete",
+            index=volume.index,
+            echoes_present=present,
+            echoes_missing=[e for e in range(1, volume.expected + 1) if e not in present],
+            expected=volume.expected,
+            last_file=volume.last_key,
+            reason=reason,
+        )
+
     def _last_byte(self, entry: WatchedFile, reading: _Reading) -> float:
         """When the scanner wrote the file's last byte (s since the epoch): :mod:`nfd.acquire._last_byte`'s rule."""
         t, _ = last_byte_time(reading.changed, reading.t_read, polled=self.options.poll,
@@ -958,11 +1085,15 @@ class ScanWatcher:
         for volume in self._assembler.expire(now):
             waited = round(now - volume.updated_at, 3)
             self._give_up(volume, f"no new slice for {waited} s")
+        for echoes in self._echo_assembler.expire(now):
+            self._give_up_echoes(echoes, f"no new echo for {round(now - echoes.updated_at, 3)} s")
         self._hand_over(self._sequencer.release(now))
         next_index = self._sequencer.next_index
         if next_index is not None:
             for volume in self._assembler.drop_before(next_index):
                 self._give_up(volume, "its index was passed")
+            for echoes in self._echo_assembler.drop_before(next_index):
+                self._give_up_echoes(echoes, "its index was passed")
 
     def _hand_over(self, releases: list[Release[Scan]]) -> None:
         for release in releases:
@@ -975,6 +1106,22 @@ class ScanWatcher:
 
 
 _watcher_is_a_source: type[ScanSource] = ScanWatcher
+
+
+def _whole_volume(volume: PartialVolume[Scan]) -> Scan:
+    """One Scan of a volume's echoes (each a Scan of one echo file), ordered by echo number."""
+    scans = volume.items  # by position, i.e. by echo number
+    last = max(scans, key=lambda scan: scan.t_complete)
+    written = [scan.t_written for scan in scans if scan.t_written is not None]
+    return Scan(
+        index=volume.index,
+        path=last.path,
+        image=scans[0].image,
+        t_complete=last.t_complete,
+        t_written=max(written) if written else None,
+        t_read=last.t_read,
+        echoes=tuple(scan.image for scan in scans),
+    )
 
 
 def _series_at_start(
