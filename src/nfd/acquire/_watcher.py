@@ -426,8 +426,7 @@ class ScanWatcher:
             series=series,
             barred=frozenset(barred),
             max_file_mb=max_file_mb,
-            echoes=echoes,
-            echo_times_ms=None if echo_times_ms is None else tuple(echo_times_ms),
+            echoes=echoes, echo_times_ms=None if echo_times_ms is None else tuple(echo_times_ms),
         )
         self.folder = Path(folder).absolute()
         self.stats: dict[str, int] = dict.fromkeys(_STAT_KEYS, 0)
@@ -436,9 +435,7 @@ class ScanWatcher:
         )
         self._sequencer: Sequencer[Scan] = Sequencer(self.options.reorder_timeout, tr=self.options.tr)
         self._assembler: SliceAssembler[SliceImage] = SliceAssembler(self.options.complete_timeout)
-        self._echo_run = EchoRun(self.options.echoes, self.options.echo_times_ms)
-        self._echo_assembler: SliceAssembler[Scan] = SliceAssembler(self.options.complete_timeout)
-        self._refused: set[int] = set()  # indices of which an echo file was refused
+        self._init_echoes()
         self._reader = SeriesReader()  # each single-slice series' first file, for reading the rest fast
         self._files = WatchedFiles()
         self._ignored: set[Path] = set()  # names that are not a volume's, logged once
@@ -454,6 +451,12 @@ class ScanWatcher:
         self._task: asyncio.Task[None] | None = None
         self._pump_task: asyncio.Task[None] | None = None
         self._closed = False
+
+    def _init_echoes(self) -> None:
+        """The state of a multi-echo run: its echoes' judge, the volumes lacking echoes, the indices refused."""
+        self._echo_run = EchoRun(self.options.echoes, self.options.echo_times_ms)
+        self._echo_assembler: SliceAssembler[Scan] = SliceAssembler(self.options.complete_timeout)
+        self._refused: set[int] = set()  # indices of which an echo file was refused
 
     @property
     def series(self) -> SeriesId | None:
