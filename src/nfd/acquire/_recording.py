@@ -18,6 +18,15 @@ Order and index of the volumes, as in the watch folder:
 * else (NIfTI volumes with unmatched names) in natural name order, the index
   being the position.
 
+A multi-echo recording is one 4-D NIfTI per echo (the echo-1 file is given,
+``..._echo-1_bold.nii[.gz]``; the other echoes are the files whose BIDS
+``echo`` entity differs), or a folder whose volume files carry an echo
+(EchoNumbers in a DICOM header, ``_echo-<n>_`` in a NIfTI's name): each
+:class:`RecordedVolume` then has ``echoes``, one single-echo volume per
+echo, and :meth:`RecordedVolume.read_echoes` reads them all, each with its
+echo number and TE (the header's, else the BIDS sidecar's, else
+``echo_times_ms``).
+
 A file whose index is already taken (a byte copy, as the rt-cloud sample's
 ``001_000013_000000.dcm``, numbered below ``first_number``, has a negative
 index) is left out.
@@ -25,8 +34,11 @@ index) is left out.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import re
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -36,7 +48,8 @@ import numpy as np
 import pydicom
 
 from nfd.acquire import _slices
-from nfd.acquire._dicom_header import DICOM_DECODE_ERRORS, nibabel_wrapper
+from nfd.acquire._dicom_header import DICOM_DECODE_ERRORS, echo_number, nibabel_wrapper
+from nfd.acquire._echoes import bids_echo, echo_sibling, sidecar_echo_time_ms, sidecar_path
 from nfd.acquire._errors import NotAScanError, RecordingError
 from nfd.acquire._image import ScanImage
 from nfd.acquire._naming import FileNaming
@@ -66,6 +79,13 @@ class RecordedVolume:
         Slices per volume of a ``"slices"`` volume (None: from the header).
     volume_from : str
         Header field grouping its slices (see :func:`nfd.acquire.read_slice`).
+    echoes : tuple of RecordedVolume
+        A multi-echo volume: one single-echo volume per echo, by echo
+        number (``files`` then holds every echo's files, echo 1's first);
+        empty for a single-echo volume.
+    echo_times_ms : tuple of float or None
+        Per echo, its TE in ms when known before reading (a 4-D NIfTI's
+        sidecar, or ``echo_times_ms``), else None (the file gives it).
     """
 
     index: int
@@ -74,6 +94,57 @@ class RecordedVolume:
     slices_per_volume: int | None = None
     volume_from: VolumeFrom = "auto"
     _nifti: nib.Nifti1Image | None = field(default=None, repr=False, compare=False)
+    echoes: tuple[RecordedVolume, ...] = ()
+    echo_times_ms: tuple[float | None, ...] = ()
+
+    def read_echoes(self) -> tuple[ScanImage, ...]:
+        """Every echo of the volume, by echo number, each with ``echo`` and ``echo_time_ms`` (blocking).
+
+        A single-echo volume gives ``(read(),)``.
+
+        Raises
+        ------
+        ScanFileError
+            An echo's file cannot be read.
+        RecordingError
+            An echo has no echo time (no header, sidecar nor ``echo_times_ms``).
+        """
+        if not self.echoes:
+            return (self.read(),)
+        images = []
+        for echo, (part, known) in enumerate(zip(self.echoes, self.echo_times_ms, strict=True), start=1):
+            image = part.read()
+            te = image.echo_time_ms if image.echo_time_ms is not None else known
+            if te is None:
+                raise RecordingError(part.files[0], (
+                    f"no echo time for echo {echo}: expected EchoTime in the header, a BIDS sidecar "
+                    f"{sidecar_path(part.files[0]).name} with 'EchoTime' (s), or echo_times_ms"
+                ))
+            images.append(dataclasses.replace(image, echo=echo, echo_time_ms=te))
+        return tuple(images)
+
+    def echo_file_bytes(self, name_pattern: str | None = None, first_number: int = 1) -> list[list[tuple[str, bytes]]]:
+        """Per echo, its files as a scanner writes them (see :meth:`file_bytes`): a multi-echo volume's.
+
+        The files of a 4-D NIfTI's time point are named
+        ``vol_{volume:04d}_echo-{echo}_bold.nii`` by default (the field
+        ``echo`` is also known to ``name_pattern``), each preceded by its BIDS
+        sidecar (``.json``, ``EchoTime`` in s) when the echo time is known.
+        A single-echo volume gives ``[file_bytes(...)]``.
+        """
+        if not self.echoes:
+            return [self.file_bytes(name_pattern, first_number)]
+        groups = []
+        for echo, (part, te) in enumerate(zip(self.echoes, self.echo_times_ms, strict=True), start=1):
+            pattern = name_pattern or ("vol_{volume:04d}_echo-{echo}_bold.nii" if part.kind == "nifti4d" else "{name}")
+            files = part.file_bytes(pattern.replace("{echo}", str(echo)), first_number)
+            recorded_sidecar = sidecar_path(part.files[0])
+            if part.kind == "nifti4d" and te is not None:
+                files = [(str(sidecar_path(files[0][0])), json.dumps({"EchoTime": te / 1000.0}).encode()), *files]
+            elif part.kind == "volume" and bids_echo(part.files[0].name) and recorded_sidecar.is_file():
+                files = [(str(sidecar_path(files[0][0])), recorded_sidecar.read_bytes()), *files]
+            groups.append(files)
+        return groups
 
     def read(self) -> ScanImage:
         """The volume (blocking: file I/O and decoding).
@@ -84,6 +155,8 @@ class RecordedVolume:
             A file of the volume cannot be read, or its slices do not make
             a volume.
         """
+        if self.echoes:
+            return self.read_echoes()[0]
         if self.kind == "volume":
             return read_scan(self.files[0])
         if self.kind == "slices":
@@ -124,6 +197,8 @@ class RecordedVolume:
         RecordingError
             When the template has an unknown field or is malformed.
         """
+        if self.echoes:
+            return [item for group in self.echo_file_bytes(name_pattern, first_number) for item in group]
         if self.kind == "nifti4d":
             assert self._nifti is not None
             volume = np.asanyarray(self._nifti.dataobj[..., self.index])
@@ -161,6 +236,7 @@ def plan_recording(
     first_number: int = 1,
     slices_per_volume: int | None = None,
     volume_from: VolumeFrom = "auto",
+    echo_times_ms: Sequence[float] | None = None,
 ) -> list[RecordedVolume]:
     """The volumes of a recorded series, in acquisition order, from names and headers only.
 
@@ -181,11 +257,17 @@ def plan_recording(
         Single-slice series: slices per volume (default from the header).
     volume_from : {"auto", "temporal_position", "acquisition_number", "instance_number"}
         Single-slice series: the header field grouping slices into volumes.
+    echo_times_ms : sequence of float, optional
+        Multi-echo recordings: the TE of each echo, ms, where neither the
+        header nor a BIDS sidecar gives it.
 
     Returns
     -------
     list of RecordedVolume
-        By increasing index (gaps possible).
+        By increasing index (gaps possible); multi-echo volumes (a 4-D
+        NIfTI named ``..._echo-1_...`` with its sibling echoes, or a folder
+        of files of several echoes) with ``echoes`` (only the indices every
+        echo has).
 
     Raises
     ------
@@ -208,9 +290,12 @@ def plan_recording(
     """
     source = Path(source)
     options = SliceOptions(slices_per_volume=slices_per_volume, volume_from=volume_from)
+    times = None if echo_times_ms is None else tuple(float(t) for t in echo_times_ms)
     if source.is_dir():
-        return _plan_folder(source, naming, first_number, options)
+        return _plan_folder(source, naming, first_number, options, times)
     if source.is_file():
+        if bids_echo(source.name) == 1 and echo_sibling(source, 2).is_file():
+            return _plan_nifti_echoes(source, times)
         return _plan_nifti(source)
     raise RecordingError(source, "no such folder or file: expected a folder of scan files or a 4-D NIfTI")
 
@@ -239,6 +324,37 @@ def _plan_nifti(path: Path) -> list[RecordedVolume]:
     ]
 
 
+def _plan_nifti_echoes(first: Path, echo_times_ms: tuple[float, ...] | None) -> list[RecordedVolume]:
+    """One 4-D NIfTI per echo: the echo-1 file and its siblings ``echo-2``, ``echo-3``... while they exist."""
+    paths = [first]
+    while echo_sibling(first, len(paths) + 1).is_file():
+        paths.append(echo_sibling(first, len(paths) + 1))
+    if echo_times_ms is not None and len(echo_times_ms) != len(paths):
+        raise RecordingError(first, f"{len(paths)} echo files, but {len(echo_times_ms)} echo_times_ms")
+    per_echo = [_plan_nifti(path) for path in paths]
+    grids = [(p[0]._nifti.shape, p[0]._nifti.affine.tobytes()) for p in per_echo if p[0]._nifti is not None]
+    for path, grid in zip(paths[1:], grids[1:], strict=True):
+        if grid != grids[0]:
+            raise RecordingError(path, f"image of shape {grid[0]} or affine unlike echo 1's {grids[0][0]}: "
+                                 "expected every echo on one grid, with as many volumes")
+    times = tuple(
+        sidecar_echo_time_ms(path) or (None if echo_times_ms is None else echo_times_ms[k])
+        for k, path in enumerate(paths)
+    )
+    return [
+        _echo_volume(volumes[0].index, volumes, times)
+        for volumes in zip(*per_echo, strict=True)
+    ]
+
+
+def _echo_volume(
+    index: int, echoes: Sequence[RecordedVolume], times: Sequence[float | None]
+) -> RecordedVolume:
+    """A multi-echo volume of its echoes' single-echo volumes."""
+    files = tuple(path for echo in echoes for path in echo.files)
+    return RecordedVolume(index, files, echoes[0].kind, echoes=tuple(echoes), echo_times_ms=tuple(times))
+
+
 #: What reading a file's header raises when the file is not a volume or slice of a series.
 _HEADER_ERRORS: tuple[type[BaseException], ...] = (NotAScanError, *DICOM_DECODE_ERRORS)
 
@@ -249,6 +365,7 @@ class _Header:
     kind: Literal["volume", "slices"]
     number: int | None  # header volume number (1-based)
     order: int | None  # InstanceNumber, for the order of slice files
+    echo: int | None = None  # EchoNumbers, or the NIfTI name's BIDS echo
 
 
 def _read_header(path: Path, options: SliceOptions) -> _Header | None:
@@ -258,7 +375,7 @@ def _read_header(path: Path, options: SliceOptions) -> _Header | None:
     if len(head) < 132 or head[128:132] != b"DICM":
         nifti = len(head) >= 4 and int.from_bytes(head[:4], "little") in (348, 540)
         if nifti or head[:2] == b"\x1f\x8b":  # .nii, .nii.gz
-            return _Header(path, "volume", None, None) if _is_3d_nifti(path) else None
+            return _Header(path, "volume", None, None, bids_echo(path.name)) if _is_3d_nifti(path) else None
         return None
     try:
         ds = pydicom.dcmread(path, stop_before_pixels=True)
@@ -267,7 +384,7 @@ def _read_header(path: Path, options: SliceOptions) -> _Header | None:
             wrapper = nibabel_wrapper(ds, str(path))
         order = _int_or_none(ds.get("InstanceNumber"))
         if not _slices.accepts(wrapper):
-            return _Header(path, "volume", order, order)
+            return _Header(path, "volume", order, order, echo_number(ds))
         n = options.slices_per_volume or _slices.slice_count(ds)
         if n is None:
             raise RecordingError(
@@ -296,7 +413,11 @@ def _int_or_none(value: object) -> int | None:
 
 
 def _plan_folder(
-    folder: Path, naming: FileNaming | None, first_number: int, options: SliceOptions
+    folder: Path,
+    naming: FileNaming | None,
+    first_number: int,
+    options: SliceOptions,
+    echo_times_ms: tuple[float, ...] | None = None,
 ) -> list[RecordedVolume]:
     files = sorted(
         (p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")),
@@ -309,9 +430,50 @@ def _plan_folder(
     headers = [h for h in (_read_header(p, options) for p in files) if h is not None]
     if not headers:
         raise RecordingError(folder, "no scan files in the folder: expected DICOM or NIfTI volumes")
-    volumes: dict[int, RecordedVolume] = {}
-    slice_files: dict[int, list[_Header]] = {}
     volume_headers = [h for h in headers if h.kind == "volume"]
+    echoes = sorted({h.echo for h in volume_headers if h.echo is not None})
+    if len(echoes) > 1:
+        return _plan_folder_echoes(folder, volume_headers, echoes, naming, first_number, echo_times_ms)
+    volumes = _plan_volumes(volume_headers, naming, first_number)
+    slice_files: dict[int, list[_Header]] = {}
+    for header in headers:
+        if header.kind == "slices":
+            assert header.number is not None
+            slice_files.setdefault(header.number - first_number, []).append(header)
+    for index, group in slice_files.items():
+        if index < 0 or index in volumes:
+            continue
+        group.sort(key=lambda h: (h.order if h.order is not None else 0, _natural_key(h.path.name)))
+        volumes[index] = RecordedVolume(
+            index, tuple(h.path for h in group), "slices", options.slices_per_volume, options.volume_from
+        )
+    return [volumes[i] for i in sorted(volumes)]
+
+
+def _plan_folder_echoes(
+    folder: Path,
+    headers: list[_Header],
+    echoes: list[int],
+    naming: FileNaming | None,
+    first_number: int,
+    echo_times_ms: tuple[float, ...] | None,
+) -> list[RecordedVolume]:
+    """A folder of volume files of several echoes: each echo planned alone, the indices every echo has kept."""
+    if echoes != list(range(1, len(echoes) + 1)):
+        raise RecordingError(folder, f"files of echoes {echoes}: expected echoes 1..{len(echoes)}")
+    if echo_times_ms is not None and len(echo_times_ms) != len(echoes):
+        raise RecordingError(folder, f"{len(echoes)} echoes, but {len(echo_times_ms)} echo_times_ms")
+    per_echo = [_plan_volumes([h for h in headers if h.echo == e], naming, first_number) for e in echoes]
+    common = sorted(set.intersection(*(set(volumes) for volumes in per_echo)))
+    times = tuple(None if echo_times_ms is None else echo_times_ms[e - 1] for e in echoes)
+    return [_echo_volume(i, [volumes[i] for volumes in per_echo], times) for i in common]
+
+
+def _plan_volumes(
+    volume_headers: list[_Header], naming: FileNaming | None, first_number: int
+) -> dict[int, RecordedVolume]:
+    """One-file volumes by index: from the names, else the headers, else the position (see the module documentation)."""
+    volumes: dict[int, RecordedVolume] = {}
     by_name = naming is not None and all(
         naming.volume_number(h.path.name) is not None for h in volume_headers
     )
@@ -329,15 +491,4 @@ def _plan_folder(
             index = position
         if index >= 0 and index not in volumes:
             volumes[index] = RecordedVolume(index, (header.path,), "volume")
-    for header in headers:
-        if header.kind == "slices":
-            assert header.number is not None
-            slice_files.setdefault(header.number - first_number, []).append(header)
-    for index, group in slice_files.items():
-        if index < 0 or index in volumes:
-            continue
-        group.sort(key=lambda h: (h.order if h.order is not None else 0, _natural_key(h.path.name)))
-        volumes[index] = RecordedVolume(
-            index, tuple(h.path for h in group), "slices", options.slices_per_volume, options.volume_from
-        )
-    return [volumes[i] for i in sorted(volumes)]
+    return volumes

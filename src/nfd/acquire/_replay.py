@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 
 import structlog
@@ -29,8 +29,8 @@ __all__ = ["RecordingSource"]
 
 log = structlog.get_logger(__name__)
 
-#: Decodes one volume (blocking; run in a thread).
-Reader = Callable[[], ScanImage]
+#: Decodes one volume, or every echo of a multi-echo volume (blocking; run in a thread).
+Reader = Callable[[], ScanImage | tuple[ScanImage, ...]]
 
 
 class RecordingSource:
@@ -45,7 +45,8 @@ class RecordingSource:
     items : list of (int, Path, callable)
         Per volume, in order: its 0-based index, the file it is read from
         (the last one for a volume of slice files) and a reader returning
-        its :class:`~nfd.acquire.ScanImage`.
+        its :class:`~nfd.acquire.ScanImage` (or, for a multi-echo volume,
+        the tuple of its echoes, which become :attr:`Scan.echoes`).
 
     Attributes
     ----------
@@ -87,6 +88,7 @@ class RecordingSource:
         first_number: int = 1,
         slices_per_volume: int | None = None,
         volume_from: VolumeFrom = "auto",
+        echo_times_ms: Sequence[float] | None = None,
     ) -> RecordingSource:
         """A source over ``path``: a folder of scan files (single-slice series too) or a 4-D NIfTI.
 
@@ -104,6 +106,11 @@ class RecordingSource:
             Single-slice series: slices per volume (None: from the header).
         volume_from : {"auto", "temporal_position", "acquisition_number", "instance_number"}
             Single-slice series: the header field giving a slice's volume.
+        echo_times_ms : sequence of float or None
+            Multi-echo recordings (one 4-D NIfTI per echo: pass the echo-1
+            file, ``..._echo-1_bold.nii[.gz]``; or a folder of files of
+            several echoes): the TE of each echo, ms, where no header or BIDS
+            sidecar gives it. Each Scan then has ``echoes``.
 
         Raises
         ------
@@ -116,8 +123,9 @@ class RecordingSource:
             first_number=first_number,
             slices_per_volume=slices_per_volume,
             volume_from=volume_from,
+            echo_times_ms=echo_times_ms,
         )
-        return cls([(v.index, Path(v.files[-1]), v.read) for v in planned])
+        return cls([(v.index, Path(v.files[-1]), v.read_echoes if v.echoes else v.read) for v in planned])
 
     async def __aenter__(self) -> RecordingSource:
         """The source itself (nothing to start)."""
@@ -132,7 +140,7 @@ class RecordingSource:
         return self._scans()
 
     async def _scans(self) -> AsyncIterator[Scan]:
-        pending: asyncio.Future[ScanImage] | None = None
+        pending: asyncio.Future[ScanImage | tuple[ScanImage, ...]] | None = None
         try:
             for k, (index, path, read) in enumerate(self._items):
                 current = pending if pending is not None else asyncio.ensure_future(asyncio.to_thread(read))
@@ -147,7 +155,10 @@ class RecordingSource:
                 if k + 1 < len(self._items):  # decode the next one while this one is processed
                     pending = asyncio.ensure_future(asyncio.to_thread(self._items[k + 1][2]))
                 self.stats["taken"] += 1
-                yield Scan(index=index, path=path, image=image, t_complete=time.time())
+                if isinstance(image, tuple):
+                    yield Scan(index=index, path=path, image=image[0], t_complete=time.time(), echoes=image)
+                else:
+                    yield Scan(index=index, path=path, image=image, t_complete=time.time())
         finally:
             if pending is not None:
                 pending.cancel()

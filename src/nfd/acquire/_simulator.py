@@ -15,7 +15,11 @@ volume per TR, writing each file the way scanners and their exports do:
     written whole in one call.
 
 The files of a single-slice volume are written one by one over
-``slice_spread`` of the TR, in the order the scanner numbered them. Faults
+``slice_spread`` of the TR, in the order the scanner numbered them. A
+multi-echo recording (one 4-D NIfTI per echo, or a folder of files of
+several echoes; see :func:`nfd.acquire.plan_recording`) is written one file
+per echo and volume (a NIfTI preceded by its BIDS sidecar), the echoes of a
+volume in random order (``seed``) over ``slice_spread`` of the TR. Faults
 of real sessions can be injected: volumes dropped (never written), written
 twice (a byte copy, see below), or written in swapped order.
 
@@ -27,6 +31,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import random
 import re
 import sys
 from collections.abc import Iterable, Sequence
@@ -37,6 +42,7 @@ from typing import Literal
 import structlog
 
 from nfd._checks import check_option, ensure_float, ensure_int
+from nfd.acquire._echoes import BIDS_ECHO
 from nfd.acquire._errors import RecordingError
 from nfd.acquire._naming import FileNaming
 from nfd.acquire._recording import RecordedVolume, plan_recording
@@ -99,6 +105,22 @@ def duplicate_name(name: str, kind: str) -> str:
             last = matches[-1]
             return name[: last.start()] + "0" * len(last.group()) + name[last.end() :]
     return "dup_" + name
+
+
+def _echo_duplicate_name(name: str, kind: str) -> str:
+    """:func:`duplicate_name` of an echo file, its BIDS ``echo`` entity kept (the digits before it zeroed).
+
+    Examples
+    --------
+    >>> _echo_duplicate_name("vol_0005_echo-2_bold.nii", "nifti4d")
+    'vol_0000_echo-2_bold.nii'
+    >>> _echo_duplicate_name("001_000013_200005.dcm", "volume")
+    '001_000013_000000.dcm'
+    """
+    match = BIDS_ECHO.search(name)
+    if match is None or not re.search(r"\d", name[: match.start()]):
+        return duplicate_name(name, kind)
+    return duplicate_name(name[: match.start()], kind) + name[match.start() :]
 
 
 def _schedule(
@@ -166,9 +188,13 @@ class _Writer:
     slice_spread: float
     name_pattern: str | None
     first_number: int
+    rng: random.Random = field(default_factory=random.Random)
 
     async def volume(self, volume: RecordedVolume, twice: bool, report: SimulationReport) -> None:
         """Write one volume's files over its TR slot (and their byte copies when ``twice``)."""
+        if volume.echoes:
+            await self.echoes(volume, twice, report)
+            return
         loop = asyncio.get_running_loop()
         files = await asyncio.to_thread(volume.file_bytes, self.name_pattern, self.first_number)
         interval = self.tr * self.slice_spread / len(files) if len(files) > 1 else self.tr
@@ -187,6 +213,33 @@ class _Writer:
                 report.files.append(path)
             report.duplicated.append(volume.index)
         log.debug("volume_written", index=volume.index, files=len(files))
+
+    async def echoes(self, volume: RecordedVolume, twice: bool, report: SimulationReport) -> None:
+        """Write a multi-echo volume: its echoes in random order over ``slice_spread`` of the TR slot."""
+        loop = asyncio.get_running_loop()
+        groups = await asyncio.to_thread(volume.echo_file_bytes, self.name_pattern, self.first_number)
+        self.rng.shuffle(groups)
+        interval = self.tr * self.slice_spread / len(groups)
+        pause = self.chunk_pause if self.chunk_pause is not None else interval / 10 / self.chunks
+        slot_start = loop.time()
+        for k, files in enumerate(groups):
+            await asyncio.sleep(max(0.0, slot_start + k * interval - loop.time()))
+            for name, content in files:  # a sidecar (whole, at once) before its NIfTI
+                path = self.watch / name
+                if name.endswith(".json"):
+                    await asyncio.to_thread(_write_whole, path, content, True)
+                else:
+                    await _write(path, content, self.mode, self.chunks, pause)
+                report.files.append(path)
+        report.written.append(volume.index)
+        if twice:  # a byte copy of every echo file
+            for name, content in (item for group in groups for item in group):
+                if not name.endswith(".json"):
+                    path = self.watch / _echo_duplicate_name(name, volume.kind)
+                    await _write(path, content, self.mode, self.chunks, pause)
+                    report.files.append(path)
+            report.duplicated.append(volume.index)
+        log.debug("volume_written", index=volume.index, files=sum(len(g) for g in groups), echoes=len(groups))
 
 
 def _check_pacing(
@@ -240,6 +293,8 @@ async def simulate_scanner(
     slices_per_volume: int | None = None,
     volume_from: VolumeFrom = "auto",
     slice_spread: float = 0.5,
+    echo_times_ms: Sequence[float] | None = None,
+    seed: int | None = None,
 ) -> SimulationReport:
     """Write a recorded series into a watch folder at the TR, as a scanner does.
 
@@ -285,7 +340,12 @@ async def simulate_scanner(
         Header field grouping slices into volumes.
     slice_spread : float
         Fraction of the TR over which the files of a single-slice volume are
-        written (0 < slice_spread <= 1).
+        written (0 < slice_spread <= 1); also the echo files of a multi-echo volume.
+    echo_times_ms : sequence of float, optional
+        Multi-echo recordings: TE per echo, ms, where no header or sidecar
+        gives it (written into the sidecars of 4-D NIfTI echoes).
+    seed : int, optional
+        Seed of the order in which a multi-echo volume's echoes are written.
 
     Returns
     -------
@@ -318,11 +378,13 @@ async def simulate_scanner(
         first_number=first_number,
         slices_per_volume=slices_per_volume,
         volume_from=volume_from,
+        echo_times_ms=echo_times_ms,
     )
     volumes = volumes[:n_volumes]
     slots, dropped, duplicates = _volumes_to_write(source, volumes, drop, duplicate, swap)
     await asyncio.to_thread(watch.mkdir, parents=True, exist_ok=True)
-    writer = _Writer(watch, tr, mode, chunks, chunk_pause, slice_spread, name_pattern, first_number)
+    writer = _Writer(watch, tr, mode, chunks, chunk_pause, slice_spread, name_pattern, first_number,
+                     random.Random(seed))
     report = SimulationReport(dropped=dropped)
     loop = asyncio.get_running_loop()
     t0 = loop.time()
@@ -347,6 +409,13 @@ def _index_list(text: str) -> list[int]:
         return [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected volume indices like 12 or 3,7, got {text!r}") from None
+
+
+def _times(text: str) -> list[float]:
+    try:
+        return [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected echo times in ms like 14.5,38.5,62.5, got {text!r}") from None
 
 
 def _pair(text: str) -> tuple[int, int]:
@@ -389,7 +458,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--volume-from", choices=VOLUME_FROM, default="auto",
                    help="single-slice series: header field giving each slice's volume")
     p.add_argument("--slice-spread", type=float, default=0.5,
-                   help="fraction of the TR over which a volume's slice files are written")
+                   help="fraction of the TR over which a volume's slice (or echo) files are written")
+    p.add_argument("--echo-times", type=_times, default=None, metavar="MS[,MS...]",
+                   help="multi-echo source: echo times in ms where no header or sidecar gives them")
+    p.add_argument("--seed", type=int, default=None, help="seed of the order of a volume's echo files")
     return p
 
 
@@ -419,6 +491,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 slices_per_volume=args.slices_per_volume,
                 volume_from=args.volume_from,
                 slice_spread=args.slice_spread,
+                echo_times_ms=args.echo_times,
+                seed=args.seed,
             )
         )
     except (RecordingError, ValueError) as err:

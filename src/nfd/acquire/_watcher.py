@@ -988,18 +988,12 @@ class ScanWatcher:
             self._files.settle(entry, FileState.DONE)
             log.debug("echo_dropped", file=str(entry.path), index=index, reason="an echo of its volume was refused")
             return
-        if self._passed(entry, index):
-            return
         number = self._echo_run.number(image)
         if number.echo is None or number.reason:
             self._refuse_echo(entry, index, number.echo, number.reason)
             return
         echo = number.echo
-        original = self._echo_assembler.duplicate_of(index, echo, reading.digest)
-        if original is not None:
-            self._files.settle(entry, FileState.DONE)
-            self.stats["duplicates"] += 1
-            log.warning("duplicate_skipped", file=str(entry.path), duplicate_of=original, index=index, echo=echo)
+        if self._echo_duplicate(entry, index, echo, reading.digest) or self._passed(entry, index):
             return
         checked = self._echo_run.check(image, echo)
         if checked.reason or checked.echo_time_ms is None:
@@ -1022,8 +1016,23 @@ class ScanWatcher:
             digest = hashlib.sha256(b"".join(sorted(offer.volume.digests))).digest()
             self._offer_volume(entry, whole, digest, None, now)
 
+    def _echo_duplicate(self, entry: WatchedFile, index: int, echo: int, digest: bytes) -> bool:
+        """Whether an echo file is a duplicate: the bytes of an echo file taken, an echo held, or a volume complete."""
+        original = self._echo_assembler.duplicate_of(index, echo, digest)
+        if original is None:
+            return False
+        self._files.settle(entry, FileState.DONE)
+        self.stats["duplicates"] += 1
+        log.warning("duplicate_skipped", file=str(entry.path), duplicate_of=original, index=index, echo=echo)
+        return True
+
     def _passed(self, entry: WatchedFile, index: int) -> bool:
-        """Whether an echo file's index was passed already (logged ``volume_late`` once per index)."""
+        """Whether an echo file's index is below first_number (rejected) or was passed (``volume_late``, once)."""
+        if index < 0:
+            number = index + self.options.first_number
+            reason = f"volume number {number} is below first_number {self.options.first_number}"
+            self._reject(entry, "file_rejected", reason, "rejected", state=FileState.DONE)
+            return True
         next_index = self._sequencer.next_index
         if not (self._sequencer.started and next_index is not None and index < next_index):
             return False
