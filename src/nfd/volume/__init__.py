@@ -15,6 +15,13 @@ the reference grid) and the volume the ROI signals are read from:
 - :func:`reslice`: undo a known rigid motion (B-spline resampling).
 - :func:`smooth` / :func:`smoothing_kernel`: separable Gaussian smoothing
   with the FWHM in mm.
+- Multi-echo EPI: :func:`fit_t2star` (voxelwise log-linear S0 and T2*, as
+  tedana's ``t2smap``), the weights :func:`t2s_weights` (Posse et al. 1999),
+  :func:`paid_weights` (Poser et al. 2006), :func:`echo_weights` and
+  :func:`combine_echoes`; :class:`EchoCombiner` combines each volume online
+  with the T2* or tSNR estimated as the run goes; :class:`MultiEchoCorrector`
+  estimates the motion on one echo, reslices every echo with it, combines and
+  smooths.
 
 Conventions: arrays indexed ``[i, j, k]`` in NIfTI voxel order, affines
 4x4 voxel-to-mm (RAS+, 0-based voxels), motion parameters in SPM's order
@@ -29,6 +36,7 @@ solves gain nothing from threads, whose spinning steals a core.
 
 from nfd.volume._conform import conform_to_grid
 from nfd.volume._corrector import MotionCorrector, MotionResult
+from nfd.volume._echo_corrector import MultiEchoCorrector, parse_combine
 from nfd.volume._errors import (
     GridMismatchError,
     InvalidAffineError,
@@ -37,12 +45,32 @@ from nfd.volume._errors import (
     OutputBufferError,
     VolumeError,
 )
+from nfd.volume._multiecho import (
+    EchoCombiner,
+    RunningEchoStats,
+    T2starFit,
+    echo_weights,
+    fit_t2star,
+    paid_weights,
+    t2s_weights,
+)
+from nfd.volume._multiecho import combine as combine_echoes
 from nfd.volume._reslice import reslice
 from nfd.volume._rigid import spm_imatrix, spm_matrix
 from nfd.volume._smooth import smooth, smoothing_kernel
 
 __all__ = [
     "MotionCorrector",
+    "MultiEchoCorrector",
+    "parse_combine",
+    "EchoCombiner",
+    "RunningEchoStats",
+    "T2starFit",
+    "fit_t2star",
+    "t2s_weights",
+    "paid_weights",
+    "echo_weights",
+    "combine_echoes",
     "conform_to_grid",
     "MotionResult",
     "VolumeError",

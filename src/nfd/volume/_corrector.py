@@ -256,6 +256,8 @@ class MotionCorrector:
             self._smoothed_coef, self._work_affine, voxel_sizes(self._affine), self._options, slab
         )
         self._transform = np.eye(4)
+        self._mapping = np.ascontiguousarray(voxel_map(self._work_affine, self._transform) @ self._to_work)
+        self._echo_coef: CoefficientVolume | None = None
 
     def _allocate(self, smooth_kernel: KernelKind) -> None:
         """Allocate the work buffers reused for every volume: coefficient volumes, smoothers, moments.
@@ -323,6 +325,7 @@ class MotionCorrector:
         *,
         resliced_out: npt.NDArray[np.float32] | None = None,
         smoothed_out: npt.NDArray[np.float32] | None = None,
+        smooth: bool = True,
     ) -> MotionResult:
         """Realign one volume to the reference, reslice it and smooth it.
 
@@ -335,6 +338,10 @@ class MotionCorrector:
             Preallocated outputs of the reference's shape, contiguous along
             the last axis (e.g. views of shared memory); written in place and
             returned as ``resliced`` / ``smoothed``.
+        smooth : bool, default True
+            Smooth the resliced volume; False leaves ``smoothed`` as it was
+            (a multi-echo volume is smoothed once its echoes are combined,
+            :meth:`smooth_into`).
 
         Returns
         -------
@@ -385,13 +392,57 @@ class MotionCorrector:
             self._transform = transform
 
         t1 = time.perf_counter()
-        mapping = voxel_map(self._work_affine, transform) @ self._to_work
-        resample(self._reslice_coef, np.ascontiguousarray(mapping), resliced)
+        self._mapping = np.ascontiguousarray(voxel_map(self._work_affine, transform) @ self._to_work)
+        resample(self._reslice_coef, self._mapping, resliced)
         t2 = time.perf_counter()
-        self._output_smoother.run(smoothed, src=resliced)
+        if smooth:
+            self._output_smoother.run(smoothed, src=resliced)
         t3 = time.perf_counter()
         timings = {"realign": t1 - t0, "reslice": t2 - t1, "smooth": t3 - t2}
         return MotionResult(spm_imatrix(transform), resliced, smoothed, iterations, converged, timings)
+
+    def reslice_more(self, volume: npt.ArrayLike, out: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        """Reslice another volume of the same acquisition with the last :meth:`process` call's motion.
+
+        The other echoes of a multi-echo volume move with the echo whose
+        motion was estimated; each is resampled with the same B-spline degree
+        onto the reference grid.
+
+        Parameters
+        ----------
+        volume : array_like, 3-D, real
+            On the reference's grid; NaN and infinite values count as 0.
+        out : float32 array
+            Output of the reference's shape, written in place and returned.
+
+        Raises
+        ------
+        GridMismatchError, InvalidVolumeError, OutputBufferError
+            As for :meth:`process`.
+        """
+        vol = as_volume(volume, "volume")
+        if vol.shape != self._shape:
+            raise GridMismatchError(f"volume has shape {vol.shape} but the reference grid is {self._shape}")
+        out = check_output(out, self._shape, "out")
+        if self._echo_coef is None:
+            n0, n1, n2 = self._shape
+            self._echo_coef = CoefficientVolume((n0, n1, n2 + 2 * self._pad), self._reslice_degree)
+        coef, n2 = self._echo_coef, self._shape[2]
+        if self._pad:
+            coef.interior[:, :, : self._pad] = 0.0
+            coef.interior[:, :, -self._pad :] = 0.0
+        np.copyto(coef.interior[:, :, self._pad : self._pad + n2], vol, casting="unsafe")
+        if np.issubdtype(vol.dtype, np.floating):
+            zero_non_finite(coef.interior)
+        coef.prefilter()
+        resample(coef, self._mapping, out)
+        return out
+
+    def smooth_into(self, out: npt.NDArray[np.float32], src: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        """Smooth ``src`` (on the reference grid) into ``out`` with the engine's ``smooth_fwhm`` kernel."""
+        out = check_output(out, self._shape, "out")
+        self._output_smoother.run(out, src=np.ascontiguousarray(src, dtype=np.float32))
+        return out
 
     # ------------------------------------------------------------- private
     def _estimate(self) -> Estimate | None:
