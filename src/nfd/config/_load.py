@@ -166,6 +166,26 @@ def _check_web(cfg: Config) -> None:
         )
 
 
+def _check_multiecho(cfg: Config) -> None:
+    me = cfg.multiecho
+    n = me.echoes
+    if me.echo_times_ms and (len(me.echo_times_ms) != n or any(not 0 < t <= 1000 for t in me.echo_times_ms)
+                             or list(me.echo_times_ms) != sorted(set(me.echo_times_ms))):
+        raise ConfigError(f"expected {n} increasing echo times in (0, 1000] ms, one per echo, got "
+                          f"{list(me.echo_times_ms)}", "multiecho.echo_times_ms")
+    if me.realign_echo > n:
+        raise ConfigError(f"expected an echo from 1 to multiecho.echoes ({n}), got {me.realign_echo}",
+                          "multiecho.realign_echo")
+    method, _, number = me.combine.partition(":")
+    valid = method in ("t2s", "paid", "fixed") and not number
+    valid = valid or (method == "echo" and number.isdigit() and 1 <= int(number) <= n)
+    if not valid:
+        raise ConfigError(f"expected 't2s', 'paid', 'fixed' or 'echo:N' with N from 1 to {n}, got {me.combine!r}",
+                          "multiecho.combine")
+    if method == "fixed" and not me.t2star_map:
+        raise ConfigError("expected a T2* map file for combine = 'fixed'", "multiecho.t2star_map")
+
+
 def _check_run(cfg: Config) -> None:
     if cfg.run.skip_volumes >= cfg.run.n_volumes:
         raise ConfigError(
@@ -181,6 +201,7 @@ _RULES: tuple[Callable[[Config], None], ...] = (
     _check_eeg,
     _check_feedback_range,
     _check_web,
+    _check_multiecho,
     _check_run,
 )
 
@@ -220,6 +241,9 @@ def check_files(cfg: Config, *, watch_dir: bool = True) -> None:
         raise ConfigError(f"expected an existing file, {_shown(decoder_file)} is not one", decoder_key)
     if cfg.eeg.enabled and not Path(cfg.eeg.model).is_file():
         raise ConfigError(f"expected an existing file, {_shown(cfg.eeg.model)} is not one", "eeg.model")
+    if cfg.multiecho.t2star_map and not Path(cfg.multiecho.t2star_map).is_file():
+        raise ConfigError(f"expected an existing NIfTI file, {_shown(cfg.multiecho.t2star_map)} is not one",
+                          "multiecho.t2star_map")
     if cfg.volume.reference != "first" and not Path(cfg.volume.reference).is_file():
         raise ConfigError(
             f"expected 'first' or an existing NIfTI file, {_shown(cfg.volume.reference)} is not one", "volume.reference"
@@ -334,7 +358,9 @@ def _coerce_float(value: Any, meta: typing.Mapping[str, Any], key: str, base_dir
 
 
 #: String options that hold a path (resolved against the config's folder when set).
-_PATH_STRINGS = ("web.token_file", "feedback.decoder.model", "feedback.decoder.weights", "eeg.model")
+_PATH_STRINGS = (
+    "web.token_file", "feedback.decoder.model", "feedback.decoder.weights", "eeg.model", "multiecho.t2star_map"
+)
 
 
 def _coerce_str(value: Any, meta: typing.Mapping[str, Any], key: str, base_dir: Path) -> str:

@@ -123,6 +123,34 @@ class VolumeConfig:
 
 
 @dataclass(frozen=True)
+class MultiEchoConfig:
+    """``[multiecho]``: the echoes of a multi-echo EPI and how they are combined into one volume."""
+
+    echoes: int = _opt(1, "echoes per volume (1: a single-echo series)", "echoes", min=1, max=16)
+    echo_times_ms: list[float] = field(
+        default=_NO_ITEMS,
+        metadata=_meta("echo times, used when the files do not carry them (empty: from the headers or sidecars)",
+                       "ms"),
+    )
+    combine: str = _opt(
+        "t2s", "'t2s' (Posse et al. 1999, from the online T2* map), 'paid' (Poser et al. 2006, from each echo's "
+        "tSNR), 'fixed' (from t2star_map) or 'echo:N' (echo N alone)"
+    )
+    realign_echo: int = _opt(
+        1, "the echo whose motion is estimated and applied to every echo (the first has the most signal and "
+        "the sharpest edges)", min=1, max=16
+    )
+    t2s_volumes: int = _opt(
+        10, "volumes over which the T2* map (and tSNR) is estimated before the weights are frozen", "volumes",
+        min=1, max=100000
+    )
+    t2s_update: Literal["freeze", "running"] = _opt(
+        "freeze", "after t2s_volumes: keep the weights, or update them from every volume"
+    )
+    t2star_map: str = _opt("", "combine 'fixed': a T2* map in ms on the EPI grid (e.g. from a pre-scan)")
+
+
+@dataclass(frozen=True)
 class UdpConfig:
     """``[feedback.udp]``: feedback datagrams to a stimulus program."""
 
@@ -414,6 +442,7 @@ class Config:
     acquire: AcquireConfig = field(metadata={"doc": "scan input"})
     feedback: FeedbackConfig = field(metadata={"doc": "feedback"})
     volume: VolumeConfig = field(default_factory=VolumeConfig, metadata={"doc": "volume processing"})
+    multiecho: MultiEchoConfig = field(default_factory=MultiEchoConfig, metadata={"doc": "multi-echo EPI"})
     roi: dict[str, Path] = field(
         default_factory=dict, metadata={"doc": "ROI masks: name = NIfTI file on the EPI grid"}
     )

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Mapping, Sequence
 from functools import partial
 from typing import Any, Protocol
 
 import numpy as np
 
-from nfd.daemon.worker import VolumeOutput
-from nfd.volume import MotionCorrector, MotionResult, VolumeError
+from nfd.daemon.worker import VolumeOutput, echo_maps
+from nfd.volume import MotionCorrector, MotionResult, MultiEchoCorrector, VolumeError
 
 __all__ = ["InProcessVolumeStep", "VolumeStep"]
 
@@ -32,11 +33,16 @@ class VolumeStep(Protocol):
     async def start(self) -> None:
         """Get ready (start a process, import the engine)."""
 
-    async def set_reference(self, reference: np.ndarray, affine: np.ndarray) -> None:
-        """Build the engine on ``reference`` (3-D, on the EPI grid; affine voxel -> mm)."""
+    async def set_reference(
+        self, reference: np.ndarray, affine: np.ndarray, echo_times_ms: Sequence[float] | None = None
+    ) -> None:
+        """Build the engine on ``reference`` (3-D, on the EPI grid; affine voxel -> mm); multi-echo with echo times."""
 
     async def process(self, data: np.ndarray) -> VolumeOutput:
-        """Realign, reslice and smooth one volume on the reference grid."""
+        """Realign, reslice and smooth one volume on the reference grid (multi-echo: its echoes, combined)."""
+
+    async def echo_maps(self) -> dict[str, np.ndarray]:
+        """A multi-echo engine's T2* (ms), S0 and per-echo tSNR maps; empty for one echo."""
 
     async def close(self) -> None:
         """Release what :meth:`start` took."""
@@ -49,6 +55,9 @@ class InProcessVolumeStep:
     ----------
     smooth_fwhm : float
         Smoothing kernel FWHM (mm), passed to :class:`nfd.volume.MotionCorrector`.
+    multiecho : mapping, optional
+        :class:`nfd.volume.MultiEchoCorrector`'s options but the echo times,
+        used when :meth:`set_reference` is given echo times.
     **options
         Further keyword options of :class:`nfd.volume.MotionCorrector` (e.g.
         :func:`nfd.daemon.worker.engine_options` of ``[volume]``), checked by
@@ -75,10 +84,11 @@ class InProcessVolumeStep:
     ((6,), True)
     """
 
-    def __init__(self, *, smooth_fwhm: float, **options: Any) -> None:
+    def __init__(self, *, smooth_fwhm: float, multiecho: Mapping[str, Any] | None = None, **options: Any) -> None:
         self._options: dict[str, Any] = {**options, "smooth_fwhm": float(smooth_fwhm)}
+        self._multiecho = dict(multiecho or {})
         self.engine_options: dict[str, Any] = {}
-        self._engine: MotionCorrector | None = None
+        self._engine: MotionCorrector | MultiEchoCorrector | None = None
         self._resliced: np.ndarray | None = None
         self._smoothed: np.ndarray | None = None
         self.restarts = 0
@@ -86,8 +96,14 @@ class InProcessVolumeStep:
     async def start(self) -> None:
         """Nothing to start: the engine is built by :meth:`set_reference`."""
 
-    async def set_reference(self, reference: np.ndarray, affine: np.ndarray) -> None:
+    async def set_reference(
+        self, reference: np.ndarray, affine: np.ndarray, echo_times_ms: Sequence[float] | None = None
+    ) -> None:
         """Build the engine on ``reference`` (3-D, on the EPI grid; affine voxel -> mm).
+
+        With ``echo_times_ms`` (ms, two or more) the engine is multi-echo
+        (:class:`nfd.volume.MultiEchoCorrector`): ``reference`` is the
+        realignment echo's and :meth:`process` takes every echo of a volume.
 
         Raises
         ------
@@ -97,9 +113,14 @@ class InProcessVolumeStep:
         ref = np.asarray(reference, dtype=np.float32)
         if ref.ndim != 3:
             raise VolumeError(f"expected a 3-D reference volume, got shape {ref.shape}")
-        self._engine = await asyncio.to_thread(
-            partial(MotionCorrector, ref.copy(), np.asarray(affine, dtype=np.float64), **self._options)
-        )
+        aff = np.asarray(affine, dtype=np.float64)
+        if echo_times_ms is not None and len(echo_times_ms) > 1:
+            self._engine = await asyncio.to_thread(partial(
+                MultiEchoCorrector, ref.copy(), aff, [float(t) for t in echo_times_ms], **self._multiecho,
+                **self._options,
+            ))
+        else:
+            self._engine = await asyncio.to_thread(partial(MotionCorrector, ref.copy(), aff, **self._options))
         self.engine_options = self._engine.options
         self._resliced = np.empty(ref.shape, dtype=np.float32)
         self._smoothed = np.empty(ref.shape, dtype=np.float32)
@@ -114,10 +135,12 @@ class InProcessVolumeStep:
         """
         if self._engine is None or self._resliced is None or self._smoothed is None:
             raise RuntimeError("InProcessVolumeStep.set_reference() first")
-        if tuple(data.shape) != self._resliced.shape:
-            raise VolumeError(
-                f"expected a volume of shape {self._resliced.shape} (the reference grid), got {tuple(data.shape)}"
-            )
+        n_echoes = self._engine.n_echoes if isinstance(self._engine, MultiEchoCorrector) else 1
+        expected = (n_echoes, *self._resliced.shape) if n_echoes > 1 else self._resliced.shape
+        if tuple(data.shape) != expected:
+            what = (f"{n_echoes} echoes of shape {self._resliced.shape}" if n_echoes > 1
+                    else f"a volume of shape {expected}")
+            raise VolumeError(f"expected {what} (the reference grid), got {tuple(data.shape)}")
         engine, resliced, smoothed = self._engine, self._resliced, self._smoothed
 
         def run() -> tuple[MotionResult, float]:
@@ -134,6 +157,11 @@ class InProcessVolumeStep:
             smoothed=smoothed,
             worker_ms=ms,
         )
+
+    async def echo_maps(self) -> dict[str, np.ndarray]:
+        """A multi-echo engine's maps (``t2star`` ms, ``s0``, ``tsnr_echo-<n>``); empty for one echo."""
+        engine = self._engine
+        return echo_maps(engine) if isinstance(engine, MultiEchoCorrector) else {}
 
     async def close(self) -> None:
         """Drop the engine."""

@@ -23,6 +23,7 @@ import signal
 import sys
 import time
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures.process import BrokenProcessPool
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -47,7 +48,7 @@ from nfd.daemon.build import (
 )
 from nfd.daemon.pipeline import Pipeline, VolumeCallback
 from nfd.daemon.sdnotify import SystemdNotifier
-from nfd.daemon.worker import VolumeWorker, engine_options
+from nfd.daemon.worker import VolumeWorker, engine_options, multiecho_options
 from nfd.design import Design
 from nfd.eeg import EegModel, EegSession
 from nfd.outputs import RunFolder, RunFolderError, Sink
@@ -197,7 +198,9 @@ class Daemon:
         self.on_volume = on_volume
         self.on_ready = on_ready
         self.handle_signals = handle_signals
-        self.worker: VolumeStep = volume_step or VolumeWorker(**engine_options(cfg.volume))
+        self.worker: VolumeStep = volume_step or VolumeWorker(
+            **engine_options(cfg.volume), multiecho=multiecho_options(cfg.multiecho)
+        )
         self.notifier = SystemdNotifier()
         serve = cfg.web.enabled if web is None else web
         self.live: LiveState | None = LiveState(queue_size=cfg.web.client_queue) if serve else None
@@ -399,6 +402,10 @@ class Daemon:
                 run.close()
             return {}
         maps = pipeline.maps()
+        try:
+            maps.update(await pipeline.echo_maps())  # multi-echo: t2star, s0, tsnr_echo-<n>
+        except (BrokenProcessPool, OSError) as exc:
+            log.error("echo_maps_lost", error=str(exc), reason="the volume worker is gone")
         unwritten: list[str] = []
         if pipeline.grid is not None:
             for name, data in maps.items():

@@ -178,6 +178,8 @@ def watch_source(
         series=series,
         barred=barred,
         max_file_mb=a.max_file_mb,
+        echoes=cfg.multiecho.echoes,
+        echo_times_ms=tuple(cfg.multiecho.echo_times_ms) or None,
     )
 
 

@@ -107,6 +107,9 @@ class Pipeline:
         #: A volume whose file was written longer ago than this (s) is stale: processed, recorded, never sent.
         self.stale_after: float | None = cfg.feedback.stale_after or default_stale_after(cfg.run.tr)
         self.stale = 0
+        #: Multi-echo: the run's echo times (ms, from its first volume), and a template reference set before them.
+        self.echo_times_ms: list[float] | None = None
+        self._pending_reference: tuple[np.ndarray, np.ndarray] | None = None
 
     def resume(self, records: Sequence[VolumeRecord]) -> None:
         """Continue a run whose ``records`` are on disk: count them, and rebuild the state from their volumes.
@@ -130,8 +133,14 @@ class Pipeline:
                 self.failed += 1
         self.restore_until = max((r.index for r in records), default=-1)
 
-    async def set_reference(self, data: np.ndarray, affine: np.ndarray) -> None:
+    async def set_reference(
+        self, data: np.ndarray, affine: np.ndarray, echo_times_ms: Sequence[float] | None = None
+    ) -> None:
         """Build the engine on the reference and load the ROI masks on its grid.
+
+        A multi-echo run (``[multiecho] echoes`` > 1) needs the echo times:
+        without them (a template reference, set before the first scan) the
+        engine is built on the first scan, with its echoes' times.
 
         Raises
         ------
@@ -147,7 +156,11 @@ class Pipeline:
                 self.feedback.bind_rois(self.rois)
             except FeedbackError as exc:
                 raise ConfigError(str(exc), key="feedback.decoder.weights") from None
-        await self.worker.set_reference(data, affine)
+        if self.cfg.multiecho.echoes > 1 and echo_times_ms is None:
+            self._pending_reference = (data, affine)
+        else:
+            await self.worker.set_reference(data, affine, echo_times_ms)
+            self._pending_reference = None
         self.grid = (tuple(data.shape), np.asarray(affine, dtype=np.float64))
 
     async def handle(self, scan: Scan) -> VolumeRecord | None:
@@ -198,15 +211,12 @@ class Pipeline:
         self.last_index = max(self.last_index, scan.index)
         if not self._admit(scan):
             return
-        image = scan.image
-        if self.grid is None:
-            await self.set_reference(image.data, image.affine)
-        assert self.grid is not None and self.rois is not None
         try:
-            out = await self.worker.process(conform_to_grid(image.data, image.affine, *self.grid, name=scan.path.name))
+            out = await self.worker.process(await self._input(scan))
         except (VolumeError, WorkerCrashed) as exc:  # recorded as refused or failed the first time
             log.debug("volume_not_restored", index=scan.index, reason=str(exc))
             return
+        assert self.rois is not None
         means = self.rois.means(out.smoothed)
         steps = {name: self.chains[name].update(scan.index, value, out.params)
                  for name, value in self._chain_inputs(out, means).items()}
@@ -254,13 +264,8 @@ class Pipeline:
 
     async def _volume(self, scan: Scan) -> VolumeOutput | None:
         """The volume step on the scan conformed to the EPI grid; None (recorded as refused) when unusable."""
-        image = scan.image
-        if self.grid is None:
-            await self.set_reference(image.data, image.affine)
-        assert self.grid is not None
         try:
-            data = conform_to_grid(image.data, image.affine, *self.grid, name=scan.path.name)
-            return await self.worker.process(data)
+            return await self.worker.process(await self._input(scan))
         except WorkerCrashed as exc:  # the worker died twice on it: this volume failed, the run goes on
             log.error("volume_failed", index=scan.index, file=scan.path.name, reason=str(exc))
             await self.record_failure(scan, exc)
@@ -275,6 +280,50 @@ class Pipeline:
             if self.live is not None:
                 self.live.warning("volume_refused", f"{scan.path.name}: {exc}", index=scan.index)
             return None
+
+    async def _input(self, scan: Scan) -> np.ndarray:
+        """The scan on the EPI grid (multi-echo: its echoes stacked), the engine built on the first one.
+
+        Raises
+        ------
+        VolumeError
+            Off the grid, or not the configured echoes (count, echo times).
+        """
+        images = scan.echo_images
+        me = self.cfg.multiecho
+        tes = self._echo_times(scan) if me.echoes > 1 else None
+        if self.grid is None:
+            first = images[me.realign_echo - 1] if me.echoes > 1 else scan.image
+            await self.set_reference(first.data, first.affine, tes)
+        elif tes is not None and self._pending_reference is not None:
+            await self.worker.set_reference(*self._pending_reference, tes)
+            self._pending_reference = None
+        assert self.grid is not None
+        if tes is None:
+            return conform_to_grid(scan.image.data, scan.image.affine, *self.grid, name=scan.path.name)
+        if self.echo_times_ms is None:
+            self.echo_times_ms = tes
+        elif not np.allclose(tes, self.echo_times_ms, rtol=0, atol=0.01):
+            raise VolumeError(f"echo times {tes} ms differ from the run's {self.echo_times_ms} ms")
+        return np.stack([conform_to_grid(im.data, im.affine, *self.grid, name=scan.path.name) for im in images])
+
+    def _echo_times(self, scan: Scan) -> list[float]:
+        """The echo times of a multi-echo scan, ms: from its files, else ``[multiecho] echo_times_ms``."""
+        me = self.cfg.multiecho
+        images = scan.echo_images
+        if len(images) != me.echoes:
+            raise VolumeError(f"expected {me.echoes} echoes per volume ([multiecho] echoes), got {len(images)}")
+        tes = [im.echo_time_ms for im in images]
+        if all(t is not None for t in tes):
+            return [float(t) for t in tes if t is not None]
+        if me.echo_times_ms:
+            return [float(t) for t in me.echo_times_ms]
+        raise VolumeError("expected the echo times in the files (DICOM EchoTime, a BIDS sidecar's EchoTime) "
+                          "or in [multiecho] echo_times_ms; found none")
+
+    async def echo_maps(self) -> dict[str, np.ndarray]:
+        """A multi-echo run's maps on the EPI grid: ``t2star`` (ms), ``s0``, ``tsnr_echo-<n>``; empty otherwise."""
+        return await self.worker.echo_maps() if self.cfg.multiecho.echoes > 1 else {}
 
     async def _eeg_for_feedback(self, index: int, t_complete: float) -> Prediction | None:
         """When the EEG is the feedback's source: its prediction, pushed to the feedback before it is computed."""

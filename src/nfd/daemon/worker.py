@@ -3,14 +3,17 @@
 Owns one :class:`concurrent.futures.ProcessPoolExecutor` with a single worker
 process (realignment is sequential: each volume starts from the previous
 volume's estimate) and one :class:`multiprocessing.shared_memory.SharedMemory`
-block holding four float32 arrays on the EPI grid::
+block holding float32 arrays on the EPI grid::
 
-    [ reference | input | resliced | smoothed ]
+    [ reference | input (one per echo) | resliced | smoothed ]
 
-Per volume the event loop copies the scan into ``input`` (a memcpy), the worker
-runs :meth:`nfd.volume.MotionCorrector.process` writing straight into
-``resliced`` and ``smoothed``, and only the six motion parameters and a few
-numbers come back pickled. The views stay valid until the next call.
+Per volume the event loop copies the scan (every echo of a multi-echo volume)
+into ``input`` (a memcpy), the worker runs
+:meth:`nfd.volume.MotionCorrector.process` (multi-echo:
+:meth:`nfd.volume.MultiEchoCorrector.process`, whose ``resliced`` is the
+combined volume) writing straight into ``resliced`` and ``smoothed``, and only
+the six motion parameters and a few numbers come back pickled. The views stay
+valid until the next call.
 
 A worker that dies (a crash in native code, a kill) is restarted with the
 same reference and the volume is tried once more. If it dies again, during
@@ -30,7 +33,7 @@ import secrets
 import signal
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, fields
@@ -42,12 +45,12 @@ import numpy as np
 import structlog
 
 from nfd._log import LoggingSettings, configure_worker_logging, logging_settings
-from nfd.config import VolumeConfig
+from nfd.config import MultiEchoConfig, VolumeConfig
 from nfd.volume import VolumeError
 
 log = structlog.get_logger(__name__)
 
-_N_ARRAYS = 4  # reference, input, resliced, smoothed
+_N_ARRAYS = 4  # reference, input, resliced, smoothed (input holds one array per echo)
 #: Deaths of the worker tolerated on one volume (the first is retried, the second fails the volume).
 _DEATHS_PER_VOLUME = 2
 
@@ -115,10 +118,33 @@ def engine_options(volume: VolumeConfig) -> dict[str, Any]:
     return {f.name: getattr(volume, f.name) for f in fields(volume) if f.name not in _NOT_ENGINE_OPTIONS}
 
 
-def _views(buf: memoryview, shape: tuple[int, ...]) -> list[np.ndarray]:
+def multiecho_options(multiecho: MultiEchoConfig) -> dict[str, Any] | None:
+    """:class:`nfd.volume.MultiEchoCorrector`'s options but the echo times from ``[multiecho]``; None for one echo.
+
+    ``combine = "fixed"`` reads ``t2star_map`` (a NIfTI file, ms) here, once.
+    """
+    if multiecho.echoes == 1:
+        return None
+    options: dict[str, Any] = {
+        "realign_echo": multiecho.realign_echo, "combine": multiecho.combine,
+        "t2s_volumes": multiecho.t2s_volumes, "t2s_update": multiecho.t2s_update,
+    }
+    if multiecho.combine == "fixed":
+        import nibabel as nib
+
+        image: Any = nib.load(multiecho.t2star_map)
+        options["t2star_ms"] = np.asarray(image.dataobj, dtype=np.float64)
+    return options
+
+
+def _views(buf: memoryview, shape: tuple[int, ...], echoes: int = 1) -> list[np.ndarray]:
+    """The block's arrays: reference, input (``(echoes, *shape)`` when ``echoes`` > 1), resliced, smoothed."""
     n = int(np.prod(shape))
-    flat = np.ndarray((_N_ARRAYS * n,), dtype=np.float32, buffer=buf)
-    return [flat[i * n : (i + 1) * n].reshape(shape) for i in range(_N_ARRAYS)]
+    flat = np.ndarray(((_N_ARRAYS - 1 + echoes) * n,), dtype=np.float32, buffer=buf)
+    ref = flat[:n].reshape(shape)
+    inp = flat[n : (1 + echoes) * n].reshape((echoes, *shape) if echoes > 1 else shape)
+    rest = [flat[(1 + echoes + i) * n : (2 + echoes + i) * n].reshape(shape) for i in range(2)]
+    return [ref, inp, *rest]
 
 
 # --------------------------------------------------------------------------- #
@@ -182,10 +208,15 @@ def _worker_warmup() -> int:
 
 
 def _worker_init(
-    shm_name: str, shape: tuple[int, ...], affine: np.ndarray, options: dict[str, Any]
+    shm_name: str, shape: tuple[int, ...], affine: np.ndarray, options: dict[str, Any],
+    echoes: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Build the engine on the reference in shared memory; returns the options it runs with."""
-    from nfd.volume import MotionCorrector
+    """Build the engine on the reference in shared memory; returns the options it runs with.
+
+    ``echoes``: for a multi-echo run, :class:`nfd.volume.MultiEchoCorrector`'s
+    own arguments (``echo_times_ms``, ``realign_echo``, ``combine``...).
+    """
+    from nfd.volume import MotionCorrector, MultiEchoCorrector
 
     old = _STATE.pop("shm", None)
     if old is not None:
@@ -193,10 +224,32 @@ def _worker_init(
         old.close()
     shm = _attach(shm_name)
     assert shm.buf is not None
-    views = _views(shm.buf, shape)
-    engine = MotionCorrector(views[_REF].copy(), affine, **options)
+    n_echoes = len(echoes["echo_times_ms"]) if echoes else 1
+    views = _views(shm.buf, shape, n_echoes)
+    engine: MotionCorrector | MultiEchoCorrector
+    if echoes:
+        engine = MultiEchoCorrector(views[_REF].copy(), affine, **echoes, **options)
+    else:
+        engine = MotionCorrector(views[_REF].copy(), affine, **options)
     _STATE.update(shm=shm, views=views, engine=engine)
     return engine.options
+
+
+def _worker_echo_maps() -> dict[str, np.ndarray]:
+    """The multi-echo engine's maps: ``t2star`` (ms), ``s0``, ``tsnr_echo-<n>`` per echo; empty for one echo."""
+    from nfd.volume import MultiEchoCorrector
+
+    engine = _STATE.get("engine")
+    return echo_maps(engine) if isinstance(engine, MultiEchoCorrector) else {}
+
+
+def echo_maps(engine: Any) -> dict[str, np.ndarray]:
+    """A :class:`nfd.volume.MultiEchoCorrector`'s T2* (ms), S0 and per-echo tSNR maps, by run-folder name."""
+    combiner = engine.combiner
+    maps = {"t2star": np.asarray(combiner.t2star_ms, dtype=np.float32), "s0": np.asarray(combiner.s0, dtype=np.float32)}
+    for e, tsnr in enumerate(np.asarray(combiner.tsnr, dtype=np.float32), start=1):
+        maps[f"tsnr_echo-{e}"] = tsnr
+    return maps
 
 
 def _worker_process() -> tuple[list[float], int, bool, float]:
@@ -221,6 +274,10 @@ class VolumeWorker:
     mp_context : str
         multiprocessing start method; ``spawn`` (the default) is safe with a
         running event loop and threads.
+    multiecho : mapping, optional
+        :class:`nfd.volume.MultiEchoCorrector`'s options but the echo times
+        (``realign_echo``, ``combine``, ``t2s_volumes``, ``t2s_update``,
+        ``t2star_ms``), used when :meth:`set_reference` is given echo times.
     **options
         Further keyword options of :class:`nfd.volume.MotionCorrector`
         (e.g. :func:`engine_options` of ``[volume]``), checked by the engine
@@ -245,8 +302,13 @@ class VolumeWorker:
     (6,)
     """
 
-    def __init__(self, *, smooth_fwhm: float, mp_context: str = "spawn", **options: Any) -> None:
+    def __init__(
+        self, *, smooth_fwhm: float, mp_context: str = "spawn", multiecho: Mapping[str, Any] | None = None,
+        **options: Any,
+    ) -> None:
         self._options: dict[str, Any] = {**options, "smooth_fwhm": float(smooth_fwhm)}
+        self._multiecho = dict(multiecho or {})
+        self._echoes: dict[str, Any] | None = None
         self.engine_options: Mapping[str, Any] = {}
         self._ctx = multiprocessing.get_context(mp_context)
         self._pool: ProcessPoolExecutor | None = None
@@ -283,17 +345,27 @@ class VolumeWorker:
         self.pid = await self._call(_worker_warmup)
         log.info("volume_worker_started", pid=self.pid)
 
-    async def set_reference(self, reference: np.ndarray, affine: np.ndarray) -> None:
-        """Build the engine on ``reference`` (3-D, on the EPI grid; affine voxel→mm)."""
+    async def set_reference(
+        self, reference: np.ndarray, affine: np.ndarray, echo_times_ms: Sequence[float] | None = None
+    ) -> None:
+        """Build the engine on ``reference`` (3-D, on the EPI grid; affine voxel→mm).
+
+        With ``echo_times_ms`` (ms, two or more), the engine is multi-echo:
+        ``reference`` is the realignment echo's, and :meth:`process` takes
+        every echo of a volume.
+        """
         shape = tuple(int(s) for s in reference.shape)
         if len(shape) != 3:
             raise VolumeError(f"expected a 3-D reference volume, got shape {shape}")
-        nbytes = _N_ARRAYS * int(np.prod(shape)) * 4
+        multi = echo_times_ms is not None and len(echo_times_ms) > 1
+        self._echoes = {**self._multiecho, "echo_times_ms": [float(t) for t in echo_times_ms or ()]} if multi else None
+        n_echoes = len(echo_times_ms or ()) if multi else 1
+        nbytes = (_N_ARRAYS - 1 + n_echoes) * int(np.prod(shape)) * 4
         self._release_shm()
         name = f"{_SHM_PREFIX}{os.getpid()}_{secrets.token_hex(6)}"
         self._shm = shared_memory.SharedMemory(name=name, create=True, size=nbytes)
         assert self._shm.buf is not None
-        self._views = _views(self._shm.buf, shape)
+        self._views = _views(self._shm.buf, shape, n_echoes)
         np.copyto(self._views[_REF], reference, casting="unsafe")
         self.shape = shape
         self._affine = np.asarray(affine, dtype=np.float64)
@@ -302,7 +374,9 @@ class VolumeWorker:
     async def _init_engine(self) -> None:
         assert self._shm is not None and self.shape is not None
         t0 = time.perf_counter()
-        self.engine_options = await self._call(_worker_init, self._shm.name, self.shape, self._affine, self._options)
+        self.engine_options = await self._call(
+            _worker_init, self._shm.name, self.shape, self._affine, self._options, self._echoes
+        )
         log.info("reference_set", shape=list(self.shape), ms=round((time.perf_counter() - t0) * 1e3, 1),
                  options={k: v for k, v in self.engine_options.items() if k in self._options})
 
@@ -338,12 +412,13 @@ class VolumeWorker:
                     ) from None
 
     async def process(self, data: np.ndarray) -> VolumeOutput:
-        """Realign, reslice and smooth one volume.
+        """Realign, reslice and smooth one volume (multi-echo: realign one echo, reslice all, combine, smooth).
 
         Parameters
         ----------
         data : ndarray
-            3-D volume on the reference grid (any real dtype; copied as float32).
+            3-D volume on the reference grid, or for a multi-echo engine its
+            echoes ``(n_echoes, X, Y, Z)`` (any real dtype; copied as float32).
 
         Raises
         ------
@@ -354,8 +429,11 @@ class VolumeWorker:
         """
         if self.shape is None:
             raise RuntimeError("VolumeWorker.set_reference() first")
-        if tuple(data.shape) != self.shape:
-            raise VolumeError(f"expected a volume of shape {self.shape} (the reference grid), got {tuple(data.shape)}")
+        expected = tuple(self._views[_IN].shape)
+        if tuple(data.shape) != expected:
+            what = (f"{expected[0]} echoes of shape {expected[1:]}" if len(expected) == 4
+                    else f"a volume of shape {expected}")
+            raise VolumeError(f"expected {what} (the reference grid), got {tuple(data.shape)}")
         np.copyto(self._views[_IN], data, casting="unsafe")
         params, iters, converged, ms = await self._run_volume()
         return VolumeOutput(
@@ -366,6 +444,13 @@ class VolumeWorker:
             smoothed=self._views[_SMOOTH],
             worker_ms=ms,
         )
+
+    async def echo_maps(self) -> dict[str, np.ndarray]:
+        """A multi-echo engine's maps on the EPI grid (``t2star`` ms, ``s0``, ``tsnr_echo-<n>``); empty otherwise."""
+        if self._echoes is None or self._broken or self._pool is None:
+            return {}
+        maps: dict[str, np.ndarray] = await self._call(_worker_echo_maps)
+        return maps
 
     def _release_shm(self) -> None:
         self._views = []
