@@ -104,5 +104,6 @@ async def test_simulated_multi_echo_scanner_is_taken_whole_by_the_watcher(tmp_pa
     assert w.stats["taken"] == N_VOLUMES and w.stats["missing"] == 0
     copies = {f"vol_0000_echo-{echo}_bold.nii" for echo in (1, 2, 3)}
     assert copies <= set(names)
-    assert {Path(e["file"]).name for e in warnings_of(logs)} == copies  # byte copies of volume 2
-    assert {e["event"] for e in warnings_of(logs)} == {"duplicate_skipped"}
+    # one line per byte copy of volume 2: a duplicate, or (read before its original, under load) numbered 0
+    assert sorted(Path(e["file"]).name for e in warnings_of(logs)) == sorted(copies)
+    assert {e["event"] for e in warnings_of(logs)} <= {"duplicate_skipped", "file_rejected"}

@@ -20,6 +20,15 @@ Watch folder (asyncio)
     single-slice volume once all its slices are there; files of another
     series are ignored or end the run (:class:`SeriesId`);
     :class:`FileNaming` gives volume numbers from file names.
+Multi-echo
+    One file per echo: :attr:`ScanImage.echo` and :attr:`ScanImage.echo_time_ms`
+    (Siemens EchoNumbers / EchoTime; NIfTI ``_echo-<n>_`` and its BIDS
+    sidecar); ``ScanWatcher(echoes=N, echo_times_ms=...)`` releases a volume
+    once all its echoes are there, as one :class:`Scan` with
+    :attr:`Scan.echoes` (:attr:`Scan.echo_images` for any volume); echo files
+    of another grid, a changed TE or none are refused with one line
+    (``_echoes``). Recordings of one 4-D NIfTI per echo replay and simulate
+    the same way.
 Scan sources
     :class:`ScanSource` is what a run reads scans from (an async context
     manager and iterator of :class:`Scan` in index order, with ``stats`` and
@@ -36,6 +45,7 @@ Modules (private): ``_reader`` (format recognition), ``_nifti``,
 ``_dicom_layout``, ``_dicom_header``, ``_siemens_mosaic``, ``_enhanced`` and
 ``_slices`` (one module per vendor format: a new volume format is a new
 module registered in ``_dicom.VENDOR_READERS``), ``_naming``, ``_series``,
+``_echoes`` (echo numbers, TEs and the run's echo checks; pure),
 ``_sequencer`` (order, duplicates, gaps; pure), ``_assembler`` (slices to
 volumes; pure), ``_watcher`` (files and events), ``_source`` (the
 ``ScanSource`` protocol), ``_replay`` (``RecordingSource``), ``_recording``
