@@ -108,3 +108,37 @@ async def test_a_mosaic_echo_time_changing_mid_run_is_refused(
     assert line["file"] == str(tmp_path / echo_name(2, 2))
     assert "echo time 40.0 ms for echo 2, the run began with 38.5 ms" in line["reason"]
     assert w.missing == [1]
+
+
+def xa_echo_file(original: Path, echo: int) -> bytes:
+    """One echo of a real Siemens XA enhanced file: every frame's EffectiveEchoTime set, the pixels scaled."""
+    ds = pydicom.dcmread(original)
+    for frame in ds.PerFrameFunctionalGroupsSequence:
+        frame.MREchoSequence[0].EffectiveEchoTime = TES[echo - 1]
+    pixels = ds.pixel_array.astype(np.float64) * math.exp(-(TES[echo - 1] - TES[0]) / T2S_MS)
+    ds.PixelData = np.round(pixels).astype(ds.pixel_array.dtype).tobytes()
+    out = io.BytesIO()
+    ds.save_as(out, enforce_file_format=True)
+    return out.getvalue()
+
+
+async def test_xa_enhanced_echo_files_numbered_by_their_echo_time(tmp_path: Path, shared_data: Path, logs: list) -> None:
+    """XA files carry a TE per frame but no echo number: echo_times_ms numbers them; templates equal full reads."""
+    folder = shared_data / "dicom_reader_testset" / "siemens_xa30_enhanced_fmri"
+    originals = sorted(folder.glob("*.dcm"))[:3]
+    files = {(v, e): xa_echo_file(path, e) for v, path in enumerate(originals, start=1) for e in (1, 2, 3)}
+    reader = SeriesReader()
+    for (volume, echo), buf in files.items():
+        full = read_scan_bytes(buf, f"xa_{volume}_{echo}.dcm")
+        assert (full.echo, full.echo_time_ms) == (None, TES[echo - 1])
+        assert same_scan(reader.read(buf, f"xa_{volume}_{echo}.dcm", SliceOptions()), full)
+    indices = [read_scan_bytes(files[v, 1]).header_index for v in (1, 2, 3)]
+    async with ScanWatcher(tmp_path, index_from="header", echoes=3, echo_times_ms=TES, reorder_timeout=1.0) as w:
+        for (volume, echo), buf in sorted(files.items(), key=lambda item: (item[0][0], -item[0][1])):
+            write_via_rename(tmp_path / f"{volume:04d}_{echo}.dcm", buf)
+        scans = await take(w, 3)
+    assert [s.index for s in scans] == [i - 1 for i in indices]
+    for scan in scans:
+        assert [e.echo_time_ms for e in scan.echoes] == list(TES)
+        assert [e.echo for e in scan.echoes] == [1, 2, 3]  # numbered by their TE
+    assert warnings_of(logs) == []

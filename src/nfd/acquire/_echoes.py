@@ -174,16 +174,29 @@ class EchoRun:
         self._grid: tuple[tuple[int, int, int], np.ndarray] | None = None
 
     def number(self, image: ScanImage) -> EchoCheck:
-        """The file's echo number, or why it has none the run can use."""
+        """The file's echo number, or why it has none the run can use.
+
+        A file without an echo number whose TE is one of ``echo_times_ms``
+        is of that echo (Siemens XA enhanced files, one echo per file).
+        """
         echo, n = image.echo, self.echoes
         if echo is None:
+            echo = self._echo_of_time(image.echo_time_ms)
+        if echo is None:
             return EchoCheck(None, reason=(
-                f"no echo number: expected EchoNumbers (0018,0086) in the header or '_echo-<n>_' in the "
-                f"name, n in 1..{n} (echoes={n})"
+                f"no echo number: expected EchoNumbers (0018,0086) in the header, '_echo-<n>_' in the "
+                f"name, n in 1..{n} (echoes={n}), or an echo time among echo_times_ms"
             ))
         if echo > n:
             return EchoCheck(echo, reason=f"echo {echo}, expected 1..{n} (echoes={n}): the echo count changed")
         return EchoCheck(echo)
+
+    def _echo_of_time(self, te: float | None) -> int | None:
+        """The echo whose ``echo_times_ms`` is a file's TE (Siemens XA files give a TE, no echo number)."""
+        if te is None or self.fallback is None:
+            return None
+        matches = [k for k, t in enumerate(self.fallback, start=1) if abs(t - te) <= TE_TOLERANCE_MS]
+        return matches[0] if len(matches) == 1 else None
 
     def check(self, image: ScanImage, echo: int) -> EchoCheck:
         """The file's TE, or why it is refused: no TE, another grid, a TE that changed."""

@@ -28,6 +28,8 @@ from nfd.acquire._dicom_header import (
     DICOM_DECODE_ERRORS,
     LPS_TO_RAS,
     dicomwrappers,
+    echo_number,
+    echo_time_ms,
     header_index,
     series_identity,
     to_float32,
@@ -62,7 +64,9 @@ def read(wrapper: Any, ds: Dataset, name: str) -> ScanImage:
     ScanImage
         float32 data [i, j, k] (k along the slice normal, as nibabel sorts
         the frames), scaling applied; affine in RAS+ mm; slice times in
-        seconds when every frame has a FrameAcquisitionDateTime.
+        seconds when every frame has a FrameAcquisitionDateTime; echo number
+        (EchoNumbers, when at the top level) and echo time
+        (:func:`frame_echo_time_ms`).
 
     Raises
     ------
@@ -93,7 +97,28 @@ def read(wrapper: Any, ds: Dataset, name: str) -> ScanImage:
         slice_times=slice_times,
         series=series_identity(ds),
         format=FORMAT,
+        echo=echo_number(ds),
+        echo_time_ms=frame_echo_time_ms(frames, ds),
     )
+
+
+def frame_echo_time_ms(frames: Sequence[Dataset], ds: Dataset) -> float | None:
+    """The volume's echo time, ms: every frame's MREchoSequence EffectiveEchoTime when one value, else EchoTime.
+
+    Siemens XA writes one echo per file, its TE in each frame's MR Echo
+    functional group (0018,9114) > EffectiveEchoTime (0018,9082); frames of
+    several echo times in one file give None (not one echo).
+    """
+    times = set()
+    for frame in frames:
+        try:
+            times.add(float(frame.MREchoSequence[0].EffectiveEchoTime))
+        except (AttributeError, IndexError, KeyError, TypeError, ValueError):
+            return echo_time_ms(ds)
+    if len(times) != 1:
+        return None if times else echo_time_ms(ds)
+    te = times.pop()
+    return te if math.isfinite(te) and te > 0 else None
 
 
 def frame_slice_times(frames: Sequence[Dataset]) -> tuple[float, ...] | None:

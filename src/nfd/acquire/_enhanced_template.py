@@ -160,6 +160,9 @@ class EnhancedTemplate(LayoutTemplate):
         if type(wrapper) is not dicomwrappers.MultiframeWrapper:
             raise NotAScanError(name, "no template: not nibabel's multi-frame wrapper")
         super().__init__(buf, spans, used_private_tags(ds), frozenset(_HEADER_INDEX), frozenset({_PER_FRAME}))
+        # EchoNumbers and each frame's EffectiveEchoTime are compared byte for byte: a file of another echo
+        # is read in full (and becomes its echo's template)
+        self._echo = (image.echo, image.echo_time_ms)
         (per_frame,) = [s for s in spans if s.tag == _PER_FRAME]
         self._nested = [s for s in nested_spans(buf, per_frame, name) if s.kind == "element"]
         self._starts = [s.start for s in self._nested]
@@ -281,6 +284,8 @@ class EnhancedTemplate(LayoutTemplate):
             slice_times=slice_times,
             series=self._series,
             format=FORMAT,
+            echo=self._echo[0],
+            echo_time_ms=self._echo[1],
         )
 
 

@@ -125,8 +125,9 @@ class Scan:
         the file to be judged complete, ``t_complete - t_read`` its read.
     echoes : tuple of ScanImage
         A multi-echo volume (``echoes > 1``): every echo, ordered by echo
-        number (``echo`` 1, 2, ...), each with its ``echo_time_ms``; ``image``
-        is echo 1's, ``path`` the echo file that completed the volume,
+        number, each with its ``echo`` (1, 2, ...) and ``echo_time_ms``
+        (matched with or taken from ``echo_times_ms`` when the file lacks
+        them); ``image`` is echo 1's, ``path`` the echo file that completed the volume,
         ``t_written`` the latest of the echo files' last bytes, ``t_read`` and
         ``t_complete`` the completing file's. Empty for a single-echo volume.
     """
@@ -1000,8 +1001,9 @@ class ScanWatcher:
             self._refuse_echo(entry, index, echo, checked.reason)
             return
         self._echo_run.accept(image, echo, checked.echo_time_ms)
-        if image.echo_time_ms != checked.echo_time_ms:  # from echo_times_ms
-            scan = dataclasses.replace(scan, image=dataclasses.replace(image, echo_time_ms=checked.echo_time_ms))
+        if (image.echo, image.echo_time_ms) != (echo, checked.echo_time_ms):  # from echo_times_ms
+            image = dataclasses.replace(image, echo=echo, echo_time_ms=checked.echo_time_ms)
+            scan = dataclasses.replace(scan, image=image)
         offer = self._echo_assembler.offer(
             index, echo, self.options.echoes, reading.digest, str(entry.path), scan, now
         )
