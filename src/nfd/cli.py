@@ -76,6 +76,8 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", type=Path, default=Path("nfd-demo"),
                       help="folder for the run folder (default ./nfd-demo)")
     demo.add_argument("--seed", type=int, default=1, help="random seed of the synthetic session")
+    demo.add_argument("--echoes", type=int, default=1, choices=range(1, 6), metavar="N",
+                      help="a multi-echo session of N echoes (1 to 5; default 1), combined online")
     return p
 
 
@@ -162,7 +164,8 @@ def _demo(args: argparse.Namespace) -> int:
 
     configure_logging(args.log_format or "console", args.log_level or "warning", stream=sys.stderr)
     return asyncio.run(
-        run_demo(n_volumes=args.volumes, tr=args.tr, speed=args.speed, out=args.out, seed=args.seed)
+        run_demo(n_volumes=args.volumes, tr=args.tr, speed=args.speed, out=args.out, seed=args.seed,
+                 echoes=args.echoes)
     )
 
 

@@ -241,9 +241,10 @@ def check_files(cfg: Config, *, watch_dir: bool = True) -> None:
         raise ConfigError(f"expected an existing file, {_shown(decoder_file)} is not one", decoder_key)
     if cfg.eeg.enabled and not Path(cfg.eeg.model).is_file():
         raise ConfigError(f"expected an existing file, {_shown(cfg.eeg.model)} is not one", "eeg.model")
-    if cfg.multiecho.t2star_map and not Path(cfg.multiecho.t2star_map).is_file():
-        raise ConfigError(f"expected an existing NIfTI file, {_shown(cfg.multiecho.t2star_map)} is not one",
-                          "multiecho.t2star_map")
+    for key in ("t2star_map", "mask"):
+        path = getattr(cfg.multiecho, key)
+        if path and not Path(path).is_file():
+            raise ConfigError(f"expected an existing NIfTI file, {_shown(path)} is not one", f"multiecho.{key}")
     if cfg.volume.reference != "first" and not Path(cfg.volume.reference).is_file():
         raise ConfigError(
             f"expected 'first' or an existing NIfTI file, {_shown(cfg.volume.reference)} is not one", "volume.reference"
@@ -359,7 +360,8 @@ def _coerce_float(value: Any, meta: typing.Mapping[str, Any], key: str, base_dir
 
 #: String options that hold a path (resolved against the config's folder when set).
 _PATH_STRINGS = (
-    "web.token_file", "feedback.decoder.model", "feedback.decoder.weights", "eeg.model", "multiecho.t2star_map"
+    "web.token_file", "feedback.decoder.model", "feedback.decoder.weights", "eeg.model", "multiecho.t2star_map",
+    "multiecho.mask",
 )
 
 

@@ -148,6 +148,10 @@ class MultiEchoConfig:
         "freeze", "after t2s_volumes: keep the weights, or update them from every volume"
     )
     t2star_map: str = _opt("", "combine 'fixed': a T2* map in ms on the EPI grid (e.g. from a pre-scan)")
+    mask: str = _opt(
+        "", "the voxels combined (0 elsewhere), a NIfTI file on the EPI grid (empty: those above 1/8 of the "
+        "reference's mean, SPM's rule)"
+    )
 
 
 @dataclass(frozen=True)

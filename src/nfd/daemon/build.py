@@ -190,6 +190,7 @@ def open_recording(path: Path, cfg: Config) -> RecordingSource:
         return RecordingSource.open(
             path, naming=FileNaming(a.pattern), first_number=a.first_number,
             slices_per_volume=a.slices_per_volume or None, volume_from=a.volume_from,
+            echo_times_ms=tuple(cfg.multiecho.echo_times_ms) or None,
         )
     except RecordingError as exc:
         raise ConfigError(str(exc), key="--input") from None

@@ -121,7 +121,7 @@ def engine_options(volume: VolumeConfig) -> dict[str, Any]:
 def multiecho_options(multiecho: MultiEchoConfig) -> dict[str, Any] | None:
     """:class:`nfd.volume.MultiEchoCorrector`'s options but the echo times from ``[multiecho]``; None for one echo.
 
-    ``combine = "fixed"`` reads ``t2star_map`` (a NIfTI file, ms) here, once.
+    ``combine = "fixed"`` reads ``t2star_map`` (a NIfTI file, ms) here, once, and ``mask`` too.
     """
     if multiecho.echoes == 1:
         return None
@@ -129,11 +129,14 @@ def multiecho_options(multiecho: MultiEchoConfig) -> dict[str, Any] | None:
         "realign_echo": multiecho.realign_echo, "combine": multiecho.combine,
         "t2s_volumes": multiecho.t2s_volumes, "t2s_update": multiecho.t2s_update,
     }
-    if multiecho.combine == "fixed":
-        import nibabel as nib
+    import nibabel as nib
 
+    if multiecho.combine == "fixed":
         image: Any = nib.load(multiecho.t2star_map)
         options["t2star_ms"] = np.asarray(image.dataobj, dtype=np.float64)
+    if multiecho.mask:
+        mask: Any = nib.load(multiecho.mask)
+        options["mask"] = np.asarray(mask.dataobj) > 0
     return options
 
 

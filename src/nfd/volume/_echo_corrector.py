@@ -31,7 +31,25 @@ from nfd.volume._errors import GridMismatchError, InvalidOptionError, InvalidVol
 from nfd.volume._grid import check_output
 from nfd.volume._multiecho import CombineMethod, EchoCombiner, WeightUpdate
 
-__all__ = ["MultiEchoCorrector", "parse_combine"]
+__all__ = ["MultiEchoCorrector", "implicit_mask", "parse_combine"]
+
+
+def implicit_mask(reference: npt.ArrayLike) -> npt.NDArray[np.bool_]:
+    """The voxels of the head in an EPI volume: above 1/8 of the volume's mean (SPM's ``spm_global`` rule).
+
+    SPM takes the voxels above an eighth of the mean as the ones inside the
+    head when it computes the global signal (``spm_global.c``); background
+    and air fall below it, dark tissue (susceptibility dropout at the first
+    echo's short TE) rarely does. Non-finite values are outside.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> implicit_mask(np.array([[[0.0, 1.0, 100.0, 120.0]]])).ravel().tolist()
+    [False, False, True, True]
+    """
+    x = np.nan_to_num(np.asarray(reference, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+    return np.asarray(x > x.mean() / 8.0)
 
 
 def parse_combine(combine: str, n_echoes: int) -> tuple[str, int | None]:
@@ -83,6 +101,10 @@ class MultiEchoCorrector:
         After ``t2s_volumes``: frozen weights, or weights following the run.
     t2star_ms : array_like, 3-D, optional
         The T2* map (ms, on the grid) of ``combine="fixed"``.
+    mask : array_like of bool, 3-D, optional
+        The voxels combined (and over which tedana's dropout rule sets the
+        thresholds of the good echoes); 0 elsewhere. Default:
+        :func:`implicit_mask` of ``reference``.
     **options
         :class:`~nfd.volume.MotionCorrector`'s keyword options (``smooth_fwhm``,
         ``pad_slices``...).
@@ -104,6 +126,7 @@ class MultiEchoCorrector:
         t2s_volumes: int = 10,
         t2s_update: str = "freeze",
         t2star_ms: npt.ArrayLike | None = None,
+        mask: npt.ArrayLike | None = None,
         **options: Any,
     ) -> None:
         tes = np.asarray(echo_times_ms, dtype=np.float64).reshape(-1)
@@ -116,6 +139,7 @@ class MultiEchoCorrector:
         self._combiner = EchoCombiner(
             tes, self._engine.shape, method=cast(CombineMethod, method), echo=echo, t2star_ms=t2star_ms,
             t2s_volumes=t2s_volumes, update=cast(WeightUpdate, t2s_update),
+            mask=implicit_mask(reference) if mask is None else mask,
         )
         self._echoes = np.empty((n, *self._engine.shape), dtype=np.float32)
         self._scratch = np.empty(self._engine.shape, dtype=np.float32)
