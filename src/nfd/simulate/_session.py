@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -121,7 +122,17 @@ class SyntheticSession:
         ]
 
 
-def write_roi_masks(folder: str | PathLike[str], session: SyntheticSession) -> dict[str, Path]:
+class _WithRois(Protocol):
+    """A session with ROI masks on its grid (:class:`SyntheticSession`, :class:`~nfd.simulate.MultiEchoSession`)."""
+
+    @property
+    def rois(self) -> dict[str, np.ndarray]: ...
+
+    @property
+    def affine(self) -> np.ndarray: ...
+
+
+def write_roi_masks(folder: str | PathLike[str], session: _WithRois) -> dict[str, Path]:
     """Write the session's ROI masks as ``<folder>/<name>.nii`` (uint8, 0/1).
 
     Returns
