@@ -144,6 +144,12 @@ def test_multiecho_run_combines_every_volume_and_writes_the_maps(tmp_path: Path)
     assert abs(float(np.median(s0[grey] / session.s0[grey])) - 1.0) < 0.05
     for e in (1, 2, 3):
         assert (folder / f"tsnr_echo-{e}.nii.gz").is_file()
+    summary = orjson.loads((folder / "summary.json").read_bytes())
+    me = summary["multiecho"]
+    assert me["echoes"] == 3 and me["echo_times_ms"] == list(session.echo_times_ms) and me["combine"] == "t2s"
+    assert abs(me["t2star_ms_median"]["roi_a"] - 45.0) < 2.0  # the ROIs are in grey matter
+    tsnr = me["tsnr_median_by_echo"]["roi_a"]
+    assert tsnr[0] > tsnr[1] > tsnr[2] > 0  # thermal noise alike on every echo, signal decaying with TE
     events = daemon.events()
     assert any(e["event"] == "duplicate_skipped" for e in events), {e["event"] for e in events}
     fb = np.array([m["feedback"] for m in datagrams])

@@ -417,6 +417,9 @@ class Daemon:
                     unwritten.append(f"{name}.nii.gz")
         summary = _summarise(pipeline, source, run, t0)
         summary["map_peaks_in_rois"] = pipeline.map_peaks(maps)
+        multiecho = pipeline.multiecho_summary(maps)
+        if multiecho is not None:
+            summary["multiecho"] = multiecho
         if eeg is not None:
             summary["eeg"] = eeg.summary()
         raw = np.stack(pipeline.raw, axis=-1) if pipeline.raw else None

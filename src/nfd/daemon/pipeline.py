@@ -325,6 +325,30 @@ class Pipeline:
         """A multi-echo run's maps on the EPI grid: ``t2star`` (ms), ``s0``, ``tsnr_echo-<n>``; empty otherwise."""
         return await self.worker.echo_maps() if self.cfg.multiecho.echoes > 1 else {}
 
+    def multiecho_summary(self, maps: dict[str, np.ndarray]) -> dict[str, Any] | None:
+        """A multi-echo run's echoes, combination and, per ROI, the median T2* (ms) and each echo's median tSNR.
+
+        ``maps``: the run's end maps (:meth:`echo_maps`); None for a single-echo run.
+        """
+        me = self.cfg.multiecho
+        if me.echoes == 1 or "t2star" not in maps or self.rois is None:
+            return None
+
+        def median(values: np.ndarray) -> float | None:
+            kept = values[np.isfinite(values) & (values > 0)]
+            return round(float(np.median(kept)), 2) if kept.size else None
+
+        rois = self.rois
+        return {
+            "echoes": me.echoes, "echo_times_ms": self.echo_times_ms, "combine": me.combine,
+            "realign_echo": me.realign_echo,
+            "t2star_ms_median": {name: median(rois.voxels(maps["t2star"], name)) for name in rois.names},
+            "tsnr_median_by_echo": {
+                name: [median(rois.voxels(maps[f"tsnr_echo-{e}"], name)) for e in range(1, me.echoes + 1)]
+                for name in rois.names
+            },
+        }
+
     async def _eeg_for_feedback(self, index: int, t_complete: float) -> Prediction | None:
         """When the EEG is the feedback's source: its prediction, pushed to the feedback before it is computed."""
         if not self._eeg_feeds_back:
