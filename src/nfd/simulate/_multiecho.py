@@ -18,8 +18,6 @@ import gzip
 import itertools
 import json
 import math
-import os
-import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from os import PathLike
@@ -30,10 +28,11 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from nfd._checks import check_option
+from nfd._files import write_atomic
 from nfd.design import Design, spm_hrf
 from nfd.simulate._errors import SimulationError
 from nfd.simulate._motion import move_volume, random_walk_motion, spline_coefficients
-from nfd.simulate._nifti import _fsync_directory, write_nifti_volume
+from nfd.simulate._nifti import write_nifti_volume
 from nfd.simulate._phantom import Phantom, centred_affine
 from nfd.simulate._session import (
     _alternating_design,
@@ -771,22 +770,6 @@ def write_multiecho_nifti(
     return paths
 
 
-def _write_atomic(target: Path, payload: bytes) -> Path:
-    """Write `payload` to `target` through a hidden temporary file, fsynced, renamed, folder fsynced."""
-    temporary = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
-    try:
-        with open(temporary, "xb") as handle:
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, target)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    _fsync_directory(target.parent)
-    return target
-
-
 def _task_name(prefix: str) -> str:
     """The label of the ``task-`` entity of a BIDS file-name `prefix`."""
     for entity in prefix.split("_"):
@@ -835,7 +818,8 @@ def write_multiecho_bids(
         image.header.set_xyzt_units("mm", "sec")
         image.header["pixdim"][4] = session.tr
         payload = gzip.compress(image.to_bytes(), compresslevel=1, mtime=0)
-        images.append(_write_atomic(out / f"{stem}.nii.gz", payload))
+        write_atomic(out / f"{stem}.nii.gz", payload)
+        images.append(out / f"{stem}.nii.gz")
         sidecar = {"EchoTime": te_ms / 1000.0, "RepetitionTime": session.tr, "TaskName": task}
-        _write_atomic(out / f"{stem}.json", (json.dumps(sidecar, indent=2) + "\n").encode("utf-8"))
+        write_atomic(out / f"{stem}.json", (json.dumps(sidecar, indent=2) + "\n").encode("utf-8"))
     return images

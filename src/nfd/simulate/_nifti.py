@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import os
-import secrets
 from os import PathLike
 from pathlib import Path
 
@@ -12,17 +10,10 @@ import nibabel as nib
 import numpy as np
 from numpy.typing import ArrayLike
 
+from nfd._files import write_atomic
 from nfd.simulate._errors import SimulationError
 
 __all__ = ["write_nifti_volume"]
-
-
-def _fsync_directory(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def write_nifti_volume(
@@ -95,15 +86,5 @@ def write_nifti_volume(
     payload = image.to_bytes()
     if compress:
         payload = gzip.compress(payload, compresslevel=1, mtime=0)
-    temporary = target.with_name(f".{name}.{secrets.token_hex(4)}.tmp")
-    try:
-        with open(temporary, "xb") as handle:
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, target)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    _fsync_directory(target.parent)
+    write_atomic(target, payload)
     return target
