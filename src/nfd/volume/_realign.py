@@ -379,18 +379,7 @@ def gauss_newton(
     converged = False
     while iterations < options.max_iterations:
         iterations += 1
-        _kernels.gauss_newton_moments(
-            moving.padded,
-            MARGIN,
-            moving.extent,
-            moving.degree,
-            samples.points,
-            samples.jacobian,
-            samples.target,
-            voxel_map(affine, transform),
-            moments,
-        )
-        system = _normal_equations(samples, moments)
+        system = _system_at(samples, moving, affine, transform, moments)
         if system is None:
             return None
         ata, atr, residual = system
@@ -437,6 +426,18 @@ def mean_squared_residual(
         volume, the moving volume scaled to the reference's global
         intensity; None when :func:`gauss_newton` could make no estimate there.
     """
+    system = _system_at(samples, moving, affine, transform, moments)
+    return None if system is None else system[2]
+
+
+def _system_at(
+    samples: SampleSet,
+    moving: CoefficientVolume,
+    affine: npt.NDArray[np.float64],
+    transform: npt.NDArray[np.float64],
+    moments: npt.NDArray[np.float64],
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], float] | None:
+    """The kernel's moments of ``moving`` under ``transform``, as :func:`_normal_equations`' system."""
     _kernels.gauss_newton_moments(
         moving.padded,
         MARGIN,
@@ -448,8 +449,7 @@ def mean_squared_residual(
         voxel_map(affine, transform),
         moments,
     )
-    system = _normal_equations(samples, moments)
-    return None if system is None else system[2]
+    return _normal_equations(samples, moments)
 
 
 def _normal_equations(
