@@ -215,3 +215,32 @@ enabled = false
     r = float(np.corrcoef(ours, np.clip(t2s, 1.0, 500.0))[0, 1])
     # nfd caps T2* at 500 ms (tedana keeps larger finite values)
     assert r >= 0.99, r
+
+
+def test_combined_echoes_give_feedback_closer_to_the_activation_than_one_echo(tmp_path: Path) -> None:
+    """``nfd replay`` of one synthetic 3-echo run (4-D NIfTI per echo with sidecars), t2s against each echo alone."""
+    import subprocess
+    import sys
+
+    from nfd.simulate import write_multiecho_bids
+
+    session = make_multiecho_session(N, shape=(36, 36, 20), seed=6, block_length=5, activation_pct=2.0,
+                                     thermal_noise_pct=2.0, s0_noise_pct=0.2, max_motion_mm=0.3,
+                                     max_motion_deg=0.3)
+    (first, *_) = write_multiecho_bids(session, tmp_path / "bids", "sub-01_task-nf")
+    config = _config(tmp_path, session, port=1234)
+    base = config.read_text()
+    r = {}
+    for combine in ("t2s", "echo:1", "echo:2", "echo:3"):
+        config.write_text(base.replace('combine = "t2s"', f'combine = "{combine}"'))
+        out = tmp_path / combine.replace(":", "")
+        proc = subprocess.run([sys.executable, "-m", "nfd", "replay", "-c", str(config), "--input", str(first),
+                               "--out", str(out)], capture_output=True, text=True, timeout=300, check=False)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        (folder,) = list(out.iterdir())
+        records = [x for x in RunFolder.read_volumes(folder / "volumes.jsonl") if x["status"] == "processed"]
+        fb = np.array([x["feedback"] for x in records], dtype=float)
+        idx = np.array([x["index"] for x in records])
+        keep = idx >= 8  # after the weights are frozen
+        r[combine] = float(np.corrcoef(fb[keep], session.activation[idx[keep]])[0, 1])
+    assert r["t2s"] > max(r["echo:1"], r["echo:2"], r["echo:3"]), r
