@@ -7,19 +7,21 @@ Runs in this one process, one thread, and prints medians per volume (ms):
   T2* update (``update="running"``: the log-linear fit to the running mean
   of every volume so far, the Posse weights, the weighted sum, with the
   masking and unmasking), the same with the per-echo tSNR kept running too
-  (``running_tsnr=True``), and with frozen weights, against tedana's
+  (``running_tsnr=True``), PAID with its running tSNR, and t2s and PAID with
+  frozen weights, each timed apart during the estimation window (the first
+  ``--warm-up`` volumes: statistics of every voxel, the good echoes
+  re-estimated, for PAID the t2s weights) and after it, against tedana's
   ``decay.fit_decay`` (loglin) + ``modify_t2s_s0_maps`` + ``combine.make_optcom``
-  (t2s) on the same
-  volume's in-mask arrays (tedana is given the masked (M, E, 1) arrays and
-  its adaptive mask, so its masking is not timed), at 72 x 72 x 28 x 3
-  echoes and 104 x 104 x 72 x 4 echoes of a synthetic head (an ellipsoid
-  brain with smoothly varying S0 and T2*, Gaussian noise); the two take
-  the volumes in turn so that both see the same load; the first
-  ``--warm-up`` volumes (the estimation window) are timed apart;
-- the multi-echo volume step at 72 x 72 x 28 x 3: echo 1 realigned (and
-  resliced and smoothed) by :class:`nfd.volume.MotionCorrector`, the other
-  echoes resliced with the same parameters (:func:`nfd.volume.reslice`),
-  then combined;
+  (t2s) on the same volume's in-mask arrays (tedana is given the masked
+  (M, E, 1) arrays and its adaptive mask, so its masking is not timed), at
+  72 x 72 x 28 x 3 echoes and 104 x 104 x 72 x 4 echoes of a synthetic head
+  (an ellipsoid brain with smoothly varying S0 and T2*, Gaussian noise); the
+  engines take the volumes in turn so that all see the same load;
+- the multi-echo volume step at 72 x 72 x 28 x 3:
+  :meth:`nfd.volume.MultiEchoCorrector.process` (echo 1 realigned and
+  resliced, the other echoes resliced with its motion by
+  ``MotionCorrector.reslice_more``, combined, smoothed), t2s and paid, with
+  its stage timings, in the window and after it;
 - with ``--data``: the same comparison on the real tedana run
   (``multiecho_tedana``, 39 x 50 x 33 x 3 echoes, 5 volumes cycled).
 
@@ -47,7 +49,7 @@ from typing import Any  # noqa: E402
 import numpy as np  # noqa: E402
 import numpy.typing as npt  # noqa: E402
 
-from nfd.volume import MotionCorrector, reslice, spm_imatrix, spm_matrix  # noqa: E402
+from nfd.volume import MultiEchoCorrector, reslice, spm_imatrix, spm_matrix  # noqa: E402
 from nfd.volume._multiecho import EchoCombiner  # noqa: E402
 
 DEFAULT_DATA = Path(os.environ.get("NFD_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
@@ -127,81 +129,82 @@ def _tedana_volume(ted: tuple[Any, Any, Any], cat: Any, tes: Sequence[float], n_
     combine.make_optcom(cat, list(tes), n_good, t2s=t2s, combmode="t2s")
 
 
+def _window_and_after(values: Sequence[float], warm_up: int) -> str:
+    """Median (and largest) of the estimation window's volumes, median of the later ones, ms."""
+    window, after = values[:warm_up], values[warm_up:]
+    return f"window {_median_ms(window):>7.2f} (max {max(window) * 1e3:>6.2f})   after {_median_ms(after):>7.2f}"
+
+
 def compare_combine(
     title: str, vols: Sequence[F32], mask: npt.NDArray[np.bool_], tes: Sequence[float], n_volumes: int, warm_up: int
 ) -> None:
-    """EchoCombiner (running and frozen) against tedana's fit_decay + make_optcom, volume by volume."""
+    """EchoCombiner (t2s and paid, running and frozen) against tedana's fit_decay + make_optcom, volume by volume."""
     ted = _tedana()
     shape = mask.shape
-    running = EchoCombiner(tes, shape, mask=mask, t2s_volumes=warm_up, update="running")
-    with_tsnr = EchoCombiner(tes, shape, mask=mask, t2s_volumes=warm_up, update="running", running_tsnr=True)
-    frozen = EchoCombiner(tes, shape, mask=mask, t2s_volumes=warm_up, update="freeze")
+    options: dict[str, dict[str, Any]] = {
+        "t2s, running T2* update": {"update": "running"},
+        "t2s, same + running tSNR": {"update": "running", "running_tsnr": True},
+        "paid, running tSNR update": {"method": "paid", "update": "running"},
+        "t2s, frozen weights": {"update": "freeze"},
+        "paid, frozen weights": {"method": "paid", "update": "freeze"},
+    }
+    engines = {name: EchoCombiner(tes, shape, mask=mask, t2s_volumes=warm_up, **kw) for name, kw in options.items()}
     out = np.empty(shape, dtype=np.float32)
-    times: dict[str, list[float]] = {"running": [], "tsnr": [], "freeze": [], "warm-up": [], "tedana": []}
+    times: dict[str, list[float]] = {name: [] for name in [*engines, "tedana"]}
     n_good = None
     for i in range(n_volumes):
         v = vols[i % len(vols)]
-        t_run = _timed(lambda v=v: running.combine(v, out=out))
-        t_snr = _timed(lambda v=v: with_tsnr.combine(v, out=out))
-        t_frz = _timed(lambda v=v: frozen.combine(v, out=out))
-        if i < warm_up:
-            times["warm-up"].append(t_run)
-        else:
-            for name, dt in (("running", t_run), ("tsnr", t_snr), ("freeze", t_frz)):
-                times[name].append(dt)
+        for name, engine in engines.items():  # in turn, so that every engine sees the same load
+            times[name].append(_timed(lambda v=v, engine=engine: engine.combine(v, out=out)))
         if ted is not None:
             cat = np.moveaxis(v[:, mask], 0, 1)[..., np.newaxis].astype(np.float64)  # (M, E, 1)
             if n_good is None:
                 n_good = ted[2].make_adaptive_mask(cat, threshold=1, methods=["dropout"])[1]
             times["tedana"].append(_timed(lambda cat=cat, n_good=n_good: _tedana_volume(ted, cat, tes, n_good)))
-    n_vox = int(running.weights.any(axis=0).sum())
+    n_vox = int(engines["t2s, running T2* update"].weights.any(axis=0).sum())
     print(f"\n{title}: {len(tes)} echoes, {int(mask.sum())} voxels in the mask ({mask.mean():.0%}), {n_vox} combined")
-    print(f"  time per volume, ms (median of {n_volumes - warm_up}; the first {warm_up} apart)")
-    nfd_run, nfd_frozen = _median_ms(times["running"]), _median_ms(times["freeze"])
-    print(f"  nfd EchoCombiner, running T2* update {nfd_run:>8.2f}")
-    print(f"  nfd EchoCombiner, same + running tSNR {_median_ms(times['tsnr']):>7.2f}")
-    print(f"  nfd EchoCombiner, frozen weights     {nfd_frozen:>8.2f}")
-    print(f"  nfd estimation window (volumes 1-{warm_up})  {_median_ms(times['warm-up']):>8.2f}")
+    print(f"  time per volume, ms: the estimation window (volumes 1-{warm_up}: median, largest), after it (median of"
+          f" {n_volumes - warm_up})")
+    for name in engines:
+        print(f"  nfd EchoCombiner {name:<27} {_window_and_after(times[name], warm_up)}")
     if ted is None:
         print("  tedana: not importable (pip install tedana, the bench extra)")
         return
-    ted_ms = _median_ms(times["tedana"])
-    print(f"  tedana fit_decay + make_optcom       {ted_ms:>8.2f}   ratio tedana / nfd running {ted_ms / nfd_run:.1f}x")
+    ted_ms, nfd_run = _median_ms(times["tedana"]), _median_ms(times["t2s, running T2* update"][warm_up:])
+    print(f"  tedana fit_decay + make_optcom (every volume) {ted_ms:>7.2f}   ratio tedana / nfd t2s running after the"
+          f" window {ted_ms / nfd_run:.1f}x")
 
 
 def volume_step(n_volumes: int, warm_up: int) -> None:
-    """Realign echo 1, reslice the other echoes with its parameters, combine: 72 x 72 x 28 x 3."""
+    """MultiEchoCorrector.process at 72 x 72 x 28 x 3: realign echo 1, reslice the others, combine, smooth."""
     shape, voxel, tes = GRIDS[0]
     affine = np.diag([*voxel, 1.0])
     affine[:3, 3] = -(np.asarray(shape) - 1) / 2.0 * np.asarray(voxel)
-    still, mask = synthetic_head(shape, tes, n_volumes, seed=1)
+    still, _ = synthetic_head(shape, tes, n_volumes, seed=1)
     rng = np.random.default_rng(2)
     walk = np.cumsum(rng.normal(0, 0.1, (n_volumes, 6)), axis=0) * np.array([1, 1, 1, 0.01, 0.01, 0.01])
     moved = []
     for v, p in zip(still, walk, strict=True):
         applied = spm_imatrix(np.linalg.inv(spm_matrix(p)))  # reslice with these parameters moves by p
         moved.append(np.stack([reslice(e, affine, applied, degree=1) for e in v]))
-    corrector = MotionCorrector(moved[0][0], affine)
-    combiner = EchoCombiner(tes, shape, mask=mask, t2s_volumes=warm_up, update="running")
-    buffer = np.empty((len(tes), *shape), dtype=np.float32)
     combined = np.empty(shape, dtype=np.float32)
-    stages: dict[str, list[float]] = {"realign echo 1": [], "reslice echoes 2+": [], "combine": [], "total": []}
-    for i, v in enumerate(moved):
-        t0 = time.perf_counter()
-        result = corrector.process(v[0], resliced_out=buffer[0])
-        t1 = time.perf_counter()
-        for e in range(1, len(tes)):
-            reslice(v[e], affine, result.params, out=buffer[e])
-        t2 = time.perf_counter()
-        combiner.combine(buffer, out=combined)
-        t3 = time.perf_counter()
-        if i >= warm_up:
-            for name, dt in zip(stages, (t1 - t0, t2 - t1, t3 - t2, t3 - t0), strict=True):
-                stages[name].append(dt)
-    print(f"\nmulti-echo volume step {shape} x {len(tes)} echoes, {n_volumes - warm_up} volumes after the window")
-    print("  (realign = MotionCorrector.process on echo 1: realign, reslice, smooth)")
-    for name, values in stages.items():
-        print(f"  {name:<20}{_median_ms(values):>8.2f} ms")
+    smoothed = np.empty(shape, dtype=np.float32)
+    print(f"\nmulti-echo volume step {shape} x {len(tes)} echoes: MultiEchoCorrector.process (update running; the")
+    print("  combiner on the whole grid, as in the daemon), ms: the estimation window (volumes 1-"
+          f"{warm_up}: median, largest), after it (median of {n_volumes - warm_up})")
+    stages = ("realign", "reslice", "reslice_echoes", "combine", "smooth", "total")
+    for method in ("t2s", "paid"):
+        corrector = MultiEchoCorrector(moved[0][0], affine, tes, combine=method, t2s_volumes=warm_up,
+                                       t2s_update="running")
+        times: dict[str, list[float]] = {name: [] for name in stages}
+        for v in moved:
+            t0 = time.perf_counter()
+            result = corrector.process(v, resliced_out=combined, smoothed_out=smoothed)
+            times["total"].append(time.perf_counter() - t0)
+            for name in stages[:-1]:
+                times[name].append(result.timings.get(name, 0.0))
+        for name in stages:
+            print(f"  {method:<5}{name:<16}{_window_and_after(times[name], warm_up)}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

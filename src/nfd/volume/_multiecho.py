@@ -47,7 +47,7 @@ T2* values are in milliseconds.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -204,25 +204,58 @@ def _log_signal(data: npt.NDArray[np.floating]) -> npt.NDArray[np.floating]:
     return np.log(np.fmax(data, _LOG_FLOOR))
 
 
-def _adaptive_from_stats(means: F64, positive: Bool) -> Int8:
-    """tedana's adaptive mask (base and dropout) from per-echo time-means (E x M) and all-positive flags."""
+def _adaptive_from_stats(means: npt.NDArray[np.floating], positive: Bool, position: Index | None = None) -> Int8:
+    """tedana's adaptive mask (base and dropout) from per-echo time-means (E x M) and all-positive flags.
+
+    ``position``: each column's place in the mask (tedana's order), when the columns are in another order
+    (:func:`_dropout_thresholds`).
+    """
+    thresholds = _dropout_thresholds(means[0], lambda cols: means[:, cols], position)
+    return _good_echoes(means, positive, thresholds)
+
+
+def _dropout_thresholds(
+    first: npt.NDArray[np.floating],
+    column_means: Callable[[Index], npt.NDArray[np.floating]],
+    position: Index | None = None,
+) -> F64 | None:
+    """Per echo, a third of the exemplar's time-mean (tedana's dropout rule); None if the first echo is all 0.
+
+    The exemplar is the voxel at the 33rd percentile ("higher") of the first echo's non-zero time-means
+    (``first``); of several with that mean, the one of largest summed means, and of equal sums the first
+    in the mask (``position``: each column's place in it, if the columns are in another order), as
+    tedana's argmax. ``column_means(cols)``: the (E x len(cols)) time-means of those columns.
+    """
+    nonzero = first[first != 0]
+    if nonzero.size == 0:
+        return None
+    perc = np.percentile(nonzero, _DROPOUT_PERCENTILE, method="higher")
+    cols = np.flatnonzero(first == perc)
+    if position is not None:
+        cols = cols[np.argsort(position[cols], kind="stable")]
+    exemplars = np.asarray(column_means(cols), dtype=np.float64) / _DROPOUT_DIVISOR
+    thresholds: F64 = exemplars[:, int(np.argmax(exemplars.sum(axis=0)))]
+    return thresholds
+
+
+def _good_echoes(means: npt.NDArray[np.floating], positive: Bool, thresholds: F64 | None) -> Int8:
+    """Good echoes per column: the smaller of the leading echoes positive throughout and the dropout count."""
     n_echoes, n_vox = means.shape
+    if thresholds is None:
+        return np.zeros(n_vox, dtype=np.int8)
     run = positive[0].copy()  # the leading echoes positive at every time point
     base = run.astype(np.int8)
     for e in range(1, n_echoes):
         run &= positive[e]
         base += run
-    first = means[0]
-    nonzero = first[first != 0]
-    if nonzero.size == 0:
-        return np.zeros(n_vox, dtype=np.int8)
-    perc = np.percentile(nonzero, _DROPOUT_PERCENTILE, method="higher")
-    exemplars = means[:, first == perc] / _DROPOUT_DIVISOR
-    thresholds = exemplars[:, int(np.argmax(exemplars.sum(axis=0)))]
-    dropout = np.zeros(n_vox, dtype=np.int8)
+    dropout = np.zeros(n_vox, dtype=np.int8)  # the last echo above its threshold
+    magnitude = np.empty(n_vox, dtype=means.dtype)
     for e in range(n_echoes):
-        dropout[np.abs(means[e]) > thresholds[e]] = e + 1
-    return np.minimum(base, dropout).astype(np.int8)
+        np.abs(means[e], out=magnitude)
+        np.greater(magnitude, thresholds[e], out=run)
+        np.copyto(dropout, np.int8(e + 1), where=run)
+    np.minimum(base, dropout, out=base)
+    return base
 
 
 def _unmask(
@@ -673,12 +706,31 @@ class EchoCombiner:
     """Online combination of the echoes of each volume, with T2* (or tSNR) estimated as the run goes.
 
     The daemon calls :meth:`combine` once per volume. During the first
-    ``t2s_volumes`` volumes the weights come from the running statistics of
-    the volumes so far: volume 1 is combined with the T2* fitted to volume 1
-    alone (``"paid"``: ``w_i ∝ TE_i S_i``, i.e. equal noise in every echo,
-    until a second volume gives a tSNR), and the good echoes per voxel
-    (tedana's adaptive mask) are re-estimated each volume from the running
-    time-means. After ``t2s_volumes`` volumes the good echoes are frozen and
+    ``t2s_volumes`` volumes (the estimation window) the weights come from the
+    running statistics of the volumes so far: volume 1 is combined with the
+    T2* fitted to volume 1 alone. The good echoes per voxel (tedana's
+    adaptive mask, its rule on the running time-means) are estimated from
+    volume 1 and re-estimated after volumes 4, 8, 16... and at the window's
+    last volume (tedana's counts of the whole window); the voxels are kept
+    sorted by their count, and moved only when it changes.
+
+    ``"paid"`` uses the ``"t2s"`` weights of the running T2* fit until the
+    window's last volume, which is combined, as every later one, with PAID's
+    weights from the tSNR of the whole window (one switch). A tSNR of 2, 3...
+    volumes is mostly noise (its standard deviation, from n volumes, is off
+    by ~1/sqrt(2(n-1)), 70 % at n = 2, and enters as 1/sd), and such weights
+    change from volume to volume: a ROI's combined mean jumped by 10 % at
+    volume 2 and took the window to decay (synthetic session, 2 % thermal
+    noise: correlation with the activation over the run 0.24, against 0.89
+    for t2s). Under thermal noise PAID's weights are Posse's (tSNR ∝ S), and
+    the T2* fit to the mean log signal converges fast, so the window's
+    weights stay in the family PAID converges to; the switch changes the ROI
+    mean by the noise of a window-long tSNR (~1.5 times the noise's
+    volume-to-volume standard deviation on that session, 0.7 % of the mean),
+    once. A tSNR shrunk towards the T2*-implied one would blur PAID after the
+    window too (its weights would no longer be Poser's), hence the switch.
+
+    After ``t2s_volumes`` volumes the good echoes are frozen and
     the weights are either frozen (``update="freeze"``; the running
     statistics stop too, so :attr:`t2star_ms`, :attr:`s0` and :attr:`tsnr`
     describe the estimation window) or re-estimated every volume from the
@@ -710,7 +762,8 @@ class EchoCombiner:
         and, for ``"t2s"`` and ``"paid"``, where no echo is good.
     t2s_volumes : int
         Volumes (>= 1) over which the good echoes (and, with
-        ``update="freeze"``, the weights) are estimated.
+        ``update="freeze"``, the weights) are estimated. Its per-echo sums
+        are float32 (exact for integer-valued data), float64 after it.
     update : {"freeze", "running"}
         Weights after ``t2s_volumes`` volumes: frozen, or re-estimated every
         volume from the running means.
@@ -776,12 +829,8 @@ class EchoCombiner:
         self._n_welford = 0  # volumes in the mean and variance (fewer when running_tsnr is False)
         self._dom_idx = np.flatnonzero(self._mask)
         n_vox = self._dom_idx.size
-        self._mean, self._m2, self._logsum = (np.zeros((n_echoes, n_vox)) for _ in range(3))
-        self._positive: Bool | None = np.ones((n_echoes, n_vox), dtype=bool)
-        self._n_dom = np.zeros(n_vox, dtype=np.int8)
-        self._dom_blocks = _blocks([(0, 0, n_vox)], _BLOCK)
-        self._order: Index | None = None
-        self._blocks = self._dom_blocks
+        self._init_statistics(n_echoes, n_vox)
+        self._blocks = _blocks([(n_echoes, 0, n_vox)], _BLOCK)  # (k echoes fitted, start, stop); k = 0: not combined
         self._act_idx = self._dom_idx
         self._w = self._initial_weights(t2star_ms, echo)
         self._sum = np.zeros(self._act_idx.size, dtype=np.float32)
@@ -800,6 +849,18 @@ class EchoCombiner:
         self._total = np.empty(_BLOCK, dtype=np.float32)
         self._neg = np.empty(_BLOCK, dtype=bool)
 
+    def _init_statistics(self, n_echoes: int, n_vox: int) -> None:
+        """The running statistics of the domain voxels: the window's (float32), Welford's after it (float64)."""
+        # the window's moments: sums of the deviations from the first volume (shifted data), turned into
+        # Welford's mean and M2 when the window ends (``_settle``)
+        self._first: F32 | None = np.zeros((n_echoes, n_vox), dtype=np.float32)
+        self._dsum = np.zeros((n_echoes, n_vox), dtype=np.float32)
+        self._dsq = np.zeros((n_echoes, n_vox), dtype=np.float32)
+        self._mean, self._m2 = np.zeros((n_echoes, 0)), np.zeros((n_echoes, 0))
+        self._logsum: F32 | F64 = np.zeros((n_echoes, n_vox), dtype=np.float32)  # float64 after the window
+        self._positive: Bool | None = np.ones((n_echoes, n_vox), dtype=bool)
+        self._n_dom = np.zeros(n_vox, dtype=np.int8)
+
     def _initial_weights(self, t2star_ms: npt.ArrayLike | None, echo: int | None) -> F32:
         n_echoes, vox = self._tes.size, self._dom_idx
         if self._method == "echo":
@@ -811,9 +872,7 @@ class EchoCombiner:
             if t2s.shape != self._shape:
                 raise GridMismatchError(f"t2star_ms has shape {t2s.shape} but the volumes are {self._shape}")
             return np.ascontiguousarray(t2s_weights(self._tes, t2s.reshape(-1)[vox]))
-        self._act_idx = vox[:0]
-        self._blocks = []
-        return np.zeros((n_echoes, 0), dtype=np.float32)
+        return np.zeros((n_echoes, vox.size), dtype=np.float32)  # the window's weights, in domain order
 
     def _view(self, name: str, n_cols: int) -> npt.NDArray:
         """A contiguous (n_echoes, n_cols) view of a block's scratch buffer."""
@@ -847,7 +906,8 @@ class EchoCombiner:
 
     @property
     def n_good(self) -> Int8:
-        """Good echoes per voxel (tedana's adaptive mask), int8 (X, Y, Z); frozen after ``t2s_volumes``."""
+        """Good echoes per voxel (tedana's adaptive mask), int8 (X, Y, Z); as last re-estimated during the window
+        (after volumes 1, 4, 8...), tedana's of the whole window after it, then frozen."""
         return _unmask(self._n_dom, self._dom_idx, self._shape, np.int8)
 
     @property
@@ -872,7 +932,8 @@ class EchoCombiner:
     @property
     def tsnr(self) -> F32:
         """Temporal SNR of each echo (mean / std, ``ddof=1``), float32 (n_echoes, X, Y, Z); 0 where std is 0."""
-        return _unmask(_tsnr(self._mean, self._m2, self._n_welford), self._dom_idx, self._shape, np.float32)
+        mean, m2 = self._moments()
+        return _unmask(_tsnr(mean, m2, self._n_welford), self._dom_idx, self._shape, np.float32)
 
     @property
     def weights(self) -> F32:
@@ -908,10 +969,10 @@ class EchoCombiner:
         flat = self._check_echoes(echoes)
         result = self._check_out(out)
         self._n_seen += 1
-        if self._n_seen <= self._t2s_volumes:
-            self._warm_up_step(flat)
-            if self._n_seen == self._t2s_volumes:
-                self._settle()
+        if self._n_seen < self._t2s_volumes:
+            self._window_step(flat)
+        elif self._n_seen == self._t2s_volumes:
+            self._last_window_step(flat)
         else:
             self._step(flat, running=self._update == "running")
         flat_out = result.reshape(-1)
@@ -962,72 +1023,189 @@ class EchoCombiner:
                     self._weights_block(self._logsum, self._mean, self._m2, k, a, b)
             self._sum_block(x, a, b)
 
-    def _warm_up_step(self, flat: F32) -> None:
-        """One volume of the estimation window: statistics of every voxel, good echoes, weights, sum."""
+    def _window_step(self, flat: F32) -> None:
+        """A volume of the estimation window but its last: statistics, weights of the counts so far, sum.
+
+        One pass over the blocks (gather, statistics, weights, sum). For t2s and paid the domain is kept
+        sorted by good echoes (``_regroup``), so each block is fitted on one number of echoes; the counts are
+        re-estimated from volumes 1-4, 1-8, 1-16... (volumes 1-4: volume 1's own), before the next volume's
+        weights, and the domain re-sorted only when they change.
+        """
+        if self._n == 0:
+            self._first_counts(flat)
+        elif self._n >= 4 and self._n & (self._n - 1) == 0:  # after volumes 4, 8, 16...
+            self._recount()
         self._n += 1
         self._n_welford += 1
-        for _, a, b in self._dom_blocks:
-            self._accumulate(self._gather(flat, self._dom_idx, a, b), a, b)
-        assert self._positive is not None
-        self._n_dom = _adaptive_from_stats(self._mean, self._positive)
-        if self._method in ("t2s", "paid"):
-            order = np.argsort(self._n_dom, kind="stable")
-            order = order[int(np.searchsorted(self._n_dom[order], 1)) :]
-            groups = _groups(self._n_dom[order], self._tes.size)
-            self._order, self._act_idx = order, self._dom_idx[order]
-            self._blocks = _blocks(groups, _BLOCK)
-            self._w = np.empty((self._tes.size, order.size), dtype=np.float32)
-            self._sum = np.empty(order.size, dtype=np.float32)
-            if self._method == "t2s":
-                logsum, mean, m2 = np.take(self._logsum, order, axis=1), self._mean, self._m2
-            else:
-                logsum, mean, m2 = self._logsum, np.take(self._mean, order, axis=1), np.take(self._m2, order, axis=1)
-            for k, a, b in self._blocks:
-                self._weights_block(logsum, mean, m2, k, a, b)
+        posse = self._method in ("t2s", "paid")
+        for k, a, b in self._blocks:
+            x = self._gather(flat, self._dom_idx, a, b)
+            self._accumulate(x, a, b)
+            if k:
+                if posse:
+                    self._t2s_block(self._logsum, k, a, b)
+                    self._normalise_block(a, b)
+                self._sum_block(x, a, b)
+
+    def _last_window_step(self, flat: F32) -> None:
+        """The window's last volume: statistics, tedana's counts, the combined voxels, the weights, sum."""
+        if self._n == 0:
+            self._first_counts(flat)
+        self._n += 1
+        self._n_welford += 1
         for _, a, b in self._blocks:
-            self._sum_block(self._gather(flat, self._act_idx, a, b), a, b)
+            self._accumulate(self._gather(flat, self._dom_idx, a, b), a, b)
+        self._recount()
+        self._settle()
+        posse = self._method in ("t2s", "paid")
+        for k, a, b in self._blocks:
+            x = self._gather(flat, self._act_idx, a, b)
+            if posse:
+                self._weights_block(self._logsum, self._mean, self._m2, k, a, b)
+            self._sum_block(x, a, b)
+
+    def _first_counts(self, flat: F32) -> None:
+        """Volume 1's good echoes (its own values as time-means), before its statistics."""
+        x = np.take(flat, self._dom_idx, axis=1)
+        self._set_counts(_adaptive_from_stats(x, x > 0))
+
+    def _moments(self, start: int = 0) -> tuple[F64, F64]:
+        """Per-echo mean and M2 (sum of squared deviations) of the volumes so far, domain voxels from ``start``.
+
+        During the window, from the float32 sums of the deviations from volume 1 (exact for integer-valued
+        data; ``float32`` rounding of M2 grows with the window's length and with volume 1's distance from the
+        mean, in standard deviations), in float64 block by block.
+        """
+        first = self._first
+        if first is None:
+            return self._mean[:, start:], self._m2[:, start:]
+        n = max(self._n_welford, 1)
+        mean, m2 = (np.empty((self._tes.size, first.shape[1] - start)) for _ in range(2))
+        for a in range(start, first.shape[1], _BLOCK):
+            b = min(a + _BLOCK, first.shape[1])
+            dsum, tmp = self._view("d", b - a), self._view("t", b - a)
+            np.copyto(dsum, self._dsum[:, a:b])
+            mu, sq = mean[:, a - start : b - start], m2[:, a - start : b - start]
+            np.divide(dsum, n, out=mu)
+            mu += first[:, a:b]
+            np.multiply(dsum, dsum, out=tmp)
+            tmp /= n
+            np.subtract(self._dsq[:, a:b], tmp, out=sq)
+            np.maximum(sq, 0.0, out=sq)
+        return mean, m2
+
+    def _recount(self) -> None:
+        """Good echoes of every domain voxel (tedana's rule) from the running means and positive flags.
+
+        The means are formed block by block, in float64 (the window's last volume gives tedana's counts).
+        """
+        first, positive = self._first, self._positive
+        assert first is not None and positive is not None
+        n = max(self._n_welford, 1)  # divisions, as the means of the data (integer data meet the thresholds)
+        thresholds = _dropout_thresholds(
+            first[0] + self._dsum[0].astype(np.float64) / n,
+            lambda cols: first[:, cols] + self._dsum[:, cols].astype(np.float64) / n,
+            self._dom_idx,
+        )
+        n_good = np.empty_like(self._n_dom)
+        for a in range(0, n_good.size, _BLOCK):
+            b = min(a + _BLOCK, n_good.size)
+            mean = self._view("d", b - a)
+            np.divide(self._dsum[:, a:b], n, out=mean, dtype=np.float64)
+            mean += first[:, a:b]
+            n_good[a:b] = _good_echoes(mean, positive[:, a:b], thresholds)
+        if not np.array_equal(n_good, self._n_dom):
+            self._set_counts(n_good)
+
+    def _set_counts(self, n_good: Int8) -> None:
+        """New good-echo counts (domain order); for t2s and paid, the domain sorted by them (``_regroup``)."""
+        self._n_dom = n_good
+        if self._method in ("t2s", "paid"):
+            self._regroup()
+
+    def _regroup(self) -> None:
+        """Sort the domain by good echoes (blocks of one count each), moving only the voxels out of place.
+
+        The domain is sorted by the previous counts: the voxels whose new count's run does not hold their
+        place are the places to fill, taken in order of their new count (before volume 1, every statistic is
+        still uniform: only the indices move).
+        """
+        sizes = np.bincount(self._n_dom, minlength=self._tes.size + 1)
+        run_count = np.repeat(np.arange(sizes.size, dtype=np.int8), sizes)
+        dst = np.flatnonzero(self._n_dom != run_count)
+        src = dst[np.argsort(self._n_dom[dst], kind="stable")]
+        arrays: list[npt.NDArray[np.generic]] = [self._dom_idx, self._n_dom]
+        if self._n:
+            assert self._first is not None and self._positive is not None
+            arrays += [self._logsum, self._dsum, self._dsq, self._first, self._positive]
+        for v in arrays:
+            v[..., dst] = v[..., src]
+        self._act_idx = self._dom_idx
+        n_zero = int(sizes[0])
+        self._blocks = _blocks([(0, 0, n_zero)] if n_zero else [], _BLOCK)
+        self._blocks += _blocks(_groups(self._n_dom, self._tes.size), _BLOCK)
+        moved_out = dst[dst < n_zero]  # not combined any more
+        self._w[:, moved_out] = 0.0
+        self._sum[moved_out] = 0.0
 
     def _settle(self) -> None:
-        """End of the estimation window: keep only the combined voxels' statistics, in block order."""
-        self._positive = None
-        order = self._order
-        if order is not None:
-            self._dom_idx = self._act_idx
-            self._mean, self._m2, self._logsum = (
-                np.take(v, order, axis=1) for v in (self._mean, self._m2, self._logsum)
-            )
-            self._n_dom = self._n_dom[order]
-            self._order = None
+        """End of the estimation window: Welford's moments; for t2s/paid, only the combined voxels kept."""
+        posse = self._method in ("t2s", "paid")
+        n_zero = int(np.searchsorted(self._n_dom, 1)) if posse else 0  # sorted by counts (``_regroup``)
+        self._mean, self._m2 = self._moments(n_zero)
+        self._logsum = self._logsum[:, n_zero:].astype(np.float64)
+        self._first = self._positive = None
+        self._dsum = self._dsq = np.zeros((self._tes.size, 0), dtype=np.float32)
+        if not posse:
+            return
+        self._act_idx = self._dom_idx = self._dom_idx[n_zero:]
+        self._n_dom = self._n_dom[n_zero:]
+        self._blocks = _blocks(_groups(self._n_dom, self._tes.size), _BLOCK)
+        self._w = np.zeros((self._tes.size, self._act_idx.size), dtype=np.float32)
+        self._sum = np.zeros(self._act_idx.size, dtype=np.float32)
 
     def _accumulate(self, x: F32, a: int, b: int) -> None:
         """Add a block of one volume (domain voxels a:b) to the running statistics."""
         n_cols = b - a
-        delta, tmp = self._view("d", n_cols), self._view("t", n_cols)
-        if self._n_welford == self._n:  # the mean and variance are kept up
+        if self._first is not None:  # the window: shifted sums, all-positive flags
+            self._accumulate_window(x, a, b)
+        elif self._n_welford == self._n:  # after it, the mean and variance are kept up (Welford)
+            delta, tmp = self._view("d", n_cols), self._view("t", n_cols)
             _welford_step(x, self._mean[:, a:b], self._m2[:, a:b], self._n, delta, tmp)
-        if self._positive is not None:
-            above = self._view("above", n_cols)
-            np.greater(x, 0.0, out=above)
-            np.logical_and(self._positive[:, a:b], above, out=self._positive[:, a:b])
         log = self._view("log", n_cols)
         # NaN counts as 1 (an infinite sample makes the voxel's rate NaN, i.e. the upper T2* bound)
         np.fmax(x, _LOG_FLOOR, out=log)
         np.log(log, out=log)
         self._logsum[:, a:b] += log  # the running mean of the log signal is logsum / n
 
+    def _accumulate_window(self, x: F32, a: int, b: int) -> None:
+        assert self._first is not None and self._positive is not None
+        n_cols = b - a
+        above = self._view("above", n_cols)
+        np.greater(x, 0.0, out=above)
+        np.logical_and(self._positive[:, a:b], above, out=self._positive[:, a:b])
+        if self._n == 1:
+            self._first[:, a:b] = x
+            return
+        dev = self._view("prod", n_cols)  # the deviation from the first volume (float32: exact near it)
+        np.subtract(x, self._first[:, a:b], out=dev)
+        self._dsum[:, a:b] += dev
+        dev *= dev
+        self._dsq[:, a:b] += dev
+
     def _sum_block(self, x: F32, a: int, b: int) -> None:
         prod = self._view("prod", b - a)
         np.multiply(self._w[:, a:b], x, out=prod)
         np.sum(prod, axis=0, out=self._sum[a:b])
 
-    def _weights_block(self, logsum: F64, mean: F64, m2: F64, k: int, a: int, b: int) -> None:
+    def _weights_block(self, logsum: F32 | F64, mean: F64, m2: F64, k: int, a: int, b: int) -> None:
         if self._method == "t2s":
             self._t2s_block(logsum, k, a, b)
         else:
             self._paid_block(mean, m2, k, a, b)
         self._normalise_block(a, b)
 
-    def _t2s_block(self, logsum: F64, k: int, a: int, b: int) -> None:
+    def _t2s_block(self, logsum: F32 | F64, k: int, a: int, b: int) -> None:
         """Posse weights of combined voxels a:b (fitted on k echoes) from the log-linear rate of ``logsum / n``.
 
         ``w_i / w_1 = (TE_i / TE_1) exp(-(TE_i - TE_1) / T2*)``: the first echo's weight is 1 before the
@@ -1038,9 +1216,9 @@ class EchoCombiner:
         lo, hi = self._rate_bounds
         slope = self._pinvs[k][1]
         scale = 1.0 / self._n  # the fit to the mean log signal, from its sum
-        np.multiply(logsum[0, a:b], slope[0] * scale, out=rate)
+        np.multiply(logsum[0, a:b], slope[0] * scale, out=rate, dtype=np.float64)
         for i in range(1, k):
-            np.multiply(logsum[i, a:b], slope[i] * scale, out=tmp)
+            np.multiply(logsum[i, a:b], slope[i] * scale, out=tmp, dtype=np.float64)
             rate += tmp
         np.less(rate, 0.0, out=neg)
         np.copyto(rate, hi, where=neg)  # signal not decaying: tedana's T2* <= 0 -> lower bound
