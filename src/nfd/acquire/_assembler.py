@@ -9,6 +9,11 @@ duplicate (the same bytes again, a second slice at a held position, or a
 slice of a volume already complete). A volume that stops receiving slices
 is given up after ``complete_timeout`` seconds (:meth:`SliceAssembler.expire`),
 and one the sequencer has passed is dropped (:meth:`SliceAssembler.drop_before`).
+
+A multi-echo single-slice series is collected per volume and echo: each
+offer names its ``echo`` (0, the default, for a single-echo series), and
+``(index, echo)`` is a volume of its own here (the watch folder then groups
+the echoes of an index).
 """
 
 from __future__ import annotations
@@ -56,6 +61,8 @@ class PartialVolume(Generic[T]):
         The slices' content hashes.
     last_key : str
         The key (file) of the slice added last.
+    echo : int
+        The echo it holds (0: a single-echo series).
     """
 
     index: int
@@ -64,6 +71,7 @@ class PartialVolume(Generic[T]):
     slices: dict[int, tuple[str, T]] = field(default_factory=dict)
     digests: list[bytes] = field(default_factory=list)
     last_key: str = ""
+    echo: int = 0
 
     @property
     def items(self) -> list[T]:
@@ -120,12 +128,18 @@ class SliceAssembler(Generic[T]):
     'HELD'
     >>> [(v.index, v.keys) for v in asm.expire(now=6.0)]
     [(1, ['s4'])]
+
+    Multi-echo: the echoes of an index are collected apart.
+
+    >>> _ = asm.offer(2, 0.0, 1, b"e1", "v2-e1", "A1", now=7.0, echo=1)
+    >>> asm.offer(2, 0.0, 1, b"e2", "v2-e2", "A2", now=7.1, echo=2).volume.echo
+    2
     """
 
     def __init__(self, complete_timeout: float) -> None:
         self.complete_timeout = ensure_float(complete_timeout, "complete_timeout", minimum=0)
-        self._partial: dict[int, PartialVolume[T]] = {}
-        self._complete: dict[int, str] = {}  # index -> key of the slice that completed it
+        self._partial: dict[tuple[int, int], PartialVolume[T]] = {}
+        self._complete: dict[tuple[int, int], str] = {}  # (index, echo) -> key of the slice that completed it
         self._key_by_digest: dict[bytes, str] = {}
 
     @property
@@ -134,7 +148,8 @@ class SliceAssembler(Generic[T]):
         return len(self._partial)
 
     def offer(
-        self, index: int, position: float, expected: int, digest: bytes, key: str, item: T, now: float
+        self, index: int, position: float, expected: int, digest: bytes, key: str, item: T, now: float,
+        echo: int = 0,
     ) -> SliceOffer[T]:
         """Offer one slice that is complete and read.
 
@@ -154,13 +169,15 @@ class SliceAssembler(Generic[T]):
             The slice.
         now : float
             Monotonic time, seconds.
+        echo : int
+            Its echo (0: a single-echo series).
         """
-        original = self.duplicate_of(index, position, digest)
+        original = self.duplicate_of(index, position, digest, echo)
         if original is not None:
             return SliceOffer(SliceVerdict.DUPLICATE, duplicate_of=original)
-        volume = self._partial.get(index)
+        volume = self._partial.get((index, echo))
         if volume is None:
-            volume = self._partial[index] = PartialVolume(index, max(1, int(expected)), now)
+            volume = self._partial[(index, echo)] = PartialVolume(index, max(1, int(expected)), now, echo=echo)
         volume.slices[round(position / POSITION_RESOLUTION_MM)] = (key, item)
         volume.digests.append(digest)
         volume.updated_at = now
@@ -168,33 +185,48 @@ class SliceAssembler(Generic[T]):
         self._key_by_digest[digest] = key
         if len(volume.slices) < volume.expected:
             return SliceOffer(SliceVerdict.HELD)
-        del self._partial[index]
-        self._complete[index] = key
+        del self._partial[(index, echo)]
+        self._complete[(index, echo)] = key
         return SliceOffer(SliceVerdict.COMPLETE, volume=volume)
 
-    def duplicate_of(self, index: int, position: float, digest: bytes) -> str | None:
+    def duplicate_of(self, index: int, position: float, digest: bytes, echo: int = 0) -> str | None:
         """The key of the slice (or volume) an offer would duplicate, else None.
 
         A duplicate has the bytes of a slice taken before, or the position of
-        a slice held for its volume, or belongs to a volume already complete.
+        a slice held for its volume (and echo), or belongs to a volume (echo)
+        already complete.
         """
         original = self._key_by_digest.get(digest)
         if original is None:
-            original = self._complete.get(index)
-        if original is None and index in self._partial:
-            held = self._partial[index].slices.get(round(position / POSITION_RESOLUTION_MM))
+            original = self._complete.get((index, echo))
+        if original is None and (index, echo) in self._partial:
+            held = self._partial[(index, echo)].slices.get(round(position / POSITION_RESOLUTION_MM))
             original = None if held is None else held[0]
         return original
+
+    def touch(self, index: int, now: float) -> None:
+        """Count ``now`` as the last arrival of every volume (echo) of ``index`` held (its timeout restarts)."""
+        for (i, _), volume in self._partial.items():
+            if i == index:
+                volume.updated_at = max(volume.updated_at, now)
+
+    def holds(self, index: int) -> list[PartialVolume[T]]:
+        """The volumes (one per echo) of ``index`` held, by echo."""
+        return [self._partial[key] for key in sorted(self._partial) if key[0] == index]
 
     def expire(self, now: float) -> list[PartialVolume[T]]:
         """Give up the volumes whose last slice came ``complete_timeout`` seconds ago or more."""
         return self._drop(
-            [i for i, v in self._partial.items() if now - v.updated_at >= self.complete_timeout]
+            [key for key, v in self._partial.items() if now - v.updated_at >= self.complete_timeout]
         )
 
     def drop_before(self, index: int) -> list[PartialVolume[T]]:
         """Give up the volumes with an index below ``index`` (passed by the sequencer)."""
-        return self._drop([i for i in self._partial if i < index])
+        return self._drop([key for key in self._partial if key[0] < index])
+
+    def discard_index(self, index: int) -> list[PartialVolume[T]]:
+        """Give up every volume (each echo) of ``index`` held, by echo."""
+        return self._drop([key for key in self._partial if key[0] == index])
 
     def discard(self, index: int) -> PartialVolume[T] | None:
         """Give up the volume of ``index`` (e.g. one of its parts was refused), if it is held.
@@ -206,7 +238,7 @@ class SliceAssembler(Generic[T]):
         >>> asm.discard(3).keys, asm.discard(3), asm.n_partial
         (['e1'], None, 0)
         """
-        return self._partial.pop(index, None)
+        return self._partial.pop((index, 0), None)
 
     def drop_all(self) -> list[PartialVolume[T]]:
         """Give up every volume still lacking slices."""
@@ -218,5 +250,5 @@ class SliceAssembler(Generic[T]):
             return None
         return min(v.updated_at for v in self._partial.values()) + self.complete_timeout
 
-    def _drop(self, indices: list[int]) -> list[PartialVolume[T]]:
-        return [self._partial.pop(i) for i in sorted(indices)]
+    def _drop(self, keys: list[tuple[int, int]]) -> list[PartialVolume[T]]:
+        return [self._partial.pop(key) for key in sorted(keys)]

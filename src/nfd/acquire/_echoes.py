@@ -1,7 +1,9 @@
 """Multi-echo input: which echo a file holds, its echo time, and whether it fits the run.
 
-A multi-echo volume is one file per echo (Siemens mosaic, NIfTI). The echo
-number and echo time (TE) come from
+A multi-echo volume is one file per echo (Siemens mosaic, NIfTI), or one
+file per slice and echo (GE, Philips classic: the slices of each echo are
+stacked first, then judged as a one-file echo). The echo number and echo
+time (TE) come from
 
 * DICOM: EchoNumbers (0018,0086) and EchoTime (0018,0081), ms (the readers);
 * NIfTI: the BIDS ``_echo-<n>_`` entity of the file name
@@ -14,6 +16,13 @@ out of ``1..echoes`` or missing, an echo on another grid than the run's
 first echo file, a TE differing from the one the run first had for that
 echo, or no TE at all, is refused with the reason (one log line, written by
 the watcher). No I/O besides the sidecar read, no clock.
+
+Some GE exports write EchoNumbers 1 for every echo (dcm2niix issue #359):
+a file numbered 1 (or not at all) whose TE is that of another echo in
+``echo_times_ms`` is of that echo. Without ``echo_times_ms`` such files
+cannot be told apart online (the TEs seen so far need not be all of them),
+and :meth:`EchoRun.unnumbered` says so, for the watcher to refuse the run's
+slices with one line asking for ``[multiecho] echo_times_ms``.
 
 References
 ----------
@@ -30,6 +39,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -39,6 +49,7 @@ __all__ = [
     "BIDS_ECHO",
     "EchoCheck",
     "EchoRun",
+    "Echoed",
     "bids_echo",
     "echo_sibling",
     "sidecar_echo_time_ms",
@@ -127,6 +138,18 @@ def with_nifti_echo(image: ScanImage, name: str) -> ScanImage:
     return dataclasses.replace(image, echo=echo, echo_time_ms=sidecar_echo_time_ms(name))
 
 
+class Echoed(Protocol):
+    """What the echo judge reads of a file: a volume (ScanImage) or one slice (SliceImage)."""
+
+    @property
+    def echo(self) -> int | None:
+        """EchoNumbers, or the BIDS entity; None when absent."""
+
+    @property
+    def echo_time_ms(self) -> float | None:
+        """EchoTime, ms; None when absent."""
+
+
 @dataclass(frozen=True)
 class EchoCheck:
     """What :class:`EchoRun` says of one echo file.
@@ -173,15 +196,17 @@ class EchoRun:
         self.echo_times_ms: dict[int, float] = {}
         self._grid: tuple[tuple[int, int, int], np.ndarray] | None = None
 
-    def number(self, image: ScanImage) -> EchoCheck:
+    def number(self, image: Echoed) -> EchoCheck:
         """The file's echo number, or why it has none the run can use.
 
         A file without an echo number whose TE is one of ``echo_times_ms``
-        is of that echo (Siemens XA enhanced files, one echo per file).
+        is of that echo (Siemens XA enhanced files, one echo per file); so
+        is a file numbered 1 whose TE is another echo's in ``echo_times_ms``
+        (GE exports that write EchoNumbers 1 for every echo).
         """
         echo, n = image.echo, self.echoes
-        if echo is None:
-            echo = self._echo_of_time(image.echo_time_ms)
+        if echo is None or echo == 1:
+            echo = self._echo_of_time(image.echo_time_ms) or echo
         if echo is None:
             return EchoCheck(None, reason=(
                 f"no echo number: expected EchoNumbers (0018,0086) in the header, '_echo-<n>_' in the "
@@ -198,8 +223,34 @@ class EchoRun:
         matches = [k for k, t in enumerate(self.fallback, start=1) if abs(t - te) <= TE_TOLERANCE_MS]
         return matches[0] if len(matches) == 1 else None
 
+    def unnumbered(self, image: Echoed) -> str:
+        """Why the run's echoes cannot be told apart (GE's EchoNumbers 1 for every echo), or "".
+
+        Without ``echo_times_ms``, a file numbered 1 (or not at all) with a
+        TE other than the one the run took for echo 1 is of some other echo,
+        which only the TEs can tell.
+        """
+        first, te = self.echo_times_ms.get(1), image.echo_time_ms
+        if self.fallback is not None or image.echo not in (None, 1) or first is None or te is None:
+            return ""
+        if abs(te - first) <= TE_TOLERANCE_MS:
+            return ""
+        return (
+            f"EchoNumbers 1 (or none) with echo time {te} ms, the run's echo 1 has {first} ms: the header does "
+            f"not number the echoes (GE exports write EchoNumbers 1 for every echo, dcm2niix issue #359); "
+            f"set [multiecho] echo_times_ms (the {self.echoes} echo times, ms) to number them by their echo time"
+        )
+
     def check(self, image: ScanImage, echo: int) -> EchoCheck:
         """The file's TE, or why it is refused: no TE, another grid, a TE that changed."""
+        checked = self.check_time(image, echo)
+        if checked.reason:
+            return checked
+        grid = self.grid_refusal(image)
+        return dataclasses.replace(checked, reason=grid) if grid else checked
+
+    def check_time(self, image: Echoed, echo: int) -> EchoCheck:
+        """The file's (or slice's) TE, or why it is refused: no TE, a TE that changed."""
         te = image.echo_time_ms
         if te is None and self.fallback is not None:
             te = self.fallback[echo - 1]
@@ -208,9 +259,6 @@ class EchoRun:
                 f"no echo time for echo {echo}: expected EchoTime (0018,0081) in the header, 'EchoTime' (s) "
                 "in a BIDS sidecar beside the file, or echo_times_ms"
             ))
-        grid = self._grid_refusal(image)
-        if grid:
-            return EchoCheck(echo, te, grid)
         first = self.echo_times_ms.get(echo)
         if first is not None and abs(te - first) > TE_TOLERANCE_MS:
             return EchoCheck(echo, te, (
@@ -221,11 +269,20 @@ class EchoRun:
 
     def accept(self, image: ScanImage, echo: int, te: float) -> None:
         """Learn from a file taken: the run's grid (its first file's) and the echo's TE (its first)."""
-        if self._grid is None:
-            self._grid = (image.shape, image.affine.copy())
+        self.accept_grid(image)
+        self.accept_time(echo, te)
+
+    def accept_time(self, echo: int, te: float) -> None:
+        """Learn the echo's TE from a file (or slice) taken, when it is the echo's first."""
         self.echo_times_ms.setdefault(echo, te)
 
-    def _grid_refusal(self, image: ScanImage) -> str:
+    def accept_grid(self, image: ScanImage) -> None:
+        """Learn the run's grid from its first echo volume taken."""
+        if self._grid is None:
+            self._grid = (image.shape, image.affine.copy())
+
+    def grid_refusal(self, image: ScanImage) -> str:
+        """Why an echo volume is not on the run's grid, or "" (also before the run has one)."""
         if self._grid is None:
             return ""
         shape, affine = self._grid

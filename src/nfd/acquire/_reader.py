@@ -134,7 +134,7 @@ def read_scan_bytes(buf: bytes, name: str = "<bytes>") -> ScanImage:
 
 
 def read_slice(
-    path: str | Path, *, slices_per_volume: int | None = None, volume_from: VolumeFrom = "auto"
+    path: str | Path, *, slices_per_volume: int | None = None, volume_from: VolumeFrom = "auto", echoes: int = 1
 ) -> SliceImage:
     """Read the slice in one file of a single-slice-per-file DICOM series (GE, Philips).
 
@@ -150,12 +150,17 @@ def read_slice(
     volume_from : {"auto", "temporal_position", "acquisition_number", "instance_number"}
         Which header field gives the slice's volume (see
         :func:`nfd.acquire.assemble_volume`'s module documentation).
+    echoes : int
+        Echoes per volume of a multi-echo series (one file per slice and
+        echo; the ``"instance_number"`` rule counts ``slices * echoes`` files
+        per volume).
 
     Returns
     -------
     SliceImage
         The pixels (float32, scaled), the slice's affine, its position along
-        the normal (mm), its volume number and the volume's slice count.
+        the normal (mm), its volume number and the volume's slice count, its
+        echo number and echo time (EchoNumbers, EchoTime) when the header has them.
 
     Raises
     ------
@@ -169,7 +174,7 @@ def read_slice(
     """
     path = Path(path)
     return read_slice_bytes(
-        path.read_bytes(), str(path), slices_per_volume=slices_per_volume, volume_from=volume_from
+        path.read_bytes(), str(path), slices_per_volume=slices_per_volume, volume_from=volume_from, echoes=echoes
     )
 
 
@@ -179,6 +184,7 @@ def read_slice_bytes(
     *,
     slices_per_volume: int | None = None,
     volume_from: VolumeFrom = "auto",
+    echoes: int = 1,
 ) -> SliceImage:
     """Read the slice in the content of a single-slice DICOM file (see :func:`read_slice`).
 
@@ -189,7 +195,7 @@ def read_slice_bytes(
     ...
     nfd.acquire.IncompleteFileError: empty.dcm: empty file
     """
-    options = SliceOptions(slices_per_volume=slices_per_volume, volume_from=volume_from)
+    options = SliceOptions(slices_per_volume=slices_per_volume, volume_from=volume_from, echoes=echoes)
     part = _read(buf, name, decompressed=False, slices=options)
     if not isinstance(part, SliceImage):
         raise NotAScanError(

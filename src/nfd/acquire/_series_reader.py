@@ -13,7 +13,8 @@ order, each element's header read with the same bounds checks as
 
 * what changes from slice to slice is read from the file: InstanceNumber,
   AcquisitionNumber, TemporalPositionIdentifier, InStackPositionNumber,
-  ImagePositionPatient, TriggerTime (decoded by pydicom from their raw
+  ImagePositionPatient, TriggerTime, EchoNumbers and EchoTime (so that one
+  template serves every echo of a multi-echo series; decoded by pydicom from their raw
   bytes), and the pixels by their offset (as pydicom's native decoder
   does: the rows and columns as stored, unused high bits shifted out);
 * elements nothing reads (:data:`~nfd.acquire._layout_template.FREE_TAGS`: SOP instance UIDs, times,
@@ -55,7 +56,14 @@ from pydicom.tag import Tag
 
 from nfd.acquire import _enhanced, _siemens_mosaic, _slices
 from nfd.acquire._dicom import read_dicom_with_header
-from nfd.acquire._dicom_header import DICOM_DECODE_ERRORS, LPS_TO_RAS, dicomwrappers, series_identity
+from nfd.acquire._dicom_header import (
+    DICOM_DECODE_ERRORS,
+    LPS_TO_RAS,
+    dicomwrappers,
+    echo_number,
+    echo_time_ms,
+    series_identity,
+)
 from nfd.acquire._dicom_layout import DICOM_PREFIX_END, ElementSpan, element_spans
 from nfd.acquire._enhanced_template import EnhancedTemplate, same_scan
 from nfd.acquire._errors import NotAScanError
@@ -76,6 +84,8 @@ _PER_FILE: dict[int, str] = {
     0x00209057: "InStackPositionNumber",
     0x00200032: "ImagePositionPatient",
     0x00181060: "TriggerTime",
+    0x00180086: "EchoNumbers",
+    0x00180081: "EchoTime",
 }
 #: The tags of the elements read from every file of a series.
 PER_FILE_TAGS: frozenset[int] = frozenset(_PER_FILE)
@@ -178,18 +188,21 @@ class SliceTemplate(LayoutTemplate):
         if not (np.all(np.isfinite(affine)) and math.isfinite(position)):
             raise Mismatch
         data = _slices.apply_scaling(pixels, d.scaling, name)
-        slice_number = _slices.header_slice_number(header, d.n)
+        echoes = d.options.echoes
+        slice_number = _slices.header_slice_number(header, d.n, echoes)
         return SliceImage(
             data=np.ascontiguousarray(data, dtype=np.float32),
             affine=affine,
             position=position,
-            volume_number=_slices.header_volume_number(header, d.n, d.options.volume_from, name),
+            volume_number=_slices.header_volume_number(header, d.n, d.options.volume_from, name, echoes),
             slices_per_volume=d.n,
             slice_number=slice_number,
             header_index=_slices.header_int(header, "InstanceNumber"),
             trigger_time=_slices.trigger_time(header),
             protocol_time=_slices.schedule_time(d.schedule, slice_number) if d.ge else None,
             series=d.series,
+            echo=echo_number(header),
+            echo_time_ms=echo_time_ms(header),
         )
 
 
@@ -238,7 +251,7 @@ def same_slice(a: SliceImage, b: SliceImage) -> bool:
     if a.affine.tobytes() != b.affine.tobytes():
         return False
     fields = ("position", "volume_number", "slices_per_volume", "slice_number", "header_index",
-              "trigger_time", "protocol_time", "series", "format")
+              "trigger_time", "protocol_time", "series", "format", "echo", "echo_time_ms")
     return all(getattr(a, f) == getattr(b, f) for f in fields)
 
 

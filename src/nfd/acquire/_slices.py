@@ -13,11 +13,25 @@ Which volume a slice belongs to (``volume_from``):
 ``"acquisition_number"``
     AcquisitionNumber (0020,0012) (Siemens single-slice series).
 ``"instance_number"``
-    ``(InstanceNumber - 1) // slices_per_volume + 1``: GE numbers the images
-    of a series consecutively, slice by slice, volume after volume.
+    ``(InstanceNumber - 1) // (slices_per_volume * echoes) + 1``: GE numbers
+    the images of a series consecutively, slice by slice (and, multi-echo,
+    echo by echo), volume after volume.
 ``"auto"``
     TemporalPositionIdentifier when present, else InstanceNumber for GE,
     else AcquisitionNumber when present, else InstanceNumber.
+
+Multi-echo series (``echoes > 1``, one file per slice and echo): a volume is
+``slices_per_volume x echoes`` files, the same positions for each echo. A
+slice carries its echo number, EchoNumbers (0018,0086), and echo time,
+EchoTime (0018,0081, ms); the watcher groups the slices per volume and echo.
+``"auto"`` stays right: Philips' TemporalPositionIdentifier numbers the
+volume whatever the echo (its InstanceNumber counts across echoes and
+slices), and GE's InstanceNumber is divided by the files of a volume, all
+echoes' (GE writes no temporal position; its LocationsInAcquisition is the
+slices of one echo; when an export writes the count of every echo's files,
+set ``slices_per_volume``). Some GE exports write EchoNumbers 1 for every
+echo (dcm2niix issue #359): the echo is then the one whose echo time is in
+the watcher's ``echo_times_ms`` (:class:`nfd.acquire._echoes.EchoRun`).
 
 The number of slices in a volume comes from the ``slices_per_volume``
 option, else the header: GE LocationsInAcquisition (0021,xx4F, GEMS_RELA_01)
@@ -69,6 +83,8 @@ from nfd.acquire._dicom_header import (
     LPS_TO_RAS,
     Header,
     dicomwrappers,
+    echo_number,
+    echo_time_ms,
     series_identity,
 )
 from nfd.acquire._errors import NotAScanError
@@ -125,21 +141,26 @@ class SliceOptions:
     volume_from : {"auto", "temporal_position", "acquisition_number", "instance_number"}
         Which header field gives the volume a slice belongs to (see the
         module documentation).
+    echoes : int
+        Echoes per volume: a volume is ``slices_per_volume * echoes`` files
+        (which the ``"instance_number"`` rule divides by).
 
     Raises
     ------
     ValueError
-        When ``slices_per_volume`` is not a positive integer or
+        When ``slices_per_volume`` or ``echoes`` is not a positive integer or
         ``volume_from`` is not one of the names above.
     """
 
     slices_per_volume: int | None = None
     volume_from: VolumeFrom = "auto"
+    echoes: int = 1
 
     def __post_init__(self) -> None:
         n = self.slices_per_volume
         if n is not None:  # frozen: the canonical int replaces the given one
             object.__setattr__(self, "slices_per_volume", ensure_int(n, "slices_per_volume", minimum=1))
+        object.__setattr__(self, "echoes", ensure_int(self.echoes, "echoes", minimum=1))
         check_option("volume_from", self.volume_from, VOLUME_FROM)
 
 
@@ -178,6 +199,11 @@ class SliceImage:
         SeriesInstanceUID, else SeriesNumber.
     format : str
         ``"dicom_slices"``.
+    echo : int or None
+        EchoNumbers (0018,0086), None when absent (the watcher may settle
+        another echo number from the TE, see the module documentation).
+    echo_time_ms : float or None
+        EchoTime (0018,0081), ms; None when absent.
     """
 
     data: npt.NDArray[np.float32]
@@ -191,6 +217,8 @@ class SliceImage:
     protocol_time: float | None = None
     series: str | None = None
     format: str = FORMAT
+    echo: int | None = None
+    echo_time_ms: float | None = None
 
     @property
     def normal(self) -> npt.NDArray[np.float64]:
@@ -259,8 +287,8 @@ def read_slice_dataset(wrapper: Any, ds: Dataset, name: str, options: SliceOptio
             "single-slice DICOM without a slice count in the header (GE LocationsInAcquisition, "
             "Philips NumberOfSlicesMR, ImagesInAcquisition): set slices_per_volume",
         )
-    volume_number = header_volume_number(ds, n, options.volume_from, name)
-    slice_number = header_slice_number(ds, n)
+    volume_number = header_volume_number(ds, n, options.volume_from, name, options.echoes)
+    slice_number = header_slice_number(ds, n, options.echoes)
     protocol_time = None
     if manufacturer == _GE and slice_number is not None:
         protocol_time = _ge_protocol_time(ds, n, slice_number)
@@ -275,6 +303,8 @@ def read_slice_dataset(wrapper: Any, ds: Dataset, name: str, options: SliceOptio
         trigger_time=trigger_time(ds),
         protocol_time=protocol_time,
         series=series_identity(ds),
+        echo=echo_number(ds),
+        echo_time_ms=echo_time_ms(ds),
     )
 
 
@@ -295,7 +325,8 @@ def assemble_volume(slices: Sequence[SliceImage], name: str = "<slices>") -> Sca
         slice normal, as for mosaics); the affine's third column is the step
         between consecutive slice positions (mm, RAS+); ``header_index`` is
         the volume number; slice times (s) from TriggerTime or the GE
-        protocol, see the module documentation.
+        protocol, see the module documentation; ``echo`` and
+        ``echo_time_ms`` the slices' when they all have the same.
 
     Raises
     ------
@@ -346,6 +377,8 @@ def assemble_volume(slices: Sequence[SliceImage], name: str = "<slices>") -> Sca
             )
         affine[:3, 2] = step
     data = np.stack([s.data for s in ordered], axis=2)
+    echo = first.echo if all(s.echo == first.echo for s in ordered) else None
+    te = first.echo_time_ms if all(s.echo_time_ms == first.echo_time_ms for s in ordered) else None
     return ScanImage(
         data=np.ascontiguousarray(data, dtype=np.float32),
         affine=affine,
@@ -353,6 +386,8 @@ def assemble_volume(slices: Sequence[SliceImage], name: str = "<slices>") -> Sca
         slice_times=_volume_slice_times(ordered),
         series=first.series,
         format=FORMAT,
+        echo=echo,
+        echo_time_ms=te,
     )
 
 
@@ -468,8 +503,11 @@ def _positive_int(value: Any) -> int | None:
     return number if number > 0 else None
 
 
-def header_volume_number(ds: Header, n: int, volume_from: VolumeFrom, name: str) -> int:
+def header_volume_number(ds: Header, n: int, volume_from: VolumeFrom, name: str, echoes: int = 1) -> int:
     """The 1-based volume number of a single-slice data set (see the module documentation).
+
+    ``n`` is the slices per volume, ``echoes`` the echoes per volume (the
+    ``"instance_number"`` rule counts ``n * echoes`` files per volume).
 
     Raises
     ------
@@ -496,17 +534,21 @@ def header_volume_number(ds: Header, n: int, volume_from: VolumeFrom, name: str)
     if volume_from == "instance_number":
         if value < 1:
             raise NotAScanError(name, f"InstanceNumber {value}: expected a number from 1")
-        return (value - 1) // n + 1
+        return (value - 1) // (n * echoes) + 1
     return value
 
 
-def header_slice_number(ds: Header, n: int) -> int | None:
-    """The 1-based place of a slice in the prescription (InStackPositionNumber, else InstanceNumber)."""
+def header_slice_number(ds: Header, n: int, echoes: int = 1) -> int | None:
+    """The 1-based place of a slice in the prescription (InStackPositionNumber, else InstanceNumber).
+
+    With ``echoes > 1`` only InStackPositionNumber counts (how the instance
+    numbers interleave the echoes is the vendor's).
+    """
     in_stack = _positive_int(ds.get("InStackPositionNumber"))
     if in_stack is not None:
         return in_stack
     instance = _positive_int(ds.get("InstanceNumber"))
-    return None if instance is None else (instance - 1) % n + 1
+    return None if instance is None or echoes > 1 else (instance - 1) % n + 1
 
 
 def trigger_time(ds: Header) -> float | None:

@@ -422,7 +422,7 @@ class ScanWatcher:
             complete_timeout=complete_timeout,
             reorder_timeout=reorder_timeout,
             tr=tr,
-            slices=SliceOptions(slices_per_volume, volume_from),
+            slices=SliceOptions(slices_per_volume, volume_from, echoes),
             on_new_series=on_new_series,
             series=series,
             barred=frozenset(barred),
@@ -441,7 +441,7 @@ class ScanWatcher:
         self._files = WatchedFiles()
         self._ignored: set[Path] = set()  # names that are not a volume's, logged once
         self._taken_identities: dict[tuple[int, int, int, int], Path] = {}
-        self._slices_written: dict[int, float] = {}  # index -> the latest last byte of its slices so far (epoch s)
+        self._slices_written: dict[tuple[int, int], float] = {}  # (index, echo) -> latest last byte so far (epoch s)
         self._late_logged: set[int] = set()
         self._initial_indices: list[int] = []
         self._saw_slices = False
@@ -458,6 +458,9 @@ class ScanWatcher:
         self._echo_run = EchoRun(self.options.echoes, self.options.echo_times_ms)
         self._echo_assembler: SliceAssembler[Scan] = SliceAssembler(self.options.complete_timeout)
         self._refused: set[int] = set()  # indices of which an echo file was refused
+        self._given_up: set[int] = set()  # multi-echo single-slice indices given up lacking slices
+        self._unnumbered = ""  # why the run's slices cannot be told apart by echo (GE's EchoNumbers 1), once seen
+        self._slice_positions: list[int] | None = None  # the run's slice positions (um grid), from its first volume
 
     @property
     def series(self) -> SeriesId | None:
@@ -920,7 +923,13 @@ class ScanWatcher:
             )
             self._reject(entry, "file_rejected", reason, "rejected", state=FileState.DONE)
             return
-        original = self._assembler.duplicate_of(index, image.position, reading.digest)
+        echo = 0
+        if self.options.echoes > 1:
+            settled = self._settle_slice_echo(entry, index, image)
+            if settled is None:
+                return
+            image, echo = settled, settled.echo or 0
+        original = self._assembler.duplicate_of(index, image.position, reading.digest, echo)
         if original is not None:
             self._files.settle(entry, FileState.DONE)
             self.stats["duplicates"] += 1
@@ -944,18 +953,20 @@ class ScanWatcher:
             str(entry.path),
             image,
             now,
+            echo,
         )
         self._files.settle(entry, FileState.DONE)
         assert offer.verdict is not SliceVerdict.DUPLICATE  # ruled out above
         self._taken_identities[reading.identity] = entry.path
-        written = max(self._slices_written.get(index, 0.0), written)
-        self._slices_written[index] = written
+        self._echo_assembler.touch(index, now)  # echoes stacked wait while slices of their volume come
+        written = max(self._slices_written.get((index, echo), 0.0), written)
+        self._slices_written[(index, echo)] = written
         if not self._sequencer.started:
             self._initial_indices.append(index)
-        log.debug("slice_complete", file=str(entry.path), index=index)
+        log.debug("slice_complete", file=str(entry.path), index=index, echo=echo or None)
         if offer.volume is None:
             return
-        del self._slices_written[index]
+        del self._slices_written[(index, echo)]
         await self._stack(entry, reading, offer.volume, written)
 
     async def _stack(
@@ -978,9 +989,100 @@ class ScanWatcher:
         scan = Scan(index=index, path=entry.path, image=stacked, t_complete=reading.t_complete,
                     t_written=written, t_read=reading.t_read)
         digest = hashlib.sha256(b"".join(sorted(volume.digests))).digest()
+        if volume.echo:
+            if self._slice_positions is None:
+                self._slice_positions = sorted(volume.slices)
+            self._offer_stacked_echo(entry, scan, volume.echo, digest, time.monotonic())
+            return
         self._offer_volume(entry, scan, digest, None, time.monotonic())
 
     # -- echoes -------------------------------------------------------------
+
+    def _settle_slice_echo(self, entry: WatchedFile, index: int, image: SliceImage) -> SliceImage | None:
+        """A slice of a multi-echo series with the echo and TE the run settles on, or None (refused or dropped)."""
+        if self._unnumbered or index in self._refused or index in self._given_up:
+            self._files.settle(entry, FileState.DONE)
+            reason = self._unnumbered or "its volume was refused or given up"
+            log.debug("slice_dropped", file=str(entry.path), index=index, reason=reason)
+            return None
+        unnumbered = self._echo_run.unnumbered(image)
+        if unnumbered:
+            self._refuse_unnumbered(entry, index, image, unnumbered)
+            return None
+        number = self._echo_run.number(image)
+        if number.echo is None or number.reason:
+            self._refuse_echo(entry, index, number.echo, number.reason)
+            return None
+        checked = self._echo_run.check_time(image, number.echo)
+        if checked.reason or checked.echo_time_ms is None:
+            self._refuse_echo(entry, index, number.echo, checked.reason)
+            return None
+        self._echo_run.accept_time(number.echo, checked.echo_time_ms)
+        if (image.echo, image.echo_time_ms) == (number.echo, checked.echo_time_ms):
+            return image
+        return dataclasses.replace(image, echo=number.echo, echo_time_ms=checked.echo_time_ms)
+
+    def _refuse_unnumbered(self, entry: WatchedFile, index: int, image: SliceImage, reason: str) -> None:
+        """The run's slices do not number their echoes: one line, everything held dropped, every later slice too."""
+        self._unnumbered = reason
+        self._files.settle(entry, FileState.DONE)
+        self.stats["rejected"] += 1
+        log.warning("echo_rejected", file=str(entry.path), index=index, echo=image.echo, reason=reason)
+        held = self._assembler.drop_all() + self._echo_assembler.drop_all()
+        self._slices_written.clear()
+        for i in sorted({index, *(volume.index for volume in held)}):
+            self._sequencer.give_up(i, reason)
+        log.debug("slices_dropped", indices=sorted({v.index for v in held}), reason=reason)
+
+    def _offer_stacked_echo(self, entry: WatchedFile, scan: Scan, echo: int, digest: bytes, now: float) -> None:
+        """Give one echo's stacked slices to the echo assembler, as a one-file echo; offer the volume once whole.
+
+        ``entry`` is the slice file that completed the echo.
+        """
+        index, image = scan.index, scan.image
+        if self._unnumbered or index in self._refused or index in self._given_up:
+            log.debug("echo_dropped", file=str(entry.path), index=index, reason="its volume was refused or given up")
+            return
+        grid = self._echo_run.grid_refusal(image)
+        if grid:
+            self._refuse_echo(entry, index, echo, grid)
+            return
+        self._echo_run.accept_grid(image)
+        if self._echo_duplicate(entry, index, echo, digest) or self._passed(entry, index):
+            return
+        offer = self._echo_assembler.offer(index, echo, self.options.echoes, digest, str(entry.path), scan, now)
+        log.debug("echo_complete", file=str(entry.path), index=index, echo=echo)
+        if offer.volume is not None:
+            whole = _whole_volume(offer.volume)
+            self._offer_volume(entry, whole, hashlib.sha256(b"".join(sorted(offer.volume.digests))).digest(),
+                               None, now)
+
+    def _give_up_echo_slices(self, volume: PartialVolume[SliceImage], reason: str) -> None:
+        """A multi-echo volume lacking slices of an echo is given up whole: one line naming echo and slices missing."""
+        index = volume.index
+        if index in self._given_up:
+            return
+        self._given_up.add(index)
+        partial = sorted([volume, *self._assembler.discard_index(index)], key=lambda v: v.echo)
+        held = self._echo_assembler.discard(index)
+        for part in partial:
+            self._slices_written.pop((index, part.echo), None)
+        positions = self._slice_positions
+        missing = [] if positions is None else [k for k, p in enumerate(positions, 1) if p not in volume.slices]
+        self.stats["incomplete"] += 1
+        log.warning(
+            "volume_incomplete",
+            index=index,
+            echo=volume.echo,
+            slices=len(volume.slices),
+            expected=volume.expected,
+            missing_slices=missing,
+            echoes_lacking_slices=[part.echo for part in partial],
+            echoes_complete=[] if held is None else sorted(scan.image.echo or 0 for scan in held.items),
+            last_file=volume.last_key,
+            reason=reason,
+        )
+        self._sequencer.give_up(index, f"slices of echo {volume.echo} missing: {reason}")
 
     def _offer_echo(self, entry: WatchedFile, scan: Scan, reading: _Reading, now: float) -> None:
         """Give one echo file's volume to the echo assembler; offer the volume once every echo is there."""
@@ -1059,6 +1161,9 @@ class ScanWatcher:
         held = self._echo_assembler.discard(index)
         if held is not None:
             log.debug("echoes_dropped", index=index, files=held.keys)
+        for part in self._assembler.discard_index(index):  # a multi-echo single-slice volume's other slices
+            self._slices_written.pop((index, part.echo), None)
+            log.debug("slices_dropped", index=index, echo=part.echo, files=part.keys)
         self._sequencer.give_up(index, f"its echo file {entry.path.name} was refused: {reason}")
 
     def _give_up_echoes(self, volume: PartialVolume[Scan], reason: str) -> None:
@@ -1082,7 +1187,10 @@ class ScanWatcher:
         return t
 
     def _give_up(self, volume: PartialVolume[SliceImage], reason: str) -> None:
-        self._slices_written.pop(volume.index, None)
+        if volume.echo:
+            self._give_up_echo_slices(volume, reason)
+            return
+        self._slices_written.pop((volume.index, 0), None)
         self.stats["incomplete"] += 1
         log.warning(
             "volume_incomplete",
