@@ -26,7 +26,15 @@ import pydicom
 import pytest
 from pydicom.uid import generate_uid
 
-from nfd.acquire import ScanWatcher, assemble_volume, read_slice, read_slice_bytes
+from nfd.acquire import (
+    RecordingSource,
+    ScanWatcher,
+    assemble_volume,
+    plan_recording,
+    read_slice,
+    read_slice_bytes,
+    simulate_scanner,
+)
 from nfd.acquire._series_reader import SeriesReader, same_slice
 from nfd.acquire._slices import SliceOptions
 from tests.helpers.watching import events, nothing_within, take, until, warnings_of, write_in_chunks, write_via_rename
@@ -261,3 +269,46 @@ def test_volume_numbers_from_the_headers(ge: Series, philips: Series) -> None:
                 assert (part.volume_number, part.echo) == (volume + 1, echo)
     name, raw = ge.files[(1, 1)][0]
     assert read_slice_bytes(raw, name).volume_number == 4  # without echoes the GE rule miscounts
+
+
+def write_folder(folder: Path, series: Series) -> Path:
+    folder.mkdir()
+    for group in series.files.values():
+        for name, raw in group:
+            (folder / name).write_bytes(raw)
+    return folder
+
+
+async def replay(path: Path, **kwargs: Any) -> list:
+    async with RecordingSource.open(path, **kwargs) as source:
+        return [scan async for scan in source]
+
+
+@pytest.mark.parametrize(("vendor", "echo_times"), [("ge", None), ("ge_unnumbered", None), ("ge_unnumbered", TES),
+                                                    ("philips", None)])
+def test_replay_of_a_folder_of_echo_slices(
+    tmp_path: Path, vendor: str, echo_times: tuple[float, ...] | None, request: pytest.FixtureRequest
+) -> None:
+    """plan_recording groups the slices per volume and echo (GE's EchoNumbers 1: by TE); each Scan whole."""
+    series: Series = request.getfixturevalue(vendor)
+    folder = write_folder(tmp_path / "rec", series)
+    volumes = plan_recording(folder, echo_times_ms=echo_times)
+    assert [v.index for v in volumes] == list(range(series.n_volumes))
+    assert all(len(v.echoes) == 3 and all(len(e.files) == len(series.files[(0, 1)]) for e in v.echoes)
+               for v in volumes)
+    scans = asyncio.run(replay(folder, echo_times_ms=echo_times))
+    for volume, scan in enumerate(scans):
+        check_volume(series, scan, volume)
+
+
+async def test_simulated_scanner_of_echo_slices_is_taken_whole(tmp_path: Path, logs: list, philips: Series) -> None:
+    source = write_folder(tmp_path / "rec", philips)
+    watch = tmp_path / "watch"
+    watch.mkdir()
+    async with watcher(watch, reorder_timeout=1.0, complete_timeout=1.0) as w:
+        simulation = asyncio.create_task(simulate_scanner(source, watch, tr=0.3, mode="chunks", chunks=2, seed=5))
+        scans = await take(w, philips.n_volumes)
+        report = await simulation
+    for volume, scan in enumerate(scans):
+        check_volume(philips, scan, volume)
+    assert report.written == list(range(philips.n_volumes)) and warnings_of(logs) == []

@@ -27,8 +27,13 @@ Multi-echo
     once all its echoes are there, as one :class:`Scan` with
     :attr:`Scan.echoes` (:attr:`Scan.echo_images` for any volume); echo files
     of another grid, a changed TE or none are refused with one line
-    (``_echoes``). Recordings of one 4-D NIfTI per echo replay and simulate
-    the same way.
+    (``_echoes``). Single-slice series (GE, Philips classic) have one file
+    per slice and echo: :attr:`SliceImage.echo` / ``echo_time_ms``, the
+    slices collected per volume and echo and each echo stacked before the
+    echoes are grouped; GE exports that write EchoNumbers 1 for every echo
+    need ``echo_times_ms`` (refused with one line without). Recordings of
+    one 4-D NIfTI per echo, and folders of echo files or echo slices, replay
+    and simulate the same way.
 Scan sources
     :class:`ScanSource` is what a run reads scans from (an async context
     manager and iterator of :class:`Scan` in index order, with ``stats`` and

@@ -25,7 +25,12 @@ A multi-echo recording is one 4-D NIfTI per echo (the echo-1 file is given,
 :class:`RecordedVolume` then has ``echoes``, one single-echo volume per
 echo, and :meth:`RecordedVolume.read_echoes` reads them all, each with its
 echo number and TE (the header's, else the BIDS sidecar's, else
-``echo_times_ms``).
+``echo_times_ms``). A folder of single-slice files of several echoes (GE,
+Philips classic: one file per slice and echo) is planned the same way, each
+echo a ``"slices"`` volume; a slice's echo is its EchoNumbers, else (GE
+exports that write EchoNumbers 1 for every echo) the echo whose TE in
+``echo_times_ms`` is the slice's, else the rank of its TE among the TEs of
+the folder's slices (offline every file is there to see, unlike online).
 
 A file whose index is already taken (a byte copy, as the rt-cloud sample's
 ``001_000013_000000.dcm``, numbered below ``first_number``, has a negative
@@ -48,8 +53,8 @@ import numpy as np
 import pydicom
 
 from nfd.acquire import _slices
-from nfd.acquire._dicom_header import DICOM_DECODE_ERRORS, echo_number, nibabel_wrapper
-from nfd.acquire._echoes import bids_echo, echo_sibling, sidecar_echo_time_ms, sidecar_path
+from nfd.acquire._dicom_header import DICOM_DECODE_ERRORS, echo_number, echo_time_ms, nibabel_wrapper
+from nfd.acquire._echoes import TE_TOLERANCE_MS, bids_echo, echo_sibling, sidecar_echo_time_ms, sidecar_path
 from nfd.acquire._errors import NotAScanError, RecordingError
 from nfd.acquire._image import ScanImage
 from nfd.acquire._naming import FileNaming
@@ -86,6 +91,9 @@ class RecordedVolume:
     echo_times_ms : tuple of float or None
         Per echo, its TE in ms when known before reading (a 4-D NIfTI's
         sidecar, or ``echo_times_ms``), else None (the file gives it).
+    slice_echoes : int
+        Echoes per volume of the series a ``"slices"`` volume belongs to
+        (the ``"instance_number"`` rule counts slices x echoes files).
     """
 
     index: int
@@ -96,6 +104,7 @@ class RecordedVolume:
     _nifti: nib.Nifti1Image | None = field(default=None, repr=False, compare=False)
     echoes: tuple[RecordedVolume, ...] = ()
     echo_times_ms: tuple[float | None, ...] = ()
+    slice_echoes: int = 1
 
     def read_echoes(self) -> tuple[ScanImage, ...]:
         """Every echo of the volume, by echo number, each with ``echo`` and ``echo_time_ms`` (blocking).
@@ -161,7 +170,8 @@ class RecordedVolume:
             return read_scan(self.files[0])
         if self.kind == "slices":
             parts = [
-                read_slice(path, slices_per_volume=self.slices_per_volume, volume_from=self.volume_from)
+                read_slice(path, slices_per_volume=self.slices_per_volume, volume_from=self.volume_from,
+                           echoes=self.slice_echoes)
                 for path in self.files
             ]
             expected = parts[0].slices_per_volume
@@ -366,6 +376,13 @@ class _Header:
     number: int | None  # header volume number (1-based)
     order: int | None  # InstanceNumber, for the order of slice files
     echo: int | None = None  # EchoNumbers, or the NIfTI name's BIDS echo
+    te: float | None = None  # a slice's EchoTime, ms
+    n: int | None = None  # a slice's slices per volume
+    fields: dict[str, object] = field(default_factory=dict)  # a slice's volume-number fields
+
+
+#: The header fields a slice's volume number comes from (:func:`nfd.acquire._slices.header_volume_number`).
+_VOLUME_FIELDS = ("InstanceNumber", "TemporalPositionIdentifier", "AcquisitionNumber", "Manufacturer")
 
 
 def _read_header(path: Path, options: SliceOptions) -> _Header | None:
@@ -391,9 +408,10 @@ def _read_header(path: Path, options: SliceOptions) -> _Header | None:
                 path, "single-slice DICOM without a slice count in the header: set slices_per_volume"
             )
         number = _slices.header_volume_number(ds, n, options.volume_from, str(path))
+        fields = {keyword: ds.get(keyword) for keyword in _VOLUME_FIELDS}
     except _HEADER_ERRORS:
         return None
-    return _Header(path, "slices", number, order)
+    return _Header(path, "slices", number, order, echo_number(ds), echo_time_ms(ds), n, fields)
 
 
 def _is_3d_nifti(path: Path) -> bool:
@@ -434,6 +452,10 @@ def _plan_folder(
     echoes = sorted({h.echo for h in volume_headers if h.echo is not None})
     if len(echoes) > 1:
         return _plan_folder_echoes(folder, volume_headers, echoes, naming, first_number, echo_times_ms)
+    slice_headers = [h for h in headers if h.kind == "slices"]
+    slice_echoes = _slice_echoes(slice_headers, echo_times_ms)
+    if len(set(slice_echoes)) > 1:
+        return _plan_slice_echoes(folder, slice_headers, slice_echoes, first_number, options, echo_times_ms)
     volumes = _plan_volumes(volume_headers, naming, first_number)
     slice_files: dict[int, list[_Header]] = {}
     for header in headers:
@@ -467,6 +489,64 @@ def _plan_folder_echoes(
     common = sorted(set.intersection(*(set(volumes) for volumes in per_echo)))
     times = tuple(None if echo_times_ms is None else echo_times_ms[e - 1] for e in echoes)
     return [_echo_volume(i, [volumes[i] for volumes in per_echo], times) for i in common]
+
+
+def _slice_echoes(headers: list[_Header], echo_times_ms: tuple[float, ...] | None) -> list[int]:
+    """Each slice's echo: EchoNumbers; for slices numbered 1 (or none), the TE's in ``echo_times_ms``, or its rank.
+
+    The rank of a slice's TE among the folder's is used only when no slice
+    is numbered above 1 (GE's EchoNumbers 1 for every echo) and no
+    ``echo_times_ms`` is given.
+    """
+    def matched(te: float | None) -> int | None:
+        if te is None or echo_times_ms is None:
+            return None
+        hits = [k for k, t in enumerate(echo_times_ms, start=1) if abs(t - te) <= TE_TOLERANCE_MS]
+        return hits[0] if len(hits) == 1 else None
+
+    echoes = [(h.echo if h.echo not in (None, 1) else matched(h.te) or h.echo or 1) for h in headers]
+    if echo_times_ms is None and set(echoes) == {1}:
+        times = sorted({round(h.te / TE_TOLERANCE_MS) for h in headers if h.te is not None})
+        if len(times) > 1 and all(h.te is not None for h in headers):
+            echoes = [times.index(round(h.te / TE_TOLERANCE_MS)) + 1 for h in headers if h.te is not None]
+    return echoes
+
+
+def _plan_slice_echoes(
+    folder: Path,
+    headers: list[_Header],
+    echoes: list[int],
+    first_number: int,
+    options: SliceOptions,
+    echo_times_ms: tuple[float, ...] | None,
+) -> list[RecordedVolume]:
+    """A folder of single-slice files of several echoes: per (volume, echo) its slices, the indices every echo has."""
+    n_echoes = max(echoes)
+    if sorted(set(echoes)) != list(range(1, n_echoes + 1)):
+        raise RecordingError(folder, f"slice files of echoes {sorted(set(echoes))}: expected echoes 1..{n_echoes}")
+    if echo_times_ms is not None and len(echo_times_ms) != n_echoes:
+        raise RecordingError(folder, f"{n_echoes} echoes, but {len(echo_times_ms)} echo_times_ms")
+    groups: dict[tuple[int, int], list[_Header]] = {}
+    times: dict[int, float | None] = {e: None if echo_times_ms is None else echo_times_ms[e - 1]
+                                      for e in range(1, n_echoes + 1)}
+    for header, echo in zip(headers, echoes, strict=True):
+        assert header.n is not None
+        try:
+            number = _slices.header_volume_number(header.fields, header.n, options.volume_from, str(header.path),
+                                                  n_echoes)
+        except NotAScanError:
+            continue
+        if number - first_number >= 0:
+            groups.setdefault((number - first_number, echo), []).append(header)
+    volumes = []
+    for index in sorted({i for i, _ in groups if all((i, e) in groups for e in range(1, n_echoes + 1))}):
+        parts = []
+        for echo in range(1, n_echoes + 1):
+            group = sorted(groups[(index, echo)], key=lambda h: (h.order or 0, _natural_key(h.path.name)))
+            parts.append(RecordedVolume(index, tuple(h.path for h in group), "slices", options.slices_per_volume,
+                                        options.volume_from, slice_echoes=n_echoes))
+        volumes.append(_echo_volume(index, parts, [times[e] for e in range(1, n_echoes + 1)]))
+    return volumes
 
 
 def _plan_volumes(

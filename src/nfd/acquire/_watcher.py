@@ -347,10 +347,21 @@ class ScanWatcher:
         one above ``echoes``, on another grid than the run's first echo
         file, with a TE other than the run's first for that echo, or with no
         TE at all, is refused (``echo_rejected``, one line naming the file and
-        what was expected) and its volume is missing.
+        what was expected) and its volume is missing. A single-slice series
+        (GE, Philips classic) has one file per slice and echo: the slices
+        are collected per volume and echo (each slice's echo and TE judged as
+        an echo file's), each echo is stacked and then waits for the other
+        echoes as an echo file would; a volume with a slice of one echo
+        missing is given up whole, one ``volume_incomplete`` line naming the
+        index, the echo and the slices missing. Slices numbered 1 (or not at
+        all) with another TE than echo 1's are of the echo whose TE is in
+        ``echo_times_ms`` (GE exports write EchoNumbers 1 for every echo);
+        without ``echo_times_ms`` they are refused with one line asking for
+        them, and every slice of the run with them.
     echo_times_ms : sequence of float or None
         Echo times, ms, one per echo, for files that do not give them (NIfTI
-        without a BIDS sidecar).
+        without a BIDS sidecar), and to number the echoes of files that do
+        not (Siemens XA without EchoNumbers, GE slices all numbered 1).
 
     Attributes
     ----------
