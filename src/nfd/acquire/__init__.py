@@ -31,9 +31,13 @@ Multi-echo
     per slice and echo: :attr:`SliceImage.echo` / ``echo_time_ms``, the
     slices collected per volume and echo and each echo stacked before the
     echoes are grouped; GE exports that write EchoNumbers 1 for every echo
-    need ``echo_times_ms`` (refused with one line without). Recordings of
-    one 4-D NIfTI per echo, and folders of echo files or echo slices, replay
-    and simulate the same way.
+    need ``echo_times_ms`` (refused with one line without). A Siemens XA
+    enhanced file whose frames hold several echoes reads as echo 1 with
+    :attr:`ScanImage.more_echoes` (:attr:`ScanImage.file_echoes`: echo k the
+    k-th shortest EffectiveEchoTime) and is a whole volume for the watcher
+    (a file of another echo count: one line). Recordings of one 4-D NIfTI
+    per echo, and folders of echo files, echo slices or such XA files,
+    replay and simulate the same way.
 Scan sources
     :class:`ScanSource` is what a run reads scans from (an async context
     manager and iterator of :class:`Scan` in index order, with ``stats`` and

@@ -7,6 +7,14 @@ adds the slice times (each frame's FrameAcquisitionDateTime, relative to the
 earliest frame) and the conversion to RAS+. A file holding several volumes
 (a 4-D series in one file) is not one scan and is rejected.
 
+A file whose frames hold several echoes (each frame's MREchoSequence
+EffectiveEchoTime, the echo usually also a column of DimensionIndexValues,
+the frames in any order) is one volume per echo: the frames are grouped by
+their TE, each group read as a file of its own would be (nibabel sorts its
+frames; the echo's index column is then constant and dropped), echo ``k``
+being the ``k``-th smallest TE (:func:`echo_frames`). The first echo's
+volume is returned with the others in ``more_echoes``.
+
 References
 ----------
 DICOM PS3.3 C.7.6.16 (Multi-frame Functional Groups) and A.36 (Enhanced MR
@@ -16,12 +24,15 @@ Image IOD); the Siemens XA examples of dcm_qa_xa30
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
+from pydicom.sequence import Sequence as Sequence_
 from pydicom.valuerep import DT
 
 from nfd.acquire._dicom_header import (
@@ -37,9 +48,11 @@ from nfd.acquire._dicom_header import (
 from nfd.acquire._errors import NotAScanError
 from nfd.acquire._image import ScanImage
 
-__all__ = ["accepts", "frame_slice_times", "frame_slice_times_of", "read"]
+__all__ = ["accepts", "echo_frames", "frame_slice_times", "frame_slice_times_of", "read"]
 
 FORMAT = "enhanced_mr"
+_PER_FRAME = 0x52009230
+_NUMBER_OF_FRAMES = 0x00280008
 
 
 def accepts(wrapper: Any) -> bool:
@@ -71,8 +84,11 @@ def read(wrapper: Any, ds: Dataset, name: str) -> ScanImage:
     Raises
     ------
     NotAScanError
-        When the frames do not make one 3-D volume.
+        When the frames do not make one 3-D volume (per echo, for a file of several echoes).
     """
+    groups = echo_frames(wrapper.frames, name)
+    if len(groups) > 1:
+        return _read_echoes(wrapper, ds, name, groups)
     try:
         data = np.asarray(wrapper.get_data())
         affine = LPS_TO_RAS @ np.asarray(wrapper.affine, dtype=np.float64)
@@ -100,6 +116,88 @@ def read(wrapper: Any, ds: Dataset, name: str) -> ScanImage:
         echo=echo_number(ds),
         echo_time_ms=frame_echo_time_ms(frames, ds),
     )
+
+
+#: Two frame echo times closer than this (ms) are of one echo.
+_TE_TOLERANCE_MS = 1e-3
+
+
+def echo_frames(frames: Sequence[Dataset], name: str) -> list[tuple[float, list[int]]]:
+    """The frames' echoes: (TE in ms, the indices of its frames in file order), by increasing TE.
+
+    One group (or none) for a file of one echo, or whose frames lack an
+    EffectiveEchoTime. Echoes of unequal frame counts, or a TE not a
+    number > 0, make no volumes.
+
+    Examples
+    --------
+    >>> from pydicom.dataset import Dataset
+    >>> def frame(te):
+    ...     echo = Dataset(); echo.EffectiveEchoTime = te
+    ...     item = Dataset(); item.MREchoSequence = [echo]
+    ...     return item
+    >>> echo_frames([frame(t) for t in (30.0, 12.0, 30.0, 12.0)], "f.dcm")
+    [(12.0, [1, 3]), (30.0, [0, 2])]
+    """
+    times = []
+    for frame in frames:
+        try:
+            times.append(float(frame.MREchoSequence[0].EffectiveEchoTime))
+        except (AttributeError, IndexError, KeyError, TypeError, ValueError):
+            return []
+    groups: list[tuple[float, list[int]]] = []
+    for k in sorted(range(len(times)), key=lambda i: times[i]):
+        if groups and times[k] - groups[-1][0] <= _TE_TOLERANCE_MS:
+            groups[-1][1].append(k)
+        else:
+            groups.append((times[k], [k]))
+    if len(groups) < 2:
+        return groups
+    if not all(math.isfinite(te) and te > 0 for te, _ in groups):
+        raise NotAScanError(name, f"frames of echo times {[te for te, _ in groups]} ms: not all > 0")
+    counts = [len(members) for _, members in groups]
+    if len(set(counts)) != 1:
+        raise NotAScanError(name, f"{len(groups)} echoes of unequal frame counts {counts}: not one volume per echo")
+    return [(te, sorted(members)) for te, members in groups]
+
+
+class _EchoDataset(Dataset):
+    """One echo's frames of an enhanced file, for nibabel: its per-frame groups and pixels, the rest shared."""
+
+    def __init__(self, ds: Dataset, members: list[int], pixels: np.ndarray) -> None:
+        super().__init__(dict(ds.items()))  # the elements as they are (raw ones not decoded)
+        self.file_meta = ds.file_meta
+        per_frame = ds.PerFrameFunctionalGroupsSequence
+        frames = Sequence_([per_frame[i] for i in members])
+        self[_PER_FRAME] = DataElement(_PER_FRAME, "SQ", frames)
+        self[_NUMBER_OF_FRAMES] = DataElement(_NUMBER_OF_FRAMES, "IS", len(members))
+        self._echo_pixels = pixels[members]
+
+    @property
+    def pixel_array(self) -> np.ndarray:
+        """This echo's frames of the decoded pixels (what nibabel reads)."""
+        return self._echo_pixels
+
+
+def _read_echoes(wrapper: Any, ds: Dataset, name: str, groups: list[tuple[float, list[int]]]) -> ScanImage:
+    """Echo 1's volume, the others in ``more_echoes``: each echo's frames read as a file of one echo."""
+    try:
+        pixels = np.asarray(ds.pixel_array)
+    except DICOM_DECODE_ERRORS as err:
+        raise NotAScanError(name, f"enhanced DICOM pixels do not decode: {err!r}") from err
+    if pixels.ndim != 3 or pixels.shape[0] != len(wrapper.frames):
+        raise NotAScanError(name, f"pixels of shape {pixels.shape} for {len(wrapper.frames)} frames")
+    try:
+        images = []
+        for echo, (te, members) in enumerate(groups, start=1):
+            part = _EchoDataset(ds, members, pixels)
+            image = read(type(wrapper)(part), part, name)
+            images.append(dataclasses.replace(image, echo=echo, echo_time_ms=te))
+    except DICOM_DECODE_ERRORS as err:
+        raise NotAScanError(name, f"enhanced DICOM echoes do not make volumes: {err!r}") from err
+    if any(image.shape != images[0].shape or not np.allclose(image.affine, images[0].affine) for image in images):
+        raise NotAScanError(name, "the echoes' frames do not make volumes on one grid")
+    return dataclasses.replace(images[0], more_echoes=tuple(images[1:]))
 
 
 def frame_echo_time_ms(frames: Sequence[Dataset], ds: Dataset) -> float | None:

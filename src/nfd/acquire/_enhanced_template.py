@@ -23,7 +23,7 @@ AcquisitionNumber, and the pixels by their offset.
 Only Siemens files in explicit VR little endian whose changing values all
 lie in sequences and items of undefined length (as Siemens XA writes them)
 get a template; anything else is read in full, as is any file unlike its
-template.
+template, and any file whose frames hold several echoes.
 """
 
 from __future__ import annotations
@@ -159,6 +159,8 @@ class EnhancedTemplate(LayoutTemplate):
             raise NotAScanError(name, "no template: not a Siemens explicit VR little endian file")
         if type(wrapper) is not dicomwrappers.MultiframeWrapper:
             raise NotAScanError(name, "no template: not nibabel's multi-frame wrapper")
+        if image.more_echoes:  # frames of several echoes: every such file is read in full
+            raise NotAScanError(name, "no template: a file of several echoes")
         super().__init__(buf, spans, used_private_tags(ds), frozenset(_HEADER_INDEX), frozenset({_PER_FRAME}))
         # EchoNumbers and each frame's EffectiveEchoTime are compared byte for byte: a file of another echo
         # is read in full (and becomes its echo's template)
@@ -323,4 +325,6 @@ def same_scan(a: ScanImage, b: ScanImage) -> bool:
         and a.affine.tobytes() == b.affine.tobytes()
         and (a.header_index, a.slice_times, a.series, a.format, a.echo, a.echo_time_ms)
         == (b.header_index, b.slice_times, b.series, b.format, b.echo, b.echo_time_ms)
+        and len(a.more_echoes) == len(b.more_echoes)
+        and all(same_scan(x, y) for x, y in zip(a.more_echoes, b.more_echoes, strict=True))
     )

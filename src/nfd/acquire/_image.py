@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -47,6 +48,11 @@ class ScanImage:
     echo_time_ms : float or None
         Echo time, ms (DICOM EchoTime (0018,0081), or the ``EchoTime`` of a
         NIfTI's BIDS sidecar, s, converted); None when unknown.
+    more_echoes : tuple of ScanImage
+        The further echoes of a file holding several (a Siemens XA enhanced
+        file whose frames have several EffectiveEchoTimes): echoes 2..n,
+        each a volume of its own on this one's grid, this image being echo 1
+        (:attr:`file_echoes` gives them all); empty for a file of one echo.
     """
 
     data: npt.NDArray[np.float32]
@@ -57,6 +63,7 @@ class ScanImage:
     format: str = ""
     echo: int | None = None
     echo_time_ms: float | None = None
+    more_echoes: tuple[ScanImage, ...] = ()
 
     def __post_init__(self) -> None:
         data = np.asarray(self.data)
@@ -78,6 +85,13 @@ class ScanImage:
         # Stored as C-contiguous float32 and float64 (no copy when already so).
         object.__setattr__(self, "data", np.ascontiguousarray(data, dtype=np.float32))
         object.__setattr__(self, "affine", np.ascontiguousarray(affine))
+
+    @property
+    def file_echoes(self) -> tuple[ScanImage, ...]:
+        """Every echo of the file by echo number: this image (without ``more_echoes``) and ``more_echoes``."""
+        if not self.more_echoes:
+            return (self,)
+        return (dataclasses.replace(self, more_echoes=()), *self.more_echoes)
 
     @property
     def shape(self) -> tuple[int, int, int]:

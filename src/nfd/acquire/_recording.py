@@ -109,7 +109,8 @@ class RecordedVolume:
     def read_echoes(self) -> tuple[ScanImage, ...]:
         """Every echo of the volume, by echo number, each with ``echo`` and ``echo_time_ms`` (blocking).
 
-        A single-echo volume gives ``(read(),)``.
+        A single-echo volume gives ``(read(),)``, or every echo of a file
+        holding several (Siemens XA frames of several echoes, :attr:`ScanImage.file_echoes`).
 
         Raises
         ------
@@ -119,7 +120,7 @@ class RecordedVolume:
             An echo has no echo time (no header, sidecar nor ``echo_times_ms``).
         """
         if not self.echoes:
-            return (self.read(),)
+            return self.read().file_echoes
         images = []
         for echo, (part, known) in enumerate(zip(self.echoes, self.echo_times_ms, strict=True), start=1):
             image = part.read()

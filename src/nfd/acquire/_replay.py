@@ -46,7 +46,8 @@ class RecordingSource:
         Per volume, in order: its 0-based index, the file it is read from
         (the last one for a volume of slice files) and a reader returning
         its :class:`~nfd.acquire.ScanImage` (or, for a multi-echo volume,
-        the tuple of its echoes, which become :attr:`Scan.echoes`).
+        the tuple of its echoes, which become :attr:`Scan.echoes`; so do a
+        file's echoes, :attr:`ScanImage.more_echoes`, of a Siemens XA file of several).
 
     Attributes
     ----------
@@ -155,6 +156,8 @@ class RecordingSource:
                 if k + 1 < len(self._items):  # decode the next one while this one is processed
                     pending = asyncio.ensure_future(asyncio.to_thread(self._items[k + 1][2]))
                 self.stats["taken"] += 1
+                if not isinstance(image, tuple) and image.more_echoes:  # a file of several echoes (Siemens XA)
+                    image = image.file_echoes
                 if isinstance(image, tuple):
                     yield Scan(index=index, path=path, image=image[0], t_complete=time.time(), echoes=image)
                 else:

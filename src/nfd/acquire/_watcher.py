@@ -357,7 +357,11 @@ class ScanWatcher:
         all) with another TE than echo 1's are of the echo whose TE is in
         ``echo_times_ms`` (GE exports write EchoNumbers 1 for every echo);
         without ``echo_times_ms`` they are refused with one line asking for
-        them, and every slice of the run with them.
+        them, and every slice of the run with them. A Siemens XA enhanced
+        file whose frames hold ``echoes`` echoes is a whole volume at once
+        (each echo judged as an echo file's, then released as one Scan); a
+        file of another echo count is refused with one line naming the
+        echo counts expected and found (``file_rejected`` when ``echoes`` is 1).
     echo_times_ms : sequence of float or None
         Echo times, ms, one per echo, for files that do not give them (NIfTI
         without a BIDS sidecar), and to number the echoes of files that do
@@ -871,6 +875,9 @@ class ScanWatcher:
         index = number - self.options.first_number
         scan = Scan(index=index, path=entry.path, image=image, t_complete=reading.t_complete,
                     t_written=written, t_read=reading.t_read)
+        if image.more_echoes:
+            self._offer_file_echoes(entry, scan, reading, now)
+            return
         if self.options.echoes > 1:
             self._offer_echo(entry, scan, reading, now)
             return
@@ -1131,6 +1138,46 @@ class ScanWatcher:
             digest = hashlib.sha256(b"".join(sorted(offer.volume.digests))).digest()
             self._offer_volume(entry, whole, digest, None, now)
 
+    def _offer_file_echoes(self, entry: WatchedFile, scan: Scan, reading: _Reading, now: float) -> None:
+        """A file holding every echo of a volume (Siemens XA frames of several echoes): one multi-echo Scan.
+
+        Each echo is judged as an echo file is (number, TE, grid); a file of
+        another echo count than ``echoes``, or any echo refused, is refused
+        with one line and its volume is missing.
+        """
+        index, found, expected = scan.index, scan.image.file_echoes, self.options.echoes
+        if len(found) != expected:
+            reason = (f"the file holds {len(found)} echoes (frames of {len(found)} echo times), expected {expected} "
+                      f"(echoes={expected})")
+            if expected == 1:
+                self._reject(entry, "file_rejected", reason + ": set [multiecho] echoes", "rejected")
+            else:
+                self._refuse_echo(entry, index, None, reason, expected_echoes=expected, found_echoes=len(found))
+            return
+        if index in self._refused:  # as for an echo file (the sequencer tells duplicates, late or early volumes)
+            self._files.settle(entry, FileState.DONE)
+            log.debug("echo_dropped", file=str(entry.path), index=index, reason="an echo of its volume was refused")
+            return
+        settled = []
+        for image in found:
+            number = self._echo_run.number(image)
+            checked = self._echo_run.check(image, number.echo) if number.echo and not number.reason else number
+            if checked.echo is None or checked.reason or checked.echo_time_ms is None:
+                self._refuse_echo(entry, index, checked.echo, checked.reason)
+                return
+            settled.append(dataclasses.replace(image, echo=checked.echo, echo_time_ms=checked.echo_time_ms))
+        if sorted(image.echo or 0 for image in settled) != list(range(1, expected + 1)):
+            self._refuse_echo(entry, index, None, f"echoes {[i.echo for i in settled]} of the file's echo times, "
+                              f"expected each of 1..{expected} once")
+            return
+        for image in settled:
+            assert image.echo is not None and image.echo_time_ms is not None
+            self._echo_run.accept(image, image.echo, image.echo_time_ms)
+        echoes = tuple(sorted(settled, key=lambda image: image.echo or 0))
+        log.debug("echoes_complete", file=str(entry.path), index=index, echoes=expected)
+        self._offer_volume(entry, dataclasses.replace(scan, image=echoes[0], echoes=echoes), reading.digest,
+                           reading.identity, now)
+
     def _echo_duplicate(self, entry: WatchedFile, index: int, echo: int, digest: bytes) -> bool:
         """Whether an echo file is a duplicate: the bytes of an echo file taken, an echo held, or a volume complete."""
         original = self._echo_assembler.duplicate_of(index, echo, digest)
@@ -1160,14 +1207,14 @@ class ScanWatcher:
             log.debug("echo_late", file=str(entry.path), index=index)
         return True
 
-    def _refuse_echo(self, entry: WatchedFile, index: int, echo: int | None, reason: str) -> None:
-        """Refuse an echo file (one line): its volume is given up, recorded missing when its turn comes."""
+    def _refuse_echo(self, entry: WatchedFile, index: int, echo: int | None, reason: str, **fields: int) -> None:
+        """Refuse an echo file (one line, with ``fields``): its volume is given up, recorded missing in its turn."""
         self._files.settle(entry, FileState.REJECTED)
         if entry.logged:
             return
         entry.logged = True
         self.stats["rejected"] += 1
-        log.warning("echo_rejected", file=str(entry.path), index=index, echo=echo, reason=reason)
+        log.warning("echo_rejected", file=str(entry.path), index=index, echo=echo, reason=reason, **fields)
         self._refused.add(index)
         held = self._echo_assembler.discard(index)
         if held is not None:
