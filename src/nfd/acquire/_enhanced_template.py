@@ -51,7 +51,7 @@ from nfd.acquire._dicom_layout import NestedSpan, element_spans, nested_spans
 from nfd.acquire._enhanced import FORMAT, frame_slice_times_of
 from nfd.acquire._errors import NotAScanError
 from nfd.acquire._image import ScanImage
-from nfd.acquire._layout_template import FAST_ERRORS, LayoutTemplate, Mismatch, is_free, used_private_tags
+from nfd.acquire._layout_template import LayoutTemplate, Mismatch, Walked, is_free, used_private_tags
 
 __all__ = ["FRAME_VARYING", "EnhancedTemplate", "same_scan"]
 
@@ -131,7 +131,7 @@ def _same_order(template: npt.NDArray[np.int64], values: npt.NDArray[np.int64]) 
     return True
 
 
-class EnhancedTemplate(LayoutTemplate):
+class EnhancedTemplate(LayoutTemplate[ScanImage]):
     """The first file of a Siemens XA enhanced series and how to read its further files.
 
     Parameters
@@ -193,15 +193,9 @@ class EnhancedTemplate(LayoutTemplate):
         self._dimensions = self._dimension_values(self.buf, self._values_of(self.buf, self.pieces, 0))
         self._piece_lock = threading.Lock()
 
-    def read(self, buf: bytes, name: str) -> ScanImage | None:
-        """The volume in a further file of the series, or None when it must be read in full."""
-        try:
-            walked = self.walk(buf, name)
-            image = self._volume(buf, name, walked.values, walked.pixel_pos, walked.nested[_PER_FRAME])
-        except FAST_ERRORS:
-            return None
-        self.learn(walked.varying)
-        return image
+    def decode(self, buf: bytes, name: str, walked: Walked) -> ScanImage:
+        """The volume from the walked file's values and pixels, the rest from the template."""
+        return self._volume(buf, name, walked.values, walked.pixel_pos, walked.nested[_PER_FRAME])
 
     def walk_nested(self, buf: bytes, name: str, value_pos: int, expected: Any) -> tuple[int, object]:
         """The per-frame groups: the template's bytes but for the changing values; those values, by tag."""

@@ -28,6 +28,7 @@ from __future__ import annotations
 import enum
 import threading
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 from pydicom.dataset import Dataset
 
@@ -154,8 +155,15 @@ def _same_element(walker: ElementWalker, pos: int, expected: ElementSpan) -> Ele
     return span
 
 
-class LayoutTemplate:
+#: What a template decodes from a further file (a volume, or a slice).
+T = TypeVar("T")
+
+
+class LayoutTemplate(Generic[T]):
     """The first file of a series, and the walk of a further file along it (see the module documentation).
+
+    A subclass decodes a walked file (:meth:`decode`); :meth:`read` walks
+    and decodes, and gives None for any file that must be read in full.
 
     Parameters
     ----------
@@ -289,6 +297,24 @@ class LayoutTemplate:
                 varying.add(expected.tag)
             pos = span.end
         return pos
+
+    def read(self, buf: bytes, name: str) -> T | None:
+        """The image in a further file of the series, or None when it must be read in full.
+
+        Never raises for a file of any content: anything unexpected gives
+        None (and the caller's full read its own error).
+        """
+        try:
+            walked = self.walk(buf, name)
+            image = self.decode(buf, name, walked)
+        except FAST_ERRORS:
+            return None
+        self.learn(walked.varying)
+        return image
+
+    def decode(self, buf: bytes, name: str, walked: Walked) -> T:
+        """The image of a walked file, from its per-file values and pixels and the template (the subclass's)."""
+        raise NotImplementedError
 
     def learn(self, varying: set[int]) -> None:
         """Walk the free elements a file showed to vary alone from now on (only an optimisation)."""

@@ -44,7 +44,7 @@ from nfd.acquire._dicom_header import (
 from nfd.acquire._dicom_layout import ElementSpan, element_spans
 from nfd.acquire._errors import NotAScanError
 from nfd.acquire._image import ScanImage
-from nfd.acquire._layout_template import FAST_ERRORS, LayoutTemplate, Mismatch, used_private_tags
+from nfd.acquire._layout_template import LayoutTemplate, Mismatch, Walked, used_private_tags
 from nfd.acquire._siemens_mosaic import FORMAT, mosaic_slice_times
 
 __all__ = ["MosaicTemplate"]
@@ -68,7 +68,7 @@ def _csa_facts(csa: Any) -> tuple[Any, bytes | None]:
     return csareader.get_n_mosaic(csa), None if normal is None else np.asarray(normal, dtype=np.float64).tobytes()
 
 
-class MosaicTemplate(LayoutTemplate):
+class MosaicTemplate(LayoutTemplate[ScanImage]):
     """The first file of a Siemens mosaic series and how to read its further files.
 
     Parameters
@@ -123,19 +123,9 @@ class MosaicTemplate(LayoutTemplate):
         self._scale = wrapper._scale_data
         self._image = image
 
-    def read(self, buf: bytes, name: str) -> ScanImage | None:
-        """The volume in a further file of the series, or None when it must be read in full.
-
-        Never raises for a file of any content: anything unexpected gives
-        None (and the caller's full read its own error).
-        """
-        try:
-            walked = self.walk(buf, name)
-            image = self._volume(buf, name, walked.values, walked.pixel_pos)
-        except FAST_ERRORS:
-            return None
-        self.learn(walked.varying)
-        return image
+    def decode(self, buf: bytes, name: str, walked: Walked) -> ScanImage:
+        """The volume from the walked file's values and pixels, the rest from the template."""
+        return self._volume(buf, name, walked.values, walked.pixel_pos)
 
     def _slice_times(self, buf: bytes, span: ElementSpan) -> tuple[float, ...] | None:
         """The template's slice times if the CSA image header is its own, else the file's (same tiling and normal)."""

@@ -68,7 +68,7 @@ from nfd.acquire._dicom_layout import DICOM_PREFIX_END, ElementSpan, element_spa
 from nfd.acquire._enhanced_template import EnhancedTemplate, same_scan
 from nfd.acquire._errors import NotAScanError
 from nfd.acquire._image import ScanImage
-from nfd.acquire._layout_template import FAST_ERRORS, LayoutTemplate, Mismatch, used_private_tags
+from nfd.acquire._layout_template import FAST_ERRORS, LayoutTemplate, Mismatch, Walked, used_private_tags
 from nfd.acquire._mosaic_template import MosaicTemplate
 from nfd.acquire._reader import MAX_INFLATED_BYTES, read_part_bytes
 from nfd.acquire._slices import SliceImage, SliceOptions
@@ -113,7 +113,7 @@ class _Derived:
     unused_bits: int
 
 
-class SliceTemplate(LayoutTemplate):
+class SliceTemplate(LayoutTemplate[SliceImage]):
     """The first file of a single-slice series and how to read the series' further files.
 
     Parameters
@@ -147,19 +147,9 @@ class SliceTemplate(LayoutTemplate):
             raise NotAScanError(name, "no native PixelData of the image's size")
         self._manufacturer = ds.get("Manufacturer")
 
-    def read(self, buf: bytes, name: str) -> SliceImage | None:
-        """The slice in a further file of the series, or None when it must be read in full.
-
-        Never raises for a file of any content: anything unexpected gives
-        None (and the caller's full read its own error).
-        """
-        try:
-            walked = self.walk(buf, name)
-            image = self._slice(buf, name, walked.values, walked.pixel_pos)
-        except FAST_ERRORS:
-            return None
-        self.learn(walked.varying)
-        return image
+    def decode(self, buf: bytes, name: str, walked: Walked) -> SliceImage:
+        """The slice from the walked file's values and pixels, the rest from the template."""
+        return self._slice(buf, name, walked.values, walked.pixel_pos)
 
     def _slice(self, buf: bytes, name: str, values: dict[int, ElementSpan], pixel_pos: int) -> SliceImage:
         """The slice from the per-file values and the pixels at ``pixel_pos``, the rest from the template."""
