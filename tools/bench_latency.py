@@ -135,7 +135,38 @@ def philips35(data: Path, n: int) -> Series:
                   f'index_from = "header"\nslices_per_volume = {PHILIPS_SLICES}')
 
 
-SERIES: dict[str, Callable[[Path, int], Series]] = {"siemens": siemens, "ge": ge, "philips35": philips35}
+#: Echo times of the multi-echo series built from the opennft run, ms; the decay's T2*, ms.
+ECHO_TIMES_MS = (14.5, 35.3, 56.1)
+T2STAR_MS = 40.0
+
+
+def siemens_multiecho(data: Path, n: int) -> Series:
+    """The opennft run's mosaics as a 3-echo series: per volume one file per echo (EchoNumbers, EchoTime set,
+    the pixels scaled by exp(-(TE - TE1) / T2*)), named ``001_000007_<echo><volume:05d>.dcm``, echoes in a
+    shuffled order within the volume's slot; volumes numbered from the header."""
+    files = sorted((data / "opennft_psc_run" / "dicom").glob("*.dcm"))[:n]
+    rng = np.random.default_rng(0)
+    volumes = []
+    for v, f in enumerate(files):
+        recorded = pydicom.dcmread(f)
+        pixels = recorded.pixel_array.astype(np.float64)
+        echoes = []
+        for e, te in enumerate(ECHO_TIMES_MS, start=1):
+            ds = copy.deepcopy(recorded)
+            ds.EchoNumbers = e
+            ds.EchoTime = f"{te:.2f}"
+            scaled = np.round(pixels * np.exp(-(te - ECHO_TIMES_MS[0]) / T2STAR_MS))
+            ds.PixelData = scaled.astype(recorded.pixel_array.dtype).tobytes()
+            ds.SOPInstanceUID = pydicom.uid.generate_uid()
+            echoes.append((f"001_000007_{e}{v + 1:05d}.dcm", _dicom_bytes(ds)))
+        volumes.append([echoes[i] for i in rng.permutation(len(echoes))])
+    return Series(f"Siemens mosaic 74x74x36 x {len(ECHO_TIMES_MS)} echoes", volumes,
+                  'index_from = "header"\n[multiecho]\nechoes = 3')
+
+
+SERIES: dict[str, Callable[[Path, int], Series]] = {
+    "siemens": siemens, "ge": ge, "philips35": philips35, "siemens_me": siemens_multiecho,
+}
 
 
 # -- the stimulus PC ---------------------------------------------------------------------------
@@ -287,7 +318,8 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
     parser.add_argument("--volumes", type=int, default=30)
     parser.add_argument("--tr", type=float, nargs="+", default=[1.0, 0.5])
-    parser.add_argument("--series", nargs="+", choices=sorted(SERIES), default=["siemens", "ge", "philips35"])
+    parser.add_argument("--series", nargs="+", choices=sorted(SERIES),
+                        default=["siemens", "ge", "philips35", "siemens_me"])
     args = parser.parse_args()
     print(f"{'series':<32} {'TR s':>5} {'recv':>7}  {'last byte -> received, ms':>30}  "
           f"{'nfd latency_ms':>22}  {'p50 first/last third':>21}")
