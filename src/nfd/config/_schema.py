@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from nfd._errors import ConfigError
+
 #: Siemens real-time export naming, ``001_SSSSSS_VVVVVV.dcm``.
 SIEMENS_RT_PATTERN = r"^\d{3}_(?P<series>\d{6})_(?P<volume>\d{6})\.dcm$"
 
@@ -222,10 +224,28 @@ class ProxyConfig:
     )
     control: str = _opt("", "control ROI whose change must have the opposite sign")
     min_agree: int = _opt(0, "targets that must agree (0: all)", min=0, max=100)
-    consecutive: int = _opt(1, "consecutive time points an event needs", "volumes", min=1, max=1000)
+    consecutive: int = _opt(
+        1, "consecutive changes an event needs; events do not overlap (nfd's rule; with points = 2 only)",
+        "volumes", min=1, max=1000,
+    )
     min_change_sd: float = _opt(
         0.0, "smallest change counted, in standard deviations of the changes", min=0.0, max=1000.0
     )
+    points: int = _opt(
+        2, "time points of the paper's rule: an event when each of the last points - 1 changes agrees; events "
+        "overlap (with consecutive = 1 only)", min=2, max=4,
+    )
+    direction: Literal["any", "same"] = _opt(
+        "any", "points or consecutive > 1: each change may go either way (any), or all the same way (same)"
+    )
+
+    def __post_init__(self) -> None:
+        if self.points > 2 and self.consecutive > 1:
+            raise ConfigError(
+                f"expected 1 with points = {self.points} (the paper's overlapping rule); consecutive = "
+                f"{self.consecutive} is the other, non-overlapping rule: set one of the two",
+                "feedback.proxy.consecutive",
+            )
 
 
 @dataclass(frozen=True)

@@ -92,7 +92,8 @@ def feedback_kind_options(cfg: Config) -> dict[str, Any]:
     if kind == "proxy":
         p = fb.proxy
         return {**common, "targets": list(p.targets), "control": p.control, "min_agree": p.min_agree or None,
-                "consecutive": p.consecutive, "min_change_sd": p.min_change_sd}
+                "consecutive": p.consecutive, "min_change_sd": p.min_change_sd, "points": p.points,
+                "direction": p.direction}
     if kind == "decoder":
         d = fb.decoder
         if d.weights:

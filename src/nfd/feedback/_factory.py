@@ -97,7 +97,8 @@ def make_feedback(kind: str, design: Design, rois: Sequence[str], **options: Any
                                  r(block) - r(baseline)                ``combine``
     ``proxy``                    1.0 at a two-point event, else 0.0    ``targets``, ``control``, ``signal``,
                                  (:class:`TwoPointProxy`)              ``min_agree``, ``consecutive`` (1),
-                                                                       ``min_change_sd`` (0)
+                                                                       ``min_change_sd`` (0), ``points``
+                                                                       (2), ``direction`` ("any")
     ``decoder``                  a scikit-learn model's output, or     ``model_path`` or ``weights`` (a
                                  OpenNFT's SVM rule on a weight map    NIfTI map), ``sha256``, ``input``
                                  (:class:`DecoderFeedback`)            ("means"), ``signal`` ("raw"; with

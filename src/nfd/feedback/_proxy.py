@@ -17,36 +17,79 @@ from nfd.feedback._connectivity import pearson
 from nfd.feedback._errors import FeedbackError
 from nfd.timeseries import ChainStep, RunningMoments
 
-__all__ = ["ProxyRule", "TwoPointProxy", "composite_measure", "proxy_direction", "proxy_events"]
+__all__ = ["PROXY_DIRECTIONS", "ProxyRule", "TwoPointProxy", "composite_measure", "proxy_direction", "proxy_events"]
+
+
+#: How the direction of the co-fluctuation is treated across the intervals of one event.
+PROXY_DIRECTIONS: tuple[str, ...] = ("any", "same")
 
 
 @dataclass(frozen=True)
 class ProxyRule:
     """When a volume's changes count towards a two-point proxy event.
 
+    An *interval* is the change from one volume to the next; it satisfies
+    the condition of :func:`proxy_direction` with a direction ``s`` (+1:
+    targets up and control down, -1: the reverse). Two rules count
+    intervals: the paper's n-point rule (`points`, overlapping events)
+    and nfd's `consecutive` rule (non-overlapping runs). At most one of
+    them may ask for more than one interval.
+
     Attributes
     ----------
     min_agree : int or None
         Targets that must change in the same direction (k of m); None for
-        all of them.
+        all of them. Applied to each interval on its own (for 4 targets
+        and k = 3: any of the 4 triples of targets, per interval).
     consecutive : int
-        Consecutive volumes that must each satisfy the condition for one
+        Consecutive intervals that must each satisfy the condition for one
         event (n >= 1); events do not overlap (the count restarts after one).
     min_change_sd : float
         Smallest change that counts, in standard deviations of that ROI's
         volume-to-volume changes so far (0: any non-zero change). With a
         positive value, no event is possible before each ROI has two changes.
+    points : int
+        The n-point rule of Ramot & Gonzalez-Castillo (2019): an event at
+        volume t when each of the last ``points - 1`` intervals ending at t
+        satisfies the condition; the windows overlap, so events can occur
+        at consecutive volumes. 2 (the default) is the two-point proxy.
+    direction : {"any", "same"}
+        "any" (default): each interval may have its own direction ``s``
+        (a co-fluctuation of the targets against the control, whichever
+        way). "same": every interval counted for one event must have the
+        same ``s`` (a sustained joint rise or fall). Applies to `points`
+        and to `consecutive`.
     """
 
     min_agree: int | None = None
     consecutive: int = 1
     min_change_sd: float = 0.0
+    points: int = 2
+    direction: str = "any"
 
     def __post_init__(self) -> None:
         if self.min_agree is not None:
             check_count("min_agree", self.min_agree, 1)
         check_count("consecutive", self.consecutive, 1)
         check_number("min_change_sd", self.min_change_sd, 0.0)
+        check_count("points", self.points, 2)
+        if self.direction not in PROXY_DIRECTIONS:
+            raise FeedbackError(f"direction must be one of {list(PROXY_DIRECTIONS)}, got {self.direction!r}")
+        if self.points > 2 and self.consecutive > 1:
+            raise FeedbackError(
+                f"consecutive={self.consecutive} (non-overlapping runs) and points={self.points} (overlapping "
+                "windows) are two rules: use one of them (the other at its default)"
+            )
+
+    @property
+    def intervals(self) -> int:
+        """Intervals one event needs: ``points - 1``, or `consecutive`."""
+        return self.points - 1 if self.points > 2 else self.consecutive
+
+    @property
+    def overlapping(self) -> bool:
+        """True for the n-point rule (events may occur at consecutive volumes)."""
+        return self.points > 2
 
 
 def proxy_direction(
@@ -104,7 +147,7 @@ def proxy_direction(
 
 
 class _ProxyState:
-    """The causal state of the proxy: previous values, change SDs, run length."""
+    """The causal state of the proxy: previous values, change SDs, run length and its direction."""
 
     def __init__(self, n_targets: int, rule: ProxyRule) -> None:
         if rule.min_agree is not None and rule.min_agree > n_targets:
@@ -113,6 +156,22 @@ class _ProxyState:
         self.previous: np.ndarray | None = None
         self.moments = RunningMoments((n_targets + 1,))
         self.run = 0
+        self.last = 0
+
+    def _direction(self, change: np.ndarray) -> int:
+        """The interval's direction (0: the condition does not hold, or no SD yet)."""
+        self.moments.add(change)
+        if self.rule.min_change_sd > 0:
+            if self.moments.n < 2:
+                return 0
+            thresholds = self.rule.min_change_sd * np.sqrt(self.moments.variance)
+        else:
+            thresholds = np.zeros(change.size)
+        return proxy_direction(
+            change[:-1], float(change[-1]),
+            target_thresholds=thresholds[:-1], control_threshold=float(thresholds[-1]),
+            min_agree=self.rule.min_agree,
+        )
 
     def step(self, values: np.ndarray) -> tuple[bool | None, int, int]:
         """Feed one volume's values (targets then control): (event or None at the first, direction, run)."""
@@ -121,24 +180,20 @@ class _ProxyState:
             return None, 0, 0
         change = values - self.previous
         self.previous = values
-        self.moments.add(change)
-        if self.rule.min_change_sd > 0:
-            if self.moments.n < 2:
-                self.run = 0
-                return False, 0, 0
-            thresholds = self.rule.min_change_sd * np.sqrt(self.moments.variance)
-        else:
-            thresholds = np.zeros(values.size)
-        direction = proxy_direction(
-            change[:-1], float(change[-1]),
-            target_thresholds=thresholds[:-1], control_threshold=float(thresholds[-1]),
-            min_agree=self.rule.min_agree,
-        )
-        self.run = self.run + 1 if direction else 0
-        if self.run >= self.rule.consecutive:
+        direction = self._direction(change)
+        if not direction:
             self.run = 0
-            return True, direction, self.rule.consecutive
-        return False, direction, self.run
+        elif self.rule.direction == "same" and direction != self.last:
+            self.run = 1
+        else:
+            self.run += 1
+        self.last = direction
+        if self.run < self.rule.intervals:
+            return False, direction, self.run
+        run = self.run
+        if not self.rule.overlapping:
+            self.run = 0
+        return True, direction, run
 
 
 def proxy_events(targets: ArrayLike, control: ArrayLike, rule: ProxyRule = ProxyRule()) -> np.ndarray:
@@ -151,7 +206,7 @@ def proxy_events(targets: ArrayLike, control: ArrayLike, rule: ProxyRule = Proxy
     control : array_like, shape (n,)
         The control ROI's signal.
     rule : ProxyRule
-        k of m, consecutive volumes, minimum change.
+        k of m, consecutive intervals or n points, minimum change, direction.
 
     Returns
     -------
@@ -171,6 +226,11 @@ def proxy_events(targets: ArrayLike, control: ArrayLike, rule: ProxyRule = Proxy
     >>> control = [0, -1, -2, -3, -4]
     >>> proxy_events(targets, control).tolist(), proxy_events(targets, control, ProxyRule(consecutive=2)).tolist()
     ([0, 1, 1, 0, 1], [0, 0, 1, 0, 0])
+    >>> proxy_events([[0, 0], [1, 1], [2, 2], [3, 3], [2, 2]], [0, -1, -2, -3, -2], ProxyRule(points=3)).tolist()
+    [0, 0, 1, 1, 1]
+    >>> proxy_events([[0, 0], [1, 1], [2, 2], [3, 3], [2, 2]], [0, -1, -2, -3, -2],
+    ...              ProxyRule(points=3, direction="same")).tolist()
+    [0, 0, 1, 1, 0]
     """
     t = np.asarray(targets, dtype=np.float64)
     c = np.asarray(control, dtype=np.float64).ravel()
@@ -235,7 +295,8 @@ class TwoPointProxy(FeedbackComputer):
 
     Every volume: 1.0 when it completes an event (see :class:`ProxyRule`
     and :func:`proxy_direction`: the target ROIs change together, the
-    control ROI the opposite way, for `consecutive` volumes), else 0.0;
+    control ROI the opposite way, over the last ``points - 1`` intervals
+    (overlapping) or for `consecutive` intervals (non-overlapping)), else 0.0;
     None at the first volume (no change yet) and for skipped volumes
     (Ramot & Gonzalez-Castillo, 2019, NeuroImage 188:322-334). At the end,
     :meth:`summary` gives the event counts and rates in regulation and
@@ -255,7 +316,7 @@ class TwoPointProxy(FeedbackComputer):
         The control ROI; default the last ROI.
     signal : {"raw", "glm", "ar1", "kalman", "scaled"}
         The chain series whose changes count ("kalman" by default).
-    min_agree, consecutive, min_change_sd
+    min_agree, consecutive, min_change_sd, points, direction
         See :class:`ProxyRule`.
 
     Examples
@@ -284,6 +345,8 @@ class TwoPointProxy(FeedbackComputer):
         min_agree: int | None = None,
         consecutive: int = 1,
         min_change_sd: float = 0.0,
+        points: int = 2,
+        direction: str = "any",
     ) -> None:
         pool = [rois] if isinstance(rois, str) else list(rois)
         chosen_targets = (
@@ -302,7 +365,7 @@ class TwoPointProxy(FeedbackComputer):
         self._targets = tuple(chosen_targets)
         self._control = control_name
         self._signal = check_signal(signal)
-        self._rule = ProxyRule(min_agree, consecutive, min_change_sd)
+        self._rule = ProxyRule(min_agree, consecutive, min_change_sd, points, direction)
         self._state = _ProxyState(len(self._targets), self._rule)
         self._history: list[np.ndarray] = []
         self._regulation: list[bool] = []
@@ -337,6 +400,8 @@ class TwoPointProxy(FeedbackComputer):
             "min_agree": self._rule.min_agree,
             "consecutive": self._rule.consecutive,
             "min_change_sd": self._rule.min_change_sd,
+            "points": self._rule.points,
+            "direction": self._rule.direction,
         }
         events = np.asarray(self._events, dtype=np.int64)
         regulation = np.asarray(self._regulation[1:], dtype=bool)  # the first volume has no change
