@@ -1,4 +1,4 @@
-"""The ``nfd`` command: run, replay, demo, check-config.
+"""The ``nfd`` command: run, replay, demo, check-config, simulate cohort.
 
 Exit codes: 0 success (including a run stopped by SIGTERM), 1 an unexpected
 failure (logged with its traceback), 2 a configuration or usage error (one
@@ -63,6 +63,8 @@ def _parser() -> argparse.ArgumentParser:
                          help="write a recorded series into a watch folder at the TR, as a scanner does")
     sim.add_argument("args", nargs=argparse.REMAINDER)
 
+    _simulate_parser(sub, common)
+
     eeg = sub.add_parser("eeg", add_help=False, help="EEG tools: 'nfd eeg fit' trains an EEG-fingerprint model")
     eeg.add_argument("args", nargs=argparse.REMAINDER)
     sub.add_parser("simulate-eeg", add_help=False, help="play an EEG recording as an LSL stream in real time") \
@@ -79,6 +81,32 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--echoes", type=int, default=1, choices=range(1, 6), metavar="N",
                       help="a multi-echo session of N echoes (1 to 5; default 1), combined online")
     return p
+
+
+def _simulate_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    """``nfd simulate cohort``: a synthetic multi-echo resting-state cohort as BIDS, with its truth."""
+    simulate = sub.add_parser("simulate", parents=[common], help="write synthetic datasets with known ground truth")
+    kinds = simulate.add_subparsers(dest="simulate_command", required=True, metavar="KIND")
+    c = kinds.add_parser(
+        "cohort", parents=[common], help="a multi-echo resting-state cohort with known connectivity, as BIDS",
+        description="Write a synthetic multi-echo resting-state BIDS dataset (a phantom per subject, target ROIs "
+                    "with a known spread of coupling and a decoupled control, every noise of the model) and its "
+                    "ground truth in derivatives/truth (nfd.simulate.make_cohort). Exit 2 on a bad argument.",
+    )
+    c.add_argument("--subjects", type=int, default=34, help="subjects (default 34)")
+    c.add_argument("--runs", type=int, default=2, help="rest runs per subject (default 2)")
+    c.add_argument("--volumes", type=int, default=270, help="volumes per run (default 270)")
+    c.add_argument("--echoes", type=int, default=3, help="echoes (default 3: TE 14.5, 35.3, 56.1 ms)")
+    c.add_argument("--echo-times", type=float, nargs="+", metavar="MS", help="echo times in ms, one per echo")
+    c.add_argument("--tr", type=float, default=2.0, help="repetition time in s (default 2.0)")
+    c.add_argument("--targets", type=int, default=11, help="target ROIs, 2 to 11 (default 11), plus one control")
+    c.add_argument("--shape", type=int, nargs=3, default=(48, 56, 40), metavar="N", help="grid (default 48 56 40)")
+    c.add_argument("--voxel-size", type=float, nargs=3, default=(3.5, 3.5, 3.5), metavar="MM",
+                   help="voxel size in mm (default 3.5 3.5 3.5)")
+    c.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    c.add_argument("--dtype", default="int16", choices=["int16", "float32"], help="image type (default int16)")
+    c.add_argument("--threads", type=int, default=2, help="compression threads (default 2)")
+    c.add_argument("--out", required=True, type=Path, metavar="DIR", help="the dataset's root folder")
 
 
 def _log_options(parser: argparse.ArgumentParser, default: object) -> None:
@@ -176,6 +204,28 @@ def _simulate_scanner(args: argparse.Namespace) -> int:
     return simulate_scanner_main(args.args)
 
 
+def _simulate(args: argparse.Namespace) -> int:
+    import time
+
+    from nfd.simulate import SimulationError, make_cohort, write_cohort
+
+    start = time.perf_counter()
+    try:
+        cohort = make_cohort(
+            args.subjects, args.runs, args.volumes, echoes=args.echoes, echo_times_ms=args.echo_times, tr=args.tr,
+            n_targets=args.targets, shape=tuple(args.shape), voxel_size=tuple(args.voxel_size), seed=args.seed,
+            dtype=args.dtype,
+        )
+        write_cohort(cohort, args.out, threads=args.threads)
+    except SimulationError as exc:
+        print(f"nfd: simulate cohort: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    print(f"nfd: wrote {args.subjects} subjects x {args.runs} runs x {args.volumes} volumes x "
+          f"{len(cohort.settings.echo_times_ms)} echoes into {args.out} in {time.perf_counter() - start:.1f} s",
+          file=sys.stderr)
+    return EXIT_OK
+
+
 def _eeg_usage(args: argparse.Namespace) -> int:
     print("nfd: expected 'nfd eeg fit ...' (see 'nfd eeg fit --help')", file=sys.stderr)
     return EXIT_CONFIG
@@ -197,7 +247,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return fit_main(argv[2:]) if argv[0] == "eeg" else player_main(argv[1:])
     args = _parser().parse_args(argv)
     command = {"run": _run, "check-config": _check_config, "replay": _replay, "demo": _demo,
-               "simulate-scanner": _simulate_scanner, "eeg": _eeg_usage, "simulate-eeg": _eeg_usage}[args.command]
+               "simulate-scanner": _simulate_scanner, "simulate": _simulate,
+               "eeg": _eeg_usage, "simulate-eeg": _eeg_usage}[args.command]
     try:
         return command(args)
     except ConfigError as exc:

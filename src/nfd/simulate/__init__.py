@@ -13,6 +13,10 @@ This subpackage owns nfd's own generator of test data:
   of echo combination (:func:`optimal_tsnr_gain`, :func:`bold_cnr_gain`)
   and writers for replay (:func:`write_multiecho_nifti`,
   :func:`write_multiecho_bids`);
+- :func:`make_cohort` -> :class:`Cohort` and :func:`write_cohort`: a multi-echo resting-state cohort (a
+  posed phantom per subject, target ROIs with a known spread of coupling and a decoupled control, BOLD as
+  ΔR2*, δS0, global signal, motion with spikes, drift, physiological and Rician thermal noise, a coil
+  sensitivity) written as BIDS with its ground truth in ``derivatives/truth`` (``nfd simulate cohort``);
 - :func:`write_nifti_volume`: one 3-D volume as NIfTI-1, written atomically
   (temporary file, fsync, rename), as a scanner export would appear;
   :meth:`SyntheticSession.write_nifti` and :func:`write_roi_masks` write a
@@ -23,6 +27,7 @@ Errors are :class:`SimulationError` (a :class:`ValueError`).
 
 from __future__ import annotations
 
+from nfd.simulate._cohort import Cohort, CohortRun, CohortSettings, CohortSubject, make_cohort, write_cohort
 from nfd.simulate._errors import SimulationError
 from nfd.simulate._multiecho import (
     MultiEchoSession,
@@ -47,4 +52,10 @@ __all__ = [
     "bold_cnr_gain",
     "write_multiecho_nifti",
     "write_multiecho_bids",
+    "Cohort",
+    "CohortRun",
+    "CohortSettings",
+    "CohortSubject",
+    "make_cohort",
+    "write_cohort",
 ]
