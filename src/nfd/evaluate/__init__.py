@@ -1,0 +1,22 @@
+"""Offline evaluation of neurofeedback algorithms on recorded runs (``nfd evaluate``, in progress).
+
+Ramot & Gonzalez-Castillo (2019) settle a neurofeedback algorithm's
+parameters before the scanner session by running each candidate over
+recorded data, minimally processed (what real time can do) and fully
+processed, against a gold standard computed offline. This subpackage is
+that tool's core; so far it owns
+
+- :func:`minimal_roi_series` -> :class:`MinimalSeries`: a recorded run
+  (single- or multi-echo) through the daemon's own volume engine, once, with
+  every ROI of a study read in the same pass, cached on disk by content;
+- :func:`sphere_masks`: spherical ROIs on a run's EPI grid from centres in
+  world millimetres (per subject, per radius).
+
+The study file, the fully processed level, the algorithm grid, the
+statistics, Dask execution and the report are not built yet (issue 15).
+"""
+
+from nfd.evaluate._minimal import MinimalSeries, minimal_roi_series
+from nfd.evaluate._spheres import sphere_masks
+
+__all__ = ["MinimalSeries", "minimal_roi_series", "sphere_masks"]

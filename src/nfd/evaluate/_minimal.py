@@ -1,0 +1,181 @@
+"""Minimally processed ROI series: a recorded run through the daemon's own volume engine, once, for every ROI.
+
+"Minimally processed" is what real time can do (Ramot & Gonzalez-Castillo
+2019): motion correction, reslicing and smoothing, and for multi-echo runs
+the online combination of the echoes. :func:`minimal_roi_series` runs a
+recording through exactly the engine the daemon's worker runs
+(:class:`~nfd.volume.MotionCorrector`, or
+:class:`~nfd.volume.MultiEchoCorrector`), with the reference the daemon takes
+(the first volume after the skipped ones), each scan conformed to the grid as
+the daemon conforms it, and the ROI means the daemon records (``roi`` in
+``volumes.jsonl``: :meth:`nfd.timeseries.RoiSet.means` of the smoothed
+volume). Every ROI definition of a study (all radii, all ROIs) is read in the
+same pass, so a run's volumes are processed once per engine set-up.
+
+Results are cached on disk under a key of the recording's bytes (SHA-256 of
+each file), the engine's options and the masks, so a study that is stopped,
+extended or run again reads what it has already computed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from nfd._files import file_sha256, write_atomic
+from nfd.acquire import RecordedVolume, ScanImage, plan_recording
+from nfd.timeseries import RoiSet
+from nfd.volume import MotionCorrector, MultiEchoCorrector, conform_to_grid
+
+__all__ = ["MinimalSeries", "minimal_roi_series"]
+
+
+@dataclass(frozen=True, eq=False)
+class MinimalSeries:
+    """A run's minimally processed ROI series.
+
+    Attributes
+    ----------
+    names : tuple of str
+        The ROIs, in column order.
+    values : numpy.ndarray
+        float64 ``(n_volumes, n_rois)``: each volume's ROI means of the
+        smoothed (multi-echo: combined, then smoothed) volume, scanner units.
+    indices : numpy.ndarray
+        int ``(n_volumes,)``: the 0-based acquisition index of each row.
+    motion : numpy.ndarray
+        float64 ``(n_volumes, 6)``: SPM's rigid parameters (mm, radians)
+        relative to the reference.
+    """
+
+    names: tuple[str, ...]
+    values: npt.NDArray[np.float64]
+    indices: npt.NDArray[np.int64]
+    motion: npt.NDArray[np.float64]
+
+    def column(self, name: str) -> npt.NDArray[np.float64]:
+        """One ROI's series."""
+        return self.values[:, self.names.index(name)]
+
+
+def minimal_roi_series(
+    recording: str | Path,
+    rois: Mapping[str, npt.ArrayLike],
+    *,
+    engine: Mapping[str, Any] | None = None,
+    multiecho: Mapping[str, Any] | None = None,
+    echo_times_ms: Sequence[float] | None = None,
+    skip_volumes: int = 0,
+    cache_dir: str | Path | None = None,
+) -> MinimalSeries:
+    """Run a recording through the real-time volume engine and read every ROI's mean per volume.
+
+    Parameters
+    ----------
+    recording : path
+        A 4-D NIfTI (multi-echo: the ``_echo-1_`` file of one per echo) or a
+        folder of scan files, as ``nfd replay --input`` takes it.
+    rois : mapping of str to array_like
+        ROI name -> bool mask on the run's EPI grid (e.g.
+        :func:`nfd.evaluate.sphere_masks` for each radius).
+    engine : mapping, optional
+        :class:`~nfd.volume.MotionCorrector`'s keyword options
+        (:func:`nfd.daemon.worker.engine_options` of a ``[volume]`` table).
+    multiecho : mapping, optional
+        For a multi-echo run, :class:`~nfd.volume.MultiEchoCorrector`'s
+        options but the echo times (:func:`nfd.daemon.worker.multiecho_options`).
+    echo_times_ms : sequence of float, optional
+        Echo times where the files do not give them, ms.
+    skip_volumes : int
+        Initial volumes left out (``run.skip_volumes``); the reference is the
+        first volume after them, as in the daemon.
+    cache_dir : path, optional
+        Where results are kept between calls (created if missing).
+
+    Returns
+    -------
+    MinimalSeries
+
+    Raises
+    ------
+    nfd.acquire.RecordingError, nfd.volume.VolumeError
+        An unusable recording or volume.
+    """
+    plan = [v for v in plan_recording(recording, echo_times_ms=echo_times_ms) if v.index >= skip_volumes]
+    masks = {name: np.asarray(mask, dtype=bool) for name, mask in rois.items()}
+    options = dict(engine or {})
+    me = dict(multiecho or {})
+    cache = None if cache_dir is None else Path(cache_dir) / f"{_key(plan, options, me, masks, echo_times_ms)}.npz"
+    if cache is not None and cache.is_file():
+        return _load(cache)
+    result = _run(plan, masks, options, me)
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        _save(cache, result)
+    return result
+
+
+def _echoes(volume: RecordedVolume) -> tuple[ScanImage, ...]:
+    return volume.read_echoes() if volume.echoes else volume.read().file_echoes
+
+
+def _run(plan: list[RecordedVolume], masks: dict[str, npt.NDArray[np.bool_]], options: dict[str, Any],
+         multiecho: dict[str, Any]) -> MinimalSeries:
+    """The engine over the planned volumes, as the daemon's pipeline runs it volume by volume."""
+    if not plan:
+        raise ValueError("the recording has no volume after the skipped ones")
+    first = _echoes(plan[0])
+    multi = len(first) > 1
+    reference = first[int(multiecho.get("realign_echo", 1)) - 1] if multi else first[0]
+    shape, affine = reference.shape, reference.affine
+    rois = RoiSet(masks, affine=affine)
+    tes = [float(im.echo_time_ms) for im in first if im.echo_time_ms is not None] if multi else []
+    corrector: MotionCorrector | MultiEchoCorrector = (
+        MultiEchoCorrector(reference.data, affine, tes, **multiecho, **options) if multi
+        else MotionCorrector(reference.data, affine, **options)
+    )
+    values, motion = [], []
+    for volume in plan:
+        images = _echoes(volume)
+        data = [conform_to_grid(im.data, im.affine, shape, affine, name=volume.files[0].name) for im in images]
+        result = corrector.process(np.stack(data) if multi else data[0])
+        values.append(rois.means(result.smoothed))
+        motion.append(result.params)
+    return MinimalSeries(rois.names, np.asarray(values, dtype=np.float64),
+                         np.array([v.index for v in plan], dtype=np.int64), np.asarray(motion, dtype=np.float64))
+
+
+def _key(plan: list[RecordedVolume], options: dict[str, Any], multiecho: dict[str, Any],
+         masks: dict[str, npt.NDArray[np.bool_]], echo_times_ms: Sequence[float] | None) -> str:
+    """SHA-256 of what decides the result: the files' bytes, the options, the masks."""
+    digest = hashlib.sha256()
+    files = sorted({str(p) for v in plan for p in v.files})
+    for path in files:
+        digest.update(file_sha256(path).encode())
+    plain = {k: v for k, v in multiecho.items() if not isinstance(v, np.ndarray)}
+    arrays = {k: v for k, v in multiecho.items() if isinstance(v, np.ndarray)}
+    digest.update(json.dumps([options, plain, list(echo_times_ms or [])], sort_keys=True, default=str).encode())
+    for name in sorted(arrays):
+        digest.update(name.encode() + np.ascontiguousarray(arrays[name]).tobytes())
+    for name in sorted(masks):
+        digest.update(name.encode() + np.packbits(masks[name]).tobytes() + str(masks[name].shape).encode())
+    return digest.hexdigest()
+
+
+def _save(path: Path, series: MinimalSeries) -> None:
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, names=np.array(series.names), values=series.values, indices=series.indices, motion=series.motion)
+    write_atomic(path, tmp.read_bytes())
+    tmp.unlink()
+
+
+def _load(path: Path) -> MinimalSeries:
+    with np.load(path, allow_pickle=False) as f:
+        return MinimalSeries(tuple(str(n) for n in f["names"]), f["values"], f["indices"], f["motion"])

@@ -1,0 +1,89 @@
+"""Minimally processed ROI series: the daemon's own numbers, offline, and spheres as nilearn draws them."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from nfd.evaluate import minimal_roi_series, sphere_masks
+from nfd.outputs import RunFolder
+from nfd.simulate import make_multiecho_session, make_session, write_multiecho_bids, write_roi_masks
+
+
+def _replay_rois(tmp_path: Path, recording: Path, rois: dict[str, Path], extra: str = "") -> np.ndarray:
+    """``nfd replay`` over the recording: the raw ROI means it records per volume."""
+    (tmp_path / "events.tsv").write_text("onset\tduration\ttrial_type\n10.0\t10.0\tUP\n")
+    roi_lines = "\n".join(f'{k} = "{v}"' for k, v in rois.items())
+    config = tmp_path / "nfd.toml"
+    config.write_text(f"""
+[run]
+tr = 2.0
+n_volumes = 1000
+skip_volumes = 2
+[acquire]
+watch_dir = "."
+{extra}
+[roi]
+{roi_lines}
+[feedback]
+protocol = "events.tsv"
+[web]
+enabled = false
+""")
+    out = tmp_path / "replayed"
+    proc = subprocess.run([sys.executable, "-m", "nfd", "replay", "-c", str(config), "--input", str(recording),
+                           "--out", str(out)], capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (folder,) = list(out.iterdir())
+    records = [r for r in RunFolder.read_volumes(folder / "volumes.jsonl") if r["status"] == "processed"]
+    return np.array([[r["roi"][name] for name in rois] for r in records])
+
+
+def test_single_echo_series_are_the_daemons(tmp_path: Path) -> None:
+    session = make_session(16, shape=(32, 32, 18), seed=2, max_motion_mm=0.4, max_motion_deg=0.4)
+    bold = tmp_path / "bold.nii"
+    nib.save(nib.Nifti1Image(np.moveaxis(session.volumes, 0, -1), session.affine), bold)
+    masks = write_roi_masks(tmp_path / "rois", session)
+    expected = _replay_rois(tmp_path, bold, masks)
+    series = minimal_roi_series(bold, session.rois, engine={"smooth_fwhm": 5.0}, skip_volumes=2)
+    assert series.names == tuple(session.rois) and series.indices.tolist() == list(range(2, 16))
+    np.testing.assert_allclose(series.values, expected, rtol=1e-6)
+    assert np.abs(series.motion[:, :3] - (session.motion[2:, :3] - session.motion[2, :3])).max() < 0.05
+
+
+def test_multiecho_series_are_the_daemons_and_cached(tmp_path: Path) -> None:
+    session = make_multiecho_session(14, shape=(32, 32, 18), seed=4, max_motion_mm=0.3, max_motion_deg=0.3)
+    first, *_ = write_multiecho_bids(session, tmp_path / "bids", "sub-01_task-rest")
+    masks = write_roi_masks(tmp_path / "rois", session)
+    expected = _replay_rois(tmp_path, first, masks, extra="[multiecho]\nechoes = 3\nt2s_volumes = 5")
+    cache = tmp_path / "cache"
+    options = {"engine": {"smooth_fwhm": 5.0}, "multiecho": {"t2s_volumes": 5}, "skip_volumes": 2,
+               "cache_dir": cache}
+    series = minimal_roi_series(first, session.rois, **options)  # type: ignore[arg-type]
+    np.testing.assert_allclose(series.values, expected, rtol=1e-6)
+    (stored,) = list(cache.glob("*.npz"))
+    again = minimal_roi_series(first, session.rois, **options)  # type: ignore[arg-type]
+    np.testing.assert_array_equal(again.values, series.values)
+    assert list(cache.glob("*.npz")) == [stored]  # read back, not computed again
+    other = minimal_roi_series(first, session.rois, **{**options, "multiecho": {"combine": "echo:2"}})  # type: ignore[arg-type]
+    assert len(list(cache.glob("*.npz"))) == 2 and not np.allclose(other.values, series.values)
+
+
+@pytest.mark.parametrize("radius", [0.5, 4.0, 6.0, 10.0])
+def test_spheres_are_nilearns(radius: float) -> None:
+    from nilearn.maskers import NiftiSpheresMasker
+
+    rng = np.random.default_rng(0)
+    affine = np.array([[-3.0, 0, 0, 60], [0, 3.0, 0, -70], [0, 0, 3.5, -40], [0, 0, 0, 1]])
+    data = rng.random((30, 34, 24, 5))
+    centres = {"a": (10.0, -12.0, 8.0), "b": (-21.5, 3.2, 17.9), "edge": (58.0, -68.0, -38.0)}
+    masks = sphere_masks(centres, radius, data.shape[:3], affine)
+    ours = np.array([[data[..., t][masks[n]].mean() for n in centres] for t in range(5)])
+    masker = NiftiSpheresMasker(list(centres.values()), radius=radius, standardize=None)
+    theirs = masker.fit_transform(nib.Nifti1Image(data, affine))
+    np.testing.assert_allclose(ours, theirs, rtol=1e-10)
