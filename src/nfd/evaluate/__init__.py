@@ -10,7 +10,10 @@ that tool's core; so far it owns
   (single- or multi-echo) through the daemon's own volume engine, once, with
   every ROI of a study read in the same pass, cached on disk by content;
 - :func:`sphere_masks`: spherical ROIs on a run's EPI grid from centres in
-  world millimetres (per subject, per radius).
+  world millimetres (per subject, per radius);
+- :func:`run_variant` -> :class:`VariantRun`: one feedback kind with its
+  options over those cached series, through the daemon's signal chains and
+  feedback computer, volume by volume as the daemon's pipeline runs them.
 
 The study file, the fully processed level, the algorithm grid, the
 statistics, Dask execution and the report are not built yet (issue 15).
@@ -18,5 +21,6 @@ statistics, Dask execution and the report are not built yet (issue 15).
 
 from nfd.evaluate._minimal import MinimalSeries, minimal_roi_series
 from nfd.evaluate._spheres import sphere_masks
+from nfd.evaluate._variants import VariantRun, run_variant
 
-__all__ = ["MinimalSeries", "minimal_roi_series", "sphere_masks"]
+__all__ = ["MinimalSeries", "VariantRun", "minimal_roi_series", "run_variant", "sphere_masks"]

@@ -1,0 +1,100 @@
+"""An algorithm variant over cached ROI series: the daemon's signal chains and feedback kind, volume by volume.
+
+The variants of a study run on the ROI series the volume engine produced once
+(:func:`nfd.evaluate.minimal_roi_series`), not on the volumes again: each ROI
+value goes through a fresh :class:`~nfd.timeseries.SignalChain` and the
+chain steps through a fresh feedback computer of the chosen kind
+(:func:`~nfd.feedback.make_feedback`), in acquisition order, exactly as the
+daemon's pipeline feeds them (``Pipeline.handle``: chain update with the
+volume's motion, then ``FeedbackComputer.update``). The values are the
+feedback *measures* (``feedback_measure`` in ``volumes.jsonl``), before the
+display's gain, offset and clipping.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from nfd.design import Design
+from nfd.evaluate._minimal import MinimalSeries
+from nfd.feedback import FeedbackError, make_feedback
+from nfd.timeseries import ChainOptions, SignalChain
+
+__all__ = ["VariantRun", "run_variant"]
+
+
+@dataclass(frozen=True, eq=False)
+class VariantRun:
+    """What one variant gave over one run.
+
+    Attributes
+    ----------
+    measures : numpy.ndarray
+        float64 ``(n_volumes,)``: the feedback measure at each row of the
+        series, NaN where the kind gives none (e.g. the first volume of the
+        proxy, or outside the blocks of an intermittent kind).
+    summary : dict
+        The feedback kind's summary (e.g. the proxy's ``events`` and
+        ``composite``).
+    """
+
+    measures: npt.NDArray[np.float64]
+    summary: dict[str, Any]
+
+
+def run_variant(
+    series: MinimalSeries,
+    design: Design,
+    tr: float,
+    kind: str,
+    *,
+    chain: ChainOptions | Mapping[str, Any] | None = None,
+    **options: Any,
+) -> VariantRun:
+    """Run one feedback kind, with its options, over a run's ROI series.
+
+    Parameters
+    ----------
+    series : MinimalSeries
+        The run's ROI series, motion and acquisition indices.
+    design : Design
+        The run's design (a rest run: one baseline condition over the run).
+    tr : float
+        Repetition time, s.
+    kind : str
+        A feedback kind of :data:`nfd.feedback.FEEDBACK_KINDS` that needs no
+        voxels (not the decoder on voxels).
+    chain : ChainOptions or mapping, optional
+        The ``[signal]`` chain's options (:meth:`ChainOptions.from_table`);
+        nfd's defaults when None.
+    **options
+        The kind's options (:func:`nfd.feedback.make_feedback`), e.g. the
+        proxy's ``targets``, ``control``, ``points``.
+
+    Returns
+    -------
+    VariantRun
+
+    Raises
+    ------
+    nfd.feedback.FeedbackError
+        A bad kind or option, or a kind that needs the ROIs' voxels.
+    """
+    chain_options = chain if isinstance(chain, ChainOptions) else ChainOptions.from_table(dict(chain or {}))
+    chains = {name: SignalChain(design, tr, chain_options) for name in series.names}
+    feedback = make_feedback(kind, design, list(series.names), **options)
+    if feedback.needs_voxels:
+        raise FeedbackError(f"feedback kind {kind!r} needs the ROIs' voxels; it cannot run on ROI series")
+    measures = np.full(series.indices.size, np.nan)
+    for row, (index, motion) in enumerate(zip(series.indices.tolist(), series.motion, strict=True)):
+        steps = {name: chains[name].update(index, float(series.values[row, col]), motion)
+                 for col, name in enumerate(series.names)}
+        value = feedback.update(index, steps, None)
+        if value is not None:
+            measures[row] = value
+    return VariantRun(measures, feedback.summary())
