@@ -11,6 +11,9 @@ that tool's core; so far it owns
   every ROI of a study read in the same pass, cached on disk by content;
 - :func:`sphere_masks`: spherical ROIs on a run's EPI grid from centres in
   world millimetres (per subject, per radius);
+- :func:`full_roi_series`: the fully processed level, each ROI's whole
+  series cleaned offline with nilearn (detrend, fMRIPrep's motion confound
+  strategies by :func:`motion_confounds`, band-pass);
 - :func:`run_variant` -> :class:`VariantRun`: one feedback kind with its
   options over those cached series, through the daemon's signal chains and
   feedback computer, volume by volume as the daemon's pipeline runs them.
@@ -19,8 +22,12 @@ The study file, the fully processed level, the algorithm grid, the
 statistics, Dask execution and the report are not built yet (issue 15).
 """
 
+from nfd.evaluate._full import full_roi_series, motion_confounds
 from nfd.evaluate._minimal import MinimalSeries, minimal_roi_series
 from nfd.evaluate._spheres import sphere_masks
 from nfd.evaluate._variants import VariantRun, run_variant
 
-__all__ = ["MinimalSeries", "VariantRun", "minimal_roi_series", "run_variant", "sphere_masks"]
+__all__ = [
+    "MinimalSeries", "VariantRun", "full_roi_series", "minimal_roi_series", "motion_confounds", "run_variant",
+    "sphere_masks",
+]
