@@ -953,15 +953,7 @@ class ScanWatcher:
             self.stats["duplicates"] += 1
             log.warning("duplicate_skipped", file=str(entry.path), duplicate_of=original, index=index)
             return
-        next_index = self._sequencer.next_index
-        if self._sequencer.started and next_index is not None and index < next_index:
-            self._files.settle(entry, FileState.DONE)
-            if index not in self._late_logged:
-                self._late_logged.add(index)
-                self.stats["late"] += 1
-                log.warning("volume_late", file=str(entry.path), index=index)
-            else:
-                log.debug("slice_late", file=str(entry.path), index=index)
+        if self._index_passed(entry, index, "slice_late"):
             return
         offer = self._assembler.offer(
             index,
@@ -1195,6 +1187,11 @@ class ScanWatcher:
             reason = f"volume number {number} is below first_number {self.options.first_number}"
             self._reject(entry, "file_rejected", reason, "rejected", state=FileState.DONE)
             return True
+        return self._index_passed(entry, index, "echo_late")
+
+    def _index_passed(self, entry: WatchedFile, index: int, again: str) -> bool:
+        """Whether ``index`` was already passed: the file is settled, ``volume_late`` logged once per index
+        (``again`` at debug level for its further files)."""
         next_index = self._sequencer.next_index
         if not (self._sequencer.started and next_index is not None and index < next_index):
             return False
@@ -1204,7 +1201,7 @@ class ScanWatcher:
             self.stats["late"] += 1
             log.warning("volume_late", file=str(entry.path), index=index)
         else:
-            log.debug("echo_late", file=str(entry.path), index=index)
+            log.debug(again, file=str(entry.path), index=index)
         return True
 
     def _refuse_echo(self, entry: WatchedFile, index: int, echo: int | None, reason: str, **fields: int) -> None:
