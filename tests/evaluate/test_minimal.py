@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import nibabel as nib
@@ -11,8 +9,8 @@ import numpy as np
 import pytest
 
 from nfd.evaluate import minimal_roi_series, sphere_masks
-from nfd.outputs import RunFolder
 from nfd.simulate import make_multiecho_session, make_session, write_multiecho_bids, write_roi_masks
+from tests.helpers.replay import replayed_records
 
 
 def _replay_rois(tmp_path: Path, recording: Path, rois: dict[str, Path], extra: str = "") -> np.ndarray:
@@ -35,12 +33,7 @@ protocol = "events.tsv"
 [web]
 enabled = false
 """)
-    out = tmp_path / "replayed"
-    proc = subprocess.run([sys.executable, "-m", "nfd", "replay", "-c", str(config), "--input", str(recording),
-                           "--out", str(out)], capture_output=True, text=True, timeout=300, check=False)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    (folder,) = list(out.iterdir())
-    records = [r for r in RunFolder.read_volumes(folder / "volumes.jsonl") if r["status"] == "processed"]
+    records = replayed_records(config, recording, tmp_path / "replayed")
     return np.array([[r["roi"][name] for name in rois] for r in records])
 
 

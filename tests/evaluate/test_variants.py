@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -14,8 +12,9 @@ import pytest
 from nfd.design import Design, load_protocol
 from nfd.evaluate import minimal_roi_series, run_variant
 from nfd.feedback import FeedbackError
-from nfd.outputs import RunFolder
+from nfd.outputs import VolumeRecord
 from nfd.simulate import make_session, write_roi_masks
+from tests.helpers.replay import replayed_records
 
 N = 40
 
@@ -38,7 +37,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, np.nd
     return bold, rois, masks
 
 
-def _replay(root: Path, bold: Path, masks: dict[str, Path], feedback: str) -> list[dict[str, object]]:
+def _replay(root: Path, bold: Path, masks: dict[str, Path], feedback: str) -> list[VolumeRecord]:
     roi_lines = "\n".join(f'{k} = "{v}"' for k, v in masks.items())
     config = root / "nfd.toml"
     config.write_text(f"""
@@ -56,12 +55,7 @@ protocol = "{bold.parent / 'events.tsv'}"
 [web]
 enabled = false
 """)
-    out = root / "replayed"
-    proc = subprocess.run([sys.executable, "-m", "nfd", "replay", "-c", str(config), "--input", str(bold),
-                           "--out", str(out)], capture_output=True, text=True, timeout=300, check=False)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    (folder,) = list(out.iterdir())
-    return [r for r in RunFolder.read_volumes(folder / "volumes.jsonl") if r["status"] == "processed"]
+    return replayed_records(config, bold, root / "replayed")
 
 
 @pytest.mark.parametrize(("kind", "toml", "options"), [
