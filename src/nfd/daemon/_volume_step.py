@@ -18,8 +18,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from nfd.daemon.worker import VolumeOutput, echo_maps
-from nfd.volume import MotionCorrector, MotionResult, MultiEchoCorrector, VolumeError
+from nfd.daemon.worker import VolumeOutput
+from nfd.volume import MotionCorrector, MotionResult, MultiEchoCorrector, VolumeError, make_corrector
 
 __all__ = ["InProcessVolumeStep", "VolumeStep"]
 
@@ -113,14 +113,10 @@ class InProcessVolumeStep:
         ref = np.asarray(reference, dtype=np.float32)
         if ref.ndim != 3:
             raise VolumeError(f"expected a 3-D reference volume, got shape {ref.shape}")
-        aff = np.asarray(affine, dtype=np.float64)
-        if echo_times_ms is not None and len(echo_times_ms) > 1:
-            self._engine = await asyncio.to_thread(partial(
-                MultiEchoCorrector, ref.copy(), aff, [float(t) for t in echo_times_ms], **self._multiecho,
-                **self._options,
-            ))
-        else:
-            self._engine = await asyncio.to_thread(partial(MotionCorrector, ref.copy(), aff, **self._options))
+        self._engine = await asyncio.to_thread(partial(
+            make_corrector, ref.copy(), np.asarray(affine, dtype=np.float64), echo_times_ms, self._multiecho,
+            **self._options,
+        ))
         self.engine_options = self._engine.options
         self._resliced = np.empty(ref.shape, dtype=np.float32)
         self._smoothed = np.empty(ref.shape, dtype=np.float32)
@@ -161,7 +157,7 @@ class InProcessVolumeStep:
     async def echo_maps(self) -> dict[str, np.ndarray]:
         """A multi-echo engine's maps (``t2star`` ms, ``s0``, ``tsnr_echo-<n>``); empty for one echo."""
         engine = self._engine
-        return echo_maps(engine) if isinstance(engine, MultiEchoCorrector) else {}
+        return dict(engine.maps()) if isinstance(engine, MultiEchoCorrector) else {}
 
     async def close(self) -> None:
         """Drop the engine."""

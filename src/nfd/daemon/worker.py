@@ -219,7 +219,7 @@ def _worker_init(
     ``echoes``: for a multi-echo run, :class:`nfd.volume.MultiEchoCorrector`'s
     own arguments (``echo_times_ms``, ``realign_echo``, ``combine``...).
     """
-    from nfd.volume import MotionCorrector, MultiEchoCorrector
+    from nfd.volume import make_corrector
 
     old = _STATE.pop("shm", None)
     if old is not None:
@@ -227,13 +227,10 @@ def _worker_init(
         old.close()
     shm = _attach(shm_name)
     assert shm.buf is not None
-    n_echoes = len(echoes["echo_times_ms"]) if echoes else 1
-    views = _views(shm.buf, shape, n_echoes)
-    engine: MotionCorrector | MultiEchoCorrector
-    if echoes:
-        engine = MultiEchoCorrector(views[_REF].copy(), affine, **echoes, **options)
-    else:
-        engine = MotionCorrector(views[_REF].copy(), affine, **options)
+    tes = None if echoes is None else echoes["echo_times_ms"]
+    views = _views(shm.buf, shape, 1 if tes is None else len(tes))
+    others = None if echoes is None else {k: v for k, v in echoes.items() if k != "echo_times_ms"}
+    engine = make_corrector(views[_REF].copy(), affine, tes, others, **options)
     _STATE.update(shm=shm, views=views, engine=engine)
     return engine.options
 
@@ -243,16 +240,7 @@ def _worker_echo_maps() -> dict[str, np.ndarray]:
     from nfd.volume import MultiEchoCorrector
 
     engine = _STATE.get("engine")
-    return echo_maps(engine) if isinstance(engine, MultiEchoCorrector) else {}
-
-
-def echo_maps(engine: Any) -> dict[str, np.ndarray]:
-    """A :class:`nfd.volume.MultiEchoCorrector`'s T2* (ms), S0 and per-echo tSNR maps, by run-folder name."""
-    combiner = engine.combiner
-    maps = {"t2star": np.asarray(combiner.t2star_ms, dtype=np.float32), "s0": np.asarray(combiner.s0, dtype=np.float32)}
-    for e, tsnr in enumerate(np.asarray(combiner.tsnr, dtype=np.float32), start=1):
-        maps[f"tsnr_echo-{e}"] = tsnr
-    return maps
+    return dict(engine.maps()) if isinstance(engine, MultiEchoCorrector) else {}
 
 
 def _worker_process() -> tuple[list[float], int, bool, float]:

@@ -32,7 +32,7 @@ import numpy.typing as npt
 from nfd._files import file_sha256, write_atomic
 from nfd.acquire import RecordedVolume, ScanImage, plan_recording
 from nfd.timeseries import RoiSet
-from nfd.volume import MotionCorrector, MultiEchoCorrector, conform_to_grid
+from nfd.volume import conform_to_grid, make_corrector
 
 __all__ = ["MinimalSeries", "minimal_roi_series"]
 
@@ -137,10 +137,7 @@ def _run(plan: list[RecordedVolume], masks: dict[str, npt.NDArray[np.bool_]], op
     shape, affine = reference.shape, reference.affine
     rois = RoiSet(masks, affine=affine)
     tes = [float(im.echo_time_ms) for im in first if im.echo_time_ms is not None] if multi else []
-    corrector: MotionCorrector | MultiEchoCorrector = (
-        MultiEchoCorrector(reference.data, affine, tes, **multiecho, **options) if multi
-        else MotionCorrector(reference.data, affine, **options)
-    )
+    corrector = make_corrector(reference.data, affine, tes, multiecho, **options)
     values, motion = [], []
     for volume in plan:
         images = _echoes(volume)

@@ -21,7 +21,7 @@ the reference grid) and the volume the ROI signals are read from:
   :func:`combine_echoes`; :class:`EchoCombiner` combines each volume online
   with the T2* or tSNR estimated as the run goes; :class:`MultiEchoCorrector`
   estimates the motion on one echo, reslices every echo with it, combines and
-  smooths.
+  smooths; :func:`make_corrector` builds the one a run needs.
 
 Conventions: arrays indexed ``[i, j, k]`` in NIfTI voxel order, affines
 4x4 voxel-to-mm (RAS+, 0-based voxels), motion parameters in SPM's order
@@ -36,7 +36,7 @@ solves gain nothing from threads, whose spinning steals a core.
 
 from nfd.volume._conform import conform_to_grid
 from nfd.volume._corrector import MotionCorrector, MotionResult
-from nfd.volume._echo_corrector import MultiEchoCorrector, parse_combine
+from nfd.volume._echo_corrector import MultiEchoCorrector, make_corrector, parse_combine
 from nfd.volume._errors import (
     GridMismatchError,
     InvalidAffineError,
@@ -62,6 +62,7 @@ from nfd.volume._smooth import smooth, smoothing_kernel
 __all__ = [
     "MotionCorrector",
     "MultiEchoCorrector",
+    "make_corrector",
     "parse_combine",
     "EchoCombiner",
     "RunningEchoStats",

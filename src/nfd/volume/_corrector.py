@@ -270,7 +270,6 @@ class MotionCorrector:
         work_shape = (n0, n1, n2 + 2 * self._pad)
         self._reslice_coef = CoefficientVolume(work_shape, self._reslice_degree)
         self._smoothed_coef = CoefficientVolume(work_shape, self._options.degree)
-        self._volume_slab = self._reslice_coef.interior[:, :, self._pad : self._pad + n2]
         # SPM smooths for estimation with the sampled Gaussian (spm_realign: smooth_vol)
         self._realign_smoother = Smoother(
             work_shape, tuple(smoothing_kernel(self._options.fwhm / s, "gaussian") for s in sizes)
@@ -427,15 +426,9 @@ class MotionCorrector:
         if self._echo_coef is None:
             n0, n1, n2 = self._shape
             self._echo_coef = CoefficientVolume((n0, n1, n2 + 2 * self._pad), self._reslice_degree)
-        coef, n2 = self._echo_coef, self._shape[2]
-        if self._pad:
-            coef.interior[:, :, : self._pad] = 0.0
-            coef.interior[:, :, -self._pad :] = 0.0
-        np.copyto(coef.interior[:, :, self._pad : self._pad + n2], vol, casting="unsafe")
-        if np.issubdtype(vol.dtype, np.floating):
-            zero_non_finite(coef.interior)
-        coef.prefilter()
-        resample(coef, self._mapping, out)
+        self._fill(self._echo_coef.interior, vol)
+        self._echo_coef.prefilter()
+        resample(self._echo_coef, self._mapping, out)
         return out
 
     def smooth_into(self, out: npt.NDArray[np.float32], src: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
@@ -466,6 +459,21 @@ class MotionCorrector:
         )
         return kept
 
+    def _fill(self, samples: npt.NDArray[np.float32], volume: npt.NDArray[np.generic]) -> bool:
+        """Copy ``volume`` into the working grid ``samples`` (zero padding slices, non-finite values zeroed).
+
+        Returns whether non-finite values were zeroed.
+        """
+        if volume.dtype == np.float32 and volume.flags.c_contiguous:
+            # one pass: copy, zero the padding slices, test for NaN / infinity
+            all_finite = _bspline_kernels.load_rows(cast(npt.NDArray[np.float32], volume), samples, self._pad)
+            return not all_finite and zero_non_finite(samples)
+        if self._pad:
+            samples[:, :, : self._pad] = 0.0
+            samples[:, :, -self._pad :] = 0.0
+        np.copyto(samples[:, :, self._pad : self._pad + self._shape[2]], volume, casting="unsafe")
+        return bool(np.issubdtype(volume.dtype, np.floating)) and zero_non_finite(samples)
+
     def _load(self, volume: npt.NDArray[np.generic]) -> bool:
         """Compute the volume's reslicing coefficients and smoothed spline.
 
@@ -474,16 +482,7 @@ class MotionCorrector:
         B-spline coefficients. Returns whether non-finite values were zeroed.
         """
         samples = self._reslice_coef.interior
-        if volume.dtype == np.float32 and volume.flags.c_contiguous:
-            # one pass: copy, zero the padding slices, test for NaN / infinity
-            all_finite = _bspline_kernels.load_rows(cast(npt.NDArray[np.float32], volume), samples, self._pad)
-            had_non_finite = not all_finite and zero_non_finite(samples)
-        else:
-            if self._pad:
-                samples[:, :, : self._pad] = 0.0
-                samples[:, :, -self._pad :] = 0.0
-            np.copyto(self._volume_slab, volume, casting="unsafe")
-            had_non_finite = np.issubdtype(volume.dtype, np.floating) and zero_non_finite(samples)
+        had_non_finite = self._fill(samples, volume)
         smoother = self._realign_smoother
         if self._reslice_degree != self._options.degree:
             np.copyto(smoother.work, samples)

@@ -31,7 +31,7 @@ from nfd.volume._errors import GridMismatchError, InvalidOptionError, InvalidVol
 from nfd.volume._grid import check_output
 from nfd.volume._multiecho import CombineMethod, EchoCombiner, WeightUpdate
 
-__all__ = ["MultiEchoCorrector", "implicit_mask", "parse_combine"]
+__all__ = ["MultiEchoCorrector", "implicit_mask", "make_corrector", "parse_combine"]
 
 
 def implicit_mask(reference: npt.ArrayLike) -> npt.NDArray[np.bool_]:
@@ -167,6 +167,14 @@ class MultiEchoCorrector:
         """The echo combiner (its T2*, S0 and per-echo tSNR maps)."""
         return self._combiner
 
+    def maps(self) -> dict[str, npt.NDArray[np.float32]]:
+        """The combiner's maps on the grid, by run-folder name: ``t2star`` (ms), ``s0``, ``tsnr_echo-<n>``."""
+        c = self._combiner
+        maps = {"t2star": np.asarray(c.t2star_ms, dtype=np.float32), "s0": np.asarray(c.s0, dtype=np.float32)}
+        for e, tsnr in enumerate(np.asarray(c.tsnr, dtype=np.float32), start=1):
+            maps[f"tsnr_echo-{e}"] = tsnr
+        return maps
+
     @property
     def resliced_echoes(self) -> npt.NDArray[np.float32]:
         """float32 ``(n_echoes, X, Y, Z)``: the last volume's echoes on the reference grid (overwritten)."""
@@ -225,3 +233,21 @@ class MultiEchoCorrector:
         t3 = time.perf_counter()
         timings = {**motion.timings, "reslice_echoes": t1 - t0, "combine": t2 - t1, "smooth": t3 - t2}
         return MotionResult(motion.params, combined, smoothed, motion.iterations, motion.converged, timings)
+
+
+def make_corrector(
+    reference: npt.ArrayLike,
+    affine: npt.ArrayLike,
+    echo_times_ms: npt.ArrayLike | None = None,
+    multiecho: dict[str, Any] | None = None,
+    **options: Any,
+) -> MotionCorrector | MultiEchoCorrector:
+    """A run's volume engine: :class:`MultiEchoCorrector` with two or more echo times, else :class:`MotionCorrector`.
+
+    ``multiecho``: :class:`MultiEchoCorrector`'s own options but the echo
+    times; ``options``: :class:`MotionCorrector`'s.
+    """
+    tes = [] if echo_times_ms is None else [float(t) for t in np.asarray(echo_times_ms, dtype=np.float64).ravel()]
+    if len(tes) > 1:
+        return MultiEchoCorrector(reference, affine, tes, **(multiecho or {}), **options)
+    return MotionCorrector(reference, affine, **options)
