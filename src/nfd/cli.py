@@ -216,7 +216,13 @@ def _simulate(args: argparse.Namespace) -> int:
             n_targets=args.targets, shape=tuple(args.shape), voxel_size=tuple(args.voxel_size), seed=args.seed,
             dtype=args.dtype,
         )
-        write_cohort(cohort, args.out, threads=args.threads)
+        def progress(done: int, total: int) -> None:
+            elapsed = time.perf_counter() - start
+            eta = elapsed / done * (total - done)
+            print(f"nfd: simulate cohort: run {done} of {total} written, {elapsed:.0f} s, about {eta:.0f} s left",
+                  file=sys.stderr, flush=True)
+
+        write_cohort(cohort, args.out, threads=args.threads, progress=progress)
     except SimulationError as exc:
         print(f"nfd: simulate cohort: {exc}", file=sys.stderr)
         return EXIT_CONFIG

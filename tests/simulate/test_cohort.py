@@ -25,9 +25,18 @@ def cohort() -> Cohort:
     return make_cohort(2, 2, 40, seed=5, **GRID)
 
 
+#: The progress calls the module's dataset was written with.
+PROGRESS: list[tuple[int, int]] = []
+
+
 @pytest.fixture(scope="module")
 def dataset(cohort: Cohort, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_cohort(cohort, tmp_path_factory.mktemp("cohort") / "bids")
+    return write_cohort(cohort, tmp_path_factory.mktemp("cohort") / "bids",
+                        progress=lambda done, total: PROGRESS.append((done, total)))
+
+
+def test_progress_is_told_once_per_run(dataset: Path) -> None:
+    assert PROGRESS == [(1, 4), (2, 4), (3, 4), (4, 4)]
 
 
 def _written(dataset: Path, subject: str, run: int) -> np.ndarray:
@@ -201,6 +210,7 @@ def test_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert code == 0
     assert sorted(p.name for p in out.glob("sub-01/func/*.nii.gz")) == [
         "sub-01_task-rest_run-1_echo-1_bold.nii.gz", "sub-01_task-rest_run-1_echo-2_bold.nii.gz"]  # fmt: skip
-    assert "1 subjects" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "1 subjects" in err and "run 1 of 1 written" in err
     assert main(["simulate", "cohort", "--subjects", "0", "--out", str(tmp_path / "bad")]) == 2
     assert "n_subjects" in capsys.readouterr().err

@@ -877,7 +877,10 @@ def _write_run(cohort: Cohort, subject_index: int, run: int, out: Path, submit: 
     return futures
 
 
-def write_cohort(cohort: Cohort, out_dir: str | PathLike[str], *, threads: int = 2) -> Path:
+def write_cohort(
+    cohort: Cohort, out_dir: str | PathLike[str], *, threads: int = 2,
+    progress: Callable[[int, int], None] | None = None,
+) -> Path:
     """Render every run of `cohort` and write it as a BIDS dataset with its truth in ``derivatives/truth``.
 
     Layout: ``sub-<label>/func/sub-<label>_task-rest_run-<n>_echo-<e>_bold.nii.gz`` (4-D, qform and sform the
@@ -898,6 +901,9 @@ def write_cohort(cohort: Cohort, out_dir: str | PathLike[str], *, threads: int =
         The dataset's root, created if missing.
     threads : int
         Compression threads (>= 1).
+    progress : callable, optional
+        Called as ``progress(done, total)`` after each run is rendered and
+        queued (runs, not files; the last call follows the last write).
 
     Returns
     -------
@@ -916,12 +922,16 @@ def write_cohort(cohort: Cohort, out_dir: str | PathLike[str], *, threads: int =
     truth.mkdir(parents=True, exist_ok=True)
     with ThreadPoolExecutor(max_workers=workers) as pool:
         pending: list[Future[None]] = []
-        for s in range(len(cohort.subjects)):
-            for r in range(cohort.settings.n_runs):
-                queued = _write_run(cohort, s, r, out, pool.submit)
-                for future in pending:  # at most one run waits: memory stays two runs
-                    future.result()
-                pending = queued
+        total = len(cohort.subjects) * cohort.settings.n_runs
+        for k, (s, r) in enumerate(itertools.product(range(len(cohort.subjects)), range(cohort.settings.n_runs))):
+            queued = _write_run(cohort, s, r, out, pool.submit)
+            for future in pending:  # at most one run waits: memory stays two runs
+                future.result()
+            pending = queued
+            if progress is not None and k + 1 < total:
+                progress(k + 1, total)
         for future in pending:
             future.result()
+    if progress is not None:
+        progress(total, total)
     return out
