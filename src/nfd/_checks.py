@@ -56,9 +56,12 @@ def ensure_int(
     error : type of Exception
         The class raised (the caller's package error).
     """
-    if isinstance(value, bool) or not isinstance(value, SupportsIndex):
+    if type(value) is int:  # the common case, without the protocol check (hot in per-volume code)
+        number = value
+    elif isinstance(value, bool) or not isinstance(value, SupportsIndex):
         raise error(f"{name} must be an int{_bounds(minimum, maximum)}, got {value!r}")
-    number = operator.index(value)
+    else:
+        number = operator.index(value)
     if (minimum is not None and number < minimum) or (maximum is not None and number > maximum):
         raise error(f"{name} must be an int{_bounds(minimum, maximum)}, got {value!r}")
     return number

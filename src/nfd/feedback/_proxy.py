@@ -137,13 +137,17 @@ def proxy_direction(
     """
     changes = np.asarray(target_changes, dtype=np.float64).ravel()
     thresholds = np.broadcast_to(np.asarray(target_thresholds, dtype=np.float64), changes.shape)
-    k = changes.size if min_agree is None else int(min_agree)
-    c = float(control_change)
-    if not (math.isfinite(c) and abs(c) >= control_threshold and c != 0.0) or not np.all(np.isfinite(changes)):
+    return _direction_of(changes.tolist(), float(control_change), thresholds.tolist(), float(control_threshold),
+                         changes.size if min_agree is None else int(min_agree))
+
+
+def _direction_of(changes: list[float], c: float, thresholds: list[float], control_threshold: float, k: int) -> int:
+    """:func:`proxy_direction` on plain floats (the per-volume path: a handful of values, no array overhead)."""
+    if not (math.isfinite(c) and abs(c) >= control_threshold and c != 0.0) or not all(map(math.isfinite, changes)):
         return 0
-    s = -1 if c > 0 else 1
-    agreeing = int(np.count_nonzero((np.sign(changes) == s) & (np.abs(changes) >= thresholds)))
-    return s if agreeing >= k else 0
+    s = -1.0 if c > 0 else 1.0
+    agreeing = sum(1 for x, t in zip(changes, thresholds, strict=True) if x * s > 0.0 and abs(x) >= t)
+    return int(s) if agreeing >= k else 0
 
 
 class _ProxyState:
@@ -164,14 +168,12 @@ class _ProxyState:
         if self.rule.min_change_sd > 0:
             if self.moments.n < 2:
                 return 0
-            thresholds = self.rule.min_change_sd * np.sqrt(self.moments.variance)
+            thresholds = (self.rule.min_change_sd * np.sqrt(self.moments.variance)).tolist()
         else:
-            thresholds = np.zeros(change.size)
-        return proxy_direction(
-            change[:-1], float(change[-1]),
-            target_thresholds=thresholds[:-1], control_threshold=float(thresholds[-1]),
-            min_agree=self.rule.min_agree,
-        )
+            thresholds = [0.0] * change.size
+        values = change.tolist()
+        k = len(values) - 1 if self.rule.min_agree is None else self.rule.min_agree
+        return _direction_of(values[:-1], values[-1], thresholds[:-1], thresholds[-1], k)
 
     def step(self, values: np.ndarray) -> tuple[bool | None, int, int]:
         """Feed one volume's values (targets then control): (event or None at the first, direction, run)."""
