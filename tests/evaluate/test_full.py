@@ -33,7 +33,7 @@ def _series(n: int = 270, seed: int = 1) -> tuple[MinimalSeries, np.ndarray, np.
     artefact = motion @ rng.normal(size=(6, 3)) * 2.0 + (motion**2) @ rng.normal(size=(6, 3)) * 3.0
     drift = np.linspace(0, 5, n)[:, None] * rng.normal(size=3)
     values = 1000.0 + truth + artefact + drift + rng.normal(scale=0.2, size=(n, 3))
-    return MinimalSeries(("a", "b", "c"), values, np.arange(n), motion), truth, artefact
+    return MinimalSeries(("a", "b", "c"), values, np.arange(n), motion, np.full(3, np.nan), np.ones(3)), truth, artefact
 
 
 def test_cleaning_recovers_the_signal_under_motion_and_drift() -> None:
@@ -52,8 +52,19 @@ def test_cleaning_a_mean_is_the_mean_of_cleaned_voxels() -> None:
     series, _, _ = _series(n=120, seed=3)
     rng = np.random.default_rng(4)
     voxels = series.values[:, :1] + rng.normal(scale=1.0, size=(120, 25))
-    roi = MinimalSeries(("a",), voxels.mean(axis=1, keepdims=True), series.indices, series.motion)
+    roi = MinimalSeries(
+        ("a",), voxels.mean(axis=1, keepdims=True), series.indices, series.motion, np.ones(1), np.ones(1)
+    )
     ours = full_roi_series(roi, TR)[:, 0]
-    each = clean(voxels, detrend=True, standardize=None, confounds=motion_confounds(series.motion),
-                 standardize_confounds=True, filter="butterworth", high_pass=0.01, low_pass=0.1, t_r=TR)
+    each = clean(
+        voxels,
+        detrend=True,
+        standardize=None,
+        confounds=motion_confounds(series.motion),
+        standardize_confounds=True,
+        filter="butterworth",
+        high_pass=0.01,
+        low_pass=0.1,
+        t_r=TR,
+    )
     np.testing.assert_allclose(ours, each.mean(axis=1), rtol=1e-8, atol=1e-8)

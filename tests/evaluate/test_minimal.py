@@ -55,8 +55,7 @@ def test_multiecho_series_are_the_daemons_and_cached(tmp_path: Path) -> None:
     masks = write_roi_masks(tmp_path / "rois", session)
     expected = _replay_rois(tmp_path, first, masks, extra="[multiecho]\nechoes = 3\nt2s_volumes = 5")
     cache = tmp_path / "cache"
-    options = {"engine": {"smooth_fwhm": 5.0}, "multiecho": {"t2s_volumes": 5}, "skip_volumes": 2,
-               "cache_dir": cache}
+    options = {"engine": {"smooth_fwhm": 5.0}, "multiecho": {"t2s_volumes": 5}, "skip_volumes": 2, "cache_dir": cache}
     series = minimal_roi_series(first, session.rois, **options)  # type: ignore[arg-type]
     np.testing.assert_allclose(series.values, expected, rtol=1e-6)
     (stored,) = list(cache.glob("*.npz"))
@@ -80,3 +79,20 @@ def test_spheres_are_nilearns(radius: float) -> None:
     masker = NiftiSpheresMasker(list(centres.values()), radius=radius, standardize=None)
     theirs = masker.fit_transform(nib.Nifti1Image(data, affine))
     np.testing.assert_allclose(ours, theirs, rtol=1e-10)
+
+
+def test_tsnr_and_brain_fraction_are_the_voxels(tmp_path: Path) -> None:
+    """Without motion the resliced volumes are the scans: each ROI's tSNR is the mean of its voxels' mean / SD."""
+    session = make_session(20, shape=(32, 32, 18), seed=5, max_motion_mm=0.0, max_motion_deg=0.0)
+    bold = tmp_path / "bold.nii"
+    nib.save(nib.Nifti1Image(np.moveaxis(session.volumes, 0, -1), session.affine), bold)
+    outside = np.zeros(session.volumes.shape[1:], dtype=bool)
+    outside[0, 0, 0] = True  # a corner of the background
+    rois = {**session.rois, "corner": outside}
+    series = minimal_roi_series(bold, rois)
+    data = session.volumes.astype(np.float64)
+    voxel = data.mean(axis=0) / data.std(axis=0, ddof=1)
+    for k, name in enumerate(session.rois):
+        np.testing.assert_allclose(series.tsnr[k], voxel[session.rois[name]].mean(), rtol=0.02)
+        assert series.in_brain[k] == 1.0
+    assert series.in_brain[series.names.index("corner")] == 0.0

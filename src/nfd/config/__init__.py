@@ -13,7 +13,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from nfd.config._load import ConfigError, check_files, load_config, parse_config
+from nfd.config._load import ConfigError, check_files, load_config, parse_config, parse_table
 from nfd.config._schema import (
     SIEMENS_RT_PATTERN,
     AcquireConfig,
@@ -41,6 +41,7 @@ __all__ = [
     "config_to_dict",
     "load_config",
     "parse_config",
+    "parse_table",
 ]
 
 

@@ -36,6 +36,9 @@ from nfd.volume import conform_to_grid, make_corrector
 
 __all__ = ["MinimalSeries", "minimal_roi_series"]
 
+#: Bumped when what a cached result holds changes (v2: tsnr and in_brain).
+_CACHE_VERSION = b"nfd.evaluate.minimal v2"
+
 
 @dataclass(frozen=True, eq=False)
 class MinimalSeries:
@@ -53,12 +56,23 @@ class MinimalSeries:
     motion : numpy.ndarray
         float64 ``(n_volumes, 6)``: SPM's rigid parameters (mm, radians)
         relative to the reference.
+    tsnr : numpy.ndarray
+        float64 ``(n_rois,)``: each ROI's mean over its voxels of the
+        voxelwise temporal SNR (mean / standard deviation over the run) of the
+        resliced, unsmoothed (multi-echo: combined) volumes; NaN for an empty
+        ROI.
+    in_brain : numpy.ndarray
+        float64 ``(n_rois,)``: the fraction of each ROI's voxels inside the
+        brain of the reference volume (above 1/8 of its mean: SPM's global
+        threshold); NaN for an empty ROI (a centre outside the field of view).
     """
 
     names: tuple[str, ...]
     values: npt.NDArray[np.float64]
     indices: npt.NDArray[np.int64]
     motion: npt.NDArray[np.float64]
+    tsnr: npt.NDArray[np.float64]
+    in_brain: npt.NDArray[np.float64]
 
     def column(self, name: str) -> npt.NDArray[np.float64]:
         """One ROI's series."""
@@ -126,8 +140,12 @@ def _echoes(volume: RecordedVolume) -> tuple[ScanImage, ...]:
     return volume.read_echoes() if volume.echoes else volume.read().file_echoes
 
 
-def _run(plan: list[RecordedVolume], masks: dict[str, npt.NDArray[np.bool_]], options: dict[str, Any],
-         multiecho: dict[str, Any]) -> MinimalSeries:
+def _run(
+    plan: list[RecordedVolume],
+    masks: dict[str, npt.NDArray[np.bool_]],
+    options: dict[str, Any],
+    multiecho: dict[str, Any],
+) -> MinimalSeries:
     """The engine over the planned volumes, as the daemon's pipeline runs it volume by volume."""
     if not plan:
         raise ValueError("the recording has no volume after the skipped ones")
@@ -138,6 +156,9 @@ def _run(plan: list[RecordedVolume], masks: dict[str, npt.NDArray[np.bool_]], op
     rois = RoiSet(masks, affine=affine)
     tes = [float(im.echo_time_ms) for im in first if im.echo_time_ms is not None] if multi else []
     corrector = make_corrector(reference.data, affine, tes, multiecho, **options)
+    union = np.logical_or.reduce([m for m in masks.values()]) if masks else np.zeros(shape, dtype=bool)
+    voxel_sum = np.zeros(int(union.sum()))
+    voxel_squares = np.zeros_like(voxel_sum)
     values, motion = [], []
     for volume in plan:
         images = _echoes(volume)
@@ -145,14 +166,57 @@ def _run(plan: list[RecordedVolume], masks: dict[str, npt.NDArray[np.bool_]], op
         result = corrector.process(np.stack(data) if multi else data[0])
         values.append(rois.means(result.smoothed))
         motion.append(result.params)
-    return MinimalSeries(rois.names, np.asarray(values, dtype=np.float64),
-                         np.array([v.index for v in plan], dtype=np.int64), np.asarray(motion, dtype=np.float64))
+        inside = result.resliced[union].astype(np.float64)
+        voxel_sum += inside
+        voxel_squares += inside * inside
+    tsnr = _roi_tsnr(masks, union, voxel_sum, voxel_squares, len(plan))
+    in_brain = _in_brain(masks, reference.data)
+    return MinimalSeries(
+        rois.names,
+        np.asarray(values, dtype=np.float64),
+        np.array([v.index for v in plan], dtype=np.int64),
+        np.asarray(motion, dtype=np.float64),
+        np.array([tsnr[n] for n in rois.names]),
+        np.array([in_brain[n] for n in rois.names]),
+    )
 
 
-def _key(plan: list[RecordedVolume], options: dict[str, Any], multiecho: dict[str, Any],
-         masks: dict[str, npt.NDArray[np.bool_]], echo_times_ms: Sequence[float] | None) -> str:
+def _roi_tsnr(
+    masks: dict[str, npt.NDArray[np.bool_]],
+    union: npt.NDArray[np.bool_],
+    voxel_sum: npt.NDArray[np.float64],
+    voxel_squares: npt.NDArray[np.float64],
+    n: int,
+) -> dict[str, float]:
+    """Each ROI's mean voxelwise tSNR (mean / SD with ddof 1 over the n volumes; voxels of zero SD left out)."""
+    mean = voxel_sum / n
+    variance = np.maximum(voxel_squares - n * mean * mean, 0.0) / max(n - 1, 1)
+    sd = np.sqrt(variance)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        voxel_tsnr = np.where(sd > 0, mean / sd, np.nan)
+    out = {}
+    for name, mask in masks.items():
+        part = voxel_tsnr[mask[union]]
+        out[name] = float(np.nanmean(part)) if np.isfinite(part).any() else float("nan")
+    return out
+
+
+def _in_brain(masks: dict[str, npt.NDArray[np.bool_]], reference: npt.NDArray[Any]) -> dict[str, float]:
+    """Fraction of each ROI's voxels above 1/8 of the reference's mean (SPM's global threshold)."""
+    ref = np.asarray(reference, dtype=np.float64)
+    brain = ref > ref.mean() / 8.0
+    return {name: float(brain[mask].mean()) if mask.any() else float("nan") for name, mask in masks.items()}
+
+
+def _key(
+    plan: list[RecordedVolume],
+    options: dict[str, Any],
+    multiecho: dict[str, Any],
+    masks: dict[str, npt.NDArray[np.bool_]],
+    echo_times_ms: Sequence[float] | None,
+) -> str:
     """SHA-256 of what decides the result: the files' bytes, the options, the masks."""
-    digest = hashlib.sha256()
+    digest = hashlib.sha256(_CACHE_VERSION)
     files = sorted({str(p) for v in plan for p in v.files})
     for path in files:
         digest.update(file_sha256(path).encode())
@@ -168,11 +232,21 @@ def _key(plan: list[RecordedVolume], options: dict[str, Any], multiecho: dict[st
 
 def _save(path: Path, series: MinimalSeries) -> None:
     tmp = path.with_suffix(".tmp.npz")
-    np.savez(tmp, names=np.array(series.names), values=series.values, indices=series.indices, motion=series.motion)
+    np.savez(
+        tmp,
+        names=np.array(series.names),
+        values=series.values,
+        indices=series.indices,
+        motion=series.motion,
+        tsnr=series.tsnr,
+        in_brain=series.in_brain,
+    )
     write_atomic(path, tmp.read_bytes())
     tmp.unlink()
 
 
 def _load(path: Path) -> MinimalSeries:
     with np.load(path, allow_pickle=False) as f:
-        return MinimalSeries(tuple(str(n) for n in f["names"]), f["values"], f["indices"], f["motion"])
+        return MinimalSeries(
+            tuple(str(n) for n in f["names"]), f["values"], f["indices"], f["motion"], f["tsnr"], f["in_brain"]
+        )

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -23,9 +23,9 @@ import numpy.typing as npt
 from nfd.design import Design
 from nfd.evaluate._minimal import MinimalSeries
 from nfd.feedback import FeedbackError, make_feedback
-from nfd.timeseries import ChainOptions, SignalChain
+from nfd.timeseries import ChainOptions, ChainStep, SignalChain
 
-__all__ = ["VariantRun", "run_variant"]
+__all__ = ["VariantRun", "feedback_over", "raw_steps", "run_variant"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -53,7 +53,7 @@ def run_variant(
     tr: float,
     kind: str,
     *,
-    chain: ChainOptions | Mapping[str, Any] | None = None,
+    chain: ChainOptions | Mapping[str, Any] | Literal["raw"] | None = None,
     **options: Any,
 ) -> VariantRun:
     """Run one feedback kind, with its options, over a run's ROI series.
@@ -69,9 +69,10 @@ def run_variant(
     kind : str
         A feedback kind of :data:`nfd.feedback.FEEDBACK_KINDS` that needs no
         voxels (not the decoder on voxels).
-    chain : ChainOptions or mapping, optional
+    chain : ChainOptions or mapping or "raw", optional
         The ``[signal]`` chain's options (:meth:`ChainOptions.from_table`);
-        nfd's defaults when None.
+        nfd's defaults when None. ``"raw"``: no chain, each ROI value as it
+        is (:func:`raw_steps`), for a kind reading ``signal = "raw"``.
     **options
         The kind's options (:func:`nfd.feedback.make_feedback`), e.g. the
         proxy's ``targets``, ``control``, ``points``.
@@ -85,16 +86,70 @@ def run_variant(
     nfd.feedback.FeedbackError
         A bad kind or option, or a kind that needs the ROIs' voxels.
     """
-    chain_options = chain if isinstance(chain, ChainOptions) else ChainOptions.from_table(dict(chain or {}))
-    chains = {name: SignalChain(design, tr, chain_options) for name in series.names}
+    if chain == "raw":
+        steps = raw_steps(series)
+    else:
+        chain_options = chain if isinstance(chain, ChainOptions) else ChainOptions.from_table(dict(chain or {}))
+        steps = _chain_steps(series, design, tr, chain_options)
+    return feedback_over(steps, series, design, kind, **options)
+
+
+def raw_steps(series: MinimalSeries) -> list[dict[str, ChainStep]]:
+    """Each volume's ROI values as chain steps that carry only the raw value (every later stage NaN).
+
+    What a feedback kind reading the ``"raw"`` signal sees; built once per
+    series and shared by every variant of a study that reads it.
+    """
+    nan = float("nan")
+    rows = series.values.tolist()
+    return [
+        {
+            name: ChainStep(index, value, nan, nan, nan, nan, 0, nan, nan, 0)
+            for name, value in zip(series.names, row, strict=True)
+        }
+        for index, row in zip(series.indices.tolist(), rows, strict=True)
+    ]
+
+
+def _chain_steps(series: MinimalSeries, design: Design, tr: float, options: ChainOptions) -> list[dict[str, ChainStep]]:
+    """Each ROI through a fresh signal chain, volume by volume with its motion (as ``Pipeline.handle``)."""
+    chains = {name: SignalChain(design, tr, options) for name in series.names}
+    return [
+        {
+            name: chains[name].update(index, float(series.values[row, col]), motion)
+            for col, name in enumerate(series.names)
+        }
+        for row, (index, motion) in enumerate(zip(series.indices.tolist(), series.motion, strict=True))
+    ]
+
+
+def feedback_over(
+    steps: list[dict[str, ChainStep]], series: MinimalSeries, design: Design, kind: str, **options: Any
+) -> VariantRun:
+    """A fresh feedback computer of `kind` fed the chain steps of every volume, in order.
+
+    Parameters
+    ----------
+    steps : list of dict
+        Per row of `series`, ROI name -> :class:`~nfd.timeseries.ChainStep`
+        (:func:`raw_steps`, or a chain's).
+    series : MinimalSeries
+        The series the steps came from (its ROI names and indices).
+    design : Design
+    kind : str
+    **options
+        The kind's options.
+
+    Returns
+    -------
+    VariantRun
+    """
     feedback = make_feedback(kind, design, list(series.names), **options)
     if feedback.needs_voxels:
         raise FeedbackError(f"feedback kind {kind!r} needs the ROIs' voxels; it cannot run on ROI series")
     measures = np.full(series.indices.size, np.nan)
-    for row, (index, motion) in enumerate(zip(series.indices.tolist(), series.motion, strict=True)):
-        steps = {name: chains[name].update(index, float(series.values[row, col]), motion)
-                 for col, name in enumerate(series.names)}
-        value = feedback.update(index, steps, None)
+    for row, (index, step) in enumerate(zip(series.indices.tolist(), steps, strict=True)):
+        value = feedback.update(index, step, None)
         if value is not None:
             measures[row] = value
     return VariantRun(measures, feedback.summary())
