@@ -156,7 +156,7 @@ def _run(
     rois = RoiSet(masks, affine=affine)
     tes = [float(im.echo_time_ms) for im in first if im.echo_time_ms is not None] if multi else []
     corrector = make_corrector(reference.data, affine, tes, multiecho, **options)
-    union = np.logical_or.reduce([m for m in masks.values()]) if masks else np.zeros(shape, dtype=bool)
+    union = np.logical_or.reduce(list(masks.values())) if masks else np.zeros(shape, dtype=bool)
     voxel_sum = np.zeros(int(union.sum()))
     voxel_squares = np.zeros_like(voxel_sum)
     values, motion = [], []
