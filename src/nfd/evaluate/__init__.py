@@ -22,12 +22,37 @@ The study file, the fully processed level, the algorithm grid, the
 statistics, Dask execution and the report are not built yet (issue 15).
 """
 
+from nfd.evaluate._evaluation import EvaluationResult, evaluate_study, versions
+from nfd.evaluate._execute import GridResult, run_grid
 from nfd.evaluate._full import full_roi_series, motion_confounds
+from nfd.evaluate._grid import AXES, GridPlan, Variant, plan_grid
 from nfd.evaluate._minimal import MinimalSeries, minimal_roi_series
 from nfd.evaluate._spheres import sphere_masks
-from nfd.evaluate._variants import VariantRun, run_variant
+from nfd.evaluate._study import Study, StudyRun, load_study, parse_study, study_runs
+from nfd.evaluate._variants import VariantRun, feedback_over, raw_steps, run_variant
 
 __all__ = [
-    "MinimalSeries", "VariantRun", "full_roi_series", "minimal_roi_series", "motion_confounds", "run_variant",
+    "AXES",
+    "EvaluationResult",
+    "GridPlan",
+    "GridResult",
+    "MinimalSeries",
+    "Study",
+    "StudyRun",
+    "Variant",
+    "VariantRun",
+    "evaluate_study",
+    "feedback_over",
+    "full_roi_series",
+    "load_study",
+    "minimal_roi_series",
+    "motion_confounds",
+    "parse_study",
+    "plan_grid",
+    "raw_steps",
+    "run_grid",
+    "run_variant",
     "sphere_masks",
+    "study_runs",
+    "versions",
 ]

@@ -1,0 +1,215 @@
+"""Running a study's grid: local processes (joblib) or a Dask cluster, resumable, with the same table either way.
+
+:func:`run_grid` turns a :class:`~nfd.evaluate.Study` into one task per recorded run
+(:func:`nfd.evaluate._grid.evaluate_run`) and runs the tasks not done yet: in this process (``jobs=1``), in
+``jobs`` local processes through joblib, or on a Dask cluster (``scheduler="tcp://HOST:8786"``, or ``"local"``
+for a :class:`distributed.LocalCluster` of ``jobs`` single-threaded worker processes). Each finished run is
+appended at once, as one JSON line with its content key, to ``cells.jsonl`` in the output folder: a study
+interrupted (Ctrl-C, a crash, a full disk) or extended resumes there and computes only the runs whose key is
+new; the volume engine's results are cached by content beside it (``cache/``). The rows are put in one order
+(variant, target set, subject, run) whatever the order tasks finished in, and each task runs with one BLAS
+thread, so joblib, Dask and one process give the same table bit for bit.
+
+Owns execution and the resumable log; the work itself is :mod:`nfd.evaluate._grid`'s.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from nfd.evaluate._grid import GridPlan, RunJob, evaluate_run, plan_grid, read_centres
+from nfd.evaluate._study import Study, study_runs
+
+__all__ = ["GridResult", "run_grid"]
+
+#: Bumped when a task's rows change meaning, so old lines of cells.jsonl are not reused.
+_ROWS_VERSION = "nfd.evaluate.cells v1"
+
+
+@dataclass(frozen=True)
+class GridResult:
+    """What :func:`run_grid` gives.
+
+    Attributes
+    ----------
+    rows : list of dict
+        The cells table's rows, in table order.
+    problems : list of str
+        One line per problem (a missing run, an ROI outside the brain...), in the order found.
+    plan : GridPlan
+    runs : int
+        Runs in the dataset; ``computed`` of them ran now, the rest came from ``cells.jsonl``.
+    computed : int
+    """
+
+    rows: list[dict[str, Any]]
+    problems: list[str]
+    plan: GridPlan
+    runs: int
+    computed: int
+
+
+def _jobs(study: Study, out_dir: Path) -> tuple[list[RunJob], GridPlan, list[str]]:
+    runs, problems = study_runs(study)
+    centres, missing = read_centres(study, sorted({r.subject for r in runs}))
+    problems += missing
+    control = study.rois.control
+    targets = list(study.rois.targets)
+    if not targets and centres:
+        targets = [n for n in next(iter(centres.values())) if n != control]
+    usable = []
+    for subject, table in centres.items():
+        absent = [n for n in [*targets, control] if n not in table]
+        if control in absent:
+            problems.append(f"subject {subject}: no coordinates for the control ROI {control}; its runs are left out")
+            continue
+        if absent:
+            problems.append(
+                f"subject {subject}: no coordinates for ROI(s) {', '.join(absent)}; cells with them are left out"
+            )
+        usable.append(subject)
+    plan = plan_grid(study, targets, multi_echo=any(len(r.echoes) > 1 for r in runs))
+    cache = out_dir / "cache"
+    jobs = [RunJob(r, centres[r.subject], plan, study, cache) for r in runs if r.subject in usable]
+    return jobs, plan, problems
+
+
+def _key(job: RunJob) -> str:
+    """What decides a run's rows: the run, its files (size, mtime), its centres, the plan and the processing."""
+    s = job.study
+    stats = [
+        (str(p), p.stat().st_size, p.stat().st_mtime_ns)
+        if p.is_file()
+        else (str(p), sorted((q.name, q.stat().st_size, q.stat().st_mtime_ns) for q in p.iterdir()))
+        for p in job.run.echoes
+    ]
+    text = repr(
+        (
+            _ROWS_VERSION,
+            job.run,
+            stats,
+            sorted(job.centres.items()),
+            job.plan,
+            s.volume,
+            s.optcom,
+            s.full,
+            s.gold,
+            s.dataset.skip_volumes,
+            s.dataset.min_volumes,
+        )
+    )
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _done(log: Path) -> dict[str, dict[str, Any]]:
+    """The runs finished before, by key; a torn last line (an interrupted write) is ignored."""
+    out: dict[str, dict[str, Any]] = {}
+    if not log.is_file():
+        return out
+    for line in log.read_bytes().splitlines():
+        try:
+            entry = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            continue
+        out[entry["key"]] = entry
+    return out
+
+
+def _execute(pending: list[RunJob], jobs: int, scheduler: str | None) -> Iterator[tuple[int, Any]]:
+    """(index in pending, result) as tasks finish."""
+    if scheduler:
+        yield from _dask(pending, jobs, scheduler)
+    elif jobs > 1 and len(pending) > 1:
+        from joblib import Parallel, delayed
+
+        parallel = Parallel(n_jobs=jobs, return_as="generator_unordered")
+        yield from parallel(delayed(_indexed)(k, job) for k, job in enumerate(pending))
+    else:
+        for k, job in enumerate(pending):
+            yield k, evaluate_run(job)
+
+
+def _indexed(k: int, job: RunJob) -> tuple[int, Any]:
+    return k, evaluate_run(job)
+
+
+def _dask(pending: list[RunJob], jobs: int, scheduler: str) -> Iterator[tuple[int, Any]]:
+    from distributed import Client, LocalCluster, as_completed
+
+    cluster = None
+    if scheduler == "local":
+        cluster = LocalCluster(n_workers=max(jobs, 1), threads_per_worker=1, processes=True, dashboard_address=None)
+        client = Client(cluster)
+    else:
+        client = Client(scheduler)
+    try:
+        futures = {client.submit(_indexed, k, job, pure=False): k for k, job in enumerate(pending)}
+        for future in as_completed(futures):
+            yield future.result()
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def run_grid(
+    study: Study,
+    out_dir: str | Path,
+    *,
+    jobs: int = 1,
+    scheduler: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> GridResult:
+    """Run every run's task of a study not finished before (see the module docstring).
+
+    Parameters
+    ----------
+    study : Study
+    out_dir : path
+        The study's output folder (``cells.jsonl`` and ``cache/`` in it; created if missing).
+    jobs : int
+        Local worker processes (joblib), or the workers of a ``"local"`` Dask cluster.
+    scheduler : str, optional
+        A Dask scheduler's address, or ``"local"``.
+    progress : callable, optional
+        ``progress(done, total)`` after each run (runs resumed from the log count as done at the start).
+
+    Returns
+    -------
+    GridResult
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    all_jobs, plan, problems = _jobs(study, out)
+    log = out / "cells.jsonl"
+    done = _done(log)
+    keys = [_key(job) for job in all_jobs]
+    pending = [job for job, key in zip(all_jobs, keys, strict=True) if key not in done]
+    pending_keys = [key for key in keys if key not in done]
+    finished = len(all_jobs) - len(pending)
+    if progress is not None:
+        progress(finished, len(all_jobs))
+    with log.open("ab") as f:
+        for k, (rows, run_problems) in _execute(pending, jobs, scheduler):
+            line = orjson.dumps(
+                {"key": pending_keys[k], "rows": rows, "problems": run_problems}, option=orjson.OPT_SERIALIZE_NUMPY
+            )
+            f.write(line + b"\n")
+            f.flush()
+            done[pending_keys[k]] = orjson.loads(line)  # as a resumed study reads it (NaN as null)
+            finished += 1
+            if progress is not None:
+                progress(finished, len(all_jobs))
+    rows = [row for key in keys for row in done[key]["rows"]]
+    for key in keys:
+        problems += done[key]["problems"]
+    order = {v.label: i for i, v in enumerate(plan.variants)}
+    sets = {v.label: {"+".join(t): i for i, t in enumerate(v.sets)} for v in plan.variants}
+    rows.sort(key=lambda r: (order[r["variant"]], sets[r["variant"]][r["target_set"]], r["subject"], r["run"]))
+    return GridResult(rows, problems, plan, len(all_jobs), len(pending))

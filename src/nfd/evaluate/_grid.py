@@ -1,0 +1,419 @@
+"""The algorithm grid of a study, run by run: the cells table of ``nfd evaluate``.
+
+A study's ``[[variants]]`` blocks expand into :class:`Variant` s (one per combination of their lists) and
+target sets (:func:`plan_grid`). The work is one task per recorded run (:func:`evaluate_run`): the run's
+volumes go through the daemon's volume engine once per echo handling (:func:`nfd.evaluate.minimal_roi_series`,
+every ROI at every radius in the same pass, cached on disk by content), the fully processed level is derived
+from that (:func:`nfd.evaluate.full_roi_series`), the gold standard and the "standard" full-series measure are
+computed per target set, and every variant runs on the cached series through the daemon's feedback computer
+(:func:`nfd.evaluate.feedback_over`). A task returns the run's rows of the ``cells`` table and one line per
+problem (an ROI outside the field of view or the brain, a run too short, an echo the run does not have); the
+rest of the grid goes on.
+
+This module owns the expansion and the per-run task; it knows nothing of processes or clusters
+(:mod:`nfd.evaluate._execute`) nor of statistics (:mod:`nfd.evaluate._stats`).
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from nfd.daemon.worker import engine_options
+from nfd.design import Design
+from nfd.evaluate._full import full_roi_series
+from nfd.evaluate._minimal import MinimalSeries, minimal_roi_series
+from nfd.evaluate._spheres import sphere_masks
+from nfd.evaluate._study import Study, StudyRun
+from nfd.evaluate._variants import feedback_over, raw_steps
+from nfd.feedback import composite_measure
+from nfd.feedback._connectivity import pearson
+
+__all__ = ["AXES", "GridPlan", "RunJob", "Variant", "evaluate_run", "plan_grid", "read_centres"]
+
+#: The axis columns of the tables, in order (see the cells table's contract in the README).
+AXES = ("kind", "points", "n_targets", "min_agree", "radius_mm", "echo", "level")
+_SIZES = {"pairs": 2, "triples": 3, "quads": 4}
+#: An ROI with less of its voxels inside the brain is left out of a run.
+MIN_IN_BRAIN = 0.5
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One combination of a ``[[variants]]`` block's lists, with the target sets it runs on."""
+
+    kind: str
+    points: int
+    n_targets: int
+    min_agree: int
+    radius_mm: float
+    echo: str
+    level: str
+    direction: str
+    sets: tuple[tuple[str, ...], ...]
+
+    @property
+    def label(self) -> str:
+        """A unique name joining the axes."""
+        agree = "" if self.min_agree == self.n_targets else f" agree={self.min_agree}"
+        same = "" if self.direction == "any" else f" direction={self.direction}"
+        return (
+            f"{self.kind} points={self.points} targets={self.n_targets}{agree} radius={self.radius_mm:g} "
+            f"echo={self.echo} level={self.level}{same}"
+        )
+
+    def axes(self) -> dict[str, Any]:
+        """The axis columns of this variant's rows."""
+        return {
+            "kind": self.kind,
+            "points": self.points,
+            "n_targets": self.n_targets,
+            "min_agree": self.min_agree,
+            "radius_mm": self.radius_mm,
+            "echo": self.echo,
+            "level": self.level,
+            "variant": self.label,
+        }
+
+
+@dataclass(frozen=True)
+class GridPlan:
+    """The expanded grid: the variants, the ROIs, and what each run's task must compute."""
+
+    variants: tuple[Variant, ...]
+    targets: tuple[str, ...]
+    control: str
+    echoes: tuple[str, ...]
+    radii: tuple[float, ...]
+    gold_echo: str
+
+
+def _target_sets(targets: Sequence[str], size: int, sample: int, seed: int) -> tuple[tuple[str, ...], ...]:
+    every = list(itertools.combinations(targets, size))
+    if sample and sample < len(every):
+        picked = np.random.default_rng([seed, size]).choice(len(every), size=sample, replace=False)
+        every = [every[i] for i in sorted(picked.tolist())]
+    return tuple(every)
+
+
+def plan_grid(study: Study, targets: Sequence[str], multi_echo: bool) -> GridPlan:
+    """Expand a study's variants over its targets (see the module docstring).
+
+    Parameters
+    ----------
+    study : Study
+    targets : sequence of str
+        The target ROIs (the study's, or every ROI of the centres but the control).
+    multi_echo : bool
+        Whether the dataset's runs have several echoes (the default echo handling: "optcom", else "1").
+    """
+    default_echo = "optcom" if multi_echo else "1"
+    variants = []
+    for block in study.variants:
+        size = _SIZES[block.targets]
+        sets = _target_sets(targets, size, block.sets, study.statistics.seed)
+        for points, radius, echo, level in itertools.product(
+            block.points, block.radius_mm or study.rois.radius_mm, block.echo or (default_echo,), block.level
+        ):
+            variants.append(
+                Variant(
+                    block.kind,
+                    int(points),
+                    size,
+                    block.min_agree or size,
+                    float(radius),
+                    echo,
+                    level,
+                    block.direction,
+                    sets,
+                )
+            )
+    unique = {v.label: v for v in variants}
+    gold_echo = study.gold.echo or default_echo
+    echoes = tuple(dict.fromkeys([*(v.echo for v in unique.values()), gold_echo]))
+    return GridPlan(
+        tuple(unique.values()),
+        tuple(targets),
+        study.rois.control,
+        echoes,
+        tuple(float(r) for r in study.rois.radius_mm),
+        gold_echo,
+    )
+
+
+def read_centres(
+    study: Study, subjects: Sequence[str]
+) -> tuple[dict[str, dict[str, tuple[float, float, float]]], list[str]]:
+    """Per subject, ROI name -> centre (world mm), from ``rois.centres``; and one line per subject lacking them."""
+    pattern = study.rois.centres
+    out: dict[str, dict[str, tuple[float, float, float]]] = {}
+    problems = []
+    for subject in subjects:
+        path = study.folder / pattern.replace("{subject}", subject)
+        rows = _tsv_rows(path)
+        if "{subject}" not in pattern:
+            rows = [r for r in rows if r.get("subject", "").removeprefix("sub-") == subject]
+        try:
+            centres = {r["name"]: (float(r["x"]), float(r["y"]), float(r["z"])) for r in rows}
+        except (KeyError, ValueError) as exc:
+            problems.append(
+                f"subject {subject}: unreadable ROI centres in {path} ({exc!r}): expected columns name, x, y, z in mm"
+            )
+            continue
+        if not centres:
+            problems.append(f"subject {subject}: no ROI coordinates in {path}; its runs are left out")
+            continue
+        out[subject] = centres
+    return out, problems
+
+
+def _tsv_rows(path: Path) -> list[dict[str, str]]:
+    try:
+        with path.open(newline="", encoding="utf-8") as f:
+            return list(csv.DictReader(f, delimiter="\t"))
+    except OSError:
+        return []
+
+
+@dataclass(frozen=True)
+class RunJob:
+    """Everything one run's task needs (picklable, sent to a worker process or a Dask worker)."""
+
+    run: StudyRun
+    centres: dict[str, tuple[float, float, float]]
+    plan: GridPlan
+    study: Study
+    cache_dir: Path
+
+
+@dataclass
+class _Series:
+    """One echo handling's minimally processed series of a run, with its fully processed level."""
+
+    minimal: MinimalSeries
+    full: MinimalSeries
+
+
+def _recording(run: StudyRun, echo: str, study: Study) -> tuple[Path, dict[str, Any] | None]:
+    """The file the engine reads for an echo handling, and the multi-echo options (None for one echo)."""
+    if echo == "optcom":
+        if len(run.echoes) < 2:
+            raise LookupError(f"echo handling 'optcom' needs several echoes; the run has {len(run.echoes)}")
+        o = study.optcom
+        return run.echoes[0], {
+            "combine": o.combine,
+            "realign_echo": o.realign_echo,
+            "t2s_volumes": o.t2s_volumes,
+            "t2s_update": o.t2s_update,
+        }
+    number = int(echo)
+    if number > len(run.echoes):
+        raise LookupError(f"echo {number} asked for; the run has {len(run.echoes)}")
+    return run.echoes[number - 1], None
+
+
+def _grid_of(path: Path) -> tuple[tuple[int, int, int], npt.NDArray[np.float64]]:
+    from nfd.acquire import plan_recording
+
+    first = plan_recording(path)[0]
+    image = first.read_echoes()[0] if first.echoes else first.read()
+    return image.shape, image.affine
+
+
+def _masks(job: RunJob, problems: list[str], where: str) -> dict[str, npt.NDArray[np.bool_]]:
+    """Every ROI at every radius on the run's grid; an ROI outside the field of view is reported and left out."""
+    path, _ = _recording(job.run, job.plan.echoes[0], job.study)
+    shape, affine = _grid_of(path)
+    masks = {}
+    for radius in job.plan.radii:
+        for name, mask in sphere_masks(job.centres, radius, shape, affine).items():
+            if mask.any():
+                masks[f"{name}@{radius:g}"] = mask
+            elif radius == job.plan.radii[0]:
+                problems.append(
+                    f"{where}: ROI {name} centre {tuple(round(c, 1) for c in job.centres[name])} mm is "
+                    "outside the field of view; cells with it are left out"
+                )
+    return masks
+
+
+def _series(
+    job: RunJob, masks: dict[str, npt.NDArray[np.bool_]], tr: float, problems: list[str], where: str
+) -> dict[str, _Series]:
+    out = {}
+    full = job.study.full
+    for echo in job.plan.echoes:
+        try:
+            path, multiecho = _recording(job.run, echo, job.study)
+        except LookupError as exc:
+            problems.append(f"{where}: {exc}; its cells are left out")
+            continue
+        minimal = minimal_roi_series(
+            path,
+            masks,
+            engine=engine_options(job.study.volume),
+            multiecho=multiecho,
+            echo_times_ms=job.run.echo_times_ms or None,
+            skip_volumes=job.study.dataset.skip_volumes,
+            cache_dir=job.cache_dir,
+        )
+        cleaned = full_roi_series(
+            minimal,
+            tr,
+            confounds=full.confounds,
+            detrend=full.detrend,
+            high_pass_hz=full.high_pass_hz or None,
+            low_pass_hz=full.low_pass_hz or None,
+        )
+        out[echo] = _Series(
+            minimal,
+            MinimalSeries(minimal.names, cleaned, minimal.indices, minimal.motion, minimal.tsnr, minimal.in_brain),
+        )
+    return out
+
+
+def _outside_brain(series: dict[str, _Series], job: RunJob, problems: list[str], where: str) -> set[str]:
+    """ROI@radius columns with too little of them in the brain (reported once per ROI and radius)."""
+    first = next(iter(series.values())).minimal
+    bad = set()
+    for name, fraction in zip(first.names, first.in_brain.tolist(), strict=True):
+        if not fraction >= MIN_IN_BRAIN:
+            bad.add(name)
+            problems.append(
+                f"{where}: ROI {name.replace('@', ' at ')} mm is outside the brain ({fraction:.0%} "
+                f"of its voxels in the brain, at least {MIN_IN_BRAIN:.0%} expected); cells with it "
+                "are left out"
+            )
+    return bad
+
+
+def _columns(s: MinimalSeries, names: Sequence[str]) -> npt.NDArray[np.float64]:
+    return np.column_stack([s.column(n) for n in names])
+
+
+def _measures(s: MinimalSeries, targets: Sequence[str], control: str) -> tuple[float, float]:
+    """(composite measure, mean target-target r) of a series."""
+    t = _columns(s, targets)
+    within = [pearson(t[:, a], t[:, b]) for a, b in itertools.combinations(range(t.shape[1]), 2)]
+    return composite_measure(t, s.column(control)), float(np.mean(within))
+
+
+def run_tr(run: StudyRun) -> float:
+    """A run's TR, s: the study's or BIDS sidecar's, else the NIfTI header's or the DICOM's RepetitionTime."""
+    if run.tr > 0:
+        return run.tr
+    path = run.echoes[0]
+    if path.is_file():
+        import nibabel as nib
+
+        header: Any = nib.load(path).header
+        zooms = header.get_zooms()
+        units = header.get_xyzt_units()[1] if hasattr(header, "get_xyzt_units") else "sec"
+        if len(zooms) > 3 and zooms[3] > 0:
+            return float(zooms[3]) / (1000.0 if units == "msec" else 1.0)
+    else:
+        import pydicom
+
+        for file in sorted(p for p in path.iterdir() if p.is_file()):
+            try:
+                ds = pydicom.dcmread(file, stop_before_pixels=True)
+            except Exception:  # noqa: BLE001  pydicom raises many kinds for a file that is not DICOM: the next
+                continue
+            if "RepetitionTime" in ds:
+                return float(ds.RepetitionTime) / 1000.0
+    raise LookupError("no repetition time in the files: give it as [[dataset.runs]] tr")
+
+
+def evaluate_run(job: RunJob) -> tuple[list[dict[str, Any]], list[str]]:
+    """One run's rows of the cells table and its problems (see the module docstring)."""
+    from threadpoolctl import threadpool_limits
+
+    where = f"subject {job.run.subject} run {job.run.run}"
+    problems: list[str] = []
+    with threadpool_limits(1):  # one core per task, and the same sums whatever the worker
+        try:
+            tr = run_tr(job.run)
+            masks = _masks(job, problems, where)
+            series = _series(job, masks, tr, problems, where) if masks else {}
+        except Exception as exc:  # noqa: BLE001  a broken recording fails its run only; the message names it
+            return [], [*problems, f"{where}: left out: {exc}"]
+        if not series:
+            return [], problems
+        n = next(iter(series.values())).minimal.indices.size
+        if n < job.study.dataset.min_volumes:
+            need = job.study.dataset.min_volumes
+            short = f"{where}: too short: {n} volumes after the skipped ones, at least {need} expected; left out"
+            return [], [*problems, short]
+        bad = _outside_brain(series, job, problems, where)
+        return _rows(job, series, bad, n, problems, where), problems
+
+
+def _rows(
+    job: RunJob, series: dict[str, _Series], bad: set[str], n: int, problems: list[str], where: str
+) -> list[dict[str, Any]]:
+    plan, study = job.plan, job.study
+    indices = next(iter(series.values())).minimal.indices
+    design = Design.from_blocks(int(indices.max()) + 1, [], skip_volumes=study.dataset.skip_volumes)
+    steps: dict[tuple[str, str], Any] = {}
+    gold_cache: dict[tuple[str, float], tuple[float, float]] = {}
+    rows = []
+    short = sorted({v.points for v in plan.variants if v.points >= n})
+    if short:
+        problems.append(f"{where}: too short for points {short}: {n} volumes; those cells are left out")
+    for v in plan.variants:
+        if v.echo not in series or v.points >= n:
+            continue
+        s = series[v.echo].full if v.level == "full" else series[v.echo].minimal
+        gold_level = series.get(plan.gold_echo)
+        if gold_level is None:
+            continue
+        key = (v.echo, v.level)
+        if key not in steps:
+            steps[key] = raw_steps(s)
+        gold_radius = study.gold.radius_mm or v.radius_mm
+        for targets in v.sets:
+            names = [f"{t}@{v.radius_mm:g}" for t in targets]
+            control = f"{plan.control}@{v.radius_mm:g}"
+            gold_names = [f"{t}@{gold_radius:g}" for t in targets]
+            gold_control = f"{plan.control}@{gold_radius:g}"
+            if any(c in bad or c not in s.names for c in [*names, control, *gold_names, gold_control]):
+                continue
+            gold_key = ("+".join(targets), gold_radius)
+            if gold_key not in gold_cache:
+                g = gold_level.full if study.gold.level == "full" else gold_level.minimal
+                gold_cache[gold_key] = _measures(g, gold_names, gold_control)
+            gold, r_targets = gold_cache[gold_key]
+            result = feedback_over(
+                steps[key],
+                s,
+                design,
+                v.kind,
+                targets=names,
+                control=control,
+                signal="raw",
+                points=v.points,
+                min_agree=v.min_agree,
+                direction=v.direction,
+            )
+            m = series[v.echo].minimal
+            rows.append(
+                {
+                    **v.axes(),
+                    "target_set": "+".join(targets),
+                    "subject": job.run.subject,
+                    "run": job.run.run,
+                    "output": float(result.summary["events"]),
+                    "gold": gold,
+                    "r_targets": r_targets,
+                    "tsnr": float(np.mean([m.tsnr[m.names.index(c)] for c in names])),
+                    "standard": _measures(m, names, control)[0],
+                }
+            )
+    return rows
