@@ -27,13 +27,12 @@ from typing import Any
 import structlog
 
 from nfd._files import write_atomic
+from nfd.evaluate._axes import CELL_COLUMNS
 from nfd.evaluate._execute import run_grid
-from nfd.evaluate._grid import AXES
 from nfd.evaluate._study import load_study
 
 __all__ = ["EvaluationResult", "evaluate_study"]
 
-_COLUMNS = (*AXES, "variant", "target_set", "subject", "run", "output", "gold", "r_targets", "tsnr", "standard")
 #: The packages whose versions the report lists.
 _PACKAGES = (
     "nfd",
@@ -122,7 +121,7 @@ def evaluate_study(
     grid = run_grid(study, out, jobs=jobs, scheduler=scheduler, progress=progress)
     for line in grid.problems:
         log.warning("evaluate_problem", problem=line)
-    cells = pd.DataFrame(grid.rows, columns=list(_COLUMNS)).astype({"output": float, "gold": float})
+    cells = pd.DataFrame(grid.rows, columns=list(CELL_COLUMNS)).astype({"output": float, "gold": float})
     performance = performance_table(cells)
     comparisons = comparison_table(performance, n_resamples=study.statistics.iterations, seed=study.statistics.seed)
     correlations = correlation_table(performance)

@@ -28,6 +28,7 @@ import numpy.typing as npt
 
 from nfd.daemon.worker import engine_options
 from nfd.design import Design
+from nfd.evaluate._axes import AXES
 from nfd.evaluate._full import full_roi_series
 from nfd.evaluate._minimal import MinimalSeries, minimal_roi_series
 from nfd.evaluate._spheres import sphere_masks
@@ -38,8 +39,6 @@ from nfd.feedback._connectivity import pearson
 
 __all__ = ["AXES", "GridPlan", "RunJob", "Variant", "evaluate_run", "plan_grid", "read_centres"]
 
-#: The axis columns of the tables, in order (see the cells table's contract in the README).
-AXES = ("kind", "points", "n_targets", "min_agree", "radius_mm", "echo", "level")
 _SIZES = {"pairs": 2, "triples": 3, "quads": 4}
 #: An ROI with less of its voxels inside the brain is left out of a run.
 MIN_IN_BRAIN = 0.5
@@ -193,6 +192,14 @@ class RunJob:
     cache_dir: Path
 
 
+class _TooShort(Exception):
+    """A run with fewer volumes than the study's ``dataset.min_volumes``."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__(n)
+        self.n = n
+
+
 @dataclass
 class _Series:
     """One echo handling's minimally processed series of a run, with its fully processed level."""
@@ -264,6 +271,8 @@ def _series(
             skip_volumes=job.study.dataset.skip_volumes,
             cache_dir=job.cache_dir,
         )
+        if minimal.indices.size < job.study.dataset.min_volumes:
+            raise _TooShort(minimal.indices.size)
         cleaned = full_roi_series(
             minimal,
             tr,
@@ -279,19 +288,24 @@ def _series(
     return out
 
 
-def _outside_brain(series: dict[str, _Series], job: RunJob, problems: list[str], where: str) -> set[str]:
-    """ROI@radius columns with too little of them in the brain (reported once per ROI and radius)."""
+def _outside_brain(series: dict[str, _Series], problems: list[str], where: str) -> set[str]:
+    """ROI@radius columns with too little of them in the brain (one line per ROI, its radii listed)."""
     first = next(iter(series.values())).minimal
-    bad = set()
+    bad: dict[str, list[str]] = {}
     for name, fraction in zip(first.names, first.in_brain.tolist(), strict=True):
         if not fraction >= MIN_IN_BRAIN:
-            bad.add(name)
-            problems.append(
-                f"{where}: ROI {name.replace('@', ' at ')} mm is outside the brain ({fraction:.0%} "
-                f"of its voxels in the brain, at least {MIN_IN_BRAIN:.0%} expected); cells with it "
-                "are left out"
-            )
-    return bad
+            roi, radius = name.split("@")
+            bad.setdefault(roi, []).append(f"{fraction:.0%} at {radius} mm")
+    for roi, parts in bad.items():
+        problems.append(
+            f"{where}: ROI {roi} is outside the brain ({', '.join(parts)} of its voxels in the brain, "
+            f"at least {MIN_IN_BRAIN:.0%} expected); cells with it are left out"
+        )
+    return {
+        name
+        for name in first.names
+        if name.split("@")[0] in bad and not first.in_brain[first.names.index(name)] >= MIN_IN_BRAIN
+    }
 
 
 def _columns(s: MinimalSeries, names: Sequence[str]) -> npt.NDArray[np.float64]:
@@ -342,16 +356,16 @@ def evaluate_run(job: RunJob) -> tuple[list[dict[str, Any]], list[str]]:
             tr = run_tr(job.run)
             masks = _masks(job, problems, where)
             series = _series(job, masks, tr, problems, where) if masks else {}
+        except _TooShort as exc:
+            need = job.study.dataset.min_volumes
+            short = f"{where}: too short: {exc.n} volumes after the skipped ones, at least {need} expected"
+            return [], [*problems, f"{short} (dataset.min_volumes); left out"]
         except Exception as exc:  # noqa: BLE001  a broken recording fails its run only; the message names it
             return [], [*problems, f"{where}: left out: {exc}"]
         if not series:
             return [], problems
         n = next(iter(series.values())).minimal.indices.size
-        if n < job.study.dataset.min_volumes:
-            need = job.study.dataset.min_volumes
-            short = f"{where}: too short: {n} volumes after the skipped ones, at least {need} expected; left out"
-            return [], [*problems, short]
-        bad = _outside_brain(series, job, problems, where)
+        bad = _outside_brain(series, problems, where)
         return _rows(job, series, bad, n, problems, where), problems
 
 

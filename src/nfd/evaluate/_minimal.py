@@ -36,8 +36,8 @@ from nfd.volume import conform_to_grid, make_corrector
 
 __all__ = ["MinimalSeries", "minimal_roi_series"]
 
-#: Bumped when what a cached result holds changes (v2: tsnr and in_brain).
-_CACHE_VERSION = b"nfd.evaluate.minimal v2"
+#: Bumped when what a cached result holds changes (v2: tsnr and in_brain; v3: SPM's implicit mask).
+_CACHE_VERSION = b"nfd.evaluate.minimal v3"
 
 
 @dataclass(frozen=True, eq=False)
@@ -63,8 +63,8 @@ class MinimalSeries:
         ROI.
     in_brain : numpy.ndarray
         float64 ``(n_rois,)``: the fraction of each ROI's voxels inside the
-        brain of the reference volume (above 1/8 of its mean: SPM's global
-        threshold); NaN for an empty ROI (a centre outside the field of view).
+        brain of the reference volume (SPM's implicit mask: above 0.8 of the
+        global mean); NaN for an empty ROI.
     """
 
     names: tuple[str, ...]
@@ -202,9 +202,15 @@ def _roi_tsnr(
 
 
 def _in_brain(masks: dict[str, npt.NDArray[np.bool_]], reference: npt.NDArray[Any]) -> dict[str, float]:
-    """Fraction of each ROI's voxels above 1/8 of the reference's mean (SPM's global threshold)."""
+    """Fraction of each ROI's voxels in SPM's implicit brain mask of the reference.
+
+    SPM's first-level rule (``spm_defaults``: ``mask.thresh = 0.8``; ``spm_global``): voxels above 0.8 of the
+    global value, the mean of the voxels above 1/8 of the volume's mean. 1/8 of the mean alone lets a late
+    echo's Rician background in.
+    """
     ref = np.asarray(reference, dtype=np.float64)
-    brain = ref > ref.mean() / 8.0
+    above = ref > ref.mean() / 8.0
+    brain = ref > 0.8 * (ref[above].mean() if above.any() else 0.0)
     return {name: float(brain[mask].mean()) if mask.any() else float("nan") for name, mask in masks.items()}
 
 

@@ -32,10 +32,10 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from nfd.evaluate._axes import AXES as _AXES
+
 __all__ = ["write_figures", "write_report"]
 
-#: The axis columns of the tables, in the contract's order.
-_AXES = ("kind", "points", "n_targets", "min_agree", "radius_mm", "echo", "level")
 _DPI = 110
 _MAX_COMPARISONS = 12
 _PERFORMANCE_LABEL = "performance (r, output vs gold)"

@@ -30,6 +30,8 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
+from nfd.evaluate._axes import AXES
+
 __all__ = [
     "PermutationResult",
     "pearson",
@@ -42,9 +44,6 @@ __all__ = [
 ]
 
 #: The axis columns of ``cells`` and ``performance``, in the contract's order (the same tuple as ``_grid.AXES``,
-#: which nfd.evaluate exports; not re-exported here).
-AXES: tuple[str, ...] = ("kind", "points", "n_targets", "min_agree", "radius_mm", "echo", "level")
-
 #: Fewest finite pairs for a Pearson r (``performance``), fewest sets for a contrast and for a correlation.
 _MIN_PAIRS = 3
 _MIN_SETS = 3

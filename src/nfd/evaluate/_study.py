@@ -269,9 +269,21 @@ def study_runs(study: Study) -> tuple[list[StudyRun], list[str]]:
         if not entry.path.exists():
             problems.append(f"subject {entry.subject} run {entry.run}: missing run: {entry.path} does not exist")
             continue
-        runs.append(StudyRun(entry.subject, entry.run, (entry.path,), entry.tr))
+        runs.append(StudyRun(entry.subject, entry.run, _echo_files(entry.path), entry.tr))
     runs.sort(key=lambda r: (r.subject, r.run))
     return runs, problems
+
+
+def _echo_files(path: Path) -> tuple[Path, ...]:
+    """A recording's echo files: an ``_echo-1_`` NIfTI with its siblings ``_echo-2_``... while they exist."""
+    from nfd.acquire._echoes import bids_echo, echo_sibling
+
+    if not path.is_file() or bids_echo(path.name) != 1:
+        return (path,)
+    files = [path]
+    while echo_sibling(path, len(files) + 1).is_file():
+        files.append(echo_sibling(path, len(files) + 1))
+    return tuple(files)
 
 
 def _bids_runs(root: Path, task: str, subjects: Sequence[str]) -> tuple[list[StudyRun], list[str]]:

@@ -1,0 +1,154 @@
+"""``nfd evaluate`` over a synthetic cohort: the same tables from one process, joblib and a Dask cluster; bad
+input reported and skipped; a study stopped with Ctrl-C resumes."""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from nfd.evaluate import evaluate_study
+from nfd.simulate import make_cohort, write_cohort
+
+SUBJECTS, RUNS, VOLUMES = 4, 2, 48
+
+STUDY = """
+[dataset]
+bids = "cohort"
+min_volumes = 20
+{runs}
+[rois]
+centres = "{centres}"
+radius_mm = [4, 8]
+
+[[variants]]
+targets = "pairs"
+points = [2, 3]
+echo = ["2", "optcom"]
+
+[[variants]]
+targets = "triples"
+points = [2]
+radius_mm = [8]
+level = ["full"]
+
+[statistics]
+iterations = 500
+"""
+
+
+@pytest.fixture(scope="module")
+def cohort(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("evaluate")
+    write_cohort(make_cohort(SUBJECTS, RUNS, VOLUMES, n_targets=4, shape=(40, 48, 34), seed=3), root / "cohort")
+    return root
+
+
+def _study(
+    root: Path,
+    name: str,
+    centres: str = "cohort/derivatives/truth/sub-{subject}/sub-{subject}_rois.tsv",
+    runs: str = "",
+) -> Path:
+    path = root / f"{name}.toml"
+    path.write_text(STUDY.format(centres=centres, runs=runs))
+    return path
+
+
+def _tables(out: Path) -> dict[str, bytes]:
+    return {
+        name: (out / f"{name}.tsv").read_bytes() for name in ("cells", "performance", "comparisons", "correlations")
+    }
+
+
+def test_one_process_joblib_and_dask_give_the_same_tables(cohort: Path) -> None:
+    study = _study(cohort, "same")
+    one = evaluate_study(study, cohort / "one")
+    assert one.problems == [] and one.computed == SUBJECTS * RUNS
+    variants, pairs = 2 * 2 * 2 * 2, 6  # points x radius x echo x level, 6 pairs of 4 targets; + 4 triples
+    assert len(one.cells) == SUBJECTS * RUNS * (variants * pairs + 4)
+    evaluate_study(study, cohort / "joblib", jobs=2)
+    evaluate_study(study, cohort / "dask", jobs=2, scheduler="local")
+    reference = _tables(cohort / "one")
+    assert _tables(cohort / "joblib") == reference
+    assert _tables(cohort / "dask") == reference
+    assert "<img" in one.report.read_text() and (cohort / "one" / "figures" / "output_vs_gold.png").is_file()
+
+
+def test_bad_input_is_one_line_each_and_the_rest_goes_on(cohort: Path) -> None:
+    root = cohort / "bad"
+    root.mkdir()
+    (root / "cohort").symlink_to(cohort / "cohort")
+    rows = ["subject\tname\tx\ty\tz"]
+    for subject in ("01", "02", "03"):  # sub-04: no coordinates
+        table = cohort / f"cohort/derivatives/truth/sub-{subject}/sub-{subject}_rois.tsv"
+        with table.open() as f:
+            for r in csv.DictReader(f, delimiter="\t"):
+                x, y, z = float(r["x"]), float(r["y"]), float(r["z"])
+                if subject == "02" and r["name"] == "target01":
+                    x = 500.0  # outside the field of view
+                if subject == "03" and r["name"] == "target02":
+                    x, y, z = 64.0, 78.0, 54.0  # a corner of the field of view, outside the head
+                rows.append(f"{subject}\t{r['name']}\t{x}\t{y}\t{z}")
+    (root / "centres.tsv").write_text("\n".join(rows) + "\n")
+    for echo in (1, 2, 3):  # a run of 12 volumes, given as a multi-echo recording: its echo-1 file
+        image = nib.load(cohort / f"cohort/sub-01/func/sub-01_task-rest_run-1_echo-{echo}_bold.nii.gz")
+        short = nib.Nifti1Image(np.asarray(image.dataobj)[..., :12], image.affine, image.header)
+        nib.save(short, root / f"short_echo-{echo}_bold.nii.gz")
+    runs = ('[[dataset.runs]]\nsubject = "01"\nrun = "short"\npath = "short_echo-1_bold.nii.gz"\n'
+            '[[dataset.runs]]\nsubject = "01"\nrun = "gone"\npath = "gone.nii.gz"\n')  # fmt: skip
+    study = _study(root, "study", centres="centres.tsv", runs=runs).read_text()
+    (root / "study.toml").write_text(study.replace('echo = ["2", "optcom"]', 'echo = ["2"]'))
+    result = evaluate_study(root / "study.toml", root / "out")
+    problems = (root / "out" / "problems.txt").read_text().splitlines()
+    assert problems == result.problems and len(problems) == 7, problems  # the ROIs: a line per run
+    expected = [
+        "subject 01 run gone: missing run:",
+        "subject 04: no ROI coordinates",
+        "subject 01 run short: too short: 12 volumes after the skipped ones, at least 20 expected",
+        "subject 02 run 1: ROI target01 centre (500.0,",
+        "subject 02 run 2: ROI target01 centre (500.0,",
+        "subject 03 run 1: ROI target02 is outside the brain (0% at 4 mm, 0% at 8 mm of its voxels",
+        "subject 03 run 2: ROI target02 is outside the brain (0% at 4 mm, 0% at 8 mm of its voxels",
+    ]
+    for words in expected:
+        assert sum(line.startswith(words) for line in problems) == 1, (words, problems)
+    report = result.report.read_text()
+    assert all(line.split(":")[0] in report for line in problems)
+    cells = result.cells
+    assert set(cells.subject) == {"01", "02", "03"} and "short" not in set(cells.run)
+    assert not cells[(cells.subject == "02")].target_set.str.contains("target01").any()
+    assert cells[(cells.subject == "02")].target_set.str.contains("target02").any()
+
+
+def test_ctrl_c_stops_a_study_and_it_resumes(cohort: Path) -> None:
+    root = cohort / "interrupted"
+    root.mkdir()
+    (root / "cohort").symlink_to(cohort / "cohort")
+    study = _study(root, "study")
+    command = [sys.executable, "-m", "nfd", "evaluate", str(study), "--out", str(root / "out")]
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    log = root / "out" / "cells.jsonl"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and not (log.is_file() and log.read_bytes().count(b"\n") >= 2):
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert "interrupted" in stderr and "run the same command again to resume" in stderr
+    finished = log.read_bytes().count(b"\n")
+    assert 2 <= finished < SUBJECTS * RUNS
+    shutil.rmtree(root / "out" / "cache")  # what was finished is in cells.jsonl, not only in the engine's cache
+    resumed = evaluate_study(study, root / "out")
+    assert resumed.computed == SUBJECTS * RUNS - finished
+    if (cohort / "one" / "cells.tsv").is_file():
+        assert _tables(root / "out") == _tables(cohort / "one")
