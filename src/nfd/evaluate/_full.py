@@ -16,6 +16,7 @@ mean of its voxels cleaned one by one.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
@@ -23,7 +24,7 @@ import numpy.typing as npt
 
 from nfd.evaluate._minimal import MinimalSeries
 
-__all__ = ["Confounds", "full_roi_series", "motion_confounds"]
+__all__ = ["Confounds", "full_roi_series", "motion_confounds", "r2star_series"]
 
 #: Motion confound strategies, by fMRIPrep's names: none, the 6 parameters, 24 (Friston et al. 1996).
 Confounds = Literal["none", "6P", "12P", "24P"]
@@ -67,10 +68,58 @@ def motion_confounds(motion: npt.ArrayLike, strategy: Confounds = "24P") -> npt.
     return np.hstack(columns)
 
 
+def r2star_series(echo_values: npt.ArrayLike, echo_times_ms: Sequence[float]) -> npt.NDArray[np.float64]:
+    """Each ROI's R2* per volume from its echoes' means: the log-linear fit that leaves S0 changes out.
+
+    A multi-echo signal ``S(TE) = S0 exp(-TE R2*)`` separates BOLD (a change of R2*, which grows with TE)
+    from non-BOLD changes of S0 (equal at every TE): the TE-dependence ME-ICA classifies components by
+    (Kundu et al. 2012, NeuroImage 60:1759-1770). Per ROI and volume, ``log S`` is fitted on ``-TE`` by
+    weighted least squares with weights the squared mean signal of each echo over the run (the inverse
+    variance of ``log S`` under thermal noise; Posse et al. 1999, Magn Reson Med 42:87-97, weight the
+    echoes alike); the slope is R2*. Fluctuations of S0 (motion's spin history, inflow, the scanner's
+    drift) drop out, as every multiplicative change common to the echoes does.
+
+    Parameters
+    ----------
+    echo_values : array_like, (n_volumes, n_echoes, n_rois)
+        Each echo's ROI means (signal units, > 0).
+    echo_times_ms : sequence of float
+        The echo times, ms.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 ``(n_volumes, n_rois)``: R2*, s⁻¹ (a BOLD increase lowers it).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> te = np.array([15.0, 35.0, 55.0])
+    >>> r2s, s0 = np.array([25.0, 26.0]), np.array([1000.0, 1300.0])  # two volumes; S0 changes by 30 %
+    >>> values = (s0[:, None] * np.exp(-te[None, :] / 1000 * r2s[:, None]))[:, :, None]
+    >>> np.round(r2star_series(values, te)[:, 0], 6).tolist()
+    [25.0, 26.0]
+    """
+    v = np.asarray(echo_values, dtype=np.float64)
+    te = np.asarray(echo_times_ms, dtype=np.float64) / 1000.0
+    if v.ndim != 3 or v.shape[1] != te.size or te.size < 2:
+        raise ValueError(f"echo_values must be (n_volumes, {te.size} echoes >= 2, n_rois), got {v.shape}")
+    logs = np.log(np.fmax(v, 1e-6))
+    weights = np.fmax(v.mean(axis=0), 1e-6) ** 2  # (n_echoes, n_rois)
+    weights = weights / weights.sum(axis=0)
+    te_mean = (weights * te[:, None]).sum(axis=0)  # (n_rois,)
+    centred = te[:, None] - te_mean  # (n_echoes, n_rois)
+    log_mean = (weights[None] * logs).sum(axis=1)  # (n_volumes, n_rois)
+    slope = (weights[None] * centred[None] * (logs - log_mean[:, None, :])).sum(axis=1) / (
+        weights * centred**2).sum(axis=0)
+    return -slope
+
+
 def full_roi_series(
     series: MinimalSeries,
     tr: float,
     *,
+    multiecho: Literal["none", "r2star"] = "none",
     confounds: Confounds = "24P",
     detrend: bool = True,
     high_pass_hz: float | None = 0.01,
@@ -84,6 +133,10 @@ def full_roi_series(
         The run's ROI series and motion.
     tr : float
         Repetition time, s.
+    multiecho : {"none", "r2star"}
+        ``"r2star"``: for a multi-echo run (``series.echo_values``), clean each ROI's ``-R2*`` of
+        :func:`r2star_series` (s⁻¹, BOLD up) instead of the combined volume's means, so that the
+        changes of S0 are gone before the rest; a single-echo run is cleaned as it is.
     confounds : {"none", "6P", "12P", "24P"}
         The motion regressors (:func:`motion_confounds`).
     detrend : bool
@@ -101,10 +154,13 @@ def full_roi_series(
     from nilearn.signal import clean
 
     regressors = motion_confounds(series.motion, confounds)
+    values = series.values
+    if multiecho == "r2star" and series.echo_values is not None:
+        values = -r2star_series(series.echo_values, series.echo_times_ms)
     with warnings.catch_warnings():  # nilearn 0.14 deprecates standardize=False for None, which 0.10 lacks
         warnings.simplefilter("ignore", FutureWarning)
         cleaned = clean(
-            series.values, detrend=detrend, standardize=False,
+            values, detrend=detrend, standardize=False,
             confounds=regressors if regressors.shape[1] else None, standardize_confounds=True,
             filter="butterworth" if (high_pass_hz or low_pass_hz) else False,
             high_pass=high_pass_hz, low_pass=low_pass_hz, t_r=tr,

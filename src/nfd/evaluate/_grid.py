@@ -28,7 +28,6 @@ import numpy.typing as npt
 
 from nfd.daemon.worker import engine_options
 from nfd.design import Design
-from nfd.evaluate._axes import AXES
 from nfd.evaluate._full import full_roi_series
 from nfd.evaluate._minimal import MinimalSeries, minimal_roi_series
 from nfd.evaluate._spheres import sphere_masks
@@ -37,7 +36,7 @@ from nfd.evaluate._variants import feedback_over, raw_steps
 from nfd.feedback import composite_measure
 from nfd.feedback._connectivity import pearson
 
-__all__ = ["AXES", "GridPlan", "RunJob", "Variant", "evaluate_run", "plan_grid", "read_centres"]
+__all__ = ["GridPlan", "RunJob", "Variant", "evaluate_run", "plan_grid", "read_centres", "run_tr"]
 
 _SIZES = {"pairs": 2, "triples": 3, "quads": 4}
 #: An ROI with less of its voxels inside the brain is left out of a run.
@@ -276,6 +275,7 @@ def _series(
         cleaned = full_roi_series(
             minimal,
             tr,
+            multiecho=full.multiecho,
             confounds=full.confounds,
             detrend=full.detrend,
             high_pass_hz=full.high_pass_hz or None,

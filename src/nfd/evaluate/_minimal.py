@@ -36,8 +36,8 @@ from nfd.volume import conform_to_grid, make_corrector
 
 __all__ = ["MinimalSeries", "minimal_roi_series"]
 
-#: Bumped when what a cached result holds changes (v2: tsnr and in_brain; v3: SPM's implicit mask).
-_CACHE_VERSION = b"nfd.evaluate.minimal v3"
+#: Bumped when what a cached result holds changes (v2: tsnr and in_brain; v3: SPM's implicit mask; v4: echo_values).
+_CACHE_VERSION = b"nfd.evaluate.minimal v4"
 
 
 @dataclass(frozen=True, eq=False)
@@ -65,6 +65,12 @@ class MinimalSeries:
         float64 ``(n_rois,)``: the fraction of each ROI's voxels inside the
         brain of the reference volume (SPM's implicit mask: above 0.8 of the
         global mean); NaN for an empty ROI.
+    echo_values : numpy.ndarray or None
+        float64 ``(n_volumes, n_echoes, n_rois)``: multi-echo runs, each
+        echo's ROI means of the resliced, unsmoothed echo (before the
+        combination); None for one echo.
+    echo_times_ms : tuple of float
+        The echo times of `echo_values`, ms (empty for one echo).
     """
 
     names: tuple[str, ...]
@@ -73,6 +79,8 @@ class MinimalSeries:
     motion: npt.NDArray[np.float64]
     tsnr: npt.NDArray[np.float64]
     in_brain: npt.NDArray[np.float64]
+    echo_values: npt.NDArray[np.float64] | None = None
+    echo_times_ms: tuple[float, ...] = ()
 
     def column(self, name: str) -> npt.NDArray[np.float64]:
         """One ROI's series."""
@@ -159,13 +167,15 @@ def _run(
     union = np.logical_or.reduce(list(masks.values())) if masks else np.zeros(shape, dtype=bool)
     voxel_sum = np.zeros(int(union.sum()))
     voxel_squares = np.zeros_like(voxel_sum)
-    values, motion = [], []
+    values, motion, echo_values = [], [], []
     for volume in plan:
         images = _echoes(volume)
         data = [conform_to_grid(im.data, im.affine, shape, affine, name=volume.files[0].name) for im in images]
         result = corrector.process(np.stack(data) if multi else data[0])
         values.append(rois.means(result.smoothed))
         motion.append(result.params)
+        if multi:
+            echo_values.append([rois.means(e) for e in corrector.resliced_echoes])  # type: ignore[union-attr]
         inside = result.resliced[union].astype(np.float64)
         voxel_sum += inside
         voxel_squares += inside * inside
@@ -178,6 +188,8 @@ def _run(
         np.asarray(motion, dtype=np.float64),
         np.array([tsnr[n] for n in rois.names]),
         np.array([in_brain[n] for n in rois.names]),
+        np.asarray(echo_values, dtype=np.float64) if multi else None,
+        tuple(tes) if multi else (),
     )
 
 
@@ -246,6 +258,8 @@ def _save(path: Path, series: MinimalSeries) -> None:
         motion=series.motion,
         tsnr=series.tsnr,
         in_brain=series.in_brain,
+        echo_values=np.zeros((0, 0, 0)) if series.echo_values is None else series.echo_values,
+        echo_times_ms=np.asarray(series.echo_times_ms, dtype=np.float64),
     )
     write_atomic(path, tmp.read_bytes())
     tmp.unlink()
@@ -253,6 +267,8 @@ def _save(path: Path, series: MinimalSeries) -> None:
 
 def _load(path: Path) -> MinimalSeries:
     with np.load(path, allow_pickle=False) as f:
+        echoes = f["echo_values"]
         return MinimalSeries(
-            tuple(str(n) for n in f["names"]), f["values"], f["indices"], f["motion"], f["tsnr"], f["in_brain"]
+            tuple(str(n) for n in f["names"]), f["values"], f["indices"], f["motion"], f["tsnr"], f["in_brain"],
+            echoes if echoes.size else None, tuple(float(t) for t in f["echo_times_ms"]),
         )

@@ -92,6 +92,9 @@ class OptcomTable:
 class FullTable:
     """``[full]``: the fully processed level, each ROI's whole series cleaned offline (nilearn)."""
 
+    multiecho: Literal["none", "r2star"] = field(
+        default="r2star", metadata=_doc("multi-echo runs: clean -R2* from the echoes (S0 changes out) or the combined")
+    )
     confounds: Literal["none", "6P", "12P", "24P"] = field(default="24P", metadata=_doc("motion regressors"))
     detrend: bool = field(default=True, metadata=_doc("remove the linear trend"))
     high_pass_hz: float = field(default=0.01, metadata=_doc("high-pass edge (0: none)", "Hz", min=0.0))
