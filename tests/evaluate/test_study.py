@@ -100,3 +100,24 @@ def test_check_exits_2_with_one_line_naming_the_key(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "2 runs of 1 subjects" in done.stderr and "subject 02 run 1: missing run" in done.stderr
     assert load_study(study).rois.centres == "c.tsv"
+
+
+def test_the_example_study_is_valid_and_shows_every_key() -> None:
+    """etc/study.toml (the paper's grid) loads, and documents every key of the schema but the daemon's [volume]."""
+    import dataclasses
+    import typing
+
+    from nfd.evaluate import Study
+    from nfd.evaluate._study import RunEntry, VariantsTable
+
+    path = Path(__file__).resolve().parents[2] / "etc" / "study.toml"
+    study = load_study(path)
+    assert [len(v.points) for v in study.variants] == [3, 1, 1, 1] and study.rois.radius_mm == [4, 6, 8, 10]
+    text = path.read_text()
+    assert "\n# [[dataset.runs]]" in text
+    hints = typing.get_type_hints(Study)
+    tables = [hints[name] for name in hints if dataclasses.is_dataclass(hints[name]) and name != "volume"]
+    for cls in [*tables, VariantsTable, RunEntry]:
+        for f in dataclasses.fields(cls):
+            if not f.metadata.get("internal") and f.name != "runs":  # [[dataset.runs]], a table of its own
+                assert f"\n{f.name} =" in text or f"\n# {f.name} =" in text, f"{cls.__name__}.{f.name} is missing"
