@@ -164,8 +164,8 @@ class _ProxyState:
 
     def _direction(self, change: np.ndarray) -> int:
         """The interval's direction (0: the condition does not hold, or no SD yet)."""
-        self.moments.add(change)
-        if self.rule.min_change_sd > 0:
+        if self.rule.min_change_sd > 0:  # the change SDs are needed only for a minimum change
+            self.moments.add(change)
             if self.moments.n < 2:
                 return 0
             thresholds = (self.rule.min_change_sd * np.sqrt(self.moments.variance)).tolist()
