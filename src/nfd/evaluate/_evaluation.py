@@ -61,6 +61,7 @@ class EvaluationResult:
     report: Path
     computed: int
     runs: int
+    seconds: dict[str, float]
 
 
 def versions() -> dict[str, str]:
@@ -140,5 +141,6 @@ def evaluate_study(
     )
     log.info("evaluate_done", runs=grid.runs, computed=grid.computed, cells=len(cells), report=str(report))
     return EvaluationResult(
-        cells, performance, comparisons, correlations, grid.problems, report, grid.computed, grid.runs
+        cells, performance, comparisons, correlations, grid.problems, report, grid.computed, grid.runs,
+        grid.seconds,
     )

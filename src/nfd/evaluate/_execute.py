@@ -46,6 +46,10 @@ class GridResult:
     runs : int
         Runs in the dataset; ``computed`` of them ran now, the rest came from ``cells.jsonl``.
     computed : int
+    seconds : dict of str to float
+        Summed over the runs computed now (in whichever process ran them): seconds in the volume engine
+        (``engine``: reading, realigning, reslicing, combining, smoothing, ROI means; a cache hit is fast), the
+        offline cleaning (``full``), and the variants with the gold and standard measures (``variants``).
     """
 
     rows: list[dict[str, Any]]
@@ -53,6 +57,7 @@ class GridResult:
     plan: GridPlan
     runs: int
     computed: int
+    seconds: dict[str, float]
 
 
 def _jobs(study: Study, out_dir: Path) -> tuple[list[RunJob], GridPlan, list[str]]:
@@ -195,11 +200,13 @@ def run_grid(
     finished = len(all_jobs) - len(pending)
     if progress is not None:
         progress(finished, len(all_jobs))
+    timings: dict[str, float] = {}
     with log.open("ab") as f:
-        for k, (rows, run_problems) in _execute(pending, jobs, scheduler):
-            line = orjson.dumps(
-                {"key": pending_keys[k], "rows": rows, "problems": run_problems}, option=orjson.OPT_SERIALIZE_NUMPY
-            )
+        for k, (rows, run_problems, seconds) in _execute(pending, jobs, scheduler):
+            for stage, value in seconds.items():
+                timings[stage] = timings.get(stage, 0.0) + value
+            entry = {"key": pending_keys[k], "rows": rows, "problems": run_problems, "seconds": seconds}
+            line = orjson.dumps(entry, option=orjson.OPT_SERIALIZE_NUMPY)
             f.write(line + b"\n")
             f.flush()
             done[pending_keys[k]] = orjson.loads(line)  # as a resumed study reads it (NaN as null)
@@ -212,4 +219,4 @@ def run_grid(
     order = {v.label: i for i, v in enumerate(plan.variants)}
     sets = {v.label: {"+".join(t): i for i, t in enumerate(v.sets)} for v in plan.variants}
     rows.sort(key=lambda r: (order[r["variant"]], sets[r["variant"]][r["target_set"]], r["subject"], r["run"]))
-    return GridResult(rows, problems, plan, len(all_jobs), len(pending))
+    return GridResult(rows, problems, plan, len(all_jobs), len(pending), timings)

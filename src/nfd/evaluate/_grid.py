@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import itertools
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -191,6 +192,24 @@ class RunJob:
     cache_dir: Path
 
 
+class StageClock:
+    """Wall-clock seconds spent per stage of a run's task (``with clock("engine"): ...``)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._stage = ""
+
+    def __call__(self, stage: str) -> StageClock:
+        self._stage = stage
+        return self
+
+    def __enter__(self) -> None:
+        self._start = time.perf_counter()
+
+    def __exit__(self, *exc: object) -> None:
+        self.seconds[self._stage] = self.seconds.get(self._stage, 0.0) + time.perf_counter() - self._start
+
+
 class _TooShort(Exception):
     """A run with fewer volumes than the study's ``dataset.min_volumes``."""
 
@@ -251,7 +270,12 @@ def _masks(job: RunJob, problems: list[str], where: str) -> dict[str, npt.NDArra
 
 
 def _series(
-    job: RunJob, masks: dict[str, npt.NDArray[np.bool_]], tr: float, problems: list[str], where: str
+    job: RunJob,
+    masks: dict[str, npt.NDArray[np.bool_]],
+    tr: float,
+    problems: list[str],
+    where: str,
+    clock: StageClock,
 ) -> dict[str, _Series]:
     out = {}
     full = job.study.full
@@ -261,26 +285,28 @@ def _series(
         except LookupError as exc:
             problems.append(f"{where}: {exc}; its cells are left out")
             continue
-        minimal = minimal_roi_series(
-            path,
-            masks,
-            engine=engine_options(job.study.volume),
-            multiecho=multiecho,
-            echo_times_ms=job.run.echo_times_ms or None,
-            skip_volumes=job.study.dataset.skip_volumes,
-            cache_dir=job.cache_dir,
-        )
+        with clock("engine"):
+            minimal = minimal_roi_series(
+                path,
+                masks,
+                engine=engine_options(job.study.volume),
+                multiecho=multiecho,
+                echo_times_ms=job.run.echo_times_ms or None,
+                skip_volumes=job.study.dataset.skip_volumes,
+                cache_dir=job.cache_dir,
+            )
         if minimal.indices.size < job.study.dataset.min_volumes:
             raise _TooShort(minimal.indices.size)
-        cleaned = full_roi_series(
-            minimal,
-            tr,
-            multiecho=full.multiecho,
-            confounds=full.confounds,
-            detrend=full.detrend,
-            high_pass_hz=full.high_pass_hz or None,
-            low_pass_hz=full.low_pass_hz or None,
-        )
+        with clock("full"):
+            cleaned = full_roi_series(
+                minimal,
+                tr,
+                multiecho=full.multiecho,
+                confounds=full.confounds,
+                detrend=full.detrend,
+                high_pass_hz=full.high_pass_hz or None,
+                low_pass_hz=full.low_pass_hz or None,
+            )
         out[echo] = _Series(
             minimal,
             MinimalSeries(minimal.names, cleaned, minimal.indices, minimal.motion, minimal.tsnr, minimal.in_brain),
@@ -345,28 +371,31 @@ def run_tr(run: StudyRun) -> float:
     raise LookupError("no repetition time in the files: give it as [[dataset.runs]] tr")
 
 
-def evaluate_run(job: RunJob) -> tuple[list[dict[str, Any]], list[str]]:
-    """One run's rows of the cells table and its problems (see the module docstring)."""
+def evaluate_run(job: RunJob) -> tuple[list[dict[str, Any]], list[str], dict[str, float]]:
+    """One run's rows of the cells table, its problems and the seconds per stage (see the module docstring)."""
     from threadpoolctl import threadpool_limits
 
     where = f"subject {job.run.subject} run {job.run.run}"
     problems: list[str] = []
+    clock = StageClock()
     with threadpool_limits(1):  # one core per task, and the same sums whatever the worker
         try:
             tr = run_tr(job.run)
             masks = _masks(job, problems, where)
-            series = _series(job, masks, tr, problems, where) if masks else {}
+            series = _series(job, masks, tr, problems, where, clock) if masks else {}
         except _TooShort as exc:
             need = job.study.dataset.min_volumes
             short = f"{where}: too short: {exc.n} volumes after the skipped ones, at least {need} expected"
-            return [], [*problems, f"{short} (dataset.min_volumes); left out"]
+            return [], [*problems, f"{short} (dataset.min_volumes); left out"], clock.seconds
         except Exception as exc:  # noqa: BLE001  a broken recording fails its run only; the message names it
-            return [], [*problems, f"{where}: left out: {exc}"]
+            return [], [*problems, f"{where}: left out: {exc}"], clock.seconds
         if not series:
-            return [], problems
+            return [], problems, clock.seconds
         n = next(iter(series.values())).minimal.indices.size
         bad = _outside_brain(series, problems, where)
-        return _rows(job, series, bad, n, problems, where), problems
+        with clock("variants"):
+            rows = _rows(job, series, bad, n, problems, where)
+        return rows, problems, clock.seconds
 
 
 def _rows(
