@@ -24,7 +24,9 @@ EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="nfd", description="Real-time neurofeedback daemon for fMRI and EEG-fMRI.")
+    p = argparse.ArgumentParser(
+        prog="nfd", description="Real-time neurofeedback daemon for fMRI and EEG-fMRI."
+    )
     p.add_argument("--version", action="version", version=f"nfd {__version__}")
     _log_options(p, argparse.SUPPRESS)
     p.set_defaults(log_format=None, log_level=None)
@@ -34,40 +36,31 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser(
-        "run",
-        parents=[common],
-        help="run the daemon on the configured watch folder",
+        "run", parents=[common], help="run the daemon on the configured watch folder",
         description="Run the neurofeedback daemon: wait for scans in acquire.watch_dir, send feedback, write a "
-        "run folder per run, until SIGTERM. Exit 2 on a configuration error.",
+                    "run folder per run, until SIGTERM. Exit 2 on a configuration error.",
     )
     run.add_argument("-c", "--config", required=True, type=Path, metavar="FILE", help="TOML configuration")
 
     chk = sub.add_parser(
-        "check-config",
-        parents=[common],
-        help="validate a config file and print the resolved settings",
+        "check-config", parents=[common], help="validate a config file and print the resolved settings",
         description="Validate a configuration as 'nfd run' would (keys, values, files, the protocol) and print the "
-        "resolved settings as JSON. Exit 0 when valid, 2 with one line naming the key otherwise.",
+                    "resolved settings as JSON. Exit 0 when valid, 2 with one line naming the key otherwise.",
     )
     chk.add_argument("config", type=Path, metavar="FILE", help="TOML configuration")
 
     rep = sub.add_parser("replay", parents=[common], help="run the pipeline over a recorded run, as fast as possible")
     rep.add_argument("-c", "--config", required=True, type=Path, metavar="FILE")
-    rep.add_argument("--input", required=True, type=Path, metavar="PATH", help="a folder of scan files or a 4-D NIfTI")
+    rep.add_argument("--input", required=True, type=Path, metavar="PATH",
+                     help="a folder of scan files or a 4-D NIfTI")
     rep.add_argument("--out", required=True, type=Path, metavar="DIR", help="folder for the run folder")
     rep.add_argument("--web", action="store_true", help="serve the live page during the replay ([web] settings)")
-    rep.add_argument(
-        "--send",
-        action="store_true",
-        help="send the feedback to the configured UDP and serial sinks (default: send nothing, so that "
-        "a rehearsal never drives a live stimulus PC)",
-    )
+    rep.add_argument("--send", action="store_true",
+                     help="send the feedback to the configured UDP and serial sinks (default: send nothing, so that "
+                          "a rehearsal never drives a live stimulus PC)")
 
-    sim = sub.add_parser(
-        "simulate-scanner",
-        add_help=False,
-        help="write a recorded series into a watch folder at the TR, as a scanner does",
-    )
+    sim = sub.add_parser("simulate-scanner", add_help=False,
+                         help="write a recorded series into a watch folder at the TR, as a scanner does")
     sim.add_argument("args", nargs=argparse.REMAINDER)
 
     _simulate_parser(sub, common)
@@ -75,31 +68,19 @@ def _parser() -> argparse.ArgumentParser:
 
     eeg = sub.add_parser("eeg", add_help=False, help="EEG tools: 'nfd eeg fit' trains an EEG-fingerprint model")
     eeg.add_argument("args", nargs=argparse.REMAINDER)
-    sub.add_parser(
-        "simulate-eeg", add_help=False, help="play an EEG recording as an LSL stream in real time"
-    ).add_argument("args", nargs=argparse.REMAINDER)
+    sub.add_parser("simulate-eeg", add_help=False, help="play an EEG recording as an LSL stream in real time") \
+        .add_argument("args", nargs=argparse.REMAINDER)
 
     demo = sub.add_parser("demo", parents=[common], help="run the daemon on a synthetic session it makes itself")
     demo.add_argument("--volumes", type=int, default=80, help="volumes in the session (default 80)")
     demo.add_argument("--tr", type=float, default=2.0, help="simulated repetition time in s (default 2.0)")
-    demo.add_argument(
-        "--speed",
-        type=float,
-        default=10.0,
-        help="how many times faster than real time the volumes are written (default 10)",
-    )
-    demo.add_argument(
-        "--out", type=Path, default=Path("nfd-demo"), help="folder for the run folder (default ./nfd-demo)"
-    )
+    demo.add_argument("--speed", type=float, default=10.0,
+                      help="how many times faster than real time the volumes are written (default 10)")
+    demo.add_argument("--out", type=Path, default=Path("nfd-demo"),
+                      help="folder for the run folder (default ./nfd-demo)")
     demo.add_argument("--seed", type=int, default=1, help="random seed of the synthetic session")
-    demo.add_argument(
-        "--echoes",
-        type=int,
-        default=1,
-        choices=range(1, 6),
-        metavar="N",
-        help="a multi-echo session of N echoes (1 to 5; default 1), combined online",
-    )
+    demo.add_argument("--echoes", type=int, default=1, choices=range(1, 6), metavar="N",
+                      help="a multi-echo session of N echoes (1 to 5; default 1), combined online")
     return p
 
 
@@ -108,12 +89,10 @@ def _simulate_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentP
     simulate = sub.add_parser("simulate", parents=[common], help="write synthetic datasets with known ground truth")
     kinds = simulate.add_subparsers(dest="simulate_command", required=True, metavar="KIND")
     c = kinds.add_parser(
-        "cohort",
-        parents=[common],
-        help="a multi-echo resting-state cohort with known connectivity, as BIDS",
+        "cohort", parents=[common], help="a multi-echo resting-state cohort with known connectivity, as BIDS",
         description="Write a synthetic multi-echo resting-state BIDS dataset (a phantom per subject, target ROIs "
-        "with a known spread of coupling and a decoupled control, every noise of the model) and its "
-        "ground truth in derivatives/truth (nfd.simulate.make_cohort). Exit 2 on a bad argument.",
+                    "with a known spread of coupling and a decoupled control, every noise of the model) and its "
+                    "ground truth in derivatives/truth (nfd.simulate.make_cohort). Exit 2 on a bad argument.",
     )
     c.add_argument("--subjects", type=int, default=34, help="subjects (default 34)")
     c.add_argument("--runs", type=int, default=2, help="rest runs per subject (default 2)")
@@ -123,14 +102,8 @@ def _simulate_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentP
     c.add_argument("--tr", type=float, default=2.0, help="repetition time in s (default 2.0)")
     c.add_argument("--targets", type=int, default=11, help="target ROIs, 2 to 11 (default 11), plus one control")
     c.add_argument("--shape", type=int, nargs=3, default=(48, 56, 40), metavar="N", help="grid (default 48 56 40)")
-    c.add_argument(
-        "--voxel-size",
-        type=float,
-        nargs=3,
-        default=(3.5, 3.5, 3.5),
-        metavar="MM",
-        help="voxel size in mm (default 3.5 3.5 3.5)",
-    )
+    c.add_argument("--voxel-size", type=float, nargs=3, default=(3.5, 3.5, 3.5), metavar="MM",
+                   help="voxel size in mm (default 3.5 3.5 3.5)")
     c.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     c.add_argument("--dtype", default="int16", choices=["int16", "float32"], help="image type (default int16)")
     c.add_argument("--threads", type=int, default=2, help="compression threads (default 2)")
@@ -140,37 +113,27 @@ def _simulate_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentP
 def _evaluate_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     """``nfd evaluate STUDY --out DIR``: a neurofeedback algorithm grid over recorded runs against a gold standard."""
     e = sub.add_parser(
-        "evaluate",
-        parents=[common],
-        help="simulate candidate algorithms over recorded runs against a gold standard",
+        "evaluate", parents=[common], help="simulate candidate algorithms over recorded runs against a gold standard",
         description="Run a study (a TOML file: the dataset, ROIs, processing, gold standard, algorithm grid, "
-        "statistics; see etc/study.toml) with nfd's real-time pipeline and write cells.tsv, "
-        "performance.tsv, comparisons.tsv, correlations.tsv, figures and report.html into --out. An "
-        "interrupted study resumes in the same --out. Exit 2 on a bad study file.",
+                    "statistics; see etc/study.toml) with nfd's real-time pipeline and write cells.tsv, "
+                    "performance.tsv, comparisons.tsv, correlations.tsv, figures and report.html into --out. An "
+                    "interrupted study resumes in the same --out. Exit 2 on a bad study file.",
     )
     e.add_argument("study", type=Path, metavar="STUDY", help="the study's TOML file")
     e.add_argument("--out", type=Path, metavar="DIR", help="output folder (required unless --check)")
     e.add_argument("-j", "--jobs", type=int, default=1, metavar="N", help="local worker processes (default 1)")
-    e.add_argument(
-        "--scheduler",
-        metavar="ADDR",
-        help="run on a Dask cluster: its scheduler's address (tcp://HOST:8786), or 'local' for a "
-        "LocalCluster of --jobs workers",
-    )
-    e.add_argument(
-        "--check",
-        action="store_true",
-        help="validate the study file and list the runs and problems found, without running",
-    )
+    e.add_argument("--scheduler", metavar="ADDR",
+                   help="run on a Dask cluster: its scheduler's address (tcp://HOST:8786), or 'local' for a "
+                        "LocalCluster of --jobs workers")
+    e.add_argument("--check", action="store_true",
+                   help="validate the study file and list the runs and problems found, without running")
 
 
 def _log_options(parser: argparse.ArgumentParser, default: object) -> None:
-    parser.add_argument(
-        "--log-format", choices=["json", "console"], default=default, help="override log.format of the config"
-    )
-    parser.add_argument(
-        "--log-level", choices=["debug", "info", "warning", "error"], default=default, help="override log.level"
-    )
+    parser.add_argument("--log-format", choices=["json", "console"], default=default,
+                        help="override log.format of the config")
+    parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"], default=default,
+                        help="override log.level")
 
 
 _EEG_USAGE = """usage: nfd eeg fit [options]
@@ -239,9 +202,8 @@ def _replay(args: argparse.Namespace) -> int:
     summary = asyncio.run(
         run_daemon(cfg, source, config_text=text, output_dir=args.out.resolve(), web=args.web, send=args.send)
     )
-    print(
-        f"nfd: replayed {summary.get('volumes_processed', 0)} volumes into {summary.get('run_folder')}", file=sys.stderr
-    )
+    print(f"nfd: replayed {summary.get('volumes_processed', 0)} volumes into {summary.get('run_folder')}",
+          file=sys.stderr)
     return EXIT_OK
 
 
@@ -250,7 +212,8 @@ def _demo(args: argparse.Namespace) -> int:
 
     configure_logging(args.log_format or "console", args.log_level or "warning", stream=sys.stderr)
     return asyncio.run(
-        run_demo(n_volumes=args.volumes, tr=args.tr, speed=args.speed, out=args.out, seed=args.seed, echoes=args.echoes)
+        run_demo(n_volumes=args.volumes, tr=args.tr, speed=args.speed, out=args.out, seed=args.seed,
+                 echoes=args.echoes)
     )
 
 
@@ -269,37 +232,23 @@ def _simulate(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     try:
         cohort = make_cohort(
-            args.subjects,
-            args.runs,
-            args.volumes,
-            echoes=args.echoes,
-            echo_times_ms=args.echo_times,
-            tr=args.tr,
-            n_targets=args.targets,
-            shape=tuple(args.shape),
-            voxel_size=tuple(args.voxel_size),
-            seed=args.seed,
+            args.subjects, args.runs, args.volumes, echoes=args.echoes, echo_times_ms=args.echo_times, tr=args.tr,
+            n_targets=args.targets, shape=tuple(args.shape), voxel_size=tuple(args.voxel_size), seed=args.seed,
             dtype=args.dtype,
         )
-
         def progress(done: int, total: int) -> None:
             elapsed = time.perf_counter() - start
             eta = elapsed / done * (total - done)
-            print(
-                f"nfd: simulate cohort: run {done} of {total} written, {elapsed:.0f} s, about {eta:.0f} s left",
-                file=sys.stderr,
-                flush=True,
-            )
+            print(f"nfd: simulate cohort: run {done} of {total} written, {elapsed:.0f} s, about {eta:.0f} s left",
+                  file=sys.stderr, flush=True)
 
         write_cohort(cohort, args.out, threads=args.threads, progress=progress)
     except SimulationError as exc:
         print(f"nfd: simulate cohort: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    print(
-        f"nfd: wrote {args.subjects} subjects x {args.runs} runs x {args.volumes} volumes x "
-        f"{len(cohort.settings.echo_times_ms)} echoes into {args.out} in {time.perf_counter() - start:.1f} s",
-        file=sys.stderr,
-    )
+    print(f"nfd: wrote {args.subjects} subjects x {args.runs} runs x {args.volumes} volumes x "
+          f"{len(cohort.settings.echo_times_ms)} echoes into {args.out} in {time.perf_counter() - start:.1f} s",
+          file=sys.stderr)
     return EXIT_OK
 
 
@@ -319,10 +268,8 @@ def _evaluate(args: argparse.Namespace) -> int:
             print("nfd: evaluate: expected --out DIR (or --check)", file=sys.stderr)
             return EXIT_CONFIG
         runs, problems = study_runs(load_study(args.study))
-        print(
-            f"nfd: evaluate: {args.study} is valid: {len(runs)} runs of {len({r.subject for r in runs})} subjects",
-            file=sys.stderr,
-        )
+        print(f"nfd: evaluate: {args.study} is valid: {len(runs)} runs of "
+              f"{len({r.subject for r in runs})} subjects", file=sys.stderr)
         for line in problems:
             print(f"nfd: evaluate: {line}", file=sys.stderr)
         return EXIT_OK
@@ -339,17 +286,12 @@ def _evaluate(args: argparse.Namespace) -> int:
     try:
         result = evaluate_study(args.study, args.out, jobs=args.jobs, scheduler=args.scheduler, progress=progress)
     except KeyboardInterrupt:
-        print(
-            f"nfd: evaluate: interrupted; the finished runs are kept in {args.out}/cells.jsonl: run the same "
-            "command again to resume",
-            file=sys.stderr,
-        )
+        print(f"nfd: evaluate: interrupted; the finished runs are kept in {args.out}/cells.jsonl: run the same "
+              "command again to resume", file=sys.stderr)
         return 130
-    print(
-        f"nfd: evaluate: {len(result.cells)} cells from {result.runs} runs ({result.computed} computed now), "
-        f"{len(result.problems)} problems; report {result.report} in {time.perf_counter() - start:.1f} s",
-        file=sys.stderr,
-    )
+    print(f"nfd: evaluate: {len(result.cells)} cells from {result.runs} runs ({result.computed} computed now), "
+          f"{len(result.problems)} problems; report {result.report} in {time.perf_counter() - start:.1f} s",
+          file=sys.stderr)
     return EXIT_OK
 
 
@@ -373,17 +315,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         configure_logging("console", "info", stream=sys.stderr)
         return fit_main(argv[2:]) if argv[0] == "eeg" else player_main(argv[1:])
     args = _parser().parse_args(argv)
-    command = {
-        "run": _run,
-        "check-config": _check_config,
-        "replay": _replay,
-        "demo": _demo,
-        "simulate-scanner": _simulate_scanner,
-        "simulate": _simulate,
-        "evaluate": _evaluate,
-        "eeg": _eeg_usage,
-        "simulate-eeg": _eeg_usage,
-    }[args.command]
+    command = {"run": _run, "check-config": _check_config, "replay": _replay, "demo": _demo,
+               "simulate-scanner": _simulate_scanner, "simulate": _simulate, "evaluate": _evaluate,
+               "eeg": _eeg_usage, "simulate-eeg": _eeg_usage}[args.command]
     try:
         return command(args)
     except ConfigError as exc:

@@ -93,9 +93,8 @@ def parse_config(text: str, base_dir: Path, file: Path | None = None) -> Config:
         _check_semantics(cfg)
     except ConfigError as exc:
         raise ConfigError(exc.reason, key=exc.key, file=file) from None
-    return dataclasses.replace(
-        cfg, source=base_dir, profile_applied=tuple(applied.items()), profile_overridden=tuple(overridden.items())
-    )
+    return dataclasses.replace(cfg, source=base_dir, profile_applied=tuple(applied.items()),
+                               profile_overridden=tuple(overridden.items()))
 
 
 def _check_semantics(cfg: Config) -> None:
@@ -132,22 +131,16 @@ def _check_rois(cfg: Config) -> None:
 def _check_feedback_kind(cfg: Config) -> None:
     fb = cfg.feedback
     if fb.type == "proxy" and not (2 <= len(fb.proxy.targets) <= 4 and fb.proxy.control):
-        raise ConfigError(
-            "expected 2 to 4 target ROIs and a control ROI for the two-point proxy", "feedback.proxy.targets"
-        )
+        raise ConfigError("expected 2 to 4 target ROIs and a control ROI for the two-point proxy",
+                          "feedback.proxy.targets")
     d = fb.decoder
     if fb.type == "decoder" and (bool(d.model) == bool(d.weights) or not d.sha256):
-        raise ConfigError(
-            "expected a model file or a weight map (one of the two) and its sha256 for the decoder",
-            "feedback.decoder.weights" if d.weights else "feedback.decoder.model",
-        )
+        raise ConfigError("expected a model file or a weight map (one of the two) and its sha256 for the decoder",
+                          "feedback.decoder.weights" if d.weights else "feedback.decoder.model")
     eeg_source = fb.external.source == "eeg" and cfg.eeg.enabled
     if fb.type == "external" and fb.external.source not in fb.external_sources and not eeg_source:
-        raise ConfigError(
-            f"expected one of feedback.external_sources {list(fb.external_sources)}, or eeg with "
-            f"[eeg] enabled, got {fb.external.source!r}",
-            "feedback.external.source",
-        )
+        raise ConfigError(f"expected one of feedback.external_sources {list(fb.external_sources)}, or eeg with "
+                          f"[eeg] enabled, got {fb.external.source!r}", "feedback.external.source")
 
 
 def _check_eeg(cfg: Config) -> None:
@@ -176,26 +169,19 @@ def _check_web(cfg: Config) -> None:
 def _check_multiecho(cfg: Config) -> None:
     me = cfg.multiecho
     n = me.echoes
-    if me.echo_times_ms and (
-        len(me.echo_times_ms) != n
-        or any(not 0 < t <= 1000 for t in me.echo_times_ms)
-        or list(me.echo_times_ms) != sorted(set(me.echo_times_ms))
-    ):
-        raise ConfigError(
-            f"expected {n} increasing echo times in (0, 1000] ms, one per echo, got {list(me.echo_times_ms)}",
-            "multiecho.echo_times_ms",
-        )
+    if me.echo_times_ms and (len(me.echo_times_ms) != n or any(not 0 < t <= 1000 for t in me.echo_times_ms)
+                             or list(me.echo_times_ms) != sorted(set(me.echo_times_ms))):
+        raise ConfigError(f"expected {n} increasing echo times in (0, 1000] ms, one per echo, got "
+                          f"{list(me.echo_times_ms)}", "multiecho.echo_times_ms")
     if me.realign_echo > n:
-        raise ConfigError(
-            f"expected an echo from 1 to multiecho.echoes ({n}), got {me.realign_echo}", "multiecho.realign_echo"
-        )
+        raise ConfigError(f"expected an echo from 1 to multiecho.echoes ({n}), got {me.realign_echo}",
+                          "multiecho.realign_echo")
     method, _, number = me.combine.partition(":")
     valid = method in ("t2s", "paid", "fixed") and not number
     valid = valid or (method == "echo" and number.isdigit() and 1 <= int(number) <= n)
     if not valid:
-        raise ConfigError(
-            f"expected 't2s', 'paid', 'fixed' or 'echo:N' with N from 1 to {n}, got {me.combine!r}", "multiecho.combine"
-        )
+        raise ConfigError(f"expected 't2s', 'paid', 'fixed' or 'echo:N' with N from 1 to {n}, got {me.combine!r}",
+                          "multiecho.combine")
     if method == "fixed" and not me.t2star_map:
         raise ConfigError("expected a T2* map file for combine = 'fixed'", "multiecho.t2star_map")
 
@@ -240,16 +226,17 @@ def check_files(cfg: Config, *, watch_dir: bool = True) -> None:
             f"expected an existing folder, {_shown(cfg.acquire.watch_dir)} is not one", "acquire.watch_dir"
         )
     if not cfg.feedback.protocol.is_file():
-        raise ConfigError(f"expected an existing file, {_shown(cfg.feedback.protocol)} is not one", "feedback.protocol")
+        raise ConfigError(
+            f"expected an existing file, {_shown(cfg.feedback.protocol)} is not one", "feedback.protocol"
+        )
     for name, mask in cfg.roi.items():
         if not mask.is_file():
             raise ConfigError(f"expected an existing NIfTI file, {_shown(mask)} is not one", _join("roi", name))
     if cfg.web.enabled and cfg.web.token_file and not Path(cfg.web.token_file).is_file():
         raise ConfigError(f"expected an existing file, {_shown(cfg.web.token_file)} is not one", "web.token_file")
     decoder = cfg.feedback.decoder
-    decoder_file, decoder_key = (
-        (decoder.weights, "feedback.decoder.weights") if decoder.weights else (decoder.model, "feedback.decoder.model")
-    )
+    decoder_file, decoder_key = ((decoder.weights, "feedback.decoder.weights") if decoder.weights
+                                 else (decoder.model, "feedback.decoder.model"))
     if cfg.feedback.type == "decoder" and not Path(decoder_file).is_file():
         raise ConfigError(f"expected an existing file, {_shown(decoder_file)} is not one", decoder_key)
     if cfg.eeg.enabled and not Path(cfg.eeg.model).is_file():
@@ -405,11 +392,7 @@ def _coerce_float(value: Any, meta: typing.Mapping[str, Any], key: str, base_dir
 
 #: String options that hold a path (resolved against the config's folder when set).
 _PATH_STRINGS = (
-    "web.token_file",
-    "feedback.decoder.model",
-    "feedback.decoder.weights",
-    "eeg.model",
-    "multiecho.t2star_map",
+    "web.token_file", "feedback.decoder.model", "feedback.decoder.weights", "eeg.model", "multiecho.t2star_map",
     "multiecho.mask",
 )
 
@@ -492,13 +475,7 @@ def _expected(tp: Any, meta: typing.Mapping[str, Any]) -> str:
 
 
 def _describe(value: Any) -> str:
-    kind = {
-        bool: "a boolean",
-        int: "an integer",
-        float: "a number",
-        str: "a string",
-        list: "an array",
-        dict: "a table",
-    }.get(type(value), type(value).__name__)
+    kind = {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "an array",
+            dict: "a table"}.get(type(value), type(value).__name__)
     shown = repr(value)
     return f"{kind} {shown}" if len(shown) <= 40 else kind

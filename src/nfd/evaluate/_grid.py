@@ -433,30 +433,13 @@ def _rows(
                 g = gold_level.full if study.gold.level == "full" else gold_level.minimal
                 gold_cache[gold_key] = _measures(g, gold_names, gold_control)
             gold, r_targets = gold_cache[gold_key]
-            result = feedback_over(
-                steps[key],
-                s,
-                design,
-                v.kind,
-                targets=names,
-                control=control,
-                signal="raw",
-                points=v.points,
-                min_agree=v.min_agree,
-                direction=v.direction,
-            )
+            result = feedback_over(steps[key], s, design, v.kind, targets=names, control=control, signal="raw",
+                                   points=v.points, min_agree=v.min_agree, direction=v.direction)
             m = series[v.echo].minimal
-            rows.append(
-                {
-                    **v.axes(),
-                    "target_set": "+".join(targets),
-                    "subject": job.run.subject,
-                    "run": job.run.run,
-                    "output": float(result.summary["events"]),
-                    "gold": gold,
-                    "r_targets": r_targets,
-                    "tsnr": float(np.mean([m.tsnr[m.names.index(c)] for c in names])),
-                    "standard": _measures(m, names, control)[0],
-                }
-            )
+            rows.append({
+                **v.axes(), "target_set": "+".join(targets), "subject": job.run.subject, "run": job.run.run,
+                "output": float(result.summary["events"]), "gold": gold, "r_targets": r_targets,
+                "tsnr": float(np.mean([m.tsnr[m.names.index(c)] for c in names])),
+                "standard": _measures(m, names, control)[0],
+            })  # fmt: skip
     return rows
