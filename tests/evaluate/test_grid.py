@@ -152,3 +152,54 @@ def test_ctrl_c_stops_a_study_and_it_resumes(cohort: Path) -> None:
     assert resumed.computed == SUBJECTS * RUNS - finished
     if (cohort / "one" / "cells.tsv").is_file():
         assert _tables(root / "out") == _tables(cohort / "one")
+
+
+def test_a_sliding_correlation_against_a_per_run_score(cohort: Path) -> None:
+    """kind "correlation": the mean over the run of the windowed target-target r, as numpy computes it; gold
+    "score": each run's score from a TSV, a run without one reported and n/a."""
+    from nfd.evaluate import minimal_roi_series, sphere_masks
+
+    root = cohort / "score"
+    root.mkdir()
+    (root / "cohort").symlink_to(cohort / "cohort")
+    scores = ["subject\trun\tscore"] + [f"sub-{s:02d}\t{r}\t{s * 10 + r}" for s in range(1, SUBJECTS + 1)
+                                        for r in range(1, RUNS + 1) if (s, r) != (2, 2)]  # fmt: skip
+    (root / "scores.tsv").write_text("\n".join(scores) + "\n")
+    study = root / "study.toml"
+    study.write_text("""
+[dataset]
+bids = "cohort"
+subjects = ["01", "02"]
+[rois]
+centres = "cohort/derivatives/truth/sub-{subject}/sub-{subject}_rois.tsv"
+radius_mm = [6]
+[gold]
+measure = "score"
+scores = "scores.tsv"
+[[variants]]
+kind = "correlation"
+window = [10, 30]
+echo = ["2"]
+level = ["minimal"]
+""")
+    result = evaluate_study(study, root / "out")
+    assert result.problems == ["subject 02 run 2: no score in gold.scores; its gold standard is n/a"]
+    cells = result.cells
+    assert sorted(cells.window.unique()) == [10, 30] and cells.points.isna().all()
+    assert set(zip(cells.subject, cells.run, cells.gold.fillna(-1), strict=True)) == {("01", "1", 11), ("01", "2", 12),
+                                                                         ("02", "1", 21), ("02", "2", -1)}
+    row = cells[(cells.subject == "01") & (cells.run == "2") & (cells.window == 10)].iloc[0]
+    a, b = row.target_set.split("+")
+    image = cohort / "cohort/sub-01/func/sub-01_task-rest_run-2_echo-2_bold.nii.gz"
+    import nibabel as nib
+
+    header = nib.load(image)
+    centres = {}
+    with (cohort / "cohort/derivatives/truth/sub-01/sub-01_rois.tsv").open() as f:
+        for r in csv.DictReader(f, delimiter="\t"):
+            centres[r["name"]] = (float(r["x"]), float(r["y"]), float(r["z"]))
+    masks = {f"{n}@6": m for n, m in sphere_masks(centres, 6.0, header.shape[:3], header.affine).items()}
+    series = minimal_roi_series(image, masks, cache_dir=root / "out" / "cache")  # the grid's own cached pass
+    x, y = series.column(f"{a}@6"), series.column(f"{b}@6")
+    windows = [np.corrcoef(x[i - 10:i], y[i - 10:i])[0, 1] for i in range(10, x.size + 1)]
+    assert row.output == pytest.approx(np.mean(windows), abs=1e-9)

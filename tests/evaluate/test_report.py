@@ -13,7 +13,7 @@ from matplotlib.image import imread
 
 from nfd.evaluate._report import _chosen_comparisons, _highlight, write_figures, write_report
 
-AXES = ["kind", "points", "n_targets", "min_agree", "radius_mm", "echo", "level"]
+AXES = ["kind", "points", "window", "n_targets", "min_agree", "min_change_sd", "radius_mm", "echo", "level"]
 SUBJECTS, RUNS, N_SETS = ("01", "02", "03"), ("1", "2"), 12
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -39,7 +39,8 @@ def build_tables(
                 output = 20 + 30 * gold + rng.normal(scale=30 * noise, size=gold.size)
                 for i, (subject, run) in enumerate(itertools.product(SUBJECTS, RUNS)):
                     rows.append(
-                        {"kind": "proxy", "points": p, "n_targets": n, "min_agree": n, "radius_mm": radius,
+                        {"kind": "proxy", "points": p, "window": np.nan, "n_targets": n, "min_agree": n,
+                         "min_change_sd": 0.0, "radius_mm": radius,
                          "echo": "optcom", "level": level, "variant": _variant(p, n, radius, level),
                          "target_set": target_set, "subject": subject, "run": run, "output": output[i],
                          "gold": gold[i], "r_targets": r_targets[i], "tsnr": 50.0 + i, "standard": gold[i] + 0.01 * i}
@@ -65,7 +66,7 @@ def _performance(cells: pd.DataFrame) -> pd.DataFrame:
         )  # fmt: skip
 
     keys = [*AXES, "variant", "target_set"]
-    return cells.groupby(keys, sort=False)[["output", "gold", "standard", "r_targets", "tsnr"]].apply(one).reset_index()
+    return cells.groupby(keys, sort=False, dropna=False)[["output", "gold", "standard", "r_targets", "tsnr"]].apply(one).reset_index()
 
 
 def _comparisons(performance: pd.DataFrame) -> pd.DataFrame:
@@ -74,7 +75,7 @@ def _comparisons(performance: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for axis, (a, b) in (("points", (2, 3)), ("level", ("minimal", "full")), ("n_targets", (2, 3))):
         others = [x for x in AXES if x not in (axis, "min_agree" if axis == "n_targets" else "")]
-        for fixed, group in performance.groupby(others, sort=False):
+        for fixed, group in performance.groupby(others, sort=False, dropna=False):
             va, vb = group[group[axis] == a]["variant"], group[group[axis] == b]["variant"]
             if va.empty or vb.empty:
                 continue
@@ -94,7 +95,7 @@ def _comparisons(performance: pd.DataFrame) -> pd.DataFrame:
 
 def _correlations(performance: pd.DataFrame) -> pd.DataFrame:
     rows = []
-    for key, group in performance.groupby([*AXES, "variant"], sort=False):
+    for key, group in performance.groupby([*AXES, "variant"], sort=False, dropna=False):
         r = group["performance"].corr(group["r_targets"])
         rows.append(
             dict(zip([*AXES, "variant"], key, strict=True))

@@ -195,8 +195,10 @@ def test_partial_correlation_drops_rows_and_needs_a_degree_of_freedom() -> None:
 _AXIS_VALUES = {
     "kind": "proxy",
     "points": 2,
+    "window": np.nan,
     "n_targets": 2,
     "min_agree": 2,
+    "min_change_sd": 0.0,
     "radius_mm": 4.0,
     "echo": "optcom",
     "level": "minimal",

@@ -12,7 +12,9 @@ from __future__ import annotations
 __all__ = ["AXES", "CELL_COLUMNS"]
 
 #: The axes of the algorithm grid, in the tables' column order.
-AXES: tuple[str, ...] = ("kind", "points", "n_targets", "min_agree", "radius_mm", "echo", "level")
+AXES: tuple[str, ...] = (
+    "kind", "points", "window", "n_targets", "min_agree", "min_change_sd", "radius_mm", "echo", "level",
+)
 #: The columns of the cells table.
 CELL_COLUMNS: tuple[str, ...] = (
     *AXES,

@@ -23,7 +23,7 @@ from typing import Any
 
 import orjson
 
-from nfd.evaluate._grid import GridPlan, RunJob, evaluate_run, plan_grid, read_centres
+from nfd.evaluate._grid import GridPlan, RunJob, evaluate_run, plan_grid, read_centres, read_scores
 from nfd.evaluate._study import Study, study_runs
 
 __all__ = ["GridResult", "run_grid"]
@@ -81,7 +81,14 @@ def _jobs(study: Study, out_dir: Path) -> tuple[list[RunJob], GridPlan, list[str
         usable.append(subject)
     plan = plan_grid(study, targets, multi_echo=any(len(r.echoes) > 1 for r in runs))
     cache = out_dir / "cache"
-    jobs = [RunJob(r, centres[r.subject], plan, study, cache) for r in runs if r.subject in usable]
+    scores: dict[tuple[str, str], float] = {}
+    if study.gold.measure == "score":
+        scores, bad = read_scores(study)
+        problems += bad
+        problems += [f"subject {r.subject} run {r.run}: no score in gold.scores; its gold standard is n/a"
+                     for r in runs if r.subject in usable and (r.subject, r.run) not in scores]
+    jobs = [RunJob(r, centres[r.subject], plan, study, cache, scores.get((r.subject, r.run)))
+            for r in runs if r.subject in usable]
     return jobs, plan, problems
 
 

@@ -46,12 +46,18 @@ MIN_IN_BRAIN = 0.5
 
 @dataclass(frozen=True)
 class Variant:
-    """One combination of a ``[[variants]]`` block's lists, with the target sets it runs on."""
+    """One combination of a ``[[variants]]`` block's lists, with the target sets it runs on.
+
+    ``points``, ``min_agree``, ``min_change_sd`` and ``direction`` are the proxy's (0 / "" for the sliding
+    correlation), ``window`` the sliding correlation's (0 for the proxy).
+    """
 
     kind: str
     points: int
+    window: int
     n_targets: int
     min_agree: int
+    min_change_sd: float
     radius_mm: float
     echo: str
     level: str
@@ -61,25 +67,37 @@ class Variant:
     @property
     def label(self) -> str:
         """A unique name joining the axes."""
-        agree = "" if self.min_agree == self.n_targets else f" agree={self.min_agree}"
-        same = "" if self.direction == "any" else f" direction={self.direction}"
-        return (
-            f"{self.kind} points={self.points} targets={self.n_targets}{agree} radius={self.radius_mm:g} "
-            f"echo={self.echo} level={self.level}{same}"
-        )
+        if self.kind == "proxy":
+            rule = f"points={self.points}"
+            rule += "" if self.min_change_sd == 0 else f" min_change={self.min_change_sd:g}"
+        else:
+            rule = f"window={self.window}"
+        agree = "" if self.kind != "proxy" or self.min_agree == self.n_targets else f" agree={self.min_agree}"
+        same = "" if self.direction in ("any", "") else f" direction={self.direction}"
+        return (f"{self.kind} {rule} targets={self.n_targets}{agree} radius={self.radius_mm:g} echo={self.echo} "
+                f"level={self.level}{same}")
 
     def axes(self) -> dict[str, Any]:
-        """The axis columns of this variant's rows."""
-        return {
-            "kind": self.kind,
-            "points": self.points,
-            "n_targets": self.n_targets,
-            "min_agree": self.min_agree,
-            "radius_mm": self.radius_mm,
-            "echo": self.echo,
-            "level": self.level,
-            "variant": self.label,
-        }
+        """The axis columns of this variant's rows (None where an axis is not the kind's)."""
+        proxy = self.kind == "proxy"
+        return {"kind": self.kind, "points": self.points if proxy else None,
+                "window": None if proxy else self.window, "n_targets": self.n_targets,
+                "min_agree": self.min_agree if proxy else None, "min_change_sd": self.min_change_sd if proxy else None,
+                "radius_mm": self.radius_mm, "echo": self.echo, "level": self.level, "variant": self.label}  # fmt: skip
+
+    def options(self, targets: Sequence[str], control: str) -> dict[str, Any]:
+        """The feedback kind's options for one target set (ROI columns named ``roi@radius``)."""
+        if self.kind == "proxy":
+            return {"targets": list(targets), "control": control, "signal": "raw", "points": self.points,
+                    "min_agree": self.min_agree, "min_change_sd": self.min_change_sd, "direction": self.direction}
+        return {"signal": "raw", "window": self.window, "pairs": list(itertools.combinations(targets, 2))}
+
+    def output(self, summary: dict[str, Any], measures: npt.NDArray[np.float64]) -> float:
+        """A run's output: the proxy's event count, or the mean windowed correlation."""
+        if self.kind == "proxy":
+            return float(summary["events"])
+        finite = measures[np.isfinite(measures)]
+        return float(finite.mean()) if finite.size else float("nan")
 
 
 @dataclass(frozen=True)
@@ -118,22 +136,16 @@ def plan_grid(study: Study, targets: Sequence[str], multi_echo: bool) -> GridPla
     for block in study.variants:
         size = _SIZES[block.targets]
         sets = _target_sets(targets, size, block.sets, study.statistics.seed)
-        for points, radius, echo, level in itertools.product(
-            block.points, block.radius_mm or study.rois.radius_mm, block.echo or (default_echo,), block.level
+        proxy = block.kind == "proxy"
+        rules = itertools.product(block.points, [0], block.min_change_sd) if proxy else itertools.product(
+            [0], block.window, [0.0])  # fmt: skip
+        for (points, window, min_change), radius, echo, level in itertools.product(
+            list(rules), block.radius_mm or study.rois.radius_mm, block.echo or (default_echo,), block.level
         ):
-            variants.append(
-                Variant(
-                    block.kind,
-                    int(points),
-                    size,
-                    block.min_agree or size,
-                    float(radius),
-                    echo,
-                    level,
-                    block.direction,
-                    sets,
-                )
-            )
+            variants.append(Variant(
+                block.kind, int(points), int(window), size, (block.min_agree or size) if proxy else 0,
+                float(min_change), float(radius), echo, level, block.direction if proxy else "", sets,
+            ))  # fmt: skip
     unique = {v.label: v for v in variants}
     gold_echo = study.gold.echo or default_echo
     echoes = tuple(dict.fromkeys([*(v.echo for v in unique.values()), gold_echo]))
@@ -173,6 +185,22 @@ def read_centres(
     return out, problems
 
 
+def read_scores(study: Study) -> tuple[dict[tuple[str, str], float], list[str]]:
+    """``gold.scores``: (subject, run) -> score, and one line per row that is not a number."""
+    path = study.folder / study.gold.scores
+    rows = _tsv_rows(path)
+    if not rows:
+        return {}, [f"gold.scores: no rows in {path}: expected a TSV with columns subject, run, score"]
+    out, problems = {}, []
+    for k, row in enumerate(rows, start=2):
+        try:
+            subject = row["subject"].removeprefix("sub-")
+            out[(subject, row["run"].removeprefix("run-"))] = float(row["score"])
+        except (KeyError, ValueError, AttributeError):
+            problems.append(f"gold.scores: line {k} of {path} is not subject, run, score: {row}")
+    return out, problems
+
+
 def _tsv_rows(path: Path) -> list[dict[str, str]]:
     try:
         with path.open(newline="", encoding="utf-8") as f:
@@ -190,6 +218,7 @@ class RunJob:
     plan: GridPlan
     study: Study
     cache_dir: Path
+    score: float | None = None
 
 
 class StageClock:
@@ -407,11 +436,12 @@ def _rows(
     steps: dict[tuple[str, str], Any] = {}
     gold_cache: dict[tuple[str, float], tuple[float, float]] = {}
     rows = []
-    short = sorted({v.points for v in plan.variants if v.points >= n})
+    short = sorted({v.label for v in plan.variants if max(v.points, v.window) >= n})
     if short:
-        problems.append(f"{where}: too short for points {short}: {n} volumes; those cells are left out")
+        problems.append(f"{where}: too short for {len(short)} variant(s) ({short[0]}...): {n} volumes; their "
+                        "cells are left out")
     for v in plan.variants:
-        if v.echo not in series or v.points >= n:
+        if v.echo not in series or max(v.points, v.window) >= n:
             continue
         s = series[v.echo].full if v.level == "full" else series[v.echo].minimal
         gold_level = series.get(plan.gold_echo)
@@ -433,12 +463,13 @@ def _rows(
                 g = gold_level.full if study.gold.level == "full" else gold_level.minimal
                 gold_cache[gold_key] = _measures(g, gold_names, gold_control)
             gold, r_targets = gold_cache[gold_key]
-            result = feedback_over(steps[key], s, design, v.kind, targets=names, control=control, signal="raw",
-                                   points=v.points, min_agree=v.min_agree, direction=v.direction)
+            if study.gold.measure == "score":
+                gold = float("nan") if job.score is None else job.score
+            result = feedback_over(steps[key], s, design, v.kind, **v.options(names, control))
             m = series[v.echo].minimal
             rows.append({
                 **v.axes(), "target_set": "+".join(targets), "subject": job.run.subject, "run": job.run.run,
-                "output": float(result.summary["events"]), "gold": gold, "r_targets": r_targets,
+                "output": v.output(result.summary, result.measures), "gold": gold, "r_targets": r_targets,
                 "tsnr": float(np.mean([m.tsnr[m.names.index(c)] for c in names])),
                 "standard": _measures(m, names, control)[0],
             })  # fmt: skip

@@ -34,6 +34,8 @@ _NONE: Any = ()
 _FOUR_MM: Any = (4.0,)
 _TWO_POINTS: Any = (2,)
 _BOTH_LEVELS: Any = ("minimal", "full")
+_NO_CHANGE: Any = (0.0,)
+_TWENTY: Any = (20,)
 
 
 def _doc(doc: str, unit: str | None = None, **bounds: float) -> dict[str, Any]:
@@ -105,9 +107,10 @@ class FullTable:
 class GoldTable:
     """``[gold]``: the gold standard each run's output is compared with."""
 
-    measure: Literal["composite"] = field(
-        default="composite", metadata=_doc("mean target-target r minus mean target-control r over the run")
-    )
+    measure: Literal["composite", "score"] = field(
+        default="composite", metadata=_doc("'composite': mean target-target r minus mean target-control r over the "
+                                           "run; 'score': a per-run score from a TSV (e.g. behaviour)"))
+    scores: str = field(default="", metadata=_doc("measure 'score': a TSV with columns subject, run, score"))
     level: Literal["full", "minimal"] = field(default="full", metadata=_doc("the series it is computed on"))
     echo: str = field(default="", metadata=_doc("'optcom', or an echo number (empty: optcom when multi-echo)"))
     radius_mm: float = field(default=0.0, metadata=_doc("the ROIs' radius (0: the variant's)", "mm", min=0.0))
@@ -117,7 +120,8 @@ class GoldTable:
 class VariantsTable:
     """``[[variants]]``: one block of the algorithm grid (every combination of its lists)."""
 
-    kind: Literal["proxy"] = field(default="proxy", metadata=_doc("the feedback kind"))
+    kind: Literal["proxy", "correlation"] = field(
+        default="proxy", metadata=_doc("the feedback kind: the two-point proxy, or the sliding-window correlation"))
     targets: Literal["pairs", "triples", "quads"] = field(
         default="pairs", metadata=_doc("target sets: every pair, triple or quad of [rois] targets")
     )
@@ -125,6 +129,9 @@ class VariantsTable:
     min_agree: int = field(default=0, metadata=_doc("targets that must agree (0: all; 3 of 4 in the paper)", min=0))
     points: list[int] = field(default=_TWO_POINTS, metadata=_doc("the proxy's n-point rule"))
     direction: Literal["any", "same"] = field(default="any", metadata=_doc("direction across intervals"))
+    min_change_sd: list[float] = field(
+        default=_NO_CHANGE, metadata=_doc("proxy: smallest change that counts, in SDs of the ROI's changes", min=0.0))
+    window: list[int] = field(default=_TWENTY, metadata=_doc("correlation: window lengths", "volumes"))
     radius_mm: list[float] = field(default=_NONE, metadata=_doc("radii (empty: all of [rois])", "mm"))
     echo: list[str] = field(default=_NONE, metadata=_doc("'optcom' or echo numbers (empty: optcom, or '1')"))
     level: list[Literal["minimal", "full"]] = field(default=_BOTH_LEVELS, metadata=_doc("processing"))
@@ -206,25 +213,35 @@ def _check(study: Study) -> None:
         raise ConfigError(f"expected radii > 0, got {list(study.rois.radius_mm)}", "rois.radius_mm")
     if study.rois.control in study.rois.targets:
         raise ConfigError(f"the control {study.rois.control!r} is also a target", "rois.targets")
+    if study.gold.measure == "score" and not study.gold.scores:
+        raise ConfigError("expected a TSV of per-run scores for measure 'score'", "gold.scores")
     if study.gold.echo and not _ECHO.fullmatch(study.gold.echo):
         raise ConfigError(f"expected 'optcom' or an echo number, got {study.gold.echo!r}", "gold.echo")
     for k, v in enumerate(study.variants):
-        key = f"variants[{k}]"
-        bad_echo = [e for e in v.echo if not _ECHO.fullmatch(e)]
-        if bad_echo:
-            raise ConfigError(f"expected 'optcom' or echo numbers, got {bad_echo[0]!r}", f"{key}.echo")
-        extra = [r for r in v.radius_mm if r not in study.rois.radius_mm]
-        if extra:
-            raise ConfigError(
-                f"radius {extra[0]} is not among rois.radius_mm {list(study.rois.radius_mm)}", f"{key}.radius_mm"
-            )
-        if not v.points or any(p < 2 or p > 10 for p in v.points):
-            raise ConfigError(f"expected points from 2 to 10, got {list(v.points)}", f"{key}.points")
-        size = {"pairs": 2, "triples": 3, "quads": 4}[v.targets]
-        if v.min_agree > size:
-            raise ConfigError(f"min_agree {v.min_agree} exceeds the {size} targets of a set", f"{key}.min_agree")
-        if not v.level:
-            raise ConfigError("expected at least one level", f"{key}.level")
+        _check_variant(v, f"variants[{k}]", study)
+
+
+def _check_variant(v: VariantsTable, key: str, study: Study) -> None:
+    """One [[variants]] block: echo names, radii among [rois], the rules' ranges."""
+    bad_echo = [e for e in v.echo if not _ECHO.fullmatch(e)]
+    if bad_echo:
+        raise ConfigError(f"expected 'optcom' or echo numbers, got {bad_echo[0]!r}", f"{key}.echo")
+    extra = [r for r in v.radius_mm if r not in study.rois.radius_mm]
+    if extra:
+        raise ConfigError(
+            f"radius {extra[0]} is not among rois.radius_mm {list(study.rois.radius_mm)}", f"{key}.radius_mm"
+        )
+    if not v.window or any(w < 3 for w in v.window):
+        raise ConfigError(f"expected windows of at least 3 volumes, got {list(v.window)}", f"{key}.window")
+    if any(m < 0 for m in v.min_change_sd) or not v.min_change_sd:
+        raise ConfigError(f"expected numbers >= 0, got {list(v.min_change_sd)}", f"{key}.min_change_sd")
+    if not v.points or any(p < 2 or p > 10 for p in v.points):
+        raise ConfigError(f"expected points from 2 to 10, got {list(v.points)}", f"{key}.points")
+    size = {"pairs": 2, "triples": 3, "quads": 4}[v.targets]
+    if v.min_agree > size:
+        raise ConfigError(f"min_agree {v.min_agree} exceeds the {size} targets of a set", f"{key}.min_agree")
+    if not v.level:
+        raise ConfigError("expected at least one level", f"{key}.level")
 
 
 @dataclass(frozen=True)
