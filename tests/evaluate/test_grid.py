@@ -14,6 +14,7 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+import pandas as pd
 import pytest
 
 from nfd.evaluate import evaluate_study
@@ -203,3 +204,79 @@ level = ["minimal"]
     x, y = series.column(f"{a}@6"), series.column(f"{b}@6")
     windows = [np.corrcoef(x[i - 10:i], y[i - 10:i])[0, 1] for i in range(10, x.size + 1)]
     assert row.output == pytest.approx(np.mean(windows), abs=1e-9)
+
+
+def _fmriprep(cohort: Path, root: Path) -> None:
+    """An fMRIPrep-like derivatives folder: each run's echo 2 as desc-preproc_bold, its confounds TSV from the
+    cohort's true motion (fMRIPrep's column names, n/a in the first derivative row) and global signal."""
+    import json
+
+    (root / "dataset_description.json").parent.mkdir(parents=True)
+    (root / "dataset_description.json").write_text(json.dumps(
+        {"Name": "fmriprep-like", "BIDSVersion": "1.9.0", "DatasetType": "derivative",
+         "GeneratedBy": [{"Name": "fMRIPrep"}]}))  # fmt: skip
+    motion = ("trans_x", "trans_y", "trans_z", "rot_x", "rot_y", "rot_z")
+    for s in range(1, SUBJECTS + 1):
+        func = root / f"sub-{s:02d}" / "func"
+        func.mkdir(parents=True)
+        for r in range(1, RUNS + 1):
+            stem = f"sub-{s:02d}_task-rest_run-{r}"
+            shutil.copy(cohort / f"cohort/sub-{s:02d}/func/{stem}_echo-2_bold.nii.gz", func / f"{stem}_desc-preproc_bold.nii.gz")
+            table = pd.read_csv(cohort / f"cohort/derivatives/truth/sub-{s:02d}/{stem}_nuisance.tsv", sep="\t")
+            out = table[[*motion, "global_signal"]].copy()
+            for m in motion:
+                out[f"{m}_derivative1"] = out[m].diff()
+                out[f"{m}_power2"] = out[m] ** 2
+                out[f"{m}_derivative1_power2"] = out[f"{m}_derivative1"] ** 2
+            out.to_csv(func / f"{stem}_desc-confounds_timeseries.tsv", sep="\t", index=False, na_rep="n/a")
+
+
+def test_the_fully_processed_level_from_fmriprep_derivatives(cohort: Path) -> None:
+    """[full] derivatives: the gold standard on desc-preproc_bold cleaned with the confounds TSV's 24P columns
+    and global_signal, equal to the composite of nilearn's NiftiSpheresMasker on the same file and columns."""
+    from nilearn.maskers import NiftiSpheresMasker
+
+    from nfd.evaluate._derivatives import fmriprep_confounds
+    from nfd.feedback import composite_measure
+
+    root = cohort / "derived"
+    root.mkdir()
+    (root / "cohort").symlink_to(cohort / "cohort")
+    _fmriprep(cohort, root / "fmriprep")
+    study = root / "study.toml"
+    study.write_text("""
+[dataset]
+bids = "cohort"
+subjects = ["01", "03"]
+[rois]
+centres = "cohort/derivatives/truth/sub-{subject}/sub-{subject}_rois.tsv"
+radius_mm = [6]
+[full]
+derivatives = "fmriprep"
+confound_columns = ["global_signal"]
+[[variants]]
+echo = ["2"]
+level = ["full"]
+""")
+    result = evaluate_study(study, root / "out")
+    assert result.problems == [] and len(result.cells) == 2 * RUNS * 6
+    row = result.cells[(result.cells.subject == "03") & (result.cells.run == "2")].iloc[0]
+    preproc = root / "fmriprep/sub-03/func/sub-03_task-rest_run-2_desc-preproc_bold.nii.gz"
+    confounds = fmriprep_confounds(preproc.with_name("sub-03_task-rest_run-2_desc-confounds_timeseries.tsv"), "24P",
+                                   ["global_signal"])  # fmt: skip
+    assert confounds.shape == (VOLUMES, 25) and confounds[0, 6] == 0.0  # the first derivative row: n/a as 0
+    image = nib.load(preproc)
+    floats = nib.Nifti1Image(np.asarray(image.dataobj, dtype=np.float32), image.affine)  # the masker keeps int16
+    with (cohort / "cohort/derivatives/truth/sub-03/sub-03_rois.tsv").open() as f:
+        centres = {r["name"]: (float(r["x"]), float(r["y"]), float(r["z"])) for r in csv.DictReader(f, delimiter="\t")}
+    masker = NiftiSpheresMasker(list(centres.values()), radius=6.0, allow_overlap=True, detrend=True,
+                                standardize=None, t_r=2.0, high_pass=0.01, low_pass=0.1)  # fmt: skip
+    cleaned = masker.fit_transform(floats, confounds=confounds)
+    a, b = (list(centres).index(n) for n in row.target_set.split("+"))
+    expected = composite_measure(cleaned[:, [a, b]], cleaned[:, list(centres).index("control")])
+    assert row.gold == pytest.approx(expected, abs=1e-5)
+    missing = root / "study-missing.toml"
+    missing.write_text(study.read_text().replace('subjects = ["01", "03"]', 'subjects = ["02"]'))
+    (root / "fmriprep/sub-02/func/sub-02_task-rest_run-1_desc-confounds_timeseries.tsv").unlink()
+    lacking = evaluate_study(missing, root / "out-missing")
+    assert len(lacking.problems) == 1 and "subject 02 run 1: left out: 1 desc-preproc_bold" in lacking.problems[0]

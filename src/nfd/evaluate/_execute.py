@@ -87,8 +87,13 @@ def _jobs(study: Study, out_dir: Path) -> tuple[list[RunJob], GridPlan, list[str
         problems += bad
         problems += [f"subject {r.subject} run {r.run}: no score in gold.scores; its gold standard is n/a"
                      for r in runs if r.subject in usable and (r.subject, r.run) not in scores]
-    jobs = [RunJob(r, centres[r.subject], plan, study, cache, scores.get((r.subject, r.run)))
-            for r in runs if r.subject in usable]
+    full_centres: dict[str, dict[str, tuple[float, float, float]]] = {}
+    if study.full.derivatives and study.full.centres:
+        full_centres, lacking = read_centres(study, usable, study.full.centres)
+        problems += [f"[full] centres: {line}" for line in lacking]
+        usable = [s for s in usable if s in full_centres]
+    jobs = [RunJob(r, centres[r.subject], plan, study, cache, scores.get((r.subject, r.run)),
+                   full_centres.get(r.subject)) for r in runs if r.subject in usable]  # fmt: skip
     return jobs, plan, problems
 
 

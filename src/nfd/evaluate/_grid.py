@@ -160,10 +160,11 @@ def plan_grid(study: Study, targets: Sequence[str], multi_echo: bool) -> GridPla
 
 
 def read_centres(
-    study: Study, subjects: Sequence[str]
+    study: Study, subjects: Sequence[str], pattern: str = ""
 ) -> tuple[dict[str, dict[str, tuple[float, float, float]]], list[str]]:
-    """Per subject, ROI name -> centre (world mm), from ``rois.centres``; and one line per subject lacking them."""
-    pattern = study.rois.centres
+    """Per subject, ROI name -> centre (world mm), from ``rois.centres`` (or `pattern`); and one line per subject
+    lacking them."""
+    pattern = pattern or study.rois.centres
     out: dict[str, dict[str, tuple[float, float, float]]] = {}
     problems = []
     for subject in subjects:
@@ -219,6 +220,7 @@ class RunJob:
     study: Study
     cache_dir: Path
     score: float | None = None
+    full_centres: dict[str, tuple[float, float, float]] | None = None
 
 
 class StageClock:
@@ -340,7 +342,29 @@ def _series(
             minimal,
             MinimalSeries(minimal.names, cleaned, minimal.indices, minimal.motion, minimal.tsnr, minimal.in_brain),
         )
+    if full.derivatives and out:
+        with clock("full"):
+            derived = _derived(job, next(iter(out.values())).minimal, tr)
+        out = {echo: _Series(s.minimal, derived) for echo, s in out.items()}
     return out
+
+
+def _derived(job: RunJob, minimal: MinimalSeries, tr: float) -> MinimalSeries:
+    """The fully processed level from the run's fMRIPrep derivatives, on the minimal series' rows."""
+    from nfd.evaluate._derivatives import derivative_files, derivative_series, fmriprep_confounds
+
+    full = job.study.full
+    if not job.run.entities:
+        raise LookupError("[full] derivatives needs BIDS runs ([[dataset.runs]] name no BIDS entities)")
+    bold, table = derivative_files(job.study.folder / full.derivatives, dict(job.run.entities), full.space)
+    confounds = fmriprep_confounds(table, full.confounds, full.confound_columns)
+    names, values = derivative_series(bold, confounds, job.full_centres or job.centres, job.plan.radii, tr,
+                                      detrend=full.detrend, high_pass_hz=full.high_pass_hz or None,
+                                      low_pass_hz=full.low_pass_hz or None)  # fmt: skip
+    if values.shape[0] <= int(minimal.indices.max()):
+        raise LookupError(f"{bold.name} has {values.shape[0]} volumes; the run has {int(minimal.indices.max()) + 1}")
+    nan = np.full(len(names), np.nan)
+    return MinimalSeries(names, values[minimal.indices], minimal.indices, minimal.motion, nan, nan)
 
 
 def _outside_brain(series: dict[str, _Series], problems: list[str], where: str) -> set[str]:

@@ -99,6 +99,12 @@ class FullTable:
     )
     confounds: Literal["none", "6P", "12P", "24P"] = field(default="24P", metadata=_doc("motion regressors"))
     detrend: bool = field(default=True, metadata=_doc("remove the linear trend"))
+    derivatives: str = field(
+        default="", metadata=_doc("an fMRIPrep derivatives folder: the level from its desc-preproc_bold and confounds"))
+    space: str = field(default="", metadata=_doc("derivatives: the space entity of desc-preproc_bold (empty: none)"))
+    centres: str = field(default="", metadata=_doc("derivatives: ROI centres in their space (empty: rois.centres)"))
+    confound_columns: list[str] = field(
+        default=_NONE, metadata=_doc("derivatives: confounds TSV columns regressed besides the motion strategy's"))
     high_pass_hz: float = field(default=0.01, metadata=_doc("high-pass edge (0: none)", "Hz", min=0.0))
     low_pass_hz: float = field(default=0.1, metadata=_doc("low-pass edge (0: none)", "Hz", min=0.0))
 
@@ -258,6 +264,8 @@ class StudyRun:
         Repetition time, s (0 when only the files know it).
     echo_times_ms : tuple of float
         Echo times from the sidecars, ms (empty when unknown).
+    entities : tuple of (str, str)
+        The BIDS entities naming the run (subject, session, task, run), to find its derivatives.
     """
 
     subject: str
@@ -265,6 +273,7 @@ class StudyRun:
     echoes: tuple[Path, ...]
     tr: float
     echo_times_ms: tuple[float, ...] = ()
+    entities: tuple[tuple[str, str], ...] = ()
 
 
 def study_runs(study: Study) -> tuple[list[StudyRun], list[str]]:
@@ -338,13 +347,8 @@ def _bids_runs(root: Path, task: str, subjects: Sequence[str]) -> tuple[list[Stu
         meta = [f.get_metadata() for f in items]
         tr = float(meta[0].get("RepetitionTime", 0.0) or 0.0)
         tes = tuple(float(m["EchoTime"]) * 1000.0 for m in meta if "EchoTime" in m)
-        runs.append(
-            StudyRun(
-                subject,
-                label,
-                tuple(Path(f.path) for f in items),
-                tr,
-                tes if len(tes) == len(items) and len(items) > 1 else (),
-            )
-        )
+        entities = tuple((k, str(v)) for k, v in items[0].get_entities().items()
+                         if k in ("subject", "session", "task", "run"))  # fmt: skip
+        echo_times = tes if len(tes) == len(items) and len(items) > 1 else ()
+        runs.append(StudyRun(subject, label, tuple(Path(f.path) for f in items), tr, echo_times, entities))
     return runs, problems
