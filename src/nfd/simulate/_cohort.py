@@ -30,12 +30,17 @@ True ROI signals (per run). Unit-variance band-limited Gaussian processes (white
 Fourier domain 0.01-0.1 Hz with 0.005 Hz cosine edges, standardised over the run): two latent factors ``z``
 and one unique process ``e_k`` per target, ``s_k = L_k . z + sqrt(1 - |L_k|^2) e_k``. Population loadings:
 factor 1 ``linspace(0.9, 0.35)`` over the targets, factor 2 +-0.25 by hemisphere (0 on the midline), so the
-model pair correlations ``L L^T`` span about 0.08-0.82; each subject's loadings are those plus N(0, 0.05)
-(rows scaled to ``|L_k|^2 <= 0.95``): its coupling matrix. The control is an independent process
-orthogonalised, over each run, to the targets' signals (its sample r with every target is 0 to rounding; the
-residual of band-limited signals off a band-limited span stays in the band), then standardised. ROI ``k``'s
-signal is the ΔR2* ``-signal_pct / 100 / TE_ref * s_k`` (s⁻¹, TE_ref = 45 ms, the grey-matter T2*: a signal
-change of ``signal_pct`` % standard deviation at TE_ref; a BOLD increase is a negative ΔR2*).
+model pair correlations ``L L^T`` span about 0.08-0.82; each subject's loadings are those plus
+N(0, ``coupling_sd``) (rows scaled to ``|L_k|^2 <= 0.95``): its coupling matrix. A subject's state differs
+between sessions: each run's loadings are the subject's plus a further N(0, ``run_coupling_sd``), then each
+factor's column times ``exp(N(0, state_sd))`` (the strength of the network's coupling that run: every pair's
+coupling scales with it, up to the cap), rows scaled the same way: the run's coupling (:attr:`CohortRun.coupling`).
+So the true coupling, and the composite, spread between runs as well as between subjects (with both 0 a run's
+signals follow the subject's coupling up to sampling). The control is an
+independent process orthogonalised, over each run, to the targets' signals (its sample r with every target is 0
+to rounding; the residual of band-limited signals off a band-limited span stays in the band), then standardised.
+ROI ``k``'s signal is the ΔR2* ``-signal_pct / 100 / TE_ref * s_k`` (s⁻¹, TE_ref = 45 ms, the grey-matter T2*:
+a signal change of ``signal_pct`` % standard deviation at TE_ref; a BOLD increase is a negative ΔR2*).
 
 Signal. Echo ``i`` of volume ``t`` at scanner voxel ``p`` is the magnitude
 
@@ -154,6 +159,9 @@ class CohortRun:
         ``(n_volumes,)``: global ΔR2* in grey matter (s⁻¹).
     cardiac, respiratory : numpy.ndarray
         ``(n_volumes,)``: the physiological δS0 waveforms as sampled (fraction, before the tissue weights).
+    coupling : numpy.ndarray
+        ``(n_rois, n_rois)``: the run's model correlation of the true signals (the subject's loadings with the
+        run's jitter and gains, ``run_coupling_sd`` and ``state_sd``; control row and column 0).
     """
 
     roi_signals: np.ndarray
@@ -163,6 +171,7 @@ class CohortRun:
     global_signal: np.ndarray
     cardiac: np.ndarray
     respiratory: np.ndarray
+    coupling: np.ndarray
 
 
 @dataclass(frozen=True, eq=False)
@@ -186,7 +195,8 @@ class CohortSubject:
     centres_mm : numpy.ndarray
         ``(n_rois, 3)``: ROI centres, world mm (scanner frame at volume 0 of every run).
     coupling : numpy.ndarray
-        ``(n_rois, n_rois)``: the subject's model correlation of the true signals (control row and column 0).
+        ``(n_rois, n_rois)``: the subject's model correlation of the true signals (control row and column 0);
+        each run's differs from it by the run's jitter (:attr:`CohortRun.coupling`).
     runs : tuple of CohortRun
     """
 
@@ -219,9 +229,12 @@ class CohortSettings:
     voxel_noise_pct: float = 1.0
     voxel_noise_ar: float = 0.6
     global_pct: float = 0.4
-    s0_noise_pct: float = 0.5
+    s0_noise_pct: float = 0.25
     physio_pct: float = 0.4
-    thermal_noise_pct: float = 1.0
+    thermal_noise_pct: float = 2.0
+    coupling_sd: float = 0.1
+    run_coupling_sd: float = 0.1
+    state_sd: float = 0.2
     drift_pct: float = 1.0
     max_motion_mm: float = 0.3
     max_motion_deg: float = 0.3
@@ -319,10 +332,22 @@ def _model_coupling(loadings: np.ndarray) -> np.ndarray:
     return c
 
 
-def _subject_loadings(population: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    loadings = population + rng.normal(0.0, 0.05, population.shape)
-    norm = np.sqrt((loadings**2).sum(axis=1, keepdims=True))
-    return np.asarray(loadings * np.minimum(1.0, math.sqrt(0.95) / norm))
+def _jittered_loadings(loadings: np.ndarray, sd: float, rng: np.random.Generator) -> np.ndarray:
+    """`loadings` plus N(0, `sd`), each row scaled to ``|L_k|^2 <= 0.95`` (`sd` 0: no draw, unchanged)."""
+    if sd == 0.0:
+        return loadings
+    jittered = loadings + rng.normal(0.0, sd, loadings.shape)
+    norm = np.sqrt((jittered**2).sum(axis=1, keepdims=True))
+    return np.asarray(jittered * np.minimum(1.0, math.sqrt(0.95) / norm))
+
+
+def _state_loadings(loadings: np.ndarray, sd: float, rng: np.random.Generator) -> np.ndarray:
+    """Each factor's column of `loadings` times ``exp(N(0, sd))``, rows scaled to ``|L_k|^2 <= 0.95`` (0: unchanged)."""
+    if sd == 0.0:
+        return loadings
+    scaled = loadings * np.exp(rng.normal(0.0, sd, loadings.shape[1]))
+    norm = np.sqrt((scaled**2).sum(axis=1, keepdims=True))
+    return np.asarray(scaled * np.minimum(1.0, math.sqrt(0.95) / norm))
 
 
 def _roi_signals(settings: CohortSettings, loadings: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -361,9 +386,11 @@ def _motion(settings: CohortSettings, rng: np.random.Generator) -> tuple[np.ndar
     return motion, spikes
 
 
-def _make_run(settings: CohortSettings, loadings: np.ndarray, subject: int, run: int) -> CohortRun:
+def _make_run(settings: CohortSettings, subject_loadings: np.ndarray, subject: int, run: int) -> CohortRun:
     seed = settings.seed
     n, tr = settings.n_volumes, settings.tr
+    loadings = _jittered_loadings(subject_loadings, settings.run_coupling_sd, _rng(seed, subject, run, 6))
+    loadings = _state_loadings(loadings, settings.state_sd, _rng(seed, subject, run, 7))
     signals = _roi_signals(settings, loadings, _rng(seed, subject, run, 1))
     motion, spikes = _motion(settings, _rng(seed, subject, run, 2))
     rng = _rng(seed, subject, run, 3)
@@ -372,10 +399,11 @@ def _make_run(settings: CohortSettings, loadings: np.ndarray, subject: int, run:
     scale = settings.global_pct / 100.0 / (REFERENCE_TE_MS / 1000.0)
     global_signal = -scale * _band_limited(n, 1, tr, rng)[:, 0]
     cardiac, respiratory = _physio(n, tr, rng)
-    arrays = (signals, motion, drift, global_signal, cardiac, respiratory)
+    coupling = _model_coupling(loadings)
+    arrays = (signals, motion, drift, global_signal, cardiac, respiratory, coupling)
     for array in arrays:
         array.setflags(write=False)
-    return CohortRun(signals, motion, spikes, drift, global_signal, cardiac, respiratory)
+    return CohortRun(signals, motion, spikes, drift, global_signal, cardiac, respiratory, coupling)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -501,7 +529,7 @@ def _make_subject(settings: CohortSettings, affine: np.ndarray, population: np.n
     tissue, t2star, s0 = _posed_anatomy(settings, affine, pose, rng)
     coil = _coil(settings, affine, rng)
     centres, regions = _place_rois(settings, affine, pose, tissue, rng)
-    loadings = _subject_loadings(population, rng)
+    loadings = _jittered_loadings(population, settings.coupling_sd, rng)
     runs = tuple(_make_run(settings, loadings, subject, run) for run in range(settings.n_runs))
     width = max(2, len(str(settings.n_subjects)))
     for array in (pose, s0, t2star, coil, tissue, regions, centres):
@@ -637,7 +665,7 @@ def _with_thermal(signal: np.ndarray, sd: float, rng: np.random.Generator, dtype
         cross *= np.float32(2.0) * signal
         cross += signal * signal
         cross += radius2
-        signal = np.sqrt(cross)
+        signal = np.sqrt(np.maximum(cross, np.float32(0.0), out=cross))  # float32 rounding near S = -noise
     if dtype == np.int16:
         return np.minimum(np.rint(signal), np.float32(np.iinfo(np.int16).max))
     return signal
@@ -717,7 +745,9 @@ def make_cohort(
     **options
         The model's amplitudes and settings, defaults in :class:`CohortSettings`: ``signal_pct`` (sd of the ROI
         signals, % at TE 45 ms), ``voxel_noise_pct``, ``voxel_noise_ar`` (in [0, 1)), ``global_pct``,
-        ``s0_noise_pct``, ``physio_pct``, ``thermal_noise_pct`` (% of the mean brain S0), ``drift_pct``,
+        ``s0_noise_pct``, ``physio_pct``, ``thermal_noise_pct`` (% of the mean brain S0), ``coupling_sd`` and
+        ``run_coupling_sd`` (sd of the subject's and the run's jitter of the loadings), ``state_sd`` (sd of the
+        log of a run's gain of each factor's loadings), ``drift_pct``,
         ``max_motion_mm``, ``max_motion_deg``, ``spikes`` (per run), ``spike_mm``, ``signal_radius_mm``,
         ``jitter_mm`` (ROI centre jitter, mm), ``dtype`` (``"int16"`` or ``"float32"``).
 
