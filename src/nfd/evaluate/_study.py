@@ -95,7 +95,7 @@ class FullTable:
     """``[full]``: the fully processed level, each ROI's whole series cleaned offline (nilearn)."""
 
     multiecho: Literal["none", "r2star"] = field(
-        default="r2star", metadata=_doc("multi-echo runs: clean -R2* from the echoes (S0 changes out) or the combined")
+        default="none", metadata=_doc("multi-echo runs: clean the combined series, or -R2* fitted from the echoes")
     )
     confounds: Literal["none", "6P", "12P", "24P"] = field(default="24P", metadata=_doc("motion regressors"))
     detrend: bool = field(default=True, metadata=_doc("remove the linear trend"))
