@@ -280,3 +280,34 @@ level = ["full"]
     (root / "fmriprep/sub-02/func/sub-02_task-rest_run-1_desc-confounds_timeseries.tsv").unlink()
     lacking = evaluate_study(missing, root / "out-missing")
     assert len(lacking.problems) == 1 and "subject 02 run 1: left out: 1 desc-preproc_bold" in lacking.problems[0]
+
+
+def test_a_sliding_window_composite_as_the_gold_standard(cohort: Path) -> None:
+    """[gold] measure = "sliding": the mean over the run of the composite in each window, as numpy computes it."""
+    from nfd.evaluate import full_roi_series, minimal_roi_series, sphere_masks
+
+    root = cohort / "sliding"
+    root.mkdir()
+    (root / "cohort").symlink_to(cohort / "cohort")
+    study = root / "study.toml"
+    study.write_text(_study(root, "base").read_text().split("[[variants]]")[0].replace(
+        "radius_mm = [4, 8]", "radius_mm = [8]") + '[gold]\nmeasure = "sliding"\nwindow = 16\n'
+        '[[variants]]\necho = ["optcom"]\nlevel = ["minimal"]\n')  # fmt: skip
+    result = evaluate_study(study, root / "out")
+    row = result.cells[(result.cells.subject == "02") & (result.cells.run == "1")].iloc[2]
+    image = cohort / "cohort/sub-02/func/sub-02_task-rest_run-1_echo-1_bold.nii.gz"
+    header = nib.load(image)
+    with (cohort / "cohort/derivatives/truth/sub-02/sub-02_rois.tsv").open() as f:
+        centres = {r["name"]: (float(r["x"]), float(r["y"]), float(r["z"])) for r in csv.DictReader(f, delimiter="\t")}
+    masks = {f"{n}@8": m for n, m in sphere_masks(centres, 8.0, header.shape[:3], header.affine).items()}
+    minimal = minimal_roi_series(image, masks, multiecho={"combine": "t2s", "realign_echo": 1, "t2s_volumes": 10,
+                                                          "t2s_update": "freeze"},
+                                 echo_times_ms=(14.5, 35.3, 56.1), cache_dir=root / "out" / "cache")  # fmt: skip
+    full = full_roi_series(minimal, 2.0)
+    a, b = (minimal.names.index(f"{n}@8") for n in row.target_set.split("+"))
+    c = minimal.names.index("control@8")
+    values = []
+    for i in range(16, VOLUMES + 1):
+        r = np.corrcoef(full[i - 16:i, [a, b, c]].T)
+        values.append(r[0, 1] - (r[0, 2] + r[1, 2]) / 2)
+    assert row.gold == pytest.approx(np.mean(values), abs=1e-9)

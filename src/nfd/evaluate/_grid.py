@@ -391,11 +391,17 @@ def _columns(s: MinimalSeries, names: Sequence[str]) -> npt.NDArray[np.float64]:
     return np.column_stack([s.column(n) for n in names])
 
 
-def _measures(s: MinimalSeries, targets: Sequence[str], control: str) -> tuple[float, float]:
-    """(composite measure, mean target-target r) of a series."""
+def _measures(s: MinimalSeries, targets: Sequence[str], control: str, window: int = 0) -> tuple[float, float]:
+    """(composite measure, mean target-target r) of a series; with `window`, the composite is the mean over the
+    run of the composite in each window of that many volumes (a sliding-window gold standard)."""
     t = _columns(s, targets)
+    c = s.column(control)
     within = [pearson(t[:, a], t[:, b]) for a, b in itertools.combinations(range(t.shape[1]), 2)]
-    return composite_measure(t, s.column(control)), float(np.mean(within))
+    if window:
+        values = [composite_measure(t[i - window:i], c[i - window:i]) for i in range(window, c.size + 1)]
+        finite = [v for v in values if np.isfinite(v)]
+        return (float(np.mean(finite)) if finite else float("nan")), float(np.mean(within))
+    return composite_measure(t, c), float(np.mean(within))
 
 
 def run_tr(run: StudyRun) -> float:
@@ -485,7 +491,8 @@ def _rows(
             gold_key = ("+".join(targets), gold_radius)
             if gold_key not in gold_cache:
                 g = gold_level.full if study.gold.level == "full" else gold_level.minimal
-                gold_cache[gold_key] = _measures(g, gold_names, gold_control)
+                window = study.gold.window if study.gold.measure == "sliding" else 0
+                gold_cache[gold_key] = _measures(g, gold_names, gold_control, window)
             gold, r_targets = gold_cache[gold_key]
             if study.gold.measure == "score":
                 gold = float("nan") if job.score is None else job.score

@@ -113,9 +113,11 @@ class FullTable:
 class GoldTable:
     """``[gold]``: the gold standard each run's output is compared with."""
 
-    measure: Literal["composite", "score"] = field(
+    measure: Literal["composite", "sliding", "score"] = field(
         default="composite", metadata=_doc("'composite': mean target-target r minus mean target-control r over the "
-                                           "run; 'score': a per-run score from a TSV (e.g. behaviour)"))
+                                           "run; 'sliding': that composite's mean over windows of `window` volumes; "
+                                           "'score': a per-run score from a TSV (e.g. behaviour)"))
+    window: int = field(default=30, metadata=_doc("measure 'sliding': the window", "volumes", min=3))
     scores: str = field(default="", metadata=_doc("measure 'score': a TSV with columns subject, run, score"))
     level: Literal["full", "minimal"] = field(default="full", metadata=_doc("the series it is computed on"))
     echo: str = field(default="", metadata=_doc("'optcom', or an echo number (empty: optcom when multi-echo)"))
