@@ -276,6 +276,9 @@ def _evaluate(args: argparse.Namespace) -> int:
     if args.jobs < 1:
         print(f"nfd: evaluate: --jobs must be at least 1, got {args.jobs}", file=sys.stderr)
         return EXIT_CONFIG
+    if args.out.exists() and not args.out.is_dir():
+        print(f"nfd: evaluate: --out {args.out} is a file: expected a folder (created if missing)", file=sys.stderr)
+        return EXIT_CONFIG
     start = time.perf_counter()
 
     def progress(done: int, total: int) -> None:

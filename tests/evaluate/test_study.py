@@ -100,6 +100,10 @@ def test_check_exits_2_with_one_line_naming_the_key(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "2 runs of 1 subjects" in done.stderr and "subject 02 run 1: missing run" in done.stderr
     assert load_study(study).rois.centres == "c.tsv"
+    (tmp_path / "taken").write_text("")
+    done = subprocess.run([sys.executable, "-m", "nfd", "evaluate", str(study), "--out", str(tmp_path / "taken")],
+                          check=False, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and "is a file: expected a folder" in done.stderr
 
 
 def test_the_example_study_is_valid_and_shows_every_key() -> None:
