@@ -6,11 +6,15 @@ pipeline, over the full series. nfd's own offline level starts from the
 motion-corrected (and, multi-echo, combined) volumes of
 :func:`nfd.evaluate.minimal_roi_series` and cleans each ROI's whole series
 with nilearn's :func:`nilearn.signal.clean` (nilearn is an offline
-dependency: ``pip install "nfd[evaluate]"``): detrending, regression of the
-motion confounds (Friston et al. 1996's 24 parameters by default, as
-fMRIPrep's ``24P`` strategy), and a Butterworth band-pass. Each of these
-steps is linear in the voxels' values, so cleaning a ROI's mean equals the
-mean of its voxels cleaned one by one.
+dependency: ``pip install "nfd[evaluate]"``), after AFNI's despiking
+(:func:`despike`): detrending, regression of the motion confounds (Friston
+et al. 1996's 24 parameters by default, as fMRIPrep's ``24P`` strategy) and,
+optionally, of CompCor's noise components (Behzadi et al. 2007; computed from
+the voxels by :func:`nfd.evaluate.minimal_roi_series`), and a Butterworth
+band-pass. These cleaning steps are linear in the voxels' values, so cleaning
+a ROI's mean equals the mean of its voxels cleaned one by one; despiking is
+not, and is applied to each ROI's mean series (AFNI's 3dDespike works voxel
+by voxel, before the mean).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import numpy.typing as npt
 
 from nfd.evaluate._minimal import MinimalSeries
 
-__all__ = ["Confounds", "full_roi_series", "motion_confounds", "r2star_series"]
+__all__ = ["Confounds", "despike", "full_roi_series", "motion_confounds", "r2star_series"]
 
 #: Motion confound strategies, by fMRIPrep's names: none, the 6 parameters, 24 (Friston et al. 1996).
 Confounds = Literal["none", "6P", "12P", "24P"]
@@ -66,6 +70,72 @@ def motion_confounds(motion: npt.ArrayLike, strategy: Confounds = "24P") -> npt.
     if strategy == "24P":
         columns += [m**2, derivative**2]
     return np.hstack(columns)
+
+
+def despike(
+    values: npt.ArrayLike, *, c1: float = 2.5, c2: float = 4.0, order: int | None = None, iterations: int = 30
+) -> npt.NDArray[np.float64]:
+    """Squash each series' spikes towards a smooth fit, by AFNI's 3dDespike rule.
+
+    AFNI's ``3dDespike`` (Cox 1996, Comput Biomed Res 29:162-173; the rule
+    as its help states it): an L1 fit of the curve ``a + b t + c t² +
+    Σ_k (d_k sin(2πkt/T) + e_k cos(2πkt/T))``, ``k = 1..L`` with ``L =
+    T // 30``; ``σ = √(π/2) MAD`` of the residuals (MAD: their median
+    absolute value); a value whose residual ``s = (v - fit)/σ`` exceeds
+    ``c1`` in size is moved to ``fit + σ sign(s) (c1 + (c2 - c1) tanh((|s| -
+    c1)/(c2 - c1)))``, so that ``|s|`` in ``[c1, ∞)`` maps onto ``[c1, c2)``.
+    Every other value is left as it is. The L1 fit is found by iteratively
+    reweighted least squares (Schlossmacher 1973, J Am Stat Assoc
+    68:857-859), all series at once.
+
+    Parameters
+    ----------
+    values : array_like, (n_volumes, n_series)
+        The series, any units.
+    c1, c2 : float
+        The spike threshold and the limit of the squashed values, in σ
+        (AFNI's defaults 2.5 and 4).
+    order : int, optional
+        ``L``, the Fourier pairs of the curve (default ``n_volumes // 30``).
+    iterations : int
+        Reweighting iterations of the L1 fit.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64, the shape of `values`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> v = np.random.default_rng(0).normal(size=(120, 1))
+    >>> v[60] = 40.0
+    >>> d = despike(v)
+    >>> bool(d[60, 0] < 6.0), int((d != v).sum()) < 8
+    (True, True)
+    """
+    v = np.asarray(values, dtype=np.float64)
+    if v.ndim != 2 or v.shape[0] < 5 or not 0 < c1 < c2:
+        raise ValueError(f"expected (n_volumes >= 5, n_series) and 0 < c1 < c2, got {v.shape}, {c1}, {c2}")
+    n = v.shape[0]
+    t = np.arange(n, dtype=np.float64) / n
+    pairs = n // 30 if order is None else order
+    basis = np.column_stack([np.ones(n), t, t * t]
+                            + [f(2 * np.pi * k * t) for k in range(1, pairs + 1) for f in (np.sin, np.cos)])
+    fit = basis @ np.linalg.lstsq(basis, v, rcond=None)[0]
+    scale = np.fmax(np.abs(v - v.mean(axis=0)).mean(axis=0), 1e-12)
+    for _ in range(iterations):
+        weights = 1.0 / np.fmax(np.abs(v - fit), 1e-6 * scale)  # (n, n_series)
+        gram = np.einsum("tk,ts,tl->skl", basis, weights, basis)
+        rhs = np.einsum("tk,ts->sk", basis, weights * v)
+        fit = basis @ np.linalg.solve(gram, rhs[..., None])[..., 0].T
+    residual = v - fit
+    sigma = 1.4826 * np.median(np.abs(residual), axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        s = np.where(sigma > 0, residual / sigma, 0.0)
+    size = np.abs(s)
+    squashed = c1 + (c2 - c1) * np.tanh((size - c1) / (c2 - c1))
+    return np.where(size > c1, fit + sigma * np.sign(s) * squashed, v)
 
 
 def r2star_series(echo_values: npt.ArrayLike, echo_times_ms: Sequence[float]) -> npt.NDArray[np.float64]:
@@ -120,6 +190,7 @@ def full_roi_series(
     tr: float,
     *,
     multiecho: Literal["none", "r2star"] = "none",
+    despike_first: bool = True,
     confounds: Confounds = "24P",
     detrend: bool = True,
     high_pass_hz: float | None = 0.01,
@@ -137,8 +208,11 @@ def full_roi_series(
         ``"r2star"``: for a multi-echo run (``series.echo_values``), clean each ROI's ``-R2*`` of
         :func:`r2star_series` (s⁻¹, BOLD up) instead of the combined volume's means, so that the
         changes of S0 are gone before the rest; a single-echo run is cleaned as it is.
+    despike_first : bool
+        Squash each ROI series' spikes (:func:`despike`) before the rest.
     confounds : {"none", "6P", "12P", "24P"}
-        The motion regressors (:func:`motion_confounds`).
+        The motion regressors (:func:`motion_confounds`), with ``series.noise``'s CompCor
+        components where the minimal pass computed them.
     detrend : bool
         Remove each series' linear trend.
     high_pass_hz, low_pass_hz : float or None
@@ -154,9 +228,13 @@ def full_roi_series(
     from nilearn.signal import clean
 
     regressors = motion_confounds(series.motion, confounds)
+    if series.noise is not None:
+        regressors = np.hstack([regressors, series.noise])
     values = series.values
     if multiecho == "r2star" and series.echo_values is not None:
         values = -r2star_series(series.echo_values, series.echo_times_ms)
+    if despike_first:
+        values = despike(values)
     with warnings.catch_warnings():  # nilearn 0.14 deprecates standardize=False for None, which 0.10 lacks
         warnings.simplefilter("ignore", FutureWarning)
         cleaned = clean(

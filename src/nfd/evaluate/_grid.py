@@ -325,6 +325,9 @@ def _series(
                 echo_times_ms=job.run.echo_times_ms or None,
                 skip_volumes=job.study.dataset.skip_volumes,
                 cache_dir=job.cache_dir,
+                compcor=full.compcor if not full.derivatives else "none",
+                compcor_mask=_compcor_mask(job, path) if full.compcor == "anatomical" else None,
+                compcor_components=full.compcor_components,
             )
         if minimal.indices.size < job.study.dataset.min_volumes:
             raise _TooShort(minimal.indices.size)
@@ -333,6 +336,7 @@ def _series(
                 minimal,
                 tr,
                 multiecho=full.multiecho,
+                despike_first=full.despike,
                 confounds=full.confounds,
                 detrend=full.detrend,
                 high_pass_hz=full.high_pass_hz or None,
@@ -347,6 +351,22 @@ def _series(
             derived = _derived(job, next(iter(out.values())).minimal, tr)
         out = {echo: _Series(s.minimal, derived) for echo, s in out.items()}
     return out
+
+
+def _compcor_mask(job: RunJob, path: Path) -> npt.NDArray[np.bool_]:
+    """``[full] compcor_mask`` of the run's subject, on the run's EPI grid (nearest neighbour)."""
+    import nibabel as nib
+    from nilearn.image import resample_img
+
+    mask_path = job.study.folder / job.study.full.compcor_mask.format(subject=job.run.subject)
+    if not mask_path.is_file():
+        raise LookupError(f"no CompCor mask {mask_path} (full.compcor_mask): expected a NIfTI noise mask")
+    image: Any = nib.load(mask_path)
+    shape, affine = _grid_of(path)
+    if image.shape[:3] != tuple(shape) or not np.allclose(image.affine, affine, atol=1e-3):
+        image = resample_img(image, target_affine=affine, target_shape=shape, interpolation="nearest",
+                             force_resample=True, copy_header=True)  # fmt: skip
+    return np.asarray(image.get_fdata()[..., 0] if image.ndim == 4 else image.get_fdata()) > 0.5
 
 
 def _derived(job: RunJob, minimal: MinimalSeries, tr: float) -> MinimalSeries:

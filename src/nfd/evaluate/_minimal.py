@@ -24,7 +24,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -36,8 +36,11 @@ from nfd.volume import conform_to_grid, make_corrector
 
 __all__ = ["MinimalSeries", "minimal_roi_series"]
 
-#: Bumped when what a cached result holds changes (v2: tsnr and in_brain; v3: SPM's implicit mask; v4: echo_values).
-_CACHE_VERSION = b"nfd.evaluate.minimal v4"
+#: Bumped when what a cached result holds changes (v2: tsnr and in_brain; v3: SPM's implicit mask; v4: echo_values;
+#: v5: CompCor's noise components).
+_CACHE_VERSION = b"nfd.evaluate.minimal v5"
+#: Behzadi et al. (2007)'s temporal CompCor: the brain's voxels of the highest temporal variance, percent.
+TEMPORAL_PERCENTILE = 2.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -71,6 +74,9 @@ class MinimalSeries:
         combination); None for one echo.
     echo_times_ms : tuple of float
         The echo times of `echo_values`, ms (empty for one echo).
+    noise : numpy.ndarray or None
+        float64 ``(n_volumes, n_components)``: CompCor's noise components
+        (``compcor`` of :func:`minimal_roi_series`), None when not asked.
     """
 
     names: tuple[str, ...]
@@ -81,6 +87,7 @@ class MinimalSeries:
     in_brain: npt.NDArray[np.float64]
     echo_values: npt.NDArray[np.float64] | None = None
     echo_times_ms: tuple[float, ...] = ()
+    noise: npt.NDArray[np.float64] | None = None
 
     def column(self, name: str) -> npt.NDArray[np.float64]:
         """One ROI's series."""
@@ -96,6 +103,9 @@ def minimal_roi_series(
     echo_times_ms: Sequence[float] | None = None,
     skip_volumes: int = 0,
     cache_dir: str | Path | None = None,
+    compcor: Literal["none", "anatomical", "temporal"] = "none",
+    compcor_mask: npt.ArrayLike | None = None,
+    compcor_components: int = 5,
 ) -> MinimalSeries:
     """Run a recording through the real-time volume engine and read every ROI's mean per volume.
 
@@ -120,6 +130,18 @@ def minimal_roi_series(
         first volume after them, as in the daemon.
     cache_dir : path, optional
         Where results are kept between calls (created if missing).
+    compcor : {"none", "anatomical", "temporal"}
+        CompCor's noise components of the resliced, unsmoothed (multi-echo:
+        combined) volumes (Behzadi et al. 2007, NeuroImage 37:90-101):
+        ``"anatomical"`` from the voxels of `compcor_mask` (white matter and
+        CSF), ``"temporal"`` from the :data:`TEMPORAL_PERCENTILE` % of the
+        brain's voxels (SPM's implicit mask of the reference) with the
+        highest variance; the principal components of the detrended voxel
+        series, by nilearn's :func:`nilearn.signal.high_variance_confounds`.
+    compcor_mask : array_like, optional
+        ``"anatomical"``: the noise mask, bool on the run's EPI grid.
+    compcor_components : int
+        How many components.
 
     Returns
     -------
@@ -134,14 +156,41 @@ def minimal_roi_series(
     masks = {name: np.asarray(mask, dtype=bool) for name, mask in rois.items()}
     options = dict(engine or {})
     me = dict(multiecho or {})
-    cache = None if cache_dir is None else Path(cache_dir) / f"{_key(plan, options, me, masks, echo_times_ms)}.npz"
+    noise = _noise_request(compcor, compcor_mask, compcor_components)
+    keyed = dict(masks) if noise is None or noise.mask is None else {**masks, "\0compcor": noise.mask}
+    extra = [] if noise is None else [noise.percentile, noise.components]
+    key = _key(plan, options, me, keyed, echo_times_ms, extra)
+    cache = None if cache_dir is None else Path(cache_dir) / f"{key}.npz"
     if cache is not None and cache.is_file():
         return _load(cache)
-    result = _run(plan, masks, options, me)
+    result = _run(plan, masks, options, me, noise)
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
         _save(cache, result)
     return result
+
+
+@dataclass(frozen=True, eq=False)
+class _NoiseRequest:
+    """What CompCor reads: a voxel mask (None: the brain) and its percentile of highest variance."""
+
+    mask: npt.NDArray[np.bool_] | None
+    percentile: float
+    components: int
+
+
+def _noise_request(
+    compcor: str, mask: npt.ArrayLike | None, components: int
+) -> _NoiseRequest | None:
+    if compcor == "none":
+        return None
+    if components < 1:
+        raise ValueError(f"compcor_components must be at least 1, got {components}")
+    if compcor == "temporal":
+        return _NoiseRequest(None, TEMPORAL_PERCENTILE, components)
+    if compcor != "anatomical" or mask is None:
+        raise ValueError(f"compcor must be 'none', 'temporal' or 'anatomical' with a mask, got {compcor!r}")
+    return _NoiseRequest(np.asarray(mask, dtype=bool), 100.0, components)
 
 
 def _echoes(volume: RecordedVolume) -> tuple[ScanImage, ...]:
@@ -153,6 +202,7 @@ def _run(
     masks: dict[str, npt.NDArray[np.bool_]],
     options: dict[str, Any],
     multiecho: dict[str, Any],
+    noise: _NoiseRequest | None = None,
 ) -> MinimalSeries:
     """The engine over the planned volumes, as the daemon's pipeline runs it volume by volume."""
     if not plan:
@@ -167,7 +217,8 @@ def _run(
     union = np.logical_or.reduce(list(masks.values())) if masks else np.zeros(shape, dtype=bool)
     voxel_sum = np.zeros(int(union.sum()))
     voxel_squares = np.zeros_like(voxel_sum)
-    values, motion, echo_values = [], [], []
+    noise_mask = _noise_mask(noise, reference.data, shape)
+    values, motion, echo_values, noise_voxels = [], [], [], []
     for volume in plan:
         images = _echoes(volume)
         data = [conform_to_grid(im.data, im.affine, shape, affine, name=volume.files[0].name) for im in images]
@@ -176,6 +227,8 @@ def _run(
         motion.append(result.params)
         if multi:
             echo_values.append([rois.means(e) for e in corrector.resliced_echoes])  # type: ignore[union-attr]
+        if noise_mask is not None:
+            noise_voxels.append(result.resliced[noise_mask].astype(np.float32))
         inside = result.resliced[union].astype(np.float64)
         voxel_sum += inside
         voxel_squares += inside * inside
@@ -190,7 +243,30 @@ def _run(
         np.array([in_brain[n] for n in rois.names]),
         np.asarray(echo_values, dtype=np.float64) if multi else None,
         tuple(tes) if multi else (),
+        None if noise is None else _components(noise, noise_voxels),
     )
+
+
+def _noise_mask(
+    noise: _NoiseRequest | None, reference: npt.NDArray[Any], shape: tuple[int, ...]
+) -> npt.NDArray[np.bool_] | None:
+    if noise is None:
+        return None
+    mask = _brain(reference) if noise.mask is None else noise.mask
+    if mask.shape != tuple(shape):
+        raise ValueError(f"the CompCor mask has shape {mask.shape}; the run's EPI grid is {tuple(shape)}")
+    if int(mask.sum()) * noise.percentile / 100.0 <= noise.components:
+        raise ValueError(f"the CompCor mask has {int(mask.sum())} voxels; too few for {noise.components} components")
+    return mask
+
+
+def _components(noise: _NoiseRequest, voxels: list[npt.NDArray[np.float32]]) -> npt.NDArray[np.float64]:
+    """CompCor's components of the (n_volumes, n_voxels) series (nilearn: detrend, SVD)."""
+    from nilearn.signal import high_variance_confounds
+
+    series = np.asarray(voxels, dtype=np.float64)
+    return np.asarray(high_variance_confounds(series, noise.components, noise.percentile, detrend=True),
+                      dtype=np.float64)  # fmt: skip
 
 
 def _roi_tsnr(
@@ -220,10 +296,15 @@ def _in_brain(masks: dict[str, npt.NDArray[np.bool_]], reference: npt.NDArray[An
     global value, the mean of the voxels above 1/8 of the volume's mean. 1/8 of the mean alone lets a late
     echo's Rician background in.
     """
+    brain = _brain(reference)
+    return {name: float(brain[mask].mean()) if mask.any() else float("nan") for name, mask in masks.items()}
+
+
+def _brain(reference: npt.NDArray[Any]) -> npt.NDArray[np.bool_]:
+    """SPM's implicit mask of a volume (see :func:`_in_brain`)."""
     ref = np.asarray(reference, dtype=np.float64)
     above = ref > ref.mean() / 8.0
-    brain = ref > 0.8 * (ref[above].mean() if above.any() else 0.0)
-    return {name: float(brain[mask].mean()) if mask.any() else float("nan") for name, mask in masks.items()}
+    return np.asarray(ref > 0.8 * (ref[above].mean() if above.any() else 0.0))
 
 
 def _key(
@@ -232,6 +313,7 @@ def _key(
     multiecho: dict[str, Any],
     masks: dict[str, npt.NDArray[np.bool_]],
     echo_times_ms: Sequence[float] | None,
+    extra: Sequence[float] = (),
 ) -> str:
     """SHA-256 of what decides the result: the files' bytes, the options, the masks."""
     digest = hashlib.sha256(_CACHE_VERSION)
@@ -240,7 +322,8 @@ def _key(
         digest.update(file_sha256(path).encode())
     plain = {k: v for k, v in multiecho.items() if not isinstance(v, np.ndarray)}
     arrays = {k: v for k, v in multiecho.items() if isinstance(v, np.ndarray)}
-    digest.update(json.dumps([options, plain, list(echo_times_ms or [])], sort_keys=True, default=str).encode())
+    digest.update(json.dumps([options, plain, list(echo_times_ms or []), list(extra)], sort_keys=True,
+                             default=str).encode())  # fmt: skip
     for name in sorted(arrays):
         digest.update(name.encode() + np.ascontiguousarray(arrays[name]).tobytes())
     for name in sorted(masks):
@@ -260,6 +343,7 @@ def _save(path: Path, series: MinimalSeries) -> None:
         in_brain=series.in_brain,
         echo_values=np.zeros((0, 0, 0)) if series.echo_values is None else series.echo_values,
         echo_times_ms=np.asarray(series.echo_times_ms, dtype=np.float64),
+        noise=np.zeros((0, 0)) if series.noise is None else series.noise,
     )
     write_atomic(path, tmp.read_bytes())
     tmp.unlink()
@@ -267,8 +351,9 @@ def _save(path: Path, series: MinimalSeries) -> None:
 
 def _load(path: Path) -> MinimalSeries:
     with np.load(path, allow_pickle=False) as f:
-        echoes = f["echo_values"]
+        echoes, noise = f["echo_values"], f["noise"]
         return MinimalSeries(
             tuple(str(n) for n in f["names"]), f["values"], f["indices"], f["motion"], f["tsnr"], f["in_brain"],
             echoes if echoes.size else None, tuple(float(t) for t in f["echo_times_ms"]),
+            noise if noise.size else None,
         )

@@ -98,6 +98,14 @@ class FullTable:
         default="none", metadata=_doc("multi-echo runs: clean the combined series, or -R2* fitted from the echoes")
     )
     confounds: Literal["none", "6P", "12P", "24P"] = field(default="24P", metadata=_doc("motion regressors"))
+    despike: bool = field(default=True, metadata=_doc("squash spikes first (AFNI 3dDespike's rule)"))
+    compcor: Literal["none", "anatomical", "temporal"] = field(
+        default="none", metadata=_doc("CompCor noise regressors: from compcor_mask's voxels, or the brain's 2 % "
+                                      "highest-variance voxels (Behzadi 2007)"))
+    compcor_mask: str = field(
+        default="", metadata=_doc("compcor 'anatomical': a NIfTI noise mask (white matter, CSF) per subject "
+                                  "(the path may hold {subject}), resampled to each run's EPI grid"))
+    compcor_components: int = field(default=5, metadata=_doc("CompCor components", min=1, max=50))
     detrend: bool = field(default=True, metadata=_doc("remove the linear trend"))
     derivatives: str = field(
         default="", metadata=_doc("an fMRIPrep derivatives folder: the level from its desc-preproc_bold and confounds"))
@@ -221,6 +229,8 @@ def _check(study: Study) -> None:
         raise ConfigError(f"expected radii > 0, got {list(study.rois.radius_mm)}", "rois.radius_mm")
     if study.rois.control in study.rois.targets:
         raise ConfigError(f"the control {study.rois.control!r} is also a target", "rois.targets")
+    if study.full.compcor == "anatomical" and not study.full.compcor_mask:
+        raise ConfigError("expected a noise mask for compcor 'anatomical'", "full.compcor_mask")
     if study.gold.measure == "score" and not study.gold.scores:
         raise ConfigError("expected a TSV of per-run scores for measure 'score'", "gold.scores")
     if study.gold.echo and not _ECHO.fullmatch(study.gold.echo):
