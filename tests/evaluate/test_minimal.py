@@ -96,3 +96,60 @@ def test_tsnr_and_brain_fraction_are_the_voxels(tmp_path: Path) -> None:
         np.testing.assert_allclose(series.tsnr[k], voxel[session.rois[name]].mean(), rtol=0.02)
         assert series.in_brain[k] == 1.0
     assert series.in_brain[series.names.index("corner")] == 0.0
+
+
+def _noisy_session(tmp_path: Path, fraction: float) -> tuple[Path, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """A still session whose brain voxels outside the ROIs carry, in a random `fraction` of them, a known noise
+    series (4 % of the voxel's mean, random loadings): the recording, that noise, its voxels and the ROIs."""
+    session = make_session(60, shape=(32, 32, 18), seed=6, max_motion_mm=0.0, max_motion_deg=0.0)
+    data = session.volumes.astype(np.float64)
+    rng = np.random.default_rng(7)
+    brain = data[0] > 0.8 * data[0][data[0] > data[0].mean() / 8].mean()
+    outside = brain & ~np.logical_or.reduce(list(session.rois.values()))
+    noisy = outside & (rng.random(outside.shape) < fraction)
+    noise = np.cumsum(rng.normal(size=60))
+    noise = (noise - noise.mean()) / noise.std()
+    loadings = rng.uniform(0.5, 1.5, size=int(noisy.sum()))
+    data[:, noisy] += 0.04 * data[0][noisy] * loadings * noise[:, None]
+    bold = tmp_path / "bold.nii"
+    nib.save(nib.Nifti1Image(np.moveaxis(data.astype(np.float32), 0, -1), session.affine), bold)
+    return bold, noise, noisy, session.rois
+
+
+def _best_r(components: np.ndarray, noise: np.ndarray) -> float:
+    return max(abs(np.corrcoef(components[:, k], noise)[0, 1]) for k in range(components.shape[1]))
+
+
+def test_anatomical_compcor_finds_the_noise_of_its_mask(tmp_path: Path) -> None:
+    bold, noise, noisy, rois = _noisy_session(tmp_path, 0.3)
+    series = minimal_roi_series(bold, rois, compcor="anatomical", compcor_mask=noisy, compcor_components=3)
+    assert series.noise is not None and series.noise.shape == (60, 3)
+    # nilearn detrends the voxels first: the components hold the noise less its linear trend
+    t = np.arange(60.0)
+    detrended = noise - np.polyval(np.polyfit(t, noise, 1), t)
+    assert abs(np.corrcoef(series.noise[:, 0], detrended)[0, 1]) > 0.99
+    plain = minimal_roi_series(bold, rois)
+    assert plain.noise is None
+    cache = tmp_path / "cache"
+    first = minimal_roi_series(bold, rois, compcor="anatomical", compcor_mask=noisy, cache_dir=cache)
+    again = minimal_roi_series(bold, rois, compcor="anatomical", compcor_mask=noisy, cache_dir=cache)
+    np.testing.assert_array_equal(first.noise, again.noise)  # type: ignore[arg-type]
+    other = minimal_roi_series(bold, rois, compcor="anatomical", compcor_mask=noisy & False | rois[next(iter(rois))],
+                               cache_dir=cache)  # fmt: skip
+    assert len(list(cache.glob("*.npz"))) == 2 and _best_r(other.noise, detrended) < 0.5  # type: ignore[arg-type]
+
+
+def test_temporal_compcor_finds_the_brains_most_variable_voxels(tmp_path: Path) -> None:
+    bold, noise, _, rois = _noisy_session(tmp_path, 0.05)
+    t = np.arange(60.0)
+    detrended = noise - np.polyval(np.polyfit(t, noise, 1), t)
+    series = minimal_roi_series(bold, rois, compcor="temporal", compcor_components=2)
+    assert series.noise is not None and _best_r(series.noise, detrended) > 0.98
+
+
+def test_compcor_refuses_a_mask_off_the_grid(tmp_path: Path) -> None:
+    bold, _, _, rois = _noisy_session(tmp_path, 0.3)
+    with pytest.raises(ValueError, match="EPI grid"):
+        minimal_roi_series(bold, rois, compcor="anatomical", compcor_mask=np.ones((4, 4, 4), dtype=bool))
+    with pytest.raises(ValueError, match="too few"):
+        minimal_roi_series(bold, rois, compcor="anatomical", compcor_mask=np.zeros((32, 32, 18), dtype=bool))

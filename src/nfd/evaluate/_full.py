@@ -123,9 +123,10 @@ def despike(
     basis = np.column_stack([np.ones(n), t, t * t]
                             + [f(2 * np.pi * k * t) for k in range(1, pairs + 1) for f in (np.sin, np.cos)])
     fit = basis @ np.linalg.lstsq(basis, v, rcond=None)[0]
-    scale = np.fmax(np.abs(v - v.mean(axis=0)).mean(axis=0), 1e-12)
+    level = np.abs(v).mean(axis=0) + 1.0
+    scale = np.fmax(np.abs(v - v.mean(axis=0)).mean(axis=0), 1e-9 * level)
     for _ in range(iterations):
-        weights = 1.0 / np.fmax(np.abs(v - fit), 1e-6 * scale)  # (n, n_series)
+        weights = 1.0 / np.fmax(np.abs(v - fit), np.fmax(1e-6 * scale, 1e-8 * level))  # (n, n_series)
         gram = np.einsum("tk,ts,tl->skl", basis, weights, basis)
         rhs = np.einsum("tk,ts->sk", basis, weights * v)
         fit = basis @ np.linalg.solve(gram, rhs[..., None])[..., 0].T
@@ -133,7 +134,7 @@ def despike(
     sigma = 1.4826 * np.median(np.abs(residual), axis=0)
     with np.errstate(divide="ignore", invalid="ignore"):
         s = np.where(sigma > 0, residual / sigma, 0.0)
-    size = np.abs(s)
+    size = np.where(sigma > 1e-9 * level, np.abs(s), 0.0)  # a flat series (sigma ~ rounding) is left as it is
     squashed = c1 + (c2 - c1) * np.tanh((size - c1) / (c2 - c1))
     return np.where(size > c1, fit + sigma * np.sign(s) * squashed, v)
 
