@@ -79,3 +79,54 @@ def test_a_study_on_the_real_runs_reaches_its_report(shared_data: Path, tmp_path
                                                  <= part[part.points == 2].output.to_numpy()).all()  # fmt: skip
     report = (tmp_path / "out" / "report.html").read_text()
     assert "siemens" in report or "opennft_psc_run" in report
+
+
+TASK_STUDY = """
+[dataset]
+skip_volumes = 5
+[[dataset.runs]]
+subject = "localizer"
+path = "{localizer}"
+tr = 2.4
+protocol = "{paradigm}"         # PyHRF's paradigm: 80 events of 10 conditions, impulses
+
+[rois]
+centres = "centres.tsv"
+radius_mm = [6]
+
+[gold]
+measure = "activation"
+
+[[variants]]
+kind = "psc"
+targets = "singles"
+delay = [0, 2]
+
+[[variants]]
+kind = "psc_intermittent"
+targets = "singles"
+delay = [0]                     # an impulse labels one volume: a later delay leaves its block empty
+
+[statistics]
+iterations = 200
+"""
+
+
+def test_a_psc_study_on_the_localizer_with_its_paradigm_reaches_its_report(shared_data: Path, tmp_path: Path) -> None:
+    """kind "psc" over the PyHRF localizer's run with its paradigm (PyHRF CSV) against the activation gold: every
+    cell finite, the report written, no problem."""
+    (tmp_path / "centres.tsv").write_text(_centres(shared_data))
+    folder = shared_data / "pyhrf_localizer"
+    study = tmp_path / "study.toml"
+    study.write_text(TASK_STUDY.format(localizer=folder / "subj0_bold_session0.nii.gz",
+                                       paradigm=folder / "paradigm_loc.csv"))  # fmt: skip
+    done = subprocess.run([sys.executable, "-m", "nfd", "evaluate", str(study), "--out", str(tmp_path / "out")],
+                          capture_output=True, text=True, timeout=600, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "0 problems" in done.stderr, done.stderr
+    cells = pd.read_csv(tmp_path / "out" / "cells.tsv", sep="\t", dtype={"subject": str, "run": str})
+    assert len(cells) == 3 * 2 * 2  # variants (psc with 2 delays, psc_intermittent) x targets x levels
+    assert set(cells.kind) == {"psc", "psc_intermittent"} and set(cells.target_set) == {"target01", "target02"}
+    assert np.isfinite(cells[["output", "gold", "tsnr", "standard"]].to_numpy()).all() and cells.r_targets.isna().all()
+    assert (cells.output.abs() < 20).all() and (cells.gold.abs() < 20).all()  # percent signal changes
+    assert "psc_intermittent" in (tmp_path / "out" / "report.html").read_text()

@@ -20,7 +20,7 @@ import csv
 import itertools
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,18 +28,18 @@ import numpy as np
 import numpy.typing as npt
 
 from nfd.daemon.worker import engine_options
-from nfd.design import Design
+from nfd.design import Design, DesignError, load_protocol
 from nfd.evaluate._full import full_roi_series
 from nfd.evaluate._minimal import MinimalSeries, minimal_roi_series
 from nfd.evaluate._spheres import sphere_masks
-from nfd.evaluate._study import Study, StudyRun
-from nfd.evaluate._variants import feedback_over, raw_steps
-from nfd.feedback import composite_measure
+from nfd.evaluate._study import TASK_KINDS, Study, StudyRun, VariantsTable
+from nfd.evaluate._variants import chain_steps, feedback_over, raw_steps
+from nfd.feedback import FeedbackError, composite_measure
 from nfd.feedback._connectivity import pearson
 
 __all__ = ["GridPlan", "RunJob", "Variant", "evaluate_run", "plan_grid", "read_centres", "run_tr"]
 
-_SIZES = {"pairs": 2, "triples": 3, "quads": 4}
+_SIZES = {"singles": 1, "pairs": 2, "triples": 3, "quads": 4}
 #: An ROI with less of its voxels inside the brain is left out of a run.
 MIN_IN_BRAIN = 0.5
 
@@ -48,8 +48,10 @@ MIN_IN_BRAIN = 0.5
 class Variant:
     """One combination of a ``[[variants]]`` block's lists, with the target sets it runs on.
 
-    ``points``, ``min_agree``, ``min_change_sd`` and ``direction`` are the proxy's (0 / "" for the sliding
-    correlation), ``window`` the sliding correlation's (0 for the proxy).
+    ``points``, ``min_agree``, ``min_change_sd`` and ``direction`` are the proxy's (0 / "" for the other kinds),
+    ``window`` the sliding correlation's (0 for the others); ``delay`` (volumes), ``reference``, ``signal`` and
+    ``combine`` the task kinds' (``psc``, ``psc_intermittent``, ``correlation_intermittent``; ``reference`` the psc
+    kinds' only), which run on the targets of a set alone (not on the control) over the run's protocol.
     """
 
     kind: str
@@ -63,6 +65,15 @@ class Variant:
     level: str
     direction: str
     sets: tuple[tuple[str, ...], ...]
+    delay: int = 0
+    reference: str = ""
+    signal: str = "raw"
+    combine: str = "mean"
+
+    @property
+    def task(self) -> bool:
+        """Whether the kind needs the run's task design (its blocks)."""
+        return self.kind in TASK_KINDS
 
     @property
     def label(self) -> str:
@@ -70,6 +81,10 @@ class Variant:
         if self.kind == "proxy":
             rule = f"points={self.points}"
             rule += "" if self.min_change_sd == 0 else f" min_change={self.min_change_sd:g}"
+        elif self.task:
+            others = (("reference", self.reference, "preceding"), ("signal", self.signal, "raw"),
+                      ("combine", self.combine, "mean"))  # fmt: skip
+            rule = f"delay={self.delay}" + "".join(f" {k}={x}" for k, x, usual in others if x not in ("", usual))
         else:
             rule = f"window={self.window}"
         agree = "" if self.kind != "proxy" or self.min_agree == self.n_targets else f" agree={self.min_agree}"
@@ -81,7 +96,7 @@ class Variant:
         """The axis columns of this variant's rows (None where an axis is not the kind's)."""
         proxy = self.kind == "proxy"
         return {"kind": self.kind, "points": self.points if proxy else None,
-                "window": None if proxy else self.window, "n_targets": self.n_targets,
+                "window": self.window if self.kind == "correlation" else None, "n_targets": self.n_targets,
                 "min_agree": self.min_agree if proxy else None, "min_change_sd": self.min_change_sd if proxy else None,
                 "radius_mm": self.radius_mm, "echo": self.echo, "level": self.level, "variant": self.label}  # fmt: skip
 
@@ -90,12 +105,30 @@ class Variant:
         if self.kind == "proxy":
             return {"targets": list(targets), "control": control, "signal": "raw", "points": self.points,
                     "min_agree": self.min_agree, "min_change_sd": self.min_change_sd, "direction": self.direction}
+        if self.kind in ("psc", "psc_intermittent"):
+            return {"signal": self.signal, "delay": self.delay, "combine": self.combine, "reference": self.reference}
+        if self.kind == "correlation_intermittent":
+            return {"signal": self.signal, "delay": self.delay, "combine": self.combine,
+                    "pairs": list(itertools.combinations(targets, 2))}  # fmt: skip
         return {"signal": "raw", "window": self.window, "pairs": list(itertools.combinations(targets, 2))}
 
+    def rois(self, targets: Sequence[str]) -> list[str] | None:
+        """The ROI columns the feedback computer is built on: a task kind's targets (None: every column)."""
+        return list(targets) if self.task else None
+
     def output(self, summary: dict[str, Any], measures: npt.NDArray[np.float64]) -> float:
-        """A run's output: the proxy's event count, or the mean windowed correlation."""
+        """A run's output.
+
+        ``proxy``: the number of feedback events; ``correlation``: the mean of the windowed correlations;
+        ``psc``: the mean feedback value (%) over the regulation volumes (the summary's ``mean_regulation``);
+        ``psc_intermittent`` and ``correlation_intermittent``: the mean of the values given at the regulation
+        blocks' ends. NaN when there is none.
+        """
         if self.kind == "proxy":
             return float(summary["events"])
+        if self.kind == "psc":
+            value = summary.get("mean_regulation")
+            return float("nan") if value is None else float(value)
         finite = measures[np.isfinite(measures)]
         return float(finite.mean()) if finite.size else float("nan")
 
@@ -120,6 +153,17 @@ def _target_sets(targets: Sequence[str], size: int, sample: int, seed: int) -> t
     return tuple(every)
 
 
+def _rules(block: VariantsTable) -> list[tuple[Any, ...]]:
+    """A block's kind options, every combination of their lists: (points, window, min_change_sd, delay,
+    reference, signal), the options a kind does not take at their neutral values."""
+    if block.kind == "proxy":
+        return list(itertools.product(block.points, [0], block.min_change_sd, [0], [""], ["raw"]))
+    if block.kind == "correlation":
+        return list(itertools.product([0], block.window, [0.0], [0], [""], ["raw"]))
+    references = block.reference if block.kind != "correlation_intermittent" else [""]
+    return list(itertools.product([0], [0], [0.0], block.delay, references, block.signal))
+
+
 def plan_grid(study: Study, targets: Sequence[str], multi_echo: bool) -> GridPlan:
     """Expand a study's variants over its targets (see the module docstring).
 
@@ -137,14 +181,14 @@ def plan_grid(study: Study, targets: Sequence[str], multi_echo: bool) -> GridPla
         size = _SIZES[block.targets]
         sets = _target_sets(targets, size, block.sets, study.statistics.seed)
         proxy = block.kind == "proxy"
-        rules = itertools.product(block.points, [0], block.min_change_sd) if proxy else itertools.product(
-            [0], block.window, [0.0])  # fmt: skip
-        for (points, window, min_change), radius, echo, level in itertools.product(
-            list(rules), block.radius_mm or study.rois.radius_mm, block.echo or (default_echo,), block.level
+        for rule, radius, echo, level in itertools.product(
+            _rules(block), block.radius_mm or study.rois.radius_mm, block.echo or (default_echo,), block.level
         ):
+            points, window, min_change, delay, reference, signal = rule
             variants.append(Variant(
                 block.kind, int(points), int(window), size, (block.min_agree or size) if proxy else 0,
                 float(min_change), float(radius), echo, level, block.direction if proxy else "", sets,
+                int(delay), str(reference), str(signal), block.combine if block.kind in TASK_KINDS else "mean",
             ))  # fmt: skip
     unique = {v.label: v for v in variants}
     gold_echo = study.gold.echo or default_echo
@@ -473,33 +517,165 @@ def evaluate_run(job: RunJob) -> tuple[list[dict[str, Any]], list[str], dict[str
         n = next(iter(series.values())).minimal.indices.size
         bad = _outside_brain(series, problems, where)
         with clock("variants"):
-            rows = _rows(job, series, bad, n, problems, where)
+            rows = _rows(job, series, bad, n, problems, where, tr)
         return rows, problems, clock.seconds
 
 
+def design_matrix(design: Design, tr: float, indices: npt.ArrayLike) -> npt.NDArray[np.float64]:
+    """The GLM of the activation gold standard on a run's rows.
+
+    Columns: the design's conditions convolved with SPM's canonical HRF (:meth:`nfd.design.Design.task_regressors`,
+    sampled at the rows' acquisition indices), a constant and a linear trend (centred, -0.5 to 0.5 over the rows).
+
+    Parameters
+    ----------
+    design : Design
+    tr : float
+        Repetition time, s.
+    indices : array_like of int
+        The rows' 0-based acquisition indices.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 ``(n_rows, n_conditions + 2)``.
+    """
+    rows = np.asarray(indices, dtype=np.int64)
+    trend = np.linspace(-0.5, 0.5, rows.size) if rows.size > 1 else np.zeros(rows.size)
+    return np.column_stack([design.task_regressors(tr)[rows], np.ones(rows.size), trend])
+
+
+def activation(
+    values: npt.ArrayLike, design: Design, tr: float, indices: npt.ArrayLike, means: npt.ArrayLike
+) -> npt.NDArray[np.float64]:
+    """Each series' task effect by ordinary least squares on :func:`design_matrix`, percent of `means`.
+
+    The effect is the mean of the conditions' coefficients (every condition against baseline), ``100 * effect /
+    mean``: the percent signal change a sustained condition gives. `means` is each series' mean signal; for the
+    fully processed level (centred by its cleaning) the minimally processed series' mean.
+
+    Parameters
+    ----------
+    values : array_like, (n_rows, n_series)
+        The series, signal units.
+    design : Design
+    tr : float
+        Repetition time, s.
+    indices : array_like of int
+        The rows' acquisition indices.
+    means : array_like, (n_series,)
+        The reference signal level of each series.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 ``(n_series,)``, percent; NaN for a design without conditions.
+    """
+    y = np.asarray(values, dtype=np.float64)
+    reference = np.asarray(means, dtype=np.float64)
+    if not design.conditions:
+        return np.full(y.shape[1], np.nan)
+    x = design_matrix(design, tr, indices)
+    beta = np.linalg.lstsq(x, y, rcond=None)[0]
+    contrast = design.contrast_vector() / len(design.conditions)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.asarray(100.0 * (contrast @ beta[: len(design.conditions)]) / reference, dtype=np.float64)
+
+
+def _design(job: RunJob, n_volumes: int, tr: float) -> tuple[Design | None, str]:
+    """The run's task design from its protocol, as the daemon's ``load_design`` builds it (over every acquired
+    volume, the skipped ones baseline); or None and one line saying why, when a task kind or the activation gold
+    needs it."""
+    study = job.study
+    needs = any(v.task for v in job.plan.variants) or study.gold.measure == "activation"
+    if not needs:
+        return None, ""
+    left = "; the cells of its task kinds are left out" + (
+        ", its activation gold standard is n/a" if study.gold.measure == "activation" else "")  # fmt: skip
+    path = job.run.protocol
+    if path is None:
+        found = "pybids found no *_events.tsv for it" if study.dataset.protocol == "events" else "none given"
+        return None, f"no protocol ({found}; dataset.protocol){left}"
+    if not path.is_file():
+        return None, f"no protocol: {path} does not exist (dataset.protocol){left}"
+    try:
+        design = load_protocol(path, n_volumes=n_volumes, skip_volumes=study.dataset.skip_volumes, tr=tr,
+                               baseline=study.dataset.baseline, session=study.dataset.session or None)  # fmt: skip
+    except DesignError as exc:
+        return None, f"bad protocol (dataset.protocol): {exc}{left}"
+    return design, ""
+
+
+def _activation_of(
+    s: MinimalSeries, minimal: MinimalSeries, names: list[str], design: Design | None, tr: float
+) -> float:
+    """The targets' mean task effect on `s`, percent of their minimally processed mean signal (NaN: no design)."""
+    if design is None:
+        return float("nan")
+    means = _columns(minimal, names).mean(axis=0)
+    return float(np.mean(activation(_columns(s, names), design, tr, s.indices, means)))
+
+
+def _gold(
+    job: RunJob, pair: _Series, names: list[str], control: str, design: Design | None, tr: float
+) -> tuple[float, float]:
+    """(gold standard, mean target-target r: NaN for one target) of a target set on the gold level's series."""
+    gold = job.study.gold
+    g = pair.full if gold.level == "full" else pair.minimal
+    r_targets = float("nan")
+    if len(names) > 1:
+        t = _columns(g, names)
+        r_targets = float(np.mean([pearson(t[:, a], t[:, b]) for a, b in itertools.combinations(range(len(names)), 2)]))
+    if gold.measure == "score":
+        return (float("nan") if job.score is None else job.score), r_targets
+    if gold.measure == "activation":
+        return _activation_of(g, pair.minimal, names, design, tr), r_targets
+    return _measures(g, names, control, gold.window if gold.measure == "sliding" else 0)[0], r_targets
+
+
+def _level(pair: _Series, level: str, task: bool) -> MinimalSeries:
+    """A variant's series; for a task kind the fully processed one with each ROI's minimally processed mean added
+    back (its cleaning centred it), so that a percent signal change has the signal level to divide by."""
+    if level != "full":
+        return pair.minimal
+    if not task:
+        return pair.full
+    return replace(pair.full, values=pair.full.values + pair.minimal.values.mean(axis=0))
+
+
+def _standard(job: RunJob, m: MinimalSeries, names: list[str], control: str, design: Design | None, tr: float) -> float:
+    """The "standard" full-series measure on the minimally processed series: the task effect for the activation
+    gold, else the composite (NaN for one target)."""
+    if job.study.gold.measure == "activation":
+        return _activation_of(m, m, names, design, tr)
+    return _measures(m, names, control)[0] if len(names) > 1 else float("nan")
+
+
 def _rows(
-    job: RunJob, series: dict[str, _Series], bad: set[str], n: int, problems: list[str], where: str
+    job: RunJob, series: dict[str, _Series], bad: set[str], n: int, problems: list[str], where: str, tr: float
 ) -> list[dict[str, Any]]:
     plan, study = job.plan, job.study
     indices = next(iter(series.values())).minimal.indices
-    design = Design.from_blocks(int(indices.max()) + 1, [], skip_volumes=study.dataset.skip_volumes)
-    steps: dict[tuple[str, str], Any] = {}
+    rest = Design.from_blocks(int(indices.max()) + 1, [], skip_volumes=study.dataset.skip_volumes)
+    design, missing = _design(job, int(indices.max()) + 1, tr)
+    if missing:
+        problems.append(f"{where}: {missing}")
+    steps: dict[tuple[str, str, str], Any] = {}
     gold_cache: dict[tuple[str, float], tuple[float, float]] = {}
     rows = []
     short = sorted({v.label for v in plan.variants if max(v.points, v.window) >= n})
     if short:
         problems.append(f"{where}: too short for {len(short)} variant(s) ({short[0]}...): {n} volumes; their "
                         "cells are left out")
+    gold_level = series.get(plan.gold_echo)
     for v in plan.variants:
-        if v.echo not in series or max(v.points, v.window) >= n:
+        if v.echo not in series or max(v.points, v.window) >= n or gold_level is None or (v.task and design is None):
             continue
-        s = series[v.echo].full if v.level == "full" else series[v.echo].minimal
-        gold_level = series.get(plan.gold_echo)
-        if gold_level is None:
-            continue
-        key = (v.echo, v.level)
+        s = _level(series[v.echo], v.level, v.task)
+        own = design if v.task and design is not None else rest
+        key = (v.echo, v.level, v.signal)
         if key not in steps:
-            steps[key] = raw_steps(s)
+            steps[key] = raw_steps(s) if v.signal == "raw" else chain_steps(s, own, tr)
         gold_radius = study.gold.radius_mm or v.radius_mm
         for targets in v.sets:
             names = [f"{t}@{v.radius_mm:g}" for t in targets]
@@ -510,18 +686,18 @@ def _rows(
                 continue
             gold_key = ("+".join(targets), gold_radius)
             if gold_key not in gold_cache:
-                g = gold_level.full if study.gold.level == "full" else gold_level.minimal
-                window = study.gold.window if study.gold.measure == "sliding" else 0
-                gold_cache[gold_key] = _measures(g, gold_names, gold_control, window)
+                gold_cache[gold_key] = _gold(job, gold_level, gold_names, gold_control, design, tr)
             gold, r_targets = gold_cache[gold_key]
-            if study.gold.measure == "score":
-                gold = float("nan") if job.score is None else job.score
-            result = feedback_over(steps[key], s, design, v.kind, **v.options(names, control))
+            try:
+                result = feedback_over(steps[key], s, own, v.kind, rois=v.rois(names), **v.options(names, control))
+            except FeedbackError as exc:  # e.g. OpenNFT's rule refusing the run's blocks: the variant's cells only
+                problems.append(f"{where}: {v.label}: {exc}; its cells are left out")
+                break
             m = series[v.echo].minimal
             rows.append({
                 **v.axes(), "target_set": "+".join(targets), "subject": job.run.subject, "run": job.run.run,
                 "output": v.output(result.summary, result.measures), "gold": gold, "r_targets": r_targets,
                 "tsnr": float(np.mean([m.tsnr[m.names.index(c)] for c in names])),
-                "standard": _measures(m, names, control)[0],
+                "standard": _standard(job, m, names, control, design, tr),
             })  # fmt: skip
     return rows

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -36,6 +36,14 @@ _TWO_POINTS: Any = (2,)
 _BOTH_LEVELS: Any = ("minimal", "full")
 _NO_CHANGE: Any = (0.0,)
 _TWENTY: Any = (20,)
+_TWO: Any = (2,)
+_PRECEDING: Any = ("preceding",)
+_RAW: Any = ("raw",)
+
+#: The feedback kinds of the grid (:data:`nfd.feedback.FEEDBACK_KINDS` but those needing voxels or a pushed value),
+#: and those that need a task design (a protocol per run).
+GRID_KINDS: tuple[str, ...] = ("proxy", "correlation", "psc", "psc_intermittent", "correlation_intermittent")
+TASK_KINDS: tuple[str, ...] = ("psc", "psc_intermittent", "correlation_intermittent")
 
 
 def _doc(doc: str, unit: str | None = None, **bounds: float) -> dict[str, Any]:
@@ -50,6 +58,8 @@ class RunEntry:
     path: Path = field(metadata=_doc("the recording: a folder of scan files or a 4-D NIfTI (multi-echo: echo 1's)"))
     run: str = field(default="1", metadata=_doc("run label"))
     tr: float = field(default=0.0, metadata=_doc("repetition time (0: from the files)", "s", min=0.0, max=60.0))
+    protocol: str = field(
+        default="", metadata=_doc("its protocol: OpenNFT JSON, events TSV or PyHRF CSV (empty: dataset.protocol)"))
 
 
 @dataclass(frozen=True)
@@ -64,6 +74,12 @@ class DatasetTable:
     min_volumes: int = field(
         default=20, metadata=_doc("a run with fewer volumes after the skipped ones is left out", "volumes", min=3)
     )
+    protocol: str = field(
+        default="", metadata=_doc("each run's task design: 'events' (its BIDS *_events.tsv, found by pybids), or a "
+                                  "protocol file (OpenNFT JSON, events TSV, PyHRF CSV; may hold {subject}, {run}); "
+                                  "empty: none (rest runs)"))
+    baseline: str = field(default="BAS", metadata=_doc("the protocol's baseline condition name"))
+    session: int = field(default=0, metadata=_doc("PyHRF paradigm: the session read (0: its only one)", min=0))
 
 
 @dataclass(frozen=True)
@@ -121,10 +137,11 @@ class FullTable:
 class GoldTable:
     """``[gold]``: the gold standard each run's output is compared with."""
 
-    measure: Literal["composite", "sliding", "score"] = field(
+    measure: Literal["composite", "sliding", "score", "activation"] = field(
         default="composite", metadata=_doc("'composite': mean target-target r minus mean target-control r over the "
                                            "run; 'sliding': that composite's mean over windows of `window` volumes; "
-                                           "'score': a per-run score from a TSV (e.g. behaviour)"))
+                                           "'score': a per-run score from a TSV (e.g. behaviour); 'activation': the "
+                                           "targets' mean task effect in the run's GLM, % of the signal"))
     window: int = field(default=30, metadata=_doc("measure 'sliding': the window", "volumes", min=3))
     scores: str = field(default="", metadata=_doc("measure 'score': a TSV with columns subject, run, score"))
     level: Literal["full", "minimal"] = field(default="full", metadata=_doc("the series it is computed on"))
@@ -136,10 +153,11 @@ class GoldTable:
 class VariantsTable:
     """``[[variants]]``: one block of the algorithm grid (every combination of its lists)."""
 
-    kind: Literal["proxy", "correlation"] = field(
-        default="proxy", metadata=_doc("the feedback kind: the two-point proxy, or the sliding-window correlation"))
-    targets: Literal["pairs", "triples", "quads"] = field(
-        default="pairs", metadata=_doc("target sets: every pair, triple or quad of [rois] targets")
+    kind: Literal["proxy", "correlation", "psc", "psc_intermittent", "correlation_intermittent"] = field(
+        default="proxy", metadata=_doc("the feedback kind: the two-point proxy, the sliding-window correlation, "
+                                       "or a task kind (PSC, intermittent PSC, intermittent correlation)"))
+    targets: Literal["pairs", "triples", "quads", "singles"] = field(
+        default="pairs", metadata=_doc("target sets: every pair, triple or quad, or every target alone (psc kinds)")
     )
     sets: int = field(default=0, metadata=_doc("a seeded sample of this many sets (0: all)", min=0))
     min_agree: int = field(default=0, metadata=_doc("targets that must agree (0: all; 3 of 4 in the paper)", min=0))
@@ -148,6 +166,14 @@ class VariantsTable:
     min_change_sd: list[float] = field(
         default=_NO_CHANGE, metadata=_doc("proxy: smallest change that counts, in SDs of the ROI's changes", min=0.0))
     window: list[int] = field(default=_TWENTY, metadata=_doc("correlation: window lengths", "volumes"))
+    delay: list[int] = field(default=_TWO, metadata=_doc("task kinds: volumes left out at each block's start",
+                                                         "volumes"))
+    reference: list[Literal["preceding", "opennft"]] = field(
+        default=_PRECEDING, metadata=_doc("psc kinds: the preceding baseline block's mean, or OpenNFT's medians"))
+    signal: list[Literal["raw", "glm", "ar1", "kalman", "scaled"]] = field(
+        default=_RAW, metadata=_doc("task kinds: the signal chain's stage read (nfd's [signal] defaults)"))
+    combine: Literal["mean", "median", "max", "min"] = field(
+        default="mean", metadata=_doc("task kinds: how the targets' (or pairs') values are combined"))
     radius_mm: list[float] = field(default=_NONE, metadata=_doc("radii (empty: all of [rois])", "mm"))
     echo: list[str] = field(default=_NONE, metadata=_doc("'optcom' or echo numbers (empty: optcom, or '1')"))
     level: list[Literal["minimal", "full"]] = field(default=_BOTH_LEVELS, metadata=_doc("processing"))
@@ -237,6 +263,21 @@ def _check(study: Study) -> None:
         raise ConfigError(f"expected 'optcom' or an echo number, got {study.gold.echo!r}", "gold.echo")
     for k, v in enumerate(study.variants):
         _check_variant(v, f"variants[{k}]", study)
+    _check_protocol(study)
+
+
+def _check_protocol(study: Study) -> None:
+    """A task kind, or the activation gold, needs a protocol for the runs."""
+    if study.dataset.protocol or any(entry.protocol for entry in study.dataset.runs):
+        return
+    task = [(k, v.kind) for k, v in enumerate(study.variants) if v.kind in TASK_KINDS]
+    if task:
+        k, kind = task[0]
+        raise ConfigError(f"variants[{k}] kind {kind!r} needs each run's task design: expected 'events' (the BIDS "
+                          "events.tsv) or a protocol file", "dataset.protocol")  # fmt: skip
+    if study.gold.measure == "activation":
+        raise ConfigError("gold measure 'activation' needs each run's task design: expected 'events' (the BIDS "
+                          "events.tsv) or a protocol file", "dataset.protocol")  # fmt: skip
 
 
 def _check_variant(v: VariantsTable, key: str, study: Study) -> None:
@@ -255,11 +296,31 @@ def _check_variant(v: VariantsTable, key: str, study: Study) -> None:
         raise ConfigError(f"expected numbers >= 0, got {list(v.min_change_sd)}", f"{key}.min_change_sd")
     if not v.points or any(p < 2 or p > 10 for p in v.points):
         raise ConfigError(f"expected points from 2 to 10, got {list(v.points)}", f"{key}.points")
-    size = {"pairs": 2, "triples": 3, "quads": 4}[v.targets]
+    _check_task_options(v, key, study)
+    size = {"singles": 1, "pairs": 2, "triples": 3, "quads": 4}[v.targets]
     if v.min_agree > size:
         raise ConfigError(f"min_agree {v.min_agree} exceeds the {size} targets of a set", f"{key}.min_agree")
     if not v.level:
         raise ConfigError("expected at least one level", f"{key}.level")
+
+
+def _check_task_options(v: VariantsTable, key: str, study: Study) -> None:
+    """The task kinds' options, and which target sets a kind and the gold standard can take."""
+    if not v.delay or any(d < 0 or d > 1000 for d in v.delay):
+        raise ConfigError(f"expected delays from 0 to 1000 volumes, got {list(v.delay)}", f"{key}.delay")
+    if not v.reference:
+        raise ConfigError("expected at least one reference", f"{key}.reference")
+    if not v.signal:
+        raise ConfigError("expected at least one signal", f"{key}.signal")
+    if v.targets == "singles" and v.kind not in ("psc", "psc_intermittent"):
+        raise ConfigError(f"kind {v.kind!r} needs at least 2 targets per set; 'singles' is for the psc kinds",
+                          f"{key}.targets")  # fmt: skip
+    if v.targets == "singles" and study.gold.measure in ("composite", "sliding"):
+        raise ConfigError(f"the gold measure {study.gold.measure!r} needs at least 2 targets per set; with "
+                          "'singles' use measure 'activation' or 'score'", f"{key}.targets")  # fmt: skip
+    if v.kind == "psc_intermittent" and "opennft" in v.reference and set(v.signal) - {"kalman", "scaled"}:
+        raise ConfigError("reference 'opennft' of psc_intermittent reads signal 'kalman' or 'scaled', got "
+                          f"{list(v.signal)}", f"{key}.reference")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -278,6 +339,10 @@ class StudyRun:
         Echo times from the sidecars, ms (empty when unknown).
     entities : tuple of (str, str)
         The BIDS entities naming the run (subject, session, task, run), to find its derivatives.
+    protocol : Path or None
+        The run's task design: its BIDS ``*_events.tsv`` (``dataset.protocol = "events"``, found by pybids) or
+        the protocol file ``dataset.protocol`` (or ``[[dataset.runs]] protocol``) names, whether it exists or
+        not; None when there is none (a rest run, or no events file found).
     """
 
     subject: str
@@ -286,6 +351,7 @@ class StudyRun:
     tr: float
     echo_times_ms: tuple[float, ...] = ()
     entities: tuple[tuple[str, str], ...] = ()
+    protocol: Path | None = None
 
 
 def study_runs(study: Study) -> tuple[list[StudyRun], list[str]]:
@@ -302,17 +368,29 @@ def study_runs(study: Study) -> tuple[list[StudyRun], list[str]]:
     problems: list[str] = []
     if study.dataset.bids:
         found, found_problems = _bids_runs(
-            study.folder / study.dataset.bids, study.dataset.task, study.dataset.subjects
+            study.folder / study.dataset.bids, study.dataset.task, study.dataset.subjects,
+            events=study.dataset.protocol == "events",
         )
-        runs += found
+        runs += [_with_protocol(r, study, "") for r in found]
         problems += found_problems
     for entry in study.dataset.runs:
         if not entry.path.exists():
             problems.append(f"subject {entry.subject} run {entry.run}: missing run: {entry.path} does not exist")
             continue
-        runs.append(StudyRun(entry.subject, entry.run, _echo_files(entry.path), entry.tr))
+        run = StudyRun(entry.subject, entry.run, _echo_files(entry.path), entry.tr)
+        runs.append(_with_protocol(run, study, entry.protocol))
     runs.sort(key=lambda r: (r.subject, r.run))
     return runs, problems
+
+
+def _with_protocol(run: StudyRun, study: Study, own: str) -> StudyRun:
+    """The run with its protocol file: `own` (a ``[[dataset.runs]]`` entry's), else ``dataset.protocol``'s path
+    with ``{subject}`` and ``{run}`` filled in ("events": pybids found it already)."""
+    pattern = own or study.dataset.protocol
+    if not pattern or pattern == "events":
+        return run
+    path = study.folder / pattern.replace("{subject}", run.subject).replace("{run}", run.run)
+    return replace(run, protocol=path)
 
 
 def _echo_files(path: Path) -> tuple[Path, ...]:
@@ -327,8 +405,11 @@ def _echo_files(path: Path) -> tuple[Path, ...]:
     return tuple(files)
 
 
-def _bids_runs(root: Path, task: str, subjects: Sequence[str]) -> tuple[list[StudyRun], list[str]]:
-    """Group a BIDS dataset's bold files by subject, session, task and run; echoes in order."""
+def _bids_runs(
+    root: Path, task: str, subjects: Sequence[str], *, events: bool = False
+) -> tuple[list[StudyRun], list[str]]:
+    """Group a BIDS dataset's bold files by subject, session, task and run; echoes in order; with `events`, each
+    run's nearest ``*_events.tsv`` (pybids' inheritance: the run's own, or one shared higher up)."""
     from bids import BIDSLayout
 
     if not (root / "dataset_description.json").is_file():
@@ -362,5 +443,13 @@ def _bids_runs(root: Path, task: str, subjects: Sequence[str]) -> tuple[list[Stu
         entities = tuple((k, str(v)) for k, v in items[0].get_entities().items()
                          if k in ("subject", "session", "task", "run"))  # fmt: skip
         echo_times = tes if len(tes) == len(items) and len(items) > 1 else ()
-        runs.append(StudyRun(subject, label, tuple(Path(f.path) for f in items), tr, echo_times, entities))
+        protocol = _events_file(layout, items[0].path) if events else None
+        runs.append(StudyRun(subject, label, tuple(Path(f.path) for f in items), tr, echo_times, entities, protocol))
     return runs, problems
+
+
+def _events_file(layout: Any, bold: str) -> Path | None:
+    """The ``*_events.tsv`` of a bold file, found by pybids (None when there is none)."""
+    found = layout.get_nearest(bold, suffix="events", extension=".tsv",
+                               ignore_strict_entities=["suffix", "extension", "echo"])  # fmt: skip
+    return Path(found) if found else None

@@ -13,7 +13,7 @@ display's gain, offset and clipping.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -25,7 +25,7 @@ from nfd.evaluate._minimal import MinimalSeries
 from nfd.feedback import FeedbackError, make_feedback
 from nfd.timeseries import ChainOptions, ChainStep, SignalChain
 
-__all__ = ["VariantRun", "feedback_over", "raw_steps", "run_variant"]
+__all__ = ["VariantRun", "chain_steps", "feedback_over", "raw_steps", "run_variant"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -90,7 +90,7 @@ def run_variant(
         steps = raw_steps(series)
     else:
         chain_options = chain if isinstance(chain, ChainOptions) else ChainOptions.from_table(dict(chain or {}))
-        steps = _chain_steps(series, design, tr, chain_options)
+        steps = chain_steps(series, design, tr, chain_options)
     return feedback_over(steps, series, design, kind, **options)
 
 
@@ -111,8 +111,27 @@ def raw_steps(series: MinimalSeries) -> list[dict[str, ChainStep]]:
     ]
 
 
-def _chain_steps(series: MinimalSeries, design: Design, tr: float, options: ChainOptions) -> list[dict[str, ChainStep]]:
-    """Each ROI through a fresh signal chain, volume by volume with its motion (as ``Pipeline.handle``)."""
+def chain_steps(
+    series: MinimalSeries, design: Design, tr: float, options: ChainOptions | None = None
+) -> list[dict[str, ChainStep]]:
+    """Each ROI through a fresh signal chain, volume by volume with its motion (as ``Pipeline.handle``).
+
+    Parameters
+    ----------
+    series : MinimalSeries
+    design : Design
+        The run's design (the chain's GLM reads its task regressors).
+    tr : float
+        Repetition time, s.
+    options : ChainOptions, optional
+        The ``[signal]`` chain's options; nfd's defaults when None.
+
+    Returns
+    -------
+    list of dict
+        Per row of `series`, ROI name -> :class:`~nfd.timeseries.ChainStep`.
+    """
+    options = options if options is not None else ChainOptions.from_table({})
     chains = {name: SignalChain(design, tr, options) for name in series.names}
     return [
         {
@@ -124,7 +143,13 @@ def _chain_steps(series: MinimalSeries, design: Design, tr: float, options: Chai
 
 
 def feedback_over(
-    steps: list[dict[str, ChainStep]], series: MinimalSeries, design: Design, kind: str, **options: Any
+    steps: list[dict[str, ChainStep]],
+    series: MinimalSeries,
+    design: Design,
+    kind: str,
+    *,
+    rois: Sequence[str] | None = None,
+    **options: Any,
 ) -> VariantRun:
     """A fresh feedback computer of `kind` fed the chain steps of every volume, in order.
 
@@ -137,6 +162,9 @@ def feedback_over(
         The series the steps came from (its ROI names and indices).
     design : Design
     kind : str
+    rois : sequence of str, optional
+        The ROIs the computer is built on (a kind that combines all its ROIs, e.g. ``psc``, is given the
+        targets alone); every column of `series` by default.
     **options
         The kind's options.
 
@@ -144,7 +172,7 @@ def feedback_over(
     -------
     VariantRun
     """
-    feedback = make_feedback(kind, design, list(series.names), **options)
+    feedback = make_feedback(kind, design, list(series.names) if rois is None else list(rois), **options)
     if feedback.needs_voxels:
         raise FeedbackError(f"feedback kind {kind!r} needs the ROIs' voxels; it cannot run on ROI series")
     measures = np.full(series.indices.size, np.nan)
