@@ -225,3 +225,40 @@ def test_task_kinds_need_a_protocol(tmp_path: Path) -> None:
         parse_study(tomllib.loads(singles[0].replace("[dataset]", '[dataset]\nprotocol = "events"') + "[[variants]]"
                                   + singles[1]), tmp_path)  # fmt: skip
     assert caught.value.key == "variants[0].targets" and "composite" in str(caught.value)
+
+
+def test_a_signal_chain_stage_as_an_axis(task: Path) -> None:
+    """signal = ["raw", "glm"]: the glm cell is run_variant's psc over the run's ROI series through nfd's default
+    signal chain with the run's design (the daemon's pipeline), and differs from the raw one."""
+    from nfd.evaluate import minimal_roi_series, run_variant, sphere_masks
+
+    study = task / "signal.toml"
+    study.write_text(STUDY.split("[[variants]]")[0].replace("min_volumes = 20", 'min_volumes = 20\nsubjects = ["01"]')
+                     + '[[variants]]\nkind = "psc"\ntargets = "singles"\nsignal = ["raw", "glm"]\nlevel = ["minimal"]\n')
+    result = evaluate_study(study, task / "out-signal")
+    cells = result.cells
+    assert result.problems == [] and len(cells) == 2 * 2 * RUNS
+    row = cells[(cells.run == "2") & (cells.target_set == "strong") & cells.variant.str.contains("signal=glm")].iloc[0]
+    raw = cells[(cells.run == "2") & (cells.target_set == "strong") & ~cells.variant.str.contains("signal=")].iloc[0]
+    image = task / "task/sub-01/func/sub-01_task-motor_run-2_bold.nii.gz"
+    masks = {f"{n}@6": m for n, m in sphere_masks(CENTRES, 6.0, SHAPE, AFFINE).items()}
+    series = minimal_roi_series(image, masks, engine={"smooth_fwhm": 0.0}, cache_dir=task / "out-signal" / "cache")
+    design = load_protocol(image.with_name("sub-01_task-motor_run-2_events.tsv"), VOLUMES, tr=TR)
+    expected = run_variant(series, design, TR, "psc", chain={}, rois=["strong@6"], signal="glm", delay=2)
+    assert row.output == pytest.approx(expected.summary["mean_regulation"], abs=1e-12)
+    assert abs(row.output - raw.output) > 1e-6 and row.gold == raw.gold
+
+
+def test_check_names_a_bad_kind(task: Path) -> None:
+    """nfd evaluate --check: an unknown kind stops it with exit 2 and one line naming the key."""
+    import subprocess
+    import sys
+
+    study = task / "bad.toml"
+    study.write_text(STUDY.replace('kind = "psc_intermittent"', 'kind = "psc_intermitent"'))
+    done = subprocess.run([sys.executable, "-m", "nfd", "evaluate", str(study), "--check"], capture_output=True,
+                          text=True, timeout=120, check=False)  # fmt: skip
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and "variants[1].kind" in done.stderr, done.stderr
+    done = subprocess.run([sys.executable, "-m", "nfd", "evaluate", str(task / "study.toml"), "--check"],
+                          capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+    assert done.returncode == 0 and "8 runs of 4 subjects" in done.stderr, done.stderr
