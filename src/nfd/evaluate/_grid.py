@@ -93,12 +93,19 @@ class Variant:
                 f"level={self.level}{same}")
 
     def axes(self) -> dict[str, Any]:
-        """The axis columns of this variant's rows (None where an axis is not the kind's)."""
+        """The axis columns of this variant's rows (None where an axis is not the kind's).
+
+        The task kinds' ``delay``, ``reference`` and ``signal`` are given too, for when
+        :data:`nfd.evaluate.AXES` names them (until then the cells table leaves them out and only ``variant``
+        tells such variants apart).
+        """
         proxy = self.kind == "proxy"
         return {"kind": self.kind, "points": self.points if proxy else None,
                 "window": self.window if self.kind == "correlation" else None, "n_targets": self.n_targets,
                 "min_agree": self.min_agree if proxy else None, "min_change_sd": self.min_change_sd if proxy else None,
-                "radius_mm": self.radius_mm, "echo": self.echo, "level": self.level, "variant": self.label}  # fmt: skip
+                "radius_mm": self.radius_mm, "echo": self.echo, "level": self.level, "variant": self.label,
+                "delay": self.delay if self.task else None, "reference": self.reference or None,
+                "signal": self.signal if self.task else None}  # fmt: skip
 
     def options(self, targets: Sequence[str], control: str) -> dict[str, Any]:
         """The feedback kind's options for one target set (ROI columns named ``roi@radius``)."""
