@@ -3,11 +3,13 @@ protocol per run, against the activation gold standard (the task effect of each 
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+import pandas as pd
 import pytest
 
 from nfd.config import ConfigError
@@ -262,3 +264,45 @@ def test_check_names_a_bad_kind(task: Path) -> None:
     done = subprocess.run([sys.executable, "-m", "nfd", "evaluate", str(task / "study.toml"), "--check"],
                           capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
     assert done.returncode == 0 and "8 runs of 4 subjects" in done.stderr, done.stderr
+
+
+
+def test_comparisons_pair_variants_differing_in_their_axis_only() -> None:
+    """psc variants that differ in delay and level: each comparison's two variants differ in its axis alone
+    (before delay, reference and signal were axes, "delay=0 minimal" was compared with "delay=2 full")."""
+    from nfd.evaluate import AXES
+    from nfd.evaluate._stats import comparison_table
+
+    rng = np.random.default_rng(3)
+    rows = []
+    for delay, level in itertools.product((0, 2), ("minimal", "full")):
+        label = f"psc delay={delay} level={level}"
+        for k in range(4):
+            axes = dict.fromkeys(AXES)
+            axes.update(kind="psc", n_targets=1, radius_mm=6.0, echo="1", level=level, delay=delay, signal="raw")
+            rows.append({**axes, "variant": label, "target_set": f"roi{k}", "performance": rng.uniform(0, 1),
+                         "n": 8, "standard_performance": np.nan, "r_targets": np.nan, "tsnr": 50.0})  # fmt: skip
+    comparisons = comparison_table(pd.DataFrame(rows), n_resamples=100)
+    assert sorted(comparisons.axis) == ["delay", "delay", "level", "level"], comparisons[["axis", "a", "b"]]
+    for row in comparisons.itertuples():
+        va, vb = row.variant_a, row.variant_b  # type: ignore[attr-defined]
+        differ = {w for w, x in zip(va.split(), vb.split(), strict=True) if w != x}
+        assert len(differ) == 1 and next(iter(differ)).startswith(str(row.axis)), (row.axis, va, vb)
+
+
+
+def test_an_edited_protocol_recomputes_its_run_only(task: Path, tmp_path: Path) -> None:
+    """The resume key holds each run's protocol file: editing one in place recomputes that run, not the others."""
+    out = tmp_path / "out"
+    assert evaluate_study(task / "study.toml", out).computed == 8  # type: ignore[attr-defined]
+    assert evaluate_study(task / "study.toml", out).computed == 0  # type: ignore[attr-defined]
+    events = task / "task" / "sub-01" / "func" / "sub-01_task-motor_run-1_events.tsv"
+    original = events.read_text()
+    lines = original.splitlines()
+    onset, *rest = lines[1].split("\t")
+    lines[1] = "\t".join([f"{float(onset) + 2 * TR:g}", *rest])  # the first block two volumes later
+    try:
+        events.write_text("\n".join(lines) + "\n")
+        assert evaluate_study(task / "study.toml", out).computed == 1  # type: ignore[attr-defined]
+    finally:
+        events.write_text(original)

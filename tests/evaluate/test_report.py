@@ -13,7 +13,8 @@ from matplotlib.image import imread
 
 from nfd.evaluate._report import _chosen_comparisons, _highlight, write_figures, write_report
 
-AXES = ["kind", "points", "window", "n_targets", "min_agree", "min_change_sd", "radius_mm", "echo", "level"]
+AXES = ["kind", "points", "window", "n_targets", "min_agree", "min_change_sd", "radius_mm", "echo", "level", "delay",
+        "reference", "signal"]
 SUBJECTS, RUNS, N_SETS = ("01", "02", "03"), ("1", "2"), 12
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -40,7 +41,7 @@ def build_tables(
                 for i, (subject, run) in enumerate(itertools.product(SUBJECTS, RUNS)):
                     rows.append(
                         {"kind": "proxy", "points": p, "window": np.nan, "n_targets": n, "min_agree": n,
-                         "min_change_sd": 0.0, "radius_mm": radius,
+                         "min_change_sd": 0.0, "radius_mm": radius, "delay": np.nan, "reference": None, "signal": None,
                          "echo": "optcom", "level": level, "variant": _variant(p, n, radius, level),
                          "target_set": target_set, "subject": subject, "run": run, "output": output[i],
                          "gold": gold[i], "r_targets": r_targets[i], "tsnr": 50.0 + i, "standard": gold[i] + 0.01 * i}

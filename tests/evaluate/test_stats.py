@@ -202,6 +202,9 @@ _AXIS_VALUES = {
     "radius_mm": 4.0,
     "echo": "optcom",
     "level": "minimal",
+    "delay": None,
+    "reference": None,
+    "signal": None,
 }
 
 

@@ -97,15 +97,24 @@ def _jobs(study: Study, out_dir: Path) -> tuple[list[RunJob], GridPlan, list[str
     return jobs, plan, problems
 
 
+def _stamp(p: Path) -> tuple[Any, ...]:
+    """A file's (or a folder's files') size and modification time; a missing path as such."""
+    if p.is_file():
+        return (str(p), p.stat().st_size, p.stat().st_mtime_ns)
+    if p.is_dir():
+        return (str(p), sorted((q.name, q.stat().st_size, q.stat().st_mtime_ns) for q in p.iterdir()))
+    return (str(p), "missing")
+
+
 def _key(job: RunJob) -> str:
-    """What decides a run's rows: the run, its files (size, mtime), its centres, the plan and the processing."""
+    """What decides a run's rows: the run, its files (size, mtime; also of its protocol and CompCor mask), its
+    centres, the plan and the processing."""
     s = job.study
-    stats = [
-        (str(p), p.stat().st_size, p.stat().st_mtime_ns)
-        if p.is_file()
-        else (str(p), sorted((q.name, q.stat().st_size, q.stat().st_mtime_ns) for q in p.iterdir()))
-        for p in job.run.echoes
-    ]
+    stats = [_stamp(p) for p in job.run.echoes]
+    if job.run.protocol is not None:
+        stats.append(_stamp(job.run.protocol))
+    if s.full.compcor == "anatomical" and s.full.compcor_mask:
+        stats.append(_stamp(s.folder / s.full.compcor_mask.format(subject=job.run.subject)))
     text = repr(
         (
             _ROWS_VERSION,

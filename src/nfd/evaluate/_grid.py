@@ -93,12 +93,8 @@ class Variant:
                 f"level={self.level}{same}")
 
     def axes(self) -> dict[str, Any]:
-        """The axis columns of this variant's rows (None where an axis is not the kind's).
-
-        The task kinds' ``delay``, ``reference`` and ``signal`` are given too, for when
-        :data:`nfd.evaluate.AXES` names them (until then the cells table leaves them out and only ``variant``
-        tells such variants apart).
-        """
+        """The axis columns of this variant's rows (None where an axis is not the kind's, e.g. the task kinds'
+        ``delay``, ``reference`` and ``signal`` for the proxy)."""
         proxy = self.kind == "proxy"
         return {"kind": self.kind, "points": self.points if proxy else None,
                 "window": self.window if self.kind == "correlation" else None, "n_targets": self.n_targets,
