@@ -1,0 +1,279 @@
+"""Atlas series from fMRIPrep derivatives: find the runs, clean each with nilearn, write TSVs and one npz.
+
+Per run (``sub-<s>[_ses-<x>]_task-<t>[_run-<r>][_space-<S>]``): ``*_desc-preproc_bold.nii.gz``, its
+``*_desc-brain_mask.nii.gz`` and ``*_desc-confounds_timeseries.tsv``, found with pybids. The BOLD image is cast
+to float32 first (nilearn's maskers return means in the image's data type, so an int16 series would come back
+truncated to integers). A label atlas goes through ``NiftiLabelsMasker`` (the atlas resampled onto the EPI grid,
+nearest neighbour), coordinates through ``NiftiSpheresMasker`` (spheres drawn on the EPI grid); both within the
+brain mask, with the same cleaning in one step (nilearn's :func:`~nilearn.signal.clean`: linear detrending, the
+confounds, Butterworth high-/band-pass, the FD-censored volumes left out through ``sample_mask``). With
+``networks`` the regions' cleaned series are averaged per network label. The repetition time (s) is the BOLD
+sidecar's ``RepetitionTime``, else the NIfTI header's fourth zoom.
+
+A region with no voxel on the data's grid (an atlas off its space or field of view) gives a NaN column and a
+problem line; a run with more than half its regions empty is skipped (one line), as is a run whose confounds
+file or a confound column is missing. The rest of the dataset goes on.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import structlog
+
+from nfd.connectivity._atlas import Atlas
+from nfd.connectivity._confounds import confound_columns, read_confounds, scrub_mask
+
+__all__ = ["CleaningOptions", "RunFiles", "RunSeries", "extract_dataset", "extract_run", "find_runs",
+           "network_average"]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class RunFiles:
+    """One fMRIPrep run: its entities and files (``confounds``/``mask`` None when absent)."""
+
+    subject: str
+    session: str
+    task: str
+    run: str
+    bold: Path
+    mask: Path | None
+    confounds: Path | None
+
+    @property
+    def key(self) -> str:
+        """``sub-<s>[_ses-<x>]_task-<t>[_run-<r>]``: the run in problem lines and file names."""
+        parts = [f"sub-{self.subject}", f"ses-{self.session}" if self.session else "", f"task-{self.task}"
+                 if self.task else "", f"run-{self.run}" if self.run else ""]  # fmt: skip
+        return "_".join(p for p in parts if p)
+
+
+@dataclass(frozen=True)
+class CleaningOptions:
+    """How a run's series are cleaned (see the module docstring).
+
+    Attributes
+    ----------
+    strategy : tuple of str
+        Confound strategies (``6P``, ``12P``, ``24P``, ``aCompCor``, ``GSR``), combined.
+    scrub_fd_mm : float or None
+        Censor volumes whose framewise displacement exceeds this, mm.
+    high_pass_hz, low_pass_hz : float or None
+        Butterworth cut-offs, Hz.
+    detrend : bool
+        Remove a linear trend.
+    networks : bool
+        Average the regions per network label.
+    """
+
+    strategy: tuple[str, ...] = ("24P",)
+    scrub_fd_mm: float | None = None
+    high_pass_hz: float | None = None
+    low_pass_hz: float | None = None
+    detrend: bool = True
+    networks: bool = False
+
+
+@dataclass
+class RunSeries:
+    """One run's cleaned series: ``values`` ``(T_kept, N)`` with ``labels``; ``volumes`` the rows' indices in
+    the acquired run (gaps where FD scrubbing censored); ``t_r`` in s."""
+
+    subject: str
+    session: str
+    task: str
+    run: str
+    labels: tuple[str, ...]
+    values: npt.NDArray[np.float64]
+    volumes: npt.NDArray[np.int64]
+    t_r: float
+    n_volumes: int
+    problems: list[str] = field(default_factory=list)
+
+
+def find_runs(root: str | Path, *, space: str | None = None) -> list[RunFiles]:
+    """Every ``desc-preproc_bold`` run of an fMRIPrep derivatives folder (with ``space`` only that space).
+
+    Raises
+    ------
+    ValueError
+        ``root`` is not a folder.
+    """
+    from bids import BIDSLayout
+
+    path = Path(root)
+    if not path.is_dir():
+        raise ValueError(f"derivatives {path} is not a folder: expected an fMRIPrep derivatives folder")
+    layout = BIDSLayout(path, validate=False, is_derivative=True)
+    query: dict[str, Any] = {"space": space} if space else {}
+    out = []
+    for bold in layout.get(desc="preproc", suffix="bold", extension=[".nii", ".nii.gz"], **query):
+        ent = {k: bold.entities[k] for k in ("subject", "session", "task", "run") if k in bold.entities}
+        masks = layout.get(**ent, desc="brain", suffix="mask", extension=[".nii", ".nii.gz"],
+                           **({"space": bold.entities["space"]} if "space" in bold.entities else {}))
+        tables = layout.get(**ent, desc="confounds", suffix="timeseries", extension=".tsv")
+        out.append(RunFiles(str(ent.get("subject", "")), str(ent.get("session", "")), str(ent.get("task", "")),
+                            str(ent.get("run", "")), Path(bold.path), Path(masks[0].path) if masks else None,
+                            Path(tables[0].path) if tables else None))  # fmt: skip
+    return sorted(out, key=lambda r: r.key)
+
+
+def _repetition_time(bold: Path, image: Any) -> float:
+    sidecar = Path(str(bold).removesuffix(".gz").removesuffix(".nii") + ".json")
+    if sidecar.is_file():
+        tr = json.loads(sidecar.read_text(encoding="utf-8")).get("RepetitionTime")
+        if tr:
+            return float(tr)
+    zoom = float(image.header.get_zooms()[3]) if len(image.header.get_zooms()) > 3 else 0.0
+    return zoom / 1000.0 if image.header.get_xyzt_units()[1] == "msec" else zoom
+
+
+def _region_masks(atlas: Atlas, image: Any, mask: npt.NDArray[np.bool_]) -> tuple[Any, list[npt.NDArray[np.bool_]]]:
+    """The atlas on the EPI grid (a label image or None) and each region's voxels within the brain mask."""
+    import nibabel as nib
+
+    if atlas.coords_mm is not None:
+        from nfd.evaluate._spheres import sphere_masks
+
+        spheres = sphere_masks({str(k): c for k, c in enumerate(atlas.coords_mm.tolist())}, atlas.radius_mm,
+                               image.shape[:3], image.affine)  # fmt: skip
+        return None, [spheres[str(k)] & mask for k in range(len(atlas.names))]
+    from nilearn.image import resample_to_img
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        on_grid = resample_to_img(nib.load(atlas.source), image.slicer[..., 0], interpolation="nearest",
+                                  force_resample=True, copy_header=True)  # fmt: skip
+    labels = np.asarray(on_grid.dataobj).astype(np.int64)
+    return on_grid, [(labels == v) & mask for v in atlas.values]
+
+
+def _masker(atlas: Atlas, on_grid: Any, keep: list[int], mask_img: Any, tr: float, options: CleaningOptions) -> Any:
+    from nilearn.maskers import NiftiLabelsMasker, NiftiSpheresMasker
+
+    common: dict[str, Any] = {"mask_img": mask_img, "detrend": options.detrend, "standardize": None, "t_r": tr,
+                              "high_pass": options.high_pass_hz, "low_pass": options.low_pass_hz}  # fmt: skip
+    if atlas.coords_mm is not None:
+        return NiftiSpheresMasker([tuple(atlas.coords_mm[k]) for k in keep], radius=atlas.radius_mm,
+                                  allow_overlap=True, **common)  # fmt: skip
+    return NiftiLabelsMasker(on_grid, resampling_target="data", **common)
+
+
+def _columns(atlas: Atlas, masker: Any, keep: list[int], raw: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """The masker's output placed in the atlas's region order, NaN for the regions left out."""
+    out = np.full((raw.shape[0], len(atlas.names)), np.nan)
+    if atlas.coords_mm is not None:
+        out[:, keep] = raw
+        return out
+    position = {v: k for k, v in enumerate(atlas.values)}
+    for column, value in ((c, v) for c, v in masker.region_ids_.items() if c != "background"):
+        out[:, position[int(value)]] = raw[:, int(column)]
+    return out
+
+
+def extract_run(files: RunFiles, atlas: Atlas, options: CleaningOptions) -> RunSeries:
+    """One run's cleaned atlas series (see the module docstring).
+
+    Raises
+    ------
+    LookupError
+        No confounds file, or a confound column missing (the message names the run).
+    ValueError
+        More than half the atlas's regions empty on the data's grid, or no repetition time.
+    """
+    import nibabel as nib
+
+    if files.confounds is None:
+        raise LookupError(f"{files.key}: no desc-confounds_timeseries.tsv beside {files.bold.name}")
+    try:
+        confounds = read_confounds(files.confounds, confound_columns(list(options.strategy)))
+        kept = scrub_mask(files.confounds, options.scrub_fd_mm) if options.scrub_fd_mm is not None else None
+    except LookupError as err:
+        raise LookupError(f"{files.key}: {err}") from None
+    source: Any = nib.load(files.bold)
+    image = nib.Nifti1Image(np.asarray(source.dataobj, dtype=np.float32), source.affine, source.header)
+    image.set_data_dtype(np.float32)
+    tr = _repetition_time(files.bold, source)
+    if not tr > 0:
+        raise ValueError(f"{files.key}: no repetition time (sidecar RepetitionTime or header zoom), expected > 0 s")
+    n = image.shape[3]
+    mask_data = (np.asarray(nib.load(files.mask).dataobj) > 0 if files.mask else  # type: ignore[attr-defined]
+                 np.ones(image.shape[:3], dtype=bool))  # fmt: skip
+    on_grid, regions = _region_masks(atlas, image, mask_data)
+    keep = [k for k, r in enumerate(regions) if r.any()]
+    empty = [atlas.names[k] for k in range(len(regions)) if k not in keep]
+    if len(empty) * 2 > len(regions):
+        raise ValueError(f"{files.key}: {len(empty)} of {len(regions)} atlas regions have no voxel in the data's "
+                         "brain mask: expected an atlas in the data's space and field of view")
+    mask_img = nib.Nifti1Image(mask_data.astype(np.uint8), image.affine)
+    masker = _masker(atlas, on_grid, keep, mask_img, tr, options)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        raw = masker.fit_transform(image, confounds=confounds if confounds.shape[1] else None, sample_mask=kept)
+    values = _columns(atlas, masker, keep, np.asarray(raw, dtype=np.float64))
+    problems = [f"{files.key}: atlas region(s) {', '.join(empty)} have no voxel in the data: NaN"] if empty else []
+    volumes = np.arange(n, dtype=np.int64) if kept is None else kept
+    labels = atlas.names
+    if options.networks:
+        labels, values = network_average(atlas, values)
+    return RunSeries(files.subject, files.session, files.task, files.run, tuple(labels), values, volumes, tr, n,
+                     problems)  # fmt: skip
+
+
+def network_average(atlas: Atlas, values: npt.NDArray[np.float64]) -> tuple[tuple[str, ...], npt.NDArray[np.float64]]:
+    """Regions' series averaged per network (in order of first appearance), NaN regions left out: (networks,
+    ``(T, n_networks)``).
+
+    Raises
+    ------
+    ValueError
+        The atlas gives no network for some region.
+    """
+    if any(not n for n in atlas.networks):
+        raise ValueError(f"atlas {Path(atlas.source).name} gives no network for some regions: expected a network "
+                         "column for --networks")
+    names = tuple(dict.fromkeys(atlas.networks))
+    nets = np.asarray(atlas.networks)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a network whose regions are all empty: NaN
+        out = np.column_stack([np.nanmean(values[:, nets == name], axis=1) for name in names])
+    return names, np.asarray(out, dtype=np.float64)
+
+
+def _task(files: RunFiles, atlas: Atlas, options: CleaningOptions) -> RunSeries | str:
+    try:
+        return extract_run(files, atlas, options)
+    except (LookupError, ValueError, OSError) as err:
+        return str(err)
+
+
+def extract_dataset(
+    runs: Sequence[RunFiles], atlas: Atlas, options: CleaningOptions, *, jobs: int = 1,
+) -> tuple[list[RunSeries], list[str]]:
+    """Every run's series, ``jobs`` runs at a time (joblib processes; the results are the same for any
+    ``jobs``), and the problems, one line each (each also logged as ``connectivity_problem``)."""
+    if jobs > 1 and len(runs) > 1:
+        from joblib import Parallel, delayed
+
+        results = Parallel(n_jobs=jobs)(delayed(_task)(r, atlas, options) for r in runs)
+    else:
+        results = [_task(r, atlas, options) for r in runs]
+    log = structlog.get_logger("nfd.connectivity")
+    series: list[RunSeries] = []
+    problems: list[str] = []
+    for result in results:
+        if isinstance(result, str):
+            problems.append(result)
+        else:
+            series.append(result)
+            problems += result.problems
+    for line in problems:
+        log.warning("connectivity_problem", problem=line)
+    return series, problems
