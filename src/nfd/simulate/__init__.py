@@ -17,6 +17,11 @@ This subpackage owns nfd's own generator of test data:
   posed phantom per subject, target ROIs with a known spread of coupling and a decoupled control, BOLD as
   ΔR2*, δS0, global signal, motion with spikes, drift, physiological and Rician thermal noise, a coil
   sensitivity) written as BIDS with its ground truth in ``derivatives/truth`` (``nfd simulate cohort``);
+- :func:`make_fc_cohort` -> :class:`FcCohort` and :func:`write_fc_cohort`: a multi-site resting-state
+  functional-connectivity cohort (controls and patients, a normative network correlation, age and sex effects,
+  planted deviant edges in patients, site scaling and shifts, motion with spikes, white-matter/CSF and global
+  nuisance) written as fMRIPrep-like derivatives with its ground truth in ``truth/`` (``nfd simulate
+  fc-cohort``);
 - :func:`write_nifti_volume`: one 3-D volume as NIfTI-1, written atomically
   (temporary file, fsync, rename), as a scanner export would appear;
   :meth:`SyntheticSession.write_nifti` and :func:`write_roi_masks` write a
@@ -29,6 +34,15 @@ from __future__ import annotations
 
 from nfd.simulate._cohort import Cohort, CohortRun, CohortSettings, CohortSubject, make_cohort, write_cohort
 from nfd.simulate._errors import SimulationError
+from nfd.simulate._fc_cohort import (
+    FcCohort,
+    FcCohortSettings,
+    FcEdge,
+    FcSite,
+    FcSubject,
+    make_fc_cohort,
+    write_fc_cohort,
+)
 from nfd.simulate._multiecho import (
     MultiEchoSession,
     bold_cnr_gain,
@@ -58,4 +72,11 @@ __all__ = [
     "CohortSubject",
     "make_cohort",
     "write_cohort",
+    "FcCohort",
+    "FcCohortSettings",
+    "FcEdge",
+    "FcSite",
+    "FcSubject",
+    "make_fc_cohort",
+    "write_fc_cohort",
 ]
