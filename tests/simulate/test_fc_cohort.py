@@ -122,8 +122,9 @@ def test_confounds_are_fmriprep_columns_and_values(dataset: Path, cohort: FcCoho
     np.testing.assert_allclose(compcor.T @ compcor, np.eye(5), atol=1e-4)
 
 
-def test_participants_count_groups_and_sites(dataset: Path) -> None:
+def test_participants_count_groups_and_sites(dataset: Path, cohort: FcCohort) -> None:
     rows = _tsv(dataset / "participants.tsv")
+    assert [{**r, "age": float(r["age"])} for r in rows] == cohort.participants
     assert list(rows[0]) == ["participant_id", "age", "sex", "site", "group"]
     assert [r["group"] for r in rows].count("control") == 4 and [r["group"] for r in rows].count("patient") == 2
     assert sorted(r["site"] for r in rows) == ["site1", "site1", "site2", "site2", "site3", "site3"]

@@ -308,6 +308,13 @@ class FcCohort:
         return tuple(e for e in self.edges if e.kind != "deviant")
 
     @property
+    def participants(self) -> list[dict[str, object]]:
+        """The subjects table as ``participants.tsv`` holds it: ``participant_id``, ``age`` (years), ``sex``,
+        ``site`` (its name) and ``group``, one dict per subject."""
+        return [{"participant_id": f"sub-{p.label}", "age": round(p.age, 2), "sex": p.sex,
+                 "site": self.sites[p.site].name, "group": p.group} for p in self.subjects]  # fmt: skip
+
+    @property
     def edge_labels(self) -> list[str]:
         """Every lower-triangle edge's label, in ``np.tril_indices(networks, k=-1)`` order."""
         rows, cols = np.tril_indices(len(self.names), k=-1)
@@ -763,8 +770,8 @@ def _top_files(cohort: FcCohort) -> dict[str, bytes]:
     files = {
         "dataset_description.json": _json({"Name": "nfd synthetic multi-site FC cohort", "BIDSVersion": "1.9.0",
                                            "DatasetType": "derivative", "GeneratedBy": generated}),
-        "participants.tsv": _tsv([(f"sub-{p.label}", round(p.age, 2), p.sex, cohort.sites[p.site].name, p.group)
-                                  for p in cohort.subjects], ("participant_id", "age", "sex", "site", "group")),
+        "participants.tsv": _tsv([tuple(row.values()) for row in cohort.participants],
+                                 ("participant_id", "age", "sex", "site", "group")),
         f"atlas/atlas-nfdsim_space-{SPACE}_dseg.nii.gz": _nifti_bytes(np.asarray(cohort.atlas), cohort.affine),
         "atlas/atlas-nfdsim_dseg.tsv": _tsv(atlas_rows, ("index", "name", "network")),
         "truth/sigma.tsv": _matrix_tsv(cohort.sigma, names),
