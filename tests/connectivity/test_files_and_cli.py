@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from structlog.testing import capture_logs
 
 from nfd.connectivity import (
     FeatureSet,
@@ -19,7 +20,7 @@ from nfd.connectivity import (
     read_series,
     write_features,
 )
-from tests.connectivity.synthetic import N_VOLUMES, NAMES, Derivatives, write_derivatives, write_subject
+from tests.connectivity.synthetic import AFFINE, BOXES, N_VOLUMES, NAMES, Derivatives, write_derivatives, write_subject
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +33,7 @@ def extracted(derivatives: Derivatives, tmp_path_factory: pytest.TempPathFactory
     out = tmp_path_factory.mktemp("series")
     code = main(["extract", str(derivatives.root), "--atlas", str(derivatives.dseg), "--labels",
                  str(derivatives.labels_tsv), "--strategy", "24P", "--strategy", "aCompCor", "--scrub-fd", "0.5",
-                 "--high-pass", "0.01", "--out", str(out), "-j", "2"])  # fmt: skip
+                 "--high-pass", "0.01", "--out", str(out), "-j", "1"])  # fmt: skip
     assert code == 0
     return out
 
@@ -100,10 +101,12 @@ def test_extract_with_problems_exits_1_and_names_them(
 ) -> None:
     d = write_derivatives(tmp_path / "fmriprep", subjects=("01",))
     write_subject(d.root, "02", 3, confounds=False)
-    code = main(["extract", str(d.root), "--atlas", str(d.dseg), "--strategy", "6P", "--out", str(tmp_path / "o")])
+    with capture_logs() as logs:
+        code = main(["extract", str(d.root), "--atlas", str(d.dseg), "--strategy", "6P", "--out", str(tmp_path / "o")])
     assert code == 1
     err = capsys.readouterr().err.splitlines()
     assert err[0].startswith("nfd connectivity: sub-02_task-rest: no desc-confounds_timeseries.tsv")
+    assert sum("sub-02" in line for line in err) == 1 and logs == []  # printed once, not logged a second time
     assert read_series(tmp_path / "o" / "series.npz").labels == ("1", "2", "3", "4")  # no TSV: named by value
 
 
@@ -140,3 +143,33 @@ def test_compute_bad_input_exits_2_with_one_line(
     with pytest.raises(SystemExit) as exit_info:
         main(["compute", series, "--metric", "mutual", "--out", out])
     assert exit_info.value.code == 2
+
+
+def test_by_subject_averages_a_subject_s_runs(tmp_path: Path) -> None:
+    d = write_derivatives(tmp_path / "fmriprep", subjects=("02",))
+    write_subject(d.root, "01", 5, session="a")
+    write_subject(d.root, "01", 6, session="b")
+    assert main(["extract", str(d.root), "--atlas", str(d.dseg), "--labels", str(d.labels_tsv), "--strategy", "6P",
+                 "--networks", "--out", str(tmp_path / "s")]) == 0  # fmt: skip
+    series = str(tmp_path / "s" / "series.npz")
+    assert main(["compute", series, "--fisher-z", "--out", str(tmp_path / "runs.npz")]) == 0
+    assert main(["compute", series, "--fisher-z", "--by", "subject", "--out", str(tmp_path / "subj.npz")]) == 0
+    runs, subjects = read_features(tmp_path / "runs.npz"), read_features(tmp_path / "subj.npz")
+    assert runs.subjects == ("01", "01", "02") and runs.sessions == ("a", "b", "")
+    assert subjects.subjects == ("01", "02") and subjects.edges == ("dmn--sensory",)
+    np.testing.assert_allclose(subjects.features[0], runs.features[:2].mean(axis=0), atol=1e-12)
+    np.testing.assert_array_equal(subjects.features[1], runs.features[2])
+
+
+def test_label_centroids_and_the_connectome_figure(derivatives: Derivatives, tmp_path: Path) -> None:
+    from nfd.connectivity import atlas_coordinates, load_atlas
+
+    centres = atlas_coordinates(load_atlas(derivatives.dseg, labels=derivatives.labels_tsv))
+    expected = [(AFFINE @ np.array([(s.start + s.stop - 1) / 2 for s in box] + [1.0]))[:3] for box in BOXES.values()]
+    np.testing.assert_allclose(centres, expected, atol=1e-9)
+    assert main(["extract", str(derivatives.root), "--atlas", str(derivatives.dseg), "--labels",
+                 str(derivatives.labels_tsv), "--strategy", "6P", "--out", str(tmp_path / "s")]) == 0  # fmt: skip
+    np.testing.assert_allclose(read_series(tmp_path / "s" / "series.npz").coords, expected, atol=1e-9)
+    assert main(["compute", str(tmp_path / "s" / "series.npz"), "--metric", "kendall", "--out",
+                 str(tmp_path / "f.npz"), "--figures", str(tmp_path / "fig")]) == 0  # fmt: skip
+    assert (tmp_path / "fig" / "fc_strongest_edges.png").stat().st_size > 10_000  # nilearn's glass brain

@@ -12,12 +12,13 @@ The first half of a normative-modelling pipeline (Boldișor, Udrea & Trăscău 2
   :func:`fisher_z`), the lower-triangle edge convention shared by issue 16 (:func:`edge_labels`,
   :func:`lower_triangle`, :func:`from_lower_triangle`), PRE/POST splits (:func:`prepost_change`) and a
   dataset's features file (:func:`compute_features`, :func:`write_features`, :func:`read_features`);
-- figures (:func:`plot_matrix`, :func:`plot_strongest_edges`) and the command line (:func:`main`).
+- figures (:func:`plot_matrix`, :func:`plot_strongest_edges`, on the regions' positions from
+  :func:`atlas_coordinates`) and the command line (:func:`main`).
 
 Offline dependencies: nilearn, pandas, pybids, matplotlib, scikit-learn (imported when used).
 """
 
-from nfd.connectivity._atlas import Atlas, load_atlas
+from nfd.connectivity._atlas import Atlas, atlas_coordinates, load_atlas
 from nfd.connectivity._cli import main
 from nfd.connectivity._compute import compute_features, run_matrix
 from nfd.connectivity._confounds import STRATEGIES, confound_columns, read_confounds, scrub_mask
@@ -57,8 +58,8 @@ from nfd.connectivity._io import (
 
 __all__ = [
     "METRICS", "STRATEGIES", "Atlas", "CleaningOptions", "FeatureSet", "RunFiles", "RunSeries", "SeriesSet",
-    "compute_features", "confound_columns", "edge_labels", "extract_dataset", "extract_run", "fc_matrix",
-    "find_runs", "fisher_z", "from_lower_triangle", "kendall", "load_atlas", "lower_triangle", "main",
+    "atlas_coordinates", "compute_features", "confound_columns", "edge_labels", "extract_dataset", "extract_run",
+    "fc_matrix", "find_runs", "fisher_z", "from_lower_triangle", "kendall", "load_atlas", "lower_triangle", "main",
     "network_average", "partial_correlation", "pearson", "plot_matrix", "plot_strongest_edges", "prepost_change",
     "read_confounds", "read_features", "read_series", "run_matrix", "scrub_mask", "segment_bounds", "spearman",
     "strongest_edges", "write_features", "write_run_tsv", "write_series",

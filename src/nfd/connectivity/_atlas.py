@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["Atlas", "load_atlas"]
+__all__ = ["Atlas", "atlas_coordinates", "load_atlas"]
 
 
 @dataclass(frozen=True)
@@ -114,3 +115,20 @@ def load_atlas(path: str | Path, *, labels: str | Path | None = None, radius_mm:
     if not values:
         raise ValueError(f"atlas {p.name} has no labels: expected non-zero integer regions")
     return Atlas(str(p), tuple(names), tuple(nets), values=tuple(values))
+
+
+def atlas_coordinates(atlas: Atlas) -> npt.NDArray[np.float64]:
+    """Each region's position, world mm ``(N, 3)``: the sphere centres, or a label's centre of mass in its image
+    (NaN for a label absent from it)."""
+    if atlas.coords_mm is not None:
+        return np.asarray(atlas.coords_mm, dtype=np.float64)
+    import nibabel as nib
+
+    image: Any = nib.load(atlas.source)
+    labels = np.asarray(image.dataobj)
+    out = np.full((len(atlas.values), 3), np.nan)
+    for k, value in enumerate(atlas.values):
+        voxels = np.argwhere(labels == value)
+        if voxels.size:
+            out[k] = image.affine[:3, :3] @ voxels.mean(axis=0) + image.affine[:3, 3]
+    return out

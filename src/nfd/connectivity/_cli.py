@@ -37,6 +37,8 @@ def _parser() -> argparse.ArgumentParser:
                    default="pearson")
     c.add_argument("--fisher-z", action="store_true", help="Fisher z of the correlations")
     c.add_argument("--split", default=None, metavar="T1[,T2]", help="PRE/POST split times, s: z(POST) - z(PRE)")
+    c.add_argument("--by", choices=("run", "subject"), default="run",
+                   help="one row per run (default) or per subject (its runs averaged)")
     c.add_argument("--out", type=Path, required=True, metavar="FILE.npz")
     c.add_argument("--figures", type=Path, default=None, metavar="DIR", help="mean matrix and strongest edges")
     return p
@@ -48,7 +50,7 @@ def _fail(what: str) -> int:
 
 
 def _extract(args: argparse.Namespace) -> int:
-    from nfd.connectivity._atlas import load_atlas
+    from nfd.connectivity._atlas import atlas_coordinates, load_atlas
     from nfd.connectivity._confounds import confound_columns
     from nfd.connectivity._extract import CleaningOptions, extract_dataset, find_runs
     from nfd.connectivity._io import SeriesSet, write_run_tsv, write_series
@@ -70,7 +72,7 @@ def _extract(args: argparse.Namespace) -> int:
         return _fail(str(err))
     if not runs:
         return _fail(f"no *_desc-preproc_bold.nii.gz in {args.derivatives}, expected fMRIPrep derivatives")
-    series, problems = extract_dataset(runs, atlas, options, jobs=args.jobs)
+    series, problems = extract_dataset(runs, atlas, options, jobs=args.jobs, log=False)
     for line in problems:
         print(f"nfd connectivity: {line}", file=sys.stderr)
     if not series:
@@ -81,12 +83,11 @@ def _extract(args: argparse.Namespace) -> int:
                                                                                    s.run))  # fmt: skip
         write_run_tsv(args.out / f"{key}_timeseries.tsv", s)
     networks = series[0].labels if args.networks else atlas.networks
-    coords = atlas.coords_mm if atlas.coords_mm is not None and not args.networks else np.full((len(networks), 3),
-                                                                                               np.nan)  # fmt: skip
+    coords = np.full((len(networks), 3), np.nan) if args.networks else atlas_coordinates(atlas)
     meta = {"atlas": Path(atlas.source).name, "atlas_kind": atlas.kind, "radius_mm": atlas.radius_mm,
             "strategy": list(strategy), "scrub_fd_mm": args.scrub_fd, "high_pass_hz": args.high_pass,
             "low_pass_hz": args.low_pass, "detrend": not args.no_detrend, "networks": args.networks,
-            "space": args.space or "", "nfd_version": __version__}  # fmt: skip
+            "space": args.space or "", "version": __version__}  # fmt: skip
     write_series(args.out / "series.npz", SeriesSet(series, series[0].labels, tuple(networks), coords, meta))
     print(f"nfd connectivity: {len(series)} of {len(runs)} runs extracted into {args.out}", file=sys.stderr)
     return 1 if problems else 0
@@ -105,7 +106,7 @@ def _compute(args: argparse.Namespace) -> int:
         return _fail(f"{args.series} does not exist, expected a series.npz of nfd connectivity extract")
     try:
         data = read_series(args.series)
-        features, matrices = compute_features(data, args.metric, fisher=args.fisher_z, split=split)
+        features, matrices = compute_features(data, args.metric, fisher=args.fisher_z, split=split, by=args.by)
     except (ValueError, OSError) as err:
         return _fail(str(err))
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -115,7 +116,7 @@ def _compute(args: argparse.Namespace) -> int:
         mean = np.nanmean(matrices, axis=0) if np.isfinite(matrices).any() else matrices[0]
         plot_matrix(mean, data.labels, args.figures / "fc_matrix.png", title=f"mean {args.metric}")
         plot_strongest_edges(mean, data.labels, args.figures / "fc_strongest_edges.png", coords_mm=data.coords)
-    print(f"nfd connectivity: {features.features.shape[0]} runs x {features.features.shape[1]} edges into "
+    print(f"nfd connectivity: {features.features.shape[0]} rows x {features.features.shape[1]} edges into "
           f"{args.out}", file=sys.stderr)  # fmt: skip
     return 0
 

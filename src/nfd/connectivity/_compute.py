@@ -38,11 +38,13 @@ def run_matrix(
 
 
 def compute_features(
-    data: SeriesSet, metric: str = "pearson", *, fisher: bool = False, split: Sequence[float] = (),
+    data: SeriesSet, metric: str = "pearson", *, fisher: bool = False, split: Sequence[float] = (), by: str = "run",
 ) -> tuple[FeatureSet, npt.NDArray[np.float64]]:
-    """Every run's FC as a lower-triangle row (see :func:`run_matrix`), and the ``(n_runs, N, N)`` matrices.
+    """Every run's FC as a lower-triangle row (see :func:`run_matrix`), and the ``(n_rows, N, N)`` matrices.
 
-    ``split`` points are times in s (each run's ``t_r``); the features are then ``z(POST) - z(PRE)``.
+    ``split`` points are times in s (each run's ``t_r``); the features are then ``z(POST) - z(PRE)``. With
+    ``by="subject"`` a subject's runs (sessions, runs) are averaged into one row (in Fisher z when it is on),
+    its ``sessions`` and ``runs`` left empty: one row per subject, as ``nfd normative`` wants.
 
     Raises
     ------
@@ -62,10 +64,18 @@ def compute_features(
                                        f"task-{r.task}", r.run and f"run-{r.run}") if p)  # fmt: skip
             raise ValueError(f"{key}: {err}") from None
     matrices = np.stack(stack)
+    subjects = tuple(r.subject for r in data.runs)
+    sessions, runs = tuple(r.session for r in data.runs), tuple(r.run for r in data.runs)
+    if by == "subject":
+        subjects = tuple(dict.fromkeys(subjects))
+        owner = np.asarray([r.subject for r in data.runs])
+        matrices = np.stack([matrices[owner == s].mean(axis=0) for s in subjects])
+        sessions = runs = ("",) * len(subjects)
+    elif by != "run":
+        raise ValueError(f"by {by!r}: expected run or subject")
     meta = {"metric": metric, "fisher_z": bool(fisher or split), "split_s": [float(s) for s in split],
             "atlas": data.meta.get("atlas", ""), "strategy": data.meta.get("strategy", []),
-            "series_meta": data.meta, "nfd_version": __version__}  # fmt: skip
-    features = FeatureSet(lower_triangle(matrices), tuple(r.subject for r in data.runs),
-                          tuple(r.session for r in data.runs), tuple(r.run for r in data.runs),
-                          tuple(edge_labels(data.labels)), data.labels, data.networks, meta)  # fmt: skip
+            "by": by, "series_meta": data.meta, "version": __version__}  # fmt: skip
+    features = FeatureSet(lower_triangle(matrices), subjects, sessions, runs, tuple(edge_labels(data.labels)),
+                          data.labels, data.networks, meta)  # fmt: skip
     return features, matrices

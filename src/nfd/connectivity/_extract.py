@@ -255,17 +255,17 @@ def _task(files: RunFiles, atlas: Atlas, options: CleaningOptions) -> RunSeries 
 
 
 def extract_dataset(
-    runs: Sequence[RunFiles], atlas: Atlas, options: CleaningOptions, *, jobs: int = 1,
+    runs: Sequence[RunFiles], atlas: Atlas, options: CleaningOptions, *, jobs: int = 1, log: bool = True,
 ) -> tuple[list[RunSeries], list[str]]:
     """Every run's series, ``jobs`` runs at a time (joblib processes; the results are the same for any
-    ``jobs``), and the problems, one line each (each also logged as ``connectivity_problem``)."""
+    ``jobs``), and the problems, one line each (with ``log`` each also logged as ``connectivity_problem``;
+    the command line prints them instead)."""
     if jobs > 1 and len(runs) > 1:
         from joblib import Parallel, delayed
 
         results = Parallel(n_jobs=jobs)(delayed(_task)(r, atlas, options) for r in runs)
     else:
         results = [_task(r, atlas, options) for r in runs]
-    log = structlog.get_logger("nfd.connectivity")
     series: list[RunSeries] = []
     problems: list[str] = []
     for result in results:
@@ -274,6 +274,6 @@ def extract_dataset(
         else:
             series.append(result)
             problems += result.problems
-    for line in problems:
-        log.warning("connectivity_problem", problem=line)
+    for line in problems if log else []:
+        structlog.get_logger("nfd.connectivity").warning("connectivity_problem", problem=line)
     return series, problems
