@@ -45,10 +45,12 @@ from nfd.feedback import (
     FeedbackError,
     IntermittentActivity,
     IntermittentCorrelation,
+    NormativeFeedback,
     SlidingCorrelation,
     TwoPointProxy,
     make_feedback,
 )
+from nfd.normative import NormativeModel, deviations, edge_labels, fit_normative, save_model
 from nfd.timeseries import ChainStep
 
 N_VOLUMES = 40
@@ -250,6 +252,34 @@ def external_known(stream: Sequence[Volume]) -> dict[int, float]:
     return {i: 10.0 + i / 8 if i % 4 == 1 else -0.25 for i in range(N_VOLUMES) if i % 4 == 1 or i >= 20}
 
 
+@functools.cache
+def normative_model() -> NormativeModel:
+    """An autoencoder of the networks a, b, c (edges b--a, c--a, c--b) fitted on controls' 8-volume window FC."""
+    rng = np.random.default_rng(11)
+    corr = np.array([[1.0, 0.6, -0.5], [0.6, 1.0, -0.4], [-0.5, -0.4, 1.0]])
+    rows = [np.corrcoef(rng.multivariate_normal(np.zeros(3), corr, size=WINDOW), rowvar=False)[[1, 2, 2], [0, 0, 1]]
+            for _ in range(120)]
+    return fit_normative(np.array(rows), edge_labels(ROIS), [f"sub-{k}" for k in range(120)], sizes=(3, 2, 3),
+                         seed=0, max_iter=200, meta={"metric": "pearson", "fisher_z": False})
+
+
+def normative_options(tmp_path: Path) -> dict[str, Any]:
+    save_model(normative_model(), tmp_path / "normative")
+    sha = hashlib.sha256((tmp_path / "normative" / "model.npz").read_bytes()).hexdigest()
+    return {"model": tmp_path / "normative", "sha256": sha, "window": WINDOW}
+
+
+def normative_known(stream: Sequence[Volume]) -> dict[int, float]:
+    """The mean squared reconstruction error (nfd.normative.deviations) of the last WINDOW volumes' kalman r."""
+    k = series(stream, "kalman")
+    out = {}
+    for i in range(SKIP + WINDOW - 1, N_VOLUMES):
+        w = {n: k[n][i - WINDOW + 1 : i + 1] for n in ROIS}
+        fc = [r_by_hand(w["b"], w["a"]), r_by_hand(w["c"], w["a"]), r_by_hand(w["c"], w["b"])]
+        out[i] = float(deviations(normative_model(), fc).mean())
+    return out
+
+
 # --- wrong inputs -----------------------------------------------------------------------------------
 
 
@@ -375,6 +405,14 @@ CASES = {
                 (push_nan, r"external feedback value must be a finite number, got nan"),
             ),
             pushes=external_pushes,
+        ),
+        Case(
+            "normative",
+            NormativeFeedback,
+            normative_options,
+            silent=lambda i: i < SKIP + WINDOW - 1,  # None until the window holds WINDOW unskipped volumes
+            known=normative_known,
+            wrong=(MISSING_STEP,),
         ),
     )
 }

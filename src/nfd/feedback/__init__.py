@@ -13,7 +13,9 @@ This subpackage owns:
   (:class:`DecoderFeedback`, :func:`load_decoder` refusing a model whose
   sha256 differs; or a weight map, :func:`load_weight_map`, projected on
   the ROI voxels by :func:`project_voxels`, OpenNFT's SVM feedback) and an
-  external source (:class:`ExternalFeedback`);
+  external source (:class:`ExternalFeedback`); normative connectivity
+  (:class:`NormativeFeedback`: the reconstruction error of sliding-window
+  network FC by a model of :mod:`nfd.normative`);
   :func:`feedback_options` lists each kind's options;
 - :class:`ContinuousPSC` and the pure :func:`percent_signal_change`
   (OpenNFT's continuous PSC on one signal);
@@ -49,6 +51,7 @@ from nfd.feedback._decoder import (
 from nfd.feedback._errors import FeedbackError
 from nfd.feedback._external import ExternalFeedback
 from nfd.feedback._factory import FEEDBACK_KINDS, feedback_options, make_feedback
+from nfd.feedback._normative import NORMATIVE_ERRORS, NormativeFeedback
 from nfd.feedback._opennft import OpenNFTBlocks, matlab_round
 from nfd.feedback._proxy import ProxyRule, TwoPointProxy, composite_measure, proxy_direction, proxy_events
 from nfd.feedback._psc import ContinuousPSC, percent_signal_change
@@ -60,6 +63,7 @@ __all__ = [
     "DECODER_INPUTS",
     "DECODER_OUTPUTS",
     "FEEDBACK_KINDS",
+    "NORMATIVE_ERRORS",
     "REFERENCES",
     "ContinuousActivity",
     "ContinuousPSC",
@@ -70,6 +74,7 @@ __all__ = [
     "FeedbackError",
     "IntermittentActivity",
     "IntermittentCorrelation",
+    "NormativeFeedback",
     "OpenNFTBlocks",
     "ProxyRule",
     "ShapingRule",

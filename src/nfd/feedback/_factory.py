@@ -13,6 +13,7 @@ from nfd.feedback._connectivity import IntermittentCorrelation, SlidingCorrelati
 from nfd.feedback._decoder import DecoderFeedback
 from nfd.feedback._errors import FeedbackError
 from nfd.feedback._external import ExternalFeedback
+from nfd.feedback._normative import NormativeFeedback
 from nfd.feedback._proxy import TwoPointProxy
 
 __all__ = ["FEEDBACK_KINDS", "feedback_options", "make_feedback"]
@@ -27,6 +28,7 @@ _TYPES: dict[str, type[FeedbackComputer]] = {
         TwoPointProxy,
         DecoderFeedback,
         ExternalFeedback,
+        NormativeFeedback,
     )
 }
 
@@ -106,6 +108,11 @@ def make_feedback(kind: str, design: Design, rois: Sequence[str], **options: Any
                                                                        ("auto"), ``positive_class``
     ``external``                 a value pushed from outside           ``max_age_s`` (none)
                                  (:class:`ExternalFeedback`)
+    ``normative``                every volume once the window is       ``model`` (a folder of ``nfd
+                                 full: the normative autoencoder's     normative fit``), ``sha256`` (of its
+                                 reconstruction error of the window's  model.npz), ``window`` (30),
+                                 network FC (:class:`                  ``edges`` (all), ``signal``
+                                 NormativeFeedback`)                   ("kalman"), ``error`` ("squared")
     ============================ ===================================== ======================================
 
     Parameters
