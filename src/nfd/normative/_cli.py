@@ -41,7 +41,7 @@ class _Parser(argparse.ArgumentParser):
     """An argparse parser whose usage errors are one line (exit 2)."""
 
     def error(self, message: str) -> NoReturn:
-        print(f"{_PROG}: {message}, expected {self.format_usage().strip().removeprefix('usage: ')}", file=sys.stderr)
+        print(f"{_PROG}: {message}, expected the arguments '{self.prog} -h' lists", file=sys.stderr)
         raise SystemExit(2)
 
 
@@ -229,15 +229,15 @@ def _select(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: Sequence[str]) -> int:
-    """Run ``nfd normative`` with ``argv`` (the words after ``nfd normative``); return the exit status.
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``nfd normative`` with ``argv`` (the words after ``nfd normative``; None: ``sys.argv[1:]``).
 
     Returns
     -------
     int
         0 on success; 2 with one line ``nfd normative: <what>, expected <what>`` on bad input.
     """
-    args = _parser().parse_args(list(argv))
+    args = _parser().parse_args(list(sys.argv[1:] if argv is None else argv))
     commands = {"fit": _fit, "score": _score, "stats": _stats, "select": _select}
     try:
         return commands[args.command](args)
