@@ -175,3 +175,23 @@ def test_an_atlas_off_the_field_of_view_is_one_line(derivatives: Derivatives, tm
     series, problems = extract_dataset(find_runs(derivatives.root), load_atlas(table), CleaningOptions(("6P",)))
     assert len(series) == 2 and np.isnan(series[0].values[:, 3]).all() and np.isfinite(series[0].values[:, :3]).all()
     assert problems[0] == "sub-01_task-rest: atlas region(s) roi004 have no voxel in the data: NaN"
+
+
+def test_spheres_equal_nilearn_s_spheres_masker(derivatives: Derivatives, tmp_path: Path) -> None:
+    from nilearn.maskers import NiftiSpheresMasker
+
+    seeds = [(-9.0, -12.0, -9.0), (4.5, -10.0, -6.0), (-7.0, 8.0, 7.5), (9.0, 9.0, 9.0), (0.0, 0.0, 0.0)]
+    table = tmp_path / "seeds.csv"
+    table.write_text("x,y,z\n" + "".join(f"{x},{y},{z}\n" for x, y, z in seeds))
+    run = next(r for r in find_runs(derivatives.root) if r.subject == "01")
+    assert run.mask is not None and run.confounds is not None
+    options = CleaningOptions(("24P",), scrub_fd_mm=0.5, high_pass_hz=0.01, low_pass_hz=0.15)
+    (series,), _ = extract_dataset([run], load_atlas(table, radius_mm=4.0), options)
+    kept = np.flatnonzero(np.nan_to_num(read_confounds(run.confounds, ["framewise_displacement"])[:, 0]) <= 0.5)
+    masker = NiftiSpheresMasker(seeds, radius=4.0, mask_img=str(run.mask), allow_overlap=True, detrend=True,
+                                standardize=None, t_r=TR, high_pass=0.01, low_pass=0.15)  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected = masker.fit_transform(str(run.bold), confounds=read_confounds(run.confounds,
+                                        confound_columns("24P")), sample_mask=kept)  # fmt: skip
+    np.testing.assert_allclose(series.values, expected, atol=1e-3)

@@ -29,6 +29,16 @@ def test_power_spheres_on_an_mni_image(shared_data: Path, tmp_path: Path) -> Non
         expected = data[mask].mean(axis=0)
         assert mask.sum() > 1 and not np.allclose(expected, np.round(expected))
         np.testing.assert_allclose(raw.values[:, column], expected, atol=1e-3)
+    # the same voxels as nilearn's masker draws (its search over every voxel, once, as the reference)
+    from nilearn.maskers.nifti_spheres_masker import apply_mask_and_get_affinity
+
+    from nfd.connectivity._spheres import sphere_indices
+
+    mask_img = nib.Nifti1Image(np.ones(data.shape[:3], dtype=np.uint8), image.affine)
+    _, adjacency = apply_mask_and_get_affinity([tuple(c) for c in atlas.coords_mm], image, 5.0, True, mask_img)
+    ours = sphere_indices(atlas.coords_mm, 5.0, data.shape[:3], image.affine, np.ones(data.shape[:3], dtype=bool))
+    for k, row in enumerate(adjacency.tocsr()):
+        np.testing.assert_array_equal(np.sort(row.indices), ours[k])
     (cleaned,), _ = extract_dataset(runs, atlas, CleaningOptions(("6P",), high_pass_hz=0.01))
     features, _ = compute_features(SeriesSet([cleaned], atlas.names, atlas.networks, atlas.coords_mm, {}), "pearson")
     assert features.features.shape == (1, 264 * 263 // 2) and np.isfinite(features.features).all()
