@@ -107,3 +107,14 @@ def test_bad_input_is_one_line(
     assert "--groups" in err
     err = _one_line_error(["fit", "--bogus"], capsys)
     assert "expected" in err
+
+
+def test_fit_init_fine_tunes(files: Path, model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "tuned"
+    args = ["fit", str(files / "features.npz"), "--participants", str(files / "participants.tsv"), "--out", str(out),
+            "--init", str(model_dir), "--seed", "1"]  # fmt: skip
+    assert main(args) == 0
+    tuned, base = (json.loads((folder / "model.json").read_text()) for folder in (out, model_dir))
+    assert tuned["meta"]["fine_tuned"] is True and tuned["meta"]["combat"] is False
+    assert tuned["meta"]["loss_curve"][0] < base["meta"]["loss_curve"][0]
+    capsys.readouterr()

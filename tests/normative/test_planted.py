@@ -5,7 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nfd.normative import Cohort, FeatureTable, fit_cohort, mann_whitney_edges, score_cohort, split_controls
+from nfd.normative import (
+    Cohort,
+    FeatureTable,
+    edge_stability,
+    fit_cohort,
+    mann_whitney_edges,
+    score_cohort,
+    split_controls,
+)
 
 from .conftest import Synthetic
 
@@ -40,3 +48,13 @@ def test_planted_edges_found(cohort: Synthetic, harmonise: bool) -> None:
     np.testing.assert_allclose(z[held_out].std(axis=0, ddof=1), 1.0, atol=1e-9)
     assert total_z[patients].mean() > 0.2  # 8 of 136 edges deviate: the total moves less than they do
     assert z[np.ix_(patients, cohort.planted)].mean() > 1.0
+
+
+def test_edge_stability_with_harmonisation(cohort: Synthetic) -> None:
+    summary, frequency = edge_stability(_cohort(cohort), bootstrap=2, holdout=1 / 3, harmonise=True, seed=0)
+    print(summary)
+    assert summary["bootstrap"] == 2.0
+    assert frequency[cohort.planted].mean() >= 0.8
+    others = np.setdiff1d(np.arange(len(cohort.edges)), cohort.planted)
+    assert frequency[others].mean() <= 0.05
+    assert 0.6 <= summary["stability"] <= 1.0
