@@ -115,6 +115,7 @@ def test_extract_with_problems_exits_1_and_names_them(
     (["--atlas-missing"], "atlas"),
     (["--networks", "--no-labels"], "--networks with atlas atlas_dseg.nii.gz that gives no network column"),
     (["-j", "0"], "--jobs 0, expected at least 1"),
+    (["--space", "MNI152NLin6Asym"], "no *_desc-preproc_bold.nii.gz in"),
 ])  # fmt: skip
 def test_extract_bad_input_exits_2_with_one_line(
     derivatives: Derivatives, tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str,
