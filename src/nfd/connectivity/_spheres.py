@@ -47,6 +47,7 @@ def sphere_indices(
     seeds = np.asarray(coords_mm, dtype=np.float64).reshape(-1, 3)
     dims = np.asarray(shape)
     reach = int(np.ceil(radius_mm / np.min(np.abs(np.linalg.svd(aff[:3, :3], compute_uv=False))))) + 1
+    inside_mask = np.ascontiguousarray(mask).reshape(-1)
     out = []
     for seed in seeds:
         centre = inverse[:3, :3] @ seed + inverse[:3, 3]
@@ -63,7 +64,7 @@ def sphere_indices(
         if np.all((nearest >= 0) & (nearest < dims)):
             inside = np.vstack([inside, nearest[None, :]])
         flat = np.unique(np.ravel_multi_index(tuple(inside.T), shape)) if inside.size else np.zeros(0, np.int64)
-        out.append(flat[mask.reshape(-1)[flat]].astype(np.int64))
+        out.append(flat[inside_mask[flat]].astype(np.int64))
     return out
 
 
