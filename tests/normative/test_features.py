@@ -74,3 +74,6 @@ def test_participants(tmp_path: Path) -> None:
     assert np.isnan(table.loc["sub-02", "age"])
     with pytest.raises(NormativeError, match="no column 'site'"):
         read_participants(tmp_path / "p.tsv", ("group", "site"))
+    (tmp_path / "q.tsv").write_text("participant_id\tgroup\n01\tcontrol\nsub-01\tpatient\n")
+    with pytest.raises(NormativeError, match="sub-01 appears twice"):
+        read_participants(tmp_path / "q.tsv")

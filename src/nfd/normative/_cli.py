@@ -25,7 +25,7 @@ import numpy as np
 
 from nfd.normative._combat import load_combat, save_combat
 from nfd.normative._errors import NormativeError
-from nfd.normative._features import read_features, read_participants
+from nfd.normative._features import FeatureTable, read_features, read_participants
 from nfd.normative._figures import deviation_heatmap, significant_edges_figure
 from nfd.normative._model import load_model, save_model
 from nfd.normative._pipeline import FitResult, align_cohort, edge_stability, fit_cohort, score_cohort, split_controls
@@ -105,11 +105,36 @@ def _write_tsv(frame: Any, path: Path) -> None:
     frame.to_csv(path, sep="\t", index=False, na_rep="n/a", float_format="%.6g")
 
 
+def _usable(
+    table: FeatureTable, participants: Any, covariates: Sequence[str], sites: Sequence[str] | None = None
+) -> FeatureTable:
+    """The rows that can be used; one line on stderr per subject left out (no participants row, a covariate
+    missing, a site the ComBat model does not know), so that the rest of the cohort goes on."""
+    keep = []
+    missing = participants[[name for name in covariates if name in participants.columns]].isna().any(axis=1)
+    for subject in table.subjects:
+        if subject not in participants.index:
+            problem = "no participants.tsv row"
+        elif bool(missing.loc[subject]):
+            problem = f"a covariate ({', '.join(covariates)}) is n/a"
+        elif sites is not None and str(participants.loc[subject, "site"]) not in sites:
+            problem = f"site {participants.loc[subject, 'site']!r} is not among the ComBat model's {', '.join(sites)}"
+        else:
+            keep.append(True)
+            continue
+        keep.append(False)
+        print(f"{_PROG}: {subject}: {problem}, left out", file=sys.stderr)
+    return table.subset(np.array(keep, dtype=bool))
+
+
 def _fit(args: argparse.Namespace) -> int:
     if not 0.0 < args.holdout < 1.0:
         raise NormativeError(f"--holdout {args.holdout}, expected a fraction in (0, 1)")
     participants = read_participants(args.participants, ("group", "site") if args.harmonise else ("group",))
-    cohort = align_cohort(read_features(args.features), participants, _covariates(args.covariates, participants))
+    covariates = _covariates(args.covariates, participants)
+    table = read_features(args.features)
+    usable = _usable(table, participants, covariates)
+    cohort = align_cohort(usable, participants, covariates)
     init = load_model(args.init) if args.init is not None else None
     train, held_out = split_controls(cohort, args.control, args.holdout, args.seed)
     fitted = fit_cohort(
@@ -126,7 +151,7 @@ def _fit(args: argparse.Namespace) -> int:
         f"({int(held_out.sum())} held out), {meta['epochs']} epochs, validation R2 {meta['best_validation_r2']:.3f}"
         f" -> {args.out}"
     )
-    return 0
+    return 0 if len(usable.subjects) == len(table.subjects) else 1
 
 
 def _rows(cohort: Any, training: np.ndarray, total: np.ndarray, values: np.ndarray) -> Any:
@@ -145,7 +170,9 @@ def _score(args: argparse.Namespace) -> int:
     combat = load_combat(args.model) if model.meta.get("combat") else None
     participants = read_participants(args.participants, ("group", "site") if combat else ("group",))
     covariates = list(combat.covariates) if combat is not None else []
-    cohort = align_cohort(read_features(args.features), participants, covariates)
+    table = read_features(args.features)
+    usable = _usable(table, participants, covariates, combat.sites if combat is not None else None)
+    cohort = align_cohort(usable, participants, covariates)
     deviation, z, total_z, training = score_cohort(FitResult(model, combat), cohort, args.kind)
     args.out.mkdir(parents=True, exist_ok=True)
     _write_tsv(_rows(cohort, training, deviation.mean(axis=1), deviation), args.out / "deviations.tsv")
@@ -159,7 +186,7 @@ def _score(args: argparse.Namespace) -> int:
     info = {"model": str(args.model), "features": str(args.features), "kind": args.kind, "subjects": len(training)}
     (args.out / "score.json").write_text(json.dumps(info, indent=1) + "\n")
     print(f"{_PROG}: scored {len(training)} subjects ({int(training.sum())} training) -> {args.out}")
-    return 0
+    return 0 if len(usable.subjects) == len(table.subjects) else 1
 
 
 def _read_deviations(folder: Path) -> tuple[Any, list[str]]:
@@ -235,7 +262,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns
     -------
     int
-        0 on success; 2 with one line ``nfd normative: <what>, expected <what>`` on bad input.
+        0 on success; 1 when done with subjects left out (one line each on stderr: no participants row, a
+        covariate n/a, a site unknown to the ComBat model); 2 with one line ``nfd normative: <what>, expected
+        <what>`` on bad input.
     """
     args = _parser().parse_args(list(sys.argv[1:] if argv is None else argv))
     commands = {"fit": _fit, "score": _score, "stats": _stats, "select": _select}

@@ -226,4 +226,7 @@ def read_participants(path: str | os.PathLike[str], columns: Sequence[str] = ("g
         if column not in table.columns:
             raise NormativeError(f"{path}: no column {column!r}, expected participant_id, {', '.join(columns)}")
     table["participant_id"] = [_subject_label(str(s)) for s in table["participant_id"]]
+    twice = table["participant_id"][table["participant_id"].duplicated()]
+    if len(twice):
+        raise NormativeError(f"{path}: {twice.iloc[0]} appears twice, expected one row per participant")
     return table.set_index("participant_id")
