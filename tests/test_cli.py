@@ -39,3 +39,13 @@ def test_every_command_has_a_description_or_help(command: str, capsys: pytest.Ca
     assert info.value.code == 0
     out = capsys.readouterr().out
     assert f"usage: nfd {command}" in out and len(out.splitlines()) > 4
+
+
+@pytest.mark.parametrize("tool", ["connectivity", "normative"])
+def test_the_fc_tools_answer_help_and_refuse_a_missing_subcommand(
+    tool: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([tool, "--help"]) == 0
+    assert f"nfd {tool}" in capsys.readouterr().out
+    assert main([tool]) == 2
+    assert f"nfd {tool}" in capsys.readouterr().err

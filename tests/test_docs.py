@@ -18,7 +18,8 @@ MODULES = sorted(
     if not info.name.startswith("nfd._cext") and info.name != "nfd.__main__"
 )
 PACKAGES = ["nfd.design", "nfd.acquire", "nfd.volume", "nfd.timeseries", "nfd.feedback", "nfd.outputs",
-            "nfd.outputs.web", "nfd.eeg", "nfd.config", "nfd.simulate", "nfd.daemon", "nfd.evaluate"]
+            "nfd.outputs.web", "nfd.eeg", "nfd.config", "nfd.simulate", "nfd.daemon", "nfd.evaluate",
+            "nfd.connectivity"]
 
 
 @pytest.mark.parametrize("name", MODULES)

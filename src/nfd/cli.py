@@ -1,4 +1,4 @@
-"""The ``nfd`` command: run, replay, demo, check-config, simulate cohort, evaluate.
+"""The ``nfd`` command: run, replay, demo, check-config, simulate, evaluate, connectivity, normative, eeg.
 
 Exit codes: 0 success (including a run stopped by SIGTERM), 1 an unexpected
 failure (logged with its traceback), 2 a configuration or usage error (one
@@ -66,6 +66,12 @@ def _parser() -> argparse.ArgumentParser:
     _simulate_parser(sub, common)
     _evaluate_parser(sub, common)
 
+    conn = sub.add_parser("connectivity", add_help=False,
+                          help="atlas series from fMRIPrep derivatives and FC matrices ('nfd connectivity --help')")
+    conn.add_argument("args", nargs=argparse.REMAINDER)
+    norm = sub.add_parser("normative", add_help=False,
+                          help="a normative FC model: fit, score, stats, select ('nfd normative --help')")
+    norm.add_argument("args", nargs=argparse.REMAINDER)
     eeg = sub.add_parser("eeg", add_help=False, help="EEG tools: 'nfd eeg fit' trains an EEG-fingerprint model")
     eeg.add_argument("args", nargs=argparse.REMAINDER)
     sub.add_parser("simulate-eeg", add_help=False, help="play an EEG recording as an LSL stream in real time") \
@@ -312,6 +318,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         help_asked = bool(set(argv[1:2]) & {"-h", "--help"})
         (sys.stdout if help_asked else sys.stderr).write(_EEG_USAGE)
         return EXIT_OK if help_asked else EXIT_CONFIG
+    if argv[:1] in (["connectivity"], ["normative"]):  # the offline FC tools parse their own subcommands
+        configure_logging("console", "info", stream=sys.stderr)
+        if argv[0] == "connectivity":
+            from nfd.connectivity import main as tool
+        else:
+            from nfd.normative import main as tool
+        try:
+            return tool(argv[1:])
+        except SystemExit as exc:  # their argparse: --help (0) or a usage error (2, one line)
+            return exc.code if isinstance(exc.code, int) else EXIT_CONFIG
     if argv[:2] == ["eeg", "fit"] or argv[:1] == ["simulate-eeg"]:  # the EEG tools parse their own options
         from nfd.eeg import fit_main, player_main
 

@@ -90,7 +90,7 @@ def _extract(args: argparse.Namespace) -> int:
             "space": args.space or "", "version": __version__}  # fmt: skip
     write_series(args.out / "series.npz", SeriesSet(series, series[0].labels, tuple(networks), coords, meta))
     print(f"nfd connectivity: {len(series)} of {len(runs)} runs extracted into {args.out}", file=sys.stderr)
-    return 1 if problems else 0
+    return 0  # like nfd evaluate: the problems are reported, the rest was done
 
 
 def _compute(args: argparse.Namespace) -> int:
@@ -122,7 +122,7 @@ def _compute(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``nfd connectivity extract|compute``: 0 when done, 1 when done with problems (one line each on stderr),
+    """``nfd connectivity extract|compute``: 0 when done (problems with some runs: one line each on stderr),
     2 on bad input (one line ``nfd connectivity: <what>, expected <what>``)."""
     args = _parser().parse_args(argv)
     if args.command == "extract":
