@@ -53,9 +53,13 @@ def test_read_what_connectivity_writes(tmp_path: Path) -> None:
 
 def test_bad_feature_files(tmp_path: Path) -> None:
     edges = np.array(edge_labels(["x", "y", "z"]))
-    np.savez(tmp_path / "a.npz", features=np.zeros((2, 3)), subjects=np.array(["01", "01"]), edges=edges)
+    np.savez(tmp_path / "a.npz", features=np.array([[0.0, 1, 2], [10, 10, 10], [6, 7, 8]]), subjects=np.array(["01", "02", "01"]),
+             edges=edges)  # fmt: skip
     with pytest.raises(NormativeError, match="sub-01 appears twice"):
-        read_features(tmp_path / "a.npz")
+        read_features(tmp_path / "a.npz", combine="refuse")
+    averaged = read_features(tmp_path / "a.npz")  # two runs of sub-01 averaged, first-appearance order
+    assert averaged.subjects == ("sub-01", "sub-02")
+    np.testing.assert_array_equal(averaged.features, [[3.0, 4.0, 5.0], [10.0, 10.0, 10.0]])
     np.savez(tmp_path / "b.npz", features=np.zeros((2, 3)), subjects=np.array(["01", "02"]))
     with pytest.raises(NormativeError, match="no 'edges' array"):
         read_features(tmp_path / "b.npz")

@@ -2,10 +2,11 @@
 
 The feature file is what ``nfd connectivity compute`` writes (issue 16): an ``.npz`` holding ``features``
 (n_samples, n_edges) float64, ``subjects``, ``sessions``, ``runs``, ``edges`` and ``networks`` (str arrays) and
-``meta`` (a JSON string: metric, atlas, strategy, fisher_z, version). Edges follow the lower triangle
-``np.tril_indices(N, k=-1)`` (row i > column j), labelled ``f"{names[i]}--{names[j]}"``. This module reads that
-format on its own (no import of :mod:`nfd.connectivity`) so that either side can change its code but not the
-file.
+``meta`` (a JSON string: metric, atlas, strategy, fisher_z, version); nfd.connectivity also writes ``nodes``.
+Its rows are runs: rows of the same subject are averaged on reading (:func:`read_features`, ``combine``).
+Edges follow the lower triangle ``np.tril_indices(N, k=-1)`` (row i > column j), labelled
+``f"{names[i]}--{names[j]}"``. This module reads that format on its own (no import of :mod:`nfd.connectivity`)
+so that either side can change its code but not the file.
 """
 
 from __future__ import annotations
@@ -66,13 +67,16 @@ def _subject_label(value: str) -> str:
     return value if value.startswith("sub-") else f"sub-{value}"
 
 
-def read_features(path: str | os.PathLike[str]) -> FeatureTable:
+def read_features(path: str | os.PathLike[str], combine: str = "mean") -> FeatureTable:
     """Read a feature file written by ``nfd connectivity compute`` (or :func:`write_features`).
 
     Parameters
     ----------
     path : path-like
         The ``.npz`` file (read with ``allow_pickle=False``).
+    combine : str
+        Rows of the same subject (several sessions or runs): ``mean`` averages them into one row (feature
+        units, e.g. the mean Fisher z), ``refuse`` raises.
 
     Returns
     -------
@@ -81,8 +85,8 @@ def read_features(path: str | os.PathLike[str]) -> FeatureTable:
     Raises
     ------
     NormativeError
-        The file is missing or unreadable, lacks a key, has non-finite values, mismatched shapes or a
-        subject twice (one line naming the file and what is wrong).
+        The file is missing or unreadable, lacks a key, has non-finite values, mismatched shapes or (with
+        ``combine="refuse"``) a subject twice (one line naming the file and what is wrong).
     """
     path = Path(path)
     try:
@@ -95,10 +99,10 @@ def read_features(path: str | os.PathLike[str]) -> FeatureTable:
         if isinstance(error, NormativeError):
             raise
         raise NormativeError(f"{path}: cannot read ({error}), expected an .npz feature file") from None
-    return _table_from_arrays(path, arrays)
+    return _table_from_arrays(path, arrays, combine)
 
 
-def _table_from_arrays(path: Path, arrays: dict[str, np.ndarray]) -> FeatureTable:
+def _table_from_arrays(path: Path, arrays: dict[str, np.ndarray], combine: str) -> FeatureTable:
     features = np.asarray(arrays["features"], dtype=np.float64)
     subjects = tuple(_subject_label(str(s)) for s in np.asarray(arrays["subjects"]).ravel())
     edges = tuple(str(e) for e in np.asarray(arrays["edges"]).ravel())
@@ -109,11 +113,16 @@ def _table_from_arrays(path: Path, arrays: dict[str, np.ndarray]) -> FeatureTabl
     if not np.all(np.isfinite(features)):
         row = int(np.nonzero(~np.all(np.isfinite(features), axis=1))[0][0])
         raise NormativeError(f"{path}: {subjects[row]} has non-finite features, expected finite values")
-    seen: set[str] = set()
-    for subject in subjects:
-        if subject in seen:
-            raise NormativeError(f"{path}: {subject} appears twice, expected one row per subject")
-        seen.add(subject)
+    order = list(dict.fromkeys(subjects))
+    if len(order) < len(subjects):
+        if combine != "mean":
+            twice = next(s for k, s in enumerate(subjects) if s in subjects[:k])
+            raise NormativeError(f"{path}: {twice} appears twice, expected one row per subject")
+        index = np.array([order.index(s) for s in subjects])
+        counts = np.bincount(index, minlength=len(order))
+        sums = np.zeros((len(order), features.shape[1]))
+        np.add.at(sums, index, features)
+        features, subjects = sums / counts[:, None], tuple(order)
     meta: dict[str, Any] = {}
     if "meta" in arrays:
         try:
@@ -130,7 +139,7 @@ def write_features(
     edges: Sequence[str],
     meta: dict[str, Any] | None = None,
 ) -> None:
-    """Write a feature file in the ``nfd connectivity compute`` format (sessions and runs empty).
+    """Write a feature file in the ``nfd connectivity compute`` format (sessions and runs empty, nodes = networks).
 
     Parameters
     ----------
@@ -151,6 +160,7 @@ def write_features(
         sessions=np.asarray([""] * len(subjects), dtype=str),
         runs=np.asarray([""] * len(subjects), dtype=str),
         edges=np.asarray(edges, dtype=str),
+        nodes=np.asarray(names, dtype=str),
         networks=np.asarray(names, dtype=str),
         meta=np.asarray(json.dumps(meta or {})),
     )
