@@ -116,8 +116,14 @@ def _check_pattern(cfg: Config) -> None:
 
 
 def _check_rois(cfg: Config) -> None:
-    if not cfg.roi:
-        raise ConfigError('expected at least one ROI mask: a table [roi] with name = "mask.nii"', "roi")
+    atlas = cfg.atlas
+    if not cfg.roi and not atlas.image:
+        raise ConfigError('expected at least one ROI mask: a table [roi] with name = "mask.nii", or an [atlas]', "roi")
+    if bool(atlas.image) != bool(atlas.labels):
+        raise ConfigError("expected both a label image and its labels TSV for the atlas",
+                          "atlas.labels" if atlas.image else "atlas.image")
+    if atlas.image:
+        return  # the atlas's ROI names are in its labels file: the daemon's build checks names against them
     fb = cfg.feedback
     proxy_rois = (*fb.proxy.targets, fb.proxy.control)
     unknown_rois = [r for r in (*proxy_rois, *(x for p in fb.correlation.pairs for x in p)) if r and r not in cfg.roi]
@@ -137,6 +143,9 @@ def _check_feedback_kind(cfg: Config) -> None:
     if fb.type == "decoder" and (bool(d.model) == bool(d.weights) or not d.sha256):
         raise ConfigError("expected a model file or a weight map (one of the two) and its sha256 for the decoder",
                           "feedback.decoder.weights" if d.weights else "feedback.decoder.model")
+    if fb.type == "normative" and not (fb.normative.model and fb.normative.sha256):
+        raise ConfigError("expected a model folder (nfd normative fit) and the sha256 of its model.npz",
+                          "feedback.normative.sha256" if fb.normative.model else "feedback.normative.model")
     eeg_source = fb.external.source == "eeg" and cfg.eeg.enabled
     if fb.type == "external" and fb.external.source not in fb.external_sources and not eeg_source:
         raise ConfigError(f"expected one of feedback.external_sources {list(fb.external_sources)}, or eeg with "
@@ -239,6 +248,7 @@ def check_files(cfg: Config, *, watch_dir: bool = True) -> None:
                                  else (decoder.model, "feedback.decoder.model"))
     if cfg.feedback.type == "decoder" and not Path(decoder_file).is_file():
         raise ConfigError(f"expected an existing file, {_shown(decoder_file)} is not one", decoder_key)
+    _check_atlas_files(cfg)
     if cfg.eeg.enabled and not Path(cfg.eeg.model).is_file():
         raise ConfigError(f"expected an existing file, {_shown(cfg.eeg.model)} is not one", "eeg.model")
     for key in ("t2star_map", "mask"):
@@ -249,6 +259,17 @@ def check_files(cfg: Config, *, watch_dir: bool = True) -> None:
         raise ConfigError(
             f"expected 'first' or an existing NIfTI file, {_shown(cfg.volume.reference)} is not one", "volume.reference"
         )
+
+
+def _check_atlas_files(cfg: Config) -> None:
+    """The ``[atlas]`` files and the normative model folder exist."""
+    if cfg.feedback.type == "normative" and not Path(cfg.feedback.normative.model).is_dir():
+        raise ConfigError(f"expected an existing model folder, {_shown(cfg.feedback.normative.model)} is not one",
+                          "feedback.normative.model")
+    for key in ("image", "labels"):
+        path = getattr(cfg.atlas, key)
+        if path and not Path(path).is_file():
+            raise ConfigError(f"expected an existing file, {_shown(path)} is not one", f"atlas.{key}")
 
 
 # --------------------------------------------------------------------------- #
@@ -393,7 +414,7 @@ def _coerce_float(value: Any, meta: typing.Mapping[str, Any], key: str, base_dir
 #: String options that hold a path (resolved against the config's folder when set).
 _PATH_STRINGS = (
     "web.token_file", "feedback.decoder.model", "feedback.decoder.weights", "eeg.model", "multiecho.t2star_map",
-    "multiecho.mask",
+    "multiecho.mask", "feedback.normative.model", "atlas.image", "atlas.labels",
 )
 
 

@@ -190,7 +190,7 @@ class SerialConfig:
 
 
 FeedbackKind = Literal[
-    "psc", "psc_intermittent", "correlation", "correlation_intermittent", "proxy", "decoder", "external"
+    "psc", "psc_intermittent", "correlation", "correlation_intermittent", "proxy", "decoder", "external", "normative"
 ]
 SignalStage = Literal["", "raw", "glm", "ar1", "kalman", "scaled"]
 
@@ -267,6 +267,36 @@ class DecoderConfig:
 
 
 @dataclass(frozen=True)
+class NormativeConfig:
+    """``[feedback.normative]``: the normative autoencoder's reconstruction error of the window's network FC."""
+
+    model: str = _opt("", "model folder written by nfd normative fit (model.npz and model.json)")
+    sha256: str = _opt("", "the SHA-256 of its model.npz: a model with another hash is never used")
+    window: int = _opt(30, "sliding window of the network FC", "volumes", min=3, max=100000)
+    edges: list[str] = field(
+        default=_NO_ITEMS,
+        metadata=_meta("edge labels averaged into the measure, e.g. [\"som--vis\"] (empty: every edge of the model)"),
+    )
+    error: Literal["squared", "absolute"] = _opt(
+        "squared", "per-edge reconstruction error, standardised units: squared or absolute"
+    )
+
+
+@dataclass(frozen=True)
+class AtlasConfig:
+    """``[atlas]``: a label atlas in the scan's space, brought onto the EPI grid at start; its ROIs join [roi]."""
+
+    image: str = _opt(
+        "", "label NIfTI (integer labels, 0 outside) already in the scan's world space: taken onto the EPI grid by "
+        "nearest neighbour through the two affines, never registered (empty: no atlas)"
+    )
+    labels: str = _opt("", "TSV with the columns index, name, network: one row per label of the image")
+    by: Literal["network", "region"] = _opt(
+        "network", "one ROI per network (the union of its regions), or one per region, named by it"
+    )
+
+
+@dataclass(frozen=True)
 class ExternalConfig:
     """``[feedback.external]``: feedback from a value pushed from outside."""
 
@@ -287,7 +317,8 @@ class FeedbackConfig:
         default="psc",
         metadata=_meta(
             "psc (every volume), psc_intermittent (end of each block), correlation, correlation_intermittent, "
-            "proxy (two-point connectivity proxy), decoder (scikit-learn), external (pushed values)"
+            "proxy (two-point connectivity proxy), decoder (scikit-learn), external (pushed values), normative "
+            "(a normative FC model's reconstruction error)"
         ),
     )
     signal: SignalStage = field(
@@ -326,6 +357,7 @@ class FeedbackConfig:
     proxy: ProxyConfig = field(default_factory=ProxyConfig, metadata={"doc": "two-point proxy"})
     decoder: DecoderConfig = field(default_factory=DecoderConfig, metadata={"doc": "decoder"})
     external: ExternalConfig = field(default_factory=ExternalConfig, metadata={"doc": "external source"})
+    normative: NormativeConfig = field(default_factory=NormativeConfig, metadata={"doc": "normative FC model"})
     udp: UdpConfig = field(default_factory=UdpConfig, metadata={"doc": "UDP output"})
     serial: SerialConfig = field(default_factory=SerialConfig, metadata={"doc": "serial output"})
 
@@ -470,6 +502,7 @@ class Config:
     roi: dict[str, Path] = field(
         default_factory=dict, metadata={"doc": "ROI masks: name = NIfTI file on the EPI grid"}
     )
+    atlas: AtlasConfig = field(default_factory=AtlasConfig, metadata={"doc": "atlas ROIs"})
     signal: SignalConfig = field(default_factory=SignalConfig, metadata={"doc": "ROI signal chain"})
     quality: QualityConfig = field(default_factory=QualityConfig, metadata={"doc": "quality thresholds"})
     iglm: IglmConfig = field(default_factory=IglmConfig, metadata={"doc": "whole-brain GLM"})

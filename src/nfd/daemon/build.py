@@ -12,11 +12,13 @@ into a :class:`~nfd.config.ConfigError` naming the key the operator fixes.
 
 from __future__ import annotations
 
+import csv
 import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
+import nibabel as nib
 import numpy as np
 import structlog
 
@@ -65,7 +67,7 @@ def build_chains(cfg: Config, design: Design) -> dict[str, SignalChain]:
             "kalman_zero_sd": s.kalman_zero_sd, "task_kept": s.task_kept, "task_regressor": s.task_regressor,
             "spm_t0": s.spm_t0,
         })
-        return {name: SignalChain(design, cfg.run.tr, options) for name in cfg.roi}
+        return {name: SignalChain(design, cfg.run.tr, options) for name in roi_names(cfg)}
     except TimeseriesError as exc:
         raise ConfigError(str(exc), key="signal") from None
 
@@ -100,16 +102,20 @@ def feedback_kind_options(cfg: Config) -> dict[str, Any]:
             return {**common, "weights": d.weights, "sha256": d.sha256}
         return {**common, "model_path": d.model, "sha256": d.sha256, "input": d.input, "output": d.output,
                 "positive_class": d.positive_class or None}
+    if kind == "normative":
+        n = fb.normative
+        return {**common, "model": n.model, "sha256": n.sha256, "window": n.window, "edges": list(n.edges) or None,
+                "error": n.error}
     return {"max_age_s": fb.external.max_age_s or None}  # external
 
 
 def build_feedback(cfg: Config, design: Design) -> FeedbackComputer:
     """The feedback computer of ``feedback.type`` (a decoder loads its model: call it from a thread)."""
     try:
-        return make_feedback(cfg.feedback.type, design, list(cfg.roi), **feedback_kind_options(cfg))
+        return make_feedback(cfg.feedback.type, design, roi_names(cfg), **feedback_kind_options(cfg))
     except (FeedbackError, DesignError) as exc:
         raise ConfigError(str(exc), key=f"feedback.{cfg.feedback.type}"
-                          if cfg.feedback.type in ("proxy", "decoder", "correlation", "external")
+                          if cfg.feedback.type in ("proxy", "decoder", "correlation", "external", "normative")
                           else "feedback") from None
 
 
@@ -121,7 +127,7 @@ def build_quality(cfg: Config, design: Design) -> QualityMonitor:
             fd_mm=q.fd_mm or None, md_mm=q.md_mm or None, dvars_percent=q.dvars_percent or None,
             tsnr_min=q.tsnr_min or None,
         )
-        return QualityMonitor(design, list(cfg.roi), thresholds=thresholds, voxelwise=q.voxelwise,
+        return QualityMonitor(design, roi_names(cfg), thresholds=thresholds, voxelwise=q.voxelwise,
                               tsnr_warmup=q.tsnr_warmup)
     except TimeseriesError as exc:
         raise ConfigError(str(exc), key="quality") from None
@@ -145,11 +151,155 @@ def build_after_send(cfg: Config, design: Design) -> AfterSend:
 
 
 def load_rois(cfg: Config, shape: tuple[int, int, int], affine: np.ndarray) -> RoiSet:
-    """The ``[roi]`` masks on the EPI grid (``shape``, voxel -> mm ``affine``)."""
+    """The ``[roi]`` masks and the ``[atlas]`` ROIs on the EPI grid (``shape``, voxel -> mm ``affine``).
+
+    The atlas is taken onto the grid once, by nearest neighbour through the
+    two affines (:func:`atlas_masks`); its ROIs follow the ``[roi]`` masks,
+    in the order of :func:`roi_names`.
+    """
+    masks: dict[str, np.ndarray] = {}
+    if cfg.roi:
+        try:
+            masks = RoiSet.from_files(dict(cfg.roi), shape=shape, affine=affine).masks
+        except RoiError as exc:
+            raise ConfigError(str(exc), key="roi") from None
+    if cfg.atlas.image:
+        masks.update(atlas_masks(cfg, shape, affine))
     try:
-        return RoiSet.from_files(dict(cfg.roi), shape=shape, affine=affine)
+        return RoiSet(masks, affine=affine)
     except RoiError as exc:
-        raise ConfigError(str(exc), key="roi") from None
+        raise ConfigError(str(exc), key="atlas" if cfg.atlas.image else "roi") from None
+
+
+def roi_names(cfg: Config) -> list[str]:
+    """The run's ROI names: the ``[roi]`` masks', then the ``[atlas]``'s (its networks or regions, from its TSV)."""
+    names = list(cfg.roi)
+    if cfg.atlas.image:
+        names += list(atlas_groups(cfg))
+    return names
+
+
+def atlas_groups(cfg: Config) -> dict[str, list[int]]:
+    """The ``[atlas]`` ROIs: name (a network, or a region with ``by = "region"``) -> its labels in the image.
+
+    The labels file is a TSV with a header holding the columns ``index``
+    (the integer label in the image, >= 1), ``name`` (the region) and
+    ``network``; other columns are ignored.
+
+    Raises
+    ------
+    ConfigError
+        An unreadable file, a missing column, a bad or repeated index or
+        region, an empty name, or an ROI name that is also a ``[roi]`` mask's
+        (key ``atlas.labels``).
+    """
+    a = cfg.atlas
+    path = Path(a.labels)
+    try:
+        with path.open(newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f, delimiter="\t")
+            rows = list(reader)
+            header = [str(c).strip() for c in reader.fieldnames or ()]
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise ConfigError(f"cannot read the atlas labels {path} ({exc})", key="atlas.labels") from None
+    missing = [c for c in ("index", "name", "network") if c not in header]
+    if missing:
+        raise ConfigError(f"{path} has no column {missing[0]!r}, expected a TSV with the columns index, name, network",
+                          key="atlas.labels")
+    groups: dict[str, list[int]] = {}
+    seen_index: set[int] = set()
+    seen_name: set[str] = set()
+    for line, raw in enumerate(rows, start=2):
+        row = {str(k).strip(): v for k, v in raw.items() if k is not None}
+        index, name, network = (str(row.get(c) or "").strip() for c in ("index", "name", "network"))
+        if not index.isdigit() or int(index) < 1 or int(index) in seen_index or not name or not network:
+            raise ConfigError(f"{path} line {line}: expected a new integer index >= 1, a name and a network, "
+                              f"got {index!r}, {name!r}, {network!r}", key="atlas.labels")
+        if name in seen_name:
+            raise ConfigError(f"{path} line {line}: region {name!r} is named twice", key="atlas.labels")
+        seen_index.add(int(index))
+        seen_name.add(name)
+        groups.setdefault(network if a.by == "network" else name, []).append(int(index))
+    clash = [n for n in groups if n in cfg.roi]
+    if clash:
+        raise ConfigError(f"atlas ROI {clash[0]!r} is also a [roi] mask's name, expected distinct names",
+                          key="atlas.labels")
+    if not groups:
+        raise ConfigError(f"{path} has no label rows, expected one row per label of the atlas", key="atlas.labels")
+    return groups
+
+
+def read_atlas(cfg: Config) -> tuple[np.ndarray, np.ndarray]:
+    """The ``[atlas] image``: its integer labels (i, j, k) and voxel -> mm affine (blocking: a thread or the CLI).
+
+    Raises
+    ------
+    ConfigError
+        Not a readable NIfTI, not one 3-D volume, or labels that are not
+        non-negative integers (key ``atlas.image``).
+    """
+    path = Path(cfg.atlas.image)
+    try:
+        image: Any = nib.load(path)
+        data = np.asarray(image.dataobj)
+        affine = np.asarray(image.affine, dtype=np.float64)
+    except (OSError, ValueError, nib.filebasedimages.ImageFileError) as exc:
+        raise ConfigError(f"cannot read the atlas {path} as NIfTI ({exc})", key="atlas.image") from None
+    if data.ndim == 4 and data.shape[3] == 1:
+        data = data[..., 0]
+    if data.ndim != 3:
+        raise ConfigError(f"the atlas {path} has shape {data.shape}, expected one 3-D label volume", key="atlas.image")
+    with np.errstate(invalid="ignore"):
+        integral = np.all(np.isfinite(data)) and np.all(data >= 0) and np.all(np.rint(data) == data)
+    if not integral or not np.all(np.isfinite(affine)):
+        raise ConfigError(f"the atlas {path} holds labels that are not non-negative integers, expected a label image",
+                          key="atlas.image")
+    return np.rint(data).astype(np.int64), affine
+
+
+def labels_on_grid(
+    labels: np.ndarray, labels_affine: np.ndarray, shape: tuple[int, int, int], affine: np.ndarray
+) -> np.ndarray:
+    """A label volume taken onto another grid by nearest neighbour through the two affines (0 outside it).
+
+    Each voxel ``v`` of the target grid (``shape``, voxel -> mm ``affine``)
+    takes the label at ``round(inv(labels_affine) @ affine @ v)``: world mm
+    to world mm, no registration, so the labels must already be in the
+    scan's space (e.g. an atlas resampled to the subject's EPI or scanner
+    space beforehand). Integer labels, shape ``shape``.
+    """
+    ijk = np.indices(shape, dtype=np.float64).reshape(3, -1)
+    to_labels = np.linalg.inv(labels_affine) @ affine
+    source = np.rint(to_labels[:3, :3] @ ijk + to_labels[:3, 3:4]).astype(np.int64)
+    inside = np.all((source >= 0) & (source < np.asarray(labels.shape)[:, None]), axis=0)
+    out = np.zeros(ijk.shape[1], dtype=labels.dtype)
+    out[inside] = labels[source[0, inside], source[1, inside], source[2, inside]]
+    return out.reshape(shape)
+
+
+def atlas_masks(cfg: Config, shape: tuple[int, int, int], affine: np.ndarray) -> dict[str, np.ndarray]:
+    """The ``[atlas]`` ROIs as boolean masks on the EPI grid, named by network or region (:func:`atlas_groups`).
+
+    Raises
+    ------
+    ConfigError
+        The atlas or its labels cannot be used, or an ROI has no voxel on the
+        EPI grid (off the field of view, or the atlas is not in the scan's
+        space), naming it.
+    """
+    groups = atlas_groups(cfg)
+    labels, labels_affine = read_atlas(cfg)
+    on_grid = labels_on_grid(labels, labels_affine, shape, np.asarray(affine, dtype=np.float64))
+    masks: dict[str, np.ndarray] = {}
+    for name, indices in groups.items():
+        mask = np.isin(on_grid, indices)
+        if not mask.any():
+            raise ConfigError(
+                f"atlas ROI {name!r} (labels {indices}) has no voxel on the EPI grid: it is off the field of view, "
+                "or the atlas is not in the scan's space", key="atlas.image",
+            )
+        masks[name] = mask
+    return masks
 
 
 def watch_source(
@@ -294,8 +444,9 @@ def preflight(cfg: Config) -> None:
     accepts the other starts with: the design fits the run; the feedback
     kind, the signal chain, the quality and after-send options build; a
     decoder's and an EEG model's SHA-256 match (the files are read, never
-    run when they do not); the realignment template reads and the ROI masks
-    lie on its grid; the runs folder and the prefix can make a run folder;
+    run when they do not); a normative model's networks are among the ROIs;
+    the atlas and its labels read; the realignment template reads and the
+    ROI masks (and the atlas's ROIs) lie on its grid; the runs folder and the prefix can make a run folder;
     the web token file is private and usable; a serial port that must exist
     does, readable and writable by this user. Run it as the service user to
     catch permissions.
@@ -310,6 +461,8 @@ def preflight(cfg: Config) -> None:
     build_quality(cfg, design)
     build_after_send(cfg, design)
     build_feedback(cfg, design)
+    if cfg.atlas.image:
+        read_atlas(cfg)
     if cfg.eeg.enabled:
         load_eeg_model(cfg)
     if cfg.volume.reference != "first":
