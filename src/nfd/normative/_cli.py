@@ -131,7 +131,7 @@ def _fit(args: argparse.Namespace) -> int:
     if not 0.0 < args.holdout < 1.0:
         raise NormativeError(f"--holdout {args.holdout}, expected a fraction in (0, 1)")
     participants = read_participants(args.participants, ("group", "site") if args.harmonise else ("group",))
-    covariates = _covariates(args.covariates, participants)
+    covariates = _covariates(args.covariates, participants) if args.harmonise else []  # only ComBat uses them
     table = read_features(args.features)
     usable = _usable(table, participants, covariates)
     cohort = align_cohort(usable, participants, covariates)
