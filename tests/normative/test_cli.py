@@ -128,7 +128,7 @@ def test_subjects_left_out_and_the_rest_goes_on(
                    cohort.edges)  # fmt: skip
     status = main(["score", str(model_dir), str(tmp_path / "f.npz"), "--participants", str(tmp_path / "p.tsv"),
                    "--out", str(tmp_path / "s")])  # fmt: skip
-    assert status == 1
+    assert status == 0  # done, with the problems on stderr (as nfd evaluate and nfd connectivity)
     err = capsys.readouterr().err.splitlines()
     assert err == [
         "nfd normative: sub-000: no participants.tsv row, left out",

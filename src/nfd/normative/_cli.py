@@ -151,7 +151,7 @@ def _fit(args: argparse.Namespace) -> int:
         f"({int(held_out.sum())} held out), {meta['epochs']} epochs, validation R2 {meta['best_validation_r2']:.3f}"
         f" -> {args.out}"
     )
-    return 0 if len(usable.subjects) == len(table.subjects) else 1
+    return 0
 
 
 def _rows(cohort: Any, training: np.ndarray, total: np.ndarray, values: np.ndarray) -> Any:
@@ -186,7 +186,7 @@ def _score(args: argparse.Namespace) -> int:
     info = {"model": str(args.model), "features": str(args.features), "kind": args.kind, "subjects": len(training)}
     (args.out / "score.json").write_text(json.dumps(info, indent=1) + "\n")
     print(f"{_PROG}: scored {len(training)} subjects ({int(training.sum())} training) -> {args.out}")
-    return 0 if len(usable.subjects) == len(table.subjects) else 1
+    return 0
 
 
 def _read_deviations(folder: Path) -> tuple[Any, list[str]]:
@@ -262,9 +262,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns
     -------
     int
-        0 on success; 1 when done with subjects left out (one line each on stderr: no participants row, a
-        covariate n/a, a site unknown to the ComBat model); 2 with one line ``nfd normative: <what>, expected
-        <what>`` on bad input.
+        0 when done, also with subjects left out (one line each on stderr: no participants row, a covariate
+        n/a, a site unknown to the ComBat model), as ``nfd evaluate`` and ``nfd connectivity`` do; 2 with one
+        line ``nfd normative: <what>, expected <what>`` on bad input.
     """
     args = _parser().parse_args(list(sys.argv[1:] if argv is None else argv))
     commands = {"fit": _fit, "score": _score, "stats": _stats, "select": _select}
