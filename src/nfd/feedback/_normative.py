@@ -117,7 +117,12 @@ class NormativeFeedback(FeedbackComputer):
     The networks are the model's (:func:`nfd.normative.network_names` of
     its edges); they must be among `rois` (with an ``[atlas]``, the
     daemon's network ROIs). A model of ComBat-harmonised features is used
-    as it is: the live features are not harmonised.
+    as it is: the live features are not harmonised. The scale of the
+    measure depends on what the model was fitted on: a window's r varies
+    more than a whole run's (SD about ``(1 - r**2) / sqrt(window)``), so a
+    model of controls' whole-run FC gives every window a larger error; a
+    model fitted on controls' FC over windows of the same length makes the
+    normative pattern's error that of a typical control.
 
     Parameters
     ----------
@@ -193,6 +198,7 @@ class NormativeFeedback(FeedbackComputer):
         self._all_chosen = len(self._chosen) == len(self._model.edges)
         n = len(self._networks)
         self._tril = np.tril_indices(n, k=-1)
+        self._flat = np.ravel_multi_index(self._tril, (n, n))
         self._rows = np.empty((self._window, n))
         self._next = 0
         self._filled = 0
@@ -217,10 +223,11 @@ class NormativeFeedback(FeedbackComputer):
             return None
         d = self._rows - self._rows.mean(axis=0)
         cross = d.T @ d
-        sd = np.sqrt(np.diag(cross))
+        sd = np.sqrt(cross.diagonal())
         if not np.all(sd > 0):
             return None
-        r = (cross / np.outer(sd, sd))[self._tril]
+        rows, cols = self._tril
+        r = cross.take(self._flat) / (sd.take(rows) * sd.take(cols))
         np.clip(r, -1.0, 1.0, out=r)
         if self._fisher_z:
             return np.arctanh(np.clip(r, _Z_CLIP - 1.0, 1.0 - _Z_CLIP))
@@ -272,8 +279,9 @@ class NormativeFeedback(FeedbackComputer):
             shown.sort()
         else:
             shown = np.arange(per_edge.size)
+        values = per_edge.tolist()
         return {
-            "edges": {self._labels[k]: float(per_edge[k]) for k in shown.tolist()},
+            "edges": {self._labels[k]: values[k] for k in shown.tolist()},
             "fc": {"mean": float(x.mean()), "min": float(x.min()), "max": float(x.max())},
         }
 
