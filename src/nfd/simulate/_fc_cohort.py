@@ -80,9 +80,11 @@ brain, white-matter and CSF masks), ``trans_x`` ... ``rot_z`` (mm, radians) with
 physiological nuisance injected in white matter and CSF: their span is the 5 series') and
 ``motion_outlier_NN`` (one column per volume with FD > 0.5 mm, fMRIPrep's default).
 
-Streams. Every draw comes from ``SeedSequence(seed, spawn_key=key)``: ``(0, part)`` the population (Sigma,
-edges, signs, spatial modes), ``(1, site)`` nothing yet beyond the site order, ``(2, k, stream)`` subject ``k``:
-equal arguments give equal cohorts and subject ``k`` does not depend on how many subjects are made.
+Streams. Every draw comes from ``SeedSequence(seed, spawn_key=key)``: ``(0, 0)`` Sigma, ``(0, 1)`` the edge
+permutation, ``(0, 2)`` the edges' signs, ``(0, 3)`` the spatial modes, ``(1, 0)`` the order of the site
+parameters, and ``(2, k, stream)`` subject ``k``'s covariates (0), jitter (1), network series (2), region series
+(3), motion (4), nuisance series and voxel loadings (5) and voxel noise (6): equal arguments give equal cohorts,
+and subject ``k`` does not depend on how many subjects are made (nor Sigma on the number of edges planted).
 """
 
 from __future__ import annotations
