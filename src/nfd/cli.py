@@ -66,12 +66,7 @@ def _parser() -> argparse.ArgumentParser:
     _simulate_parser(sub, common)
     _evaluate_parser(sub, common)
 
-    conn = sub.add_parser("connectivity", add_help=False,
-                          help="atlas series from fMRIPrep derivatives and FC matrices ('nfd connectivity --help')")
-    conn.add_argument("args", nargs=argparse.REMAINDER)
-    norm = sub.add_parser("normative", add_help=False,
-                          help="a normative FC model: fit, score, stats, select ('nfd normative --help')")
-    norm.add_argument("args", nargs=argparse.REMAINDER)
+    _own_parsers(sub)
     eeg = sub.add_parser("eeg", add_help=False, help="EEG tools: 'nfd eeg fit' trains an EEG-fingerprint model")
     eeg.add_argument("args", nargs=argparse.REMAINDER)
     sub.add_parser("simulate-eeg", add_help=False, help="play an EEG recording as an LSL stream in real time") \
@@ -88,6 +83,15 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--echoes", type=int, default=1, choices=range(1, 6), metavar="N",
                       help="a multi-echo session of N echoes (1 to 5; default 1), combined online")
     return p
+
+
+def _own_parsers(sub: argparse._SubParsersAction) -> None:
+    """The tools that parse their own subcommands (``nfd connectivity``, ``nfd normative``), listed in ``--help``."""
+    for name, help_text in (
+        ("connectivity", "atlas series from fMRIPrep derivatives and FC matrices ('nfd connectivity --help')"),
+        ("normative", "a normative FC model: fit, score, stats, select ('nfd normative --help')"),
+    ):
+        sub.add_parser(name, add_help=False, help=help_text).add_argument("args", nargs=argparse.REMAINDER)
 
 
 def _simulate_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
