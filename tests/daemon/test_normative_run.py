@@ -134,10 +134,15 @@ enabled = false
 
 
 async def replay(config: Path, tmp: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    cfg = load_config(config)
+    served = config.with_name("served.toml")  # the live page on, on any free port: it lists the run's ROIs
+    served.write_text(config.read_text().replace("[web]\nenabled = false", "[web]\nenabled = true\nport = 0"))
+    cfg = load_config(served)
+    assert cfg.web.enabled
     source = open_recording(tmp / "volumes", cfg)
-    async with Daemon(cfg, output_dir=tmp / "out", handle_signals=False, web=False) as daemon:
+    async with Daemon(cfg, output_dir=tmp / "out", handle_signals=False) as daemon:
         summary = await daemon.run(source)
+        assert daemon.live is not None and daemon.live.run_info is not None
+        assert list(daemon.live.run_info.rois) == list(NETWORKS)  # the live page lists the atlas's ROIs
     records = [r for r in RunFolder.read_volumes(Path(summary["run_folder"])) if r["status"] == "processed"]
     assert [r["index"] for r in records] == list(range(N))
     return records, summary

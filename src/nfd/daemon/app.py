@@ -43,6 +43,7 @@ from nfd.daemon.build import (
     load_eeg_model,
     open_sinks,
     read_template,
+    roi_names,
     start_web_server,
     watch_source,
 )
@@ -360,9 +361,10 @@ class Daemon:
             await pipeline.set_reference(template.data, template.affine)
         if self.live is not None:
             fb = cfg.feedback
+            rois = await asyncio.to_thread(roi_names, cfg)  # [roi] and the [atlas]'s (its TSV read off the loop)
             self.live.run_started(RunInfo(
                 run_id=run.path.name, n_volumes=cfg.run.n_volumes, tr=cfg.run.tr, blocks=design.blocks,
-                baseline=design.baseline, rois=list(cfg.roi), skip_volumes=cfg.run.skip_volumes,
+                baseline=design.baseline, rois=rois, skip_volumes=cfg.run.skip_volumes,
                 feedback_range=(fb.min, fb.max), folder=str(run.path),
             ))
 
