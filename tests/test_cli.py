@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from nfd.cli import _parser, main
@@ -49,3 +51,21 @@ def test_the_fc_tools_answer_help_and_refuse_a_missing_subcommand(
     assert f"nfd {tool}" in capsys.readouterr().out
     assert main([tool]) == 2
     assert f"nfd {tool}" in capsys.readouterr().err
+
+
+def test_simulate_fc_cohort_refuses_a_bad_argument_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["simulate", "fc-cohort", "--networks", "6", "--out", str(tmp_path / "c")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("nfd: simulate fc-cohort: ") and "6 networks" in err[0], err
+    assert not (tmp_path / "c").exists()
+
+
+def test_simulate_fc_cohort_writes_fmriprep_like_derivatives(tmp_path: Path) -> None:
+    out = tmp_path / "c"
+    argv = ["simulate", "fc-cohort", "--controls", "2", "--patients", "1", "--sites", "1", "--networks", "6",
+            "--deviant-edges", "2", "--volumes", "30", "--voxel-size", "8", "--out", str(out)]
+    assert main(argv) == 0
+    bold = sorted(out.glob("sub-*/func/*_desc-preproc_bold.nii.gz"))
+    assert len(bold) == 3 and (out / "participants.tsv").is_file() and (out / "truth" / "deviant_edges.tsv").is_file()

@@ -118,6 +118,24 @@ def _simulate_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentP
     c.add_argument("--dtype", default="int16", choices=["int16", "float32"], help="image type (default int16)")
     c.add_argument("--threads", type=int, default=2, help="compression threads (default 2)")
     c.add_argument("--out", required=True, type=Path, metavar="DIR", help="the dataset's root folder")
+    f = kinds.add_parser(
+        "fc-cohort", parents=[common], help="a multi-site FC cohort with planted deviant edges, fMRIPrep-like",
+        description="Write synthetic fMRIPrep-like derivatives of healthy controls and patients at several sites "
+                    "(network series with a normative correlation, site and covariate effects, deviant edges "
+                    "planted in the patients, motion, physiological noise, confounds TSVs, an atlas) and the "
+                    "ground truth in truth/ (nfd.simulate.make_fc_cohort). Exit 2 on a bad argument.",
+    )
+    f.add_argument("--controls", type=int, default=200, help="healthy controls (default 200)")
+    f.add_argument("--patients", type=int, default=60, help="patients (default 60)")
+    f.add_argument("--sites", type=int, default=3, help="sites (default 3)")
+    f.add_argument("--networks", type=int, default=17, help="networks (default 17: Yeo 17 names)")
+    f.add_argument("--deviant-edges", type=int, default=10, help="edges planted in patients (default 10)")
+    f.add_argument("--volumes", type=int, default=300, help="volumes per subject (default 300)")
+    f.add_argument("--tr", type=float, default=2.0, help="repetition time in s (default 2.0)")
+    f.add_argument("--voxel-size", type=float, default=4.0, metavar="MM", help="isotropic voxel size, mm (default 4)")
+    f.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    f.add_argument("--threads", type=int, default=2, help="compression threads (default 2)")
+    f.add_argument("--out", required=True, type=Path, metavar="DIR", help="the derivatives' root folder")
 
 
 def _evaluate_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -239,6 +257,8 @@ def _simulate(args: argparse.Namespace) -> int:
 
     from nfd.simulate import SimulationError, make_cohort, write_cohort
 
+    if args.simulate_command == "fc-cohort":
+        return _simulate_fc(args)
     start = time.perf_counter()
     try:
         cohort = make_cohort(
@@ -259,6 +279,32 @@ def _simulate(args: argparse.Namespace) -> int:
     print(f"nfd: wrote {args.subjects} subjects x {args.runs} runs x {args.volumes} volumes x "
           f"{len(cohort.settings.echo_times_ms)} echoes into {args.out} in {time.perf_counter() - start:.1f} s",
           file=sys.stderr)
+    return EXIT_OK
+
+
+def _simulate_fc(args: argparse.Namespace) -> int:
+    """``nfd simulate fc-cohort``: make and write the cohort, a line per subject with the time left."""
+    import time
+
+    from nfd.simulate import SimulationError, make_fc_cohort, write_fc_cohort
+
+    start = time.perf_counter()
+
+    def progress(done: int, total: int) -> None:
+        elapsed = time.perf_counter() - start
+        print(f"nfd: simulate fc-cohort: subject {done} of {total} written, {elapsed:.0f} s, about "
+              f"{elapsed / done * (total - done):.0f} s left", file=sys.stderr, flush=True)
+
+    try:
+        cohort = make_fc_cohort(args.controls, args.patients, sites=args.sites, networks=args.networks,
+                                deviant_edges=args.deviant_edges, volumes=args.volumes, tr=args.tr,
+                                voxel_size_mm=args.voxel_size, seed=args.seed)  # fmt: skip
+        write_fc_cohort(cohort, args.out, threads=args.threads, progress=progress)
+    except SimulationError as exc:
+        print(f"nfd: simulate fc-cohort: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    print(f"nfd: wrote {args.controls} controls and {args.patients} patients at {args.sites} sites into {args.out} "
+          f"in {time.perf_counter() - start:.1f} s", file=sys.stderr)
     return EXIT_OK
 
 
