@@ -121,15 +121,19 @@ def test_networks_average_the_cleaned_regions(derivatives: Derivatives) -> None:
     np.testing.assert_allclose(networks[0].values[:, 1], regions[0].values[:, 2:].mean(axis=1), atol=1e-12)
 
 
-def test_parallel_equals_serial(derivatives: Derivatives) -> None:
+def test_joblib_and_dask_equal_one_process(derivatives: Derivatives) -> None:
+    """The runs through nfd evaluate's executors: 2 joblib processes and a 2-worker Dask LocalCluster on
+    loopback give the series of one process, bit for bit and in the runs' order."""
     runs = find_runs(derivatives.root)
     atlas = load_atlas(derivatives.dseg, labels=derivatives.labels_tsv)
     options = CleaningOptions(("24P",), scrub_fd_mm=0.5, high_pass_hz=0.01)
     serial, _ = extract_dataset(runs, atlas, options, jobs=1)
-    parallel, _ = extract_dataset(runs, atlas, options, jobs=2)
-    for a, b in zip(serial, parallel, strict=True):
-        assert (a.subject, a.labels) == (b.subject, b.labels)
-        np.testing.assert_array_equal(a.values, b.values)
+    for other in (extract_dataset(runs, atlas, options, jobs=2)[0],
+                  extract_dataset(runs, atlas, options, jobs=2, scheduler="local")[0]):  # fmt: skip
+        assert len(other) == len(serial) == len(runs)
+        for a, b in zip(serial, other, strict=True):
+            assert (a.subject, a.labels) == (b.subject, b.labels)
+            np.testing.assert_array_equal(a.values, b.values)
 
 
 def test_spheres_at_the_region_centres_recover_the_signals(derivatives: Derivatives, tmp_path: Path) -> None:

@@ -31,6 +31,9 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--space", default=None, help="only runs in this space (the space entity)")
     e.add_argument("--out", type=Path, required=True, metavar="DIR")
     e.add_argument("-j", "--jobs", type=int, default=1, metavar="N", help="runs in parallel (joblib processes)")
+    e.add_argument("--scheduler", metavar="ADDR", default=None,
+                   help="run on a Dask cluster: its scheduler's address (tcp://HOST:8786), or 'local' for a "
+                        "LocalCluster of --jobs workers")
     c = sub.add_parser("compute", help="FC features of a series.npz")
     c.add_argument("series", type=Path, metavar="SERIES.npz")
     c.add_argument("--metric", choices=("pearson", "spearman", "kendall", "covariance", "partial"),
@@ -72,7 +75,7 @@ def _extract(args: argparse.Namespace) -> int:
         return _fail(str(err))
     if not runs:
         return _fail(f"no *_desc-preproc_bold.nii.gz in {args.derivatives}, expected fMRIPrep derivatives")
-    series, problems = extract_dataset(runs, atlas, options, jobs=args.jobs, log=False)
+    series, problems = extract_dataset(runs, atlas, options, jobs=args.jobs, log=False, scheduler=args.scheduler)
     for line in problems:
         print(f"nfd connectivity: {line}", file=sys.stderr)
     if not series:

@@ -266,24 +266,33 @@ def network_average(atlas: Atlas, values: npt.NDArray[np.float64]) -> tuple[tupl
 
 
 def _task(files: RunFiles, atlas: Atlas, options: CleaningOptions) -> RunSeries | str:
-    try:
-        return extract_run(files, atlas, options)
-    except (LookupError, ValueError, OSError) as err:
-        return str(err)
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1):  # one core per task, and the same sums whichever worker runs it
+        try:
+            return extract_run(files, atlas, options)
+        except (LookupError, ValueError, OSError) as err:
+            return str(err)
 
 
 def extract_dataset(
     runs: Sequence[RunFiles], atlas: Atlas, options: CleaningOptions, *, jobs: int = 1, log: bool = True,
+    scheduler: str | None = None,
 ) -> tuple[list[RunSeries], list[str]]:
-    """Every run's series, ``jobs`` runs at a time (joblib processes; the results are the same for any
-    ``jobs``), and the problems, one line each (with ``log`` each also logged as ``connectivity_problem``;
-    the command line prints them instead)."""
-    if jobs > 1 and len(runs) > 1:
-        from joblib import Parallel, delayed
+    """Every run's series and the problems, one line each (with ``log`` each also logged as
+    ``connectivity_problem``; the command line prints them instead).
 
-        results = Parallel(n_jobs=jobs)(delayed(_task)(r, atlas, options) for r in runs)
-    else:
-        results = [_task(r, atlas, options) for r in runs]
+    The runs are tasks of :func:`nfd._execution.map_unordered`, as ``nfd evaluate``'s are: in this process,
+    ``jobs`` joblib processes, or a Dask cluster (``scheduler``: ``"local"`` for a ``LocalCluster`` of ``jobs``
+    workers, or a scheduler's address); each on one BLAS thread, so the series are the same every way.
+    """
+    from functools import partial
+
+    from nfd._execution import map_unordered
+
+    task = partial(_task, atlas=atlas, options=options)
+    done = dict(map_unordered(task, list(runs), jobs=jobs, scheduler=scheduler))
+    results = [done[k] for k in range(len(runs))]
     series: list[RunSeries] = []
     problems: list[str] = []
     for result in results:

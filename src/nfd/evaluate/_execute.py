@@ -10,19 +10,21 @@ new; the volume engine's results are cached by content beside it (``cache/``). T
 (variant, target set, subject, run) whatever the order tasks finished in, and each task runs with one BLAS
 thread, so joblib, Dask and one process give the same table bit for bit.
 
-Owns execution and the resumable log; the work itself is :mod:`nfd.evaluate._grid`'s.
+Owns the tasks and the resumable log; the executors are :mod:`nfd._execution`'s, the work
+:mod:`nfd.evaluate._grid`'s.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+from nfd._execution import map_unordered
 from nfd.evaluate._grid import GridPlan, RunJob, evaluate_run, plan_grid, read_centres, read_scores
 from nfd.evaluate._study import Study, study_runs
 
@@ -147,43 +149,6 @@ def _done(log: Path) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _execute(pending: list[RunJob], jobs: int, scheduler: str | None) -> Iterator[tuple[int, Any]]:
-    """(index in pending, result) as tasks finish."""
-    if scheduler:
-        yield from _dask(pending, jobs, scheduler)
-    elif jobs > 1 and len(pending) > 1:
-        from joblib import Parallel, delayed
-
-        parallel = Parallel(n_jobs=jobs, return_as="generator_unordered")
-        yield from parallel(delayed(_indexed)(k, job) for k, job in enumerate(pending))
-    else:
-        for k, job in enumerate(pending):
-            yield k, evaluate_run(job)
-
-
-def _indexed(k: int, job: RunJob) -> tuple[int, Any]:
-    return k, evaluate_run(job)
-
-
-def _dask(pending: list[RunJob], jobs: int, scheduler: str) -> Iterator[tuple[int, Any]]:
-    from distributed import Client, LocalCluster, as_completed
-
-    cluster = None
-    if scheduler == "local":
-        cluster = LocalCluster(n_workers=max(jobs, 1), threads_per_worker=1, processes=True, dashboard_address=None)
-        client = Client(cluster)
-    else:
-        client = Client(scheduler)
-    try:
-        futures = {client.submit(_indexed, k, job, pure=False): k for k, job in enumerate(pending)}
-        for future in as_completed(futures):
-            yield future.result()
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
-
-
 def run_grid(
     study: Study,
     out_dir: str | Path,
@@ -223,7 +188,7 @@ def run_grid(
         progress(finished, len(all_jobs))
     timings: dict[str, float] = {}
     with log.open("ab") as f:
-        for k, (rows, run_problems, seconds) in _execute(pending, jobs, scheduler):
+        for k, (rows, run_problems, seconds) in map_unordered(evaluate_run, pending, jobs=jobs, scheduler=scheduler):
             for stage, value in seconds.items():
                 timings[stage] = timings.get(stage, 0.0) + value
             entry = {"key": pending_keys[k], "rows": rows, "problems": run_problems, "seconds": seconds}
