@@ -17,9 +17,11 @@ __all__ = ["main"]
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="nfd connectivity", description="atlas series and functional connectivity")
     sub = p.add_subparsers(dest="command", required=True)
-    e = sub.add_parser("extract", help="atlas series of an fMRIPrep derivatives folder")
-    e.add_argument("derivatives", type=Path, help="fMRIPrep derivatives folder")
-    e.add_argument("--atlas", type=Path, required=True, help="label NIfTI or coordinates TSV/CSV (x, y, z mm)")
+    e = sub.add_parser("extract", help="atlas series of fMRIPrep derivatives, or the ROI series of nfd run folders")
+    e.add_argument("derivatives", type=Path, nargs="+", metavar="PATH",
+                   help="an fMRIPrep derivatives folder, or nfd run folders (their ROIs' series)")
+    e.add_argument("--atlas", type=Path, default=None,
+                   help="label NIfTI or coordinates TSV/CSV (x, y, z mm); required for derivatives")
     e.add_argument("--labels", type=Path, default=None, help="the label image's TSV: index, name [, network]")
     e.add_argument("--radius", type=float, default=5.0, metavar="MM", help="sphere radius, mm (default 5)")
     e.add_argument("--networks", action="store_true", help="average the regions per network")
@@ -59,10 +61,11 @@ def _extract(args: argparse.Namespace) -> int:
     from nfd.connectivity._io import SeriesSet, write_run_tsv, write_series
 
     strategy = tuple(args.strategy or ["24P"])
-    if args.jobs < 1:
-        return _fail(f"--jobs {args.jobs}, expected at least 1")
-    if args.out.is_file():
-        return _fail(f"--out {args.out} is a file, expected a folder (created if missing)")
+    refused = _refused(args)
+    if refused is not None:
+        return refused
+    if isinstance(args.derivatives, list):
+        return _extract_run_folders(args, args.derivatives, strategy)
     try:
         confound_columns(list(strategy))
         atlas = load_atlas(args.atlas, labels=args.labels, radius_mm=args.radius)
@@ -94,6 +97,60 @@ def _extract(args: argparse.Namespace) -> int:
     write_series(args.out / "series.npz", SeriesSet(series, series[0].labels, tuple(networks), coords, meta))
     print(f"nfd connectivity: {len(series)} of {len(runs)} runs extracted into {args.out}", file=sys.stderr)
     return 0  # like nfd evaluate: the problems are reported, the rest was done
+
+
+def _refused(args: argparse.Namespace) -> int | None:
+    """The extract arguments' one-line refusals; the paths resolved (one derivatives folder, or run folders)."""
+    from nfd.connectivity._runfolders import is_run_folder
+
+    if args.jobs < 1:
+        return _fail(f"--jobs {args.jobs}, expected at least 1")
+    if args.out.is_file():
+        return _fail(f"--out {args.out} is a file, expected a folder (created if missing)")
+    folders = [p for p in args.derivatives if is_run_folder(p)]
+    if folders:
+        if len(folders) != len(args.derivatives):
+            other = next(p for p in args.derivatives if p not in folders)
+            return _fail(f"{other} is not an nfd run folder (timeseries.tsv, motion.tsv), expected run folders only")
+        return None
+    if len(args.derivatives) > 1:
+        return _fail(f"{len(args.derivatives)} paths, expected one fMRIPrep derivatives folder (or run folders)")
+    args.derivatives = args.derivatives[0]
+    if args.atlas is None:
+        return _fail("no --atlas, expected a label image or coordinates for fMRIPrep derivatives")
+    return None
+
+
+def _extract_run_folders(args: argparse.Namespace, folders: list[Path], strategy: tuple[str, ...]) -> int:
+    """``extract`` over nfd run folders: each run's own ROI series, cleaned (nfd.connectivity._runfolders)."""
+    from nfd.connectivity._extract import CleaningOptions
+    from nfd.connectivity._io import SeriesSet, write_run_tsv, write_series
+    from nfd.connectivity._runfolders import extract_run_folder
+
+    options = CleaningOptions(strategy, args.scrub_fd, args.high_pass, args.low_pass, not args.no_detrend, False)
+    series = []
+    for folder in folders:
+        try:
+            series.append(extract_run_folder(folder, options))
+        except (LookupError, ValueError, OSError) as err:
+            print(f"nfd connectivity: {err}", file=sys.stderr)
+    labels = {s.labels for s in series}
+    if len(labels) > 1:
+        return _fail(f"the run folders have different ROIs ({' / '.join(', '.join(x) for x in sorted(labels))}), "
+                     "expected the same ROIs in every run")  # fmt: skip
+    if not series:
+        return _fail(f"none of {len(folders)} run folders gave series, expected at least one")
+    args.out.mkdir(parents=True, exist_ok=True)
+    for s in series:
+        write_run_tsv(args.out / f"{s.subject}_timeseries.tsv", s)
+    names = series[0].labels
+    meta = {"atlas": "run folder ROIs", "atlas_kind": "rois", "radius_mm": 0.0, "strategy": list(strategy),
+            "scrub_fd_mm": args.scrub_fd, "high_pass_hz": args.high_pass, "low_pass_hz": args.low_pass,
+            "detrend": not args.no_detrend, "networks": False, "space": "", "version": __version__}  # fmt: skip
+    write_series(args.out / "series.npz", SeriesSet(series, names, ("",) * len(names),
+                                                    np.full((len(names), 3), np.nan), meta))  # fmt: skip
+    print(f"nfd connectivity: {len(series)} of {len(folders)} run folders extracted into {args.out}", file=sys.stderr)
+    return 0
 
 
 def _compute(args: argparse.Namespace) -> int:
