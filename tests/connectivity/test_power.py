@@ -6,6 +6,7 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+import pytest
 
 from nfd.connectivity import CleaningOptions, compute_features, extract_dataset, find_runs, load_atlas
 from nfd.connectivity._io import SeriesSet
@@ -43,3 +44,16 @@ def test_power_spheres_on_an_mni_image(shared_data: Path, tmp_path: Path) -> Non
     features, _ = compute_features(SeriesSet([cleaned], atlas.names, atlas.networks, atlas.coords_mm, {}), "pearson")
     assert features.features.shape == (1, 264 * 263 // 2) and np.isfinite(features.features).all()
     assert np.median(np.abs(features.features)) < 0.2  # independent noise: edges near 0 (spheres may overlap)
+
+
+def test_nilearns_bundled_power_coordinates_are_the_shared_table(shared_data: Path) -> None:
+    """``nilearn:power_2011`` (nilearn's bundled table, no download) gives the 264 centres of the shared CSV."""
+    shared = load_atlas(shared_data / "templates" / "nilearn_power_2011.csv", radius_mm=5.0)
+    bundled = load_atlas("nilearn:power_2011", radius_mm=5.0)
+    assert bundled.coords_mm is not None and shared.coords_mm is not None
+    np.testing.assert_array_equal(bundled.coords_mm, shared.coords_mm)
+    dosenbach = load_atlas("nilearn:dosenbach_2010")
+    assert dosenbach.coords_mm is not None and dosenbach.coords_mm.shape == (160, 3)
+    assert "cerebellum" in dosenbach.networks
+    with pytest.raises(ValueError, match="nilearn:power_2011"):
+        load_atlas("nilearn:yeo")

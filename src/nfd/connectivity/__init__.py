@@ -18,7 +18,7 @@ The first half of a normative-modelling pipeline (Boldișor, Udrea & Trăscău 2
 Offline dependencies: nilearn, pandas, pybids, matplotlib, scikit-learn (imported when used).
 """
 
-from nfd.connectivity._atlas import Atlas, atlas_coordinates, load_atlas
+from nfd.connectivity._atlas import NILEARN_COORDINATES, Atlas, atlas_coordinates, load_atlas
 from nfd.connectivity._cli import main
 from nfd.connectivity._compute import compute_features, run_matrix
 from nfd.connectivity._confounds import STRATEGIES, confound_columns, read_confounds, scrub_mask
@@ -57,7 +57,8 @@ from nfd.connectivity._io import (
 )
 
 __all__ = [
-    "METRICS", "STRATEGIES", "Atlas", "CleaningOptions", "FeatureSet", "RunFiles", "RunSeries", "SeriesSet",
+    "METRICS", "NILEARN_COORDINATES", "STRATEGIES", "Atlas", "CleaningOptions", "FeatureSet", "RunFiles",
+    "RunSeries", "SeriesSet",
     "atlas_coordinates", "compute_features", "confound_columns", "edge_labels", "extract_dataset", "extract_run",
     "fc_matrix", "find_runs", "fisher_z", "from_lower_triangle", "kendall", "load_atlas", "lower_triangle", "main",
     "network_average", "partial_correlation", "pearson", "plot_matrix", "plot_strongest_edges", "prepost_change",

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["Atlas", "atlas_coordinates", "load_atlas"]
+__all__ = ["NILEARN_COORDINATES", "Atlas", "atlas_coordinates", "load_atlas"]
 
 
 @dataclass(frozen=True)
@@ -81,8 +81,34 @@ def _coordinates(path: Path, radius_mm: float) -> Atlas:
     return Atlas(str(path), tuple(names), tuple(nets), coords_mm=coords, radius_mm=float(radius_mm))
 
 
+#: Coordinate atlases nilearn ships (no download): ``nilearn:<name>`` as an atlas path.
+NILEARN_COORDINATES: tuple[str, ...] = ("power_2011", "dosenbach_2010", "seitzman_2018")
+
+
+def _nilearn_coordinates(name: str, radius_mm: float) -> Atlas:
+    """One of nilearn's bundled coordinate atlases (Power et al. 2011, Dosenbach et al. 2010, Seitzman et al.
+    2018), with its region names and networks where nilearn gives them."""
+    if name not in NILEARN_COORDINATES:
+        known = ", ".join("nilearn:" + n for n in NILEARN_COORDINATES)
+        raise ValueError(f"atlas nilearn:{name}: expected one of {known}")
+    from nilearn import datasets
+
+    bunch = getattr(datasets, f"fetch_coords_{name}")()
+    rois = bunch.rois
+    coords = np.asarray(rois[["x", "y", "z"]], dtype=np.float64)
+    if "labels" in bunch:
+        names = [str(x) for x in bunch.labels]
+    elif "roi" in rois.columns:
+        names = [f"roi{int(x):03d}" for x in rois["roi"]]
+    else:
+        names = [f"roi{k + 1:03d}" for k in range(len(rois))]
+    nets = [str(x) for x in bunch.networks] if "networks" in bunch else [""] * len(rois)
+    return Atlas(f"nilearn:{name}", tuple(names), tuple(nets), coords_mm=coords, radius_mm=float(radius_mm))
+
+
 def load_atlas(path: str | Path, *, labels: str | Path | None = None, radius_mm: float = 5.0) -> Atlas:
-    """An atlas from a label image (``.nii``/``.nii.gz``, names from ``labels``) or coordinates (``.tsv``/``.csv``).
+    """An atlas from a label image (``.nii``/``.nii.gz``, names from ``labels``), coordinates (``.tsv``/``.csv``),
+    or one of nilearn's bundled coordinate atlases (``"nilearn:power_2011"``, see :data:`NILEARN_COORDINATES`).
 
     Parameters
     ----------
@@ -98,11 +124,14 @@ def load_atlas(path: str | Path, *, labels: str | Path | None = None, radius_mm:
     ValueError
         An unreadable or malformed atlas (the message names the file and what was expected).
     """
-    p = Path(path)
-    if not p.is_file():
-        raise ValueError(f"atlas {p} does not exist: expected a label NIfTI or a coordinates TSV/CSV")
     if radius_mm <= 0:
         raise ValueError(f"sphere radius {radius_mm} mm: expected > 0")
+    if str(path).startswith("nilearn:"):
+        return _nilearn_coordinates(str(path)[len("nilearn:"):], radius_mm)
+    p = Path(path)
+    if not p.is_file():
+        raise ValueError(f"atlas {p} does not exist: expected a label NIfTI, a coordinates TSV/CSV or "
+                         f"nilearn:<{'|'.join(NILEARN_COORDINATES)}>")  # fmt: skip
     if p.name.endswith((".tsv", ".csv", ".TSV", ".CSV")):
         return _coordinates(p, radius_mm)
     if not p.name.endswith((".nii", ".nii.gz")):
