@@ -163,7 +163,7 @@ def test_closer_to_the_normative_pattern_is_lower(tmp_path: Path) -> None:
 def test_bad_options_are_named(tmp_path: Path) -> None:
     folder, sha = saved(tmp_path, control_model())
     rois = [*NETWORKS, "motor"]
-    with pytest.raises(FeedbackError, match=r"model\.npz has sha256 [0-9a-f]{64}, but the configuration's sha256"):
+    with pytest.raises(FeedbackError, match=r"model\.npz has sha256 [0-9a-f]{64}, but 0{64} was pinned"):
         make_feedback("normative", DESIGN, rois, model=folder, sha256="0" * 64)
     with pytest.raises(FeedbackError, match="normative sha256 must be 64 hexadecimal digits"):
         make_feedback("normative", DESIGN, rois, model=folder, sha256="abc")
@@ -177,7 +177,7 @@ def test_bad_options_are_named(tmp_path: Path) -> None:
         make_feedback("normative", DESIGN, rois, model=folder, sha256=sha, error="cubic")
     with pytest.raises(FeedbackError, match=r"unknown option\(s\) \['windw'\] for normative feedback"):
         make_feedback("normative", DESIGN, rois, model=folder, sha256=sha, windw=20)
-    with pytest.raises(FeedbackError, match=r"cannot read .*model\.npz"):
+    with pytest.raises(FeedbackError, match=r"nowhere/model\.json: cannot read .*expected a model folder"):
         make_feedback("normative", DESIGN, rois, model=tmp_path / "nowhere", sha256=sha)
 
 

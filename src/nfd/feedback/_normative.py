@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import structlog
 
-from nfd._files import file_sha256
 from nfd.design import Design
 from nfd.feedback._computer import FeedbackComputer, check_count, check_signal
 from nfd.feedback._errors import FeedbackError
@@ -48,19 +47,8 @@ def _load_checked(model: str | PathLike[str], sha256: object) -> tuple[Normative
         raise FeedbackError(
             f"normative sha256 must be 64 hexadecimal digits (the output of sha256sum {npz}), got {sha256!r}"
         )
-    try:
-        actual = file_sha256(npz)
-    except OSError as exc:
-        raise FeedbackError(
-            f"normative model: cannot read {npz} ({exc}), expected a folder of nfd normative fit"
-        ) from None
-    if actual != sha256.strip().lower():
-        raise FeedbackError(
-            f"normative model {npz} has sha256 {actual}, but the configuration's sha256 is "
-            f"{sha256.strip().lower()}; refusing to use it"
-        )
-    try:
-        return load_model(folder), npz
+    try:  # the bytes checked against the configuration's sha256 are the bytes loaded
+        return load_model(folder, sha256=sha256), npz
     except NormativeError as exc:
         raise FeedbackError(f"normative model: {exc}") from None
 

@@ -242,16 +242,10 @@ def load_combat(folder: str | os.PathLike[str]) -> ComBatModel:
     NormativeError
         A missing file or a hash mismatch (one line naming the file).
     """
-    folder = Path(folder)
-    try:
-        meta = json.loads((folder / "combat.json").read_text())
-    except (OSError, ValueError) as error:
-        raise NormativeError(f"{folder / 'combat.json'}: cannot read ({error})") from None
-    npz = folder / "combat.npz"
-    if not npz.is_file() or file_sha256(npz) != meta.get("sha256"):
-        raise NormativeError(f"{npz}: SHA-256 differs from combat.json's, expected the file the model was saved with")
-    with np.load(npz, allow_pickle=False) as data:
-        arrays = {name: np.asarray(data[name], dtype=np.float64) for name in _ARRAYS}
+    from nfd.normative._pinned import read_pinned
+
+    meta, stored = read_pinned(Path(folder), "combat", "a ComBat model folder")
+    arrays = {name: np.asarray(stored[name], dtype=np.float64) for name in _ARRAYS}
     return ComBatModel(
         sites=tuple(meta["sites"]), covariates=tuple(meta["covariates"]), codes=meta["codes"], eb=bool(meta["eb"]),
         **arrays,

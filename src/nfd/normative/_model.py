@@ -303,29 +303,22 @@ def save_model(model: NormativeModel, folder: str | os.PathLike[str]) -> Path:
     return path
 
 
-def load_model(folder: str | os.PathLike[str]) -> NormativeModel:
-    """Read a model written by :func:`save_model`, checking ``model.npz`` against the SHA-256 in ``model.json``.
+def load_model(folder: str | os.PathLike[str], *, sha256: str | None = None) -> NormativeModel:
+    """Read a model written by :func:`save_model`, checking ``model.npz`` against the SHA-256 in ``model.json``
+    (and against `sha256` when the caller pins it too); the bytes hashed are the bytes loaded.
 
     Raises
     ------
     NormativeError
         A missing or unreadable file, or a hash mismatch (one line naming the file).
     """
-    folder = Path(folder)
-    try:
-        meta = json.loads((folder / "model.json").read_text())
-    except (OSError, ValueError) as error:
-        raise NormativeError(f"{folder / 'model.json'}: cannot read ({error}), expected a model folder") from None
-    npz = folder / "model.npz"
-    if not npz.is_file():
-        raise NormativeError(f"{npz}: missing, expected the model's weights")
-    if file_sha256(npz) != meta.get("sha256"):
-        raise NormativeError(f"{npz}: SHA-256 differs from model.json's, expected the file the model was saved with")
+    from nfd.normative._pinned import read_pinned
+
+    meta, arrays = read_pinned(Path(folder), "model", "a model folder", sha256)
     n_layers = len(meta["sizes"]) - 1
-    with np.load(npz, allow_pickle=False) as data:
-        coefs = tuple(np.asarray(data[f"coef_{k}"], dtype=np.float64) for k in range(n_layers))
-        intercepts = tuple(np.asarray(data[f"intercept_{k}"], dtype=np.float64) for k in range(n_layers))
-        mean, sd = np.asarray(data["mean"], dtype=np.float64), np.asarray(data["sd"], dtype=np.float64)
+    coefs = tuple(np.asarray(arrays[f"coef_{k}"], dtype=np.float64) for k in range(n_layers))
+    intercepts = tuple(np.asarray(arrays[f"intercept_{k}"], dtype=np.float64) for k in range(n_layers))
+    mean, sd = np.asarray(arrays["mean"], dtype=np.float64), np.asarray(arrays["sd"], dtype=np.float64)
     return NormativeModel(
         coefs=coefs, intercepts=intercepts, activation=str(meta["activation"]), mean=mean, sd=sd,
         edges=tuple(meta["edges"]), training_subjects=tuple(meta["training_subjects"]), meta=dict(meta["meta"]),
