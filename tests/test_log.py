@@ -87,3 +87,27 @@ def test_library_chatter_is_dropped_and_an_error_keeps_its_traceback(lines: io.B
         "library_log", "aiohttp.server", "Error handling request", "warning")
     assert error["logger"] == "asyncio" and error["level"] == "error"
     assert error["exception"][0]["exc_type"] == "RuntimeError"
+
+
+def test_logging_to_stderr_follows_a_swapped_stderr(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Configured for standard error while it was a capture that is closed later (a command run in-process),
+    later lines go to the standard error of the moment, not to the closed capture."""
+    import io
+    import sys
+
+    import structlog
+
+    from nfd._log import configure_logging
+
+    first = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", first)
+    configure_logging("console", "info", stream=sys.stderr)
+    structlog.get_logger("t").info("one")
+    first.close()
+    second = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", second)
+    structlog.get_logger("t").warning("two")  # raised "I/O operation on closed file" before
+    assert "two" in second.getvalue()
+    configure_logging("json", "info", stream=sys.stderr)
+    structlog.get_logger("t").info("three")
+    assert '"event":"three"' in second.getvalue()

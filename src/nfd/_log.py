@@ -113,6 +113,40 @@ def _orjson_dumps(obj: object, default: Callable[[Any], Any] | None = None) -> b
     return json_dumps(obj, fallback=default)
 
 
+class _CurrentStderr:
+    """Standard error as it is when a line is written, not when logging was configured.
+
+    A command run in-process (a test, a notebook) may have ``sys.stderr`` swapped for a capture that is closed
+    later; writing to the object captured at configuration would then fail in every later log line.
+    """
+
+    @property
+    def buffer(self) -> _CurrentStderrBuffer:
+        return _CurrentStderrBuffer()
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+    def isatty(self) -> bool:
+        return sys.stderr.isatty()
+
+
+class _CurrentStderrBuffer:
+    """The binary side of :class:`_CurrentStderr` (``sys.stderr.buffer``, or the text stream without one)."""
+
+    def write(self, data: bytes) -> int:
+        target = getattr(sys.stderr, "buffer", None)
+        if target is not None:
+            return int(target.write(data))
+        return sys.stderr.write(data.decode("utf-8", "replace"))
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def _logger_factory(fmt: LogFormat, out: TextIO) -> structlog.BytesLoggerFactory | structlog.PrintLoggerFactory:
     """Bytes to the stream's binary buffer for ``json`` (the stream itself if it has none), text for ``console``."""
     if fmt == "json":
@@ -135,8 +169,10 @@ def configure_logging(fmt: LogFormat = "json", level: LogLevel = "info", stream:
     stream : text stream, optional
         Where to write; standard output by default.
     """
-    out = stream if stream is not None else sys.stdout
+    out: Any = stream if stream is not None else sys.stdout
     _settings["last"] = (fmt, level, "stderr" if out is sys.stderr else "stdout")
+    if out is sys.stderr:
+        out = _CurrentStderr()
     processors: list[Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,

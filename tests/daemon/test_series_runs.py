@@ -58,7 +58,9 @@ def test_new_series_starts_the_next_run(tmp_path: Path) -> None:
             write_nifti_volume(watch / f"007_{i + 1:04d}.nii", s.volumes[i], s.affine)
         last_written = time.monotonic()
         daemon.wait_for("volume_processed", count=4)
-        time.sleep(max(0.0, last_written + 2.0 - time.monotonic()))  # a new series comes after a TR of silence
+        # a new series comes after a TR of silence, as the daemon saw it: its clock starts when it took the last
+        # file (later than the write, by the completeness check), so a second's margin
+        time.sleep(max(0.0, last_written + 3.0 - time.monotonic()))
         for i in range(n):
             write_nifti_volume(watch / f"008_{i + 1:04d}.nii", s.volumes[i], s.affine)
         last_written = time.monotonic()
