@@ -21,7 +21,7 @@ Offline dependencies: nilearn, pandas, pybids, matplotlib, scikit-learn (importe
 from nfd.connectivity._atlas import NILEARN_COORDINATES, Atlas, atlas_coordinates, load_atlas
 from nfd.connectivity._cli import main
 from nfd.connectivity._compute import compute_features, run_matrix
-from nfd.connectivity._confounds import STRATEGIES, confound_columns, read_confounds, scrub_mask
+from nfd.connectivity._confounds import STRATEGIES, confound_columns, motion_confounds, read_confounds, scrub_mask
 from nfd.connectivity._extract import (
     CleaningOptions,
     RunFiles,
@@ -61,6 +61,7 @@ __all__ = [
     "RunSeries", "SeriesSet",
     "atlas_coordinates", "compute_features", "confound_columns", "edge_labels", "extract_dataset", "extract_run",
     "fc_matrix", "find_runs", "fisher_z", "from_lower_triangle", "kendall", "load_atlas", "lower_triangle", "main",
+    "motion_confounds",
     "network_average", "partial_correlation", "pearson", "plot_matrix", "plot_strongest_edges", "prepost_change",
     "read_confounds", "read_features", "read_series", "run_matrix", "scrub_mask", "segment_bounds", "spearman",
     "strongest_edges", "write_features", "write_run_tsv", "write_series",

@@ -15,17 +15,21 @@ exceeds the threshold are censored, i.e. left out of nilearn's masker through it
 of the volumes kept); nilearn cleans with them interpolated away and returns only the kept rows. nilearn's
 :func:`~nilearn.interfaces.fmriprep.load_confounds` wants fMRIPrep's file naming and JSON sidecar and names
 strategies differently, so the TSV is read here with pandas.
+
+:func:`motion_confounds` builds the same motion columns from the six parameters alone, for series that come
+without fMRIPrep's TSV (nfd run folders, ``nfd evaluate``'s own fully processed level).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["STRATEGIES", "confound_columns", "read_confounds", "scrub_mask"]
+__all__ = ["STRATEGIES", "Confounds", "confound_columns", "motion_confounds", "read_confounds", "scrub_mask"]
 
 _MOTION = ("trans_x", "trans_y", "trans_z", "rot_x", "rot_y", "rot_z")
 #: Strategy name -> the fMRIPrep columns it regresses out.
@@ -84,3 +88,45 @@ def scrub_mask(path: str | Path, threshold_mm: float) -> npt.NDArray[np.int64]:
     """
     fd = read_confounds(path, ["framewise_displacement"])[:, 0]
     return np.flatnonzero(fd <= float(threshold_mm)).astype(np.int64)
+
+
+#: Motion confound strategies, by fMRIPrep's names: none, the 6 parameters, 24 (Friston et al. 1996).
+Confounds = Literal["none", "6P", "12P", "24P"]
+
+
+def motion_confounds(motion: npt.ArrayLike, strategy: Confounds = "24P") -> npt.NDArray[np.float64]:
+    """The motion regressors of a run, as fMRIPrep's confound strategies define them.
+
+    ``6P``: the 6 rigid parameters; ``12P``: with their backward
+    differences (0 at the first volume, fMRIPrep's ``_derivative1``);
+    ``24P``: with the squares of both (Friston et al. 1996, Magn Reson Med
+    35:346-355); ``none``: no column.
+
+    Parameters
+    ----------
+    motion : array_like, (n_volumes, 6)
+        Translations (mm) and rotations (radians).
+    strategy : {"none", "6P", "12P", "24P"}
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 ``(n_volumes, 0 | 6 | 12 | 24)``.
+
+    Examples
+    --------
+    >>> motion_confounds([[0, 0, 0, 0, 0, 0], [1, 0, 0, 0, 0, 0]], "24P")[1, [0, 6, 12, 18]].tolist()
+    [1.0, 1.0, 1.0, 1.0]
+    """
+    m = np.asarray(motion, dtype=np.float64)
+    if m.ndim != 2 or m.shape[1] != 6:
+        raise ValueError(f"motion must have shape (n_volumes, 6), got {m.shape}")
+    if strategy == "none":
+        return np.zeros((m.shape[0], 0))
+    if strategy not in ("6P", "12P", "24P"):
+        raise ValueError(f"strategy must be 'none', '6P', '12P' or '24P', got {strategy!r}")
+    derivative = np.vstack([np.zeros((1, 6)), np.diff(m, axis=0)])
+    columns = [m] if strategy == "6P" else [m, derivative]
+    if strategy == "24P":
+        columns += [m**2, derivative**2]
+    return np.hstack(columns)

@@ -5,9 +5,9 @@ each ROI's raw mean (``timeseries.tsv``: ``index``, ``roi_<name>``; ``n/a`` for 
 and the realignment's parameters with fMRIPrep's column names (``motion.tsv``: ``trans_x`` .. ``rot_z`` in mm
 and radians, ``framewise_displacement``); ``config.toml`` gives the TR. :func:`extract_run_folder` cleans the
 ROI series the way :func:`nfd.connectivity.extract_run` cleans an atlas's: the motion strategy's regressors
-(``6P``, ``12P``, ``24P``: the parameters, their backward differences as fMRIPrep's ``_derivative1`` (0 at the
-first volume), and the squares of both), detrending and filtering by nilearn's ``signal.clean``, the volumes
-that are missing or whose framewise displacement exceeds the scrubbing threshold censored (``sample_mask``).
+(``6P``, ``12P``, ``24P`` by :func:`nfd.connectivity.motion_confounds`), detrending and filtering by
+nilearn's ``signal.clean``, the volumes that are missing or whose framewise displacement exceeds the scrubbing
+threshold censored (``sample_mask``).
 ``aCompCor`` and ``GSR`` need voxels a run folder does not keep and are refused, naming the folder. The ROIs are
 the run's (``[roi]`` masks, ``[atlas]`` networks or regions); the subject label is the folder's name.
 """
@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from nfd.connectivity._confounds import motion_confounds
 from nfd.connectivity._extract import CleaningOptions, RunSeries, _sphere_series
 
 if sys.version_info >= (3, 11):
@@ -39,39 +40,23 @@ def is_run_folder(path: str | Path) -> bool:
 
 
 def _table(path: Path) -> tuple[list[str], npt.NDArray[np.float64]]:
-    """A TSV's header and its values as floats (``n/a`` and non-numbers as NaN)."""
-    lines = path.read_text(encoding="utf-8").splitlines()
-    header = lines[0].split("\t")
-    rows = []
-    for line in lines[1:]:
-        if line.strip():
-            rows.append([_number(cell) for cell in line.split("\t")])
-    return header, np.array(rows, dtype=np.float64).reshape(len(rows), len(header))
+    """A TSV's header and its values as floats (``n/a`` and labels such as the condition column as NaN)."""
+    import pandas as pd
 
-
-def _number(cell: str) -> float:
-    try:
-        return float(cell)
-    except ValueError:
-        return float("nan")
+    table = pd.read_csv(path, sep="\t", na_values=["n/a"], keep_default_na=False)
+    return [str(c) for c in table.columns], table.apply(pd.to_numeric, errors="coerce").to_numpy(np.float64)
 
 
 def _motion_regressors(
     motion: npt.NDArray[np.float64], strategy: tuple[str, ...], where: str
 ) -> npt.NDArray[np.float64]:
-    """The strategy's motion columns (n/a rows as 0: they are censored)."""
+    """The strategy's motion columns (:func:`nfd.connectivity.motion_confounds`; n/a rows as 0: censored)."""
     unknown = [s for s in strategy if s not in ("6P", "12P", "24P")]
     if unknown:
         raise LookupError(f"{where}: strategy {unknown[0]} needs fMRIPrep's confounds; a run folder has the "
                           "motion only, expected 6P, 12P or 24P")  # fmt: skip
-    m = np.nan_to_num(motion)
-    derivative = np.vstack([np.zeros((1, 6)), np.diff(m, axis=0)])
-    columns = [m]
-    if "12P" in strategy or "24P" in strategy:
-        columns.append(derivative)
-    if "24P" in strategy:
-        columns += [m**2, derivative**2]
-    return np.hstack(columns)
+    widest = max(strategy, key=("6P", "12P", "24P").index)  # a combination: the widest motion set holds the rest
+    return motion_confounds(np.nan_to_num(motion), widest)  # type: ignore[arg-type]
 
 
 def extract_run_folder(folder: str | Path, options: CleaningOptions) -> RunSeries:

@@ -26,51 +26,10 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
+from nfd.connectivity._confounds import Confounds, motion_confounds
 from nfd.evaluate._minimal import MinimalSeries
 
 __all__ = ["Confounds", "despike", "full_roi_series", "motion_confounds", "r2star_series"]
-
-#: Motion confound strategies, by fMRIPrep's names: none, the 6 parameters, 24 (Friston et al. 1996).
-Confounds = Literal["none", "6P", "12P", "24P"]
-
-
-def motion_confounds(motion: npt.ArrayLike, strategy: Confounds = "24P") -> npt.NDArray[np.float64]:
-    """The motion regressors of a run, as fMRIPrep's confound strategies define them.
-
-    ``6P``: the 6 rigid parameters; ``12P``: with their backward
-    differences (0 at the first volume, fMRIPrep's ``_derivative1``);
-    ``24P``: with the squares of both (Friston et al. 1996, Magn Reson Med
-    35:346-355); ``none``: no column.
-
-    Parameters
-    ----------
-    motion : array_like, (n_volumes, 6)
-        Translations (mm) and rotations (radians).
-    strategy : {"none", "6P", "12P", "24P"}
-
-    Returns
-    -------
-    numpy.ndarray
-        float64 ``(n_volumes, 0 | 6 | 12 | 24)``.
-
-    Examples
-    --------
-    >>> motion_confounds([[0, 0, 0, 0, 0, 0], [1, 0, 0, 0, 0, 0]], "24P")[1, [0, 6, 12, 18]].tolist()
-    [1.0, 1.0, 1.0, 1.0]
-    """
-    m = np.asarray(motion, dtype=np.float64)
-    if m.ndim != 2 or m.shape[1] != 6:
-        raise ValueError(f"motion must have shape (n_volumes, 6), got {m.shape}")
-    if strategy == "none":
-        return np.zeros((m.shape[0], 0))
-    if strategy not in ("6P", "12P", "24P"):
-        raise ValueError(f"strategy must be 'none', '6P', '12P' or '24P', got {strategy!r}")
-    derivative = np.vstack([np.zeros((1, 6)), np.diff(m, axis=0)])
-    columns = [m] if strategy == "6P" else [m, derivative]
-    if strategy == "24P":
-        columns += [m**2, derivative**2]
-    return np.hstack(columns)
-
 
 def despike(
     values: npt.ArrayLike, *, c1: float = 2.5, c2: float = 4.0, order: int | None = None, iterations: int = 50
