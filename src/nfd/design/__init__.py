@@ -14,7 +14,11 @@ This subpackage owns:
   events convolved with it, the model of the BOLD response to the design;
 - :func:`spm_block_regressors` and :func:`opennft_onoffsets`: block
   regressors built as SPM12 builds them from an OpenNFT protocol (onsets in
-  scans, microtime sampling), for reproducing OpenNFT.
+  scans, microtime sampling), for reproducing OpenNFT;
+- :func:`read_hrf_tsv` and :func:`write_hrf_tsv`: a subject's HRF sampled
+  on a regular grid (seconds), one per column of a TSV file, read into a
+  :class:`SampledHrf` whose kernel can replace SPM's canonical one
+  (:class:`HrfFileError`, :data:`HRF_TIME_COLUMN`).
 
 It is a leaf: it imports nothing from nfd but the error root and the
 argument validators. Errors are :class:`DesignError` (a
@@ -32,21 +36,27 @@ from __future__ import annotations
 from nfd.design._design import Design, Event
 from nfd.design._errors import DesignError, ProtocolError, VolumeIndexError
 from nfd.design._hrf import SPM_HRF_PARAMETERS, hrf_regressor, spm_hrf
+from nfd.design._hrf_file import HRF_TIME_COLUMN, HrfFileError, SampledHrf, read_hrf_tsv, write_hrf_tsv
 from nfd.design._protocol import BASELINE_TRIAL_TYPES, PYHRF_COLUMNS, load_protocol
 from nfd.design._spm import opennft_onoffsets, spm_block_regressors
 
 __all__ = [
     "BASELINE_TRIAL_TYPES",
+    "HRF_TIME_COLUMN",
     "PYHRF_COLUMNS",
     "SPM_HRF_PARAMETERS",
     "Design",
     "DesignError",
     "Event",
+    "HrfFileError",
     "ProtocolError",
+    "SampledHrf",
     "VolumeIndexError",
     "hrf_regressor",
     "load_protocol",
     "opennft_onoffsets",
+    "read_hrf_tsv",
     "spm_block_regressors",
     "spm_hrf",
+    "write_hrf_tsv",
 ]
