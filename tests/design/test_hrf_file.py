@@ -109,3 +109,59 @@ def test_missing_file_and_bad_arrays(tmp_path: Path) -> None:
     with pytest.raises(HrfFileError, match="expected at least one HRF column"):
         write_hrf_tsv(tmp_path / "w.tsv", [0, 1, 2], {})
     assert issubclass(HrfFileError, DesignError)
+
+
+def _shifted(tmp_path: Path, shift_s: float) -> Path:
+    """SPM's canonical HRF moved `shift_s` earlier (peak ~5 s -> ~5 - shift_s s), at 0.1 s."""
+    times = np.arange(0.0, 32.05, 0.1)
+    canonical = spm_hrf(0.1, oversampling=1)
+    k = round(shift_s / 0.1)
+    moved = np.concatenate([canonical[k:], np.zeros(k)])
+    return write_hrf_tsv(tmp_path / "shifted.tsv", times, {"early": moved, "canonical": canonical})
+
+
+def test_canonical_file_gives_the_default_regressors(tmp_path: Path) -> None:
+    hrf = read_hrf_tsv(_canonical(tmp_path))
+    from nfd.design import Design, Event, hrf_regressor
+
+    blocks = Design.from_blocks(120, [("UP", 10, 29), ("DOWN", 40, 59), ("UP", 70, 89)], skip_volumes=2)
+    events = Design(
+        ["BAS"] * 120,
+        events=[Event("A", 7.3, 0.0), Event("A", 31.1, 12.5), Event("B", 50.0, 3.0, 2.0), Event("A", 101.7, 0.4)],
+        conditions=["A", "B"],
+    )
+    for design in (blocks, events):
+        for tr in (2.0, 1.0):
+            default = design.task_regressors(tr)
+            mine = design.task_regressors(tr, hrf=hrf)
+            assert np.max(np.abs(mine - default)) < 1e-3
+            assert np.max(np.abs(default)) > 0.1  # the comparison has something to compare
+    x = hrf_regressor([3.0, 40.0], [0.0, 20.0], None, 60, 1.5, hrf=hrf)
+    assert np.max(np.abs(x - hrf_regressor([3.0, 40.0], [0.0, 20.0], None, 60, 1.5))) < 1e-3
+
+
+def test_an_earlier_hrf_moves_the_regressor_peak_by_the_shift(tmp_path: Path) -> None:
+    from nfd.design import Design, Event
+
+    path = _shifted(tmp_path, 2.0)
+    early, canonical = read_hrf_tsv(path, "early"), read_hrf_tsv(path, "canonical")
+    assert early.time_to_peak_s == pytest.approx(canonical.time_to_peak_s - 2.0, abs=1e-9)
+    tr = 0.25
+    design = Design(["BAS"] * 200, events=[Event("A", 10.0, 0.0)], conditions=["A"])
+    peak_canonical = int(np.argmax(design.task_regressors(tr, hrf=canonical)[:, 0])) * tr
+    peak_early = int(np.argmax(design.task_regressors(tr, hrf=early)[:, 0])) * tr
+    assert peak_canonical == pytest.approx(15.0, abs=tr)  # 10 s + SPM's ~5 s to peak
+    assert peak_canonical - peak_early == pytest.approx(2.0, abs=1e-9)
+    # labels (at the TR): a short block, the same shift
+    labels = Design.from_blocks(100, [("UP", 20, 21)])
+    lc = int(np.argmax(labels.task_regressors(0.5, hrf=canonical)[:, 0]))
+    le = int(np.argmax(labels.task_regressors(0.5, hrf=early)[:, 0]))
+    assert (lc - le) * 0.5 == pytest.approx(2.0)
+
+
+def test_an_hrf_summing_to_zero_is_refused_by_the_regressors() -> None:
+    from nfd.design import Design
+
+    flat = SampledHrf(np.arange(4.0), np.array([0.0, 1.0, -1.0, 0.0]), "value", "zero.tsv")
+    with pytest.raises(HrfFileError, match=r"task_regressors: zero.tsv: .*cannot scale a regressor"):
+        Design.from_blocks(20, [("UP", 5, 9)]).task_regressors(1.0, hrf=flat)

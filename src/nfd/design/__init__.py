@@ -18,7 +18,7 @@ This subpackage owns:
 - :func:`read_hrf_tsv` and :func:`write_hrf_tsv`: a subject's HRF sampled
   on a regular grid (seconds), one per column of a TSV file, read into a
   :class:`SampledHrf` whose kernel can replace SPM's canonical one
-  (:class:`HrfFileError`, :data:`HRF_TIME_COLUMN`).
+  (:class:`HrfFileError`, :class:`HrfColumnError`, :data:`HRF_TIME_COLUMN`).
 
 It is a leaf: it imports nothing from nfd but the error root and the
 argument validators. Errors are :class:`DesignError` (a
@@ -36,7 +36,7 @@ from __future__ import annotations
 from nfd.design._design import Design, Event
 from nfd.design._errors import DesignError, ProtocolError, VolumeIndexError
 from nfd.design._hrf import SPM_HRF_PARAMETERS, hrf_regressor, spm_hrf
-from nfd.design._hrf_file import HRF_TIME_COLUMN, HrfFileError, SampledHrf, read_hrf_tsv, write_hrf_tsv
+from nfd.design._hrf_file import HRF_TIME_COLUMN, HrfColumnError, HrfFileError, SampledHrf, read_hrf_tsv, write_hrf_tsv
 from nfd.design._protocol import BASELINE_TRIAL_TYPES, PYHRF_COLUMNS, load_protocol
 from nfd.design._spm import opennft_onoffsets, spm_block_regressors
 
@@ -48,6 +48,7 @@ __all__ = [
     "Design",
     "DesignError",
     "Event",
+    "HrfColumnError",
     "HrfFileError",
     "ProtocolError",
     "SampledHrf",

@@ -11,6 +11,7 @@ import numpy as np
 from nfd._checks import ensure_int
 from nfd.design._errors import DesignError, VolumeIndexError
 from nfd.design._hrf import SPM_HRF_PARAMETERS, hrf_regressor, spm_hrf
+from nfd.design._hrf_file import SampledHrf
 
 __all__ = ["Design", "Event"]
 
@@ -385,8 +386,9 @@ class Design:
         *,
         p: Sequence[float] = SPM_HRF_PARAMETERS,
         oversampling: int = 16,
+        hrf: SampledHrf | None = None,
     ) -> np.ndarray:
-        """Each non-baseline condition convolved with SPM's canonical HRF.
+        """Each non-baseline condition convolved with SPM's canonical HRF (or a given one).
 
         With :attr:`events`, each condition's events, at their exact onsets
         and durations (s), are convolved on SPM's microtime grid and sampled
@@ -395,8 +397,10 @@ class Design:
         duration); without, the condition's
         boxcar (1 on its volumes) is convolved at the TR,
         ``np.convolve(boxcar, spm_hrf(tr))[:n_volumes]`` (Friston et al.,
-        1998, NeuroImage 7:30). Either way a sustained condition converges
-        to 1.
+        1998, NeuroImage 7:30). With `hrf`, its kernel
+        (:meth:`nfd.design.SampledHrf.kernel`, at the microtime for events,
+        at the TR for labels) replaces :func:`spm_hrf`'s. Either way a
+        sustained condition converges to 1.
 
         Parameters
         ----------
@@ -407,6 +411,9 @@ class Design:
             ``(6, 16, 1, 1, 6, 0, 32)`` by default.
         oversampling : int
             Microtime bins per TR (events only).
+        hrf : SampledHrf or None
+            A response read from an HRF TSV file (the subject's); None for
+            SPM's canonical HRF with parameters `p`.
 
         Returns
         -------
@@ -431,7 +438,7 @@ class Design:
         out = np.zeros((n, len(self._conditions)), dtype=np.float64)
         try:
             if self._events is None:
-                kernel = spm_hrf(tr, p)
+                kernel = spm_hrf(tr, p) if hrf is None else hrf.kernel(tr)
                 for column, condition in enumerate(self._conditions):
                     out[:, column] = np.convolve(self.boxcar(condition), kernel)[:n]
             else:
@@ -440,10 +447,10 @@ class Design:
                     if mine:
                         out[:, column] = hrf_regressor(
                             [e.onset for e in mine], [e.duration for e in mine], [e.amplitude for e in mine],
-                            n, tr, p=p, oversampling=oversampling,
+                            n, tr, p=p, oversampling=oversampling, hrf=hrf,
                         )
         except DesignError as exc:  # the HRF refused tr, p or oversampling
-            raise DesignError(f"task_regressors: {exc}") from None
+            raise type(exc)(f"task_regressors: {exc}") from None
         return out
 
     def contrast_vector(self, weights: Mapping[str, float] | None = None) -> np.ndarray:

@@ -11,6 +11,7 @@ from scipy.special import gammaln
 
 from nfd._checks import ensure_float, ensure_int
 from nfd.design._errors import DesignError
+from nfd.design._hrf_file import SampledHrf
 
 __all__ = ["SPM_HRF_PARAMETERS", "hrf_regressor", "spm_hrf"]
 
@@ -181,8 +182,9 @@ def hrf_regressor(
     *,
     p: Sequence[float] = SPM_HRF_PARAMETERS,
     oversampling: int = 16,
+    hrf: SampledHrf | None = None,
 ) -> np.ndarray:
-    """Events convolved with SPM's canonical HRF, sampled at every volume.
+    """Events convolved with SPM's canonical HRF (or a given one), sampled at every volume.
 
     The stimulus function ``u(t)`` is built on SPM's microtime grid of
     ``dt = tr / oversampling`` seconds, from the exact times: an event of
@@ -202,7 +204,9 @@ def hrf_regressor(
     onset ``fmri_t0`` at the first bin (Friston et al., 1998, NeuroImage
     7:30; Henson, in *Statistical Parametric Mapping*, 2007). Events on the
     grid give what SPM gives; see the README for how this compares with
-    nilearn's rounding of onsets to its grid.
+    nilearn's rounding of onsets to its grid. With `hrf`, its
+    :meth:`SampledHrf.kernel` at ``dt`` (also of sum 1) replaces
+    :func:`spm_hrf`'s and `p` is not used.
 
     Parameters
     ----------
@@ -221,6 +225,10 @@ def hrf_regressor(
         HRF parameters (see :func:`spm_hrf`).
     oversampling : int
         Microtime bins per TR, >= 1.
+    hrf : SampledHrf or None
+        A response read from an HRF TSV file (:func:`read_hrf_tsv`), e.g.
+        the subject's as estimated by ``nfd hrf estimate``; None for SPM's
+        canonical HRF with parameters `p`.
 
     Returns
     -------
@@ -231,7 +239,8 @@ def hrf_regressor(
     ------
     DesignError
         If the arrays differ in length, hold non-finite values or negative
-        durations, or `n_volumes`, `tr`, `p` or `oversampling` is invalid.
+        durations, or `n_volumes`, `tr`, `p` or `oversampling` is invalid
+        (:class:`HrfFileError` if `hrf`'s kernel sums to <= 0).
 
     Examples
     --------
@@ -252,6 +261,6 @@ def hrf_regressor(
     dt = float(tr) / t_bins
     n_bins = int(n_volumes) * t_bins
     u = _stimulus(on, dur, amp, n_bins, dt)
-    kernel = spm_hrf(dt, p, oversampling=1)
+    kernel = spm_hrf(dt, p, oversampling=1) if hrf is None else hrf.kernel(dt)
     x = np.convolve(u, kernel)[:n_bins]
     return np.ascontiguousarray(x[::t_bins])

@@ -28,7 +28,7 @@ from numpy.typing import ArrayLike
 
 from nfd.design._errors import DesignError
 
-__all__ = ["HRF_TIME_COLUMN", "HrfFileError", "SampledHrf", "read_hrf_tsv", "write_hrf_tsv"]
+__all__ = ["HRF_TIME_COLUMN", "HrfColumnError", "HrfFileError", "SampledHrf", "read_hrf_tsv", "write_hrf_tsv"]
 
 #: The header cell of the times column (seconds).
 HRF_TIME_COLUMN = "time_s"
@@ -42,6 +42,10 @@ _MIN_SAMPLES = 3
 
 class HrfFileError(DesignError):
     """An HRF TSV file (or the arrays written to one) is not as expected; the message names the file."""
+
+
+class HrfColumnError(HrfFileError):
+    """The column asked of an HRF TSV file is absent, or one is needed (the file has several)."""
 
 
 def _grid_problem(times: np.ndarray) -> tuple[int, str] | None:
@@ -255,9 +259,9 @@ def _pick(where: Path, names: list[str], column: str | None) -> int:
     if column is None or column == "":
         if len(names) == 1:
             return 0
-        raise HrfFileError(f"{where}: expected a column to be named (the file has {len(names)}: {', '.join(names)})")
+        raise HrfColumnError(f"{where}: expected a column to be named (the file has {len(names)}: {', '.join(names)})")
     if column not in names:
-        raise HrfFileError(f"{where}: expected a column among {', '.join(names)}, got {column!r}")
+        raise HrfColumnError(f"{where}: expected a column among {', '.join(names)}, got {column!r}")
     return names.index(column)
 
 
@@ -282,8 +286,10 @@ def read_hrf_tsv(path: str | PathLike[str], column: str | None = None) -> Sample
         One line naming the file (and the line when there is one): the file
         is unreadable, the header does not start with ``time_s``, a cell is
         not a finite number, the times are not a regular grid from 0 s
-        (within 1e-6 s) or number fewer than 3, or `column` is needed,
-        absent or ambiguous (the message lists the columns).
+        (within 1e-6 s) or number fewer than 3.
+    HrfColumnError
+        `column` is absent, or None when the file has several (the message
+        lists the columns).
     """
     where = Path(path)
     try:
