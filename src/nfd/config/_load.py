@@ -195,6 +195,17 @@ def _check_multiecho(cfg: Config) -> None:
         raise ConfigError("expected a T2* map file for combine = 'fixed'", "multiecho.t2star_map")
 
 
+def _check_hrf(cfg: Config) -> None:
+    s = cfg.signal
+    if s.hrf and s.task_regressor == "spm":
+        raise ConfigError(
+            "expected no HRF file with task_regressor 'spm' (SPM's design as OpenNFT builds it keeps SPM's "
+            "canonical HRF); set task_regressor = 'nfd' to use the file", "signal.hrf"
+        )
+    if s.hrf_column and not s.hrf:
+        raise ConfigError("expected an HRF file (signal.hrf) for the column to be read from", "signal.hrf_column")
+
+
 def _check_run(cfg: Config) -> None:
     if cfg.run.skip_volumes >= cfg.run.n_volumes:
         raise ConfigError(
@@ -212,6 +223,7 @@ _RULES: tuple[Callable[[Config], None], ...] = (
     _check_web,
     _check_multiecho,
     _check_run,
+    _check_hrf,
 )
 
 
@@ -249,6 +261,8 @@ def check_files(cfg: Config, *, watch_dir: bool = True) -> None:
     if cfg.feedback.type == "decoder" and not Path(decoder_file).is_file():
         raise ConfigError(f"expected an existing file, {_shown(decoder_file)} is not one", decoder_key)
     _check_atlas_files(cfg)
+    if cfg.signal.hrf and not Path(cfg.signal.hrf).is_file():
+        raise ConfigError(f"expected an existing HRF TSV file, {_shown(cfg.signal.hrf)} is not one", "signal.hrf")
     if cfg.eeg.enabled and not Path(cfg.eeg.model).is_file():
         raise ConfigError(f"expected an existing file, {_shown(cfg.eeg.model)} is not one", "eeg.model")
     for key in ("t2star_map", "mask"):
@@ -414,7 +428,7 @@ def _coerce_float(value: Any, meta: typing.Mapping[str, Any], key: str, base_dir
 #: String options that hold a path (resolved against the config's folder when set).
 _PATH_STRINGS = (
     "web.token_file", "feedback.decoder.model", "feedback.decoder.weights", "eeg.model", "multiecho.t2star_map",
-    "multiecho.mask", "feedback.normative.model", "atlas.image", "atlas.labels",
+    "multiecho.mask", "feedback.normative.model", "atlas.image", "atlas.labels", "signal.hrf",
 )
 
 

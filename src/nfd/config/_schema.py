@@ -405,6 +405,12 @@ class SignalConfig:
     )
     spm_t0: int = _opt(1, "task_regressor spm: microtime onset T0 of 16 bins (OpenNFT 1, SPM's default 8)",
                        min=1, max=16)
+    hrf: str = _opt(
+        "", "an HRF TSV file (time_s, then one column per HRF; nfd hrf estimate writes one) whose response "
+        "replaces SPM's canonical HRF in the task regressors and the iGLM ('': SPM's; not with task_regressor spm, "
+        "which reproduces SPM's design and keeps its HRF)"
+    )
+    hrf_column: str = _opt("", "the column of the hrf file to use ('': its only one; required when it has several)")
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ into a :class:`~nfd.config.ConfigError` naming the key the operator fixes.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -33,7 +34,7 @@ from nfd.acquire import (
     read_scan,
 )
 from nfd.config import Config, ConfigError
-from nfd.design import Design, DesignError, load_protocol
+from nfd.design import Design, DesignError, HrfColumnError, HrfFileError, SampledHrf, load_protocol, read_hrf_tsv
 from nfd.eeg import EegError, EegModel, EegSession, ModelHashError, load_model
 from nfd.feedback import FeedbackComputer, FeedbackError, make_feedback
 from nfd.outputs import OutputError, RunFolder, RunFolderError, SerialSink, Sink, UdpSink
@@ -53,6 +54,20 @@ from nfd.timeseries import (
 log = structlog.get_logger(__name__)
 
 
+def load_hrf(cfg: Config) -> SampledHrf | None:
+    """The ``[signal] hrf`` file's response (column ``hrf_column``), or None for SPM's canonical HRF."""
+    s = cfg.signal
+    if not s.hrf:
+        return None
+    try:
+        hrf = read_hrf_tsv(s.hrf, s.hrf_column or None)
+        hrf.kernel(cfg.run.tr / 16), hrf.kernel(cfg.run.tr)  # one summing to <= 0 is refused before the run
+    except HrfFileError as exc:
+        key = "signal.hrf_column" if isinstance(exc, HrfColumnError) else "signal.hrf"
+        raise ConfigError(str(exc), key=key) from None
+    return hrf
+
+
 def build_chains(cfg: Config, design: Design) -> dict[str, SignalChain]:
     """One signal chain per ROI, with the ``[signal]`` options."""
     s = cfg.signal
@@ -67,6 +82,7 @@ def build_chains(cfg: Config, design: Design) -> dict[str, SignalChain]:
             "kalman_zero_sd": s.kalman_zero_sd, "task_kept": s.task_kept, "task_regressor": s.task_regressor,
             "spm_t0": s.spm_t0,
         })
+        options = dataclasses.replace(options, hrf=load_hrf(cfg))
         return {name: SignalChain(design, cfg.run.tr, options) for name in roi_names(cfg)}
     except TimeseriesError as exc:
         raise ConfigError(str(exc), key="signal") from None
@@ -144,7 +160,8 @@ def build_after_send(cfg: Config, design: Design) -> AfterSend:
         return AfterSend(quality)
     try:
         iglm = WholeBrainGLM(design, tr=cfg.run.tr, skip_volumes=cfg.run.skip_volumes,
-                             high_pass_s=g.high_pass_s or None, motion=g.motion, contrast=dict(g.contrast) or None)
+                             high_pass_s=g.high_pass_s or None, motion=g.motion, contrast=dict(g.contrast) or None,
+                             hrf=load_hrf(cfg))
     except (TimeseriesError, DesignError) as exc:
         raise ConfigError(str(exc), key="iglm") from None
     return AfterSend(quality, iglm)

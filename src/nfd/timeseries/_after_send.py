@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from nfd.design import Design
+from nfd.design import Design, SampledHrf
 from nfd.timeseries._iglm import IncrementalGLM, WholeBrainDesign
 from nfd.timeseries._quality import QualityMonitor
 from nfd.timeseries._roi import RoiSet
@@ -29,7 +29,7 @@ class WholeBrainGLM:
     Parameters
     ----------
     design : Design
-        The run design; its task regressors (convolved with SPM's HRF) are the model.
+        The run design; its task regressors (convolved with SPM's HRF, or `hrf`) are the model.
     tr : float
         Repetition time (s).
     skip_volumes : int
@@ -40,6 +40,9 @@ class WholeBrainGLM:
         Add the six motion parameters as regressors.
     contrast : mapping of str to float, optional
         Condition -> weight; None: every task condition against baseline.
+    hrf : SampledHrf or None
+        The response whose kernel replaces SPM's canonical HRF in the task
+        regressors (:meth:`nfd.design.Design.task_regressors`); None for SPM's.
 
     Raises
     ------
@@ -49,10 +52,11 @@ class WholeBrainGLM:
 
     def __init__(
         self, design: Design, *, tr: float, skip_volumes: int, high_pass_s: float | None, motion: bool,
-        contrast: Mapping[str, float] | None = None,
+        contrast: Mapping[str, float] | None = None, hrf: SampledHrf | None = None,
     ) -> None:
         self.design = WholeBrainDesign(
-            design.task_regressors(tr), tr=tr, skip_volumes=skip_volumes, high_pass_s=high_pass_s, motion=motion,
+            design.task_regressors(tr, hrf=hrf), tr=tr, skip_volumes=skip_volumes, high_pass_s=high_pass_s,
+            motion=motion,
         )
         self.contrast = self.design.contrast(design.contrast_vector(dict(contrast) if contrast else None))
         self.mask: np.ndarray | None = None

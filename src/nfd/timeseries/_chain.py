@@ -12,7 +12,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from nfd._checks import check_bool, check_option, ensure_float, ensure_int
-from nfd.design import Design, opennft_onoffsets, spm_block_regressors
+from nfd.design import Design, SampledHrf, opennft_onoffsets, spm_block_regressors
 from nfd.timeseries._ar1 import ar1_filter_columns, ar1_step, check_ar1_coefficient
 from nfd.timeseries._errors import TimeseriesError
 from nfd.timeseries._glm import glm_clean, glm_stage, nuisance_regressors
@@ -109,6 +109,12 @@ class ChainOptions:
         SPM's ``fMRI_T0`` for ``task_regressor = "spm"``, 1 to 16: 1
         (OpenNFT since 2019) or 8 (SPM's default; OpenNFT's 2019 inline
         design and 1.0's user ``SPM.mat``).
+    hrf : SampledHrf or None
+        With ``task_regressor = "nfd"``, the response (e.g. the subject's,
+        read by :func:`nfd.design.read_hrf_tsv`) whose kernel replaces SPM's
+        canonical HRF in the design's regressors
+        (``design.task_regressors(tr, hrf=hrf)``); None (default) for SPM's.
+        Not with ``"spm"``, which reproduces SPM's design and its HRF.
     """
 
     high_pass_s: float | None = 128.0
@@ -122,6 +128,7 @@ class ChainOptions:
     task_kept: str = "all"
     task_regressor: str = "nfd"
     spm_t0: int = 1
+    hrf: SampledHrf | None = None
 
     def __post_init__(self) -> None:
         if self.high_pass_s is not None:
@@ -144,6 +151,12 @@ class ChainOptions:
         check_option("task_kept", self.task_kept, TASK_KEPT, error=TimeseriesError)
         check_option("task_regressor", self.task_regressor, TASK_REGRESSORS, error=TimeseriesError)
         ensure_int(self.spm_t0, "spm_t0 (microtime bin)", minimum=1, maximum=_SPM_MICROTIME, error=TimeseriesError)
+        if self.hrf is not None and not isinstance(self.hrf, SampledHrf):
+            raise TimeseriesError(f"hrf must be a SampledHrf (nfd.design.read_hrf_tsv), got {type(self.hrf).__name__}")
+        if self.hrf is not None and self.task_regressor == "spm":
+            raise TimeseriesError(
+                "expected no HRF with task_regressor 'spm' (SPM's design as OpenNFT builds it keeps SPM's HRF)"
+            )
 
     #: Keys of :meth:`from_table` (a flat TOML table).
     TABLE_KEYS: ClassVar[tuple[str, ...]] = (
@@ -391,7 +404,7 @@ class SignalChain:
     def _task_columns(self, design: Design, n_volumes: int, skip: int) -> np.ndarray:
         """The task regressors, one row per acquired volume: the design's, or SPM's (OpenNFT's)."""
         if self._options.task_regressor == "nfd":
-            return np.asarray(design.task_regressors(self._tr), dtype=np.float64)
+            return np.asarray(design.task_regressors(self._tr, hrf=self._options.hrf), dtype=np.float64)
         task = np.zeros((n_volumes, len(design.conditions)))
         if n_volumes > skip:
             task[skip:] = spm_block_regressors(
