@@ -22,6 +22,12 @@ This subpackage owns nfd's own generator of test data:
   planted deviant edges in patients, site scaling and shifts, motion with spikes, white-matter/CSF and global
   nuisance) written as fMRIPrep-like derivatives with its ground truth in ``truth/`` (``nfd simulate
   fc-cohort``);
+- :func:`make_bold` -> :class:`BoldSimulation` from a :class:`BoldSpec`, :func:`write_bold` and
+  :func:`bold_main`: artificial task fMRI (block, slow or fast event-related paradigms, or a PyHRF paradigm CSV)
+  with a known HRF per parcel (parcel-specific double gammas, SPM's canonical or a file's), activation per parcel
+  and condition, white or AR(1) noise at a chosen SNR, drifts and a motion nuisance, written in PyHRF's formats
+  (4-D NIfTI, parcellation, ``paradigm.csv``, ``contrasts.json``) with the truth in ``truth/`` (``nfd simulate
+  bold``); :class:`ParadigmEvent` is one event of its paradigm;
 - :func:`write_nifti_volume`: one 3-D volume as NIfTI-1, written atomically
   (temporary file, fsync, rename), as a scanner export would appear;
   :meth:`SyntheticSession.write_nifti` and :func:`write_roi_masks` write a
@@ -32,6 +38,8 @@ Errors are :class:`SimulationError` (a :class:`ValueError`).
 
 from __future__ import annotations
 
+from nfd.simulate._bold import BoldSimulation, BoldSpec, ParadigmEvent, make_bold
+from nfd.simulate._bold_write import bold_main, write_bold
 from nfd.simulate._cohort import Cohort, CohortRun, CohortSettings, CohortSubject, make_cohort, write_cohort
 from nfd.simulate._errors import SimulationError
 from nfd.simulate._fc_cohort import (
@@ -79,4 +87,10 @@ __all__ = [
     "FcSubject",
     "make_fc_cohort",
     "write_fc_cohort",
+    "BoldSpec",
+    "BoldSimulation",
+    "ParadigmEvent",
+    "make_bold",
+    "write_bold",
+    "bold_main",
 ]
