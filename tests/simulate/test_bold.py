@@ -222,6 +222,14 @@ def test_activation_file_and_drift_and_motion(tmp_path: Path) -> None:
     assert np.abs(walk[:, 3:]).max() == pytest.approx(np.deg2rad(0.4))
     files = write_bold(sim, tmp_path / "out")
     assert len(_tsv(files / "truth" / "motion.tsv")) == 60
+    # without drift, the noise-free background (no activation) is the 6 parameters (rotations as 50 mm arcs) x gains
+    still = make_bold(BoldSpec(**{**sim.spec.__dict__, "drift": 0.0}))
+    nuisance = still.bold[0].reshape(-1, 60) / still.baseline.reshape(-1, 1) - 1
+    background = still.parcellation.ravel() == 0
+    walk = walk * np.array([1, 1, 1, 50, 50, 50])
+    gains, *_ = np.linalg.lstsq(walk, nuisance[background].T * 100, rcond=None)
+    np.testing.assert_allclose(walk @ gains, nuisance[background].T * 100, atol=1e-4)
+    assert 0.7 < np.std(gains) < 1.3  # N(0, 1) gains at 1 % per mm
 
 
 def test_drift_lies_in_its_basis() -> None:
@@ -274,11 +282,20 @@ def test_bold_main_writes_the_files(tmp_path: Path, capsys: pytest.CaptureFixtur
         (["--n-volumes", "x"], "invalid int value"),
         (["--hrf", "missing.tsv"], "cannot read the HRF"),
         (["--conditions", "a b,c"], "condition 'a b'"),
+        (["--conditions", "a,a"], "expected distinct names"),
+        (["--hrf", "HRF2"], "2 HRF columns, expected one per parcel (4)"),
+        (["--activation", "ACT_BAD"], "condition 'speech'"),
+        (["--activation", "missing.json"], "cannot read the activation"),
+        (["--shape", "20,20"], "--shape '20,20'"),
+        (["--hrf-duration", "8"], "too short"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(argv: list[str], words: str, tmp_path: Path,
                                           capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
-    argv = [a.replace("missing", str(tmp_path / "missing")) for a in argv]
+    (tmp_path / "hrf2.tsv").write_text("time_s\t1\t2\n0\t0\t0\n1\t1\t1\n2\t0\t0\n")
+    (tmp_path / "act.json").write_text(json.dumps({"1": {"speech": 1.0}}))
+    argv = [a.replace("missing", str(tmp_path / "missing")).replace("HRF2", str(tmp_path / "hrf2.tsv"))
+            .replace("ACT_BAD", str(tmp_path / "act.json")) for a in argv]  # fmt: skip
     assert bold_main(["--out", str(tmp_path / "o"), *argv]) == 2
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1 and err[0].startswith("nfd simulate bold: ") and words in err[0], err

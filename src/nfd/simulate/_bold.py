@@ -53,18 +53,8 @@ import numpy as np
 from scipy import signal
 
 from nfd.simulate._bold_hrf import FINE_DT_S, HrfModel
-from nfd.simulate._bold_inputs import (
-    checked_numbers,
-    default_amplitudes,
-    file_amplitudes,
-    paradigm,
-    parcel_hrfs,
-)
-from nfd.simulate._bold_paradigm import (
-    KINDS,
-    ParadigmEvent,
-    stimulus,
-)
+from nfd.simulate._bold_inputs import checked_numbers, default_amplitudes, file_amplitudes, paradigm, parcel_hrfs
+from nfd.simulate._bold_paradigm import KINDS, ParadigmEvent, stimulus
 from nfd.simulate._cohort import _rng
 from nfd.simulate._errors import SimulationError
 from nfd.simulate._motion import random_walk_motion
@@ -247,11 +237,11 @@ def _noise(rng: np.random.Generator, sd: np.ndarray, n: int, kind: str, ar: floa
     return np.asarray(white * sd[:, None])
 
 
-def _activation(sim_parts: dict[str, np.ndarray], labels: np.ndarray, regressors: np.ndarray) -> np.ndarray:
-    """``(voxels, n)`` relative activation ``sum_c a_vc / 100 x_pc`` of every voxel (flattened order)."""
+def _activation(amplitudes: np.ndarray, labels: np.ndarray, regressors: np.ndarray) -> np.ndarray:
+    """``(voxels, n)`` relative activation ``sum_c a_vc / 100 x_pc`` of every voxel (flattened order), from the
+    ``(conditions, voxels)`` amplitudes (percent) and the ``(parcels, conditions, n)`` regressors."""
     flat = labels.ravel()
     out = np.zeros((flat.size, regressors.shape[2]))
-    amplitudes = sim_parts["amplitudes"].reshape(regressors.shape[1], -1)
     for p in range(regressors.shape[0]):
         voxels = np.flatnonzero(flat == p + 1)
         out[voxels] = amplitudes[:, voxels].T / 100 @ regressors[p]
@@ -335,10 +325,9 @@ def make_bold(spec: BoldSpec | None = None) -> BoldSimulation:
     flat = labels.ravel()
     padded = np.vstack([np.zeros((1, len(conditions))), table])  # row 0: the background
     amplitudes = (padded[flat] * factor[:, None]).T.reshape(len(conditions), *labels.shape)
-    parts = {"amplitudes": amplitudes}
     regressors = [_regressors(hrfs, [e for e in events if e.session == k], conditions, s.n_volumes, s.tr)
                   for k in range(sessions)]  # fmt: skip
-    relative = [_activation(parts, labels, x) for x in regressors]
+    relative = [_activation(amplitudes.reshape(len(conditions), -1), labels, x) for x in regressors]
     active = np.any(amplitudes.reshape(len(conditions), -1) != 0, axis=0)
     noise_sd = _noise_sd(relative, baseline, active, s.snr) if s.noise != "none" else np.zeros_like(baseline)
     gains = _rng(s.seed, 5).standard_normal((labels.size, 6))

@@ -217,7 +217,11 @@ def bold_main(argv: Sequence[str] | None = None) -> int:
     except SimulationError as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 2
-    write_bold(sim, args.out)
+    try:
+        write_bold(sim, args.out)
+    except OSError as exc:
+        print(f"{PROG}: cannot write {args.out} ({exc.strerror or exc}), expected a writable folder", file=sys.stderr)
+        return 2
     print(f"{PROG}: {len(sim.bold)} session(s) of {sim.spec.n_volumes} volumes, {len(sim.hrfs)} parcels, "
           f"{len(sim.events)} events written to {args.out}", file=sys.stderr)  # fmt: skip
     return 0
