@@ -318,6 +318,15 @@ def test_malformed_paradigm_lines_are_named(text: str, words: str, tmp_path: Pat
         make_bold(BoldSpec(paradigm=str(path), n_volumes=100))
 
 
+def test_spec_errors_name_the_argument() -> None:
+    with pytest.raises(SimulationError, match="conditions 'audio'"):
+        make_bold(BoldSpec(conditions="audio"))  # type: ignore[arg-type]
+    with pytest.raises(SimulationError, match="sessions"):
+        make_bold(BoldSpec(sessions=0))
+    path_free = make_bold(BoldSpec(n_volumes=20, snr=math.inf, noise="white"))
+    assert not path_free.noise_sd.any()
+
+
 def test_pyhrf_pitfalls_quoted_names_bare_dots_commas_header(tmp_path: Path) -> None:
     path = tmp_path / "p.csv"
     path.write_text('session,condition,onset,duration,amplitude\n3,"audio",10.,0.,1.\n3 video 20.5 2 2.\n')

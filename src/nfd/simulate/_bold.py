@@ -279,6 +279,8 @@ def _checked(spec: BoldSpec) -> BoldSpec:
         raise SimulationError(f"paradigm {spec.paradigm!r}, expected block, slow-er, fast-er or a .csv file")
     if not isinstance(spec.hrf, str):
         raise SimulationError(f"hrf {spec.hrf!r}, expected gamma, canonical or a .tsv file")
+    if isinstance(spec.conditions, str):
+        raise SimulationError(f"conditions {spec.conditions!r}, expected a sequence of names like ('audio', 'video')")
     sessions = None if spec.sessions is None else _count("sessions", spec.sessions, 1)
     conditions = None if spec.conditions is None else tuple(spec.conditions)
     return BoldSpec(**{**asdict(spec), **checked_numbers(spec), "sessions": sessions,

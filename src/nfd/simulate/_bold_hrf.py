@@ -30,7 +30,7 @@ SPM_PEAK_SHAPE, SPM_UNDERSHOOT_SHAPE, SPM_SCALE_S, SPM_RATIO = 6.0, 16.0, 1.0, 6
 GAMMA_TTP_RANGE_S = (4.0, 7.0)
 GAMMA_RATIO_RANGE = (6.0, 3.0)
 #: The undershoot's mode (s) after the peak, in the "gamma" kind.
-UNDERSHOOT_DELAY_S = 9.0
+UNDERSHOOT_DELAY_S = 8.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -141,8 +141,9 @@ def gamma_hrfs(n_parcels: int, duration_s: float) -> list[HrfModel]:
 
     Parcel ``p`` (0-based) of ``N`` peaks at ``T_p = 4 + 3 p / (N - 1)`` s (5.5 s when ``N = 1``) and has
     ``ratio_p = 6 - 3 p / (N - 1)`` (4.5); its undershoot gamma (shape 16) has its mode
-    :data:`UNDERSHOOT_DELAY_S` after the peak (``theta2 = (T_p + 9) / 15``), and the peak gamma (shape 6) the
-    scale that puts the double gamma's maximum exactly at ``T_p`` (:func:`_peak_scale`; its own mode
+    :data:`UNDERSHOOT_DELAY_S` (8 s) after the peak, ``theta2 = (T_p + 8) / 15`` (modes 12-15 s, SPM's at 15 s;
+    at 25 s the HRFs are within 0.03 of 0), and the peak gamma (shape 6) the scale that puts the double gamma's
+    maximum exactly at ``T_p`` (:func:`_peak_scale`; its own mode
     ``5 theta1`` is a little later, the undershoot pulling the sum's peak earlier).
     """
     fractions = np.linspace(0.0, 1.0, n_parcels) if n_parcels > 1 else np.array([0.5])
