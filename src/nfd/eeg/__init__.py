@@ -13,7 +13,9 @@ This subpackage owns:
   mirrored windows at a fixed rate, evaluated exactly but only where
   needed, with a Cython folding kernel);
 - the EEG fingerprint (Meir-Hasson et al. 2014): :class:`FeatureSpec`
-  (log band power per channel, band and delay), model files
+  (log band power per channel, band and delay, or per channel and band
+  convolved with a haemodynamic response, :class:`HrfKernel`: SPM's
+  canonical one or a subject's from an HRF TSV), model files
   (:class:`EegModel`, :func:`load_model`, pinned by SHA-256),
   :class:`EegPredictor` (``predict(buffer, t) -> Prediction | None``),
   training (:func:`fit_model`; ``nfd eeg fit`` is :func:`fit_main`);
@@ -43,7 +45,7 @@ from nfd.eeg._errors import (
     ModelMismatchError,
     StreamNotFoundError,
 )
-from nfd.eeg._features import DEFAULT_BANDS, FeatureSpec, feature_matrix, window_end_indices
+from nfd.eeg._features import DEFAULT_BANDS, FeatureSpec, HrfKernel, feature_matrix, window_end_indices
 from nfd.eeg._fit import (
     FitResult,
     fit_main,
@@ -82,6 +84,7 @@ __all__ = [
     "FeatureSpec",
     "FitError",
     "FitResult",
+    "HrfKernel",
     "Marker",
     "MarkerInlet",
     "MarkerWriter",

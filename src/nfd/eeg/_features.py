@@ -13,6 +13,15 @@ seconds ending at the newest sample at or before a time ``t``:
 * its ``log10`` at each delay ``d`` (seconds before the window's last
   sample; multiples of ``1 / rate``).
 
+With an HRF (:class:`HrfKernel`), each channel and band gives one feature
+instead: its log band power convolved with the haemodynamic response,
+``sum_k h_k logP(t - k / rate)`` over the kernel's taps ``h_0 .. h_{K-1}``
+(the delays are the kernel's grid ``0 .. (K - 1) / rate``).  This is the
+"EEG-informed fMRI" regressor (band power convolved with the canonical HRF:
+Goldman et al. 2002, NeuroReport 13:2487; Laufs et al. 2003, PNAS 100:11053),
+the form of Meir-Hasson et al.'s model with the response fixed, which needs
+one coefficient per channel and band instead of one per delay.
+
 The feature vector is ordered channel, then band, then delay
 (:meth:`FeatureSpec.feature_names`).  The same function serves training
 (:func:`feature_matrix`, windows ending at each volume's time) and live
@@ -22,6 +31,8 @@ prediction, so the two cannot drift apart.
 from __future__ import annotations
 
 import functools
+import math
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -33,7 +44,7 @@ from nfd._checks import ensure_float
 from nfd.eeg._bandpower import BandPower
 from nfd.eeg._errors import EegConfigError
 
-__all__ = ["DEFAULT_BANDS", "FeatureSpec", "feature_matrix", "window_end_indices"]
+__all__ = ["DEFAULT_BANDS", "FeatureSpec", "HrfKernel", "feature_matrix", "window_end_indices"]
 
 #: Ten bands from delta to low gamma, Hz, each [low, high).
 DEFAULT_BANDS: tuple[tuple[float, float], ...] = (
@@ -48,6 +59,147 @@ def _plan(
 ) -> BandPower:
     """Plans are immutable and take ~0.3 s to make: models and trainings with the same settings share one."""
     return BandPower(n_samples, fs, bands, rate, gamma=gamma)
+
+
+_SHA256_DIGITS = frozenset("0123456789abcdef")
+
+
+@dataclass(frozen=True)
+class HrfKernel:
+    """A haemodynamic response sampled on the features' grid, and where it came from.
+
+    Attributes
+    ----------
+    weights : tuple of float
+        The response at 0, 1 / rate, 2 / rate, ... s after a neural impulse
+        (unitless; :meth:`canonical` and :meth:`from_file` make kernels that
+        sum to 1, so a sustained unit log power gives 1).
+    rate : float
+        Rate of the grid, Hz: the :class:`FeatureSpec`'s ``rate``.
+    source : str
+        ``"canonical"`` (SPM's double gamma, :func:`nfd.design.spm_hrf`) or the
+        HRF file's path.
+    column : str or None
+        The file's column (a parcel of ``nfd hrf estimate``'s output; None
+        for the canonical HRF).
+    sha256 : str or None
+        SHA-256 of the HRF file (None for the canonical HRF).
+
+    Examples
+    --------
+    >>> h = HrfKernel.canonical(4.0)
+    >>> h.n_taps, h.length, round(sum(h.weights), 12), h.source
+    (129, 32.0, 1.0, 'canonical')
+    >>> h.covering_window(250.0)
+    32.5
+    """
+
+    weights: tuple[float, ...]
+    rate: float
+    source: str = "canonical"
+    column: str | None = None
+    sha256: str | None = None
+
+    def __post_init__(self) -> None:
+        try:
+            weights = tuple(float(w) for w in self.weights)
+        except (TypeError, ValueError):
+            raise EegConfigError(f"hrf weights must be numbers, got {self.weights!r}") from None
+        if not weights or not all(math.isfinite(w) for w in weights) or not any(weights):
+            raise EegConfigError(f"hrf weights must be finite numbers, not all zero, got {list(weights)[:8]}")
+        object.__setattr__(self, "weights", weights)
+        object.__setattr__(
+            self, "rate", ensure_float(self.rate, "hrf rate (Hz)", positive=True, error=EegConfigError)
+        )
+        sha = self.sha256
+        if sha is not None and (len(sha) != 64 or not set(sha) <= _SHA256_DIGITS):
+            raise EegConfigError(f"hrf sha256 must be 64 lower-case hexadecimal digits, got {sha!r}")
+
+    @property
+    def n_taps(self) -> int:
+        """Number of weights."""
+        return len(self.weights)
+
+    @property
+    def length(self) -> float:
+        """Time of the last tap after the impulse, s."""
+        return (self.n_taps - 1) / self.rate
+
+    def covering_window(self, fs: float) -> float:
+        """The shortest window (s) holding every tap that is a whole number of samples at ``fs`` Hz.
+
+        Raises
+        ------
+        EegConfigError
+            No window up to 100 taps longer is a whole number of samples.
+        """
+        for m in range(self.n_taps, self.n_taps + 100):
+            window = m / self.rate
+            if abs(window * fs - round(window * fs)) < 1e-6:
+                return window
+        raise EegConfigError(
+            f"no window covering the HRF ({self.length:g} s at {self.rate:g} Hz) is a whole number of samples "
+            f"at {fs:g} Hz, expected rates with a common grid"
+        )
+
+    @classmethod
+    def canonical(cls, rate: float) -> HrfKernel:
+        """SPM's canonical HRF (Friston et al. 1998; :func:`nfd.design.spm_hrf`, 32 s) every ``1 / rate`` s."""
+        from nfd.design import DesignError, spm_hrf
+
+        rate = ensure_float(rate, "hrf rate (Hz)", positive=True, error=EegConfigError)
+        try:
+            weights = spm_hrf(1.0 / rate)
+        except DesignError as exc:
+            raise EegConfigError(str(exc)) from None
+        return cls(weights=tuple(weights.tolist()), rate=rate)
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str], rate: float, column: str | None = None) -> HrfKernel:
+        """An HRF TSV (``nfd hrf estimate``'s, or time and value columns) resampled every ``1 / rate`` s.
+
+        Read by :func:`nfd.design.read_hrf_tsv`, sampled at 0, 1 / rate, ...
+        over the file's length and normalised to sum 1; the file's SHA-256
+        is kept with the weights.
+
+        Raises
+        ------
+        EegConfigError
+            The file is unreadable or malformed, or has no column ``column``
+            (the reader's message, naming the file).
+        """
+        from nfd._files import file_sha256
+        from nfd.design import DesignError, read_hrf_tsv
+
+        rate = ensure_float(rate, "hrf rate (Hz)", positive=True, error=EegConfigError)
+        try:
+            sampled = read_hrf_tsv(path, column=column)
+            weights = sampled.kernel(1.0 / rate)
+            sha = file_sha256(path)
+        except (DesignError, OSError) as exc:
+            raise EegConfigError(str(exc)) from None
+        return cls(
+            weights=tuple(np.asarray(weights, dtype=np.float64).tolist()), rate=rate, source=str(path),
+            column=sampled.column, sha256=sha,
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-friendly form (in the model's feature specification)."""
+        return {
+            "weights": list(self.weights), "rate": self.rate, "source": self.source, "column": self.column,
+            "sha256": self.sha256,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> HrfKernel:
+        """Inverse of :meth:`as_dict`."""
+        try:
+            return cls(
+                weights=tuple(d["weights"]), rate=d["rate"], source=str(d["source"]), column=d.get("column"),
+                sha256=d.get("sha256"),
+            )
+        except (KeyError, TypeError) as exc:
+            raise EegConfigError(f"hrf specification lacks or mistypes {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -69,9 +221,14 @@ class FeatureSpec:
         Rate of the band-power time course inside the window (default 4 Hz).
     delays : tuple of float
         Delays before the window's last sample, multiples of ``1 / rate`` in
-        [0, window); default: all of them (0, 0.25, ..., 11.75 s).
+        [0, window); default: all of them (0, 0.25, ..., 11.75 s).  With
+        ``hrf``: the kernel's taps ``0, 1 / rate, ...`` (set from it).
     gamma : float
         Stockwell window width factor (default 1).
+    hrf : HrfKernel or None
+        Convolve each channel's and band's log power with this response
+        (one feature per channel and band, named ``<channel>_<band>_hrf``);
+        its rate must be ``rate`` and the window must hold all its taps.
 
     Examples
     --------
@@ -87,6 +244,7 @@ class FeatureSpec:
     rate: float = 4.0
     delays: tuple[float, ...] = field(default=())
     gamma: float = 1.0
+    hrf: HrfKernel | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.channels, str) or not isinstance(self.channels, Sequence) or not self.channels:
@@ -107,6 +265,8 @@ class FeatureSpec:
             raise EegConfigError(f"window ({self.window} s) times rate ({self.rate} Hz) must be a whole number")
         step = 1.0 / self.rate
         delays = tuple(float(d) for d in self.delays) if self.delays else tuple(i * step for i in range(round(k)))
+        if self.hrf is not None:
+            delays = self._hrf_delays(round(k))
         for d in delays:
             if not (0 <= d < self.window) or abs(d / step - round(d / step)) > 1e-6:
                 raise EegConfigError(
@@ -118,6 +278,26 @@ class FeatureSpec:
         # validates the bands against the window's frequency resolution and Nyquist frequency
         _ = self.plan
 
+    def _hrf_delays(self, n_columns: int) -> tuple[float, ...]:
+        """The delays of the HRF's taps (s); refuses another rate, a kernel longer than the window, other delays."""
+        hrf = self.hrf
+        if not isinstance(hrf, HrfKernel):
+            raise EegConfigError(f"hrf must be an HrfKernel, got {type(hrf).__name__}")
+        if abs(hrf.rate - self.rate) > 1e-9 * self.rate:
+            raise EegConfigError(f"the HRF is sampled at {hrf.rate:g} Hz, expected the features' rate {self.rate:g} Hz")
+        if hrf.n_taps > n_columns:
+            raise EegConfigError(
+                f"window ({self.window:g} s, {n_columns} band-power samples at {self.rate:g} Hz) is shorter than "
+                f"the HRF ({hrf.length:g} s, {hrf.n_taps} taps), expected a window of at least "
+                f"{hrf.n_taps / self.rate:g} s"
+            )
+        delays = tuple(i / self.rate for i in range(hrf.n_taps))
+        if self.delays and (len(self.delays) != len(delays) or not np.allclose(self.delays, delays)):
+            raise EegConfigError(
+                "delays and an HRF are exclusive (the HRF's taps are the delays), expected one of them"
+            )
+        return delays
+
     @property
     def n_samples(self) -> int:
         """Window length in samples."""
@@ -125,8 +305,9 @@ class FeatureSpec:
 
     @property
     def n_features(self) -> int:
-        """Channels x bands x delays."""
-        return len(self.channels) * len(self.bands) * len(self.delays)
+        """Channels x bands x delays (channels x bands with an HRF)."""
+        per_band = 1 if self.hrf is not None else len(self.delays)
+        return len(self.channels) * len(self.bands) * per_band
 
     @property
     def plan(self) -> BandPower:
@@ -138,8 +319,14 @@ class FeatureSpec:
         k = round(self.window * self.rate)
         return np.array([k - 1 - round(d * self.rate) for d in self.delays], dtype=np.intp)
 
+    @cached_property
+    def _hrf_weights(self) -> np.ndarray | None:
+        return None if self.hrf is None else np.asarray(self.hrf.weights, dtype=np.float64)
+
     def feature_names(self) -> list[str]:
-        """``<channel>_<low>-<high>Hz_<delay>s`` for every feature, in order."""
+        """``<channel>_<low>-<high>Hz_<delay>s`` for every feature, in order (``..._hrf`` with an HRF)."""
+        if self.hrf is not None:
+            return [f"{ch}_{lo:g}-{hi:g}Hz_hrf" for ch in self.channels for lo, hi in self.bands]
         return [
             f"{ch}_{lo:g}-{hi:g}Hz_{d:g}s" for ch in self.channels for lo, hi in self.bands for d in self.delays
         ]
@@ -148,7 +335,8 @@ class FeatureSpec:
         """Features of windows ``(n_windows, n_channels, n_samples)`` -> ``(n_windows, n_features)``.
 
         Also accepts one window ``(n_channels, n_samples)`` -> ``(n_features,)``.
-        Units: log10 of (signal units)^2.
+        Units: log10 of (signal units)^2 (weighted by the HRF's taps, which
+        sum to 1 for nfd's kernels).
         """
         x = np.asarray(windows, dtype=np.float64)
         single = x.ndim == 2
@@ -161,16 +349,22 @@ class FeatureSpec:
         n = x.shape[0]
         logp = self.plan.log_power(x.reshape(n * len(self.channels), self.n_samples))
         logp = logp.reshape(n, len(self.channels), len(self.bands), -1)[..., self._delay_columns]
+        weights = self._hrf_weights
+        if weights is not None:  # delay k is tap k: sum_k h_k logP(t - k / rate)
+            logp = logp @ weights
         out = logp.reshape(n, self.n_features)
         return out[0] if single else out
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-friendly form (model metadata)."""
-        return {
+        """JSON-friendly form (model metadata); ``hrf`` only when there is one (older models have none)."""
+        out: dict[str, Any] = {
             "channels": list(self.channels), "fs": self.fs, "window": self.window,
             "bands": [list(b) for b in self.bands], "rate": self.rate, "delays": list(self.delays),
             "gamma": self.gamma,
         }
+        if self.hrf is not None:
+            out["hrf"] = self.hrf.as_dict()
+        return out
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> FeatureSpec:
@@ -179,7 +373,7 @@ class FeatureSpec:
             return cls(
                 channels=tuple(d["channels"]), fs=d["fs"], window=d["window"],
                 bands=tuple(tuple(b) for b in d["bands"]), rate=d["rate"], delays=tuple(d["delays"]),
-                gamma=d["gamma"],
+                gamma=d["gamma"], hrf=None if d.get("hrf") is None else HrfKernel.from_dict(d["hrf"]),
             )
         except KeyError as exc:
             raise EegConfigError(f"feature specification lacks {exc.args[0]!r}") from None

@@ -9,7 +9,9 @@ onto the region's fMRI signal.  Steps, all chronological:
 2. place each volume on the EEG's time axis: the scanner's volume triggers in
    the markers, or given onsets;
 3. features of the window ending at each volume's time (strictly causal:
-   samples at or before it);
+   samples at or before it): log band power at several delays, or with an
+   HRF (``--hrf``) each channel's and band's log power convolved with it,
+   one feature per channel and band (:class:`nfd.eeg.HrfKernel`);
 4. the target is detrended (a line over the run: the drift of the MR signal
    is not something EEG can predict); the first ``train_fraction`` (80 %)
    of the usable volumes train, the rest test; features and target are
@@ -41,7 +43,7 @@ import numpy as np
 import structlog
 
 from nfd.eeg._errors import EegConfigError, EegError, FitError
-from nfd.eeg._features import DEFAULT_BANDS, FeatureSpec, feature_matrix
+from nfd.eeg._features import DEFAULT_BANDS, FeatureSpec, HrfKernel, feature_matrix
 from nfd.eeg._model import EegModel
 from nfd.eeg._preprocess import PreprocessSpec, preprocess_recording
 from nfd.eeg._recording import Recording, read_recording
@@ -212,11 +214,12 @@ def fit_model(
     index: np.ndarray | None = None,
     channels: Sequence[str] | None = None,
     preprocess: PreprocessSpec | None = None,
-    window: float = 12.0,
+    window: float | None = None,
     bands: Sequence[Sequence[float]] = DEFAULT_BANDS,
     rate: float = 4.0,
     delays: Sequence[float] = (),
     gamma: float = 1.0,
+    hrf: HrfKernel | None = None,
     alphas: Sequence[float] = DEFAULT_ALPHAS,
     folds: int = 5,
     train_fraction: float = 0.8,
@@ -242,8 +245,15 @@ def fit_model(
     preprocess : PreprocessSpec, optional
         Default: decimate to the integer fraction of the recording's rate
         nearest 250 Hz, no other filter.
-    window, bands, rate, delays, gamma
+    window : float, optional
+        EEG window before each volume, s; default 12 s, or with ``hrf`` the
+        shortest window holding all its taps
+        (:meth:`nfd.eeg.HrfKernel.covering_window`).
+    bands, rate, delays, gamma
         See :class:`nfd.eeg.FeatureSpec`.
+    hrf : HrfKernel, optional
+        Convolve the log band power with this response (sampled at ``rate``)
+        instead of using the delays as separate features.
     alphas : sequence of float
         Ridge penalties to choose from (on z-scored data).
     folds : int
@@ -265,7 +275,7 @@ def fit_model(
     ------
     FitError
         Unknown channels, fewer than ``2 * folds`` usable training volumes,
-        mismatched lengths.
+        mismatched lengths, a window shorter than the HRF, delays with an HRF.
     """
     target, volume_times, index = _check_volumes(target, volume_times, index)
     _check_training(detrend, train_fraction, folds)
@@ -273,11 +283,11 @@ def fit_model(
         preprocess = PreprocessSpec(fs=_default_fs(recording.fs))
     data, times, spec = _preprocessed(
         recording, _channel_names(recording, channels), preprocess,
-        window=window, bands=bands, rate=rate, delays=delays, gamma=gamma,
+        window=window, bands=bands, rate=rate, delays=delays, gamma=gamma, hrf=hrf,
     )
     X, y, idx, tv, n_short = _windowed_volumes(data, times, spec, target, volume_times, index)
     n = y.size
-    n_train = _n_train(n, n_short, window=window, train_fraction=train_fraction, folds=folds)
+    n_train = _n_train(n, n_short, window=spec.window, train_fraction=train_fraction, folds=folds)
     if detrend == "linear":  # the target is the ROI signal without its drift, which EEG cannot predict
         y = y - np.polyval(np.polyfit(tv, y, 1), tv) + float(np.mean(y))
     Xtr, ytr = X[:n_train], y[:n_train]
@@ -286,8 +296,7 @@ def fit_model(
     report: dict[str, Any] = {
         **_volume_counts(int(target.size), n, n_short, n_train, int(idx[n_train])),
         "n_features": spec.n_features,
-        "alpha": alpha,
-        "alphas": [float(a) for a in alphas],
+        "alpha": alpha, "alphas": [float(a) for a in alphas],
         "cv_mse": [float(e) for e in cv_errors],
         "folds": folds,
         "detrend": detrend,
@@ -349,13 +358,16 @@ def _preprocessed(
     names: list[str],
     preprocess: PreprocessSpec,
     *,
-    window: float,
+    window: float | None,
     bands: Sequence[Sequence[float]],
     rate: float,
     delays: Sequence[float],
     gamma: float,
+    hrf: HrfKernel | None,
 ) -> tuple[np.ndarray, np.ndarray, FeatureSpec]:
     """The channels ``names`` preprocessed, their sample times (s from the recording's start), the features.
+
+    A window of None is 12 s, or with ``hrf`` the shortest holding its taps at the preprocessed rate.
 
     Raises
     ------
@@ -365,9 +377,11 @@ def _preprocessed(
     columns = [recording.channel_names.index(c) for c in names]
     try:
         data, fs_out = preprocess_recording(recording.data[:, columns], recording.fs, preprocess)
+        if window is None:
+            window = 12.0 if hrf is None else hrf.covering_window(fs_out)
         spec = FeatureSpec(
             channels=tuple(names), fs=fs_out, window=window, bands=tuple((lo, hi) for lo, hi in bands), rate=rate,
-            delays=tuple(delays), gamma=gamma,
+            delays=tuple(delays), gamma=gamma, hrf=hrf,
         )
     except EegConfigError as exc:
         raise FitError(f"feature settings: {exc}") from None
@@ -493,26 +507,65 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--fs", type=float, default=None, help="rate after decimation, Hz (default: nearest 250 Hz)")
     p.add_argument("--bandpass", type=float, nargs=2, metavar=("LOW", "HIGH"), default=None, help="Hz")
     p.add_argument("--notch", type=float, action="append", default=[], help="notch frequency, Hz (repeatable)")
-    p.add_argument("--window", type=float, default=12.0, help="EEG window before each volume, s (default 12)")
+    p.add_argument(
+        "--window", type=float, default=None,
+        help="EEG window before each volume, s (default 12; with --hrf: the HRF's length)",
+    )
     p.add_argument("--rate", type=float, default=4.0, help="band-power rate within the window, Hz (default 4)")
     p.add_argument("--bands", default=None, help="LOW-HIGH,... in Hz (default: 10 bands from 0.5 to 45 Hz)")
     p.add_argument("--delays", default=None, help="comma-separated delays in s (default: every 1/rate in the window)")
     p.add_argument("--gamma", type=float, default=1.0, help="Stockwell window width factor (default 1)")
+    p.add_argument(
+        "--hrf", default=None, metavar="FILE|canonical",
+        help="convolve each channel's and band's log power with this HRF (a TSV of time_s and values, e.g. "
+        "nfd hrf estimate's; or SPM's canonical): one feature per channel and band, instead of --delays",
+    )
+    p.add_argument("--hrf-column", default=None, help="with --hrf FILE: the file's column (parcel) to use")
     p.add_argument("--folds", type=int, default=5, help="cross-validation folds (default 5)")
     p.add_argument("--train-fraction", type=float, default=0.8, help="first fraction used to train (default 0.8)")
     p.add_argument("--detrend", choices=("linear", "none"), default="linear", help="target detrending")
     return p
 
 
+def _option_clash(args: argparse.Namespace) -> str | None:
+    """What is wrong with the combination of --hrf, --hrf-column and --delays (None if nothing)."""
+    if args.hrf is not None and args.delays is not None:
+        return "--hrf and --delays are exclusive (the HRF's taps are the delays), expected one of them"
+    if args.hrf_column is not None and (args.hrf is None or args.hrf == "canonical"):
+        return f"--hrf-column {args.hrf_column} without an HRF file, expected --hrf FILE with it"
+    return None
+
+
+def _hrf_kernel(hrf: str | None, column: str | None, rate: float) -> HrfKernel | None:
+    """``--hrf``'s kernel at the band-power rate (Hz): SPM's canonical HRF, a file's column, or None.
+
+    Raises
+    ------
+    FitError
+        The file is unreadable or malformed, or lacks the column (the reader's message).
+    """
+    if hrf is None:
+        return None
+    try:
+        return HrfKernel.canonical(rate) if hrf == "canonical" else HrfKernel.from_file(hrf, rate, column)
+    except EegConfigError as exc:
+        raise FitError(f"--hrf: {exc}") from None
+
+
 def _report_text(result: FitResult, sha256: str, path: Path) -> str:
     r = result.report
     spec = result.model.spec
+    if spec.hrf is None:
+        temporal = f"{len(spec.delays)} delays"
+    else:
+        column = "" if spec.hrf.column is None else f" column {spec.hrf.column}"
+        temporal = f"HRF {spec.hrf.source}{column} ({spec.hrf.n_taps} taps over {spec.hrf.length:g} s)"
     lines = [
         f"nfd EEG-fingerprint model {path.name}",
         f"sha256 {sha256}",
         (
             f"channels {', '.join(spec.channels)}; {spec.fs:g} Hz; window {spec.window:g} s; rate {spec.rate:g} Hz; "
-            f"{len(spec.bands)} bands; {len(spec.delays)} delays; {spec.n_features} features"
+            f"{len(spec.bands)} bands; {temporal}; {spec.n_features} features"
         ),
         (
             f"volumes: {r['volumes_used']} used ({r['volumes_train']} train, {r['volumes_test']} test from index "
@@ -538,7 +591,12 @@ def fit_main(argv: Sequence[str] | None = None) -> int:
         0 on success; 2 on unusable input (one line on standard error).
     """
     args = _parser().parse_args(list(argv) if argv is not None else None)
+    clash = _option_clash(args)
+    if clash is not None:
+        print(f"nfd eeg fit: {clash}", file=sys.stderr)
+        return 2
     try:
+        hrf = _hrf_kernel(args.hrf, args.hrf_column, args.rate)
         recording = read_recording(args.eeg, stream=args.stream)
         index, values, column = read_target(args.timeseries, args.column)
         if args.trigger is not None:
@@ -560,7 +618,7 @@ def fit_main(argv: Sequence[str] | None = None) -> int:
             preprocess=preprocess, window=args.window, rate=args.rate,
             bands=DEFAULT_BANDS if args.bands is None else _bands(args.bands),
             delays=() if args.delays is None else _float_list(args.delays, "--delays"),
-            gamma=args.gamma, folds=args.folds, train_fraction=args.train_fraction, detrend=args.detrend,
+            gamma=args.gamma, hrf=hrf, folds=args.folds, train_fraction=args.train_fraction, detrend=args.detrend,
             target_name=column, sources={"eeg": str(args.eeg), "timeseries": str(args.timeseries)},
         )
         sha = result.model.save(args.output)

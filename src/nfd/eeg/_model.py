@@ -8,7 +8,10 @@ A model file is a joblib pickle of a dict::
      "metadata": {...}}                                     # JSON-friendly, see below
 
 ``metadata`` holds ``features`` (:meth:`FeatureSpec.as_dict`: channels,
-rate fs in Hz, window in s, bands in Hz, rate in Hz, delays in s, gamma),
+rate fs in Hz, window in s, bands in Hz, rate in Hz, delays in s, gamma;
+and for a model fitted with an HRF, ``hrf``: its weights on the delays'
+grid, rate in Hz, source ("canonical" or the file's path), column and the
+file's SHA-256 -- absent in models without one, which load as before),
 ``preprocess`` (output rate, band-pass and notch in Hz), ``source_rate``
 (Hz of the training recording), ``target`` (column, detrending, mean and
 standard deviation in the target's units: predictions are
