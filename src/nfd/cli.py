@@ -86,10 +86,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _own_parsers(sub: argparse._SubParsersAction) -> None:
-    """The tools that parse their own subcommands (``nfd connectivity``, ``nfd normative``), listed in ``--help``."""
+    """The tools parsing their own subcommands (``nfd connectivity``, ``normative``, ``hrf``), in ``--help``."""
     for name, help_text in (
         ("connectivity", "atlas series from fMRIPrep derivatives and FC matrices ('nfd connectivity --help')"),
         ("normative", "a normative FC model: fit, score, stats, select ('nfd normative --help')"),
+        ("hrf", "per-parcel HRF estimation in PyHRF's formats ('nfd hrf estimate --help')"),
     ):
         sub.add_parser(name, add_help=False, help=help_text).add_argument("args", nargs=argparse.REMAINDER)
 
@@ -118,6 +119,9 @@ def _simulate_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentP
     c.add_argument("--dtype", default="int16", choices=["int16", "float32"], help="image type (default int16)")
     c.add_argument("--threads", type=int, default=2, help="compression threads (default 2)")
     c.add_argument("--out", required=True, type=Path, metavar="DIR", help="the dataset's root folder")
+    kinds.add_parser("bold", add_help=False,
+                     help="BOLD with parcel-wise HRFs in PyHRF's formats, and its truth ('nfd simulate bold --help')"
+                     ).add_argument("args", nargs=argparse.REMAINDER)
     f = kinds.add_parser(
         "fc-cohort", parents=[common], help="a multi-site FC cohort with planted deviant edges, fMRIPrep-like",
         description="Write synthetic fMRIPrep-like derivatives of healthy controls and patients at several sites "
@@ -368,16 +372,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         help_asked = bool(set(argv[1:2]) & {"-h", "--help"})
         (sys.stdout if help_asked else sys.stderr).write(_EEG_USAGE)
         return EXIT_OK if help_asked else EXIT_CONFIG
-    if argv[:1] in (["connectivity"], ["normative"]):  # the offline FC tools parse their own subcommands
+    if argv[:1] in (["connectivity"], ["normative"], ["hrf"]):  # offline tools parsing their own subcommands
         configure_logging("console", "info", stream=sys.stderr)
         if argv[0] == "connectivity":
             from nfd.connectivity import main as tool
-        else:
+        elif argv[0] == "normative":
             from nfd.normative import main as tool
+        else:
+            from nfd.hrf import main as tool
         try:
             return tool(argv[1:])
         except SystemExit as exc:  # their argparse: --help (0) or a usage error (2, one line)
             return exc.code if isinstance(exc.code, int) else EXIT_CONFIG
+    if argv[:2] == ["simulate", "bold"]:  # the BOLD generator parses its own options
+        from nfd.simulate import bold_main
+
+        return bold_main(argv[2:])
     if argv[:2] == ["eeg", "fit"] or argv[:1] == ["simulate-eeg"]:  # the EEG tools parse their own options
         from nfd.eeg import fit_main, player_main
 
