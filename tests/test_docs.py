@@ -19,7 +19,7 @@ MODULES = sorted(
 )
 PACKAGES = ["nfd.design", "nfd.acquire", "nfd.volume", "nfd.timeseries", "nfd.feedback", "nfd.outputs",
             "nfd.outputs.web", "nfd.eeg", "nfd.config", "nfd.simulate", "nfd.daemon", "nfd.evaluate",
-            "nfd.connectivity", "nfd.normative"]
+            "nfd.connectivity", "nfd.normative", "nfd.hrf"]
 
 
 @pytest.mark.parametrize("name", MODULES)

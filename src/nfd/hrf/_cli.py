@@ -14,6 +14,7 @@ from nfd._version import __version__
 from nfd.hrf._contrasts import load_contrasts
 from nfd.hrf._errors import HrfError
 from nfd.hrf._estimator import METHODS, HrfEstimator
+from nfd.hrf._inputs import read_inputs
 
 __all__ = ["main"]
 
@@ -86,8 +87,9 @@ def _estimate(args: argparse.Namespace) -> int:
     estimator = HrfEstimator(args.tr, dt=args.dt, hrf_duration=args.hrf_duration, drifts=args.drifts_type,
                              zero_constraint=args.zero_constraint, method=args.method, jobs=jobs,
                              progress=_Progress())  # fmt: skip
-    estimator.fit(args.bold, args.parcels, args.paradigm)
-    contrasts = load_contrasts(args.contrasts, estimator.conditions_) if args.contrasts else None
+    inputs = read_inputs(args.bold, args.parcels, args.paradigm, estimator.tr)
+    contrasts = load_contrasts(args.contrasts, inputs.conditions) if args.contrasts else None
+    estimator._fit_inputs(inputs)
     from nfd.hrf._outputs import write_outputs
 
     summary = {

@@ -229,7 +229,10 @@ class HrfEstimator:
         HrfError
             One line naming the bad input.
         """
-        inputs = read_inputs(bold, parcellation, paradigm, self.tr)
+        return self._fit_inputs(read_inputs(bold, parcellation, paradigm, self.tr))
+
+    def _fit_inputs(self, inputs: Inputs) -> HrfEstimator:
+        """:meth:`fit` on inputs already read (the command line checks the contrasts against them first)."""
         tasks, columns = self._tasks(inputs)
         results: dict[int, tuple[ParcelFit, float, float]] = {}
         finished = map_unordered(_fit_task, tasks, jobs=min(self.jobs, len(tasks)))
