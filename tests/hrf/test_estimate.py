@@ -114,3 +114,43 @@ def test_the_command_writes_every_file_and_its_hrf_serves_the_daemon(datasets: d
     np.testing.assert_allclose(contrast, sum(w * amps[c] for c, w in weights.items()), atol=1e-4)
     rows = (out / "parcels.tsv").read_text().splitlines()
     assert rows[0].startswith("parcel\tn_voxels\tcentre_x_mm") and len(rows) == 5
+
+
+def test_a_parcel_hrf_of_the_estimate_replaces_spm_canonical_in_the_daemon(
+    datasets: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``[signal] hrf = ".../hrf.tsv"`` with ``hrf_column = "<parcel>"``: nfd check-config takes it, the
+    daemon's chains get that parcel's estimated HRF (peak 4 s for parcel 1, not SPM's 5 s at 0.1 s)."""
+    from nfd.config import load_config
+    from nfd.daemon.build import build_chains, load_design, load_hrf
+    from tests.helpers.study import synthetic_study
+
+    folder = datasets["slow-er"]
+    out = tmp_path / "estimate"
+    assert nfd_main(["hrf", "estimate", "2.0", str(folder / "parcellation.nii.gz"), str(folder / "paradigm.csv"),
+                     str(folder / "bold.nii.gz"), "-o", str(out), "--no-parallel", "--no-figure"]) == 0
+    study_folder = tmp_path / "study"
+    study_folder.mkdir()
+    config = synthetic_study(study_folder, n=12, tr=2.0,
+                             extra=f'[signal]\nhrf = "{out / "hrf.tsv"}"\nhrf_column = "1"\n').config
+    capsys.readouterr()
+    assert nfd_main(["check-config", str(config)]) == 0, capsys.readouterr().err
+    cfg = load_config(config)
+    hrf = load_hrf(cfg)
+    assert hrf is not None and hrf.column == "1"
+    assert abs(hrf.time_to_peak_s - 4.0) <= 0.6  # the knots are 1 s apart; the file holds the knots
+    chain = next(iter(build_chains(cfg, load_design(cfg)).values()))
+    assert chain.options.hrf is not None and chain.options.hrf.column == "1"
+
+
+def test_parallel_parcels_give_the_same_numbers(datasets: dict[str, Path]) -> None:
+    folder = datasets["fast-er"]
+    args = ([folder / "bold.nii.gz"], folder / "parcellation.nii.gz", folder / "paradigm.csv")
+    seen: list[tuple[int, int]] = []
+    serial = HrfEstimator(2.0).fit(*args)
+    parallel = HrfEstimator(2.0, jobs=2, progress=lambda done, total: seen.append((done, total))).fit(*args)
+    assert seen == [(1, 4), (2, 4), (3, 4), (4, 4)]
+    for label, result in serial.parcels_.items():
+        np.testing.assert_allclose(parallel.parcels_[label].fit.hrf, result.fit.hrf, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(parallel.parcels_[label].fit.amplitudes, result.fit.amplitudes, rtol=1e-9,
+                                   atol=1e-12)  # fmt: skip
