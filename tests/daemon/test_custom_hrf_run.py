@@ -10,6 +10,7 @@ with that HRF written to a file, and with the true HRF.
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 import sys
 from pathlib import Path
@@ -119,5 +120,9 @@ def test_the_true_hrf_fits_the_planted_activation_better_than_spms(tmp_path: Pat
     r_true = [np.corrcoef(_glm(true)[:, k], activation)[0, 1] for k in range(2)]
     assert all(b > a for a, b in zip(r_spm, r_true, strict=True)), (r_spm, r_true)
 
-    # the run folder keeps the configuration that names the HRF
+    # the run folder keeps the configuration that names the HRF, and the summary the bytes it used
     assert 'hrf = "hrf.tsv"' in (true / "config.toml").read_text()
+    used = orjson.loads((true / "summary.json").read_bytes())["hrf"]
+    assert used["column"] == "early" and used["path"] == str((tmp_path / "hrf.tsv").resolve())
+    assert used["sha256"] == hashlib.sha256((tmp_path / "hrf.tsv").read_bytes()).hexdigest()
+    assert orjson.loads((spm / "summary.json").read_bytes())["hrf"] is None

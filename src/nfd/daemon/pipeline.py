@@ -519,7 +519,15 @@ class Pipeline:
             "worker_restarts": self.worker.restarts,
             "quality": self.after_send.summary(),
             "feedback": self.feedback.summary(),
+            "hrf": self._hrf_used(),
         }
+
+    def _hrf_used(self) -> dict[str, Any] | None:
+        """The ``[signal] hrf`` the task regressors used (file, column, SHA-256 of its bytes), None for SPM's."""
+        hrf = next((c.options.hrf for c in self.chains.values() if c.options.hrf is not None), None)
+        if hrf is None:
+            return None
+        return {"path": hrf.path, "column": hrf.column, "sha256": hrf.sha256, "time_to_peak_s": hrf.time_to_peak_s}
 
 
 def _latency_origin(scan: Scan) -> float:

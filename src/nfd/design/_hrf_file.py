@@ -17,6 +17,7 @@ per parcel.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -79,6 +80,9 @@ class SampledHrf:
         The file's column the response came from.
     path : str
         The file it was read from ("" when built from arrays).
+    sha256 : str
+        Lower-case hex SHA-256 of the bytes parsed ("" when built from
+        arrays): the run records which HRF it used.
 
     Examples
     --------
@@ -92,6 +96,7 @@ class SampledHrf:
     values: np.ndarray
     column: str
     path: str
+    sha256: str = ""
 
     def __post_init__(self) -> None:
         where = self.path or "SampledHrf"
@@ -293,7 +298,8 @@ def read_hrf_tsv(path: str | PathLike[str], column: str | None = None) -> Sample
     """
     where = Path(path)
     try:
-        text = where.read_text(encoding="utf-8")
+        data = where.read_bytes()
+        text = data.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise HrfFileError(
             f"{where}: expected a readable UTF-8 HRF TSV file, got {exc.__class__.__name__}: {exc}"
@@ -306,4 +312,4 @@ def read_hrf_tsv(path: str | PathLike[str], column: str | None = None) -> Sample
     if problem is not None:
         at = f"line {numbers[problem[0]]}: " if table.shape[0] >= _MIN_SAMPLES else ""
         raise HrfFileError(f"{where}: {at}expected {problem[1]}")
-    return SampledHrf(table[:, 0], table[:, 1 + index], names[index], str(where))
+    return SampledHrf(table[:, 0], table[:, 1 + index], names[index], str(where), hashlib.sha256(data).hexdigest())
