@@ -12,7 +12,7 @@ from nfd.cli import main
 from nfd.config import ConfigError, load_config
 from nfd.daemon.build import build_after_send, build_chains, load_design, load_hrf
 from nfd.design import write_hrf_tsv
-from nfd.simulate import make_session, write_nifti_volume, write_roi_masks
+from tests.helpers.study import preflight_study
 
 TIMES = np.arange(0.0, 25.05, 0.1)
 #: A gamma density of shape 5, scale 1 s: mode 4 s (numpy only).
@@ -20,39 +20,12 @@ EARLY = TIMES**4 * np.exp(-TIMES) / 24.0
 
 
 def _study(tmp_path: Path, signal: str) -> Path:
-    s = make_session(n_volumes=12, tr=2.0, shape=(20, 20, 16), seed=1, block_length=3)
-    masks = write_roi_masks(tmp_path / "rois", s)
-    write_nifti_volume(tmp_path / "template.nii", s.volumes[0], s.affine)
-    (tmp_path / "watch").mkdir()
-    (tmp_path / "p.json").write_text('{"ConditionIndex": [{"ConditionName": "UP", "OnOffsets": [[4, 6]]}]}')
     (tmp_path / "hrfs").mkdir()
     write_hrf_tsv(tmp_path / "hrfs" / "one.tsv", TIMES, {"value": EARLY})
     write_hrf_tsv(tmp_path / "hrfs" / "two.tsv", TIMES, {"1": EARLY, "2": 2 * EARLY})
     (tmp_path / "hrfs" / "bad.tsv").write_text("time_s\tvalue\n0\t0\n1\toops\n2\t0\n")
     (tmp_path / "hrfs" / "negative.tsv").write_text("time_s\tvalue\n0\t0\n1\t-1\n2\t0\n")
-    rois = "\n".join(f'{k} = "{v}"' for k, v in masks.items())
-    config = tmp_path / "nfd.toml"
-    config.write_text(f"""
-[run]
-tr = 2.0
-n_volumes = 12
-output_dir = "runs"
-[acquire]
-watch_dir = "watch"
-[volume]
-reference = "template.nii"
-[roi]
-{rois}
-[feedback]
-protocol = "p.json"
-[feedback.udp]
-enabled = false
-[web]
-enabled = false
-[signal]
-{signal}
-""")
-    return config
+    return preflight_study(tmp_path, f"[signal]\n{signal}\n")
 
 
 def test_a_relative_path_is_read_from_the_config_folder_into_the_chains_and_the_iglm(

@@ -18,39 +18,15 @@ import numpy as np
 import pytest
 
 from nfd.cli import main
-from nfd.simulate import make_session, write_nifti_volume, write_roi_masks
+from nfd.simulate import write_nifti_volume
+from tests.helpers.study import preflight_study
 
 GOOD_SHA = "0" * 64
 
 
 def _study(tmp_path: Path, extra: str = "") -> Path:
     """A study folder whose configuration both commands accept; ``extra`` is appended to it."""
-    s = make_session(n_volumes=12, tr=2.0, shape=(20, 20, 16), seed=1, block_length=3)
-    masks = write_roi_masks(tmp_path / "rois", s)
-    write_nifti_volume(tmp_path / "template.nii", s.volumes[0], s.affine)
-    (tmp_path / "watch").mkdir()
-    (tmp_path / "p.json").write_text('{"ConditionIndex": [{"ConditionName": "UP", "OnOffsets": [[4, 6]]}]}')
-    rois = "\n".join(f'{k} = "{v}"' for k, v in masks.items())
-    config = tmp_path / "nfd.toml"
-    config.write_text(f"""
-[run]
-tr = 2.0
-n_volumes = 12
-output_dir = "runs"
-[acquire]
-watch_dir = "watch"
-[volume]
-reference = "template.nii"
-[roi]
-{rois}
-[feedback]
-protocol = "p.json"
-[feedback.udp]
-enabled = false
-[web]
-enabled = false
-{extra}""")
-    return config
+    return preflight_study(tmp_path, extra)
 
 
 def _off_grid_roi(tmp_path: Path) -> str:

@@ -74,3 +74,34 @@ protocol = "p.json"
 enabled = false
 {extra}""")
     return Study(config, watch, s)
+
+
+def preflight_study(folder: Path, extra: str = "") -> Path:
+    """A 12-volume study folder (template, two ROI masks, a protocol) whose ``nfd.toml`` both ``nfd check-config``
+    and ``nfd run`` accept as written; ``extra`` is appended to the configuration. Returns the config's path."""
+    s = make_session(n_volumes=12, tr=2.0, shape=(20, 20, 16), seed=1, block_length=3)
+    masks = write_roi_masks(folder / "rois", s)
+    write_nifti_volume(folder / "template.nii", s.volumes[0], s.affine)
+    (folder / "watch").mkdir()
+    (folder / "p.json").write_text('{"ConditionIndex": [{"ConditionName": "UP", "OnOffsets": [[4, 6]]}]}')
+    rois = "\n".join(f'{k} = "{v}"' for k, v in masks.items())
+    config = folder / "nfd.toml"
+    config.write_text(f"""
+[run]
+tr = 2.0
+n_volumes = 12
+output_dir = "runs"
+[acquire]
+watch_dir = "watch"
+[volume]
+reference = "template.nii"
+[roi]
+{rois}
+[feedback]
+protocol = "p.json"
+[feedback.udp]
+enabled = false
+[web]
+enabled = false
+{extra}""")
+    return config
