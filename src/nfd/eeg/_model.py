@@ -13,10 +13,13 @@ and for a model fitted with an HRF, ``hrf``: its weights on the delays'
 grid, rate in Hz, source ("canonical" or the file's path), column and the
 file's SHA-256 -- absent in models without one, which load as before),
 ``preprocess`` (output rate, band-pass and notch in Hz), ``source_rate``
-(Hz of the training recording), ``target`` (column, detrending, mean and
-standard deviation in the target's units: predictions are
-``mean + std * estimator(z)``), ``training`` (files, volumes, penalty,
-held-out metrics), ``nfd_version``, ``sklearn_version`` and ``created``.
+(Hz of the training recording), ``target`` (``names``: the targets' columns,
+one or several; ``detrend``; ``mean`` and ``std``: one number per target, in
+the target's units: predictions are ``mean + std * estimator(z)`` per
+target; a single-target model also keeps ``name`` and scalar ``mean`` and
+``std``, as model files before several targets, which load as one target
+named by their ``name``), ``training`` (files, volumes, penalty, held-out
+metrics), ``nfd_version``, ``sklearn_version`` and ``created``.
 
 Unpickling runs code, so :func:`load_model` checks the file's SHA-256
 against the one the configuration pins *before* loading it, and refuses a
@@ -90,6 +93,10 @@ class EegModel:
     spec : FeatureSpec
     preprocess : PreprocessSpec
     metadata : dict
+    target_names : tuple of str
+        The targets predicted, in order (one or several ROIs or parcels).
+    target_mean, target_std : ndarray
+        ``(n_targets,)`` scaling of the targets, in their units.
     sha256 : str or None
         The file's hash once saved or loaded.
     path : Path or None
@@ -118,10 +125,8 @@ class EegModel:
                 fs=pre.get("fs"), bandpass=None if pre.get("bandpass") is None else tuple(pre["bandpass"]),
                 notch=tuple(pre.get("notch", ())),
             )
-            target = self.metadata["target"]
-            self.target_mean = float(target["mean"])
-            self.target_std = float(target["std"])
-        except (KeyError, TypeError, EegConfigError) as exc:
+            self.target_names, self.target_mean, self.target_std = _target_scaling(self.metadata["target"])
+        except (KeyError, TypeError, ValueError, EegConfigError) as exc:
             raise ModelFormatError(f"model {path or ''}: metadata incomplete or invalid: {exc}") from None
         if self.feature_mean.shape != (self.spec.n_features,) or self.feature_std.shape != (self.spec.n_features,):
             raise ModelFormatError(
@@ -144,7 +149,14 @@ class EegModel:
         source_rate: float,
         training: Mapping[str, Any] | None = None,
     ) -> EegModel:
-        """A model from its parts (``target`` needs ``mean`` and ``std`` in target units)."""
+        """A model from its parts.
+
+        ``target`` holds ``name`` (one target) or ``names`` (several), and
+        ``mean`` and ``std`` in the targets' units (a number, or one per
+        target), plus anything else to keep (``detrend``).  It is stored
+        with ``names`` and per-target lists; a single target also keeps
+        ``name`` and scalar ``mean`` and ``std`` (readable by older nfd).
+        """
         from datetime import datetime, timezone
 
         import sklearn
@@ -153,7 +165,7 @@ class EegModel:
             "features": spec.as_dict(),
             "preprocess": preprocess.as_dict(),
             "source_rate": float(source_rate),
-            "target": dict(target),
+            "target": _target_metadata(target),
             "training": dict(training or {}),
             "n_features": spec.n_features,
             "estimator": type(estimator).__name__,
@@ -163,11 +175,39 @@ class EegModel:
         }
         return cls(estimator, feature_mean, feature_std, metadata)
 
-    def predict_features(self, features: np.ndarray) -> np.ndarray:
-        """Predictions ``(n,)`` in target units for feature rows ``(n, n_features)`` (one row: ``(1,)``)."""
+    @property
+    def n_targets(self) -> int:
+        """Number of targets predicted."""
+        return len(self.target_names)
+
+    def predict_rows(self, features: np.ndarray) -> np.ndarray:
+        """Predictions ``(n, n_targets)`` in target units for feature rows ``(n, n_features)``."""
         z = (np.atleast_2d(np.asarray(features, dtype=np.float64)) - self.feature_mean) / self.feature_std
-        y = np.asarray(self.estimator.predict(z), dtype=np.float64).reshape(-1)
+        y = np.asarray(self.estimator.predict(z), dtype=np.float64).reshape(z.shape[0], self.n_targets)
         return self.target_mean + self.target_std * y
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        """The prediction ``(n_targets,)`` in target units for one feature vector ``(n_features,)``.
+
+        Examples
+        --------
+        >>> model.predict(model.spec.features(window))  # doctest: +SKIP
+        array([101.3, 99.8])
+        """
+        row = np.asarray(features, dtype=np.float64).reshape(1, -1)
+        return self.predict_rows(row)[0]
+
+    def predict_features(self, features: np.ndarray) -> np.ndarray:
+        """Predictions for feature rows ``(n, n_features)``, in target units.
+
+        Returns
+        -------
+        ndarray
+            ``(n,)`` for a single-target model (as before several targets;
+            one row: ``(1,)``), ``(n, n_targets)`` for several targets.
+        """
+        y = self.predict_rows(features)
+        return y[:, 0] if self.n_targets == 1 else y
 
     def check_stream(self, stream: StreamSpec) -> np.ndarray:
         """Check the live stream fits the model; return the model's channels' indices in the stream.
@@ -216,6 +256,38 @@ class EegModel:
         sidecar = {"model_file": p.name, "sha256": self.sha256, **self.metadata}
         p.with_name(p.name + ".json").write_text(json.dumps(sidecar, indent=2) + "\n", encoding="utf-8")
         return self.sha256
+
+
+def _target_scaling(target: Mapping[str, Any]) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
+    """The target names, means and standard deviations (target units) from a model's ``target`` metadata.
+
+    Accepts ``names`` with one ``mean`` and ``std`` per name, or a single
+    target's ``name`` with scalars (model files before several targets).
+
+    Raises
+    ------
+    KeyError, TypeError, ValueError
+        Missing keys; lengths that differ; a standard deviation that is not
+        positive and finite.
+    """
+    names = tuple(str(n) for n in (target["names"] if "names" in target else [target["name"]]))
+    mean = np.atleast_1d(np.asarray(target["mean"], dtype=np.float64))
+    std = np.atleast_1d(np.asarray(target["std"], dtype=np.float64))
+    if not names or mean.shape != (len(names),) or std.shape != (len(names),):
+        raise ValueError(f"target has {len(names)} names, {mean.size} means and {std.size} standard deviations")
+    if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(std)) and np.all(std > 0)):
+        raise ValueError("target mean and std must be finite, std > 0")
+    return names, mean, std
+
+
+def _target_metadata(target: Mapping[str, Any]) -> dict[str, Any]:
+    """``target`` metadata with ``names`` and per-target lists (and, for one target, ``name`` and scalars)."""
+    names, mean, std = _target_scaling(target)
+    out = {k: v for k, v in target.items() if k not in ("name", "names", "mean", "std")}
+    out.update(names=list(names), mean=[float(m) for m in mean], std=[float(v) for v in std])
+    if len(names) == 1:
+        out.update(name=names[0], mean=float(mean[0]), std=float(std[0]))
+    return out
 
 
 def load_model(path: str | os.PathLike[str], sha256: str) -> EegModel:
