@@ -15,7 +15,9 @@ This subpackage owns:
 - the EEG fingerprint (Meir-Hasson et al. 2014): :class:`FeatureSpec`
   (log band power per channel, band and delay, or per channel and band
   convolved with a haemodynamic response, :class:`HrfKernel`: SPM's
-  canonical one or a subject's from an HRF TSV), model files
+  canonical one or a subject's from an HRF TSV; the power instantaneous
+  or averaged Stockwell, or Welch or multitaper over the span ending at
+  each delay, :class:`SpanPower`), model files
   (:class:`EegModel`, :func:`load_model`, pinned by SHA-256),
   :class:`EegPredictor` (``predict(buffer, t) -> Prediction | None``),
   training (:func:`fit_model`; ``nfd eeg fit`` is :func:`fit_main`);
@@ -45,7 +47,14 @@ from nfd.eeg._errors import (
     ModelMismatchError,
     StreamNotFoundError,
 )
-from nfd.eeg._features import DEFAULT_BANDS, FeatureSpec, HrfKernel, feature_matrix, window_end_indices
+from nfd.eeg._features import (
+    DEFAULT_BANDS,
+    POWER_METHODS,
+    FeatureSpec,
+    HrfKernel,
+    feature_matrix,
+    window_end_indices,
+)
 from nfd.eeg._fit import (
     FitResult,
     fit_main,
@@ -64,11 +73,13 @@ from nfd.eeg._preprocess import Preprocessor, PreprocessSpec, preprocess_recordi
 from nfd.eeg._recording import RecordedMarker, Recording, read_recording
 from nfd.eeg._ring import BufferView, RingBuffer, Window
 from nfd.eeg._session import EegSession
+from nfd.eeg._spectra import SpanPower, span_ends
 from nfd.eeg._stockwell import StockwellTransform, stockwell_frequencies, stockwell_transform
 from nfd.eeg._tables import MarkerWriter, PredictionWriter
 
 __all__ = [
     "DEFAULT_BANDS",
+    "POWER_METHODS",
     "BandPower",
     "BufferView",
     "Dejitter",
@@ -100,6 +111,7 @@ __all__ = [
     "RecordedMarker",
     "Recording",
     "RingBuffer",
+    "SpanPower",
     "StockwellTransform",
     "StreamDescription",
     "StreamNotFoundError",
@@ -116,6 +128,7 @@ __all__ = [
     "preprocess_recording",
     "read_recording",
     "read_target",
+    "span_ends",
     "stockwell_frequencies",
     "stockwell_transform",
     "stream_query",

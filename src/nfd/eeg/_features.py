@@ -40,11 +40,12 @@ from typing import Any
 
 import numpy as np
 
-from nfd._checks import ensure_float
+from nfd._checks import check_option, ensure_float
 from nfd.eeg._bandpower import BandPower
 from nfd.eeg._errors import EegConfigError
+from nfd.eeg._spectra import SpanMethod, SpanPower, span_ends
 
-__all__ = ["DEFAULT_BANDS", "FeatureSpec", "HrfKernel", "feature_matrix", "window_end_indices"]
+__all__ = ["DEFAULT_BANDS", "POWER_METHODS", "FeatureSpec", "HrfKernel", "feature_matrix", "window_end_indices"]
 
 #: Ten bands from delta to low gamma, Hz, each [low, high).
 DEFAULT_BANDS: tuple[tuple[float, float], ...] = (
@@ -60,6 +61,19 @@ def _plan(
     """Plans are immutable and take ~0.3 s to make: models and trainings with the same settings share one."""
     return BandPower(n_samples, fs, bands, rate, gamma=gamma)
 
+
+@functools.lru_cache(maxsize=8)
+def _span_plan(
+    n_samples: int, fs: float, bands: tuple[tuple[float, float], ...], ends: tuple[int, ...], n_span: int,
+    method: str, n_segment: int, nw: float,
+) -> SpanPower:
+    """Welch and multitaper plans (the DPSS tapers take a moment for long spans), shared like :func:`_plan`."""
+    kind: SpanMethod = "welch" if method == "welch" else "multitaper"
+    return SpanPower(n_samples, fs, bands, ends, n_span, kind, n_segment=n_segment, nw=nw or 2.0)
+
+
+#: The band-power estimators of :attr:`FeatureSpec.power`.
+POWER_METHODS: tuple[str, ...] = ("stockwell", "welch", "multitaper")
 
 _SHA256_DIGITS = frozenset("0123456789abcdef")
 
@@ -229,6 +243,25 @@ class FeatureSpec:
         Convolve each channel's and band's log power with this response
         (one feature per channel and band, named ``<channel>_<band>_hrf``);
         its rate must be ``rate`` and the window must hold all its taps.
+    power : {"stockwell", "welch", "multitaper"}
+        How the band power at each delay is estimated (default
+        ``"stockwell"``): the Stockwell power at that instant (or averaged,
+        ``average_s``), or the PSD of the ``average_s`` seconds of EEG ending
+        there by Welch's method or multitaper (:mod:`nfd.eeg._spectra`),
+        integrated over the band.
+    average_s : float
+        Averaging span, s (default 0).  Stockwell: 0 = the instantaneous
+        power; > 0 (a multiple of ``1 / rate``) = the log of the mean power
+        over the ``average_s * rate`` band-power samples ending at each delay.
+        Welch and multitaper: the span of EEG each estimate uses (0 = 2 s;
+        ``average_s * fs`` a whole number).  Every delay plus ``average_s``
+        must fit in the window; the default delays are those that do.
+    segment_s : float
+        Welch's sub-segment length, s (0 = ``average_s / 2``, three segments
+        overlapping by half); welch only.
+    nw : float
+        Multitaper time-half-bandwidth product ``NW`` (default 2: resolution
+        ``2 NW / average_s`` Hz, ``2 NW - 1 = 3`` tapers); multitaper only.
 
     Examples
     --------
@@ -245,6 +278,10 @@ class FeatureSpec:
     delays: tuple[float, ...] = field(default=())
     gamma: float = 1.0
     hrf: HrfKernel | None = None
+    power: str = "stockwell"
+    average_s: float = 0.0
+    segment_s: float = 0.0
+    nw: float = 0.0
 
     def __post_init__(self) -> None:
         if isinstance(self.channels, str) or not isinstance(self.channels, Sequence) or not self.channels:
@@ -264,7 +301,8 @@ class FeatureSpec:
         if abs(k - round(k)) > 1e-6:
             raise EegConfigError(f"window ({self.window} s) times rate ({self.rate} Hz) must be a whole number")
         step = 1.0 / self.rate
-        delays = tuple(float(d) for d in self.delays) if self.delays else tuple(i * step for i in range(round(k)))
+        self._check_power()
+        delays = tuple(float(d) for d in self.delays) if self.delays else self._default_delays(round(k))
         if self.hrf is not None:
             delays = self._hrf_delays(round(k))
         for d in delays:
@@ -275,8 +313,77 @@ class FeatureSpec:
         if len({round(d / step) for d in delays}) != len(delays):
             raise EegConfigError(f"delays must be distinct, got {list(delays)}")
         object.__setattr__(self, "delays", delays)
-        # validates the bands against the window's frequency resolution and Nyquist frequency
-        _ = self.plan
+        self._check_span()
+        # validates the bands against the window's (or span's) frequency resolution and Nyquist frequency
+        _ = self.estimator
+
+    def _check_power(self) -> None:
+        """Check ``power`` and its settings, filling in the defaults (welch/multitaper span 2 s, segment, NW 2)."""
+        check_option("power", self.power, POWER_METHODS, error=EegConfigError)
+        for name in ("average_s", "segment_s", "nw"):
+            value = ensure_float(getattr(self, name), f"{name}", minimum=0.0, error=EegConfigError)
+            object.__setattr__(self, name, value)
+        if self.power != "welch" and self.segment_s:
+            raise EegConfigError(f"segment_s is Welch's sub-segment length, expected 0 with power {self.power!r}")
+        if self.power != "multitaper" and self.nw:
+            raise EegConfigError(f"nw is the multitaper's bandwidth, expected 0 with power {self.power!r}")
+        if self.power == "stockwell":
+            m = self.average_s * self.rate
+            if abs(m - round(m)) > 1e-6:
+                raise EegConfigError(
+                    f"average_s ({self.average_s:g} s) must be a multiple of 1 / rate = {1 / self.rate:g} s"
+                )
+            return
+        if not self.average_s:
+            object.__setattr__(self, "average_s", 2.0)
+        if self.power == "welch" and not self.segment_s:
+            object.__setattr__(self, "segment_s", self.average_s / 2)
+        if self.power == "multitaper" and not self.nw:
+            object.__setattr__(self, "nw", 2.0)
+        for name in ("average_s", "segment_s"):
+            n = getattr(self, name) * self.fs
+            if (name == "average_s" or self.power == "welch") and abs(n - round(n)) > 1e-6:
+                raise EegConfigError(
+                    f"{name} ({getattr(self, name):g} s) times fs ({self.fs:g} Hz) must be a whole number of samples"
+                )
+
+    def _span_samples(self) -> int:
+        """Samples before each delay's own that its estimate reaches back (0 for instantaneous Stockwell)."""
+        if self.power == "stockwell":
+            return 0
+        return round(self.average_s * self.fs) - 1
+
+    def _default_delays(self, n_columns: int) -> tuple[float, ...]:
+        """Every multiple of 1 / rate whose span (``average_s`` before it) fits in the window."""
+        m = round(self.average_s * self.rate)
+        delays = [i / self.rate for i in range(n_columns - max(m - 1, 0))]
+        if self.power != "stockwell":
+            ends = span_ends(self.n_samples, self.fs, delays)
+            delays = [d for d, e in zip(delays, ends, strict=True) if e - self._span_samples() >= 0]
+        if not delays:
+            raise EegConfigError(
+                f"window ({self.window:g} s) is shorter than the averaging span ({self.average_s:g} s), "
+                "expected a longer window"
+            )
+        return tuple(delays)
+
+    def _check_span(self) -> None:
+        """The longest delay plus the averaging span must fit in the window."""
+        if self.hrf is not None and (self.power != "stockwell" or self.average_s):
+            raise EegConfigError(
+                "an HRF kernel takes the instantaneous Stockwell power, expected power 'stockwell' and average_s 0"
+            )
+        longest = max(self.delays)
+        if self.power == "stockwell":
+            m = max(round(self.average_s * self.rate), 1)
+            fits = round(longest * self.rate) + m <= round(self.window * self.rate)
+        else:
+            fits = int(span_ends(self.n_samples, self.fs, [longest])[0]) - self._span_samples() >= 0
+        if not fits:
+            raise EegConfigError(
+                f"window ({self.window:g} s) must hold the longest delay ({longest:g} s) plus the averaging span "
+                f"({self.average_s:g} s), expected a window of at least {longest + self.average_s:g} s"
+            )
 
     def _hrf_delays(self, n_columns: int) -> tuple[float, ...]:
         """The delays of the HRF's taps (s); refuses another rate, a kernel longer than the window, other delays."""
@@ -311,8 +418,19 @@ class FeatureSpec:
 
     @property
     def plan(self) -> BandPower:
-        """The :class:`BandPower` plan these features are computed with (made once per settings)."""
+        """The :class:`BandPower` plan the Stockwell features are computed with (made once per settings)."""
         return _plan(self.n_samples, self.fs, self.bands, self.rate, self.gamma)
+
+    @property
+    def estimator(self) -> BandPower | SpanPower:
+        """The band-power plan of :attr:`power`: :attr:`plan`, or a :class:`SpanPower` (each made once)."""
+        if self.power == "stockwell":
+            return self.plan
+        ends = tuple(span_ends(self.n_samples, self.fs, self.delays).tolist())
+        return _span_plan(
+            self.n_samples, self.fs, self.bands, ends, round(self.average_s * self.fs), self.power,
+            round(self.segment_s * self.fs), self.nw,
+        )
 
     @cached_property
     def _delay_columns(self) -> np.ndarray:
@@ -347,16 +465,32 @@ class FeatureSpec:
                 f"windows must be (n, {len(self.channels)} channels, {self.n_samples} samples), got {np.shape(windows)}"
             )
         n = x.shape[0]
-        logp = self.plan.log_power(x.reshape(n * len(self.channels), self.n_samples))
-        logp = logp.reshape(n, len(self.channels), len(self.bands), -1)[..., self._delay_columns]
+        logp = self._log_power(x.reshape(n * len(self.channels), self.n_samples))
+        logp = logp.reshape(n, len(self.channels), len(self.bands), -1)
         weights = self._hrf_weights
         if weights is not None:  # delay k is tap k: sum_k h_k logP(t - k / rate)
             logp = logp @ weights
         out = logp.reshape(n, self.n_features)
         return out[0] if single else out
 
+    def _log_power(self, x: np.ndarray) -> np.ndarray:
+        """``(rows, n_samples)`` -> ``(rows, n_bands, n_delays)`` log10 band power at the delays."""
+        if self.power != "stockwell":
+            span = self.estimator
+            assert isinstance(span, SpanPower)
+            return span.log_power(x)
+        if not self.average_s:
+            return self.plan.log_power(x)[..., self._delay_columns]
+        # the log of the mean power over the m band-power samples ending at each delay's column
+        m = round(self.average_s * self.rate)
+        p = self.plan.power(x)
+        csum = np.concatenate([np.zeros((*p.shape[:-1], 1)), np.cumsum(p, axis=-1)], axis=-1)
+        c = self._delay_columns
+        mean = (csum[..., c + 1] - csum[..., c + 1 - m]) / m
+        return np.log10(np.maximum(mean, 1e-30))
+
     def as_dict(self) -> dict[str, Any]:
-        """JSON-friendly form (model metadata); ``hrf`` only when there is one (older models have none)."""
+        """JSON-friendly form (model metadata); ``hrf``, ``power``... only when set (older models have none)."""
         out: dict[str, Any] = {
             "channels": list(self.channels), "fs": self.fs, "window": self.window,
             "bands": [list(b) for b in self.bands], "rate": self.rate, "delays": list(self.delays),
@@ -364,6 +498,12 @@ class FeatureSpec:
         }
         if self.hrf is not None:
             out["hrf"] = self.hrf.as_dict()
+        if self.power != "stockwell" or self.average_s:
+            out.update(power=self.power, average_s=self.average_s)
+        if self.segment_s:
+            out["segment_s"] = self.segment_s
+        if self.nw:
+            out["nw"] = self.nw
         return out
 
     @classmethod
@@ -374,6 +514,8 @@ class FeatureSpec:
                 channels=tuple(d["channels"]), fs=d["fs"], window=d["window"],
                 bands=tuple(tuple(b) for b in d["bands"]), rate=d["rate"], delays=tuple(d["delays"]),
                 gamma=d["gamma"], hrf=None if d.get("hrf") is None else HrfKernel.from_dict(d["hrf"]),
+                power=d.get("power", "stockwell"), average_s=d.get("average_s", 0.0),
+                segment_s=d.get("segment_s", 0.0), nw=d.get("nw", 0.0),
             )
         except KeyError as exc:
             raise EegConfigError(f"feature specification lacks {exc.args[0]!r}") from None

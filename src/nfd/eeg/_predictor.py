@@ -133,7 +133,7 @@ class EegPredictor:
         spec = self.model.spec
         self._n = spec.n_samples
         self._max_span = (spec.n_samples - 1) / spec.fs + self.max_gap
-        _ = spec.plan  # build the Stockwell plan now, not at the first prediction
+        _ = spec.estimator  # build the Stockwell (or Welch, multitaper) plan now, not at the first prediction
         self.status: PredictionStatus = "filling"
 
     def predict(self, buffer_view: BufferView, t_now: float | None = None) -> Prediction | None:
