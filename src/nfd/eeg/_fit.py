@@ -1,77 +1,135 @@
-"""Training an EEG-fingerprint model from a simultaneous EEG-fMRI session (``nfd eeg fit``).
+"""Training an EEG-fingerprint model from simultaneous EEG-fMRI sessions (``nfd eeg fit``).
 
 Meir-Hasson et al. (2014, NeuroImage 102:128): features of the EEG over the
-seconds before each volume (:mod:`nfd.eeg._features`), ridge regression
-onto the region's fMRI signal.  Steps, all chronological:
+seconds before each volume (:mod:`nfd.eeg._features`), a regression (ridge
+by default, or any scikit-learn regressor) onto one or several regions' fMRI
+signals.  Steps, all chronological:
 
-1. preprocess the recording's chosen channels exactly as the live inlet will
-   (:mod:`nfd.eeg._preprocess`);
-2. place each volume on the EEG's time axis: the scanner's volume triggers in
-   the markers, or given onsets;
+1. preprocess each recording's chosen channels exactly as the live inlet
+   will (:mod:`nfd.eeg._preprocess`);
+2. place each volume on its recording's time axis: the scanner's volume
+   triggers in the markers, or given onsets;
 3. features of the window ending at each volume's time (strictly causal:
    samples at or before it): log band power at several delays, or with an
-   HRF (``--hrf``) each channel's and band's log power convolved with it,
-   one feature per channel and band (:class:`nfd.eeg.HrfKernel`);
-4. the target is detrended (a line over the run: the drift of the MR signal
-   is not something EEG can predict); the first ``train_fraction`` (80 %)
-   of the usable volumes train, the rest test; features and target are
-   z-scored with the training part's statistics;
-5. the ridge penalty is chosen by blocked K-fold cross-validation on the
-   training part (contiguous folds, no shuffling: neighbouring volumes are
-   correlated through the haemodynamic response), then the model is fitted
-   on the whole training part;
-6. Pearson r, R^2 and MSE of the held-out test part.
+   HRF (``--hrf``) each channel's and band's log power convolved with it
+   (:class:`nfd.eeg.HrfKernel`);
+4. runs: each recording is a run, and ``split`` cuts each into that many
+   contiguous runs of equal length;
+5. validation.  With a single run (one recording, ``split=1``) the first
+   ``train_fraction`` (80 %) of the usable volumes train and the rest test
+   (as nfd did before several runs).  With several runs, leave-one-run-out:
+   every run is held out in turn and the model fitted on the others; the
+   scores are given per held-out run and pooled over them;
+6. in every fit, the features and the targets are detrended alike
+   (``detrend``: ``none`` = the mean only, ``linear``, ``quadratic``; a
+   polynomial in the recording's time) and scaled to unit variance, the
+   trend and the scale fitted on the training part only and applied to the
+   held-out part (:class:`nfd.eeg._fit_cv.Scaler`);
+7. the ridge penalty is chosen inside the training part: leave one run out
+   when it holds two runs or more, else blocked ``folds``-fold (contiguous
+   folds: neighbouring volumes are correlated through the haemodynamic
+   response); a penalty at an edge of the grid is a warning (log and report);
+8. held-out r, R^2, MSE, RMSE and MAE per target, the SSIM of the predicted
+   against the measured parcel vector per volume with several targets, the
+   phase-randomised p-value of r and its 95 % interval (Fisher's z with the
+   effective number of pairs) (:mod:`nfd.eeg._fit_cv`);
+9. the model written is fitted on all the volumes (several runs; penalty by
+   leave-one-run-out over them) or on the training part (single run).
 
-The cross-validation solves every penalty at once per fold from one SVD of
-the fold's features (ridge's closed form), so hundreds of thousands of
-features cost seconds.
+The default ``detrend="none"`` keeps the held-out predictions exactly the
+live predictor's (which has no run clock to remove a trend with); with a
+trend, held-out predictions are made from features detrended with the
+training part's trend at the held-out times.
 """
 
 from __future__ import annotations
 
-import argparse
 import csv
 import math
 import os
-import sys
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import structlog
 
-from nfd.eeg._errors import EegConfigError, EegError, FitError
+from nfd.eeg._errors import EegConfigError, FitError
 from nfd.eeg._features import DEFAULT_BANDS, FeatureSpec, HrfKernel, feature_matrix
+from nfd.eeg._fit_cv import (
+    DETRENDS,
+    Scaler,
+    cv_groups,
+    effective_n,
+    fisher_interval,
+    phase_randomised_p,
+    regression_metrics,
+    ridge_path_errors,
+    ssim_per_row,
+)
 from nfd.eeg._model import EegModel
 from nfd.eeg._preprocess import PreprocessSpec, preprocess_recording
-from nfd.eeg._recording import Recording, read_recording
+from nfd.eeg._recording import Recording
 
 __all__ = [
-    "FitResult", "fit_main", "fit_model", "read_target", "volume_times_from_onsets", "volume_times_from_triggers",
+    "FitResult", "FitRun", "fit_main", "fit_model", "fit_runs", "read_target", "read_targets",
+    "volume_times_from_onsets", "volume_times_from_triggers",
 ]
 
 log = structlog.get_logger(__name__)
 
-#: Default ridge penalties tried (on z-scored features and target).
+#: Default ridge penalties tried (on scaled features and targets).
 DEFAULT_ALPHAS: tuple[float, ...] = tuple(float(a) for a in np.logspace(-2, 7, 28))
 
 
 @dataclass(frozen=True)
+class FitRun:
+    """One recording and its fMRI series, for :func:`fit_runs`.
+
+    Attributes
+    ----------
+    recording : Recording
+        The EEG, in the units the live stream will have (microvolts).
+    target : ndarray
+        ``(n_volumes,)`` or ``(n_volumes, n_targets)`` the fMRI signal per
+        volume (NaN: not used).
+    volume_times : ndarray
+        ``(n_volumes,)`` each volume's time, s from the recording's first
+        sample (NaN: not used).
+    index : ndarray or None
+        Acquisition indices (default ``0 .. n_volumes - 1``).
+    name : str
+        For the report (e.g. the file's name).
+    """
+
+    recording: Recording
+    target: np.ndarray
+    volume_times: np.ndarray
+    index: np.ndarray | None = None
+    name: str = ""
+
+
+@dataclass(frozen=True)
 class FitResult:
-    """What :func:`fit_model` made.
+    """What :func:`fit_model` and :func:`fit_runs` made.
 
     Attributes
     ----------
     model : EegModel
-        Fitted on the training part (not saved yet).
+        The fitted model (not saved yet).
     report : dict
-        Volumes used, penalty, cross-validation errors, test metrics.
+        Volumes, penalty, warnings, per-fold and pooled held-out metrics
+        (``test``: pooled, the first target's with one target, else the
+        mean over targets; ``test_per_target``; ``outer``: one entry per
+        held-out run).
     test_index : ndarray
-        Acquisition indices of the test volumes.
+        Acquisition indices of the held-out volumes, in the order of the folds.
     test_true, test_pred : ndarray
-        The detrended target and the model's prediction on them (target units).
+        The held-out target (detrended, around the training level) and its
+        prediction, target units: ``(n,)`` with one target, else ``(n, n_targets)``.
+    test_run : ndarray
+        ``(n,)`` the run of each held-out volume.
     """
 
     model: EegModel
@@ -79,6 +137,7 @@ class FitResult:
     test_index: np.ndarray
     test_true: np.ndarray
     test_pred: np.ndarray
+    test_run: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
 
 def read_target(path: str | os.PathLike[str], column: str | None = None) -> tuple[np.ndarray, np.ndarray, str]:
@@ -169,41 +228,54 @@ def volume_times_from_onsets(onsets: Sequence[float], index: np.ndarray) -> np.n
     return out
 
 
-def _ridge_cv(X: np.ndarray, y: np.ndarray, alphas: Sequence[float], folds: int) -> tuple[float, np.ndarray]:
-    """Penalty with the least mean squared error over contiguous folds; also the error per penalty."""
-    n = X.shape[0]
-    edges = np.linspace(0, n, folds + 1).round().astype(int)
-    alphas_arr = np.asarray(alphas, dtype=np.float64)
-    errors = np.zeros(alphas_arr.size)
-    for f in range(folds):
-        test = np.zeros(n, dtype=bool)
-        test[edges[f] : edges[f + 1]] = True
-        Xtr, ytr, Xte, yte = X[~test], y[~test], X[test], y[test]
-        mu, sd = Xtr.mean(axis=0), Xtr.std(axis=0)
-        sd[sd == 0] = 1.0
-        Xtr = (Xtr - mu) / sd
-        Xte = (Xte - mu) / sd
-        ym = ytr.mean()
-        U, s, Vt = np.linalg.svd(Xtr, full_matrices=False)
-        uty = U.T @ (ytr - ym)
-        proj = Xte @ Vt.T  # (n_test, rank)
-        for a, alpha in enumerate(alphas_arr):
-            coef_s = s / (s**2 + alpha) * uty
-            pred = ym + proj @ coef_s
-            errors[a] += float(np.mean((pred - yte) ** 2)) * test.sum()
-    errors /= n
-    return float(alphas_arr[int(np.argmin(errors))]), errors
+def read_targets(
+    path: str | os.PathLike[str], columns: Sequence[str] | None = None
+) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+    """Read several fMRI series (ROIs or parcels) from one TSV file.
 
+    Parameters
+    ----------
+    path : path
+        As :func:`read_target`.
+    columns : sequence of str, optional
+        The columns; default: every column but ``index`` whose values are
+        all numbers or missing (a parcel-wise series).
 
-def _metrics(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
-    resid = y - p
-    ss_tot = float(np.sum((y - y.mean()) ** 2))
-    r = float(np.corrcoef(y, p)[0, 1]) if y.size > 1 and np.std(p) > 0 and np.std(y) > 0 else math.nan
-    return {
-        "r": r,
-        "r2": 1.0 - float(np.sum(resid**2)) / ss_tot if ss_tot > 0 else math.nan,
-        "mse": float(np.mean(resid**2)),
-    }
+    Returns
+    -------
+    index : ndarray of int
+    values : ndarray
+        ``(n_rows, n_columns)``, NaN where missing.
+    columns : tuple of str
+
+    Raises
+    ------
+    FitError
+        As :func:`read_target`; no numeric column.
+    """
+    if columns is None:
+        p = Path(path)
+        try:
+            header = p.read_text(encoding="utf-8").split("\n", 1)[0].rstrip("\r").split("\t")
+        except OSError as exc:
+            raise FitError(f"cannot read the fMRI time series {p}: {exc}") from exc
+        columns = []
+        for c in header:
+            if c == "index":
+                continue
+            try:
+                read_target(p, c)
+            except FitError:
+                continue
+            columns.append(c)
+        if not columns:
+            raise FitError(f"{p}: no numeric column to model (columns: {header})")
+    index = np.zeros(0, dtype=np.int64)
+    values = []
+    for c in columns:
+        index, v, _ = read_target(path, c)
+        values.append(v)
+    return index, np.column_stack(values), tuple(columns)
 
 
 def fit_model(
@@ -212,60 +284,32 @@ def fit_model(
     volume_times: np.ndarray,
     *,
     index: np.ndarray | None = None,
-    channels: Sequence[str] | None = None,
-    preprocess: PreprocessSpec | None = None,
-    window: float | None = None,
-    bands: Sequence[Sequence[float]] = DEFAULT_BANDS,
-    rate: float = 4.0,
-    delays: Sequence[float] = (),
-    gamma: float = 1.0,
-    hrf: HrfKernel | None = None,
-    alphas: Sequence[float] = DEFAULT_ALPHAS,
-    folds: int = 5,
-    train_fraction: float = 0.8,
-    detrend: Literal["linear", "none"] = "linear",
     target_name: str = "target",
-    sources: dict[str, str] | None = None,
+    target_names: Sequence[str] | None = None,
+    **options: Any,
 ) -> FitResult:
-    """Fit an EEG-fingerprint ridge model (steps in the module docstring).
+    """Fit an EEG-fingerprint model on one recording (steps in the module docstring).
 
     Parameters
     ----------
     recording : Recording
         The EEG, in the units the live stream will have (microvolts).
     target : ndarray
-        ``(n_volumes,)`` the fMRI signal per volume (NaN: not used).
+        ``(n_volumes,)`` the fMRI signal per volume, or ``(n_volumes,
+        n_targets)`` several (NaN: not used).
     volume_times : ndarray
         ``(n_volumes,)`` each volume's acquisition time, s from the
         recording's first sample (NaN: not used).
     index : ndarray, optional
-        Acquisition indices of the volumes (for the report; default 0..n-1).
-    channels : sequence of str, optional
-        EEG channels to use (default: all the recording's).
-    preprocess : PreprocessSpec, optional
-        Default: decimate to the integer fraction of the recording's rate
-        nearest 250 Hz, no other filter.
-    window : float, optional
-        EEG window before each volume, s; default 12 s, or with ``hrf`` the
-        shortest window holding all its taps
-        (:meth:`nfd.eeg.HrfKernel.covering_window`).
-    bands, rate, delays, gamma
-        See :class:`nfd.eeg.FeatureSpec`.
-    hrf : HrfKernel, optional
-        Convolve the log band power with this response (sampled at ``rate``)
-        instead of using the delays as separate features.
-    alphas : sequence of float
-        Ridge penalties to choose from (on z-scored data).
-    folds : int
-        Cross-validation folds on the training part (>= 2).
-    train_fraction : float
-        Fraction of the usable volumes (the first ones) used for training.
-    detrend : {"linear", "none"}
-        Remove a line fitted over all usable volumes from the target.
+        Acquisition indices of the volumes (default 0..n-1).
     target_name : str
-        Name of the target (for the metadata).
-    sources : dict, optional
-        File names etc. recorded in the model's metadata.
+        Name of a single target.
+    target_names : sequence of str, optional
+        Names of several targets (default ``target_0``, ...).
+    **options
+        Of :func:`fit_runs` (channels, preprocess, window, bands, rate,
+        delays, gamma, hrf, feature_options, alphas, folds, train_fraction,
+        detrend, split, estimator, sources, n_surrogates).
 
     Returns
     -------
@@ -274,69 +318,272 @@ def fit_model(
     Raises
     ------
     FitError
-        Unknown channels, fewer than ``2 * folds`` usable training volumes,
-        mismatched lengths, a window shorter than the HRF, delays with an HRF.
+        See :func:`fit_runs`.
     """
-    target, volume_times, index = _check_volumes(target, volume_times, index)
-    _check_training(detrend, train_fraction, folds)
-    if preprocess is None:
-        preprocess = PreprocessSpec(fs=_default_fs(recording.fs))
-    data, times, spec = _preprocessed(
-        recording, _channel_names(recording, channels), preprocess,
-        window=window, bands=bands, rate=rate, delays=delays, gamma=gamma, hrf=hrf,
+    y = np.asarray(target, dtype=np.float64)
+    if target_names is None:
+        target_names = (target_name,) if y.ndim == 1 else tuple(f"target_{k}" for k in range(y.shape[-1]))
+    return fit_runs([FitRun(recording, y, volume_times, index, str(recording.source))], target_names=target_names,
+                    **options)
+
+
+def fit_runs(
+    runs: Sequence[FitRun],
+    *,
+    target_names: Sequence[str],
+    channels: Sequence[str] | None = None,
+    preprocess: PreprocessSpec | None = None,
+    window: float | None = None,
+    bands: Sequence[Sequence[float]] = DEFAULT_BANDS,
+    rate: float = 4.0,
+    delays: Sequence[float] = (),
+    gamma: float = 1.0,
+    hrf: HrfKernel | None = None,
+    feature_options: Mapping[str, Any] | None = None,
+    alphas: Sequence[float] = DEFAULT_ALPHAS,
+    folds: int = 5,
+    train_fraction: float = 0.8,
+    detrend: str = "none",
+    split: int = 1,
+    estimator: Any = None,
+    sources: Mapping[str, str] | None = None,
+    n_surrogates: int = 1000,
+) -> FitResult:
+    """Fit an EEG-fingerprint model on one or several recordings (steps in the module docstring).
+
+    Parameters
+    ----------
+    runs : sequence of FitRun
+        The recordings with their fMRI series (same channels and rate).
+    target_names : sequence of str
+        One name per target column.
+    channels : sequence of str, optional
+        EEG channels to use (default: all the first recording's).
+    preprocess : PreprocessSpec, optional
+        Default: decimate to the integer fraction of the rate nearest 250 Hz.
+    window : float, optional
+        EEG window before each volume, s; default 12 s, or with ``hrf`` the
+        shortest window holding all its taps.
+    bands, rate, delays, gamma, hrf
+        See :class:`nfd.eeg.FeatureSpec`.
+    feature_options : mapping, optional
+        More :class:`nfd.eeg.FeatureSpec` fields (e.g. ``power``, ``average_s``).
+    alphas : sequence of float
+        Ridge penalties to choose from (on scaled data).
+    folds : int
+        Blocked folds for the penalty when the training part is one run (>= 2).
+    train_fraction : float
+        With a single run: the first fraction of the usable volumes that trains.
+    detrend : {"none", "linear", "quadratic"}
+        Trend removed from the features and the targets alike (fitted on the
+        training part).
+    split : int
+        Cut each recording into this many contiguous runs (>= 1).
+    estimator : sklearn regressor, optional
+        Unfitted; cloned for every fit (default: ridge with the penalty
+        chosen by cross-validation).  Wrapped in
+        :class:`sklearn.multioutput.MultiOutputRegressor` for several targets
+        when it does not take several itself.
+    sources : mapping, optional
+        File names etc. recorded in the model's metadata.
+    n_surrogates : int
+        Phase-randomised surrogates for the p-value of r (0: none).
+
+    Returns
+    -------
+    FitResult
+
+    Raises
+    ------
+    FitError
+        Unknown channels, too few usable volumes, mismatched lengths or
+        recordings, a window shorter than the HRF, delays with an HRF, bad options.
+    """
+    _check_training(detrend, train_fraction, folds, split)
+    names = tuple(str(n) for n in target_names)
+    data = _run_features(
+        runs, names, channels=channels, preprocess=preprocess, window=window, bands=bands, rate=rate,
+        delays=delays, gamma=gamma, hrf=hrf, feature_options=feature_options or {}, split=split,
     )
-    X, y, idx, tv, n_short = _windowed_volumes(data, times, spec, target, volume_times, index)
-    n = y.size
-    n_train = _n_train(n, n_short, window=spec.window, train_fraction=train_fraction, folds=folds)
-    if detrend == "linear":  # the target is the ROI signal without its drift, which EEG cannot predict
-        y = y - np.polyval(np.polyfit(tv, y, 1), tv) + float(np.mean(y))
-    Xtr, ytr = X[:n_train], y[:n_train]
-    alpha, cv_errors = _ridge_cv(Xtr, ytr, alphas, folds)
-    estimator, mu, sd, y_mean, y_std = _fit_ridge(Xtr, ytr, alpha)
-    report: dict[str, Any] = {
-        **_volume_counts(int(target.size), n, n_short, n_train, int(idx[n_train])),
-        "n_features": spec.n_features,
-        "alpha": alpha, "alphas": [float(a) for a in alphas],
-        "cv_mse": [float(e) for e in cv_errors],
-        "folds": folds,
-        "detrend": detrend,
-        **{f"sources_{k}": v for k, v in (sources or {}).items()},
-    }
+    settings = _Settings(alphas=tuple(float(a) for a in alphas), folds=folds, degree=DETRENDS[detrend],
+                         estimator=estimator, n_surrogates=n_surrogates)
+    if np.unique(data.run).size == 1:
+        n_train = _n_train(data.y.shape[0], data.n_short, window=data.spec.window, train_fraction=train_fraction,
+                           folds=folds)
+        outer = [np.arange(data.y.shape[0]) >= n_train]
+    else:
+        outer = [data.run == g for g in np.unique(data.run)]
+    fits = [_fold_fit(data, ~test, settings) for test in outer]
+    held = [(test, fit.predict(data, test)) for test, fit in zip(outer, fits, strict=True)]
+    final = fits[0] if len(outer) == 1 else _fold_fit(data, np.ones(data.y.shape[0], dtype=bool), settings)
+    report = _report(data, outer, fits, held, final, settings, detrend=detrend, sources=sources or {})
     model = EegModel.create(
-        estimator, spec, preprocess, feature_mean=mu, feature_std=sd,
-        target={"name": target_name, "detrend": detrend, "mean": y_mean, "std": y_std},
-        source_rate=recording.fs, training=report,
+        final.estimator, data.spec, data.preprocess, feature_mean=final.sx.mean, feature_std=final.sx.scale,
+        target={"names": list(names), "detrend": detrend, "mean": final.sy.mean, "std": final.sy.scale},
+        source_rate=data.source_rate, training=report,
     )
-    pred_test = model.predict_features(X[n_train:])
-    report["train"] = _metrics(ytr, model.predict_features(Xtr))
-    report["test"] = _metrics(y[n_train:], pred_test)
-    model.metadata["training"] = report
+    test_all = np.concatenate([np.flatnonzero(t) for t in outer])
+    true = np.concatenate([final_true for _, (final_true, _) in held])
+    pred = np.concatenate([p for _, (_, p) in held])
+    single = len(names) == 1
     log.info(
-        "eeg_model_fitted", volumes=n, features=spec.n_features, alpha=alpha,
-        test_r=round(report["test"]["r"], 4), test_r2=round(report["test"]["r2"], 4),
+        "eeg_model_fitted", volumes=int(data.y.shape[0]), runs=len(outer), features=data.spec.n_features,
+        alpha=final.alpha, test_r=round(report["test"]["r"], 4), test_r2=round(report["test"]["r2"], 4),
     )
-    return FitResult(model=model, report=report, test_index=idx[n_train:], test_true=y[n_train:], test_pred=pred_test)
+    return FitResult(
+        model=model, report=report, test_index=data.index[test_all],
+        test_true=true[:, 0] if single else true, test_pred=pred[:, 0] if single else pred,
+        test_run=data.run[test_all],
+    )
+
+
+@dataclass(frozen=True)
+class _Settings:
+    """How every fold is fitted: the penalties, inner folds, trend degree, estimator and null surrogates."""
+
+    alphas: tuple[float, ...]
+    folds: int
+    degree: int
+    estimator: Any
+    n_surrogates: int
+
+
+@dataclass(frozen=True)
+class _RunData:
+    """The usable volumes of all runs, in run then time order: features, targets, times (s), runs, indices."""
+
+    X: np.ndarray
+    y: np.ndarray
+    t: np.ndarray
+    run: np.ndarray
+    index: np.ndarray
+    spec: FeatureSpec
+    preprocess: PreprocessSpec
+    source_rate: float
+    n_given: int
+    n_short: int
+    names: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class _Fold:
+    """One fitted fold: penalty (None for a given estimator), its CV errors, the estimator and the scalers."""
+
+    alpha: float | None
+    errors: np.ndarray | None
+    estimator: Any
+    sx: Scaler
+    sy: Scaler
+
+    def predict(self, data: _RunData, part: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The detrended measured targets and the predictions ``(n, n_targets)`` of ``part``, target units."""
+        t = data.t[part]
+        z = np.asarray(self.estimator.predict(self.sx.transform(t, data.X[part])), dtype=np.float64)
+        pred = self.sy.restore(z.reshape(t.size, -1))
+        return self.sy.restore(self.sy.transform(t, data.y[part])), pred
+
+
+def _fold_fit(data: _RunData, train: np.ndarray, settings: _Settings) -> _Fold:
+    """Scale, choose the penalty (ridge) inside ``train``, and fit on it."""
+    t, X, Y = data.t[train], data.X[train], data.y[train]
+    sx, sy = Scaler.fit(t, X, settings.degree), Scaler.fit(t, Y, settings.degree)
+    alpha: float | None = None
+    errors = None
+    if settings.estimator is None:
+        from sklearn.linear_model import Ridge  # scikit-learn takes a second to import: only when training
+
+        groups = cv_groups(data.run[train], settings.folds)
+        errors = ridge_path_errors(X, Y, t, groups, settings.alphas, settings.degree)
+        alpha = settings.alphas[int(np.argmin(errors))]
+        estimator: Any = Ridge(alpha=alpha)
+    else:
+        estimator = _clone_for(settings.estimator, Y.shape[1])
+    Zy = sy.transform(t, Y)
+    estimator.fit(sx.transform(t, X), Zy[:, 0] if Zy.shape[1] == 1 else Zy)
+    return _Fold(alpha=alpha, errors=errors, estimator=estimator, sx=sx, sy=sy)
+
+
+def _clone_for(estimator: Any, n_targets: int) -> Any:
+    """An unfitted copy of ``estimator``, wrapped for several targets when it takes only one."""
+    from sklearn.base import clone
+    from sklearn.multioutput import MultiOutputRegressor
+    from sklearn.utils import get_tags
+
+    try:
+        est = clone(estimator)
+        multi = bool(get_tags(est).target_tags.multi_output)
+    except Exception as exc:  # clone and the tags fail in many ways on foreign objects
+        raise FitError(f"estimator {estimator!r} cannot be cloned as a scikit-learn estimator: {exc}") from exc
+    return MultiOutputRegressor(est) if n_targets > 1 and not multi else est
+
+
+def _run_features(
+    runs: Sequence[FitRun],
+    names: tuple[str, ...],
+    *,
+    channels: Sequence[str] | None,
+    preprocess: PreprocessSpec | None,
+    split: int,
+    **feature_settings: Any,
+) -> _RunData:
+    """Features and targets of every run's usable volumes, each recording cut into ``split`` runs."""
+    if not runs:
+        raise FitError("no recording to fit, expected at least one EEG recording with its fMRI series")
+    first = runs[0].recording
+    chosen = _channel_names(first, channels)
+    preprocess = preprocess if preprocess is not None else PreprocessSpec(fs=_default_fs(first.fs))
+    parts: list[tuple[np.ndarray, ...]] = []
+    spec: FeatureSpec | None = None
+    n_given = n_short = 0
+    for k, run in enumerate(runs):
+        target, times, index = _check_volumes(run.target, run.volume_times, run.index, len(names))
+        data, sample_times, run_spec = _preprocessed(
+            run.recording, _channel_names(run.recording, chosen), preprocess, **feature_settings
+        )
+        if spec is not None and run_spec != spec:
+            raise FitError(f"{run.name or k}: its rate {run_spec.fs:g} Hz differs from the first recording's "
+                           f"{spec.fs:g} Hz, expected recordings at the same rate")
+        spec = run_spec
+        X, y, idx, tv, short = _windowed_volumes(data, sample_times, spec, target, times, index)
+        labels = k * split + np.minimum(split - 1, np.arange(y.shape[0]) * split // max(1, y.shape[0]))
+        parts.append((X, y, tv, labels, idx))
+        n_given += target.shape[0]
+        n_short += short
+    assert spec is not None
+    X, y, t, run_labels, index = (np.concatenate([p[i] for p in parts]) for i in range(5))
+    counts = np.bincount(run_labels, minlength=len(runs) * split)
+    if len(runs) * split > 1 and counts.min() < 3:
+        raise FitError(f"runs of {counts.tolist()} usable volumes: too few (at least 3 per run), expected "
+                       "fewer runs (--runs) or longer recordings")
+    return _RunData(X=X, y=y, t=t, run=run_labels, index=index, spec=spec, preprocess=preprocess,
+                    source_rate=float(first.fs), n_given=n_given, n_short=n_short, names=names)
 
 
 def _check_volumes(
-    target: np.ndarray, volume_times: np.ndarray, index: np.ndarray | None
+    target: np.ndarray, volume_times: np.ndarray, index: np.ndarray | None, n_targets: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The target (signal units), volume times (s) and acquisition indices as equal-length 1-D arrays."""
+    """The targets ``(n, n_targets)`` (signal units), volume times (s) and acquisition indices ``(n,)``."""
     target = np.asarray(target, dtype=np.float64)
     volume_times = np.asarray(volume_times, dtype=np.float64)
-    if target.shape != volume_times.shape or target.ndim != 1:
-        raise FitError(f"target {target.shape} and volume_times {volume_times.shape} must be equal-length 1-D arrays")
-    return target, volume_times, np.arange(target.size) if index is None else np.asarray(index)
+    if target.ndim == 1:
+        target = target[:, None]
+    if target.ndim != 2 or volume_times.ndim != 1 or target.shape[0] != volume_times.size:
+        raise FitError(f"target {target.shape} and volume_times {volume_times.shape} must have one row per volume")
+    if target.shape[1] != n_targets:
+        raise FitError(f"target has {target.shape[1]} columns for {n_targets} target names")
+    return target, volume_times, np.arange(target.shape[0]) if index is None else np.asarray(index)
 
 
-def _check_training(detrend: str, train_fraction: float, folds: int) -> None:
-    """Refuse an unknown detrending, a training fraction outside (0, 1) and fewer than 2 folds."""
-    if detrend not in ("linear", "none"):
-        raise FitError(f"detrend must be 'linear' or 'none', got {detrend!r}")
+def _check_training(detrend: str, train_fraction: float, folds: int, split: int) -> None:
+    """Refuse an unknown detrending, a training fraction outside (0, 1), fewer than 2 folds or 1 run."""
+    if detrend not in DETRENDS:
+        raise FitError(f"detrend must be one of {sorted(DETRENDS)}, got {detrend!r}")
     if not (0 < train_fraction < 1):
         raise FitError(f"train_fraction must be in (0, 1), got {train_fraction}")
     if folds < 2:
         raise FitError(f"folds must be >= 2, got {folds}")
+    if not (isinstance(split, int) and split >= 1):
+        raise FitError(f"runs per recording must be an integer >= 1, got {split!r}")
 
 
 def _default_fs(fs: float) -> float:
@@ -364,6 +611,7 @@ def _preprocessed(
     delays: Sequence[float],
     gamma: float,
     hrf: HrfKernel | None,
+    feature_options: Mapping[str, Any],
 ) -> tuple[np.ndarray, np.ndarray, FeatureSpec]:
     """The channels ``names`` preprocessed, their sample times (s from the recording's start), the features.
 
@@ -381,9 +629,9 @@ def _preprocessed(
             window = 12.0 if hrf is None else hrf.covering_window(fs_out)
         spec = FeatureSpec(
             channels=tuple(names), fs=fs_out, window=window, bands=tuple((lo, hi) for lo, hi in bands), rate=rate,
-            delays=tuple(delays), gamma=gamma, hrf=hrf,
+            delays=tuple(delays), gamma=gamma, hrf=hrf, **feature_options,
         )
-    except EegConfigError as exc:
+    except (EegConfigError, TypeError) as exc:
         raise FitError(f"feature settings: {exc}") from None
     factor = round(recording.fs / fs_out)
     return data, np.arange(data.shape[0]) * factor / recording.fs, spec
@@ -402,11 +650,11 @@ def _windowed_volumes(
     Returns
     -------
     X, y, index, times : ndarray
-        Their features, target values, acquisition indices and times (s).
+        Their features, targets ``(n, n_targets)``, acquisition indices and times (s).
     n_short : int
         Volumes with a target and a time but no whole window (before the EEG starts or after it ends).
     """
-    usable = np.isfinite(target) & np.isfinite(volume_times)
+    usable = np.isfinite(target).all(axis=1) & np.isfinite(volume_times)
     X, valid = feature_matrix(data, times, np.where(usable, volume_times, -np.inf), spec)
     keep = usable & valid
     n_short = int(np.count_nonzero(usable & ~valid))
@@ -438,194 +686,119 @@ def _volume_counts(given: int, used: int, without_window: int, train: int, first
     }
 
 
-def _fit_ridge(X: np.ndarray, y: np.ndarray, alpha: float) -> tuple[Any, np.ndarray, np.ndarray, float, float]:
-    """Ridge with penalty ``alpha`` on z-scored ``X`` and ``y``; also the features' and target's mean and std."""
-    from sklearn.linear_model import Ridge  # scikit-learn takes a second to import: only when training
+def _report(
+    data: _RunData,
+    outer: list[np.ndarray],
+    fits: list[_Fold],
+    held: list[tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]],
+    final: _Fold,
+    settings: _Settings,
+    *,
+    detrend: str,
+    sources: Mapping[str, str],
+) -> dict[str, Any]:
+    """The training report: volumes, penalties and warnings, metrics per held-out run and pooled."""
+    n = data.y.shape[0]
+    first_test = int(np.flatnonzero(outer[0])[0])
+    n_train = int(np.count_nonzero(~outer[0])) if len(outer) == 1 else n
+    report: dict[str, Any] = {
+        **_volume_counts(data.n_given, n, data.n_short, n_train, int(data.index[first_test])),
+        "volumes_test": int(sum(int(t.sum()) for t in outer)),
+        "n_features": data.spec.n_features,
+        "runs": len(outer),
+        "validation": "holdout" if len(outer) == 1 else "leave-one-run-out",
+        "targets": list(data.names),
+        "estimator": _estimator_name(final.estimator),
+        "alpha": final.alpha, "alphas": list(settings.alphas),
+        "cv_mse": None if final.errors is None else [float(e) for e in final.errors],
+        "folds": settings.folds,
+        "detrend": detrend,
+        **{f"sources_{k}": v for k, v in sources.items()},
+    }
+    report["outer"] = [
+        _fold_report(int(data.run[test][0]) if len(outer) > 1 else None, fit, true, pred, data.names)
+        for test, fit, (_, (true, pred)) in zip(outer, fits, held, strict=True)
+    ]
+    true = np.concatenate([tp[0] for _, tp in held])
+    pred = np.concatenate([tp[1] for _, tp in held])
+    groups = np.concatenate([np.full(int(t.sum()), k) for k, t in enumerate(outer)])
+    per_target = {
+        name: {**regression_metrics(true[:, j], pred[:, j]), **_r_inference(true[:, j], pred[:, j], groups, settings)}
+        for j, name in enumerate(data.names)
+    }
+    report["test_per_target"] = per_target
+    report["test"] = _combined(per_target)
+    if len(data.names) > 1:
+        report["test"]["ssim"] = float(np.mean(np.concatenate([
+            ssim_per_row(t, p) for _, (t, p) in held
+        ])))
+    train = ~outer[0] if len(outer) == 1 else np.ones(n, dtype=bool)
+    report["train"] = _combined({
+        name: regression_metrics(*(a[:, j] for a in final.predict(data, train))) for j, name in enumerate(data.names)
+    })
+    report["warnings"] = _edge_warnings(final, fits, settings.alphas)
+    for w in report["warnings"]:
+        log.warning("eeg_fit_penalty_at_edge", message=w)
+    return report
 
-    mu, sd = X.mean(axis=0), X.std(axis=0)
-    sd[sd == 0] = 1.0
-    y_mean, y_std = float(y.mean()), float(y.std()) or 1.0
-    estimator = Ridge(alpha=alpha).fit((X - mu) / sd, (y - y_mean) / y_std)
-    return estimator, mu, sd, y_mean, y_std
+
+def _fold_report(
+    run: int | None, fit: _Fold, true: np.ndarray, pred: np.ndarray, names: tuple[str, ...]
+) -> dict[str, Any]:
+    """One held-out run's entry: run, volumes, penalty, metrics per target and (several targets) mean SSIM."""
+    metrics = {name: regression_metrics(true[:, j], pred[:, j]) for j, name in enumerate(names)}
+    return {
+        "run": run, "volumes": int(true.shape[0]), "alpha": fit.alpha,
+        "metrics": metrics,
+        "ssim": float(np.mean(ssim_per_row(true, pred))) if len(names) > 1 else None,
+    }
 
 
-def _float_list(text: str, what: str) -> list[float]:
-    try:
-        return [float(v) for v in text.replace(";", ",").split(",") if v.strip()]
-    except ValueError:
-        raise EegConfigError(f"{what}: expected comma-separated numbers, got {text!r}") from None
-
-
-def _bands(text: str) -> list[tuple[float, float]]:
-    out = []
-    for part in text.split(","):
-        try:
-            lo, hi = part.split("-")
-            out.append((float(lo), float(hi)))
-        except ValueError:
-            raise EegConfigError(f"--bands: expected LOW-HIGH pairs in Hz separated by commas, got {part!r}") from None
+def _r_inference(y: np.ndarray, p: np.ndarray, groups: np.ndarray, settings: _Settings) -> dict[str, Any]:
+    """The phase-randomised p-value of r, the effective number of pairs and r's 95 % interval."""
+    r = float(np.corrcoef(y, p)[0, 1]) if np.std(y) > 0 and np.std(p) > 0 else math.nan
+    n_eff = effective_n(y, p)
+    lo, hi = fisher_interval(r, n_eff)
+    out: dict[str, Any] = {"n_eff": n_eff, "r_ci95": [lo, hi], "p_phase": None, "n_surrogates": settings.n_surrogates}
+    if settings.n_surrogates > 0 and math.isfinite(r):
+        out["p_phase"] = phase_randomised_p(y, p, groups, settings.n_surrogates)[0]
     return out
 
 
-def _read_onsets(path: Path) -> list[float]:
-    values = []
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise FitError(f"cannot read onsets {path}: {exc}") from exc
-    for k, line in enumerate(lines, start=1):
-        text = line.split("#", 1)[0].strip()
-        if not text:
-            continue
-        try:
-            values.append(float(text))
-        except ValueError:
-            raise FitError(f"{path}, line {k}: expected one onset in seconds per line, got {line!r}") from None
-    return values
+def _combined(per_target: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """One target's metrics, or the mean of each metric over several targets."""
+    values = list(per_target.values())
+    if len(values) == 1:
+        return dict(values[0])
+    keys = ("r", "r2", "mse", "rmse", "mae")
+    return {k: float(np.mean([v[k] for v in values])) for k in keys}
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="nfd eeg fit",
-        description="Train an EEG-fingerprint model (ridge regression of an fMRI ROI signal on EEG band power).",
+def _edge_warnings(final: _Fold, fits: list[_Fold], alphas: Sequence[float]) -> list[str]:
+    """A warning when the chosen ridge penalty is the grid's smallest or largest."""
+    if final.alpha is None or len(alphas) < 3:
+        return []
+    lo, hi = min(alphas), max(alphas)
+    edge = [f.alpha for f in fits if f.alpha in (lo, hi)]
+    if final.alpha not in (lo, hi) and not edge:
+        return []
+    which = "smallest" if final.alpha == lo else "largest" if final.alpha == hi else "inner"
+    text = (
+        f"ridge penalty {final.alpha:.4g} is the {which} of the grid [{lo:.4g}, {hi:.4g}] "
+        f"(at an edge in {len(edge)} of {len(fits)} held-out folds): the best may lie outside it, widen --alphas"
     )
-    p.add_argument("eeg", type=Path, help="EEG recording: .vhdr, .edf, .bdf, .gdf, .set, .fif or .xdf")
-    p.add_argument("timeseries", type=Path, help="fMRI ROI series, TSV (e.g. nfd's timeseries.tsv)")
-    p.add_argument("-o", "--output", type=Path, required=True, help="model file to write (.joblib)")
-    p.add_argument("--column", default=None, help="TSV column to model (default: the only roi_* column)")
-    p.add_argument("--channels", default=None, help="comma-separated EEG channels (default: all)")
-    p.add_argument("--stream", default=None, help="XDF: name of the EEG stream")
-    align = p.add_mutually_exclusive_group(required=True)
-    align.add_argument("--trigger", help="marker label of the scanner's volume trigger (e.g. R128)")
-    align.add_argument("--onsets", type=Path, help="text file: each volume's onset in s, one per line from volume 0")
-    align.add_argument("--tr", type=float, help="repetition time, s (volumes at --first-onset + index * TR)")
-    p.add_argument("--first-onset", type=float, default=0.0, help="with --tr: volume 0's time in the EEG, s")
-    p.add_argument(
-        "--first-trigger-index", type=int, default=0,
-        help="with --trigger: acquisition index of the recording's first trigger (default 0)",
-    )
-    p.add_argument("--fs", type=float, default=None, help="rate after decimation, Hz (default: nearest 250 Hz)")
-    p.add_argument("--bandpass", type=float, nargs=2, metavar=("LOW", "HIGH"), default=None, help="Hz")
-    p.add_argument("--notch", type=float, action="append", default=[], help="notch frequency, Hz (repeatable)")
-    p.add_argument(
-        "--window", type=float, default=None,
-        help="EEG window before each volume, s (default 12; with --hrf: the HRF's length)",
-    )
-    p.add_argument("--rate", type=float, default=4.0, help="band-power rate within the window, Hz (default 4)")
-    p.add_argument("--bands", default=None, help="LOW-HIGH,... in Hz (default: 10 bands from 0.5 to 45 Hz)")
-    p.add_argument("--delays", default=None, help="comma-separated delays in s (default: every 1/rate in the window)")
-    p.add_argument("--gamma", type=float, default=1.0, help="Stockwell window width factor (default 1)")
-    p.add_argument(
-        "--hrf", default=None, metavar="FILE|canonical",
-        help="convolve each channel's and band's log power with this HRF (a TSV of time_s and values, e.g. "
-        "nfd hrf estimate's; or SPM's canonical): one feature per channel and band, instead of --delays",
-    )
-    p.add_argument("--hrf-column", default=None, help="with --hrf FILE: the file's column (parcel) to use")
-    p.add_argument("--folds", type=int, default=5, help="cross-validation folds (default 5)")
-    p.add_argument("--train-fraction", type=float, default=0.8, help="first fraction used to train (default 0.8)")
-    p.add_argument("--detrend", choices=("linear", "none"), default="linear", help="target detrending")
-    return p
+    return [text]
 
 
-def _option_clash(args: argparse.Namespace) -> str | None:
-    """What is wrong with the combination of --hrf, --hrf-column and --delays (None if nothing)."""
-    if args.hrf is not None and args.delays is not None:
-        return "--hrf and --delays are exclusive (the HRF's taps are the delays), expected one of them"
-    if args.hrf_column is not None and (args.hrf is None or args.hrf == "canonical"):
-        return f"--hrf-column {args.hrf_column} without an HRF file, expected --hrf FILE with it"
-    return None
-
-
-def _hrf_kernel(hrf: str | None, column: str | None, rate: float) -> HrfKernel | None:
-    """``--hrf``'s kernel at the band-power rate (Hz): SPM's canonical HRF, a file's column, or None.
-
-    Raises
-    ------
-    FitError
-        The file is unreadable or malformed, or lacks the column (the reader's message).
-    """
-    if hrf is None:
-        return None
-    try:
-        return HrfKernel.canonical(rate) if hrf == "canonical" else HrfKernel.from_file(hrf, rate, column)
-    except EegConfigError as exc:
-        raise FitError(f"--hrf: {exc}") from None
-
-
-def _report_text(result: FitResult, sha256: str, path: Path) -> str:
-    r = result.report
-    spec = result.model.spec
-    if spec.hrf is None:
-        temporal = f"{len(spec.delays)} delays"
-    else:
-        column = "" if spec.hrf.column is None else f" column {spec.hrf.column}"
-        temporal = f"HRF {spec.hrf.source}{column} ({spec.hrf.n_taps} taps over {spec.hrf.length:g} s)"
-    lines = [
-        f"nfd EEG-fingerprint model {path.name}",
-        f"sha256 {sha256}",
-        (
-            f"channels {', '.join(spec.channels)}; {spec.fs:g} Hz; window {spec.window:g} s; rate {spec.rate:g} Hz; "
-            f"{len(spec.bands)} bands; {temporal}; {spec.n_features} features"
-        ),
-        (
-            f"volumes: {r['volumes_used']} used ({r['volumes_train']} train, {r['volumes_test']} test from index "
-            f"{r['first_test_index']}), {r['volumes_without_window']} without a whole EEG window"
-        ),
-        f"ridge alpha {r['alpha']:.4g} (chosen by {r['folds']}-fold blocked cross-validation on the training part)",
-        f"train: r {r['train']['r']:.3f}  R2 {r['train']['r2']:.3f}  MSE {r['train']['mse']:.4g}",
-        f"test:  r {r['test']['r']:.3f}  R2 {r['test']['r2']:.3f}  MSE {r['test']['mse']:.4g}",
-    ]
-    return "\n".join(lines) + "\n"
+def _estimator_name(estimator: Any) -> str:
+    """``module.Class`` of the estimator (and of the one a multi-output wrapper holds)."""
+    inner = getattr(estimator, "estimator", None)
+    name = f"{type(estimator).__module__}.{type(estimator).__name__}"
+    return name if inner is None else f"{name}({type(inner).__module__}.{type(inner).__name__})"
 
 
 def fit_main(argv: Sequence[str] | None = None) -> int:
-    """``nfd eeg fit EEG TIMESERIES -o MODEL``: train, write the model, its metadata and a report.
+    """``nfd eeg fit``: see :func:`nfd.eeg._fit_cli.main`."""
+    from nfd.eeg._fit_cli import main
 
-    Writes ``MODEL``, ``MODEL.json`` (metadata and SHA-256) and
-    ``MODEL.report.txt``; prints the report (with the SHA-256 to pin in the
-    configuration).
-
-    Returns
-    -------
-    int
-        0 on success; 2 on unusable input (one line on standard error).
-    """
-    args = _parser().parse_args(list(argv) if argv is not None else None)
-    clash = _option_clash(args)
-    if clash is not None:
-        print(f"nfd eeg fit: {clash}", file=sys.stderr)
-        return 2
-    try:
-        hrf = _hrf_kernel(args.hrf, args.hrf_column, args.rate)
-        recording = read_recording(args.eeg, stream=args.stream)
-        index, values, column = read_target(args.timeseries, args.column)
-        if args.trigger is not None:
-            times = volume_times_from_triggers(recording, args.trigger, index, args.first_trigger_index)
-        elif args.onsets is not None:
-            times = volume_times_from_onsets(_read_onsets(args.onsets), index)
-        else:
-            if not (args.tr > 0):
-                raise FitError(f"--tr must be > 0 s, got {args.tr}")
-            times = args.first_onset + index * args.tr
-        preprocess = PreprocessSpec(
-            fs=args.fs if args.fs is not None else _default_fs(recording.fs),
-            bandpass=None if args.bandpass is None else tuple(args.bandpass),
-            notch=tuple(args.notch),
-        )
-        result = fit_model(
-            recording, values, times, index=index,
-            channels=None if args.channels is None else [c.strip() for c in args.channels.split(",") if c.strip()],
-            preprocess=preprocess, window=args.window, rate=args.rate,
-            bands=DEFAULT_BANDS if args.bands is None else _bands(args.bands),
-            delays=() if args.delays is None else _float_list(args.delays, "--delays"),
-            gamma=args.gamma, hrf=hrf, folds=args.folds, train_fraction=args.train_fraction, detrend=args.detrend,
-            target_name=column, sources={"eeg": str(args.eeg), "timeseries": str(args.timeseries)},
-        )
-        sha = result.model.save(args.output)
-    except (EegError, OSError) as exc:
-        print(f"nfd eeg fit: error: {exc}", file=sys.stderr)
-        return 2
-    text = _report_text(result, sha, args.output)
-    args.output.with_name(args.output.name + ".report.txt").write_text(text, encoding="utf-8")
-    sys.stdout.write(text)
-    return 0
+    return main(argv)
