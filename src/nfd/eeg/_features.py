@@ -22,6 +22,17 @@ Goldman et al. 2002, NeuroReport 13:2487; Laufs et al. 2003, PNAS 100:11053),
 the form of Meir-Hasson et al.'s model with the response fixed, which needs
 one coefficient per channel and band instead of one per delay.
 
+The band power at each delay can instead be averaged (``average_s``): the
+log of the mean Stockwell power over the ``average_s`` seconds ending at the
+delay (the log of the mean rather than the mean of the log, so that the three
+estimators below estimate the same quantity, the span's band power, and differ
+only in how; a mean of logs would also be a linear combination of the
+instantaneous features a ridge already sees).  Or it is estimated from the
+``average_s`` seconds of EEG ending at the delay (``power``): Welch's method
+or Thomson's multitaper PSD integrated over the band
+(:class:`nfd.eeg.SpanPower`).  Every delay plus the span must fit in the
+window.
+
 The feature vector is ordered channel, then band, then delay
 (:meth:`FeatureSpec.feature_names`).  The same function serves training
 (:func:`feature_matrix`, windows ending at each volume's time) and live

@@ -13,7 +13,9 @@ while there is no usable window, with :attr:`EegPredictor.status` saying why:
 ``stale``
     the newest sample is older than ``stale_after`` seconds (EEG missing now).
 
-It is blocking (about 5-10 ms for 32 channels, 12 s, 10 bands): call it
+It is blocking (about 5-10 ms for 32 channels, 12 s, 10 bands, 48 delays;
+as much with the band power averaged over 2 s, with Welch's or with
+multitaper power over 2 s spans; a 4 s multitaper span takes ~40 ms): call it
 from a worker thread (``asyncio.to_thread``), never on the event loop.  One
 predictor is meant for one thread at a time.
 """
