@@ -158,6 +158,8 @@ def test_default_spans_delays_and_options() -> None:
     welch = FeatureSpec(channels=("a",), fs=128.0, power="welch")
     assert welch.average_s == 2.0 and welch.segment_s == 1.0 and welch.nw == 0.0
     assert welch.delays[-1] == 10.0 and len(welch.delays) == 41  # the 2 s before 10 s still fit in 12 s
+    odd = FeatureSpec(channels=("a",), fs=125.0, bands=BANDS, power="welch", average_s=1.0)  # half: 62.5 samples
+    assert odd.segment_s == 0.496 and odd.estimator.n_fft == 62
     multitaper = FeatureSpec(channels=("a",), fs=128.0, power="multitaper")
     assert multitaper.average_s == 2.0 and multitaper.nw == 2.0 and multitaper.estimator.tapers.shape == (3, 256)
     averaged = FeatureSpec(channels=("a",), fs=128.0, average_s=2.0)

@@ -268,8 +268,8 @@ class FeatureSpec:
         ``average_s * fs`` a whole number).  Every delay plus ``average_s``
         must fit in the window; the default delays are those that do.
     segment_s : float
-        Welch's sub-segment length, s (0 = ``average_s / 2``, three segments
-        overlapping by half); welch only.
+        Welch's sub-segment length, s (0 = ``average_s / 2`` rounded to whole
+        samples: three segments overlapping by half); welch only.
     nw : float
         Multitaper time-half-bandwidth product ``NW`` (default 2: resolution
         ``2 NW / average_s`` Hz, ``2 NW - 1 = 3`` tapers); multitaper only.
@@ -347,8 +347,8 @@ class FeatureSpec:
             return
         if not self.average_s:
             object.__setattr__(self, "average_s", 2.0)
-        if self.power == "welch" and not self.segment_s:
-            object.__setattr__(self, "segment_s", self.average_s / 2)
+        if self.power == "welch" and not self.segment_s:  # half the span, in whole samples
+            object.__setattr__(self, "segment_s", round(self.average_s * self.fs / 2) / self.fs)
         if self.power == "multitaper" and not self.nw:
             object.__setattr__(self, "nw", 2.0)
         for name in ("average_s", "segment_s"):
