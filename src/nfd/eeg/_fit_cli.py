@@ -363,7 +363,7 @@ def compare_options(has_power: bool) -> list[tuple[str, dict[str, Any]]]:
         powers = [{"power": "stockwell"}, {"power": "stockwell", "average_s": 2.0},
                   {"power": "welch", "average_s": 2.0}, {"power": "multitaper", "average_s": 2.0}]
     temporal: list[tuple[str, dict[str, Any]]] = [
-        ("all delays", {}), ("delays 0,2,...,10 s", {"delays": (0.0, 2.0, 4.0, 6.0, 8.0, 10.0)}),
+        ("all delays", {}), ("a delay every 2 s", {"delays": "every 2 s"}),
         ("canonical HRF", {"hrf": "canonical"}),
     ]
     out = []
@@ -388,7 +388,10 @@ def _compare(runs: list[FitRun], names: tuple[str, ...], options: dict[str, Any]
         opts = {**options, "n_surrogates": 0, "feature_options": {
             k: change[k] for k in ("power", "average_s") if k in change}}
         if "delays" in change:
-            opts.update(delays=change["delays"], hrf=None, window=options["window"] or 12.0)
+            window = options["window"] or 12.0
+            span = change.get("average_s", 0.0)
+            opts.update(delays=tuple(np.arange(0.0, window - span - 1 / options["rate"] + 1e-9, 2.0)), hrf=None,
+                        window=window)
         if "hrf" in change:
             opts.update(delays=(), hrf=HrfKernel.canonical(options["rate"]), window=None)
         try:
@@ -396,7 +399,7 @@ def _compare(runs: list[FitRun], names: tuple[str, ...], options: dict[str, Any]
             rows.append((label, r["n_features"], r["test"]["r"], r["test"]["r2"], r["alpha"]))
         except FitError as exc:
             rows.append((label, None, math.nan, math.nan, str(exc)))
-    lines = ["option\tfeatures\theld_out_r\theld_out_r2\talpha"]
+    lines = ["option\tfeatures\theld_out_r\theld_out_r2\talpha_or_why"]
     lines += ["\t".join(_cell(v) for v in row) for row in rows]
     text = "\n".join(lines) + "\n"
     path.with_name(path.name + ".compare.tsv").write_text(text, encoding="utf-8")
