@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 from sklearn.linear_model import Ridge
 
-from nfd.eeg import EegPredictor, FitError, StreamSpec, fit_model, preprocess_recording
-from nfd.eeg._fit import FitRun, fit_runs
+from nfd.eeg import EegPredictor, FitError, FitRun, StreamSpec, fit_model, fit_runs, preprocess_recording
 from tests.helpers.eeg_synthetic import synthetic_session
 
 DELAYS = (0.0, 2.0, 4.0, 6.0, 8.0, 10.0)

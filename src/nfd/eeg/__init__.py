@@ -20,7 +20,10 @@ This subpackage owns:
   each delay, :class:`SpanPower`), model files
   (:class:`EegModel`, :func:`load_model`, pinned by SHA-256),
   :class:`EegPredictor` (``predict(buffer, t) -> Prediction | None``),
-  training (:func:`fit_model`; ``nfd eeg fit`` is :func:`fit_main`);
+  training (:func:`fit_model` on one recording, :func:`fit_runs` on several
+  :class:`FitRun`; features and targets detrended and scaled alike on the
+  training part, leave-one-run-out, several targets in one model, any
+  scikit-learn regressor; ``nfd eeg fit`` is :func:`fit_main`);
 - the run folder's ``eeg_predictions.tsv`` and ``eeg_markers.tsv``
   (:class:`PredictionWriter`, :class:`MarkerWriter`) and
   :class:`EegSession`, which runs all of it as one task of the daemon;
@@ -57,9 +60,12 @@ from nfd.eeg._features import (
 )
 from nfd.eeg._fit import (
     FitResult,
+    FitRun,
     fit_main,
     fit_model,
+    fit_runs,
     read_target,
+    read_targets,
     volume_times_from_onsets,
     volume_times_from_triggers,
 )
@@ -95,6 +101,7 @@ __all__ = [
     "FeatureSpec",
     "FitError",
     "FitResult",
+    "FitRun",
     "HrfKernel",
     "Marker",
     "MarkerInlet",
@@ -123,11 +130,13 @@ __all__ = [
     "file_sha256",
     "fit_main",
     "fit_model",
+    "fit_runs",
     "load_model",
     "player_main",
     "preprocess_recording",
     "read_recording",
     "read_target",
+    "read_targets",
     "span_ends",
     "stockwell_frequencies",
     "stockwell_transform",
