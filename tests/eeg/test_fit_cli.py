@@ -110,6 +110,8 @@ def test_an_estimator_file_is_cloned_fitted_and_its_hash_kept(files, tmp_path: P
     (["--estimator", "sklearn.svm.SVR", "--param", "Q=1"], "expected a scikit-learn estimator"),
     (["--param", "C=1"], "--param without --estimator"),
     (["--runs", "200"], "too few (at least 3 per run)"),
+    (["--runs", "0"], "runs per recording must be an integer >= 1"),
+    (["--null", "-1"], "surrogates for the null of r"),
     (["--detrend", "linear", "--column", "roi_zz"], "no column 'roi_zz'"),
 ])
 def test_bad_input_is_one_line(files, tmp_path: Path, capsys, extra: list[str], message: str) -> None:

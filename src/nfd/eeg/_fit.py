@@ -400,6 +400,8 @@ def fit_runs(
         recordings, a window shorter than the HRF, delays with an HRF, bad options.
     """
     _check_training(detrend, train_fraction, folds, split)
+    if not (isinstance(n_surrogates, int) and n_surrogates >= 0):
+        raise FitError(f"surrogates for the null of r must be an integer >= 0, got {n_surrogates!r}")
     names = tuple(str(n) for n in target_names)
     data = _run_features(
         runs, names, channels=channels, preprocess=preprocess, window=window, bands=bands, rate=rate,

@@ -291,7 +291,9 @@ def _report_text(result: FitResult, sha256: str, path: Path) -> str:
     if r["alpha"] is None:
         fitted = f"estimator {r['estimator']}"
     else:
-        fitted = f"ridge alpha {r['alpha']:.4g} (cross-validated in the training part)"
+        how = (f"{r['folds']}-fold blocked cross-validation on the training part" if r["runs"] == 1
+               else f"leave-one-run-out over the {r['runs']} runs; each held-out run's own in its training runs")
+        fitted = f"ridge alpha {r['alpha']:.4g} (chosen by {how})"
     lines = [
         f"nfd EEG-fingerprint model {path.name}",
         f"sha256 {sha256}",
@@ -321,7 +323,7 @@ def _test_line(r: dict[str, Any]) -> str:
 
 def _fold_line(f: dict[str, Any]) -> str:
     rs = ", ".join(f"{name} r {m['r']:.3f} R2 {m['r2']:.3f}" for name, m in f["metrics"].items())
-    alpha = "" if f["alpha"] is None else f" alpha {f['alpha']:.4g}"
+    alpha = "" if f["alpha"] is None else f", alpha {f['alpha']:.4g}"
     return f"  run {f['run']} held out ({f['volumes']} volumes{alpha}): {rs}"
 
 
