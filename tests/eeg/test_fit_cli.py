@@ -139,6 +139,8 @@ def test_compare_fits_the_feature_options(files, tmp_path: Path, capsys) -> None
     assert not out.exists() and out.with_name("cmp.joblib.compare.tsv").is_file()
     labels = [r["option"] for r in rows]
     assert any("all delays" in x for x in labels) and any("canonical HRF" in x for x in labels)
+    assert any("5 classic bands" in x for x in labels) and len(labels) % 2 == 0
+    assert {r["note"] for r in rows} <= {"n/a", "at an edge of the grid"}
     assert all(r["held_out_r"] != "n/a" for r in rows), rows
     # the first row is the plain fit with the same settings
     assert fit_main([*base, "--null", "0"]) == 0

@@ -358,8 +358,15 @@ def _write_reports(result: FitResult, path: Path, text: str) -> None:
         w.writerows([[_cell(v) for v in row] for row in _fold_rows(result.report)])
 
 
+#: ``--compare``'s alternative bands: the five classic ones, Hz.
+CLASSIC_BANDS: tuple[tuple[float, float], ...] = ((1.0, 4.0), (4.0, 8.0), (8.0, 13.0), (13.0, 30.0), (30.0, 45.0))
+
+
 def compare_options(has_power: bool) -> list[tuple[str, dict[str, Any]]]:
-    """``--compare``'s feature options: power and averaging (when FeatureSpec has them) x the temporal model."""
+    """``--compare``'s options: power and averaging (when FeatureSpec has them) x temporal model x bands.
+
+    The bands are the command line's (``given bands``) or :data:`CLASSIC_BANDS`.
+    """
     powers: list[dict[str, Any]] = [{}]
     if has_power:
         powers = [{"power": "stockwell"}, {"power": "stockwell", "average_s": 2.0},
@@ -368,13 +375,14 @@ def compare_options(has_power: bool) -> list[tuple[str, dict[str, Any]]]:
         ("all delays", {}), ("a delay every 2 s", {"delays": "every 2 s"}),
         ("canonical HRF", {"hrf": "canonical"}),
     ]
+    bands: list[tuple[str, dict[str, Any]]] = [("given bands", {}), ("5 classic bands", {"bands": CLASSIC_BANDS})]
     out = []
     for pw in powers:
         for label, t in temporal:
             if "hrf" in t and (pw.get("average_s") or pw.get("power", "stockwell") != "stockwell"):
                 continue  # an HRF takes the instantaneous Stockwell power
             name = " ".join(f"{k}={v}" for k, v in pw.items()) or "stockwell"
-            out.append((f"{name}, {label}", {**pw, **t}))
+            out += [(f"{name}, {label}, {b_label}", {**pw, **t, **b}) for b_label, b in bands]
     return out
 
 
@@ -396,12 +404,15 @@ def _compare(runs: list[FitRun], names: tuple[str, ...], options: dict[str, Any]
                         window=window)
         if "hrf" in change:
             opts.update(delays=(), hrf=HrfKernel.canonical(options["rate"]), window=None)
+        if "bands" in change:
+            opts.update(bands=change["bands"])
         try:
             r = fit_runs(runs, target_names=names, **opts).report
-            rows.append((label, r["n_features"], r["test"]["r"], r["test"]["r2"], r["alpha"]))
+            edge = "at an edge of the grid" if r["warnings"] else None
+            rows.append((label, r["n_features"], r["test"]["r"], r["test"]["r2"], r["alpha"], edge))
         except FitError as exc:
-            rows.append((label, None, math.nan, math.nan, str(exc)))
-    lines = ["option\tfeatures\theld_out_r\theld_out_r2\talpha_or_why"]
+            rows.append((label, None, math.nan, math.nan, None, str(exc)))
+    lines = ["option\tfeatures\theld_out_r\theld_out_r2\talpha\tnote"]
     lines += ["\t".join(_cell(v) for v in row) for row in rows]
     text = "\n".join(lines) + "\n"
     path.with_name(path.name + ".compare.tsv").write_text(text, encoding="utf-8")
