@@ -304,6 +304,15 @@ class ExternalConfig:
         "", "the external source feeding it: one of feedback.external_sources, or eeg (the EEG prediction)"
     )
     max_age_s: float = _opt(0.0, "older values are not used (0: no limit)", "s", min=0.0, max=3600.0)
+    eeg_target: str = _opt(
+        "", "with source eeg: the model's target used as the feedback (empty: the only one; a model with several "
+        "targets needs this or eeg_weights)"
+    )
+    eeg_weights: dict[str, float] = field(
+        default_factory=dict,
+        metadata={"doc": "with source eeg: target = weight, the feedback being the weighted sum of the model's "
+                         "predicted targets, e.g. {roi_left = 1, roi_right = -1} (exclusive with eeg_target)"},
+    )
 
 
 @dataclass(frozen=True)

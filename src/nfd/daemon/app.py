@@ -52,6 +52,7 @@ from nfd.daemon.sdnotify import SystemdNotifier
 from nfd.daemon.worker import VolumeWorker, engine_options, multiecho_options
 from nfd.design import Design
 from nfd.eeg import EegModel, EegSession
+from nfd.eeg._session import prediction_values
 from nfd.outputs import RunFolder, RunFolderError, Sink
 from nfd.outputs.web import ControlRefused, LiveState, RunInfo, UnknownTarget, WebServer
 from nfd.outputs.web._live import EegState
@@ -94,23 +95,19 @@ def _log_eeg_end(task: asyncio.Task[None]) -> None:
         log.error("eeg_stopped", reason=str(exc), error=type(exc).__name__)
 
 
-_EEG_STATES: dict[str, EegState] = {
-    "waiting": "waiting", "filling": "filling", "ok": "streaming", "gap": "lost", "stale": "lost",
-}
-
-
 async def _relay_eeg(eeg: EegSession, live: LiveState, interval: float) -> None:
-    """Show the EEG stream's state and its periodic predictions on the operator's window."""
+    """Show the EEG stream's state (with why and since when it is lost, and the model's window: what
+    ``GET /api/v1/eeg/prediction`` answers from) and its periodic predictions on the operator's window."""
     last = None
     while True:
         await asyncio.sleep(interval)
-        state = _EEG_STATES.get(eeg.status, "waiting")
+        details = eeg.stream_status()
+        state: EegState = details.pop("state")
+        live.eeg_status(state, **details)
         p = eeg.latest
         if p is not None and p is not last and state == "streaming":
-            live.eeg_prediction({**p.as_dict(), "time": p.t})
+            live.eeg_prediction({**p.as_dict(), "time": p.t, "values": prediction_values(p, eeg.model.target_names)})
             last = p
-        elif state != "streaming":
-            live.eeg_status(state)
 
 
 async def _cancel_all(tasks: list[asyncio.Task[None]]) -> None:

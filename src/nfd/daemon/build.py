@@ -36,7 +36,7 @@ from nfd.acquire import (
 from nfd.config import Config, ConfigError
 from nfd.design import Design, DesignError, HrfColumnError, HrfFileError, SampledHrf, load_protocol, read_hrf_tsv
 from nfd.eeg import EegError, EegModel, EegSession, ModelHashError, load_model
-from nfd.feedback import FeedbackComputer, FeedbackError, make_feedback
+from nfd.feedback import ExternalFeedback, FeedbackComputer, FeedbackError, make_feedback
 from nfd.outputs import OutputError, RunFolder, RunFolderError, SerialSink, Sink, UdpSink
 from nfd.outputs.web import Controller, LiveState, TokenFileError, WebConfigError, WebServer, read_token_file
 from nfd.timeseries import (
@@ -122,7 +122,13 @@ def feedback_kind_options(cfg: Config) -> dict[str, Any]:
         n = fb.normative
         return {**common, "model": n.model, "sha256": n.sha256, "window": n.window, "edges": list(n.edges) or None,
                 "error": n.error}
-    return {"max_age_s": fb.external.max_age_s or None}  # external
+    e = fb.external  # external
+    if e.source != "eeg" and (e.eeg_target or e.eeg_weights):
+        key = "feedback.external." + ("eeg_target" if e.eeg_target else "eeg_weights")
+        raise ConfigError(f"{key} chooses among an EEG model's targets: expected source = \"eeg\", got {e.source!r}",
+                          key=key)
+    targets = {"target": e.eeg_target, "weights": dict(e.eeg_weights)} if e.source == "eeg" else {}
+    return {"max_age_s": e.max_age_s or None, **targets}
 
 
 def build_feedback(cfg: Config, design: Design) -> FeedbackComputer:
@@ -393,6 +399,25 @@ def load_eeg_model(cfg: Config) -> EegModel:
         raise ConfigError(str(exc), key="eeg.model") from None
 
 
+def check_eeg_targets(cfg: Config, model: EegModel, feedback: FeedbackComputer) -> None:
+    """When the EEG feeds the feedback: ``eeg_target`` / ``eeg_weights`` against the model's targets.
+
+    Raises
+    ------
+    ConfigError
+        A name that is no target of the model, or no choice among several
+        targets (the key: ``feedback.external.eeg_target`` or ``eeg_weights``).
+    """
+    e = cfg.feedback.external
+    if cfg.feedback.type != "external" or e.source != "eeg" or not isinstance(feedback, ExternalFeedback):
+        return
+    try:
+        feedback.check_targets(model.target_names)
+    except FeedbackError as exc:
+        raise ConfigError(str(exc), key="feedback.external." + ("eeg_weights" if e.eeg_weights else "eeg_target")
+                          ) from None
+
+
 def eeg_session(cfg: Config, model: EegModel, folder: Path) -> EegSession:
     """The run's EEG session with the ``[eeg]`` stream, marker and timing options."""
     e = cfg.eeg
@@ -461,7 +486,8 @@ def preflight(cfg: Config) -> None:
     accepts the other starts with: the design fits the run; the feedback
     kind, the signal chain, the quality and after-send options build; a
     decoder's and an EEG model's SHA-256 match (the files are read, never
-    run when they do not); a normative model's networks are among the ROIs;
+    run when they do not), and the EEG targets the feedback names are the
+    model's; a normative model's networks are among the ROIs;
     the atlas and its labels read; the realignment template reads and the
     ROI masks (and the atlas's ROIs) lie on its grid; the runs folder and the prefix can make a run folder;
     the web token file is private and usable; a serial port that must exist
@@ -477,11 +503,11 @@ def preflight(cfg: Config) -> None:
     build_chains(cfg, design)
     build_quality(cfg, design)
     build_after_send(cfg, design)
-    build_feedback(cfg, design)
+    feedback = build_feedback(cfg, design)
     if cfg.atlas.image:
         read_atlas(cfg)
     if cfg.eeg.enabled:
-        load_eeg_model(cfg)
+        check_eeg_targets(cfg, load_eeg_model(cfg), feedback)
     if cfg.volume.reference != "first":
         template = read_template(Path(cfg.volume.reference))
         load_rois(cfg, template.data.shape[:3], template.affine)
