@@ -178,19 +178,52 @@ async def get_latest_feedback(request: web.Request) -> web.StreamResponse:
     return json_response(latest)
 
 
-async def get_eeg_prediction(request: web.Request) -> web.StreamResponse:
-    """The latest EEG prediction; 425 while the prediction window fills; 404 without EEG."""
-    state = request.app[STATE_KEY]
+def _eeg_answer(state: LiveState, now: float) -> tuple[int, dict[str, Any]]:
+    """The status and document of ``GET eeg/prediction`` at ``now`` (s since the epoch, the state's clock).
+
+    ``age_s`` is ``now`` minus the newest EEG sample the prediction used
+    (``t_window_end``).  While the stream is ``lost``, it has been lost for
+    ``now - lost_since`` (the details the daemon gives :meth:`LiveState.eeg_status`;
+    without them, the prediction's age); beyond ``window_s`` (the model's
+    window; without it, at once) no window holds EEG and the answer is 503.
+    """
+    eeg = state.status()["eeg"]
+    stream = state.eeg_state
     latest = state.latest_prediction()
+    age = None
     if latest is not None:
-        latest["stream_state"] = state.eeg_state
-        return json_response(latest)
+        end = latest.get("t_window_end", latest.get("time"))
+        age = None if end is None else now - float(end)
+    doc: dict[str, Any] = {"stream_state": stream}
+    if stream == "lost":
+        since, window = eeg.get("lost_since"), eeg.get("window_s")
+        lost_s = age if since is None else now - float(since)
+        doc.update(lost_reason=eeg.get("reason"), lost_s=lost_s, window_s=window)
+        if lost_s is None or window is None or lost_s > float(window):
+            why = f" ({doc['lost_reason']})" if doc["lost_reason"] else ""
+            lost = "" if lost_s is None else f" for {lost_s:.1f} s"
+            beyond = "" if window is None else f", longer than the model's window ({float(window):g} s)"
+            last = "no prediction was made" if age is None else f"the last prediction is {age:.1f} s old"
+            return 503, {
+                "error": "service_unavailable", "reason": f"the EEG stream has been lost{lost}{why}{beyond}: {last}",
+                **doc, "age_s": age, "last_prediction": latest,
+            }
+    if latest is None:
+        return 425, {
+            "error": "too_early",
+            "reason": f"no EEG prediction yet: the prediction window is filling (stream {stream})", **doc,
+        }
+    return 200, {**latest, **doc, "age_s": age}
+
+
+async def get_eeg_prediction(request: web.Request) -> web.StreamResponse:
+    """The latest EEG prediction with its age; 503 when the stream has been lost longer than the model's
+    window; 425 while the prediction window fills; 404 without EEG."""
+    state = request.app[STATE_KEY]
     if state.eeg_state == "disabled":
         return error_response(404, "not_found", "EEG is not configured in this daemon")
-    return error_response(
-        425, "too_early", f"no EEG prediction yet: the prediction window is filling (stream {state.eeg_state})",
-        {"Retry-After": "1"},
-    )
+    status, doc = _eeg_answer(state, state._clock())  # the state's clock: the one the tests pass in
+    return json_response(doc, status, {"Retry-After": "1"} if status in (425, 503) else None)
 
 
 async def get_openapi(request: web.Request) -> web.StreamResponse:

@@ -56,6 +56,17 @@ def _errors(*codes: int) -> dict[str, Any]:
     return {str(c): _json(text[c], _ERR) for c in codes}
 
 
+#: The stream's fields of ``eeg/prediction``'s answers.
+_EEG_STREAM: dict[str, Any] = {
+    "stream_state": {"enum": ["waiting", "filling", "streaming", "lost"]},
+    "lost_reason": {"enum": ["reconnecting", "stale", "refilling", None],
+                    "description": "while lost: the inlet looks for the stream again; connected but no recent "
+                                   "sample; back, but the window still spans the missing EEG"},
+    "lost_s": {"type": ["number", "null"], "description": "s since the newest sample before the loss"},
+    "window_s": {"type": ["number", "null"], "description": "the model's window, s"},
+}
+
+
 def openapi_document(server_url: str | None = None) -> dict[str, Any]:
     """The API's OpenAPI 3.1 description.
 
@@ -158,15 +169,34 @@ def openapi_document(server_url: str | None = None) -> dict[str, Any]:
                 }), **_errors(401, 403, 404)},
             }},
             f"{p}/eeg/prediction": {"get": {
-                "summary": "The latest EEG prediction",
-                "description": "404 when EEG is not configured; 425 while the prediction window fills.",
+                "summary": "The latest EEG prediction, with its age and the stream's state",
+                "description": (
+                    "404 when EEG is not configured; 425 while the prediction window fills; 503 when the stream "
+                    "has been lost for longer than the model's window (no window then holds EEG), with the "
+                    "stream's state and the last prediction's age. While lost for less than a window the answer "
+                    "is 200 with stream_state lost."
+                ),
                 "responses": {"200": _json("the prediction", {
-                    "type": "object", "required": ["time", "value"],
+                    "type": "object", "required": ["time", "value", "age_s", "stream_state"],
                     "properties": {
-                        "time": {"type": "number", "description": "s since the epoch"},
-                        "value": {"description": "the predicted value"},
+                        "time": {"type": "number", "description": "s since the epoch: the time predicted for"},
+                        "value": {"description": "the predicted value (the first target's)"},
+                        "values": {"type": "object", "additionalProperties": {"type": "number"},
+                                   "description": "target name -> predicted value, for models with several targets"},
+                        "t_window_end": {"type": "number", "description": "s since the epoch: newest EEG sample used"},
+                        "age_s": {"type": ["number", "null"],
+                                  "description": "s from the newest EEG sample used to this answer (server's clock)"},
                         "at_volume": {"type": ["number", "null"], "description": "fractional volume index"},
-                        "stream_state": {"type": "string"},
+                        **_EEG_STREAM,
+                    },
+                }), "503": _json("the EEG stream has been lost for longer than the model's window", {
+                    "type": "object", "required": ["error", "reason", "stream_state", "age_s"],
+                    "properties": {
+                        "error": {"const": "service_unavailable"}, "reason": {"type": "string"},
+                        **_EEG_STREAM,
+                        "age_s": {"type": ["number", "null"],
+                                  "description": "s since the newest EEG sample of the last prediction (null: none)"},
+                        "last_prediction": {"type": ["object", "null"]},
                     },
                 }), **_errors(401, 403, 404, 425)},
             }},
@@ -220,7 +250,14 @@ def openapi_document(server_url: str | None = None) -> dict[str, Any]:
                         "last_latency_ms": {"type": ["number", "null"]},
                         "eeg": {"type": "object", "properties": {
                             "state": {"enum": ["disabled", "waiting", "filling", "streaming", "lost"]},
-                            "predictions": {"type": "integer"}}},
+                            "predictions": {"type": "integer"},
+                            "reason": {"type": ["string", "null"],
+                                       "description": "while lost: reconnecting, stale or refilling"},
+                            "lost_since": {"type": ["number", "null"],
+                                           "description": "s since the epoch: the newest sample before the loss"},
+                            "lost_s": {"type": ["number", "null"]},
+                            "window_s": {"type": ["number", "null"], "description": "the model's window, s"},
+                            "connected": {"type": "boolean"}}},
                         "ws_clients": {"type": "integer"},
                     },
                 },
