@@ -33,7 +33,7 @@ def test_feedback_options_lists_what_make_feedback_accepts() -> None:
     from nfd.feedback import feedback_options
 
     assert feedback_options("psc") == ("signal", "delay", "combine", "reference")
-    assert feedback_options("external") == ("max_age_s",)
+    assert feedback_options("external") == ("max_age_s", "target", "weights")
     assert "sha256" in feedback_options("decoder")
     for kind in FEEDBACK_KINDS:
         assert feedback_options(kind)

@@ -51,8 +51,7 @@ from nfd.daemon.pipeline import Pipeline, VolumeCallback
 from nfd.daemon.sdnotify import SystemdNotifier
 from nfd.daemon.worker import VolumeWorker, engine_options, multiecho_options
 from nfd.design import Design
-from nfd.eeg import EegModel, EegSession
-from nfd.eeg._session import prediction_values
+from nfd.eeg import EegModel, EegSession, prediction_values
 from nfd.outputs import RunFolder, RunFolderError, Sink
 from nfd.outputs.web import ControlRefused, LiveState, RunInfo, UnknownTarget, WebServer
 from nfd.outputs.web._live import EegState

@@ -24,7 +24,7 @@ from nfd.daemon._volume_step import VolumeStep
 from nfd.daemon.build import build_after_send, build_chains, load_rois
 from nfd.daemon.worker import VolumeOutput, WorkerCrashed
 from nfd.design import Design
-from nfd.eeg import EegError, EegSession, Prediction
+from nfd.eeg import EegError, EegSession, Prediction, prediction_values
 from nfd.feedback import FeedbackComputer, FeedbackError, scale_feedback
 from nfd.outputs import FeedbackMessage, RunFolder, Sink, VolumeRecord, VolumeStatus
 from nfd.outputs.web import LiveState
@@ -355,7 +355,8 @@ class Pipeline:
             return None
         prediction = await self._predict_eeg(index, t_complete)
         if prediction is not None:
-            self.feedback.push(prediction.value, index=index)
+            assert self.eeg is not None
+            self.feedback.push(prediction_values(prediction, tuple(self.eeg.model.target_names)), index=index)
         return prediction
 
     def _feed_back(

@@ -78,16 +78,15 @@ from nfd.eeg._predictor import EegPredictor, Prediction, PredictionStatus
 from nfd.eeg._preprocess import Preprocessor, PreprocessSpec, preprocess_recording
 from nfd.eeg._recording import RecordedMarker, Recording, read_recording
 from nfd.eeg._ring import BufferView, RingBuffer, Window
-from nfd.eeg._session import EegSession
+from nfd.eeg._session import EegSession, prediction_values
 from nfd.eeg._spectra import SpanPower, span_ends
 from nfd.eeg._stockwell import StockwellTransform, stockwell_frequencies, stockwell_transform
 from nfd.eeg._tables import MarkerWriter, PredictionWriter
 
 __all__ = [
-    "DEFAULT_BANDS",
-    "POWER_METHODS",
     "BandPower",
     "BufferView",
+    "DEFAULT_BANDS",
     "Dejitter",
     "EegConfigError",
     "EegDependencyError",
@@ -110,6 +109,7 @@ __all__ = [
     "ModelFormatError",
     "ModelHashError",
     "ModelMismatchError",
+    "POWER_METHODS",
     "Prediction",
     "PredictionStatus",
     "PredictionWriter",
@@ -133,6 +133,7 @@ __all__ = [
     "fit_runs",
     "load_model",
     "player_main",
+    "prediction_values",
     "preprocess_recording",
     "read_recording",
     "read_target",

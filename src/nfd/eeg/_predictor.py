@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
@@ -58,6 +58,9 @@ class Prediction:
         When the prediction was ready, s since the epoch.
     compute_ms : float
         Time spent computing it, ms.
+    values : dict of str to float
+        Every target's prediction by name (:attr:`EegModel.target_names`);
+        ``value`` is the first's. Empty when built without names.
     """
 
     value: float
@@ -66,18 +69,19 @@ class Prediction:
     window_end_index: int
     t_available: float
     compute_ms: float
+    values: dict[str, float] = field(default_factory=dict)
 
     @property
     def latency_ms(self) -> float:
         """From the newest sample used to the prediction being ready, ms."""
         return (self.t_available - self.t_window_end) * 1e3
 
-    def as_dict(self) -> dict[str, float | int]:
+    def as_dict(self) -> dict[str, float | int | dict[str, float]]:
         """JSON-friendly form (the REST answer)."""
         return {
             "value": self.value, "t": self.t, "t_window_end": self.t_window_end,
             "window_end_index": self.window_end_index, "t_available": self.t_available,
-            "compute_ms": self.compute_ms, "latency_ms": self.latency_ms,
+            "compute_ms": self.compute_ms, "latency_ms": self.latency_ms, "values": dict(self.values),
         }
 
 
@@ -167,14 +171,15 @@ class EegPredictor:
             return None
         t0 = time.perf_counter()
         features = self.model.spec.features(window.data)
-        value = float(self.model.predict_features(features)[0])
+        predicted = self.model.predict(features)
         compute_ms = (time.perf_counter() - t0) * 1e3
         self.status = "ok"
+        values = {name: float(v) for name, v in zip(self.model.target_names, predicted, strict=True)}
         return Prediction(
-            value=value, t=t, t_window_end=window.t_end, window_end_index=window.end_index,
-            t_available=time.time(), compute_ms=compute_ms,
+            value=float(predicted[0]), t=t, t_window_end=window.t_end, window_end_index=window.end_index,
+            t_available=time.time(), compute_ms=compute_ms, values=values,
         )
 
     def predict_window(self, data: np.ndarray) -> float:
-        """The model's prediction for one window ``(n_channels, n_samples)`` of the model's channels."""
-        return float(self.model.predict_features(self.model.spec.features(data))[0])
+        """The model's (first target's) prediction for one window ``(n_channels, n_samples)`` of its channels."""
+        return float(self.model.predict(self.model.spec.features(data))[0])

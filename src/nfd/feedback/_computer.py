@@ -107,8 +107,8 @@ class FeedbackComputer(abc.ABC):
         """
         raise FeedbackError(f"feedback type {self.kind!r} takes the ROI means: it does not project voxels")
 
-    def push(self, value: float, *, index: int | None = None) -> None:
-        """Give a value from outside (REST, EEG); only kinds with :attr:`accepts_push` take one.
+    def push(self, value: float | Mapping[str, float], *, index: int | None = None) -> None:
+        """Give a value from outside (REST, EEG; per target for EEG); only kinds with :attr:`accepts_push` take one.
 
         Raises
         ------
