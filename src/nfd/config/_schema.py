@@ -458,6 +458,20 @@ class EegMarkersConfig:
 
 
 @dataclass(frozen=True)
+class EegArtifactsConfig:
+    """``[eeg.artifacts]``: MR artifact removal at the stream's rate, before the low-pass and decimation."""
+
+    gradient: bool = _opt(False, "remove gradient artifacts by average artifact subtraction on the volume triggers")
+    trigger: str = _opt("R128", "marker value of a volume trigger in the [eeg.markers] stream")
+    tr: float = _opt(0.0, "time between volume triggers (0: [run] tr)", "s", min=0.0, max=60.0)
+    slices: int = _opt(1, "epochs per volume: 1, or the slices (evenly spaced over the TR)", min=1, max=1000)
+    template_epochs: int = _opt(30, "epochs averaged into the gradient template", "epochs", min=1, max=1000)
+    bcg: bool = _opt(False, "remove the ballistocardiogram by average artifact subtraction on ECG R peaks")
+    ecg_channel: str = _opt("ECG", "the ECG channel's name in the stream (checked when the stream is found)")
+    template_beats: int = _opt(30, "heartbeats averaged into the BCG template", "beats", min=1, max=1000)
+
+
+@dataclass(frozen=True)
 class EegConfig:
     """``[eeg]``: EEG over LSL and the fMRI signal predicted from it (the EEG fingerprint)."""
 
@@ -478,6 +492,9 @@ class EegConfig:
     max_gap: float = _opt(0.1, "a window may overrun its length by this before it counts as spanning a gap", "s",
                           min=0.0, max=60.0)
     markers: EegMarkersConfig = field(default_factory=EegMarkersConfig, metadata={"doc": "marker stream"})
+    artifacts: EegArtifactsConfig = field(
+        default_factory=EegArtifactsConfig, metadata={"doc": "MR artifact removal"}
+    )
 
 
 @dataclass(frozen=True)

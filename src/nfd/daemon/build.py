@@ -35,7 +35,7 @@ from nfd.acquire import (
 )
 from nfd.config import Config, ConfigError
 from nfd.design import Design, DesignError, HrfColumnError, HrfFileError, SampledHrf, load_protocol, read_hrf_tsv
-from nfd.eeg import EegError, EegModel, EegSession, ModelHashError, load_model
+from nfd.eeg import ArtifactSpec, EegError, EegModel, EegSession, ModelHashError, load_model
 from nfd.feedback import ExternalFeedback, FeedbackComputer, FeedbackError, make_feedback
 from nfd.outputs import OutputError, RunFolder, RunFolderError, SerialSink, Sink, UdpSink
 from nfd.outputs.web import Controller, LiveState, TokenFileError, WebConfigError, WebServer, read_token_file
@@ -422,12 +422,38 @@ def eeg_session(cfg: Config, model: EegModel, folder: Path) -> EegSession:
     """The run's EEG session with the ``[eeg]`` stream, marker and timing options."""
     e = cfg.eeg
     m = e.markers
-    return EegSession(
+    session = EegSession(
         model, name=e.name or None, type=e.type or None, source_id=e.source_id or None,
         interval=e.interval, run_folder=folder, markers=m.enabled, marker_name=m.name or None,
         marker_type=m.type or None, marker_source_id=m.source_id or None, timeout=e.timeout,
         retry_max=e.retry_max, buffer_seconds=e.buffer, stale_after=e.stale_after, max_gap=e.max_gap,
     )
+    artifacts = eeg_artifacts(cfg)
+    if artifacts is not None:
+        session.inlet.artifacts = artifacts
+        if session.marker_inlet is not None:
+            session.marker_inlet.add_listener(session.inlet.add_marker)
+    return session
+
+
+def eeg_artifacts(cfg: Config) -> ArtifactSpec | None:
+    """``[eeg.artifacts]`` as an :class:`~nfd.eeg.ArtifactSpec` (None when nothing is removed).
+
+    The ECG channel is checked when the stream is found (its channels are known only then).
+    """
+    a = cfg.eeg.artifacts
+    if not (a.gradient or a.bcg):
+        return None
+    if a.gradient and not cfg.eeg.markers.enabled:
+        raise ConfigError("expected [eeg.markers] enabled: the gradient removal needs the triggers",
+                          "eeg.artifacts.gradient")
+    try:
+        return ArtifactSpec(
+            gradient=a.gradient, trigger=a.trigger, tr=a.tr or cfg.run.tr, slices=a.slices,
+            template_epochs=a.template_epochs, bcg=a.bcg, ecg_channel=a.ecg_channel, template_beats=a.template_beats,
+        )
+    except EegError as exc:
+        raise ConfigError(str(exc), key="eeg.artifacts") from None
 
 
 def build_sinks(cfg: Config) -> list[Sink]:

@@ -7,7 +7,11 @@ This subpackage owns:
   ``time.time()``'s clock, lost streams looked for again, gaps and dropped
   samples counted), :class:`MarkerInlet` (a marker stream, recorded), and
   the streaming :class:`Preprocessor` (anti-alias and decimation, notch,
-  band-pass, with carried filter state);
+  band-pass, with carried filter state), optionally after online MR
+  artifact removal (:class:`ArtifactSpec`, :class:`ArtifactRemover`:
+  gradient artifacts by average artifact subtraction on the scanner's
+  triggers, Allen et al. 2000; the ballistocardiogram on ECG R peaks found
+  by :class:`RPeakDetector`, Pan & Tompkins 1985);
 - the Stockwell transform: :func:`stockwell_transform` (the definition,
   frequency axis in Hz) and :class:`BandPower` (band-averaged power of
   mirrored windows at a fixed rate, evaluated exactly but only where
@@ -36,7 +40,9 @@ Errors derive from :class:`EegError`.
 
 from __future__ import annotations
 
+from nfd.eeg._artifacts import ArtifactRemover, ArtifactSpec, GradientRemover
 from nfd.eeg._bandpower import BandPower, band_rows
+from nfd.eeg._bcg import BcgRemover, RPeakDetector
 from nfd.eeg._clock import Dejitter, WallClock
 from nfd.eeg._errors import (
     EegConfigError,
@@ -85,8 +91,11 @@ from nfd.eeg._tables import MarkerWriter, PredictionWriter
 
 __all__ = [
     "BandPower",
+    "BcgRemover",
     "BufferView",
     "DEFAULT_BANDS",
+    "ArtifactRemover",
+    "ArtifactSpec",
     "Dejitter",
     "EegConfigError",
     "EegDependencyError",
@@ -100,6 +109,7 @@ __all__ = [
     "FeatureSpec",
     "FitError",
     "FitResult",
+    "GradientRemover",
     "FitRun",
     "HrfKernel",
     "Marker",
@@ -114,6 +124,7 @@ __all__ = [
     "PredictionStatus",
     "PredictionWriter",
     "PreprocessSpec",
+    "RPeakDetector",
     "Preprocessor",
     "RecordedMarker",
     "Recording",

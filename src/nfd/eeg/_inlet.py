@@ -35,6 +35,7 @@ import pylsl.util
 import structlog
 
 from nfd._checks import ensure_float
+from nfd.eeg._artifacts import ArtifactSpec
 from nfd.eeg._clock import Dejitter
 from nfd.eeg._errors import EegConfigError
 from nfd.eeg._lsl import StreamDescription, stream_query
@@ -88,6 +89,9 @@ class EegInlet(LslInletThread):
         A stream silent for this long (s) is logged as stalled (default 1 s).
     retry_max : float
         Longest delay between attempts to find a lost stream, s (default 5 s).
+    artifacts : ArtifactSpec, optional
+        MR artifact removal before the preprocessing's filters (default:
+        none); its triggers come through :meth:`add_marker`.
 
     Attributes
     ----------
@@ -121,8 +125,11 @@ class EegInlet(LslInletThread):
         lsl_buffer_seconds: float = 10.0,
         stall_timeout: float = 1.0,
         retry_max: float = 5.0,
+        artifacts: ArtifactSpec | None = None,
     ) -> None:
         super().__init__(stream_query(name, type, source_id), timeout=timeout, retry_max=retry_max)
+        self.artifacts = artifacts
+        self._preprocessor: Preprocessor | None = None
         self.preprocess = preprocess if preprocess is not None else PreprocessSpec()
         self.buffer_seconds = _seconds(buffer_seconds, "buffer_seconds")
         self.lsl_buffer_seconds = _seconds(lsl_buffer_seconds, "lsl_buffer_seconds")
@@ -158,6 +165,11 @@ class EegInlet(LslInletThread):
             channel_names=self.description.channel_names, fs=self.fs_out, preprocess=self.preprocess,
             source_rate=self.description.nominal_rate,
         )
+
+    def add_marker(self, marker: Any) -> None:
+        """Hand a :class:`~nfd.eeg.Marker` to the artifact removal (its triggers); thread-safe, a marker listener."""
+        if self._preprocessor is not None:
+            self._preprocessor.add_marker(str(marker.value), float(marker.time))
 
     def add_listener(self, callback: ChunkListener) -> None:
         """Call ``callback(n_samples)`` in the inlet's thread after each chunk is buffered.
@@ -210,7 +222,10 @@ class EegInlet(LslInletThread):
                 f"(rate {description.nominal_rate} Hz, format {description.channel_format}): EEG needs a nominal rate"
             )
         if self.description is None:
-            preprocessor = Preprocessor(self.preprocess, description.nominal_rate, description.n_channels)
+            preprocessor = Preprocessor(
+                self.preprocess, description.nominal_rate, description.n_channels, artifacts=self.artifacts,
+                channel_names=description.channel_names,
+            )
             self.fs_out = preprocessor.fs_out
             capacity = max(1, math.ceil(self.buffer_seconds * self.fs_out))
             self._ring = RingBuffer(capacity, description.channel_names, self.fs_out)
@@ -242,6 +257,7 @@ class EegInlet(LslInletThread):
         """A new segment: the time line and the filters start again; a return is logged."""
         assert self._dejitter is not None
         self._dejitter.reset()
+        assert self._preprocessor is not None
         self._preprocessor.reset()
         self._found += 1
         if self._found > 1:
@@ -323,6 +339,7 @@ class EegInlet(LslInletThread):
                     seconds=round(span[1] - span[0], 3),
                     samples=round((span[1] - span[0]) * self._dejitter.fs) - 1,
                 )
+        assert self._preprocessor is not None
         y, ty = self._preprocessor.process(self._stage[:n], times)
         self._ring.write(y, ty)
         with self._stats_lock:

@@ -3,6 +3,12 @@
 The chain, all causal (so that training on a recording and running live
 give the same samples):
 
+0. optional MR artifact removal at the input rate (:class:`nfd.eeg.ArtifactSpec`):
+   gradient artifacts by average artifact subtraction on the scanner's
+   triggers, then the ballistocardiogram on R peaks of an ECG channel
+   (Allen et al. 2000); it holds the samples back by a fixed delay
+   (:attr:`Preprocessor.delay`, one TR at most for the gradient plus 0.55 s
+   for the BCG), and the output's times are those of the samples output;
 1. anti-alias low-pass at the input rate and decimation by an integer factor
    ``q`` (the filter of ``scipy.signal.decimate``: Chebyshev type I, order 8,
    0.05 dB ripple, cut-off at 0.8 x the output Nyquist frequency), keeping
@@ -20,11 +26,13 @@ the first sample's value, so a DC offset does not ring.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import signal
 
+from nfd.eeg._artifacts import ArtifactRemover, ArtifactSpec
 from nfd.eeg._errors import EegConfigError
 
 __all__ = ["PreprocessSpec", "Preprocessor", "preprocess_recording"]
@@ -108,6 +116,10 @@ class Preprocessor:
     fs_in : float
         Input sampling rate, Hz.
     n_channels : int
+    artifacts : ArtifactSpec, optional
+        MR artifact removal before the filters (default: none).
+    channel_names : sequence of str, optional
+        The channels' names (needed for the BCG's ECG channel).
 
     Attributes
     ----------
@@ -115,6 +127,8 @@ class Preprocessor:
         Output sampling rate, Hz.
     factor : int
         Decimation factor.
+    delay : int
+        Input samples the artifact removal holds back (0 without it).
 
     Examples
     --------
@@ -126,7 +140,10 @@ class Preprocessor:
     ((250, 2), 250.0, [0.0, 0.004])
     """
 
-    def __init__(self, spec: PreprocessSpec, fs_in: float, n_channels: int) -> None:
+    def __init__(
+        self, spec: PreprocessSpec, fs_in: float, n_channels: int, *, artifacts: ArtifactSpec | None = None,
+        channel_names: Sequence[str] | None = None,
+    ) -> None:
         if not (math.isfinite(fs_in) and fs_in > 0):
             raise EegConfigError(f"fs_in (input sampling rate) must be a number > 0 Hz, got {fs_in!r}")
         if n_channels < 1:
@@ -154,13 +171,32 @@ class Preprocessor:
                 )
             post.append(signal.butter(4, [lo, hi], btype="bandpass", fs=self.fs_out, output="sos"))
         self._post = post
+        self._artifacts: ArtifactRemover | None = None
+        if artifacts is not None and artifacts.enabled:
+            names = list(channel_names) if channel_names is not None else [f"ch{i}" for i in range(n_channels)]
+            if len(names) != n_channels:
+                raise EegConfigError(f"channel_names: expected {n_channels} names, got {len(names)}")
+            self._artifacts = ArtifactRemover(artifacts, self.fs_in, names)
+        self.delay = 0 if self._artifacts is None else self._artifacts.delay
         self.reset()
+
+    @property
+    def artifacts(self) -> ArtifactRemover | None:
+        """The MR artifact remover (None without one)."""
+        return self._artifacts
+
+    def add_marker(self, value: str, time: float) -> None:
+        """A marker (``time`` on the samples' clock, s) for the artifact removal's triggers; thread-safe."""
+        if self._artifacts is not None:
+            self._artifacts.add_marker(value, time)
 
     def reset(self) -> None:
         """Forget the filters' state and the decimation phase (a new segment of the stream)."""
         self._zi_antialias: np.ndarray | None = None
         self._zi_post: list[np.ndarray] | None = None
         self._count = 0
+        if self._artifacts is not None:
+            self._artifacts.reset()
 
     def _init_state(self, first: np.ndarray) -> None:
         level = np.asarray(first, dtype=np.float64)
@@ -194,6 +230,9 @@ class Preprocessor:
             raise EegConfigError(
                 f"process expects x (n, {self.n_channels}) and times (n,), got {x.shape} and {times.shape}"
             )
+        if self._artifacts is not None:
+            x, times = self._artifacts.process(x, times)
+            n = x.shape[0]
         if n == 0:
             return np.empty((0, self.n_channels)), np.empty(0)
         if self._zi_post is None:
