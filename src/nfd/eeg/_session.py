@@ -40,12 +40,8 @@ from nfd.eeg._markers import MarkerInlet
 from nfd.eeg._model import EegModel
 from nfd.eeg._predictor import EegPredictor, Prediction
 from nfd.eeg._tables import (
-    _PREDICTION_SIDECAR,
-    PREDICTION_COLUMNS,
     MarkerWriter,
     PredictionWriter,
-    _cell,
-    _TsvAppender,
 )
 
 __all__ = ["LATENCY_FROM", "EegSession", "prediction_values"]
@@ -87,42 +83,6 @@ def prediction_values(prediction: Prediction, names: tuple[str, ...]) -> dict[st
     if isinstance(values, Mapping) and values:
         return {str(k): float(v) for k, v in values.items()}
     return {names[0]: float(prediction.value)}
-
-
-class _TargetsWriter(PredictionWriter):
-    """``eeg_predictions.tsv`` with one ``value_<target>`` column per target after ``value`` (several targets)."""
-
-    def __init__(self, path: str | os.PathLike[str], names: tuple[str, ...]) -> None:
-        columns = [f"value_{n}" for n in names]
-        sidecar = dict(_PREDICTION_SIDECAR)
-        sidecar["value"] = {"Description": f"predicted fMRI signal of the first target ({names[0]}), in its units"}
-        for column, name in zip(columns, names, strict=True):
-            sidecar[column] = {"Description": f"predicted fMRI signal of the target {name}, in its units"}
-        order = list(PREDICTION_COLUMNS)
-        at = order.index("value") + 1
-        self._names = names
-        _TsvAppender.__init__(self, path, [*order[:at], *columns, *order[at:]], sidecar)
-
-    def write(
-        self,
-        prediction: Prediction | None,
-        *,
-        t: float,
-        status: str,
-        index: int | None = None,
-        trigger: str = "interval",
-    ) -> None:
-        """Append one row: a prediction (each target's value), or its absence with ``status``."""
-        if prediction is None:
-            cells: list[Any] = [t, trigger, index, status, None, *([None] * len(self._names)), None, None, None]
-        else:
-            values = prediction_values(prediction, self._names)
-            cells = [
-                prediction.t, trigger, index, status, prediction.value, *(values.get(n) for n in self._names),
-                prediction.t_window_end, round(prediction.latency_ms, 3), round(prediction.compute_ms, 3),
-            ]
-        self._append("\t".join(_cell(c) for c in cells))
-        self.rows += 1
 
 
 class EegSession:
@@ -230,7 +190,7 @@ class EegSession:
         if self.run_folder is not None:
             names = tuple(self.model.target_names)
             path = self.run_folder / PREDICTIONS_FILE
-            self._writer = PredictionWriter(path) if len(names) == 1 else _TargetsWriter(path, names)
+            self._writer = PredictionWriter(path, names)
             if self.marker_inlet is not None:
                 self._marker_writer = MarkerWriter(self.run_folder / MARKERS_FILE)
                 self.marker_inlet.add_listener(self._marker_writer.write)

@@ -121,6 +121,9 @@ class PredictionWriter(_TsvAppender):
     ----------
     path : path
         The file to create (it must not exist); ``<stem>.json`` describes the columns.
+    targets : tuple of str
+        The model's target names; with several, one ``value_<target>`` column per target follows ``value``
+        (the first target's).
 
     Examples
     --------
@@ -132,8 +135,20 @@ class PredictionWriter(_TsvAppender):
     '1700000000.0\\tinterval\\tn/a\\tfilling\\tn/a\\tn/a\\tn/a\\tn/a'
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        super().__init__(path, PREDICTION_COLUMNS, _PREDICTION_SIDECAR)
+    def __init__(self, path: str | os.PathLike[str], targets: tuple[str, ...] = ()) -> None:
+        self._names = tuple(targets) if len(targets) > 1 else ()
+        if not self._names:
+            super().__init__(path, PREDICTION_COLUMNS, _PREDICTION_SIDECAR)
+            return
+        names = self._names
+        columns = [f"value_{n}" for n in names]
+        sidecar = dict(_PREDICTION_SIDECAR)
+        sidecar["value"] = {"Description": f"predicted fMRI signal of the first target ({names[0]}), in its units"}
+        for column, name in zip(columns, names, strict=True):
+            sidecar[column] = {"Description": f"predicted fMRI signal of the target {name}, in its units"}
+        order = list(PREDICTION_COLUMNS)
+        at = order.index("value") + 1
+        super().__init__(path, [*order[:at], *columns, *order[at:]], sidecar)
 
     def write(
         self,
@@ -144,13 +159,15 @@ class PredictionWriter(_TsvAppender):
         index: int | None = None,
         trigger: str = "interval",
     ) -> None:
-        """Append one row: a prediction, or its absence with ``status``."""
+        """Append one row: a prediction (with several targets, each one's value), or its absence with ``status``."""
+        n = len(self._names)
         if prediction is None:
-            cells = [t, trigger, index, status, None, None, None, None]
+            cells: list[Any] = [t, trigger, index, status, None, *([None] * n), None, None, None]
         else:
+            values = prediction.values
             cells = [
-                prediction.t, trigger, index, status, prediction.value, prediction.t_window_end,
-                round(prediction.latency_ms, 3), round(prediction.compute_ms, 3),
+                prediction.t, trigger, index, status, prediction.value, *(values.get(name) for name in self._names),
+                prediction.t_window_end, round(prediction.latency_ms, 3), round(prediction.compute_ms, 3),
             ]
         self._append("\t".join(_cell(c) for c in cells))
         self.rows += 1
