@@ -11,7 +11,8 @@ cross-correlation): each epoch is resampled onto the template's grid, and
 the template read back at the next epoch's position, by Keys' cubic
 convolution (1981).  The time stamps must therefore be as precise as the
 scanner's trigger (e.g. recorded by the amplifier or a sync box); a
-trigger missing from the markers is put one TR after the previous one.
+trigger missing from the markers is put one TR after the previous one (at
+most 3 in a row: then the scanner is taken to have stopped).
 
 The ballistocardiogram (BCG) is then removed by AAS on R peaks detected in
 an ECG channel (:mod:`nfd.eeg._bcg`).  Both run at the input rate, before
@@ -33,6 +34,8 @@ from nfd.eeg._errors import EegConfigError
 
 __all__ = ["ArtifactRemover", "ArtifactSpec", "GradientRemover"]
 
+#: Missing triggers put in one after the other at most (then the scanner is taken to have stopped).
+MAX_FILLED = 3
 #: Shortest gradient delay, s: the latency a trigger marker may have behind the EEG.
 MARKER_LATENCY = 0.25
 
@@ -149,6 +152,7 @@ class GradientRemover:
         self._aas = AasStream(n_channels, self.length, template_epochs, self.delay)
         self._pending: collections.deque[float] = collections.deque()
         self._last: float | None = None
+        self._run_filled = 0
         self.triggers = 0
         self.filled = 0
 
@@ -188,10 +192,15 @@ class GradientRemover:
                 waiting.append(t)
             elif self._add_volume(pos):
                 self.triggers += 1
+                self._run_filled = 0
         self._pending.extendleft(reversed(waiting))
-        while self._last is not None and self._aas.total >= self._last + self.period + self.delay // 2:
+        while (
+            self._last is not None and self._run_filled < MAX_FILLED
+            and self._aas.total >= self._last + self.period + self.delay // 2
+        ):
             self._add_volume(self._last + self.period)
             self.filled += 1
+            self._run_filled += 1
 
     def process(self, x: np.ndarray, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Correct one chunk ``(n, n_channels)`` at ``times`` (s); returns the samples ``delay`` old, their times."""
@@ -251,7 +260,11 @@ class ArtifactRemover:
                 part.reset()
 
     def process(self, x: np.ndarray, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Correct one chunk; returns the samples ``delay`` old (float64) and their times."""
+        """Correct one chunk; returns the samples ``delay`` old (float64) and their times.
+
+        :class:`~nfd.eeg.Preprocessor` calls the two stages itself, with its
+        anti-alias low-pass between them.
+        """
         if self.gradient is not None:
             x, times = self.gradient.process(x, times)
         if self.bcg is not None:

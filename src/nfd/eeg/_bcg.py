@@ -4,8 +4,9 @@ The detector is Pan & Tompkins' (1985, IEEE Trans. Biomed. Eng. 32:230),
 streaming at the input rate: band-pass 5-15 Hz (Butterworth, order 2, as
 second-order sections), first difference, squaring, a 150 ms moving-window
 integration, and an adaptive threshold ``NPKI + 0.25 (SPKI - NPKI)`` whose
-signal and noise levels are learnt over the first 2 s (a third of the
-maximum, half the mean) and then follow each beat (1/8 of the new peak),
+signal and noise levels are learnt over the first 3 s (a third of the
+median of each second's maximum, half the median: robust to an artifact
+not yet removed) and then follow each beat (1/8 of the new peak),
 with a 250 ms refractory period.  The R peak is the largest absolute value
 of the band-passed ECG from 150 ms before the integrated signal crosses the
 threshold to where it falls back below it.  The search-back for missed
@@ -44,7 +45,7 @@ class RPeakDetector:
     refractory : float
         Shortest interval between two beats, s (default 0.25 s).
     learn : float
-        The initial span over which the thresholds are learnt, s (default 2 s).
+        The initial span over which the thresholds are learnt, s (default 3 s).
 
     Examples
     --------
@@ -56,7 +57,7 @@ class RPeakDetector:
     [2.1, 2.9, 3.7]
     """
 
-    def __init__(self, fs: float, refractory: float = 0.25, learn: float = 2.0) -> None:
+    def __init__(self, fs: float, refractory: float = 0.25, learn: float = 3.0) -> None:
         self.fs = float(fs)
         self._sos = signal.butter(2, [5.0, 15.0], btype="bandpass", fs=self.fs, output="sos")
         self._w = max(1, round(0.150 * self.fs))
@@ -99,7 +100,9 @@ class RPeakDetector:
         self._learnt.append(mwi[i : i + need])
         if sum(a.size for a in self._learnt) >= self._learn:
             seen = np.concatenate(self._learnt)
-            self._spki, self._npki = float(seen.max()) / 3.0, float(seen.mean()) / 2.0
+            second = max(1, round(self.fs))
+            maxima = [float(seen[k : k + second].max()) for k in range(0, seen.size, second)]
+            self._spki, self._npki = float(np.median(maxima)) / 3.0, float(np.median(seen)) / 2.0
             self._thr = self._npki + 0.25 * (self._spki - self._npki)
             self._learnt = []
         return i + need

@@ -5,10 +5,14 @@ give the same samples):
 
 0. optional MR artifact removal at the input rate (:class:`nfd.eeg.ArtifactSpec`):
    gradient artifacts by average artifact subtraction on the scanner's
-   triggers, then the ballistocardiogram on R peaks of an ECG channel
-   (Allen et al. 2000); it holds the samples back by a fixed delay
-   (:attr:`Preprocessor.delay`, one TR at most for the gradient plus 0.55 s
-   for the BCG), and the output's times are those of the samples output;
+   triggers (Allen et al. 2000) before the anti-alias low-pass, and the
+   ballistocardiogram on R peaks of an ECG channel after it, still at the
+   input rate, before the decimation (so the gradient's residue above the
+   output band does not enter the BCG template, whose cut edges would
+   otherwise spread it into the EEG band); both hold the samples back by
+   a fixed delay (:attr:`Preprocessor.delay`: one epoch, at most one TR,
+   for the gradient, plus 0.55 s for the BCG), and the output's times are
+   those of the samples output;
 1. anti-alias low-pass at the input rate and decimation by an integer factor
    ``q`` (the filter of ``scipy.signal.decimate``: Chebyshev type I, order 8,
    0.05 dB ripple, cut-off at 0.8 x the output Nyquist frequency), keeping
@@ -230,8 +234,10 @@ class Preprocessor:
             raise EegConfigError(
                 f"process expects x (n, {self.n_channels}) and times (n,), got {x.shape} and {times.shape}"
             )
-        if self._artifacts is not None:
-            x, times = self._artifacts.process(x, times)
+        gradient = None if self._artifacts is None else self._artifacts.gradient
+        bcg = None if self._artifacts is None else self._artifacts.bcg
+        if gradient is not None:
+            x, times = gradient.process(x, times)
             n = x.shape[0]
         if n == 0:
             return np.empty((0, self.n_channels)), np.empty(0)
@@ -240,6 +246,9 @@ class Preprocessor:
         y = np.asarray(x, dtype=np.float64)
         if self._antialias is not None:
             y, self._zi_antialias = signal.sosfilt(self._antialias, y, axis=0, zi=self._zi_antialias)
+        if bcg is not None:
+            y, times = bcg.process(y, times)
+            n = y.shape[0]
         start = (-self._count) % self.factor
         self._count += n
         if self.factor > 1:
