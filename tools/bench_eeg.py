@@ -23,6 +23,9 @@ Four measurements (``--only`` picks one):
     sample's way through LSL, the inlet, the buffer and the model.  Target:
     median <= 50 ms.
 
+``fit``
+    tools/bench_eeg_fit.py: nfd eeg fit on the EEGLAB sample with a constructed Oz-alpha target against
+    scikit-learn RidgeCV on Welch log band power (median r and R2 over 10 seeds, holdout and 4 runs).
 ``artifacts``
     MR artifact removal on the real EEGLAB recording (upsampled to 5 kHz)
     with planted gradient artifacts (TR 2 s, 30 slices, 100x the EEG's
@@ -51,6 +54,7 @@ import resource
 import sys
 import time
 import uuid
+from pathlib import Path
 
 import numpy as np
 
@@ -334,7 +338,7 @@ def bench_artifacts(duration: float) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--only", choices=("ingest", "predict", "e2e", "artifacts"), default=None)
+    p.add_argument("--only", choices=("ingest", "predict", "e2e", "artifacts", "fit"), default=None)
     p.add_argument("--duration", type=float, default=60.0, help="ingest duration, s (target: 600)")
     p.add_argument("--e2e-duration", type=float, default=30.0, help="end-to-end duration, s")
     p.add_argument("--repeats", type=int, default=300, help="predictions timed")
@@ -360,6 +364,14 @@ def main(argv: list[str] | None = None) -> int:
         met = max(r["gradient"], r["bcg"], r["both"]) <= 5.0 and r["x_real_time"] >= 5.0
         ok &= met
         print(f"  target residual <= 5 % and >= 5x real time: {'met' if met else 'MISSED'}")
+    if args.only in (None, "fit"):  # nfd eeg fit against RidgeCV on Welch power (tools/bench_eeg_fit.py)
+        import importlib.util
+
+        spec = importlib.util.spec_from_file_location("bench_eeg_fit", Path(__file__).with_name("bench_eeg_fit.py"))
+        assert spec is not None and spec.loader is not None
+        fit = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(fit)
+        ok &= fit.main([]) == 0
     if args.only in (None, "ingest"):
         r = bench_ingest(args.duration)
         flat = r["rss_growth_mib"] < 5.0

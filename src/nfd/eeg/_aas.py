@@ -100,6 +100,13 @@ class AasStream:
         has arrived.
     skip : sequence of int
         Channels never corrected (e.g. the ECG for the BCG).
+    detrend : bool
+        Subtract from the template, per channel, its least-squares line over the epoch before it corrects:
+        signal not locked to the events (the EEG, a ballistocardiogram) leaks into a mean of ``n_template``
+        epochs by about ``1 / sqrt(n_template)`` of its amplitude, and over an epoch much shorter than its
+        periods (a slice epoch of tens of ms) that leak is mostly an offset and a slope. For gradient slice
+        epochs; the artifact's own offset and slope over one slice repeat at the slice rate and above, or
+        are DC.
 
     Notes
     -----
@@ -108,13 +115,17 @@ class AasStream:
     after ``n_template`` epochs.
     """
 
-    def __init__(self, n_channels: int, length: int, n_template: int, delay: int, skip: tuple[int, ...] = ()):
+    def __init__(self, n_channels: int, length: int, n_template: int, delay: int, skip: tuple[int, ...] = (),
+                 *, detrend: bool = False):
         self.n_channels = n_channels
         self.length = length
         self.delay = delay
         self.width = length + 2 * MARGIN
         self.template = SlidingTemplate(n_template, self.width, n_channels)
         self._skip = list(skip)
+        self._detrend = detrend
+        x = np.linspace(-1.0, 1.0, self.width)
+        self._line = np.column_stack([np.full(self.width, 1.0 / math.sqrt(self.width)), x / np.linalg.norm(x)])
         self.late = 0
         self.reset()
 
@@ -162,6 +173,8 @@ class AasStream:
 
     def _compute(self, ep: _Epoch) -> None:
         mean = self.template.mean()
+        if mean is not None and self._detrend:
+            mean = mean - self._line @ (self._line.T @ mean)
         if mean is not None:
             first = math.ceil(ep.start)
             corr = read_at(mean, first - ep.start + MARGIN, self.length)

@@ -38,6 +38,8 @@ __all__ = ["ArtifactRemover", "ArtifactSpec", "GradientRemover"]
 MAX_FILLED = 3
 #: Shortest gradient delay, s: the latency a trigger marker may have behind the EEG.
 MARKER_LATENCY = 0.25
+#: Whether the gradient template loses its offset and slope over each epoch before it corrects (see AasStream).
+DETREND_TEMPLATE = True
 
 
 @dataclass(frozen=True)
@@ -149,7 +151,7 @@ class GradientRemover:
                 f"eeg.artifacts.slices: an epoch of tr / slices = {tr / slices:.4g} s is under 8 samples at {fs} Hz"
             )
         self.delay = min(math.ceil(self.period), max(self.length + MARGIN + 3, math.ceil(MARKER_LATENCY * self.fs)))
-        self._aas = AasStream(n_channels, self.length, template_epochs, self.delay)
+        self._aas = AasStream(n_channels, self.length, template_epochs, self.delay, detrend=DETREND_TEMPLATE)
         self._pending: collections.deque[float] = collections.deque()
         self._last: float | None = None
         self._run_filled = 0
