@@ -54,13 +54,14 @@ class RPeakDetector:
     >>> ecg = sum(np.exp(-0.5 * ((t - r) / 0.01) ** 2) for r in np.arange(0.5, 10, 0.8))
     >>> peaks = RPeakDetector(fs).process(ecg)
     >>> [round(p / fs, 2) for p in peaks][:3]
-    [2.1, 2.9, 3.7]
+    [2.9, 3.7, 4.5]
     """
 
     def __init__(self, fs: float, refractory: float = 0.25, learn: float = 3.0) -> None:
         self.fs = float(fs)
         self._sos = signal.butter(2, [5.0, 15.0], btype="bandpass", fs=self.fs, output="sos")
         self._w = max(1, round(0.150 * self.fs))
+        self._lag = round(0.1 * self.fs)  # the band-pass's delay: the R peak may precede the segment by it
         self._refractory = round(refractory * self.fs)
         self._learn = max(self._w, round(learn * self.fs))
         self.reset()
@@ -111,7 +112,7 @@ class RPeakDetector:
         """Close the current segment (absolute end): the R peak's absolute index; thresholds updated."""
         assert self._seg is not None and self._thr is not None
         start, peak, _ = self._seg
-        lo = max(start - self._w, self._pos - self._hist.size)
+        lo = max(start - self._w - self._lag, self._pos - self._hist.size)
         hi = min(end + 1, self._pos)
         seg = self._hist[lo - (self._pos - self._hist.size) : hi - (self._pos - self._hist.size)]
         r = lo + int(np.argmax(np.abs(seg - np.median(seg))))
