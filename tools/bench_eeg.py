@@ -292,7 +292,8 @@ def bench_artifacts(duration: float) -> dict[str, float]:
     from tests.helpers import mr_artifacts as mra
 
     fs, n_ch = 5000.0, 8
-    rec = read_recording(root.parent / "shared" / "data" / "eeg" / "eeglab_sample" / "eeglab_data.set")
+    shared = Path(os.environ.get("NFD_SHARED_DATA", root.parent / "shared" / "data"))
+    rec = read_recording(shared / "eeg" / "eeglab_sample" / "eeglab_data.set")
     eeg = mra.upsampled_eeg(rec.data[: int(duration * rec.fs) + 10], rec.fs, fs, n_ch)[: int(duration * fs)]
     n = eeg.shape[0]
     rng = np.random.default_rng(1)

@@ -9,9 +9,10 @@ Gradient (slice epochs, 30 in the template): 0.7 % (1.9 % uncorrected:
 after the chain's low-pass, little of this gradient waveform is in
 1-30 Hz).  BCG: about 8.5 % with 30 beats, 6 % with 60 (about 1/N from the
 template's EEG plus 0.05^2 of the BCG from its planted amplitude
-variation), i.e. not yet within the issue's 5 %.  Both together: the R
-peaks are then detected on the gradient-corrected ECG and beats are missed
-(not tested here; tools/bench_eeg.py --only artifacts prints it).
+variation), i.e. not yet within the issue's 5 %.  Both together: about
+9.5 % (the R peaks are detected on the gradient-corrected ECG, into which
+the slice template spreads 1/30 of every R peak; the detector's noise level
+once took in the rising edge of each beat and missed 5 % of them, 92 %).
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ from nfd.eeg._bcg import RPeakDetector
 from nfd.eeg._errors import EegConfigError
 from tests.helpers import mr_artifacts as mra
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "eeg" / "eeglab_sample" / "eeglab_data.set"
 FS = 5000.0
 C = 8
 DURATION = 100.0
@@ -37,10 +37,8 @@ NAMES = [f"E{i}" for i in range(C)] + ["ECG"]
 
 
 @pytest.fixture(scope="module")
-def planted() -> dict[str, np.ndarray]:
-    if not DATA.is_file():
-        pytest.skip(f"{DATA} is not there")
-    rec = read_recording(DATA)
+def planted(shared_data: Path) -> dict[str, np.ndarray]:
+    rec = read_recording(shared_data / "eeg" / "eeglab_sample" / "eeglab_data.set")
     eeg = mra.upsampled_eeg(rec.data[: int(DURATION * 128) + 10], rec.fs, FS, C)[: int(DURATION * FS)]
     n = eeg.shape[0]
     rng = np.random.default_rng(1)
@@ -97,6 +95,13 @@ def test_bcg_residual(planted: dict[str, np.ndarray]) -> None:
         spec = ArtifactSpec(bcg=True, ecg_channel="ECG", template_beats=beats)
         assert _residual_percent(planted, x, spec) <= bound
     assert _residual_percent(planted, x, None) > 100.0
+
+
+def test_both_artifacts_at_once(planted: dict[str, np.ndarray]) -> None:
+    """Gradient and BCG together (the ECG corrected for gradients too): measured 9.5 %, the issue asks 5 %."""
+    x = planted["eeg"] + planted["bcg"] + planted["gradient"]
+    spec = ArtifactSpec(gradient=True, tr=2.0, slices=30, bcg=True)
+    assert _residual_percent(planted, x, spec) <= 12.0
 
 
 def test_r_peaks_found_within_60_ms(planted: dict[str, np.ndarray]) -> None:

@@ -150,8 +150,9 @@ class RPeakDetector:
                 s = max(i, self._last_r + self._refractory - pos0)
                 above = np.flatnonzero(mwi[s:] > self._thr) + s if s < n else np.zeros(0, dtype=int)
                 j = int(above[0]) if above.size else n
-                if j > i:
-                    self._noise = max(self._noise, float(mwi[i:j].max()))
+                quiet = j - self._w if above.size else j  # not the rising edge of the beat that crossed
+                if quiet > s:  # noise: after the refractory span (not the last beat's falling tail), before that
+                    self._noise = max(self._noise, float(mwi[s:quiet].max()))
                 if not above.size:
                     self._lower_if_silent()
                     break
