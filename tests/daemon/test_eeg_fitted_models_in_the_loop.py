@@ -6,7 +6,6 @@ played by a real LSL outlet (:class:`nfd.eeg.EegPlayer`), the live stream; volum
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import importlib.util
 import json
@@ -16,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from nfd.config import load_config
-from nfd.daemon.app import Daemon, watch_source
 from nfd.eeg import EegPlayer, fit_main, read_recording
 from nfd.outputs import RunFolder
+from tests.helpers.eeg_loop import run_with_player
 from tests.helpers.study import synthetic_study
 
 pytestmark = [pytest.mark.slow, pytest.mark.shared]
@@ -82,20 +81,7 @@ enabled = false
 """)
     cfg = load_config(study.config)
     player = EegPlayer(read_recording(recording_path), source_id=sid, duration=25.0, wait_for_consumer=20.0)
-    await asyncio.to_thread(player.start)
-
-    async def scanner() -> None:
-        for i in range(N):
-            await asyncio.sleep(INTERVAL)
-            await asyncio.to_thread(study.write, i)
-
-    try:
-        async with Daemon(cfg, handle_signals=False, web=False) as daemon:
-            writer = asyncio.create_task(scanner())
-            summary = await asyncio.wait_for(daemon.run(watch_source(cfg)), timeout=60)
-            await writer
-    finally:
-        await asyncio.to_thread(player.stop)
+    summary = await run_with_player(cfg, player, study.write, N, INTERVAL)
 
     folder = Path(summary["run_folder"])
     records = [r for r in RunFolder.read_volumes(folder) if r["status"] == "processed"]

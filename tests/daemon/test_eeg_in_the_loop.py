@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import uuid
 from pathlib import Path
@@ -13,10 +12,10 @@ import pytest
 from sklearn.linear_model import Ridge
 
 from nfd.config import load_config
-from nfd.daemon.app import Daemon, watch_source
 from nfd.eeg import EegModel, EegPlayer, FeatureSpec, PreprocessSpec, file_sha256
 from nfd.outputs import RunFolder
 from nfd.simulate import make_session, write_nifti_volume, write_roi_masks
+from tests.helpers.eeg_loop import run_with_player
 from tests.helpers.eeg_synthetic import synthetic_session
 
 pytestmark = pytest.mark.slow
@@ -81,21 +80,11 @@ enabled = false
 """)
     cfg = load_config(tmp_path / "nfd.toml")
     player = EegPlayer(recording, source_id=sid, duration=25.0, wait_for_consumer=20.0)
-    await asyncio.to_thread(player.start)
 
-    async def scanner() -> None:
-        for i in range(N):
-            await asyncio.sleep(INTERVAL)
-            await asyncio.to_thread(write_nifti_volume, tmp_path / "watch" / f"vol_{i + 1:04d}.nii", s.volumes[i],
-                                    s.affine)
+    def write(i: int) -> None:
+        write_nifti_volume(tmp_path / "watch" / f"vol_{i + 1:04d}.nii", s.volumes[i], s.affine)
 
-    try:
-        async with Daemon(cfg, handle_signals=False, web=False) as daemon:
-            writer = asyncio.create_task(scanner())
-            summary = await asyncio.wait_for(daemon.run(watch_source(cfg)), timeout=60)
-            await writer
-    finally:
-        await asyncio.to_thread(player.stop)
+    summary = await run_with_player(cfg, player, write, N, INTERVAL)
 
     folder = Path(summary["run_folder"])
     records = [r for r in RunFolder.read_volumes(folder) if r["status"] == "processed"]
