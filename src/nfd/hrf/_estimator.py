@@ -204,7 +204,6 @@ class HrfEstimator:
             tasks.append(_Task(int(label), Y[:, cols], X, activity, self.method, B, R, informed[:, 0],
                                Y.shape[0] - n_drifts - X.shape[0], n_drifts, threads))
         self.times_ = knots
-        self._usable = usable
         return tasks, columns
 
     def fit(self, bold: Sequence[ImageLike], parcellation: ImageLike, paradigm: str | PathLike[str]) -> HrfEstimator:

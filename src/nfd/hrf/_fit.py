@@ -102,22 +102,35 @@ def _noise_inflation(residual: np.ndarray, weighted: np.ndarray, amplitudes: np.
     return max(1.0, float(np.mean(observed[ok] / expected[ok])))
 
 
+def _evidence_fixed_point(
+    M: np.ndarray, b: np.ndarray, R: np.ndarray, sigma_h: float, *, updates: int, tolerance: float
+) -> tuple[np.ndarray, float]:
+    """Posterior means ``theta`` ``(V, P)`` of whitened normal equations ``M`` ``(V, P, P)``, ``b`` ``(V, P)`` under
+    the prior ``N(0, sigma_h^2 R^-1)`` shared by the ``V`` problems, and ``sigma_h`` by MacKay's (1992) fixed point
+    ``sigma_h^2 = sum_v theta_v' R theta_v / sum_v gamma_v``, ``gamma_v = rank R - tr(R Sigma_v) / sigma_h^2``,
+    at most `updates` times or until ``sigma_h`` changes by less than `tolerance` (relative)."""
+    rank = int(np.linalg.matrix_rank(R))
+    theta = np.zeros_like(b)
+    for _ in range(updates):
+        lam = 1.0 / sigma_h**2
+        sigma = np.linalg.inv(M + lam * R)
+        theta = np.einsum("vpq,vq->vp", sigma, b)
+        gamma = np.maximum(rank - lam * np.einsum("pq,vqp->v", R, sigma), 1e-3)
+        total = float(np.einsum("vp,pq,vq->", theta, R, theta, optimize=True))
+        new = float(np.sqrt(max(total / float(gamma.sum()), 1e-12)))
+        converged = abs(new - sigma_h) <= tolerance * sigma_h
+        sigma_h = new
+        if converged:
+            break
+    return theta, sigma_h
+
+
 def _prior_step(M: np.ndarray, b: np.ndarray, R: np.ndarray | None, sigma_h: float) -> tuple[np.ndarray, float]:
     """``theta`` maximising the posterior given whitened normal equations; ``sigma_h`` by MacKay's fixed point."""
     if R is None:
         return np.linalg.lstsq(M, b, rcond=None)[0], 0.0
-    rank = int(np.linalg.matrix_rank(R))
-    theta = np.zeros_like(b)
-    for _ in range(20):
-        lam = 1.0 / sigma_h**2
-        sigma = np.linalg.inv(M + lam * R)
-        theta = sigma @ b
-        gamma = max(rank - lam * float(np.trace(R @ sigma)), 1e-3)
-        new = float(np.sqrt(max(float(theta @ R @ theta) / gamma, 1e-12)))
-        if abs(new - sigma_h) <= 1e-6 * sigma_h:
-            return theta, new
-        sigma_h = new
-    return theta, sigma_h
+    theta, sigma_h = _evidence_fixed_point(M[None], b[None], R, sigma_h, updates=20, tolerance=1e-6)
+    return theta[0], sigma_h
 
 
 def fit_shared_hrf(
@@ -198,19 +211,7 @@ def _r1glm_hrf_step(
     w = beta / variance[:, None]
     M = np.einsum("vc,vd,cdpq->vpq", w, beta, XtX, optimize=True)
     b = np.einsum("vc,cpv->vp", w, XtY, optimize=True)
-    rank = int(np.linalg.matrix_rank(R))
-    theta = np.zeros_like(b)
-    for _ in range(PRIOR_UPDATES):
-        lam = 1.0 / sigma_h**2
-        sigma = np.linalg.inv(M + lam * R)
-        theta = np.einsum("vpq,vq->vp", sigma, b)
-        gamma = np.maximum(rank - lam * np.einsum("pq,vqp->v", R, sigma), 1e-3)
-        total = float(np.einsum("vp,pq,vq->", theta, R, theta, optimize=True))
-        new = float(np.sqrt(max(total / float(gamma.sum()), 1e-12)))
-        converged = abs(new - sigma_h) <= 1e-4 * sigma_h
-        sigma_h = new
-        if converged:
-            break
+    theta, sigma_h = _evidence_fixed_point(M, b, R, sigma_h, updates=PRIOR_UPDATES, tolerance=1e-4)
     return theta.T, sigma_h
 
 

@@ -28,7 +28,8 @@ import numpy as np
 
 from nfd._files import tsv_cell
 from nfd._json import dumps
-from nfd.design import SPM_HRF_PARAMETERS, spm_hrf, write_hrf_tsv
+from nfd.design import write_hrf_tsv
+from nfd.hrf._design import canonical_basis
 from nfd.hrf._estimator import HrfEstimator
 
 __all__ = ["plot_hrfs", "write_outputs"]
@@ -46,16 +47,6 @@ def _write_table(path: Path, rows: Sequence[Mapping[str, Any]]) -> None:
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def _canonical(times: np.ndarray) -> np.ndarray:
-    """SPM's canonical HRF at `times` (s), peak 1."""
-    fine = 0.05
-    p = list(SPM_HRF_PARAMETERS)
-    p[6] = max(float(times[-1]), 1.0)
-    h = spm_hrf(fine, p, oversampling=1)
-    out = np.interp(times, np.arange(h.size) * fine, h)
-    return np.asarray(out / out.max())
-
-
 def plot_hrfs(estimator: HrfEstimator, path: str | Path) -> Path:
     """One panel per parcel: its HRF (knots and cubic spline) beside SPM's canonical, as PNG."""
     import matplotlib
@@ -70,7 +61,7 @@ def plot_hrfs(estimator: HrfEstimator, path: str | Path) -> Path:
     fig, axes = plt.subplots(rows, columns, figsize=(3.2 * columns, 2.6 * rows), squeeze=False, sharex=True)
     t = estimator.times_
     fine = np.linspace(t[0], t[-1], 400)
-    canonical = _canonical(fine)
+    canonical = canonical_basis(fine)[:, 0]  # SPM's canonical, peak 1
     for ax, result in zip(axes.flat, parcels, strict=False):
         ax.axhline(0.0, color="0.8", lw=0.8)
         ax.plot(fine, canonical, "--", color="0.5", lw=1.2, label="SPM canonical")
