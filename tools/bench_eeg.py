@@ -55,6 +55,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -149,13 +150,14 @@ def bench_ingest(duration: float) -> dict[str, float]:
     return out
 
 
-def _model_32(window: float = 12.0):
+def _model_32(window: float = 12.0, **options: Any):
     from sklearn.linear_model import Ridge
 
     from nfd.eeg import EegModel, FeatureSpec, PreprocessSpec
 
     channels = tuple(f"EEG{i + 1:02d}" for i in range(32))
-    spec = FeatureSpec(channels=channels, fs=250.0, window=window)
+    delays = {"delays": tuple(i * 0.25 for i in range(48))} if options else {}
+    spec = FeatureSpec(channels=channels, fs=250.0, window=window, **delays, **options)
     rng = np.random.default_rng(1)
     X = rng.normal(1.0, 0.5, (60, spec.n_features))
     y = rng.standard_normal(60)
@@ -163,6 +165,32 @@ def _model_32(window: float = 12.0):
         Ridge(alpha=10.0).fit(X, y), spec, PreprocessSpec(fs=250.0), feature_mean=X.mean(axis=0),
         feature_std=X.std(axis=0), target={"name": "bench", "mean": 0.0, "std": 1.0}, source_rate=5000.0,
     )
+
+
+def _time_predictions(predictor: Any, view: Any, t0: float, repeats: int) -> tuple[list[float], list[float]]:
+    """Wall and thread CPU time (ms) of ``repeats`` predictions after 5 warm-up ones."""
+    times, cpu = [], []
+    for k in range(repeats + 5):
+        start, start_cpu = time.perf_counter(), time.thread_time()
+        p = predictor.predict(view, t0 + 19.9 - (k % 7) * 0.01)
+        elapsed, elapsed_cpu = time.perf_counter() - start, time.thread_time() - start_cpu
+        assert p is not None
+        if k >= 5:
+            times.append(elapsed * 1e3)
+            cpu.append(elapsed_cpu * 1e3)
+    return times, cpu
+
+
+def _feature_options(repeats: int, view: Any, names: tuple[str, ...], t0: float) -> None:
+    """The feature options' prediction times: 48 delays every 0.25 s in a 14 s window, spans of 2 s."""
+    from nfd.eeg import EegPredictor, PreprocessSpec, StreamSpec
+
+    for label, options in (("stockwell averaged 2 s", {"average_s": 2.0}), ("welch 2 s", {"power": "welch"}),
+                           ("multitaper 2 s, NW 2", {"power": "multitaper"})):
+        model = _model_32(14.0, **options)
+        predictor = EegPredictor(model, None, StreamSpec(names, 250.0, PreprocessSpec(fs=250.0), 5000.0))
+        arr = np.asarray(_time_predictions(predictor, view, t0, repeats)[0])
+        print(f"  {label} (14 s window): median {np.median(arr):.2f} ms, p99 {np.percentile(arr, 99):.2f} ms")
 
 
 def bench_predict(repeats: int, st_channels: int) -> dict[str, float]:
@@ -179,15 +207,7 @@ def bench_predict(repeats: int, st_channels: int) -> dict[str, float]:
     ring.write(rng.standard_normal((250 * 20, 64)) * 20.0, t0 + np.arange(250 * 20) / 250.0)
     predictor = EegPredictor(model, None, StreamSpec(names, 250.0, PreprocessSpec(fs=250.0), 5000.0))
     view = ring.view()
-    times, cpu = [], []
-    for k in range(repeats + 5):
-        start, start_cpu = time.perf_counter(), time.thread_time()
-        p = predictor.predict(view, t0 + 19.9 - (k % 7) * 0.01)
-        elapsed, elapsed_cpu = time.perf_counter() - start, time.thread_time() - start_cpu
-        assert p is not None
-        if k >= 5:
-            times.append(elapsed * 1e3)
-            cpu.append(elapsed_cpu * 1e3)
+    times, cpu = _time_predictions(predictor, view, t0, repeats)
     arr, cpu_arr = np.asarray(times), np.asarray(cpu)
     out = {
         "plan_s": plan_s,
@@ -203,6 +223,7 @@ def bench_predict(repeats: int, st_channels: int) -> dict[str, float]:
         f"CPU time median {out['cpu_median_ms']:.2f} ms, p99 {out['cpu_p99_ms']:.2f} ms "
         f"(plan made once in {plan_s:.2f} s: {model.spec.plan.n_filters} band filters per channel)"
     )
+    _feature_options(repeats, view, names, t0)
     try:
         from stockwell import st
     except ImportError:
