@@ -222,3 +222,14 @@ def test_check_config_refuses_eeg_targets_without_the_eeg_source(tmp_path: Path,
     code, err = check_config(config, capsys)
     assert code == 2 and len(err) == 1, err
     assert "feedback.external.eeg_target" in err[0] and 'expected source = "eeg"' in err[0]
+
+
+def test_check_config_refuses_gradient_removal_without_triggers(tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """nfd run refuses [eeg.artifacts] gradient with [eeg.markers] off when it builds the session; check-config too."""
+    path, digest, _ = two_target_model(tmp_path)
+    config = eeg_study(tmp_path, path, digest, 'eeg_target = "roi_right"')
+    config.write_text(config.read_text() + "[eeg.markers]\nenabled = false\n[eeg.artifacts]\ngradient = true\n")
+    code, err = check_config(config, capsys)
+    assert code == 2 and len(err) == 1, err
+    assert "eeg.artifacts.gradient" in err[0] and "[eeg.markers] enabled" in err[0], err[0]

@@ -534,6 +534,7 @@ def preflight(cfg: Config) -> None:
         read_atlas(cfg)
     if cfg.eeg.enabled:
         check_eeg_targets(cfg, load_eeg_model(cfg), feedback)
+        eeg_artifacts(cfg)  # nfd run builds it with the session: refuse its settings here too
     if cfg.volume.reference != "first":
         template = read_template(Path(cfg.volume.reference))
         load_rois(cfg, template.data.shape[:3], template.affine)
