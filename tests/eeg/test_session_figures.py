@@ -140,8 +140,6 @@ def test_prediction_values_fall_back_to_the_single_target() -> None:
     assert prediction_values(p, ("roi_x",)) == expected
 
 
-@pytest.mark.skipif("values" not in Prediction.__dataclass_fields__,
-                    reason="the predictor does not return one value per target yet (issue 18, item 2)")
 @pytest.mark.slow
 async def test_a_two_target_model_writes_one_column_per_target(source_id, tmp_path: Path) -> None:
     from nfd.eeg import load_model
